@@ -1,0 +1,56 @@
+"""imitate: imitation learning and policy distillation.
+
+Experts generate state-action datasets; behavioural cloning and DAgger
+learners minimise cross-entropy against them; rollout tools measure how far
+clones drift from their experts.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from imitate.bc import BCConfig, BCHistory, train_bc
+from imitate.collect import EvalResult, collect, evaluate
+from imitate.data import Dataset, DatasetMeta, concatenate, load_dataset
+from imitate.errors import (
+    CheckpointError,
+    DatasetError,
+    EnvError,
+    ImitateError,
+    UnsupportedSpaceError,
+)
+from imitate.policy import (
+    MLPPolicy,
+    NumpyMLPPolicy,
+    Policy,
+    PolicyConfig,
+    SoftPolicy,
+    load_policy,
+    save_policy,
+)
+
+__all__ = [
+    "BCConfig",
+    "BCHistory",
+    "CheckpointError",
+    "Dataset",
+    "DatasetError",
+    "DatasetMeta",
+    "EnvError",
+    "EvalResult",
+    "ImitateError",
+    "MLPPolicy",
+    "NumpyMLPPolicy",
+    "Policy",
+    "PolicyConfig",
+    "SoftPolicy",
+    "UnsupportedSpaceError",
+    "__version__",
+    "collect",
+    "concatenate",
+    "evaluate",
+    "load_dataset",
+    "load_policy",
+    "save_policy",
+    "train_bc",
+]

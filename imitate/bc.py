@@ -1,0 +1,195 @@
+"""Behavioural cloning: minimise the expert actions' cross-entropy under the policy.
+
+``train_bc`` is a plain minibatch Adam loop over tensors held in memory (no
+DataLoader: index shuffling is all small data needs), with early stopping on
+the held-out negative log-likelihood. It reports that NLL in bits per action
+(the code length of the expert's choices under the clone) and the held-out
+action error. DAgger and distillation call this same function.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from imitate.data import Dataset
+from imitate.losses import nats_to_bits
+from imitate.optim import FastAdam
+from imitate.policy import MLPPolicy, PolicyConfig
+
+
+@dataclass(frozen=True)
+class BCConfig:
+    """Behavioural-cloning hyperparameters (defaults work for classic-control tasks)."""
+
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    """Architecture of a new policy (ignored when warm-starting)."""
+    batch_size: int = 64
+    """Transitions per gradient step."""
+    lr: float = 3e-3
+    """Adam learning rate."""
+    weight_decay: float = 0.0
+    """Adam L2 penalty."""
+    max_steps: int = 20_000
+    """Upper bound on gradient steps."""
+    eval_every: int = 250
+    """Gradient steps between held-out evaluations."""
+    patience: int = 8
+    """Evaluations without held-out improvement before stopping early."""
+    holdout_fraction: float = 0.1
+    """Share of transitions held out for early stopping (0 disables it)."""
+    seed: int = 0
+    """Seed for initialisation, the held-out split and batch order."""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
+            raise ValueError("batch_size, max_steps and eval_every must be >= 1")
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+@dataclass
+class BCHistory:
+    """What happened during training: one record per held-out evaluation."""
+
+    records: list[dict[str, float]] = field(default_factory=list)
+    best_step: int = 0
+    steps: int = 0
+    wall_time: float = 0.0
+    n_train: int = 0
+    n_holdout: int = 0
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The record of the kept (best) weights."""
+        for record in self.records:
+            if record["step"] == self.best_step:
+                return record
+        return self.records[-1] if self.records else {}
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "best_step": self.best_step,
+            "wall_time": self.wall_time,
+            "n_train": self.n_train,
+            "n_holdout": self.n_holdout,
+            **{k: v for k, v in self.final.items() if k != "step"},
+        }
+
+
+def split_holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random (train, holdout) index split of ``n`` transitions."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_holdout = round(fraction * n) if n >= 10 else 0
+    return np.sort(order[n_holdout:]), np.sort(order[:n_holdout])
+
+
+def train_bc(
+    dataset: Dataset,
+    config: BCConfig = BCConfig(),
+    policy: MLPPolicy | None = None,
+    progress: bool = False,
+) -> tuple[MLPPolicy, BCHistory]:
+    """Fit a policy to the dataset's (obs, action) pairs by minimising their NLL.
+
+    Args:
+        dataset: transitions; ``dataset.weights`` [N], if present, weights each sample.
+        config: hyperparameters.
+        policy: warm start (DAgger); its observation normaliser is kept. ``None``
+            builds a new ``MLPPolicy`` for the dataset's spaces and fits the normaliser.
+        progress: show a progress bar over gradient steps.
+
+    Returns:
+        The policy with the weights of the best held-out NLL, and the history.
+    """
+    obs_space, action_space = dataset.meta.spaces()
+    if policy is None:
+        with torch.random.fork_rng():
+            torch.manual_seed(config.seed)
+            policy = MLPPolicy(obs_space, action_space, config.policy)
+        policy.fit_normalizer(dataset.obs)
+    head = policy.head
+    obs = torch.as_tensor(dataset.obs, dtype=torch.float32).reshape(len(dataset), -1)
+    actions = head.actions_to_tensor(dataset.actions)
+    weights = None if dataset.weights is None else torch.as_tensor(dataset.weights).float()
+    train_idx, holdout_idx = split_holdout(len(dataset), config.holdout_fraction, config.seed)
+    train_obs, train_actions = obs[train_idx], actions[train_idx]
+    train_weights = None if weights is None else weights[train_idx]
+    hold_obs, hold_actions = obs[holdout_idx], actions[holdout_idx]
+
+    optimizer = FastAdam(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    n_train = len(train_idx)
+    batch_size = min(config.batch_size, n_train)
+    history = BCHistory(n_train=n_train, n_holdout=len(holdout_idx))
+    best_nll, best_state, stale = math.inf, copy.deepcopy(policy.state_dict()), 0
+    cursor = n_train  # forces a shuffle before the first batch
+    loss_sum, loss_steps = torch.zeros(()), 0
+    start = time.perf_counter()
+    bar = tqdm(total=config.max_steps, desc="bc", unit="step", disable=not progress, leave=False)
+    for step in range(1, config.max_steps + 1):
+        if cursor + batch_size > n_train:
+            # Shuffle once per epoch so that batches are contiguous slices (no gather per step).
+            order = torch.randperm(n_train, generator=generator)
+            epoch_obs, epoch_actions = train_obs[order], train_actions[order]
+            epoch_weights = None if train_weights is None else train_weights[order]
+            cursor = 0
+        batch = slice(cursor, cursor + batch_size)
+        cursor += batch_size
+        nll = head.nll(policy(epoch_obs[batch]), epoch_actions[batch])
+        loss = nll.mean() if epoch_weights is None else (nll * epoch_weights[batch]).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach()
+        loss_steps += 1
+        if step % config.eval_every == 0 or step == config.max_steps:
+            record = _evaluate_holdout(policy, hold_obs, hold_actions)
+            record.update(step=step, train_loss=float(loss_sum) / loss_steps)
+            record["wall_time"] = time.perf_counter() - start
+            history.records.append(record)
+            bar.update(step - bar.n)
+            bar.set_postfix(holdout_bits=f"{record.get('holdout_bits_per_action', math.nan):.3f}")
+            loss_sum, loss_steps = torch.zeros(()), 0
+            score = record.get("holdout_nll", record["train_loss"])
+            if score < best_nll - 1e-6:
+                best_nll, best_state, stale = score, copy.deepcopy(policy.state_dict()), 0
+                history.best_step = step
+            else:
+                stale += 1
+                if len(holdout_idx) and stale >= config.patience:
+                    break
+    bar.close()
+    policy.load_state_dict(best_state)
+    policy.eval()
+    history.steps = step
+    history.wall_time = time.perf_counter() - start
+    return policy, history
+
+
+def _evaluate_holdout(
+    policy: MLPPolicy, hold_obs: torch.Tensor, hold_actions: torch.Tensor
+) -> dict[str, float]:
+    """Held-out NLL (nats and bits per action) and action error; empty without a holdout."""
+    if len(hold_obs) == 0:
+        return {}
+    with torch.no_grad():
+        outputs = policy(hold_obs)
+        nll = float(policy.head.nll(outputs, hold_actions).mean())
+        error = float(policy.head.action_error(outputs, hold_actions).mean())
+    record = {"holdout_nll": nll, "holdout_bits_per_action": nats_to_bits(nll)}
+    if policy.head.discrete:
+        record["holdout_accuracy"] = 1.0 - error
+    else:
+        record["holdout_error"] = error
+    return record

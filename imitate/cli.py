@@ -1,0 +1,344 @@
+"""The ``imitate`` command: the composition root that wires experts, envs and the library.
+
+Each subcommand is a frozen dataclass; tyro generates the command line from it,
+so flags, the Python API and the saved ``config.json`` say the same thing. The
+shared vocabulary: ``--env``, ``--expert``, ``--policy``, ``--data``,
+``--episodes``, ``--seed``, ``--out``, ``--json`` (one JSON object on stdout).
+
+Errors caused by input print one line ``imitate: error: ...`` and exit 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import gymnasium as gym
+import torch
+import tyro
+
+from imitate.bc import BCConfig, train_bc
+from imitate.collect import collect, env_spaces, evaluate
+from imitate.data import load_dataset
+from imitate.errors import EnvError, ImitateError
+from imitate.fileio import write_json, write_jsonl, write_text
+from imitate.policy import MLPPolicy, Policy, load_policy, save_policy
+from imitate.runs import config_to_json, make_run_dir
+
+Flatten = tyro.conf.arg(name="")
+
+
+@dataclass(frozen=True)
+class CollectCommand:
+    """Roll out an expert and save its demonstrations as one dataset file."""
+
+    env: str = "CartPole-v1"
+    """Gymnasium env id."""
+    expert: str = "heuristic"
+    """Expert: 'heuristic' or an imitate policy .pt."""
+    episodes: int = 10
+    """Complete episodes to record."""
+    seed: int = 0
+    """Reset seed of the first episode."""
+    out: Path | None = None
+    """Dataset file (default: runs/<env>__collect__<seed>__<time>/demos.npz)."""
+    num_envs: int = 16
+    """Vectorised env copies."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
+class BCCommand:
+    """Train a policy by behavioural cloning on a dataset."""
+
+    data: Path
+    """Dataset file written by 'imitate collect'."""
+    out: Path | None = None
+    """Run folder for policy.pt, config.json, metrics.jsonl (default: under runs/)."""
+    env: str | None = None
+    """Env to evaluate on after training (default: the dataset's); must match the dataset."""
+    eval_episodes: int = 50
+    """Evaluation episodes after training (0: skip); episode i resets with seed 10000 + i."""
+    config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
+    """Training settings; --seed seeds initialisation, split and batch order."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
+class EvalCommand:
+    """Evaluate a policy (or an expert) on seeded episodes: episode i resets with seed + i."""
+
+    policy: Path | None = None
+    """Policy checkpoint .pt (or use --expert)."""
+    expert: str | None = None
+    """Evaluate an expert instead: 'heuristic' or a policy .pt."""
+    env: str | None = None
+    """Gymnasium env id (default: the env the policy was trained on)."""
+    episodes: int = 50
+    """Evaluation episodes."""
+    seed: int = 10_000
+    """Reset seed of the first episode."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
+class RunCommand:
+    """The main job: expert -> demonstrations -> BC -> evaluation, in one run folder."""
+
+    env: str = "CartPole-v1"
+    """Gymnasium env id."""
+    expert: str = "heuristic"
+    """Expert: 'heuristic' or an imitate policy .pt."""
+    episodes: int = 10
+    """Demonstration episodes."""
+    eval_episodes: int = 50
+    """Evaluation episodes."""
+    out: Path | None = None
+    """Run folder (default: runs/<env>__run__<seed>__<time>/)."""
+    config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
+    """Training settings; --seed also seeds the demonstrations (evaluation: 10000 + i)."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+EVAL_SEED = 10_000
+"""First reset seed of every evaluation (episode i: EVAL_SEED + i), kept apart from training."""
+
+Command = (
+    Annotated[CollectCommand, tyro.conf.subcommand("collect")]
+    | Annotated[BCCommand, tyro.conf.subcommand("bc")]
+    | Annotated[EvalCommand, tyro.conf.subcommand("eval")]
+    | Annotated[RunCommand, tyro.conf.subcommand("run")]
+)
+
+
+def _progress() -> bool:
+    return sys.stderr.isatty()
+
+
+def _require_positive(**values: int) -> None:
+    for name, value in values.items():
+        if value < 1:
+            raise ImitateError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+
+
+def resolve_expert(spec: str, env_id: str) -> Policy:
+    """``heuristic`` (scripted, incl. the imitate/ test envs) or a policy checkpoint path."""
+    if spec == "heuristic":
+        import envs
+        from agents.heuristics import HEURISTICS, heuristic_expert
+
+        if env_id in envs.EXPERTS:
+            return envs.EXPERTS[env_id]()  # type: ignore[return-value]
+        if env_id in HEURISTICS:
+            return heuristic_expert(env_id)  # type: ignore[return-value]
+        known = ", ".join(sorted([*HEURISTICS, *envs.EXPERTS]))
+        raise EnvError(f"no heuristic expert for {env_id!r} (available: {known})")
+    if spec.endswith(".pt"):
+        policy = load_policy(spec)
+        check_policy_env(policy, env_id, spec)
+        return policy
+    raise ImitateError(f"unknown expert {spec!r}: use 'heuristic' or a policy checkpoint .pt")
+
+
+def check_policy_env(policy: MLPPolicy, env_id: str, name: str) -> None:
+    """Raise ``EnvError`` when the policy's spaces differ from the env's."""
+    obs_space, action_space = env_spaces(env_id)
+    if policy.observation_space.shape != obs_space.shape or policy.action_space != action_space:
+        raise EnvError(
+            f"{name} was trained for observations {policy.observation_space.shape} and actions "
+            f"{policy.action_space}, but {env_id} has {obs_space.shape} and {action_space}"
+        )
+
+
+def run_collect(args: CollectCommand) -> dict[str, Any]:
+    _require_positive(episodes=args.episodes, num_envs=args.num_envs)
+    env_spaces(args.env)  # an unknown env id is reported before anything else
+    expert = resolve_expert(args.expert, args.env)
+    out = args.out or make_run_dir(args.env, "collect", args.seed) / "demos.npz"
+    start = time.perf_counter()
+    dataset = collect(
+        expert,
+        args.env,
+        args.episodes,
+        args.seed,
+        args.num_envs,
+        source=args.expert,
+        progress=_progress(),
+    )
+    elapsed = time.perf_counter() - start
+    dataset.save(out)
+    returns = dataset.episode_returns
+    return {
+        "data": str(out),
+        "env": args.env,
+        "expert": args.expert,
+        "episodes": dataset.n_episodes,
+        "transitions": len(dataset),
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "seconds": elapsed,
+    }
+
+
+def _train_and_save(
+    dataset_path: Path, env_id: str, config: BCConfig, out_dir: Path, command: Any
+) -> tuple[MLPPolicy, dict[str, Any]]:
+    dataset = load_dataset(dataset_path)
+    if dataset.meta.env_id != env_id:
+        raise EnvError(f"{dataset_path} was collected on {dataset.meta.env_id}, not on {env_id}")
+    policy, history = train_bc(dataset, config, progress=_progress())
+    save_policy(policy, out_dir / "policy.pt", {"env_id": env_id, "bc": config_to_json(config)})
+    write_json(out_dir / "config.json", config_to_json(command))
+    write_jsonl(out_dir / "metrics.jsonl", history.records)
+    return policy, {"policy": str(out_dir / "policy.pt"), **history.summary()}
+
+
+def run_bc(args: BCCommand) -> dict[str, Any]:
+    dataset_env = load_dataset(args.data).meta.env_id
+    env_id = args.env or dataset_env
+    out_dir = make_run_dir(env_id, "bc", args.config.seed, args.out)
+    policy, result = _train_and_save(args.data, env_id, args.config, out_dir, args)
+    if args.eval_episodes > 0:
+        result["eval"] = evaluate(policy, env_id, args.eval_episodes, EVAL_SEED).to_json()
+    return result
+
+
+def run_eval(args: EvalCommand) -> dict[str, Any]:
+    _require_positive(episodes=args.episodes)
+    if (args.policy is None) == (args.expert is None):
+        raise ImitateError("give exactly one of --policy or --expert")
+    if args.policy is not None:
+        policy = load_policy(args.policy)
+        from imitate.policy import load_checkpoint
+
+        env_id = args.env or load_checkpoint(args.policy)["config"].get("env_id")
+        if env_id is None:
+            raise ImitateError(f"{args.policy} does not record its env: pass --env")
+        check_policy_env(policy, env_id, str(args.policy))
+        actor: Policy = policy
+    else:
+        if args.env is None:
+            raise ImitateError("--expert needs --env")
+        env_id = args.env
+        actor = resolve_expert(str(args.expert), env_id)
+    result = evaluate(actor, env_id, args.episodes, args.seed, progress=_progress())
+    return {"env": env_id, **result.to_json()}
+
+
+def run_main_job(args: RunCommand) -> dict[str, Any]:
+    _require_positive(episodes=args.episodes, eval_episodes=args.eval_episodes)
+    env_spaces(args.env)
+    seed = args.config.seed
+    out_dir = make_run_dir(args.env, "run", seed, args.out)
+    expert = resolve_expert(args.expert, args.env)
+    demos = collect(expert, args.env, args.episodes, seed, source=args.expert)
+    demos.save(out_dir / "demos.npz")
+    policy, bc_result = _train_and_save(out_dir / "demos.npz", args.env, args.config, out_dir, args)
+    expert_eval = evaluate(expert, args.env, args.eval_episodes, EVAL_SEED)
+    bc_eval = evaluate(policy, args.env, args.eval_episodes, EVAL_SEED)
+    rows = [
+        ("expert", expert_eval.mean_return, expert_eval.std_return),
+        (f"BC ({args.episodes} demos)", bc_eval.mean_return, bc_eval.std_return),
+    ]
+    table = "\n".join(f"| {name} | {mean:.1f} | {std:.1f} |" for name, mean, std in rows)
+    write_text(
+        out_dir / "report.md",
+        f"# {args.env}: imitation run\n\n"
+        f"Demonstrations: {demos.n_episodes} episodes, {len(demos)} transitions "
+        f"(expert `{args.expert}`, seed {seed}).\n\n"
+        f"BC held-out cross-entropy: {bc_result.get('holdout_bits_per_action', float('nan')):.4f}"
+        f" bits/action.\n\n"
+        f"| policy | mean return | std |\n|---|---|---|\n{table}\n\n"
+        f"Evaluation: {args.eval_episodes} episodes, reset seeds {EVAL_SEED} + i.\n",
+    )
+    return {
+        "run": str(out_dir),
+        "expert": expert_eval.to_json(),
+        "bc": {**bc_result, "eval": bc_eval.to_json()},
+    }
+
+
+def _one_line(text: str) -> str:
+    """Condense tyro's boxed error message into one line: the first informative row."""
+    rows = [re.sub(r"[│╭╮╰╯┃]", " ", line).strip() for line in text.splitlines()]
+    rows = [row for row in rows if row and not re.fullmatch(r"[-─━ ]+", row)]
+    titles = ("Value error", "Parsing error", "Required options", "Unrecognized options")
+    rows = [row for row in rows if row not in titles and not row.startswith("usage:")]
+    if not rows:
+        return "invalid arguments (see imitate --help)"
+    if rows[0].endswith(":") and len(rows) > 1:
+        return f"{rows[0]} {rows[1]}"
+    return rows[0]
+
+
+def parse(argv: list[str]) -> Any:
+    """Parse ``argv`` into a command dataclass; bad flags exit 2 with one line on stderr."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            return tyro.cli(Command, args=argv, prog="imitate", config=(tyro.conf.OmitArgPrefixes,))
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            sys.stdout.write(captured.getvalue())
+            raise
+        sys.stderr.write(f"imitate: error: {_one_line(captured.getvalue())}\n")
+        raise SystemExit(2) from None
+    except ValueError as exc:
+        sys.stderr.write(f"imitate: error: {exc}\n")
+        raise SystemExit(2) from None
+
+
+HANDLERS: dict[type, Any] = {
+    CollectCommand: run_collect,
+    BCCommand: run_bc,
+    EvalCommand: run_eval,
+    RunCommand: run_main_job,
+}
+
+
+def _print_human(result: dict[str, Any], indent: str = "") -> None:
+    for key, value in result.items():
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            _print_human(value, indent + "  ")
+        elif isinstance(value, list):
+            continue  # per-episode lists are in --json output
+        elif isinstance(value, float):
+            print(f"{indent}{key}: {value:.4g}")
+        else:
+            print(f"{indent}{key}: {value}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``imitate`` console script."""
+    command = parse(sys.argv[1:] if argv is None else argv)
+    import envs  # noqa: F401  (registers the imitate/... envs)
+
+    # Small MLPs on 2 cores: one intra-op thread avoids thread hand-off costs.
+    torch.set_num_threads(1)
+    gym.logger.min_level = 40  # keep library warnings out of the one-line error contract
+    try:
+        result = HANDLERS[type(command)](command)
+    except ImitateError as exc:
+        print(f"imitate: error: {exc}", file=sys.stderr)
+        return 2
+    if command.json:
+        print(json.dumps(result, default=float))
+    else:
+        _print_human(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

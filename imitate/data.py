@@ -1,0 +1,302 @@
+"""Datasets of expert transitions: flat arrays + an episode index + metadata.
+
+One dataset is one ``.npz`` file: the arrays below plus the metadata as an
+embedded JSON string. Writes are atomic; :func:`load_dataset` validates every
+field and raises :class:`DatasetError` naming the file and the field at fault.
+
+Shapes: ``N`` transitions, ``E`` episodes, ``K`` teacher outputs. Episodes are
+stored back to back; episode ``e`` spans ``episode_starts[e]`` up to the next
+start (or ``N``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from imitate.errors import DatasetError
+from imitate.fileio import atomic_write
+from imitate.spaces import space_from_json, space_to_json
+
+FORMAT_VERSION = 1
+_REQUIRED = ("obs", "actions", "rewards", "terminated", "truncated", "episode_starts")
+_OPTIONAL = ("teacher_logits", "weights")
+
+
+@dataclass(frozen=True)
+class DatasetMeta:
+    """Where a dataset came from."""
+
+    env_id: str
+    observation_space: dict[str, Any]
+    """JSON form of the observation space (:func:`imitate.spaces.space_to_json`)."""
+    action_space: dict[str, Any]
+    """JSON form of the action space."""
+    source: str = "unknown"
+    """The policy that acted, e.g. ``heuristic`` or a checkpoint path."""
+    seed: int | None = None
+    seeding: str = "per-episode"
+    """``per-episode`` (episode i reset with seed + i) or ``stream`` (one seed, autoreset)."""
+    format_version: int = FORMAT_VERSION
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def spaces(self) -> tuple[gym.Space[Any], gym.Space[Any]]:
+        """The (observation, action) spaces as gymnasium objects."""
+        return space_from_json(self.observation_space), space_from_json(self.action_space)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Transitions of complete episodes.
+
+    Attributes:
+        obs: ``[N, *obs_shape]`` float32 observations ``s_t``.
+        actions: ``[N, *action_shape]`` actions ``a_t`` taken (or labelled) in ``s_t``.
+        rewards: ``[N]`` float32 rewards ``r_t``.
+        terminated: ``[N]`` bool, true on an episode's terminal step.
+        truncated: ``[N]`` bool, true on an episode's time-limit step.
+        episode_starts: ``[E]`` int64, index of each episode's first transition.
+        meta: provenance and spaces.
+        teacher_logits: optional ``[N, K]`` float32 teacher outputs (distillation).
+        weights: optional ``[N]`` float32 per-sample loss weights.
+    """
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    episode_starts: np.ndarray
+    meta: DatasetMeta
+    teacher_logits: np.ndarray | None = None
+    weights: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.obs.shape[0])
+
+    @property
+    def n_episodes(self) -> int:
+        return int(self.episode_starts.shape[0])
+
+    @property
+    def episode_ends(self) -> np.ndarray:
+        """``[E]`` one past each episode's last transition."""
+        return np.append(self.episode_starts[1:], len(self)).astype(np.int64)
+
+    @property
+    def episode_lengths(self) -> np.ndarray:
+        """``[E]`` number of transitions per episode."""
+        return self.episode_ends - self.episode_starts
+
+    @property
+    def episode_returns(self) -> np.ndarray:
+        """``[E]`` undiscounted return of each episode."""
+        return np.add.reduceat(self.rewards.astype(np.float64), self.episode_starts)
+
+    def episode_ids(self) -> np.ndarray:
+        """``[N]`` episode number of each transition."""
+        return np.repeat(np.arange(self.n_episodes), self.episode_lengths)
+
+    def select_episodes(self, episodes: np.ndarray | list[int]) -> Dataset:
+        """A new dataset with the chosen episodes, in the order given."""
+        chosen = np.asarray(episodes, dtype=np.int64)
+        starts, ends = self.episode_starts[chosen], self.episode_ends[chosen]
+        index = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
+        lengths = ends - starts
+        new_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        return replace(
+            self,
+            obs=self.obs[index],
+            actions=self.actions[index],
+            rewards=self.rewards[index],
+            terminated=self.terminated[index],
+            truncated=self.truncated[index],
+            episode_starts=new_starts,
+            teacher_logits=None if self.teacher_logits is None else self.teacher_logits[index],
+            weights=None if self.weights is None else self.weights[index],
+        )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """All arrays by field name (optional ones only when present)."""
+        out = {name: getattr(self, name) for name in _REQUIRED}
+        for name in _OPTIONAL:
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the dataset atomically to ``path`` (npz with embedded JSON metadata)."""
+        payload = dict(self.arrays())
+        payload["meta_json"] = np.array(json.dumps(asdict(self.meta)))
+        return atomic_write(path, lambda f: np.savez_compressed(f, **payload))  # type: ignore[arg-type]
+
+
+def concatenate(datasets: list[Dataset], meta: DatasetMeta | None = None) -> Dataset:
+    """Join datasets of the same spaces end to end, in memory (DAgger aggregation)."""
+    if not datasets:
+        raise ValueError("concatenate needs at least one dataset")
+    first = datasets[0]
+    for other in datasets[1:]:
+        if (other.meta.observation_space, other.meta.action_space) != (
+            first.meta.observation_space,
+            first.meta.action_space,
+        ):
+            raise DatasetError("cannot concatenate datasets with different spaces")
+    offsets = np.cumsum([0] + [len(d) for d in datasets[:-1]])
+
+    def optional(name: str) -> np.ndarray | None:
+        values = [getattr(d, name) for d in datasets]
+        if any(v is None for v in values):
+            return None
+        return np.concatenate(values)
+
+    return Dataset(
+        obs=np.concatenate([d.obs for d in datasets]),
+        actions=np.concatenate([d.actions for d in datasets]),
+        rewards=np.concatenate([d.rewards for d in datasets]),
+        terminated=np.concatenate([d.terminated for d in datasets]),
+        truncated=np.concatenate([d.truncated for d in datasets]),
+        episode_starts=np.concatenate(
+            [d.episode_starts + off for d, off in zip(datasets, offsets, strict=True)]
+        ).astype(np.int64),
+        meta=meta or first.meta,
+        teacher_logits=optional("teacher_logits"),
+        weights=optional("weights"),
+    )
+
+
+def load_dataset(path: str | os.PathLike[str]) -> Dataset:
+    """Read and validate a dataset file; any problem raises ``DatasetError`` naming the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: dataset file not found")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise DatasetError(f"{path}: not a readable dataset file ({exc})") from exc
+    for name in (*_REQUIRED, "meta_json"):
+        if name not in arrays:
+            raise DatasetError(f"{path}: field '{name}' is missing")
+    try:
+        meta_dict = json.loads(str(arrays.pop("meta_json")))
+        meta = DatasetMeta(**meta_dict)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise DatasetError(f"{path}: field 'meta_json' is not valid metadata ({exc})") from exc
+    dataset = Dataset(
+        obs=arrays["obs"],
+        actions=arrays["actions"],
+        rewards=arrays["rewards"],
+        terminated=arrays["terminated"],
+        truncated=arrays["truncated"],
+        episode_starts=arrays["episode_starts"],
+        meta=meta,
+        teacher_logits=arrays.get("teacher_logits"),
+        weights=arrays.get("weights"),
+    )
+    validate(dataset, source=str(path))
+    return dataset
+
+
+def validate(dataset: Dataset, source: str = "dataset") -> None:
+    """Check shapes, dtypes, finiteness, action bounds and the episode index."""
+
+    def fail(name: str, problem: str) -> DatasetError:
+        return DatasetError(f"{source}: field '{name}' {problem}")
+
+    if dataset.meta.format_version != FORMAT_VERSION:
+        raise fail("meta_json", f"has format version {dataset.meta.format_version}")
+    try:
+        obs_space, action_space = dataset.meta.spaces()
+    except (ValueError, KeyError, TypeError) as exc:
+        raise fail("meta_json", f"has an unreadable space ({exc})") from exc
+    n = len(dataset)
+    if n == 0:
+        raise fail("obs", "is empty: the dataset has no transitions")
+    if not np.issubdtype(dataset.obs.dtype, np.floating):
+        raise fail("obs", f"has dtype {dataset.obs.dtype}, expected a float type")
+    if dataset.obs.shape[1:] != obs_space.shape:
+        raise fail("obs", f"has shape {dataset.obs.shape}, expected [N, {obs_space.shape}]")
+    if not np.isfinite(dataset.obs).all():
+        raise fail("obs", "contains NaN or inf")
+    _check_actions(dataset.actions, action_space, n, fail)
+    for name, dtype_ok in (
+        ("rewards", np.issubdtype(dataset.rewards.dtype, np.floating)),
+        ("terminated", dataset.terminated.dtype == np.bool_),
+        ("truncated", dataset.truncated.dtype == np.bool_),
+    ):
+        values = getattr(dataset, name)
+        if values.shape != (n,):
+            raise fail(name, f"has shape {values.shape}, expected ({n},)")
+        if not dtype_ok:
+            raise fail(name, f"has dtype {values.dtype}")
+    if not np.isfinite(dataset.rewards).all():
+        raise fail("rewards", "contains NaN or inf")
+    starts = dataset.episode_starts
+    if starts.ndim != 1 or not np.issubdtype(starts.dtype, np.integer) or len(starts) == 0:
+        raise fail("episode_starts", "must be a non-empty 1-D integer array")
+    if starts[0] != 0 or np.any(np.diff(starts) <= 0) or starts[-1] >= n:
+        raise fail("episode_starts", "is inconsistent: must start at 0 and increase below N")
+    for name in _OPTIONAL:
+        values = getattr(dataset, name)
+        if values is None:
+            continue
+        if values.shape[0] != n or (name == "weights" and values.ndim != 1):
+            raise fail(name, f"has shape {values.shape}, inconsistent with {n} transitions")
+        if not np.isfinite(values).all():
+            raise fail(name, "contains NaN or inf")
+    if dataset.weights is not None and np.any(dataset.weights < 0):
+        raise fail("weights", "contains negative weights")
+
+
+def _check_actions(actions: np.ndarray, space: gym.Space[Any], n: int, fail: Any) -> None:
+    """Vectorised membership test of every action in ``space``."""
+    if actions.shape != (n, *tuple(space.shape or ())):
+        raise fail("actions", f"has shape {actions.shape}, expected [{n}, {space.shape}]")
+    if isinstance(space, gym.spaces.Box):
+        if not np.isfinite(actions).all():
+            raise fail("actions", "contains NaN or inf")
+        inside = (actions >= space.low) & (actions <= space.high)
+    else:
+        if not np.issubdtype(actions.dtype, np.integer):
+            raise fail("actions", f"has dtype {actions.dtype}, expected integers for {space}")
+        if isinstance(space, gym.spaces.Discrete):
+            inside = (actions >= space.start) & (actions < space.start + space.n)
+        elif isinstance(space, gym.spaces.MultiDiscrete):
+            inside = (actions >= space.start) & (actions < space.start + space.nvec)
+        elif isinstance(space, gym.spaces.MultiBinary):
+            inside = (actions == 0) | (actions == 1)
+        else:
+            raise fail("meta_json", f"has unsupported action space {space}")
+    if not inside.all():
+        first = int(np.argwhere(~inside.reshape(n, -1).all(axis=1))[0][0])
+        raise fail("actions", f"has actions outside {space} (first at index {first})")
+
+
+def make_meta(
+    env_id: str,
+    observation_space: gym.Space[Any],
+    action_space: gym.Space[Any],
+    source: str,
+    seed: int | None,
+    seeding: str,
+) -> DatasetMeta:
+    """Metadata for a dataset collected now, with library versions."""
+    from imitate import __version__
+
+    return DatasetMeta(
+        env_id=env_id,
+        observation_space=space_to_json(observation_space),
+        action_space=space_to_json(action_space),
+        source=source,
+        seed=seed,
+        seeding=seeding,
+        versions={"imitate": __version__, "numpy": np.__version__, "gymnasium": gym.__version__},
+    )

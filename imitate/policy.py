@@ -1,0 +1,266 @@
+"""Policies: the batched ``Policy`` protocol, the torch ``MLPPolicy``, checkpoints.
+
+A ``Policy`` maps a batch of observations ``[B, *obs_shape]`` to a batch of
+actions ``[B, *action_shape]``, numpy in and out. Heuristic experts, wrapped
+SB3 models, torch learners and exported runtimes all satisfy it, so one
+rollout path serves them all. A ``SoftPolicy`` also exposes its raw outputs
+(logits, Q-values or distribution parameters).
+
+Checkpoints follow nanoGPT: a dict of weights + constructor arguments +
+training config + library versions, loaded with ``weights_only=True``; never a
+pickled object.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from imitate.errors import CheckpointError
+from imitate.fileio import atomic_write
+from imitate.spaces import ActionHead, flat_obs_dim, head_for_space, space_from_json, space_to_json
+
+CHECKPOINT_FORMAT = "imitate-policy"
+CHECKPOINT_VERSION = 1
+
+Activation = Literal["tanh", "relu"]
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything with a batched ``act``: ``obs [B, *obs_shape] -> actions [B, *action_shape]``."""
+
+    def act(self, obs: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class SoftPolicy(Policy, Protocol):
+    """A Policy that also returns its raw outputs ``[B, n_outputs]`` (logits, Q-values, ...)."""
+
+    def logits(self, obs: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Architecture of an MLP policy."""
+
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer widths."""
+    activation: Activation = "tanh"
+    """Hidden activation."""
+
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+class MLPPolicy(nn.Module):
+    """MLP from flat observations to the outputs of the action head.
+
+    Observation normalisation (mean/std fitted on data) is stored as buffers,
+    so it travels with the weights into checkpoints and exports.
+
+    Args:
+        observation_space: Box observation space (flattened to ``obs_dim`` features).
+        action_space: any space :func:`imitate.spaces.head_for_space` supports.
+        config: hidden sizes and activation.
+    """
+
+    obs_mean: Tensor
+    obs_std: Tensor
+
+    def __init__(
+        self,
+        observation_space: gym.Space[Any],
+        action_space: gym.Space[Any],
+        config: PolicyConfig = PolicyConfig(),
+    ) -> None:
+        super().__init__()
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.config = config
+        self.obs_dim = flat_obs_dim(observation_space)
+        self.head: ActionHead = head_for_space(action_space)
+        layers: list[nn.Module] = []
+        width = self.obs_dim
+        for size in config.hidden:
+            layers += [nn.Linear(width, size), _ACTIVATIONS[config.activation]()]
+            width = size
+        layers.append(nn.Linear(width, self.head.n_outputs))
+        self.net = nn.Sequential(*layers)
+        self.register_buffer("obs_mean", torch.zeros(self.obs_dim))
+        self.register_buffer("obs_std", torch.ones(self.obs_dim))
+
+    def constructor_args(self) -> dict[str, Any]:
+        """JSON-safe arguments that rebuild this architecture."""
+        return {
+            "observation_space": space_to_json(self.observation_space),
+            "action_space": space_to_json(self.action_space),
+            "hidden": list(self.config.hidden),
+            "activation": self.config.activation,
+        }
+
+    def fit_normalizer(self, obs: np.ndarray) -> None:
+        """Set the observation mean/std from data ``[N, *obs_shape]`` (constant features: std 1)."""
+        flat = np.asarray(obs, dtype=np.float64).reshape(len(obs), -1)
+        std = flat.std(axis=0)
+        std[std < 1e-6] = 1.0
+        self.obs_mean.copy_(torch.as_tensor(flat.mean(axis=0), dtype=torch.float32))
+        self.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """Raw head outputs ``[B, n_outputs]`` for observations ``[B, *obs_shape]``."""
+        flat = obs.reshape(obs.shape[0], -1).to(torch.float32)
+        return self.net((flat - self.obs_mean) / self.obs_std)
+
+    def logits(self, obs: np.ndarray) -> np.ndarray:
+        """Raw head outputs as numpy ``[B, n_outputs]``."""
+        with torch.inference_mode():
+            return self.forward(torch.as_tensor(np.asarray(obs, dtype=np.float32))).numpy()
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic actions ``[B, *action_shape]`` (the head's mode)."""
+        with torch.inference_mode():
+            outputs = self.forward(torch.as_tensor(np.asarray(obs, dtype=np.float32)))
+            return self.head.to_env_actions(self.head.mode(outputs))
+
+    def n_parameters(self) -> int:
+        """Trainable parameter count (normalisation buffers excluded)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def numpy_snapshot(self) -> NumpyMLPPolicy:
+        """A frozen pure-numpy copy of the current weights, for fast rollouts."""
+        linears = [m for m in self.net if isinstance(m, nn.Linear)]
+        return NumpyMLPPolicy(
+            weights=[m.weight.detach().numpy().T.copy() for m in linears],
+            biases=[m.bias.detach().numpy().copy() for m in linears],
+            obs_mean=self.obs_mean.numpy().copy(),
+            obs_std=self.obs_std.numpy().copy(),
+            activation=self.config.activation,
+            head=self.head,
+        )
+
+
+class NumpyMLPPolicy:
+    """Pure-numpy forward pass of an MLPPolicy (float32), a SoftPolicy.
+
+    For batches of a few dozen observations numpy's per-call cost is several
+    times lower than torch's, which dominates rollout speed for small MLPs.
+    Weights are copied: later training of the source policy does not change it.
+    """
+
+    def __init__(
+        self,
+        weights: list[np.ndarray],
+        biases: list[np.ndarray],
+        obs_mean: np.ndarray,
+        obs_std: np.ndarray,
+        activation: Activation,
+        head: ActionHead,
+    ) -> None:
+        self.weights = [w.astype(np.float32) for w in weights]
+        self.biases = [b.astype(np.float32) for b in biases]
+        # Fold normalisation into one multiply-add: (x - mean) / std = x * scale + shift.
+        self.scale = (1.0 / obs_std).astype(np.float32)
+        self.shift = (-obs_mean / obs_std).astype(np.float32)
+        self.activation = np.tanh if activation == "tanh" else _relu
+        self.head = head
+
+    def logits(self, obs: np.ndarray) -> np.ndarray:
+        """Raw head outputs ``[B, n_outputs]``."""
+        h = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1) * self.scale + self.shift
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = h @ w + b
+            if i < last:
+                h = self.activation(h)
+        return h
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic actions ``[B, *action_shape]``."""
+        return self.head.mode_numpy(self.logits(obs))
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
+
+
+def fast_policy(policy: Policy) -> Policy:
+    """The fastest equivalent of ``policy`` for rollouts (a numpy snapshot of an MLPPolicy)."""
+    if isinstance(policy, MLPPolicy):
+        return policy.numpy_snapshot()
+    return policy
+
+
+def _versions() -> dict[str, str]:
+    from imitate import __version__
+
+    return {
+        "imitate": __version__,
+        "torch": str(torch.__version__),
+        "gymnasium": str(gym.__version__),
+    }
+
+
+def save_policy(
+    policy: MLPPolicy, path: str | os.PathLike[str], config: dict[str, Any] | None = None
+) -> Path:
+    """Write a checkpoint atomically: weights + constructor args + config + versions."""
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "kind": "mlp",
+        "state_dict": {k: v.detach().clone() for k, v in policy.state_dict().items()},
+        "constructor": policy.constructor_args(),
+        "config": config or {},
+        "versions": _versions(),
+    }
+    return atomic_write(path, lambda f: torch.save(checkpoint, f))
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check a checkpoint dict (no code is unpickled)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: policy checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or foreign files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable policy checkpoint ({reason})") from exc
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not an imitate policy checkpoint")
+    if checkpoint.get("format_version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {checkpoint.get('format_version')} "
+            f"is not supported (expected {CHECKPOINT_VERSION})"
+        )
+    return checkpoint
+
+
+def load_policy(path: str | os.PathLike[str]) -> MLPPolicy:
+    """Load an ``MLPPolicy`` checkpoint written by :func:`save_policy`."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint.get("kind") != "mlp":
+        raise CheckpointError(f"{path}: unsupported policy kind {checkpoint.get('kind')!r}")
+    try:
+        args = checkpoint["constructor"]
+        policy = MLPPolicy(
+            space_from_json(args["observation_space"]),
+            space_from_json(args["action_space"]),
+            PolicyConfig(hidden=tuple(args["hidden"]), activation=args["activation"]),
+        )
+        policy.load_state_dict(checkpoint["state_dict"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: checkpoint does not match its architecture ({first_line})"
+        ) from exc
+    policy.eval()
+    return policy
