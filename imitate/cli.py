@@ -26,7 +26,7 @@ import tyro
 
 from imitate.bc import BCConfig, train_bc
 from imitate.collect import collect, env_spaces, evaluate
-from imitate.data import load_dataset
+from imitate.data import Dataset, load_dataset
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
 from imitate.policy import MLPPolicy, Policy, load_policy, save_policy
@@ -191,24 +191,31 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
     }
 
 
+def load_dataset_for(path: Path, env_id: str | None) -> Dataset:
+    """Load a dataset; ``EnvError`` if it was collected on another env than ``env_id``."""
+    dataset = load_dataset(path)
+    if env_id is not None and dataset.meta.env_id != env_id:
+        raise EnvError(f"{path} was collected on {dataset.meta.env_id}, not on {env_id}")
+    return dataset
+
+
 def _train_and_save(
-    dataset_path: Path, env_id: str, config: BCConfig, out_dir: Path, command: Any
+    dataset: Dataset, config: BCConfig, out_dir: Path, command: Any
 ) -> tuple[MLPPolicy, dict[str, Any]]:
-    dataset = load_dataset(dataset_path)
-    if dataset.meta.env_id != env_id:
-        raise EnvError(f"{dataset_path} was collected on {dataset.meta.env_id}, not on {env_id}")
+    """Train BC and write policy.pt, config.json and metrics.jsonl into ``out_dir``."""
     policy, history = train_bc(dataset, config, progress=_progress())
-    save_policy(policy, out_dir / "policy.pt", {"env_id": env_id, "bc": config_to_json(config)})
+    env_config = {"env_id": dataset.meta.env_id, "bc": config_to_json(config)}
+    save_policy(policy, out_dir / "policy.pt", env_config)
     write_json(out_dir / "config.json", config_to_json(command))
     write_jsonl(out_dir / "metrics.jsonl", history.records)
     return policy, {"policy": str(out_dir / "policy.pt"), **history.summary()}
 
 
 def run_bc(args: BCCommand) -> dict[str, Any]:
-    dataset_env = load_dataset(args.data).meta.env_id
-    env_id = args.env or dataset_env
+    dataset = load_dataset_for(args.data, args.env)
+    env_id = dataset.meta.env_id
     out_dir = make_run_dir(env_id, "bc", args.config.seed, args.out)
-    policy, result = _train_and_save(args.data, env_id, args.config, out_dir, args)
+    policy, result = _train_and_save(dataset, args.config, out_dir, args)
     if args.eval_episodes > 0:
         result["eval"] = evaluate(policy, env_id, args.eval_episodes, EVAL_SEED).to_json()
     return result
@@ -244,7 +251,7 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
     expert = resolve_expert(args.expert, args.env)
     demos = collect(expert, args.env, args.episodes, seed, source=args.expert)
     demos.save(out_dir / "demos.npz")
-    policy, bc_result = _train_and_save(out_dir / "demos.npz", args.env, args.config, out_dir, args)
+    policy, bc_result = _train_and_save(demos, args.config, out_dir, args)
     expert_eval = evaluate(expert, args.env, args.eval_episodes, EVAL_SEED)
     bc_eval = evaluate(policy, args.env, args.eval_episodes, EVAL_SEED)
     rows = [

@@ -247,7 +247,9 @@ def _rollout(
             autoreset_step = done
         obs = next_obs
     bar.close()
-    kept = completed[:n_episodes]
+    # Per-episode seeding: episode i is the one reset with seed + i, whenever it finished.
+    # Stream seeding: the first n_episodes to finish, in the order they finished.
+    kept = sorted(completed) if per_episode else completed[:n_episodes]
     return recorder.trace({episode: rank for rank, episode in enumerate(kept)})
 
 

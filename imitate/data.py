@@ -16,7 +16,7 @@ import os
 import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import gymnasium as gym
 import numpy as np
@@ -132,10 +132,15 @@ class Dataset:
         return out
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the dataset atomically to ``path`` (npz with embedded JSON metadata)."""
+        """Validate, then write atomically to ``path`` (npz with embedded JSON metadata)."""
+        validate(self, source=str(path))
         payload = dict(self.arrays())
         payload["meta_json"] = np.array(json.dumps(asdict(self.meta)))
-        return atomic_write(path, lambda f: np.savez_compressed(f, **payload))  # type: ignore[arg-type]
+
+        def write(f: IO[bytes]) -> None:
+            np.savez_compressed(f, allow_pickle=False, **payload)
+
+        return atomic_write(path, write)
 
 
 def concatenate(datasets: list[Dataset], meta: DatasetMeta | None = None) -> Dataset:

@@ -1,0 +1,168 @@
+"""The imitate command: the collect -> bc -> eval chain, --json, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imitate import Dataset
+from imitate.cli import main
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argument errors exit from the parser
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A collect -> bc run made once for the module."""
+    root = tmp_path_factory.mktemp("cli")
+    assert (
+        main(["collect", "--env", "CartPole-v1", "--episodes", "5", "--out", str(root / "d.npz")])
+        == 0
+    )
+    args = ["bc", "--data", str(root / "d.npz"), "--out", str(root / "bc"), "--eval-episodes", "0"]
+    assert main([*args, "--max-steps", "1500"]) == 0
+    return root
+
+
+def test_collect_bc_eval_chain_with_json(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (trained / "bc" / "policy.pt").is_file()
+    config = json.loads((trained / "bc" / "config.json").read_text())
+    assert config["config"]["max_steps"] == 1500 and config["data"].endswith("d.npz")
+    records = [
+        json.loads(line) for line in (trained / "bc" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert records and "holdout_bits_per_action" in records[0]
+    code, out, _ = run_cli(
+        [
+            "eval",
+            "--policy",
+            str(trained / "bc" / "policy.pt"),
+            "--episodes",
+            "5",
+            "--seed",
+            "10000",
+            "--json",
+        ],
+        capsys,
+    )
+    assert code == 0
+    result = json.loads(out)  # exactly one JSON object on stdout
+    assert result["env"] == "CartPole-v1" and len(result["returns"]) == 5
+    assert {"mean_return", "std_return", "returns"} <= set(result)
+
+
+def test_collect_json_and_default_run_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(
+        ["collect", "--env", "Acrobot-v1", "--episodes", "2", "--seed", "7", "--json"], capsys
+    )
+    assert code == 0
+    result = json.loads(out)
+    folder = Path(result["data"]).parent
+    assert folder.parent == Path("runs") and folder.name.startswith("Acrobot-v1__collect__7__")
+    assert Dataset is not None and result["episodes"] == 2
+
+
+def test_eval_expert_and_human_output(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(
+        ["eval", "--env", "CartPole-v1", "--expert", "heuristic", "--episodes", "2"], capsys
+    )
+    assert code == 0 and "mean_return: 500" in out
+
+
+def _corrupt(tmp_path: Path) -> Path:
+    path = tmp_path / "corrupt.npz"
+    path.write_bytes(b"garbage")
+    return path
+
+
+BAD_INPUT = {
+    "unknown env": (
+        ["collect", "--env", "NoSuchEnv-v0", "--out", "{tmp}/x.npz"],
+        "unknown env id 'NoSuchEnv-v0'",
+    ),
+    "missing dataset": (
+        ["bc", "--data", "{tmp}/missing.npz", "--out", "{tmp}/bc"],
+        "dataset file not found",
+    ),
+    "corrupt dataset": (
+        ["bc", "--data", "{corrupt}", "--out", "{tmp}/bc"],
+        "not a readable dataset file",
+    ),
+    "dataset of another env": (
+        ["bc", "--data", "{demos}", "--env", "Acrobot-v1", "--out", "{tmp}/bc"],
+        "was collected on CartPole-v1, not on Acrobot-v1",
+    ),
+    "bad flag value": (["collect", "--episodes", "many", "--out", "{tmp}/x.npz"], "--episodes"),
+    "non-positive episodes": (
+        ["collect", "--episodes", "0", "--out", "{tmp}/x.npz"],
+        "--episodes must be >= 1",
+    ),
+    "unknown flag": (["eval", "--polcy", "p.pt"], "Unrecognized options"),
+    "missing checkpoint": (
+        ["eval", "--policy", "{tmp}/none.pt", "--env", "CartPole-v1"],
+        "checkpoint not found",
+    ),
+    "policy for another env": (
+        ["eval", "--policy", "{policy}", "--env", "Acrobot-v1"],
+        "but Acrobot-v1 has (6,) and Discrete(3)",
+    ),
+    "unknown expert": (
+        ["collect", "--expert", "wizard", "--out", "{tmp}/x.npz"],
+        "unknown expert 'wizard'",
+    ),
+    "bad config value": (
+        ["bc", "--data", "{demos}", "--holdout-fraction", "2"],
+        "holdout_fraction",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
+def test_bad_input_is_one_line_and_exit_2(
+    case: str, tmp_path: Path, trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args, message = BAD_INPUT[case]
+    filled = [
+        a.format(
+            tmp=tmp_path,
+            corrupt=_corrupt(tmp_path),
+            demos=trained / "d.npz",
+            policy=trained / "bc" / "policy.pt",
+        )
+        for a in args
+    ]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = run_cli(filled, capsys)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("imitate: error: "), err
+    assert message in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing partial written
+
+
+def test_console_script_exit_code(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "imitate.cli", "bc", "--data", str(tmp_path / "nope.npz")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip() == f"imitate: error: {tmp_path / 'nope.npz'}: dataset file not found"
+    )

@@ -1,0 +1,109 @@
+"""MLPPolicy, its numpy snapshot, and checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from imitate import CheckpointError, MLPPolicy, PolicyConfig, load_policy, save_policy
+from imitate.policy import Policy, SoftPolicy, fast_policy
+
+OBS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+ACTION_SPACES = [
+    gym.spaces.Discrete(3),
+    gym.spaces.MultiDiscrete([3, 2]),
+    gym.spaces.MultiBinary(3),
+    gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
+]
+
+
+def _policy(action_space: gym.Space, activation: str = "tanh") -> MLPPolicy:
+    torch.manual_seed(0)
+    policy = MLPPolicy(OBS, action_space, PolicyConfig((32, 16), activation))  # type: ignore[arg-type]
+    policy.fit_normalizer(np.random.default_rng(0).normal(2.0, 3.0, (500, 4)))
+    return policy
+
+
+@pytest.mark.parametrize("action_space", ACTION_SPACES, ids=str)
+def test_act_shapes_protocols_and_space(action_space: gym.Space) -> None:
+    policy = _policy(action_space)
+    obs = np.random.default_rng(1).normal(size=(7, 4)).astype(np.float32)
+    actions = policy.act(obs)
+    assert actions.shape == (7, *action_space.shape)
+    assert all(action_space.contains(a) for a in actions)
+    assert policy.logits(obs).shape == (7, policy.head.n_outputs)
+    assert isinstance(policy, SoftPolicy) and isinstance(policy.numpy_snapshot(), SoftPolicy)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("action_space", ACTION_SPACES, ids=str)
+def test_numpy_snapshot_has_action_parity(action_space: gym.Space, activation: str) -> None:
+    policy = _policy(action_space, activation)
+    obs = np.random.default_rng(2).normal(2.0, 3.0, size=(10_000, 4)).astype(np.float32)
+    snapshot = policy.numpy_snapshot()
+    np.testing.assert_allclose(snapshot.logits(obs), policy.logits(obs), rtol=1e-4, atol=1e-4)
+    if policy.head.discrete:
+        agree = (snapshot.act(obs) == policy.act(obs)).reshape(len(obs), -1).all(axis=1)
+        assert agree.mean() >= 0.9999  # float32 rounding can only flip exact ties
+    else:
+        np.testing.assert_allclose(snapshot.act(obs), policy.act(obs), atol=1e-5)
+
+
+def test_snapshot_is_frozen_copy() -> None:
+    policy = _policy(gym.spaces.Discrete(3))
+    snapshot = fast_policy(policy)
+    obs = np.ones((3, 4), np.float32)
+    before = snapshot.logits(obs).copy()  # type: ignore[attr-defined]
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.add_(1.0)
+    np.testing.assert_array_equal(snapshot.logits(obs), before)  # type: ignore[attr-defined]
+    other: Policy = object.__new__(type("P", (), {"act": lambda self, o: o}))
+    assert fast_policy(other) is other
+
+
+@pytest.mark.parametrize("action_space", ACTION_SPACES, ids=str)
+def test_checkpoint_round_trip(tmp_path: Path, action_space: gym.Space) -> None:
+    policy = _policy(action_space)
+    path = save_policy(policy, tmp_path / "p.pt", config={"env_id": "X", "bc": {"lr": 0.1}})
+    loaded = load_policy(path)
+    obs = np.random.default_rng(3).normal(size=(50, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.logits(obs), policy.logits(obs))
+    checkpoint = torch.load(path, weights_only=True)  # a plain dict, no pickled objects
+    assert checkpoint["config"]["env_id"] == "X"
+    assert set(checkpoint) >= {"state_dict", "constructor", "config", "versions"}
+
+
+def test_load_missing_corrupt_and_foreign_files(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="not found"):
+        load_policy(tmp_path / "missing.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable policy checkpoint"):
+        load_policy(corrupt)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(CheckpointError, match="not an imitate policy checkpoint"):
+        load_policy(foreign)
+
+
+def test_load_checkpoint_of_another_architecture(tmp_path: Path) -> None:
+    path = save_policy(_policy(gym.spaces.Discrete(3)), tmp_path / "p.pt")
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["constructor"]["hidden"] = [8]
+    torch.save(checkpoint, path)
+    with pytest.raises(CheckpointError, match="does not match its architecture"):
+        load_policy(path)
+
+
+def test_normalizer_handles_constant_features() -> None:
+    policy = _policy(gym.spaces.Discrete(3))
+    obs = np.zeros((10, 4))
+    obs[:, 0] = np.arange(10)
+    policy.fit_normalizer(obs)
+    assert torch.all(policy.obs_std[1:] == 1.0)
+    assert np.isfinite(policy.logits(obs.astype(np.float32))).all()
