@@ -119,7 +119,10 @@ def train_bc(
             policy = MLPPolicy(obs_space, action_space, config.policy)
         policy.fit_normalizer(dataset.obs)
     head = policy.head
-    obs = torch.as_tensor(dataset.obs, dtype=torch.float32).reshape(len(dataset), -1)
+    # Normalisation is a fixed affine map during training: apply it once to the whole
+    # dataset and train ``policy.net`` on normalised inputs (4 fewer ops per step).
+    with torch.no_grad():
+        obs = policy.normalize(torch.as_tensor(dataset.obs, dtype=torch.float32))
     actions = head.actions_to_tensor(dataset.actions)
     weights = None if dataset.weights is None else torch.as_tensor(dataset.weights).float()
     train_idx, holdout_idx = split_holdout(len(dataset), config.holdout_fraction, config.seed)
@@ -134,7 +137,7 @@ def train_bc(
     history = BCHistory(n_train=n_train, n_holdout=len(holdout_idx))
     best_nll, best_state, stale = math.inf, copy.deepcopy(policy.state_dict()), 0
     cursor = n_train  # forces a shuffle before the first batch
-    loss_sum, loss_steps = torch.zeros(()), 0
+    step_losses: list[torch.Tensor] = []
     start = time.perf_counter()
     bar = tqdm(total=config.max_steps, desc="bc", unit="step", disable=not progress, leave=False)
     for step in range(1, config.max_steps + 1):
@@ -146,21 +149,20 @@ def train_bc(
             cursor = 0
         batch = slice(cursor, cursor + batch_size)
         cursor += batch_size
-        nll = head.nll(policy(epoch_obs[batch]), epoch_actions[batch])
+        nll = head.nll(policy.net(epoch_obs[batch]), epoch_actions[batch])
         loss = nll.mean() if epoch_weights is None else (nll * epoch_weights[batch]).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        loss_sum += loss.detach()
-        loss_steps += 1
+        step_losses.append(loss.detach())  # no sync with the loss value until evaluation
         if step % config.eval_every == 0 or step == config.max_steps:
             record = _evaluate_holdout(policy, hold_obs, hold_actions)
-            record.update(step=step, train_loss=float(loss_sum) / loss_steps)
+            record.update(step=step, train_loss=float(torch.stack(step_losses).mean()))
             record["wall_time"] = time.perf_counter() - start
             history.records.append(record)
             bar.update(step - bar.n)
             bar.set_postfix(holdout_bits=f"{record.get('holdout_bits_per_action', math.nan):.3f}")
-            loss_sum, loss_steps = torch.zeros(()), 0
+            step_losses = []
             score = record.get("holdout_nll", record["train_loss"])
             if score < best_nll - 1e-6:
                 best_nll, best_state, stale = score, copy.deepcopy(policy.state_dict()), 0
@@ -180,11 +182,14 @@ def train_bc(
 def _evaluate_holdout(
     policy: MLPPolicy, hold_obs: torch.Tensor, hold_actions: torch.Tensor
 ) -> dict[str, float]:
-    """Held-out NLL (nats and bits per action) and action error; empty without a holdout."""
+    """Held-out NLL (nats, bits per action) and action error on normalised ``hold_obs``.
+
+    Returns an empty dict when there is no holdout.
+    """
     if len(hold_obs) == 0:
         return {}
     with torch.no_grad():
-        outputs = policy(hold_obs)
+        outputs = policy.net(hold_obs)
         nll = float(policy.head.nll(outputs, hold_actions).mean())
         error = float(policy.head.action_error(outputs, hold_actions).mean())
     record = {"holdout_nll": nll, "holdout_bits_per_action": nats_to_bits(nll)}

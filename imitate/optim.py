@@ -32,7 +32,10 @@ class FastAdam:
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
         self.exp_avgs = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
-        self.steps = [torch.zeros((), dtype=torch.float32) for _ in self.params]
+        # One step counter shared by all parameters: they are always updated together, and
+        # incrementing one tensor is one op instead of a foreach over the whole list.
+        self.step_count = torch.zeros((), dtype=torch.float32)
+        self.steps = [self.step_count] * len(self.params)
         fused = hasattr(torch, "_fused_adam_") and all(p.device.type == "cpu" for p in self.params)
         self._fallback = (
             None
@@ -53,7 +56,7 @@ class FastAdam:
             self._fallback.step()
             return
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        torch._foreach_add_(self.steps, 1)  # the kernel expects the already-incremented step
+        self.step_count.add_(1)  # the kernel expects the already-incremented step
         torch._fused_adam_(
             self.params,
             grads,

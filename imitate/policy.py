@@ -114,10 +114,14 @@ class MLPPolicy(nn.Module):
         self.obs_mean.copy_(torch.as_tensor(flat.mean(axis=0), dtype=torch.float32))
         self.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
 
+    def normalize(self, obs: Tensor) -> Tensor:
+        """Flatten ``[B, *obs_shape]`` to ``[B, obs_dim]`` and apply the fitted normalisation."""
+        flat = obs.reshape(obs.shape[0], -1).to(torch.float32)
+        return (flat - self.obs_mean) / self.obs_std
+
     def forward(self, obs: Tensor) -> Tensor:
         """Raw head outputs ``[B, n_outputs]`` for observations ``[B, *obs_shape]``."""
-        flat = obs.reshape(obs.shape[0], -1).to(torch.float32)
-        return self.net((flat - self.obs_mean) / self.obs_std)
+        return self.net(self.normalize(obs))
 
     def logits(self, obs: np.ndarray) -> np.ndarray:
         """Raw head outputs as numpy ``[B, n_outputs]``."""
