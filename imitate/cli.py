@@ -26,9 +26,11 @@ import tyro
 
 from imitate.bc import BCConfig, train_bc
 from imitate.collect import collect, env_spaces, evaluate
+from imitate.dagger import DAggerConfig, bc_label_curve, dagger
 from imitate.data import Dataset, load_dataset
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
+from imitate.plots import Curve, plot_return_vs_labels
 from imitate.policy import MLPPolicy, Policy, load_policy, save_policy
 from imitate.runs import config_to_json, make_run_dir
 
@@ -42,7 +44,7 @@ class CollectCommand:
     env: str = "CartPole-v1"
     """Gymnasium env id."""
     expert: str = "heuristic"
-    """Expert: 'heuristic' or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
     episodes: int = 10
     """Complete episodes to record."""
     seed: int = 0
@@ -80,7 +82,7 @@ class EvalCommand:
     policy: Path | None = None
     """Policy checkpoint .pt (or use --expert)."""
     expert: str | None = None
-    """Evaluate an expert instead: 'heuristic' or a policy .pt."""
+    """Evaluate an expert instead: 'heuristic', 'zoo', an SB3 .zip or a policy .pt."""
     env: str | None = None
     """Gymnasium env id (default: the env the policy was trained on)."""
     episodes: int = 50
@@ -98,7 +100,7 @@ class RunCommand:
     env: str = "CartPole-v1"
     """Gymnasium env id."""
     expert: str = "heuristic"
-    """Expert: 'heuristic' or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
     episodes: int = 10
     """Demonstration episodes."""
     eval_episodes: int = 50
@@ -111,6 +113,79 @@ class RunCommand:
     """Print one JSON object on stdout."""
 
 
+@dataclass(frozen=True)
+class DaggerCommand:
+    """Train a learner with DAgger; plot its return against expert labels next to BC's."""
+
+    env: str = "CartPole-v1"
+    """Gymnasium env id."""
+    expert: str = "heuristic"
+    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    out: Path | None = None
+    """Run folder (default: runs/<env>__dagger__<seed>__<time>/)."""
+    compare_bc: bool = True
+    """Also train BC on the same numbers of expert-trajectory labels (the plot's baseline)."""
+    config: Annotated[DAggerConfig, Flatten] = field(default_factory=DAggerConfig)
+    """DAgger settings (--rounds, --gate, --query-rate, --bc.* for each round's training)."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
+class ExpertTrainCommand:
+    """Train a zoo expert (stable-baselines3, rl-baselines3-zoo hyperparameters)."""
+
+    env: str = "CartPole-v1"
+    """Gymnasium env id with a zoo entry."""
+    seed: int = 0
+    """Training seed."""
+    out: Path | None = None
+    """SB3 zip to write (default: runs/<env>__expert-train__<seed>__<time>/expert.zip)."""
+    timesteps: int | None = None
+    """Override the zoo's number of env steps (e.g. a short smoke run)."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
+class ExpertListCommand:
+    """List the shipped zoo experts with their measured returns."""
+
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
+class ExpertEvalCommand:
+    """Evaluate an expert on seeded episodes (episode i resets with seed + i)."""
+
+    env: str = "CartPole-v1"
+    """Gymnasium env id."""
+    expert: str = "zoo"
+    """'zoo', 'heuristic', an SB3 .zip or an imitate policy .pt."""
+    episodes: int = 50
+    """Evaluation episodes."""
+    seed: int = 10_000
+    """Reset seed of the first episode."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
+class ExpertCommand:
+    """Expert zoo: train, list and evaluate experts."""
+
+    action: (
+        Annotated[ExpertTrainCommand, tyro.conf.subcommand("train")]
+        | Annotated[ExpertListCommand, tyro.conf.subcommand("list")]
+        | Annotated[ExpertEvalCommand, tyro.conf.subcommand("eval")]
+    )
+
+    @property
+    def json(self) -> bool:
+        return self.action.json
+
+
 EVAL_SEED = 10_000
 """First reset seed of every evaluation (episode i: EVAL_SEED + i), kept apart from training."""
 
@@ -119,6 +194,8 @@ Command = (
     | Annotated[BCCommand, tyro.conf.subcommand("bc")]
     | Annotated[EvalCommand, tyro.conf.subcommand("eval")]
     | Annotated[RunCommand, tyro.conf.subcommand("run")]
+    | Annotated[DaggerCommand, tyro.conf.subcommand("dagger")]
+    | Annotated[ExpertCommand, tyro.conf.subcommand("expert")]
 )
 
 
@@ -133,7 +210,7 @@ def _require_positive(**values: int) -> None:
 
 
 def resolve_expert(spec: str, env_id: str) -> Policy:
-    """``heuristic`` (scripted, incl. the imitate/ test envs) or a policy checkpoint path."""
+    """``heuristic``, ``zoo``, an SB3 ``.zip`` or an imitate ``.pt`` -> a Policy for ``env_id``."""
     if spec == "heuristic":
         import envs
         from agents.heuristics import HEURISTICS, heuristic_expert
@@ -144,11 +221,21 @@ def resolve_expert(spec: str, env_id: str) -> Policy:
             return heuristic_expert(env_id)  # type: ignore[return-value]
         known = ", ".join(sorted([*HEURISTICS, *envs.EXPERTS]))
         raise EnvError(f"no heuristic expert for {env_id!r} (available: {known})")
+    if spec == "zoo":
+        from agents.zoo import load_zoo_teacher
+
+        return load_zoo_teacher(env_id)
+    if spec.endswith(".zip"):
+        from agents.zoo import load_zip_teacher
+
+        return load_zip_teacher(Path(spec), env_id)
     if spec.endswith(".pt"):
         policy = load_policy(spec)
         check_policy_env(policy, env_id, spec)
         return policy
-    raise ImitateError(f"unknown expert {spec!r}: use 'heuristic' or a policy checkpoint .pt")
+    raise ImitateError(
+        f"unknown expert {spec!r}: use 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt"
+    )
 
 
 def check_policy_env(policy: MLPPolicy, env_id: str, name: str) -> None:
@@ -294,7 +381,12 @@ def parse(argv: list[str]) -> Any:
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
-            return tyro.cli(Command, args=argv, prog="imitate", config=(tyro.conf.OmitArgPrefixes,))
+            return tyro.cli(
+                Command,
+                args=argv,
+                prog="imitate",
+                config=(tyro.conf.OmitSubcommandPrefixes,),
+            )
     except SystemExit as exc:
         if exc.code in (0, None):
             sys.stdout.write(captured.getvalue())
@@ -306,11 +398,83 @@ def parse(argv: list[str]) -> Any:
         raise SystemExit(2) from None
 
 
+def run_dagger(args: DaggerCommand) -> dict[str, Any]:
+    env_spaces(args.env)
+    expert = resolve_expert(args.expert, args.env)
+    config = args.config
+    out_dir = make_run_dir(args.env, "dagger", config.seed, args.out)
+    policy, history = dagger(args.env, expert, config, progress=_progress())
+    save_policy(
+        policy, out_dir / "policy.pt", {"env_id": args.env, "dagger": config_to_json(config)}
+    )
+    write_json(out_dir / "config.json", config_to_json(args))
+    write_jsonl(out_dir / "metrics.jsonl", history.records)
+    result: dict[str, Any] = {
+        "policy": str(out_dir / "policy.pt"),
+        "rounds": history.records,
+        "expert_labels": history.expert_labels,
+    }
+    if config.eval_episodes > 0:
+        labels = [r["expert_labels"] for r in history.records]
+        curves: list[Curve] = [("DAgger", labels, [r["learner_return"] for r in history.records])]
+        if args.compare_bc:
+            bc_curve = bc_label_curve(
+                args.env,
+                expert,
+                [int(n) for n in labels],
+                config.bc,
+                config.seed,
+                config.eval_episodes,
+            )
+            result["bc_same_labels"] = bc_curve
+            curves.append(("BC, same labels", labels, [p["learner_return"] for p in bc_curve]))
+        expert_return = evaluate(expert, args.env, config.eval_episodes, EVAL_SEED).mean_return
+        result["expert_return"] = expert_return
+        result["plot"] = str(
+            plot_return_vs_labels(
+                curves, out_dir / "dagger.png", expert_return, title=f"{args.env}: DAgger vs BC"
+            )
+        )
+    return result
+
+
+def run_expert(args: ExpertCommand) -> dict[str, Any]:
+    from agents import zoo
+
+    action = args.action
+    if isinstance(action, ExpertListCommand):
+        manifest = zoo.read_manifest()
+        return {
+            "experts": [
+                {k: entry[k] for k in ("env_id", "algo", "file", "mean_return", "std_return")}
+                | {"required_return": zoo.ZOO[env_id].required_return}
+                for env_id, entry in sorted(manifest.items())
+            ]
+        }
+    if isinstance(action, ExpertTrainCommand):
+        zoo.zoo_spec(action.env)
+        if action.timesteps is not None:
+            _require_positive(timesteps=action.timesteps)
+        out = action.out or make_run_dir(action.env, "expert-train", action.seed) / "expert.zip"
+        entry = zoo.train_expert(action.env, action.seed, out, action.timesteps, _progress())
+        result = evaluate(zoo.teacher_from_entry(out, entry), action.env, 50, EVAL_SEED)
+        entry.update(mean_return=result.mean_return, std_return=result.std_return)
+        write_json(out.with_suffix(".json"), entry)
+        return entry
+    _require_positive(episodes=action.episodes)
+    env_spaces(action.env)
+    expert = resolve_expert(action.expert, action.env)
+    result = evaluate(expert, action.env, action.episodes, action.seed, progress=_progress())
+    return {"env": action.env, "expert": action.expert, **result.to_json()}
+
+
 HANDLERS: dict[type, Any] = {
     CollectCommand: run_collect,
     BCCommand: run_bc,
     EvalCommand: run_eval,
     RunCommand: run_main_job,
+    ExpertCommand: run_expert,
+    DaggerCommand: run_dagger,
 }
 
 
@@ -319,6 +483,13 @@ def _print_human(result: dict[str, Any], indent: str = "") -> None:
         if isinstance(value, dict):
             print(f"{indent}{key}:")
             _print_human(value, indent + "  ")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            print(f"{indent}{key}:")
+            for row in value:
+                cells = (
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                )
+                print(f"{indent}  " + "  ".join(cells))
         elif isinstance(value, list):
             continue  # per-episode lists are in --json output
         elif isinstance(value, float):

@@ -199,8 +199,10 @@ def _rollout(
     record_obs: bool,
     progress: bool,
     desc: str,
+    max_steps: int | None = None,
 ) -> _Trace:
-    """Run ``policy`` until ``n_episodes`` episodes are complete; see the module docstring."""
+    """Run ``policy`` until ``n_episodes`` episodes are complete or ``max_steps`` transitions
+    are recorded (then episodes still running are kept, cut short); see the module docstring."""
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
     per_episode = _seeding_of(envs) == "per-episode"
@@ -215,12 +217,15 @@ def _rollout(
         obs, _ = envs.reset(seed=seed)
     autoreset_step = np.zeros(num_envs, np.bool_)  # stream mode: this step only resets the slot
     completed: list[int] = []
+    n_recorded = 0
+    budget = max_steps if max_steps is not None else np.inf
     bar = tqdm(total=n_episodes, desc=desc, unit="ep", disable=not progress, leave=False)
-    while len(completed) < n_episodes:
+    while len(completed) < n_episodes and n_recorded < budget:
         actions = policy.act(obs)
         next_obs, rewards, terminated, truncated, _ = envs.step(actions)
         recorded = np.where(autoreset_step, -1, slot_episode)
         recorder.record(obs, actions, rewards, terminated, truncated, recorded)
+        n_recorded += int((recorded >= 0).sum())
         done = (terminated | truncated) & ~autoreset_step
         if done.any():
             done_slots = np.flatnonzero(done)
@@ -249,7 +254,9 @@ def _rollout(
     bar.close()
     # Per-episode seeding: episode i is the one reset with seed + i, whenever it finished.
     # Stream seeding: the first n_episodes to finish, in the order they finished.
-    kept = sorted(completed) if per_episode else completed[:n_episodes]
+    # A step budget keeps the episodes cut short too (DAgger labels states, not episodes).
+    partial = [int(e) for e in slot_episode if e >= 0] if n_recorded >= budget else []
+    kept = sorted(completed + partial) if per_episode else completed[:n_episodes] + partial
     return recorder.trace({episode: rank for rank, episode in enumerate(kept)})
 
 
@@ -262,15 +269,20 @@ def collect(
     seeding: Seeding = "auto",
     source: str = "policy",
     progress: bool = False,
+    max_steps: int | None = None,
 ) -> Dataset:
     """Roll out ``policy`` and record every transition of ``n_episodes`` complete episodes.
 
     Returns a :class:`Dataset` with ``N`` transitions over ``n_episodes`` episodes,
     in episode order (per-episode seeding: episode ``i`` from seed ``seed + i``).
+    With ``max_steps``, collection also stops once that many transitions are
+    recorded, and the episodes then running are kept although incomplete.
     """
     envs = make_vec_env(env_id, min(num_envs, n_episodes), seeding)
     try:
-        trace = _rollout(fast_policy(policy), envs, n_episodes, seed, True, progress, "collect")
+        trace = _rollout(
+            fast_policy(policy), envs, n_episodes, seed, True, progress, "collect", max_steps
+        )
         meta = make_meta(
             env_id,
             envs.single_observation_space,

@@ -54,7 +54,7 @@ class DatasetMeta:
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Transitions of complete episodes.
+    """Transitions of episodes, stored back to back (complete unless collected on a budget).
 
     Attributes:
         obs: ``[N, *obs_shape]`` float32 observations ``s_t``.
@@ -109,8 +109,17 @@ class Dataset:
         chosen = np.asarray(episodes, dtype=np.int64)
         starts, ends = self.episode_starts[chosen], self.episode_ends[chosen]
         index = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
-        lengths = ends - starts
-        new_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        new_starts = np.concatenate([[0], np.cumsum(ends - starts)[:-1]]).astype(np.int64)
+        return self._take(index, new_starts)
+
+    def select_transitions(self, index: np.ndarray) -> Dataset:
+        """A new dataset with the transitions at ``index`` (sorted); episodes stay grouped."""
+        index = np.sort(np.asarray(index, dtype=np.int64))
+        episode_of = self.episode_ids()[index]
+        return self._take(index, np.flatnonzero(np.diff(episode_of, prepend=-1)).astype(np.int64))
+
+    def _take(self, index: np.ndarray, episode_starts: np.ndarray) -> Dataset:
+        """Rows ``index`` of every per-transition array, with a new episode index."""
         return replace(
             self,
             obs=self.obs[index],
@@ -118,7 +127,7 @@ class Dataset:
             rewards=self.rewards[index],
             terminated=self.terminated[index],
             truncated=self.truncated[index],
-            episode_starts=new_starts,
+            episode_starts=episode_starts,
             teacher_logits=None if self.teacher_logits is None else self.teacher_logits[index],
             weights=None if self.weights is None else self.weights[index],
         )

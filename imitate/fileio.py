@@ -20,6 +20,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -31,14 +32,24 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     return target
 
 
-def write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Atomically write UTF-8 text."""
-    data = text.encode("utf-8")
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Atomically write ``data``."""
 
     def write(f: IO[bytes]) -> None:
         f.write(data)
 
     return atomic_write(path, write)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Atomically write UTF-8 text."""
+    return write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:

@@ -14,6 +14,7 @@ pickled object.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -140,59 +141,89 @@ class MLPPolicy(nn.Module):
 
     def numpy_snapshot(self) -> NumpyMLPPolicy:
         """A frozen pure-numpy copy of the current weights, for fast rollouts."""
-        linears = [m for m in self.net if isinstance(m, nn.Linear)]
         return NumpyMLPPolicy(
-            weights=[m.weight.detach().numpy().T.copy() for m in linears],
-            biases=[m.bias.detach().numpy().copy() for m in linears],
+            layers=NumpyLayers.from_modules(self.net),
             obs_mean=self.obs_mean.numpy().copy(),
             obs_std=self.obs_std.numpy().copy(),
-            activation=self.config.activation,
             head=self.head,
         )
 
 
-class NumpyMLPPolicy:
-    """Pure-numpy forward pass of an MLPPolicy (float32), a SoftPolicy.
+class NumpyLayers:
+    """A chain of Linear / Tanh / ReLU / Flatten / Identity modules evaluated in numpy (float32).
 
     For batches of a few dozen observations numpy's per-call cost is several
-    times lower than torch's, which dominates rollout speed for small MLPs.
-    Weights are copied: later training of the source policy does not change it.
+    times lower than torch's, which dominates rollout and teacher-query speed for
+    small MLPs. Weights are copied: later training of the source does not change it.
     """
 
+    def __init__(self, ops: list[tuple[str, Any, Any]]) -> None:
+        self.ops = ops  # (kind, weight [in, out] or None, bias [out] or None)
+
+    @classmethod
+    def from_modules(cls, modules: Iterable[nn.Module]) -> NumpyLayers:
+        """Copy a chain of supported modules; ``ValueError`` names an unsupported one."""
+        ops: list[tuple[str, Any, Any]] = []
+        for module in _flatten_modules(modules):
+            if isinstance(module, nn.Linear):
+                weight = module.weight.detach().numpy().T.astype(np.float32).copy()
+                bias = None if module.bias is None else module.bias.detach().numpy().copy()
+                ops.append(("linear", weight, bias))
+            elif isinstance(module, nn.Tanh):
+                ops.append(("tanh", None, None))
+            elif isinstance(module, nn.ReLU):
+                ops.append(("relu", None, None))
+            elif isinstance(module, nn.Flatten):
+                ops.append(("flatten", None, None))
+            elif not isinstance(module, nn.Identity):
+                raise ValueError(f"no numpy equivalent for {type(module).__name__}")
+        return cls(ops)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        h = np.asarray(x, dtype=np.float32)
+        for kind, weight, bias in self.ops:
+            if kind == "linear":
+                h = h @ weight
+                if bias is not None:
+                    h = h + bias
+            elif kind == "tanh":
+                h = np.tanh(h)
+            elif kind == "relu":
+                h = np.maximum(h, 0.0)
+            else:
+                h = h.reshape(len(h), -1)
+        return h
+
+
+def _flatten_modules(modules: Iterable[nn.Module]) -> list[nn.Module]:
+    """Expand nested Sequentials (and other containers of children) into a flat list."""
+    flat: list[nn.Module] = []
+    for module in modules:
+        children = list(module.children())
+        flat.extend(_flatten_modules(children) if children else [module])
+    return flat
+
+
+class NumpyMLPPolicy:
+    """Pure-numpy forward pass of an MLPPolicy (float32), a SoftPolicy."""
+
     def __init__(
-        self,
-        weights: list[np.ndarray],
-        biases: list[np.ndarray],
-        obs_mean: np.ndarray,
-        obs_std: np.ndarray,
-        activation: Activation,
-        head: ActionHead,
+        self, layers: NumpyLayers, obs_mean: np.ndarray, obs_std: np.ndarray, head: ActionHead
     ) -> None:
-        self.weights = [w.astype(np.float32) for w in weights]
-        self.biases = [b.astype(np.float32) for b in biases]
+        self.layers = layers
         # Fold normalisation into one multiply-add: (x - mean) / std = x * scale + shift.
         self.scale = (1.0 / obs_std).astype(np.float32)
         self.shift = (-obs_mean / obs_std).astype(np.float32)
-        self.activation = np.tanh if activation == "tanh" else _relu
         self.head = head
 
     def logits(self, obs: np.ndarray) -> np.ndarray:
         """Raw head outputs ``[B, n_outputs]``."""
-        h = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1) * self.scale + self.shift
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = h @ w + b
-            if i < last:
-                h = self.activation(h)
-        return h
+        flat = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
+        return self.layers(flat * self.scale + self.shift)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions ``[B, *action_shape]``."""
         return self.head.mode_numpy(self.logits(obs))
-
-
-def _relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0.0)
 
 
 def fast_policy(policy: Policy) -> Policy:

@@ -1,0 +1,134 @@
+"""Any stable-baselines3 model as a batched ``SoftPolicy`` (a teacher).
+
+``act(obs)`` gives the deterministic action, ``logits(obs)`` the raw outputs a
+student can be distilled from:
+
+==========================  ==========================================
+model                       ``logits`` ``[B, K]``
+==========================  ==========================================
+PPO / A2C, Discrete         categorical logits
+DQN                         Q-values
+PPO / A2C, Box              ``[mean, log_std]`` of the Gaussian
+SAC, Box                    ``[mean, log_std]`` before the tanh squash
+==========================  ==========================================
+
+The actor's layers are copied once into numpy and run on the whole batch
+(``model.predict`` costs hundreds of µs of checks and torch dispatch per call
+here); ``torch_logits`` runs the SB3 modules themselves under ``torch.no_grad()``
+and is the reference the tests compare against.
+VecNormalize observation statistics, when the expert was trained with them,
+are applied inside the wrapper.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from imitate.policy import NumpyLayers
+
+# SB3's clamp of the SAC actor's log-std (stable_baselines3.sac.policies).
+SAC_LOG_STD_MIN, SAC_LOG_STD_MAX = -20.0, 2.0
+NUMPY_MAX_BATCH = 64
+
+
+class SB3Teacher:
+    """Batched SoftPolicy around an SB3 model (PPO, A2C, DQN or SAC)."""
+
+    def __init__(self, model: Any, obs_norm: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.policy = model.policy
+        self.policy.set_training_mode(False)
+        self.action_space = model.action_space
+        self.kind = type(model).__name__.lower()
+        self.obs_norm = obs_norm
+        if obs_norm is not None:
+            self._mean = np.asarray(obs_norm["mean"], np.float32)
+            std = np.sqrt(np.asarray(obs_norm["var"]) + obs_norm["epsilon"])
+            self._std = std.astype(np.float32)
+            self._clip = float(obs_norm["clip"])
+        self._numpy = self._numpy_heads()
+
+    def _numpy_heads(self) -> list[NumpyLayers] | None:
+        """Numpy copies of the actor's layer chains, or None for unsupported architectures."""
+        policy = self.policy
+        try:
+            if self.kind == "dqn":
+                return [NumpyLayers.from_modules([policy.q_net])]
+            if self.kind == "sac":
+                actor = policy.actor
+                trunk = [actor.features_extractor, actor.latent_pi]
+                return [
+                    NumpyLayers.from_modules([*trunk, actor.mu]),
+                    NumpyLayers.from_modules([*trunk, actor.log_std]),
+                ]
+            return [
+                NumpyLayers.from_modules(
+                    [
+                        policy.pi_features_extractor,
+                        policy.mlp_extractor.policy_net,
+                        policy.action_net,
+                    ]
+                )
+            ]
+        except ValueError:
+            return None
+
+    def normalize(self, obs: np.ndarray) -> np.ndarray:
+        """Flatten to ``[B, obs_dim]`` float32 and apply the VecNormalize statistics, if any."""
+        x = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
+        if self.obs_norm is not None:
+            x = np.clip((x - self._mean) / self._std, -self._clip, self._clip)
+        return x
+
+    def torch_logits(self, obs: np.ndarray) -> np.ndarray:
+        """``logits`` computed by the SB3 torch modules (the reference for the numpy path)."""
+        with torch.no_grad():
+            return self._raw(torch.as_tensor(self.normalize(obs))).numpy()
+
+    def _raw(self, x: torch.Tensor) -> torch.Tensor:
+        policy = self.policy
+        if self.kind == "dqn":
+            return policy.q_net(x)
+        if self.kind == "sac":
+            mean, log_std, _ = policy.actor.get_action_dist_params(x)
+            return torch.cat([mean, log_std], dim=-1)
+        features = policy.extract_features(x, policy.pi_features_extractor)
+        latent = policy.mlp_extractor.forward_actor(features)
+        out = policy.action_net(latent)
+        if isinstance(self.action_space, gym.spaces.Box):
+            log_std = policy.log_std.expand_as(out)
+            return torch.cat([out, log_std], dim=-1)
+        return out
+
+    def logits(self, obs: np.ndarray) -> np.ndarray:
+        """Raw outputs ``[B, K]`` (see the module table)."""
+        # numpy wins on small batches (per-call cost), torch's GEMMs on large ones.
+        if self._numpy is None or len(obs) > NUMPY_MAX_BATCH:
+            return self.torch_logits(obs)
+        x = self.normalize(obs)
+        if self.kind == "sac":
+            mean, log_std = (layers(x) for layers in self._numpy)
+            return np.concatenate([mean, np.clip(log_std, SAC_LOG_STD_MIN, SAC_LOG_STD_MAX)], -1)
+        out = self._numpy[0](x)
+        if isinstance(self.action_space, gym.spaces.Box):
+            log_std = self.policy.log_std.detach().numpy().astype(np.float32)
+            return np.concatenate([out, np.broadcast_to(log_std, out.shape)], -1)
+        return out
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic actions ``[B, *action_shape]``, as SB3 ``predict(deterministic=True)``."""
+        raw = self.logits(obs)
+        space = self.action_space
+        if isinstance(space, gym.spaces.Discrete):
+            return raw.argmax(axis=-1).astype(np.int64) + int(space.start)
+        dim = int(np.prod(space.shape))
+        mean = raw[:, :dim]
+        if self.kind == "sac":
+            squashed = np.tanh(mean)
+            low, high = space.low, space.high
+            return (low + 0.5 * (squashed + 1.0) * (high - low)).astype(np.float32)
+        return np.clip(mean, space.low, space.high).astype(np.float32)

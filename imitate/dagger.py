@@ -1,0 +1,259 @@
+"""DAgger (Ross, Gordon and Bagnell 2011): train on the states the learner visits.
+
+BC only sees expert states, so its mistakes compound (cost ~ T^2 * eps over a
+horizon T). DAgger rolls out the mixture ``beta_i * expert + (1 - beta_i) *
+learner`` in round ``i``, labels the visited states with the expert,
+aggregates everything in memory and retrains with BC's own ``train_bc``
+(warm start), which brings the cost down to ~ T * eps.
+
+Gated queries (after SafeDAgger / ThriftyDAgger) ask the expert only about
+the states where the learner is least sure: action entropy, energy score, or
+disagreement of a small bootstrap ensemble. The learner still drives every
+state; the threshold is the ``1 - query_rate`` quantile of the round's scores,
+so about ``query_rate`` of its states are labelled. Every expert call that
+labels a state is counted, including the calls that let the expert drive.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from imitate.bc import BCConfig, train_bc
+from imitate.calibration import energy_score, vote_disagreement
+from imitate.collect import collect, evaluate
+from imitate.data import Dataset, concatenate
+from imitate.errors import ImitateError
+from imitate.policy import MLPPolicy, Policy, fast_policy
+
+Gate = Literal["none", "entropy", "energy", "ensemble"]
+
+
+@dataclass(frozen=True)
+class BetaSchedule:
+    """Probability that the expert acts in round ``i``.
+
+    ``default``: 1 in round 0, then 0. ``constant``: ``value`` from round 1 on.
+    ``linear``: ``1 - i / rounds``. ``exponential``: ``value ** i``.
+    """
+
+    kind: Literal["default", "constant", "linear", "exponential"] = "default"
+    value: float = 0.5
+
+    def beta(self, round_index: int, rounds: int) -> float:
+        if round_index == 0:
+            return 1.0  # there is no learner yet
+        if self.kind == "default":
+            return 0.0
+        if self.kind == "constant":
+            return self.value
+        if self.kind == "linear":
+            return max(0.0, 1.0 - round_index / rounds)
+        return float(self.value**round_index)
+
+
+@dataclass(frozen=True)
+class DAggerConfig:
+    """DAgger settings; ``bc`` trains each round (warm-started)."""
+
+    rounds: int = 6
+    """Rounds, round 0 included (round 0: the expert drives)."""
+    steps_per_round: int = 500
+    """Env steps (visited states) per round."""
+    beta: BetaSchedule = field(default_factory=BetaSchedule)
+    """Mixture schedule."""
+    gate: Gate = "none"
+    """Which states of a learner-driven round the expert labels."""
+    query_rate: float = 0.3
+    """Target share of states labelled in gated rounds."""
+    ensemble_size: int = 5
+    """Members (the learner plus bootstrap copies) for the ensemble gate."""
+    energy_temperature: float = 1.0
+    """Temperature of the energy score."""
+    eval_episodes: int = 20
+    """Learner evaluation episodes after each round (seeds 10000 + i); 0 disables."""
+    target_return: float | None = None
+    """Stop once the learner's evaluated mean return reaches this."""
+    bc: BCConfig = field(
+        default_factory=lambda: BCConfig(max_steps=2000, eval_every=100, patience=4)
+    )
+    """Training of each round."""
+    seed: int = 0
+    """Seed of rollouts, mixture coins and bootstrap weights."""
+    num_envs: int = 8
+    """Vectorised envs for rollouts."""
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1 or self.steps_per_round < 1:
+            raise ValueError("rounds and steps_per_round must be >= 1")
+        if not 0.0 < self.query_rate <= 1.0:
+            raise ValueError(f"query_rate must be in (0, 1], got {self.query_rate}")
+        if self.gate == "ensemble" and self.ensemble_size < 2:
+            raise ValueError("the ensemble gate needs ensemble_size >= 2")
+
+
+@dataclass
+class DAggerHistory:
+    """One record per round: labels and env steps so far, learner return, wall time."""
+
+    records: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def expert_labels(self) -> int:
+        return int(self.records[-1]["expert_labels"]) if self.records else 0
+
+
+class MixturePolicy:
+    """Per-state coin flip: the expert acts with probability ``beta``, else the learner.
+
+    Counts the expert's calls (each one labels a state)."""
+
+    def __init__(self, expert: Policy, learner: Policy, beta: float, rng: np.random.Generator):
+        self.expert, self.learner, self.beta, self.rng = expert, learner, beta, rng
+        self.expert_calls = 0
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        actions = self.learner.act(obs)
+        use_expert = self.rng.random(len(obs)) < self.beta
+        if use_expert.any():
+            actions = actions.copy()
+            actions[use_expert] = self.expert.act(obs[use_expert])
+            self.expert_calls += int(use_expert.sum())
+        return actions
+
+
+def uncertainty(
+    policy: MLPPolicy, members: list[MLPPolicy], obs: np.ndarray, config: DAggerConfig
+) -> np.ndarray:
+    """Per-state score ``[N]`` of the configured gate (higher = ask the expert)."""
+    with torch.no_grad():
+        outputs = policy(torch.as_tensor(obs, dtype=torch.float32))
+    if config.gate == "entropy":
+        return policy.head.entropy(outputs).numpy()
+    if config.gate == "energy":
+        if policy.head.action_shape != ():
+            raise ImitateError("the energy gate needs a Discrete action space")
+        return energy_score(outputs, config.energy_temperature).numpy()
+    return vote_disagreement(np.stack([m.act(obs) for m in (policy, *members)]))
+
+
+def dagger(
+    env_id: str,
+    expert: Policy,
+    config: DAggerConfig = DAggerConfig(),
+    progress: bool = False,
+) -> tuple[MLPPolicy, DAggerHistory]:
+    """Run DAgger on ``env_id`` with ``expert`` labelling; returns the learner and the history.
+
+    History records per round: ``round``, ``beta``, ``states`` visited, ``labelled``
+    in the round, cumulative ``expert_labels`` and ``env_steps``, ``query_rate``,
+    ``learner_return`` (if evaluated) and ``wall_time`` (training and rollouts only).
+    """
+    rng = np.random.default_rng(config.seed)
+    history = DAggerHistory()
+    labelled: list[Dataset] = []
+    policy: MLPPolicy | None = None
+    members: list[MLPPolicy] = []
+    expert_labels = env_steps = 0
+    wall_time = 0.0
+    bar = tqdm(range(config.rounds), desc="dagger", unit="round", disable=not progress)
+    for round_index in bar:
+        start = time.perf_counter()
+        beta = config.beta.beta(round_index, config.rounds)
+        if policy is None or beta >= 1.0:
+            driver: Policy = expert
+            mixture = None
+        else:
+            mixture = MixturePolicy(expert, fast_policy(policy), beta, rng)
+            driver = mixture
+        rollout = collect(
+            driver,
+            env_id,
+            n_episodes=10**9,
+            seed=config.seed * 1_000_003 + round_index * 10_007,
+            num_envs=config.num_envs,
+            seeding="per-episode",
+            source="dagger",
+            max_steps=config.steps_per_round,
+        )
+        env_steps += len(rollout)
+        if driver is expert:
+            round_data, queried = rollout, len(rollout)  # the recorded actions are the labels
+        else:
+            assert policy is not None and mixture is not None
+            if config.gate == "none":
+                index = np.arange(len(rollout))
+            else:
+                scores = uncertainty(policy, members, rollout.obs, config)
+                index = np.flatnonzero(scores >= np.quantile(scores, 1.0 - config.query_rate))
+            selected = rollout.select_transitions(index)
+            round_data = replace(selected, actions=expert.act(selected.obs))
+            queried = len(index) + mixture.expert_calls
+        expert_labels += queried
+        labelled.append(round_data)
+        aggregate = concatenate(labelled)
+        bc_config = replace(config.bc, seed=config.bc.seed + round_index)
+        policy, _ = train_bc(aggregate, bc_config, policy=policy)
+        if config.gate == "ensemble":
+            members = _train_members(aggregate, config, members, rng)
+        wall_time += time.perf_counter() - start
+        record: dict[str, float] = {
+            "round": round_index,
+            "beta": beta,
+            "states": len(rollout),
+            "labelled": len(round_data),
+            "query_rate": queried / len(rollout),
+            "expert_labels": expert_labels,
+            "env_steps": env_steps,
+            "dataset_size": len(aggregate),
+            "wall_time": wall_time,
+        }
+        if config.eval_episodes > 0:
+            result = evaluate(policy, env_id, config.eval_episodes, 10_000, config.num_envs)
+            record["learner_return"] = result.mean_return
+        history.records.append(record)
+        bar.set_postfix(labels=expert_labels, ret=record.get("learner_return", float("nan")))
+        target = config.target_return
+        if target is not None and record.get("learner_return", -np.inf) >= target:
+            break
+    assert policy is not None
+    return policy, history
+
+
+def _train_members(
+    aggregate: Dataset, config: DAggerConfig, members: list[MLPPolicy], rng: np.random.Generator
+) -> list[MLPPolicy]:
+    """Bootstrap copies of the learner (Poisson(1) sample weights), warm-started per round."""
+    trained = []
+    for k in range(config.ensemble_size - 1):
+        weights = rng.poisson(1.0, len(aggregate)).astype(np.float32)
+        member_config = replace(config.bc, seed=config.bc.seed + 1000 * (k + 1))
+        warm = members[k] if k < len(members) else None
+        member, _ = train_bc(replace(aggregate, weights=weights), member_config, policy=warm)
+        trained.append(member)
+    return trained
+
+
+def bc_label_curve(
+    env_id: str,
+    expert: Policy,
+    label_counts: list[int],
+    config: BCConfig,
+    seed: int = 0,
+    eval_episodes: int = 20,
+) -> list[dict[str, Any]]:
+    """BC trained on the first ``L`` expert-trajectory transitions, for each ``L``: the baseline."""
+    biggest = max(label_counts)
+    demos = collect(expert, env_id, n_episodes=10**9, seed=seed, max_steps=biggest)
+    curve = []
+    for count in label_counts:
+        subset = demos.select_transitions(np.arange(min(count, len(demos))))
+        policy, _ = train_bc(subset, config)
+        result = evaluate(policy, env_id, eval_episodes, 10_000)
+        curve.append({"expert_labels": count, "learner_return": result.mean_return})
+    return curve

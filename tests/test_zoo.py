@@ -1,0 +1,127 @@
+"""Shipped zoo experts: offline loading, recorded returns, parity with SB3, training smoke."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from agents.teachers import SB3Teacher
+from agents.zoo import (
+    PRETRAINED,
+    ZOO,
+    load_zip_teacher,
+    load_zoo_teacher,
+    read_manifest,
+    teacher_from_entry,
+    train_expert,
+)
+from imitate import BCConfig, EnvError, collect, evaluate, train_bc
+from imitate.cli import main
+
+MANIFEST = read_manifest()
+SHIPPED = sorted(MANIFEST)
+
+
+def _states(teacher: SB3Teacher, env_id: str, n: int = 1000) -> np.ndarray:
+    episodes = 2
+    while True:
+        obs = collect(teacher, env_id, episodes, seed=123).obs
+        if len(obs) >= n:
+            return obs[:n]
+        episodes *= 2
+
+
+@pytest.mark.parametrize("env_id", SHIPPED)
+def test_shipped_expert_meets_its_figure_and_reproduces_it(env_id: str) -> None:
+    entry = MANIFEST[env_id]
+    assert entry["mean_return"] >= ZOO[env_id].required_return
+    assert (PRETRAINED / entry["file"]).stat().st_size < 1_000_000
+    teacher = load_zoo_teacher(env_id)  # offline: a local zip, constants for schedules
+    result = evaluate(teacher, env_id, n_episodes=3, seed=10_000)
+    np.testing.assert_allclose(result.returns, entry["returns"][:3], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("env_id", SHIPPED)
+def test_wrapper_matches_sb3_predict_on_1000_states(env_id: str) -> None:
+    teacher = load_zoo_teacher(env_id)
+    states = _states(teacher, env_id)
+    normalized = teacher.normalize(states)
+    expected = np.stack([teacher.model.predict(s, deterministic=True)[0] for s in normalized])
+    actions = teacher.act(states)
+    if isinstance(teacher.action_space, gym.spaces.Discrete):
+        np.testing.assert_array_equal(actions, expected)
+    else:
+        np.testing.assert_allclose(actions, expected, atol=1e-5)
+    np.testing.assert_allclose(
+        teacher.logits(states[:50]), teacher.torch_logits(states[:50]), atol=1e-4
+    )
+
+
+@pytest.mark.parametrize("env_id", SHIPPED)
+def test_logits_have_the_documented_shape(env_id: str) -> None:
+    teacher = load_zoo_teacher(env_id)
+    space = teacher.action_space
+    width = (
+        int(space.n) if isinstance(space, gym.spaces.Discrete) else 2 * int(np.prod(space.shape))
+    )
+    assert teacher.logits(np.zeros((7, *teacher.model.observation_space.shape))).shape == (7, width)
+
+
+def test_vecnormalize_statistics_are_applied_like_sb3() -> None:
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    rng = np.random.default_rng(0)
+    stats = {
+        "mean": rng.normal(size=4),
+        "var": rng.uniform(0.1, 4, 4),
+        "clip": 3.0,
+        "epsilon": 1e-8,
+    }
+    entry = {
+        **MANIFEST["CartPole-v1"],
+        "obs_norm": {k: np.asarray(v).tolist() for k, v in stats.items()},
+    }
+    teacher = teacher_from_entry(PRETRAINED / entry["file"], entry)
+    vec = VecNormalize(DummyVecEnv([lambda: gym.make("CartPole-v1")]), training=False, clip_obs=3.0)
+    vec.obs_rms.mean, vec.obs_rms.var = stats["mean"], stats["var"]
+    states = rng.normal(0, 3, size=(500, 4)).astype(np.float32)
+    np.testing.assert_allclose(teacher.normalize(states), vec.normalize_obs(states), atol=1e-5)
+    plain = teacher_from_entry(PRETRAINED / entry["file"], MANIFEST["CartPole-v1"])
+    assert not np.allclose(teacher.logits(states), plain.logits(states))
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "MountainCar-v0", "Pendulum-v1"])
+def test_training_smoke(env_id: str, tmp_path: Path) -> None:
+    out = tmp_path / "expert.zip"
+    entry = train_expert(env_id, seed=0, out=out, n_timesteps=300)
+    teacher = teacher_from_entry(out, entry)
+    obs = gym.make(env_id).observation_space.sample()[None]
+    assert teacher.act(obs).shape[0] == 1
+    assert entry["timesteps"] == 300 and entry["algo"] == ZOO[env_id].algo
+
+
+def test_zip_of_another_env_is_refused() -> None:
+    with pytest.raises(EnvError, match="do not match Acrobot-v1"):
+        load_zip_teacher(PRETRAINED / MANIFEST["CartPole-v1"]["file"], "Acrobot-v1")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", [e for e in ("CartPole-v1", "Acrobot-v1") if e in MANIFEST])
+def test_bc_from_20_zoo_episodes_keeps_95_percent(env_id: str) -> None:
+    teacher = load_zoo_teacher(env_id)
+    demos = collect(teacher, env_id, n_episodes=20, seed=0)
+    policy, _ = train_bc(demos, BCConfig(seed=0))
+    expert_return = MANIFEST[env_id]["mean_return"]
+    clone_return = evaluate(policy, env_id, n_episodes=50, seed=10_000).mean_return
+    assert clone_return >= expert_return - 0.05 * abs(expert_return)
+
+
+def test_expert_list_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["expert", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["experts"]
+    assert [e["env_id"] for e in listed] == SHIPPED
+    assert all(e["mean_return"] >= e["required_return"] for e in listed)
