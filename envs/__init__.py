@@ -12,6 +12,7 @@ from collections.abc import Callable
 import gymnasium as gym
 
 from envs.label_envs import LabelExpert
+from envs.tightrope import TightropeExpert
 
 LABEL_ENVS = {
     "imitate/LabelDiscrete-v0": "discrete",
@@ -27,4 +28,16 @@ for _env_id, _kind in LABEL_ENVS.items():
         gym.register(_env_id, entry_point="envs.label_envs:LabelEnv", kwargs={"kind": _kind})
     EXPERTS[_env_id] = functools.partial(LabelExpert, _kind)
 
-__all__ = ["EXPERTS", "LABEL_ENVS"]
+# Tightrope: the drift test env (with slips) and its calm twin for demonstrations.
+TIGHTROPE_HORIZON = 400
+for _env_id, _slip in (("imitate/Tightrope-v0", 0.002), ("imitate/TightropeCalm-v0", 0.0)):
+    if _env_id not in gym.registry:
+        gym.register(
+            _env_id,
+            entry_point="envs.tightrope:TightropeEnv",
+            kwargs={"slip_prob": _slip},
+            max_episode_steps=TIGHTROPE_HORIZON,
+        )
+    EXPERTS[_env_id] = TightropeExpert
+
+__all__ = ["EXPERTS", "LABEL_ENVS", "TIGHTROPE_HORIZON"]

@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import gymnasium as gym
 import torch
@@ -28,6 +28,7 @@ from imitate.bc import BCConfig, train_bc
 from imitate.collect import collect, env_spaces, evaluate
 from imitate.dagger import DAggerConfig, bc_label_curve, dagger
 from imitate.data import Dataset, load_dataset
+from imitate.drift import drift_markdown, drift_report
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
 from imitate.plots import Curve, plot_return_vs_labels
@@ -132,6 +133,32 @@ class DaggerCommand:
 
 
 @dataclass(frozen=True)
+class DriftCommand:
+    """Measure how clones drift from their expert: paired rollouts, shift gap, cost vs horizon."""
+
+    env: str = "CartPole-v1"
+    """Gymnasium env id."""
+    expert: str = "heuristic"
+    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    policy: Annotated[tuple[Path, ...], tyro.conf.UseAppendAction] = ()
+    """Clone checkpoint .pt; repeat the flag to compare several."""
+    episodes: int = 20
+    """Paired episodes (and episodes per horizon fit)."""
+    seed: int = 10_000
+    """Reset seed of the first episode."""
+    threshold: float = 1.0
+    """Divergence threshold, in units of the expert's state std."""
+    horizons: tuple[int, ...] = (25, 50, 100, 200, 400)
+    """Horizons T for the cost-vs-T fit."""
+    cost: Literal["disagreement", "negative_reward"] = "disagreement"
+    """Per-step cost for the fit: disagreement with the expert, or the negated reward."""
+    out: Path | None = None
+    """Report folder (default: runs/<env>__drift__<seed>__<time>/)."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
 class ExpertTrainCommand:
     """Train a zoo expert (stable-baselines3, rl-baselines3-zoo hyperparameters)."""
 
@@ -195,6 +222,7 @@ Command = (
     | Annotated[EvalCommand, tyro.conf.subcommand("eval")]
     | Annotated[RunCommand, tyro.conf.subcommand("run")]
     | Annotated[DaggerCommand, tyro.conf.subcommand("dagger")]
+    | Annotated[DriftCommand, tyro.conf.subcommand("drift")]
     | Annotated[ExpertCommand, tyro.conf.subcommand("expert")]
 )
 
@@ -438,6 +466,36 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
     return result
 
 
+def run_drift(args: DriftCommand) -> dict[str, Any]:
+    _require_positive(episodes=args.episodes)
+    if not args.policy:
+        raise ImitateError("give at least one --policy to compare with the expert")
+    if not args.horizons or min(args.horizons) < 1:
+        raise ImitateError("--horizons must be positive integers")
+    env_spaces(args.env)
+    expert = resolve_expert(args.expert, args.env)
+    clones: dict[str, Policy] = {}
+    for path in args.policy:
+        clone = load_policy(path)
+        check_policy_env(clone, args.env, str(path))
+        clones[path.parent.name + "/" + path.name if path.parent.name else path.name] = clone
+    out_dir = make_run_dir(args.env, "drift", args.seed, args.out)
+    results = drift_report(
+        args.env,
+        expert,
+        clones,
+        out_dir,
+        args.episodes,
+        args.seed,
+        args.threshold,
+        args.horizons,
+        args.cost,
+    )
+    write_json(out_dir / "drift.json", results)
+    write_text(out_dir / "report.md", f"# {args.env}: drift report\n\n" + drift_markdown(results))
+    return {"report": str(out_dir / "report.md"), **results}
+
+
 def run_expert(args: ExpertCommand) -> dict[str, Any]:
     from agents import zoo
 
@@ -475,6 +533,7 @@ HANDLERS: dict[type, Any] = {
     RunCommand: run_main_job,
     ExpertCommand: run_expert,
     DaggerCommand: run_dagger,
+    DriftCommand: run_drift,
 }
 
 

@@ -9,8 +9,8 @@ aggregates everything in memory and retrains with BC's own ``train_bc``
 Gated queries (after SafeDAgger / ThriftyDAgger) ask the expert only about
 the states where the learner is least sure: action entropy, energy score, or
 disagreement of a small bootstrap ensemble. The learner still drives every
-state; the threshold is the ``1 - query_rate`` quantile of the round's scores,
-so about ``query_rate`` of its states are labelled. Every expert call that
+state; after each round the ``query_rate`` share of its states with the highest
+scores is labelled (ties broken at random). Every expert call that
 labels a state is counted, including the calls that let the expert drive.
 """
 
@@ -142,6 +142,15 @@ def uncertainty(
     return vote_disagreement(np.stack([m.act(obs) for m in (policy, *members)]))
 
 
+def most_uncertain(scores: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices of the ``ceil(rate * N)`` highest scores, ties broken at random.
+
+    (A quantile threshold would over-select when many states share a score.)"""
+    count = int(np.ceil(rate * len(scores)))
+    shuffled = rng.permutation(len(scores))
+    return shuffled[np.argsort(-scores[shuffled], kind="stable")[:count]]
+
+
 def dagger(
     env_id: str,
     expert: Policy,
@@ -190,7 +199,7 @@ def dagger(
                 index = np.arange(len(rollout))
             else:
                 scores = uncertainty(policy, members, rollout.obs, config)
-                index = np.flatnonzero(scores >= np.quantile(scores, 1.0 - config.query_rate))
+                index = most_uncertain(scores, config.query_rate, rng)
             selected = rollout.select_transitions(index)
             round_data = replace(selected, actions=expert.act(selected.obs))
             queried = len(index) + mixture.expert_calls

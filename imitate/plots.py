@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -52,6 +53,119 @@ def plot_return_vs_labels(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("mean return")
     ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path, svg)
+
+
+def plot_trajectories(
+    expert_obs: Any,
+    clone_obs: dict[str, Any],
+    path: str | os.PathLike[str],
+    dims: Sequence[int] = (0, 1),
+    dim_names: Sequence[str] | None = None,
+    episodes: int = 3,
+    svg: bool = False,
+) -> Path:
+    """Expert and clone states over time on chosen dimensions; arrays ``[E, T, obs_dim]``."""
+    fig, axes = plt.subplots(
+        len(dims), 1, figsize=(7.0, 2.4 * len(dims)), sharex=True, squeeze=False
+    )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for row, dim in enumerate(dims):
+        ax = axes[row][0]
+        for e in range(min(episodes, len(expert_obs))):
+            ax.plot(
+                expert_obs[e, :, dim],
+                color="black",
+                alpha=0.7,
+                linewidth=1.2,
+                label="expert" if e == 0 else None,
+            )
+            for k, (name, obs) in enumerate(clone_obs.items()):
+                ax.plot(
+                    obs[e, :, dim],
+                    color=colors[k % len(colors)],
+                    alpha=0.8,
+                    linewidth=1.0,
+                    linestyle="--",
+                    label=name if e == 0 else None,
+                )
+        ax.set_ylabel(dim_names[row] if dim_names else f"state[{dim}]")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_title(f"Expert vs clone trajectories (first {episodes} seeds)")
+    axes[0][0].legend(fontsize=8)
+    axes[-1][0].set_xlabel("step t")
+    return save_figure(fig, path, svg)
+
+
+def plot_distance(
+    distances: dict[str, Any],
+    path: str | os.PathLike[str],
+    threshold: float | None = None,
+    svg: bool = False,
+) -> Path:
+    """Mean normalised expert-clone state distance vs t, with a 95 % band, per learner."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, distance in distances.items():
+        alive = (~np.isnan(distance)).sum(axis=0)
+        keep = alive >= 2
+        mean = np.nanmean(distance[:, keep], axis=0)
+        sem = np.nanstd(distance[:, keep], axis=0) / np.sqrt(alive[keep])
+        steps = np.flatnonzero(keep)
+        ax.plot(steps, mean, label=name)
+        ax.fill_between(steps, mean - 1.96 * sem, mean + 1.96 * sem, alpha=0.2)
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", linestyle=":", label="divergence threshold")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("state distance to expert (expert-std units)")
+    ax.set_title("Drift from the expert's trajectory")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path, svg)
+
+
+def plot_horizon_scaling(
+    fits: dict[str, Any],
+    path: str | os.PathLike[str],
+    svg: bool = False,
+) -> Path:
+    """Log-log cumulative cost vs horizon with fitted slopes; values are HorizonScaling."""
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, fit in fits.items():
+        (line,) = ax.loglog(fit.horizons, fit.mean_costs, marker="o", linestyle="none")
+        xs = np.geomspace(fit.horizons.min(), fit.horizons.max(), 50)
+        lo, hi = fit.slope_ci
+        ax.loglog(
+            xs,
+            np.exp(fit.intercept) * xs**fit.slope,
+            color=line.get_color(),
+            label=f"{name}: slope {fit.slope:.2f} [{lo:.2f}, {hi:.2f}]",
+        )
+    ax.set_xlabel("horizon T")
+    ax.set_ylabel("cumulative cost")
+    ax.set_title("Compounding error: cost vs horizon")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return save_figure(fig, path, svg)
+
+
+def plot_disagreement(
+    disagreement: dict[str, Any],
+    path: str | os.PathLike[str],
+    svg: bool = False,
+) -> Path:
+    """Per-step share of episodes where the clone's action differs from the expert's."""
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, per_step in disagreement.items():
+        alive = (~np.isnan(per_step)).sum(axis=0)
+        keep = alive >= 2
+        ax.plot(np.flatnonzero(keep), np.nanmean(per_step[:, keep], axis=0), label=name)
+    ax.set_xlabel("step t (clone's own trajectory)")
+    ax.set_ylabel("action disagreement with expert")
+    ax.set_title("Per-step action disagreement")
     ax.grid(alpha=0.3)
     ax.legend()
     return save_figure(fig, path, svg)

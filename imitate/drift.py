@@ -1,0 +1,326 @@
+"""Compounding error made measurable: paired rollouts, distribution shift, horizon scaling.
+
+* :func:`paired_rollouts` runs expert and clone from the same reset seeds and
+  measures, per step, the distance between their states (normalised per
+  dimension by the expert's state std), the first step where it exceeds a
+  threshold, and when the clone fails (terminates).
+* :func:`distribution_shift` compares the clone's expert-labelled loss and
+  disagreement on expert states with those on its own states: the gap is the
+  distribution shift that BC never trains on.
+* :func:`horizon_scaling` measures cumulative cost against the horizon ``T``
+  and fits ``log cost = slope * log T + b`` with a bootstrap confidence
+  interval: ~2 for BC, ~1 for DAgger on ``imitate/Tightrope-v0``
+  (Ross and Bagnell 2010).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from imitate.collect import collect
+from imitate.data import Dataset
+from imitate.policy import MLPPolicy, Policy
+
+
+def episodes_padded(dataset: Dataset, field: str = "obs") -> np.ndarray:
+    """Per-episode array ``[E, T_max, ...]`` of ``field``, NaN after each episode's end."""
+    values = getattr(dataset, field).astype(np.float64)
+    lengths = dataset.episode_lengths
+    out = np.full((dataset.n_episodes, int(lengths.max()), *values.shape[1:]), np.nan)
+    for e, (start, length) in enumerate(zip(dataset.episode_starts, lengths, strict=True)):
+        out[e, :length] = values[start : start + length]
+    return out
+
+
+@dataclass(frozen=True)
+class PairedRollouts:
+    """Expert and clone from the same starts (episode i: reset seed ``seed + i``).
+
+    Attributes:
+        expert_obs, clone_obs: ``[E, T, obs_dim]`` states, NaN after an episode ends.
+        distance: ``[E, T]`` normalised state distance, NaN once either episode ended.
+        first_divergence: ``[E]`` first step with distance > threshold (NaN: never).
+        clone_failure: ``[E]`` step at which the clone's episode terminated (NaN: never).
+        expert_returns, clone_returns: ``[E]``.
+        threshold: the divergence threshold (in expert-std units).
+    """
+
+    expert_obs: np.ndarray
+    clone_obs: np.ndarray
+    distance: np.ndarray
+    first_divergence: np.ndarray
+    clone_failure: np.ndarray
+    expert_returns: np.ndarray
+    clone_returns: np.ndarray
+    threshold: float
+
+    def summary(self) -> dict[str, float]:
+        diverged = ~np.isnan(self.first_divergence)
+        return {
+            "expert_mean_return": float(self.expert_returns.mean()),
+            "clone_mean_return": float(self.clone_returns.mean()),
+            "diverged_share": float(diverged.mean()),
+            "median_first_divergence": _nan_median(self.first_divergence),
+            "mean_first_divergence_or_end": float(
+                np.where(diverged, self.first_divergence, self.distance.shape[1]).mean()
+            ),
+            "failed_share": float((~np.isnan(self.clone_failure)).mean()),
+            "median_time_to_failure": _nan_median(self.clone_failure),
+        }
+
+
+def _nan_median(values: np.ndarray) -> float:
+    finite = values[~np.isnan(values)]
+    return float(np.median(finite)) if len(finite) else float("nan")
+
+
+def paired_rollouts(
+    expert: Policy,
+    clone: Policy,
+    env_id: str,
+    n_episodes: int,
+    seed: int = 10_000,
+    threshold: float = 1.0,
+) -> PairedRollouts:
+    """Roll out both policies from the same seeds and compare their trajectories."""
+    expert_data = collect(expert, env_id, n_episodes, seed, seeding="per-episode")
+    clone_data = collect(clone, env_id, n_episodes, seed, seeding="per-episode")
+    expert_obs, clone_obs = episodes_padded(expert_data), episodes_padded(clone_data)
+    horizon = max(expert_obs.shape[1], clone_obs.shape[1])
+    expert_obs, clone_obs = _pad_time(expert_obs, horizon), _pad_time(clone_obs, horizon)
+    scale = expert_data.obs.reshape(len(expert_data), -1).std(axis=0)
+    scale[scale < 1e-8] = 1.0
+    diff = (clone_obs - expert_obs).reshape(n_episodes, horizon, -1) / scale
+    distance = np.sqrt((diff**2).sum(axis=-1))  # NaN where either episode has ended
+    beyond = np.nan_to_num(distance, nan=0.0) > threshold
+    first = np.where(beyond.any(axis=1), beyond.argmax(axis=1), np.nan).astype(np.float64)
+    ends = clone_data.episode_ends - 1
+    failure = np.where(clone_data.terminated[ends], clone_data.episode_lengths, np.nan)
+    return PairedRollouts(
+        expert_obs=expert_obs,
+        clone_obs=clone_obs,
+        distance=distance,
+        first_divergence=first,
+        clone_failure=failure.astype(np.float64),
+        expert_returns=expert_data.episode_returns,
+        clone_returns=clone_data.episode_returns,
+        threshold=threshold,
+    )
+
+
+def _pad_time(values: np.ndarray, horizon: int) -> np.ndarray:
+    if values.shape[1] == horizon:
+        return values
+    pad = np.full((values.shape[0], horizon - values.shape[1], *values.shape[2:]), np.nan)
+    return np.concatenate([values, pad], axis=1)
+
+
+def _disagreement(expert: Policy, clone: Policy, obs: np.ndarray) -> np.ndarray:
+    """``[N]`` 1 where the clone's action differs from the expert's (Box: mean |diff|)."""
+    ours, theirs = clone.act(obs), expert.act(obs)
+    if np.issubdtype(np.asarray(theirs).dtype, np.floating):
+        return np.abs(ours - theirs).reshape(len(obs), -1).mean(axis=1)
+    return (ours != theirs).reshape(len(obs), -1).any(axis=1).astype(np.float64)
+
+
+def distribution_shift(
+    expert: Policy, clone: Policy, expert_states: np.ndarray, clone_states: np.ndarray
+) -> dict[str, float]:
+    """Expert-labelled disagreement (and NLL for MLP clones) on expert vs clone states."""
+    result = {
+        "disagreement_on_expert_states": float(_disagreement(expert, clone, expert_states).mean()),
+        "disagreement_on_clone_states": float(_disagreement(expert, clone, clone_states).mean()),
+    }
+    if isinstance(clone, MLPPolicy):
+        for name, states in (("expert", expert_states), ("clone", clone_states)):
+            with torch.no_grad():
+                outputs = clone(torch.as_tensor(states, dtype=torch.float32))
+                labels = clone.head.actions_to_tensor(expert.act(states))
+                result[f"nll_on_{name}_states"] = float(clone.head.nll(outputs, labels).mean())
+    result["disagreement_gap"] = (
+        result["disagreement_on_clone_states"] - result["disagreement_on_expert_states"]
+    )
+    return result
+
+
+@dataclass(frozen=True)
+class HorizonScaling:
+    """Mean cumulative cost at each horizon and the fitted log-log slope.
+
+    Attributes:
+        horizons: ``[H]``.
+        costs: ``[E, H]`` cumulative cost of each episode up to each horizon.
+        slope: fitted exponent; ``slope_ci``: 95 % bootstrap interval over episodes.
+    """
+
+    horizons: np.ndarray
+    costs: np.ndarray
+    slope: float
+    intercept: float
+    slope_ci: tuple[float, float]
+
+    @property
+    def mean_costs(self) -> np.ndarray:
+        return np.asarray(self.costs.mean(axis=0))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "horizons": self.horizons.tolist(),
+            "mean_costs": self.mean_costs.tolist(),
+            "slope": self.slope,
+            "slope_ci": list(self.slope_ci),
+        }
+
+
+def fit_loglog(horizons: np.ndarray, mean_costs: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``(slope, intercept)`` of ``log cost`` on ``log T`` (costs must be > 0)."""
+    slope, intercept = np.polyfit(np.log(horizons), np.log(mean_costs), 1)
+    return float(slope), float(intercept)
+
+
+def horizon_scaling(
+    policy: Policy,
+    env_id: str,
+    horizons: list[int],
+    n_episodes: int,
+    seed: int = 50_000,
+    cost: Literal["negative_reward", "disagreement"] = "negative_reward",
+    expert: Policy | None = None,
+    n_bootstrap: int = 1000,
+) -> HorizonScaling:
+    """Cumulative cost up to each horizon along the policy's own trajectories.
+
+    One episode of ``max(horizons)`` steps gives the cost of every shorter horizon (the env
+    must not depend on its time limit). ``cost``: the negated reward per step, or 1 per
+    step where ``policy`` disagrees with ``expert``.
+    """
+    hs = np.asarray(sorted(horizons))
+    data = collect(policy, env_id, n_episodes, seed, seeding="per-episode")
+    if cost == "disagreement":
+        if expert is None:
+            raise ValueError("cost='disagreement' needs the expert")
+        step_cost = _disagreement(expert, policy, data.obs)
+    else:
+        step_cost = -data.rewards.astype(np.float64)
+    padded = np.zeros((data.n_episodes, int(hs.max())))
+    for e, (start, length) in enumerate(
+        zip(data.episode_starts, data.episode_lengths, strict=True)
+    ):
+        n = min(int(length), padded.shape[1])
+        padded[e, :n] = step_cost[start : start + n]
+    costs = np.cumsum(padded, axis=1)[:, hs - 1]
+    if not np.all(costs.mean(axis=0) > 0):  # a clone with zero cost has no log-log slope
+        return HorizonScaling(hs, costs, float("nan"), float("nan"), (float("nan"), float("nan")))
+    slope, intercept = fit_loglog(hs, costs.mean(axis=0))
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(n_bootstrap):
+        sample = costs[rng.integers(0, len(costs), len(costs))].mean(axis=0)
+        if np.all(sample > 0):
+            boot.append(fit_loglog(hs, sample)[0])
+    ci = (
+        (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5)))
+        if boot
+        else (np.nan, np.nan)
+    )
+    return HorizonScaling(hs, costs, slope, intercept, ci)
+
+
+def disagreement_along(expert: Policy, clone: Policy, clone_obs: np.ndarray) -> np.ndarray:
+    """``[E, T]`` per-step disagreement on the clone's own states ``[E, T, obs]`` (NaN: ended)."""
+    n_episodes, horizon = clone_obs.shape[:2]
+    flat = clone_obs.reshape(n_episodes * horizon, -1)
+    alive = ~np.isnan(flat).any(axis=1)
+    out = np.full(n_episodes * horizon, np.nan)
+    out[alive] = _disagreement(expert, clone, flat[alive].astype(np.float32))
+    return out.reshape(n_episodes, horizon)
+
+
+def drift_report(
+    env_id: str,
+    expert: Policy,
+    clones: dict[str, Policy],
+    out_dir: Any,
+    n_episodes: int = 20,
+    seed: int = 10_000,
+    threshold: float = 1.0,
+    horizons: tuple[int, ...] = (25, 50, 100, 200, 400),
+    cost: Literal["negative_reward", "disagreement"] = "disagreement",
+) -> dict[str, Any]:
+    """Paired rollouts, shift gap and horizon scaling for each clone; writes four figures.
+
+    Returns a JSON-safe dict with per-clone summaries and the figure paths.
+    """
+    from pathlib import Path
+
+    from imitate.plots import (
+        plot_disagreement,
+        plot_distance,
+        plot_horizon_scaling,
+        plot_trajectories,
+    )
+
+    out = Path(out_dir)
+    results: dict[str, Any] = {"env": env_id, "episodes": n_episodes, "seed": seed, "clones": {}}
+    pairs: dict[str, PairedRollouts] = {}
+    fits: dict[str, HorizonScaling] = {}
+    per_step: dict[str, np.ndarray] = {}
+    for name, clone in clones.items():
+        pair = paired_rollouts(expert, clone, env_id, n_episodes, seed, threshold)
+        pairs[name] = pair
+        expert_states = pair.expert_obs[~np.isnan(pair.expert_obs).any(-1)].astype(np.float32)
+        clone_states = pair.clone_obs[~np.isnan(pair.clone_obs).any(-1)].astype(np.float32)
+        per_step[name] = disagreement_along(expert, clone, pair.clone_obs)
+        summary: dict[str, Any] = {
+            **pair.summary(),
+            **distribution_shift(expert, clone, expert_states, clone_states),
+        }
+        fit = horizon_scaling(clone, env_id, list(horizons), n_episodes, seed, cost, expert)
+        if np.all(fit.mean_costs > 0):
+            fits[name] = fit
+        summary["horizon_scaling"] = fit.to_json()
+        results["clones"][name] = summary
+    first = next(iter(pairs.values()))
+    dims = list(range(min(2, first.expert_obs.shape[-1])))
+    figures = {
+        "trajectories": plot_trajectories(
+            first.expert_obs,
+            {n: p.clone_obs for n, p in pairs.items()},
+            out / "trajectories.png",
+            dims,
+        ),
+        "distance": plot_distance(
+            {n: p.distance for n, p in pairs.items()}, out / "distance.png", threshold
+        ),
+        "disagreement": plot_disagreement(per_step, out / "disagreement.png"),
+    }
+    if fits:
+        figures["horizon"] = plot_horizon_scaling(fits, out / "horizon.png")
+    results["figures"] = {k: str(v) for k, v in figures.items()}
+    return results
+
+
+def drift_markdown(results: dict[str, Any]) -> str:
+    """A markdown section: table of drift figures per clone, then the figures."""
+    rows = []
+    for name, s in results["clones"].items():
+        hs = s["horizon_scaling"]
+        rows.append(
+            f"| {name} | {s['clone_mean_return']:.1f} | {s['mean_first_divergence_or_end']:.1f} "
+            f"| {s['diverged_share']:.2f} | {s['disagreement_on_expert_states']:.3f} "
+            f"| {s['disagreement_on_clone_states']:.3f} | {hs['slope']:.2f} |"
+        )
+    figures = "\n\n".join(
+        f"![{name}]({path.split('/')[-1]})" for name, path in results["figures"].items()
+    )
+    return (
+        f"Paired rollouts on {results['episodes']} seeds from {results['seed']}: "
+        "expert and clone start from the same state.\n\n"
+        "| clone | return | first divergence (mean step, or episode end) | diverged share "
+        "| disagreement on expert states | on clone states | cost-vs-T slope |\n"
+        "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n" + figures + "\n"
+    )
