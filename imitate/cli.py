@@ -31,6 +31,7 @@ from imitate.data import Dataset, load_dataset
 from imitate.drift import drift_markdown, drift_report
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
+from imitate.pipeline import RunConfig, run_pipeline
 from imitate.plots import Curve, plot_return_vs_labels
 from imitate.policy import MLPPolicy, Policy, load_policy, save_policy
 from imitate.runs import config_to_json, make_run_dir
@@ -96,20 +97,17 @@ class EvalCommand:
 
 @dataclass(frozen=True)
 class RunCommand:
-    """The main job: expert -> demonstrations -> BC -> evaluation, in one run folder."""
+    """The main job: expert -> demonstrations -> BC -> DAgger -> drift report, in one folder."""
 
     env: str = "CartPole-v1"
     """Gymnasium env id."""
-    expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
-    episodes: int = 10
-    """Demonstration episodes."""
-    eval_episodes: int = 50
-    """Evaluation episodes."""
+    expert: str = "auto"
+    """Expert: 'auto' (the zoo expert if one is shipped, else 'heuristic'), 'heuristic', 'zoo',
+    an SB3 .zip or an imitate policy .pt."""
     out: Path | None = None
     """Run folder (default: runs/<env>__run__<seed>__<time>/)."""
-    config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
-    """Training settings; --seed also seeds the demonstrations (evaluation: 10000 + i)."""
+    config: Annotated[RunConfig, Flatten] = field(default_factory=RunConfig)
+    """What the job does (--episodes, --bc.*, --dagger.*, ...)."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -359,36 +357,19 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
 
 
 def run_main_job(args: RunCommand) -> dict[str, Any]:
-    _require_positive(episodes=args.episodes, eval_episodes=args.eval_episodes)
+    config = args.config
+    _require_positive(episodes=config.episodes, eval_episodes=config.eval_episodes)
     env_spaces(args.env)
-    seed = args.config.seed
-    out_dir = make_run_dir(args.env, "run", seed, args.out)
-    expert = resolve_expert(args.expert, args.env)
-    demos = collect(expert, args.env, args.episodes, seed, source=args.expert)
-    demos.save(out_dir / "demos.npz")
-    policy, bc_result = _train_and_save(demos, args.config, out_dir, args)
-    expert_eval = evaluate(expert, args.env, args.eval_episodes, EVAL_SEED)
-    bc_eval = evaluate(policy, args.env, args.eval_episodes, EVAL_SEED)
-    rows = [
-        ("expert", expert_eval.mean_return, expert_eval.std_return),
-        (f"BC ({args.episodes} demos)", bc_eval.mean_return, bc_eval.std_return),
-    ]
-    table = "\n".join(f"| {name} | {mean:.1f} | {std:.1f} |" for name, mean, std in rows)
-    write_text(
-        out_dir / "report.md",
-        f"# {args.env}: imitation run\n\n"
-        f"Demonstrations: {demos.n_episodes} episodes, {len(demos)} transitions "
-        f"(expert `{args.expert}`, seed {seed}).\n\n"
-        f"BC held-out cross-entropy: {bc_result.get('holdout_bits_per_action', float('nan')):.4f}"
-        f" bits/action.\n\n"
-        f"| policy | mean return | std |\n|---|---|---|\n{table}\n\n"
-        f"Evaluation: {args.eval_episodes} episodes, reset seeds {EVAL_SEED} + i.\n",
-    )
-    return {
-        "run": str(out_dir),
-        "expert": expert_eval.to_json(),
-        "bc": {**bc_result, "eval": bc_eval.to_json()},
-    }
+    expert_name = args.expert
+    if expert_name == "auto":
+        from agents.zoo import read_manifest
+
+        expert_name = "zoo" if args.env in read_manifest() else "heuristic"
+    expert = resolve_expert(expert_name, args.env)
+    out_dir = make_run_dir(args.env, "run", config.seed, args.out)
+    write_json(out_dir / "config.json", config_to_json(args))
+    results = run_pipeline(args.env, expert, expert_name, config, out_dir)
+    return {"run": str(out_dir), "report": str(out_dir / "report.md"), **results}
 
 
 def _one_line(text: str) -> str:

@@ -143,6 +143,9 @@ def plot_horizon_scaling(
             color=line.get_color(),
             label=f"{name}: slope {fit.slope:.2f} [{lo:.2f}, {hi:.2f}]",
         )
+    horizons = sorted({int(h) for fit in fits.values() for h in fit.horizons})
+    ax.set_xticks(horizons, [str(h) for h in horizons])
+    ax.minorticks_off()
     ax.set_xlabel("horizon T")
     ax.set_ylabel("cumulative cost")
     ax.set_title("Compounding error: cost vs horizon")

@@ -1,0 +1,35 @@
+"""The main job writes one run folder with a report, figures and checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from imitate.cli import main
+
+
+@pytest.mark.slow
+def test_run_command_produces_report_and_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    args = [
+        "run", "--env", "CartPole-v1", "--expert", "heuristic", "--out", str(out),
+        "--episodes", "2", "--demo-counts", "1", "2", "--eval-episodes", "5",
+        "--drift-episodes", "3", "--horizons", "10", "20", "40",
+        "--dagger.rounds", "2", "--dagger.steps-per-round", "200", "--dagger.eval-episodes", "3",
+        "--bc.max-steps", "500", "--json",
+    ]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    report = (out / "report.md").read_text()
+    figures = sorted(p.name for p in out.glob("*.png"))
+    assert len(figures) >= 4, figures
+    for figure in figures:
+        assert f"({figure})" in report
+    assert "| DAgger |" in report and "BC, 1 demonstration |" in report
+    assert set(result["bc"]) == {"1", "2"} and result["dagger"]["rounds"]
+    assert (out / "dagger" / "policy.pt").is_file() and (out / "demos.npz").is_file()
+    assert json.loads((out / "results.json").read_text())["env"] == "CartPole-v1"
