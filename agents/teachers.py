@@ -51,6 +51,26 @@ class SB3Teacher:
             self._std = std.astype(np.float32)
             self._clip = float(obs_norm["clip"])
         self._numpy = self._numpy_heads()
+        self.output_kind = {"dqn": "q_values"}.get(self.kind, "logits")
+        if isinstance(self.action_space, gym.spaces.Box):
+            self.output_kind = "gaussian"
+
+    def actor_modules(self) -> list[torch.nn.Module]:
+        """The modules that map an observation to the action distribution."""
+        policy = self.policy
+        if self.kind == "dqn":
+            return [policy.q_net]
+        if self.kind == "sac":
+            return [policy.actor]
+        modules = [policy.mlp_extractor.policy_net, policy.action_net]
+        return modules
+
+    def n_actor_parameters(self) -> int:
+        """Parameters of the acting network (critics and value heads excluded)."""
+        count = sum(p.numel() for m in self.actor_modules() for p in m.parameters())
+        if self.kind not in ("dqn", "sac") and isinstance(self.action_space, gym.spaces.Box):
+            count += self.policy.log_std.numel()
+        return int(count)
 
     def _numpy_heads(self) -> list[NumpyLayers] | None:
         """Numpy copies of the actor's layer chains, or None for unsupported architectures."""

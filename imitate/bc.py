@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from imitate.data import Dataset
+from imitate.errors import ImitateError
 from imitate.losses import nats_to_bits
 from imitate.optim import FastAdam
 from imitate.policy import MLPPolicy, PolicyConfig
@@ -47,6 +48,11 @@ class BCConfig:
     """Share of transitions held out for early stopping (0 disables it)."""
     seed: int = 0
     """Seed for initialisation, the held-out split and batch order."""
+    soft_weight: float = 0.0
+    """alpha: weight of the softened-teacher term; needs ``teacher_logits`` in the data.
+    The loss is ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(teacher action)``."""
+    temperature: float = 1.0
+    """T of the soft targets (Hinton et al. 2015); low T (0.01) sharpens Q-value teachers."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
@@ -55,6 +61,8 @@ class BCConfig:
             raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.soft_weight <= 1.0 or self.temperature <= 0:
+            raise ValueError("soft_weight must be in [0, 1] and temperature > 0")
 
 
 @dataclass
@@ -129,6 +137,8 @@ def train_bc(
     train_obs, train_actions = obs[train_idx], actions[train_idx]
     train_weights = None if weights is None else weights[train_idx]
     hold_obs, hold_actions = obs[holdout_idx], actions[holdout_idx]
+    train_teacher = _soft_targets(dataset, config, head.n_outputs, train_idx)
+    alpha, temperature = config.soft_weight, config.temperature
 
     optimizer = FastAdam(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
@@ -146,10 +156,15 @@ def train_bc(
             order = torch.randperm(n_train, generator=generator)
             epoch_obs, epoch_actions = train_obs[order], train_actions[order]
             epoch_weights = None if train_weights is None else train_weights[order]
+            epoch_teacher = None if train_teacher is None else train_teacher[order]
             cursor = 0
         batch = slice(cursor, cursor + batch_size)
         cursor += batch_size
-        nll = head.nll(policy.net(epoch_obs[batch]), epoch_actions[batch])
+        outputs = policy.net(epoch_obs[batch])
+        nll = head.nll(outputs, epoch_actions[batch])
+        if epoch_teacher is not None:
+            soft = head.soft_target_loss(outputs, epoch_teacher[batch], temperature)
+            nll = (1.0 - alpha) * nll + alpha * soft
         loss = nll.mean() if epoch_weights is None else (nll * epoch_weights[batch]).mean()
         optimizer.zero_grad()
         loss.backward()
@@ -177,6 +192,22 @@ def train_bc(
     history.steps = step
     history.wall_time = time.perf_counter() - start
     return policy, history
+
+
+def _soft_targets(
+    dataset: Dataset, config: BCConfig, n_outputs: int, train_idx: np.ndarray
+) -> torch.Tensor | None:
+    """Teacher outputs of the training rows when soft targets are asked for, else None."""
+    if config.soft_weight == 0.0:
+        return None
+    if dataset.teacher_logits is None:
+        raise ImitateError("soft_weight > 0 needs a dataset with teacher_logits")
+    if dataset.teacher_logits.shape[1] != n_outputs:
+        raise ImitateError(
+            f"teacher outputs have width {dataset.teacher_logits.shape[1]}, "
+            f"the student's head has {n_outputs}"
+        )
+    return torch.as_tensor(dataset.teacher_logits[train_idx], dtype=torch.float32)
 
 
 def _evaluate_holdout(

@@ -28,12 +28,13 @@ from imitate.bc import BCConfig, train_bc
 from imitate.collect import collect, env_spaces, evaluate
 from imitate.dagger import DAggerConfig, bc_label_curve, dagger
 from imitate.data import Dataset, load_dataset
+from imitate.distill import DistillConfig, distill, distillation_report
 from imitate.drift import drift_markdown, drift_report
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
 from imitate.pipeline import RunConfig, run_pipeline
 from imitate.plots import Curve, plot_return_vs_labels
-from imitate.policy import MLPPolicy, Policy, load_policy, save_policy
+from imitate.policy import MLPPolicy, Policy, PolicyConfig, load_policy, save_policy
 from imitate.runs import config_to_json, make_run_dir
 
 Flatten = tyro.conf.arg(name="")
@@ -157,6 +158,48 @@ class DriftCommand:
 
 
 @dataclass(frozen=True)
+class DistillCommand:
+    """Distil a teacher into a small student (soft targets with temperature T)."""
+
+    env: str = "CartPole-v1"
+    """Gymnasium env id."""
+    teacher: str = "zoo"
+    """Teacher with logits: 'zoo', an SB3 .zip or an imitate policy .pt."""
+    hidden: tuple[int, ...] = (16,)
+    """Student hidden layer widths."""
+    temperature: float | None = None
+    """Softmax temperature T (default: 0.01 for Q-value teachers, else 2)."""
+    alpha: float = 0.9
+    """Weight of the soft-target term (0: hard teacher actions only)."""
+    mode: Literal["offline", "on-student"] = "on-student"
+    """States from teacher rollouts, or from the student's own rollouts (DAgger-style)."""
+    seed: int = 0
+    """Seed of rollouts and training."""
+    episodes: int = 50
+    """Evaluation episodes for the report (reset seeds 10000 + i)."""
+    out: Path | None = None
+    """Run folder for the student's policy.pt (default: under runs/)."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
+class ExportCommand:
+    """Export a policy checkpoint for deployment (normalisation and decision included)."""
+
+    policy: Path
+    """Policy checkpoint .pt."""
+    format: Literal["onnx", "torchscript", "numpy", "c"] = "onnx"
+    """Artefact format."""
+    int8: bool = False
+    """C only: int8 weights (per-channel symmetric, int32 accumulation)."""
+    out: Path | None = None
+    """Output folder (default: runs/<env>__export__0__<time>/)."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
 class ExpertTrainCommand:
     """Train a zoo expert (stable-baselines3, rl-baselines3-zoo hyperparameters)."""
 
@@ -221,6 +264,8 @@ Command = (
     | Annotated[RunCommand, tyro.conf.subcommand("run")]
     | Annotated[DaggerCommand, tyro.conf.subcommand("dagger")]
     | Annotated[DriftCommand, tyro.conf.subcommand("drift")]
+    | Annotated[DistillCommand, tyro.conf.subcommand("distill")]
+    | Annotated[ExportCommand, tyro.conf.subcommand("export")]
     | Annotated[ExpertCommand, tyro.conf.subcommand("expert")]
 )
 
@@ -477,6 +522,51 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
     return {"report": str(out_dir / "report.md"), **results}
 
 
+def run_distill(args: DistillCommand) -> dict[str, Any]:
+    _require_positive(episodes=args.episodes)
+    if not args.hidden or min(args.hidden) < 1:
+        raise ImitateError("--hidden must be positive layer widths")
+    env_spaces(args.env)
+    teacher = resolve_expert(args.teacher, args.env)
+    config = DistillConfig(
+        student=PolicyConfig(hidden=args.hidden),
+        temperature=args.temperature,
+        alpha=args.alpha,
+        mode=args.mode,
+        seed=args.seed,
+    )
+    out_dir = make_run_dir(args.env, "distill", args.seed, args.out)
+    student, history = distill(teacher, args.env, config, progress=_progress())  # type: ignore[arg-type]
+    save_policy(
+        student, out_dir / "policy.pt", {"env_id": args.env, "distill": config_to_json(config)}
+    )
+    write_json(out_dir / "config.json", config_to_json(args))
+    report = distillation_report(teacher, student, args.env, args.episodes, EVAL_SEED)
+    result = {"policy": str(out_dir / "policy.pt"), **report, **history}
+    write_json(out_dir / "distill.json", result)
+    return result
+
+
+def run_export(args: ExportCommand) -> dict[str, Any]:
+    from imitate.export import export_policy
+    from imitate.export.c import weight_bytes
+    from imitate.policy import load_checkpoint
+
+    policy = load_policy(args.policy)
+    env_id = load_checkpoint(args.policy)["config"].get("env_id", "policy")
+    out_dir = make_run_dir(env_id, "export", 0, args.out)
+    files = export_policy(policy, args.format, out_dir, args.int8)
+    result: dict[str, Any] = {
+        "format": args.format,
+        "files": [str(f) for f in files],
+        "bytes": {f.name: f.stat().st_size for f in files},
+        "parameters": policy.n_parameters(),
+    }
+    if args.format == "c":
+        result["weight_bytes"] = weight_bytes(policy, args.int8)
+    return result
+
+
 def run_expert(args: ExpertCommand) -> dict[str, Any]:
     from agents import zoo
 
@@ -515,6 +605,8 @@ HANDLERS: dict[type, Any] = {
     ExpertCommand: run_expert,
     DaggerCommand: run_dagger,
     DriftCommand: run_drift,
+    DistillCommand: run_distill,
+    ExportCommand: run_export,
 }
 
 
@@ -551,10 +643,13 @@ def main(argv: list[str] | None = None) -> int:
     except ImitateError as exc:
         print(f"imitate: error: {exc}", file=sys.stderr)
         return 2
-    if command.json:
-        print(json.dumps(result, default=float))
-    else:
-        _print_human(result)
+    try:
+        if command.json:
+            print(json.dumps(result, default=float))
+        else:
+            _print_human(result)
+    except BrokenPipeError:  # e.g. piped into `head`: the reader has gone, nothing to report
+        sys.stderr.close()
     return 0
 
 

@@ -29,7 +29,7 @@ from imitate.calibration import energy_score, vote_disagreement
 from imitate.collect import collect, evaluate
 from imitate.data import Dataset, concatenate
 from imitate.errors import ImitateError
-from imitate.policy import MLPPolicy, Policy, fast_policy
+from imitate.policy import MLPPolicy, Policy, SoftPolicy, fast_policy
 
 Gate = Literal["none", "entropy", "energy", "ensemble"]
 
@@ -87,6 +87,8 @@ class DAggerConfig:
     """Seed of rollouts, mixture coins and bootstrap weights."""
     num_envs: int = 8
     """Vectorised envs for rollouts."""
+    soft_labels: bool = False
+    """Also store the expert's ``logits`` with each label (distillation on student states)."""
 
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.steps_per_round < 1:
@@ -193,6 +195,8 @@ def dagger(
         env_steps += len(rollout)
         if driver is expert:
             round_data, queried = rollout, len(rollout)  # the recorded actions are the labels
+            if config.soft_labels:
+                round_data = replace(rollout, teacher_logits=_logits(expert, rollout.obs))
         else:
             assert policy is not None and mixture is not None
             if config.gate == "none":
@@ -202,6 +206,8 @@ def dagger(
                 index = most_uncertain(scores, config.query_rate, rng)
             selected = rollout.select_transitions(index)
             round_data = replace(selected, actions=expert.act(selected.obs))
+            if config.soft_labels:
+                round_data = replace(round_data, teacher_logits=_logits(expert, selected.obs))
             queried = len(index) + mixture.expert_calls
         expert_labels += queried
         labelled.append(round_data)
@@ -232,6 +238,12 @@ def dagger(
             break
     assert policy is not None
     return policy, history
+
+
+def _logits(expert: Policy, obs: np.ndarray) -> np.ndarray:
+    if not isinstance(expert, SoftPolicy):
+        raise ImitateError("soft labels need an expert with logits (a SoftPolicy)")
+    return expert.logits(obs).astype(np.float32)
 
 
 def _train_members(

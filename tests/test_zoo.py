@@ -105,6 +105,11 @@ def test_training_smoke(env_id: str, tmp_path: Path) -> None:
     assert entry["timesteps"] == 300 and entry["algo"] == ZOO[env_id].algo
 
 
+def test_all_five_zoo_experts_are_shipped() -> None:
+    assert sorted(ZOO) == SHIPPED
+    assert MANIFEST["Acrobot-v1"]["obs_norm"] is not None  # trained under VecNormalize
+
+
 def test_zip_of_another_env_is_refused() -> None:
     with pytest.raises(EnvError, match="do not match Acrobot-v1"):
         load_zip_teacher(PRETRAINED / MANIFEST["CartPole-v1"]["file"], "Acrobot-v1")

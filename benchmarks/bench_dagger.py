@@ -1,0 +1,103 @@
+"""Expert labels and wall time until the learner reaches the expert's level.
+
+For each env and 5 seeds: BC on growing expert-demonstration sets, plain DAgger
+and gated DAgger (entropy gate, 30 % query rate), stopping at the target mean
+return over 50 seeded episodes. Wall time counts rollouts and training, not
+the evaluations that decide when to stop. Then gated vs plain DAgger with a
+fixed budget of rounds on CartPole-v1 and Acrobot-v1.
+
+    python -m benchmarks.bench_dagger
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from agents.zoo import load_zoo_teacher
+from benchmarks.common import emit
+from imitate import BCConfig, collect, evaluate, train_bc
+from imitate.dagger import DAggerConfig, dagger
+
+TARGETS = {"CartPole-v1": 475.0, "MountainCar-v0": -110.0}
+BC_SIZES = [100, 200, 500, 1000, 2000, 5000, 10000]
+SEEDS = range(5)
+ROUND_BC = BCConfig(max_steps=1000, eval_every=100, patience=4)
+
+
+def bc_until(env_id: str, target: float, seed: int) -> dict[str, float]:
+    expert = load_zoo_teacher(env_id)
+    demos = collect(expert, env_id, 10**9, seed, max_steps=max(BC_SIZES))
+    wall = 0.0
+    for size in BC_SIZES:
+        start = time.perf_counter()
+        policy, _ = train_bc(demos.select_transitions(np.arange(size)), BCConfig(seed=seed))
+        wall += time.perf_counter() - start
+        if evaluate(policy, env_id, 50, 10_000).mean_return >= target:
+            return {"labels": size, "wall_time_s": wall, "reached": True}
+    return {"labels": max(BC_SIZES), "wall_time_s": wall, "reached": False}
+
+
+def dagger_until(env_id: str, target: float, seed: int, gate: str) -> dict[str, float]:
+    config = DAggerConfig(
+        rounds=12,
+        steps_per_round=250,
+        gate=gate,  # type: ignore[arg-type]
+        query_rate=0.3,
+        eval_episodes=50,
+        target_return=target,
+        bc=ROUND_BC,
+        seed=seed,
+    )
+    _, history = dagger(env_id, load_zoo_teacher(env_id), config)
+    last = history.records[-1]
+    return {
+        "labels": last["expert_labels"],
+        "wall_time_s": last["wall_time"],
+        "reached": last["learner_return"] >= target,
+        "rounds": len(history.records),
+    }
+
+
+def gated_vs_plain(env_id: str, seed: int) -> dict[str, float]:
+    out = {}
+    for gate in ("none", "entropy"):
+        config = DAggerConfig(
+            rounds=6,
+            steps_per_round=500,
+            gate=gate,
+            query_rate=0.3,
+            eval_episodes=0,
+            seed=seed,  # type: ignore[arg-type]
+        )
+        learner, history = dagger(env_id, load_zoo_teacher(env_id), config)
+        out[f"{gate}_labels"] = history.expert_labels
+        out[f"{gate}_return"] = evaluate(learner, env_id, 50, 10_000).mean_return
+    return out
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    results: dict[str, dict[str, list[dict[str, float]]]] = {}
+    for env_id, target in TARGETS.items():
+        results[env_id] = {"bc": [], "dagger": [], "gated_dagger": []}
+        for seed in SEEDS:
+            results[env_id]["bc"].append(bc_until(env_id, target, seed))
+            results[env_id]["dagger"].append(dagger_until(env_id, target, seed, "none"))
+            results[env_id]["gated_dagger"].append(dagger_until(env_id, target, seed, "entropy"))
+            print(env_id, seed, {k: v[-1] for k, v in results[env_id].items()}, flush=True)
+    comparison = {
+        env_id: [gated_vs_plain(env_id, seed) for seed in SEEDS]
+        for env_id in ("CartPole-v1", "Acrobot-v1")
+    }
+    for env_id, rows in comparison.items():
+        print(env_id, rows, flush=True)
+    emit(
+        "bench_dagger", {"targets": TARGETS, "until_target": results, "gated_vs_plain": comparison}
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Distillation: shrink a teacher SoftPolicy into a small student MLP.
+
+The student minimises ``alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) +
+(1 - alpha) * CE(teacher action)`` (Hinton et al. 2015): the softened teacher
+distribution carries "dark knowledge", how much the teacher prefers each
+non-chosen action, which hard labels throw away. The ``T^2`` factor keeps the
+soft term's gradients on the scale of the hard term's as T grows. For a Q-value
+teacher (DQN) the Q-values play the logits and a low T (Rusu et al. 2016 used
+0.01) turns them into a sharp distribution.
+
+Two data modes, both composed from existing pieces:
+
+* ``offline``: states from teacher rollouts, teacher logits stored in the
+  dataset, then ``train_bc`` with soft targets;
+* ``on-student``: DAgger with soft labels, i.e. roll out the student and label
+  its own states with the teacher's actions and logits.
+
+Box heads distil from the teacher's actions (the Gaussian mean), since SB3's
+Gaussian parameterisation differs from the student head's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from imitate.bc import BCConfig, train_bc
+from imitate.collect import collect, evaluate
+from imitate.dagger import DAggerConfig, dagger
+from imitate.errors import ImitateError
+from imitate.policy import MLPPolicy, PolicyConfig, SoftPolicy
+from imitate.spaces import head_for_space
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Student architecture, loss mixing and data mode."""
+
+    student: PolicyConfig = field(default_factory=lambda: PolicyConfig(hidden=(16,)))
+    """Student architecture."""
+    temperature: float | None = None
+    """T; None: 0.01 for Q-value teachers, 2.0 otherwise."""
+    alpha: float = 0.9
+    """Weight of the soft (teacher distribution) term; 0 is plain BC on teacher actions."""
+    mode: Literal["offline", "on-student"] = "on-student"
+    """Where the states come from."""
+    episodes: int = 20
+    """Offline: teacher episodes to record."""
+    rounds: int = 5
+    """On-student: DAgger rounds (round 0 uses teacher rollouts)."""
+    steps_per_round: int = 2000
+    """On-student: states per round."""
+    max_steps: int = 20_000
+    """Gradient steps per training call."""
+    seed: int = 0
+    """Seed of rollouts and training."""
+
+
+def resolve_temperature(teacher: Any, temperature: float | None) -> float:
+    """The configured T, or the default for the teacher's kind of outputs."""
+    if temperature is not None:
+        return temperature
+    return 0.01 if getattr(teacher, "output_kind", "logits") == "q_values" else 2.0
+
+
+def distill(
+    teacher: SoftPolicy,
+    env_id: str,
+    config: DistillConfig = DistillConfig(),
+    progress: bool = False,
+) -> tuple[MLPPolicy, dict[str, Any]]:
+    """Train a student of ``config.student`` size to act like ``teacher`` on ``env_id``."""
+    if not isinstance(teacher, SoftPolicy):
+        raise ImitateError("distillation needs a teacher with logits (a SoftPolicy)")
+    temperature = resolve_temperature(teacher, config.temperature)
+    probe = collect(teacher, env_id, 1, config.seed, max_steps=1)
+    _, action_space = probe.meta.spaces()
+    head = head_for_space(action_space)
+    soft_ok = teacher.logits(probe.obs).shape[1] == head.n_outputs and head.discrete
+    bc = BCConfig(
+        policy=config.student,
+        max_steps=config.max_steps,
+        seed=config.seed,
+        soft_weight=config.alpha if soft_ok else 0.0,
+        temperature=temperature,
+    )
+    history: dict[str, Any] = {"temperature": temperature, "soft_targets": soft_ok}
+    if config.mode == "offline":
+        demos = collect(teacher, env_id, config.episodes, config.seed, source="teacher")
+        if soft_ok:
+            demos = replace(demos, teacher_logits=teacher.logits(demos.obs).astype(np.float32))
+        student, bc_history = train_bc(demos, bc, progress=progress)
+        history.update(teacher_labels=len(demos), training=bc_history.summary())
+    else:
+        dagger_config = DAggerConfig(
+            rounds=config.rounds,
+            steps_per_round=config.steps_per_round,
+            eval_episodes=0,
+            bc=replace(bc, max_steps=max(1, config.max_steps // config.rounds)),
+            seed=config.seed,
+            soft_labels=soft_ok,
+        )
+        student, dagger_history = dagger(env_id, teacher, dagger_config, progress=progress)
+        history.update(teacher_labels=dagger_history.expert_labels, rounds=dagger_history.records)
+    return student, history
+
+
+def agreement(teacher: Any, student: Any, obs: np.ndarray) -> float:
+    """Share of states where the student's action equals the teacher's (Box: within 5 %)."""
+    ours, theirs = np.asarray(student.act(obs)), np.asarray(teacher.act(obs))
+    if np.issubdtype(theirs.dtype, np.floating):
+        return float(np.mean(np.abs(ours - theirs).reshape(len(obs), -1).max(axis=1) < 0.05))
+    return float((ours == theirs).reshape(len(obs), -1).all(axis=1).mean())
+
+
+def distillation_report(
+    teacher: Any, student: MLPPolicy, env_id: str, episodes: int = 50, seed: int = 10_000
+) -> dict[str, Any]:
+    """Returns, return retained, parameters, bytes and agreement on both state distributions."""
+    teacher_eval = evaluate(teacher, env_id, episodes, seed)
+    student_eval = evaluate(student, env_id, episodes, seed)
+    teacher_states = collect(teacher, env_id, 5, seed + 777).obs
+    student_states = collect(student, env_id, 5, seed + 777).obs
+    teacher_params = int(getattr(teacher, "n_actor_parameters", lambda: 0)())
+    student_params = student.n_parameters()
+    retained = (
+        student_eval.mean_return / teacher_eval.mean_return if teacher_eval.mean_return else 1.0
+    )
+    if teacher_eval.mean_return < 0:  # negative returns: less negative is better
+        retained = teacher_eval.mean_return / student_eval.mean_return
+    return {
+        "teacher_return": teacher_eval.mean_return,
+        "student_return": student_eval.mean_return,
+        "return_retained": retained,
+        "teacher_actor_parameters": teacher_params,
+        "student_parameters": student_params,
+        "teacher_actor_bytes_float32": 4 * teacher_params,
+        "student_bytes_float32": 4 * (student_params + 2 * student.obs_dim),
+        "compression": teacher_params / student_params if student_params else float("nan"),
+        "agreement_on_teacher_states": agreement(teacher, student, teacher_states),
+        "agreement_on_student_states": agreement(teacher, student, student_states),
+    }

@@ -1,0 +1,64 @@
+"""Export a trained MLPPolicy for deployment: ONNX, TorchScript, numpy, C (float32 / int8).
+
+Every artefact maps raw observations to env actions: the observation
+normalisation and the action decision (argmax, per-factor argmax, threshold,
+bounded mean) live inside it. Each format has a loader that returns a batched
+``Policy`` so that parity with the torch policy can be checked on real states.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from imitate.errors import ImitateError
+from imitate.policy import MLPPolicy, Policy
+
+Format = Literal["onnx", "torchscript", "numpy", "c"]
+FORMATS: tuple[str, ...] = ("onnx", "torchscript", "numpy", "c")
+
+
+def export_policy(policy: MLPPolicy, fmt: Format, out_dir: Path, int8: bool = False) -> list[Path]:
+    """Write ``policy`` in format ``fmt`` into ``out_dir``; returns the files written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if int8 and fmt != "c":
+        raise ImitateError("--int8 applies to the C export only")
+    if fmt == "onnx":
+        from imitate.export.onnx import export_onnx
+
+        return [export_onnx(policy, out_dir / "policy.onnx")]
+    if fmt == "torchscript":
+        from imitate.export.torchscript import export_torchscript
+
+        return [export_torchscript(policy, out_dir / "policy.ts")]
+    if fmt == "numpy":
+        from imitate.export.numpy_runtime import export_numpy
+
+        return [export_numpy(policy, out_dir / "policy.npz")]
+    if fmt == "c":
+        from imitate.export.c import export_c
+
+        return export_c(policy, out_dir, int8=int8)
+    raise ImitateError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+
+
+def load_exported(path: Path) -> Policy:
+    """A batched Policy running an exported artefact (by file extension; C: the .c file)."""
+    suffix = path.suffix
+    if suffix == ".onnx":
+        from imitate.export.onnx import OnnxPolicy
+
+        return OnnxPolicy(path)
+    if suffix == ".ts":
+        from imitate.export.torchscript import TorchScriptPolicy
+
+        return TorchScriptPolicy(path)
+    if suffix == ".npz":
+        from imitate.export.numpy_runtime import load_numpy
+
+        return load_numpy(path)
+    if suffix == ".c":
+        from imitate.export.c import CPolicy
+
+        return CPolicy(path)
+    raise ImitateError(f"{path}: not an exported policy (.onnx, .ts, .npz or .c)")

@@ -1,0 +1,66 @@
+"""Pure-numpy runtime: weights in one .npz, a forward pass in a few lines of numpy.
+
+The file holds ``W0, b0, W1, b1, ...`` (``W`` as ``[in, out]``), the observation
+mean/std, the activation and the action space as JSON; :func:`load_numpy`
+rebuilds a :class:`~imitate.policy.NumpyMLPPolicy` from it without torch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from imitate.errors import ImitateError
+from imitate.fileio import atomic_write
+from imitate.policy import MLPPolicy, NumpyLayers, NumpyMLPPolicy
+from imitate.spaces import head_for_space, space_from_json, space_to_json
+
+
+def export_numpy(policy: MLPPolicy, path: Path) -> Path:
+    """Write the weights, normalisation and head description to an .npz file."""
+    snapshot = policy.numpy_snapshot()
+    arrays: dict[str, np.ndarray] = {
+        "obs_mean": policy.obs_mean.numpy(),
+        "obs_std": policy.obs_std.numpy(),
+        "spec": np.array(
+            json.dumps(
+                {
+                    "activation": policy.config.activation,
+                    "action_space": space_to_json(policy.action_space),
+                    "ops": [kind for kind, _, _ in snapshot.layers.ops],
+                }
+            )
+        ),
+    }
+    layer = 0
+    for kind, weight, bias in snapshot.layers.ops:
+        if kind == "linear":
+            arrays[f"W{layer}"], arrays[f"b{layer}"] = weight, bias
+            layer += 1
+
+    def write(f: IO[bytes]) -> None:
+        np.savez(f, allow_pickle=False, **arrays)
+
+    return atomic_write(path, write)
+
+
+def load_numpy(path: Path) -> NumpyMLPPolicy:
+    """Rebuild the numpy policy from an exported .npz."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        spec = json.loads(str(arrays["spec"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ImitateError(f"{path}: not an exported numpy policy ({exc})") from exc
+    ops, layer = [], 0
+    for kind in spec["ops"]:
+        if kind == "linear":
+            ops.append(("linear", arrays[f"W{layer}"], arrays[f"b{layer}"]))
+            layer += 1
+        else:
+            ops.append((kind, None, None))
+    head = head_for_space(space_from_json(spec["action_space"]))
+    return NumpyMLPPolicy(NumpyLayers(ops), arrays["obs_mean"], arrays["obs_std"], head)

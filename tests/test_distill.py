@@ -1,0 +1,49 @@
+"""Distillation: soft targets, temperatures, and small students that keep the teacher's return."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from agents.zoo import load_zoo_teacher
+from imitate import BCConfig, ImitateError, collect, train_bc
+from imitate.distill import DistillConfig, distill, distillation_report, resolve_temperature
+from imitate.policy import PolicyConfig
+
+
+def test_soft_targets_need_teacher_logits() -> None:
+    demos = collect(load_zoo_teacher("CartPole-v1"), "CartPole-v1", 1, seed=0)
+    with pytest.raises(ImitateError, match="needs a dataset with teacher_logits"):
+        train_bc(demos, BCConfig(soft_weight=0.5, max_steps=10))
+    wrong = replace(demos, teacher_logits=np.zeros((len(demos), 3), np.float32))
+    with pytest.raises(ImitateError, match="width 3"):
+        train_bc(wrong, BCConfig(soft_weight=0.5, max_steps=10))
+
+
+def test_default_temperatures() -> None:
+    assert resolve_temperature(load_zoo_teacher("MountainCar-v0"), None) == 0.01  # Q-values
+    assert resolve_temperature(load_zoo_teacher("CartPole-v1"), None) == 2.0
+    assert resolve_temperature(load_zoo_teacher("CartPole-v1"), 5.0) == 5.0
+
+
+def test_offline_distillation_learns_from_soft_targets() -> None:
+    teacher = load_zoo_teacher("CartPole-v1")
+    config = DistillConfig(student=PolicyConfig((16,)), mode="offline", episodes=4, max_steps=1500)
+    student, history = distill(teacher, "CartPole-v1", config)
+    assert history["soft_targets"] and history["teacher_labels"] == 2000
+    report = distillation_report(teacher, student, "CartPole-v1", episodes=5)
+    assert report["agreement_on_teacher_states"] > 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3))
+def test_cartpole_student_with_a_fiftieth_of_the_parameters_keeps_98_percent(seed: int) -> None:
+    teacher = load_zoo_teacher("CartPole-v1")
+    student, _ = distill(
+        teacher, "CartPole-v1", DistillConfig(student=PolicyConfig((8,)), seed=seed)
+    )
+    report = distillation_report(teacher, student, "CartPole-v1", episodes=50)
+    assert report["student_parameters"] * 50 <= report["teacher_actor_parameters"]
+    assert report["return_retained"] >= 0.98, report

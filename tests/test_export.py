@@ -1,0 +1,114 @@
+"""Every export format acts like the torch policy on 10,000 real states."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.heuristics import CartPoleExpert
+from envs import EXPERTS
+from imitate import BCConfig, MLPPolicy, collect, evaluate, save_policy, train_bc
+from imitate.cli import main
+from imitate.export import FORMATS, export_policy, load_exported
+from imitate.export.c import CFLAGS, weight_bytes
+from imitate.policy import PolicyConfig
+
+ENVS = [
+    "CartPole-v1",
+    "imitate/LabelMultiDiscrete-v0",
+    "imitate/LabelMultiBinary-v0",
+    "imitate/LabelBox-v0",
+]
+
+
+@pytest.fixture(scope="module")
+def trained() -> dict[str, tuple[MLPPolicy, np.ndarray]]:
+    """A small BC policy per action space and 10,000 states from its own rollouts."""
+    out = {}
+    for env_id in ENVS:
+        expert = CartPoleExpert() if env_id == "CartPole-v1" else EXPERTS[env_id]()
+        demos = collect(expert, env_id, 10, seed=0)  # type: ignore[arg-type]
+        policy, _ = train_bc(demos, BCConfig(policy=PolicyConfig((16, 16)), max_steps=1500))
+        states = collect(policy, env_id, 400, seed=1, max_steps=10_000).obs[:10_000]
+        out[env_id] = (policy, states)
+    return out
+
+
+def _artefact(files: list[Path]) -> Path:
+    return next(f for f in files if f.suffix != ".h")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("env_id", ENVS)
+def test_float_exports_match_the_torch_policy(
+    env_id: str, fmt: str, trained: dict[str, tuple[MLPPolicy, np.ndarray]], tmp_path: Path
+) -> None:
+    policy, states = trained[env_id]
+    assert len(states) == 10_000
+    exported = load_exported(_artefact(export_policy(policy, fmt, tmp_path)))  # type: ignore[arg-type]
+    expected, actions = policy.act(states), exported.act(states)
+    assert actions.shape == expected.shape
+    if policy.head.discrete:
+        same = (actions == expected).reshape(len(states), -1).all(axis=1)
+        # float32 reassociation can only flip exact ties between outputs
+        assert same.mean() >= 0.9999, same.mean()
+    else:
+        np.testing.assert_allclose(actions, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("env_id", ENVS)
+def test_int8_c_export_agrees_on_99_percent(
+    env_id: str, trained: dict[str, tuple[MLPPolicy, np.ndarray]], tmp_path: Path
+) -> None:
+    policy, states = trained[env_id]
+    exported = load_exported(_artefact(export_policy(policy, "c", tmp_path, int8=True)))
+    expected, actions = policy.act(states), exported.act(states)
+    if policy.head.discrete:
+        assert (actions == expected).reshape(len(states), -1).all(axis=1).mean() >= 0.99
+    else:
+        assert np.abs(actions - expected).mean() < 0.02
+    assert "int32_t acc" in (tmp_path / "policy.c").read_text()
+
+
+def test_int8_cartpole_keeps_its_return_and_is_small(
+    trained: dict[str, tuple[MLPPolicy, np.ndarray]], tmp_path: Path
+) -> None:
+    policy, _ = trained["CartPole-v1"]
+    exported = load_exported(_artefact(export_policy(policy, "c", tmp_path, int8=True)))
+    torch_return = evaluate(policy, "CartPole-v1", 20, 10_000).mean_return
+    c_return = evaluate(exported, "CartPole-v1", 20, 10_000).mean_return
+    assert c_return >= 0.98 * torch_return
+    assert weight_bytes(policy, int8=True) < weight_bytes(policy, int8=False) / 2
+    assert {"-std=c99", "-Wall", "-Wextra", "-Werror"} <= set(CFLAGS)
+
+
+def test_export_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "--policy", str(tmp_path / "missing.pt"), "--format", "c"]) == 2
+    torch.save(
+        {"format": "imitate-policy", "format_version": 1, "kind": "transformer"}, tmp_path / "t.pt"
+    )
+    assert main(["export", "--policy", str(tmp_path / "t.pt"), "--format", "onnx"]) == 2
+    assert "unsupported policy kind 'transformer'" in capsys.readouterr().err
+    demos = collect(CartPoleExpert(), "CartPole-v1", 1, seed=0)
+    policy, _ = train_bc(demos, BCConfig(max_steps=50))
+    save_policy(policy, tmp_path / "p.pt", {"env_id": "CartPole-v1"})
+    assert main(["export", "--policy", str(tmp_path / "p.pt"), "--format", "onnx", "--int8"]) == 2
+    assert "--int8 applies to the C export only" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "export",
+                "--policy",
+                str(tmp_path / "p.pt"),
+                "--format",
+                "c",
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "c" / "policy.h").is_file()
