@@ -22,6 +22,9 @@ from imitate import BCConfig, collect, evaluate, train_bc
 from imitate.dagger import DAggerConfig, dagger
 
 TARGETS = {"CartPole-v1": 475.0, "MountainCar-v0": -110.0}
+# MountainCar needs whole expert episodes in round 0: a learner that never reaches the
+# flag only visits the valley floor, so short rounds teach it nothing new.
+STEPS_PER_ROUND = {"CartPole-v1": 250, "MountainCar-v0": 1000}
 BC_SIZES = [100, 200, 500, 1000, 2000, 5000, 10000]
 SEEDS = range(5)
 ROUND_BC = BCConfig(max_steps=1000, eval_every=100, patience=4)
@@ -43,7 +46,7 @@ def bc_until(env_id: str, target: float, seed: int) -> dict[str, float]:
 def dagger_until(env_id: str, target: float, seed: int, gate: str) -> dict[str, float]:
     config = DAggerConfig(
         rounds=12,
-        steps_per_round=250,
+        steps_per_round=STEPS_PER_ROUND[env_id],
         gate=gate,  # type: ignore[arg-type]
         query_rate=0.3,
         eval_episodes=50,

@@ -25,7 +25,7 @@ from imitate.export import export_policy, load_exported
 from imitate.export.c import CFLAGS, weight_bytes
 from imitate.policy import PolicyConfig
 
-C_TIMER = r"""
+C_TIMER = r"""#define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <time.h>
 #include "policy.h"

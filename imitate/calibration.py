@@ -37,3 +37,67 @@ def vote_disagreement(member_actions: np.ndarray) -> np.ndarray:
         [np.unique(keys[:, b], return_counts=True)[1].max() for b in range(keys.shape[1])]
     )
     return 1.0 - majority / members.shape[0]
+
+
+def expected_calibration_error(
+    probs: np.ndarray, labels: np.ndarray, n_bins: int = 15, adaptive: bool = False
+) -> float:
+    """ECE: weighted mean |accuracy - confidence| over confidence bins (Guo et al. 2017).
+
+    ``probs`` [N, K] predicted distributions, ``labels`` [N]. Equal-width bins, or
+    ``adaptive`` bins holding equal numbers of samples.
+    """
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
+    if adaptive:
+        edges = np.quantile(confidence, np.linspace(0, 1, n_bins + 1))
+    else:
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        members = bins == b
+        if members.any():
+            ece += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(ece)
+
+
+def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean squared error between the distribution and the one-hot label (a proper score)."""
+    onehot = np.eye(probs.shape[1])[labels]
+    return float(((probs - onehot) ** 2).sum(axis=1).mean())
+
+
+def fit_temperature(logits: Tensor, labels: Tensor, max_iter: int = 100) -> float:
+    """Temperature scaling: the T > 0 minimising held-out NLL of ``softmax(logits / T)`` (LBFGS)."""
+    log_t = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.exp())
+
+
+def auroc(in_scores: np.ndarray, out_scores: np.ndarray) -> float:
+    """Probability that an out-of-distribution state scores higher than an in-distribution one."""
+    scores = np.concatenate([in_scores, out_scores])
+    ranks = np.empty(len(scores))
+    order = np.argsort(scores, kind="mergesort")
+    ranks[order] = np.arange(1, len(scores) + 1)
+    # average ranks over ties
+    for value in np.unique(scores):
+        tied = scores == value
+        ranks[tied] = ranks[tied].mean()
+    n_in, n_out = len(in_scores), len(out_scores)
+    return float((ranks[n_in:].sum() - n_out * (n_out + 1) / 2) / (n_in * n_out))
+
+
+def fpr_at_95_tpr(in_scores: np.ndarray, out_scores: np.ndarray) -> float:
+    """Share of in-distribution states flagged when the threshold catches 95 % of OOD ones."""
+    threshold = np.quantile(out_scores, 0.05)
+    return float((in_scores >= threshold).mean())

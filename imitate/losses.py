@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -70,3 +71,101 @@ def gaussian_nll(
     z = (actions.to(mean.dtype) - mean) * torch.exp(-log_std)
     per_dim = 0.5 * (z * z + _LOG_2PI) + log_std
     return reduce(per_dim.sum(dim=-1), reduction)
+
+
+# --- The rest of the family: regularised and re-weighted cross-entropies -----------------
+
+
+def smoothed_cross_entropy(
+    logits: Tensor, actions: Tensor, epsilon: float = 0.1, reduction: Reduction = "mean"
+) -> Tensor:
+    """Label smoothing: CE against ``(1 - eps) * onehot(a) + eps / K``.
+
+    Keeps logits finite (the target is never a hard 1), a regulariser against
+    over-confident clones. ``logits`` [B, K], ``actions`` [B].
+    """
+    log_probs = torch.log_softmax(logits, dim=-1)
+    nll = -log_probs.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+    uniform = -log_probs.mean(dim=-1)
+    return reduce((1.0 - epsilon) * nll + epsilon * uniform, reduction)
+
+
+def balanced_class_weights(actions: np.ndarray, n_classes: int) -> np.ndarray:
+    """``n / (K * n_c)`` per class ``[K]`` (classes never seen get weight 0).
+
+    Weighting each sample by its class's weight equals training on a
+    re-sampled, class-balanced dataset: rare but critical actions count as
+    much as common ones.
+    """
+    counts = np.bincount(np.asarray(actions, dtype=np.int64).ravel(), minlength=n_classes)
+    weights = np.zeros(n_classes, dtype=np.float32)
+    seen = counts > 0
+    weights[seen] = len(np.ravel(actions)) / (n_classes * counts[seen])
+    return weights
+
+
+def weighted_cross_entropy(
+    logits: Tensor, actions: Tensor, class_weights: Tensor, reduction: Reduction = "mean"
+) -> Tensor:
+    """CE with per-class weights ``[K]``; ``mean`` divides by the summed weights (as torch)."""
+    nll = cross_entropy(logits, actions, reduction="none")
+    weights = class_weights[actions.long()]
+    if reduction == "mean":
+        return (nll * weights).sum() / weights.sum()
+    return reduce(nll * weights, reduction)
+
+
+def focal_loss(
+    logits: Tensor,
+    actions: Tensor,
+    gamma: float = 2.0,
+    alpha: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """Focal loss (Lin et al. 2017): ``-alpha_a * (1 - p_a)^gamma * log p_a``.
+
+    Down-weights the states the clone already gets right (``p_a -> 1``) so that
+    training focuses on the hard ones. ``gamma = 0`` and no ``alpha`` is plain CE.
+    """
+    log_p = torch.log_softmax(logits, dim=-1).gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+    loss = -((1.0 - log_p.exp()) ** gamma) * log_p
+    if alpha is not None:
+        loss = loss * alpha[actions.long()]
+    return reduce(loss, reduction)
+
+
+def soft_cross_entropy(logits: Tensor, targets: Tensor, reduction: Reduction = "mean") -> Tensor:
+    """CE against a target distribution ``[B, K]`` (mixup targets, smoothed labels)."""
+    return reduce(-(targets * torch.log_softmax(logits, dim=-1)).sum(dim=-1), reduction)
+
+
+def mixup(
+    obs: Tensor, targets: Tensor, alpha: float, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Mixup (Zhang et al. 2018): convex mixes of random pairs of inputs and target distributions.
+
+    ``lam ~ Beta(alpha, alpha)`` per sample; ``obs`` [B, D], ``targets`` [B, K] (one-hot
+    or soft). Returns the mixed ``obs`` and ``targets``.
+    """
+    if alpha <= 0:
+        return obs, targets
+    beta = torch.distributions.Beta(torch.tensor(alpha), torch.tensor(alpha))
+    lam = beta.sample((obs.shape[0],))
+    partner = torch.randperm(obs.shape[0], generator=generator)
+    lam_obs = lam.view(-1, *([1] * (obs.dim() - 1)))
+    mixed_obs = lam_obs * obs + (1 - lam_obs) * obs[partner]
+    mixed_targets = lam.unsqueeze(-1) * targets + (1 - lam.unsqueeze(-1)) * targets[partner]
+    return mixed_obs, mixed_targets
+
+
+def js_divergence(logits_a: Tensor, logits_b: Tensor, reduction: Reduction = "mean") -> Tensor:
+    """Jensen-Shannon divergence (nats) between two categorical distributions, per sample.
+
+    Used as a temporal-smoothness penalty between the action distributions of
+    consecutive steps: symmetric, bounded by ``ln 2``, zero only when they agree.
+    """
+    log_p, log_q = torch.log_softmax(logits_a, -1), torch.log_softmax(logits_b, -1)
+    log_m = torch.logsumexp(torch.stack([log_p, log_q]), dim=0) - math.log(2.0)
+    kl_pm = (log_p.exp() * (log_p - log_m)).sum(-1)
+    kl_qm = (log_q.exp() * (log_q - log_m)).sum(-1)
+    return reduce(0.5 * (kl_pm + kl_qm), reduction)

@@ -47,3 +47,15 @@ def test_cartpole_student_with_a_fiftieth_of_the_parameters_keeps_98_percent(see
     report = distillation_report(teacher, student, "CartPole-v1", episodes=50)
     assert report["student_parameters"] * 50 <= report["teacher_actor_parameters"]
     assert report["return_retained"] >= 0.98, report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(3))
+def test_lunarlander_student_with_a_twentieth_of_the_parameters_keeps_95_percent(seed: int) -> None:
+    teacher = load_zoo_teacher("LunarLander-v3")
+    student, _ = distill(
+        teacher, "LunarLander-v3", DistillConfig(student=PolicyConfig((16,)), seed=seed)
+    )
+    report = distillation_report(teacher, student, "LunarLander-v3", episodes=50)
+    assert report["student_parameters"] * 20 <= report["teacher_actor_parameters"]
+    assert report["return_retained"] >= 0.95, report

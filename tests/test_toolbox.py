@@ -1,0 +1,125 @@
+"""The rest of the cross-entropy family and the calibration metrics, against torch / by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from imitate import losses
+from imitate.calibration import (
+    auroc,
+    brier_score,
+    energy_score,
+    expected_calibration_error,
+    fit_temperature,
+    fpr_at_95_tpr,
+    max_softmax_probability,
+    vote_disagreement,
+)
+
+G = torch.Generator().manual_seed(0)
+LOGITS = torch.randn(64, 4, generator=G) * 2
+ACTIONS = torch.randint(0, 4, (64,), generator=G)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.1, 0.3])
+def test_label_smoothing_matches_torch(epsilon: float) -> None:
+    ours = losses.smoothed_cross_entropy(LOGITS, ACTIONS, epsilon)
+    torch.testing.assert_close(ours, F.cross_entropy(LOGITS, ACTIONS, label_smoothing=epsilon))
+
+
+def test_balanced_weights_and_weighted_ce_match_torch() -> None:
+    actions = np.array([0, 0, 0, 1, 2, 2])
+    weights = losses.balanced_class_weights(actions, 4)
+    np.testing.assert_allclose(weights, [6 / 12, 6 / 4, 6 / 8, 0.0])
+    w = torch.tensor([0.5, 2.0, 1.0, 3.0])
+    torch.testing.assert_close(
+        losses.weighted_cross_entropy(LOGITS, ACTIONS, w),
+        F.cross_entropy(LOGITS, ACTIONS, weight=w),
+    )
+
+
+def test_focal_loss_reduces_to_ce_and_down_weights_easy_states() -> None:
+    torch.testing.assert_close(
+        losses.focal_loss(LOGITS, ACTIONS, gamma=0.0), F.cross_entropy(LOGITS, ACTIONS)
+    )
+    p = 0.9  # hand-computed: -(1 - p)^2 log p
+    logits = torch.tensor([[math.log(p), math.log(1 - p)]])
+    value = losses.focal_loss(logits, torch.tensor([0]), gamma=2.0)
+    assert float(value) == pytest.approx(-(0.1**2) * math.log(0.9), rel=1e-5)
+    alpha = torch.tensor([0.25, 0.75])
+    assert float(losses.focal_loss(logits, torch.tensor([0]), 2.0, alpha)) == pytest.approx(
+        0.25 * float(value)
+    )
+
+
+def test_soft_cross_entropy_and_mixup() -> None:
+    onehot = F.one_hot(ACTIONS, 4).float()
+    torch.testing.assert_close(
+        losses.soft_cross_entropy(LOGITS, onehot), F.cross_entropy(LOGITS, ACTIONS)
+    )
+    obs = torch.randn(64, 3, generator=G)
+    mixed_obs, mixed_targets = losses.mixup(obs, onehot, 0.2, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(mixed_targets.sum(-1), torch.ones(64))
+    assert mixed_obs.shape == obs.shape and not torch.equal(mixed_obs, obs)
+    same_obs, same_targets = losses.mixup(obs, onehot, 0.0, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(same_obs, obs)
+    torch.testing.assert_close(same_targets, onehot)
+
+
+def test_js_divergence_is_symmetric_bounded_and_zero_on_agreement() -> None:
+    a, b = torch.randn(32, 3, generator=G), torch.randn(32, 3, generator=G)
+    js = losses.js_divergence(a, b, reduction="none")
+    torch.testing.assert_close(js, losses.js_divergence(b, a, reduction="none"))
+    assert torch.all(js >= 0) and torch.all(js <= math.log(2) + 1e-6)
+    assert float(losses.js_divergence(a, a)) == pytest.approx(0.0, abs=1e-6)
+    certain = torch.tensor([[50.0, -50.0]]), torch.tensor([[-50.0, 50.0]])
+    assert float(losses.js_divergence(*certain)) == pytest.approx(math.log(2), rel=1e-4)
+    p, q = torch.softmax(a, -1), torch.softmax(b, -1)
+    m = (p + q) / 2
+    expected = 0.5 * (
+        F.kl_div(m.log(), p, reduction="none").sum(-1)
+        + F.kl_div(m.log(), q, reduction="none").sum(-1)
+    )
+    torch.testing.assert_close(js, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_ece_and_brier_by_hand() -> None:
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
+    labels = np.array([0, 1, 0, 0])
+    # bins: 0.9 (acc 0.5, conf 0.9), 0.6 (acc 1.0, conf 0.6): ECE = 0.5 * 0.4 + 0.5 * 0.4
+    assert expected_calibration_error(probs, labels, n_bins=10) == pytest.approx(0.4)
+    assert expected_calibration_error(probs, labels, n_bins=2, adaptive=True) == pytest.approx(0.4)
+    expected_brier = np.mean([0.02, 1.62, 0.32, 0.32])
+    assert brier_score(probs, labels) == pytest.approx(expected_brier)
+
+
+def test_temperature_scaling_recovers_an_overconfidence_factor() -> None:
+    true_logits = torch.randn(4000, 5, generator=G)
+    labels = torch.distributions.Categorical(logits=true_logits).sample()
+    t = fit_temperature(true_logits * 3.0, labels)
+    assert t == pytest.approx(3.0, rel=0.15)
+
+
+def test_ood_scores_and_auroc() -> None:
+    assert auroc(np.array([0.0, 1.0]), np.array([2.0, 3.0])) == 1.0
+    assert auroc(np.array([2.0, 3.0]), np.array([0.0, 1.0])) == 0.0
+    assert auroc(np.array([1.0, 1.0]), np.array([1.0, 1.0])) == 0.5
+    rng = np.random.default_rng(0)
+    assert fpr_at_95_tpr(rng.normal(0, 1, 1000), rng.normal(5, 1, 1000)) < 0.01
+    logits = torch.tensor([[10.0, 0.0], [0.1, 0.0]])
+    energy = energy_score(logits)
+    torch.testing.assert_close(energy, -torch.logsumexp(logits, -1))
+    assert energy[0] < energy[1]  # a confident state has lower energy
+    assert max_softmax_probability(logits)[0] > max_softmax_probability(logits)[1]
+
+
+def test_vote_disagreement() -> None:
+    votes = np.array([[0, 1, 2], [0, 1, 1], [0, 2, 0]])  # 3 members, 3 states
+    np.testing.assert_allclose(vote_disagreement(votes), [0.0, 1 / 3, 2 / 3])
+    continuous = np.array([[[0.0], [1.0]], [[0.0], [3.0]]])
+    np.testing.assert_allclose(vote_disagreement(continuous), [0.0, 1.0])
