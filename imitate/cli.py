@@ -98,7 +98,7 @@ class EvalCommand:
 
 @dataclass(frozen=True)
 class RunCommand:
-    """The main job: expert -> demonstrations -> BC -> DAgger -> drift report, in one folder."""
+    """The main job: expert -> demos -> BC -> DAgger -> student -> exports -> drift report."""
 
     env: str = "CartPole-v1"
     """Gymnasium env id."""

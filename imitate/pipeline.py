@@ -1,4 +1,5 @@
-"""The main job, top to bottom: expert -> demonstrations -> BC -> DAgger -> drift report.
+"""The main job, top to bottom: expert -> demonstrations -> BC -> DAgger -> distilled
+student -> exports -> drift report.
 
 Everything lands in one run folder: datasets, checkpoints, figures, ``results.json``
 and ``report.md`` with a results table and the figures embedded. The CLI's
@@ -17,10 +18,13 @@ import numpy as np
 from imitate.bc import BCConfig, train_bc
 from imitate.collect import collect, evaluate
 from imitate.dagger import DAggerConfig, dagger
+from imitate.distill import DistillConfig, distill, distillation_report
 from imitate.drift import drift_markdown, drift_report
+from imitate.export import export_policy, load_exported
+from imitate.export.c import weight_bytes
 from imitate.fileio import write_json, write_text
 from imitate.plots import plot_return_vs_labels
-from imitate.policy import MLPPolicy, Policy, save_policy
+from imitate.policy import MLPPolicy, Policy, SoftPolicy, save_policy
 from imitate.runs import config_to_json
 
 EVAL_SEED = 10_000
@@ -44,17 +48,25 @@ class RunConfig:
     """Training of every BC clone."""
     dagger: DAggerConfig = field(default_factory=lambda: DAggerConfig(steps_per_round=500))
     """DAgger settings."""
+    distill: DistillConfig = field(
+        default_factory=lambda: DistillConfig(rounds=3, steps_per_round=1000, max_steps=6000)
+    )
+    """Distillation of the expert into a small student (needs an expert with logits)."""
+    exports: tuple[str, ...] = ("onnx", "c")
+    """Formats the student is exported to (C as int8)."""
     seed: int = 0
     """Seed of demonstrations and training."""
 
 
-def _row(name: str, policy_return: Any, labels: int | str, policy: Any, path: Path | None) -> str:
+def _row(name: str, result: Any, labels: int | str, policy: Any, size: int | str) -> str:
+    """A results-table row: return, expert labels, parameters, bytes."""
     params = policy.n_parameters() if isinstance(policy, MLPPolicy) else "-"
-    size = path.stat().st_size if path is not None and path.exists() else "-"
-    return (
-        f"| {name} | {policy_return.mean_return:.1f} ± {policy_return.std_return:.1f} "
-        f"| {labels} | {params} | {size} |"
-    )
+    score = f"{result.mean_return:.1f} ± {result.std_return:.1f}"
+    return f"| {name} | {score} | {labels} | {params} | {size} |"
+
+
+def _file_size(path: Path) -> int:
+    return path.stat().st_size
 
 
 def run_pipeline(
@@ -66,7 +78,7 @@ def run_pipeline(
     demos = collect(expert, env_id, episodes, config.seed, source=expert_name)
     demos.save(out_dir / "demos.npz")
     expert_eval = evaluate(expert, env_id, config.eval_episodes, EVAL_SEED)
-    rows = [_row(f"expert (`{expert_name}`)", expert_eval, "-", expert, None)]
+    rows = [_row(f"expert (`{expert_name}`)", expert_eval, "-", expert, "-")]
     results: dict[str, Any] = {"env": env_id, "expert": expert_eval.to_json(), "bc": {}}
 
     clones: dict[str, Policy] = {}
@@ -84,7 +96,7 @@ def run_pipeline(
         curve_labels.append(len(subset))
         curve_returns.append(result.mean_return)
         name = f"BC, {count} demonstration{'s' if count > 1 else ''}"
-        rows.append(_row(name, result, len(subset), policy, path))
+        rows.append(_row(name, result, len(subset), policy, _file_size(path)))
         if count in (1, config.episodes):
             clones[f"BC-{count}"] = policy
 
@@ -92,8 +104,39 @@ def run_pipeline(
     path = save_policy(learner, out_dir / "dagger" / "policy.pt", {"env_id": env_id})
     dagger_eval = evaluate(learner, env_id, config.eval_episodes, EVAL_SEED)
     results["dagger"] = {"rounds": dagger_history.records, "eval": dagger_eval.to_json()}
-    rows.append(_row("DAgger", dagger_eval, dagger_history.expert_labels, learner, path))
+    rows.append(
+        _row("DAgger", dagger_eval, dagger_history.expert_labels, learner, _file_size(path))
+    )
     clones["DAgger"] = learner
+
+    if isinstance(expert, SoftPolicy):
+        student, _ = distill(expert, env_id, config.distill)
+        path = save_policy(student, out_dir / "student" / "policy.pt", {"env_id": env_id})
+        student_eval = evaluate(student, env_id, config.eval_episodes, EVAL_SEED)
+        report = distillation_report(expert, student, env_id, config.eval_episodes, EVAL_SEED)
+        results["student"] = report
+        rows.append(
+            _row(
+                f"distilled student {config.distill.student.hidden}",
+                student_eval,
+                "-",
+                student,
+                _file_size(path),
+            )
+        )
+        results["exports"] = {}
+        for fmt in config.exports:
+            files = export_policy(student, fmt, out_dir / "export" / fmt, int8=fmt == "c")  # type: ignore[arg-type]
+            size = (
+                weight_bytes(student, int8=True)
+                if fmt == "c"
+                else sum(f.stat().st_size for f in files)
+            )
+            results["exports"][fmt] = {"files": [str(f) for f in files], "bytes": size}
+            exported = load_exported(next(f for f in files if f.suffix != ".h"))
+            export_eval = evaluate(exported, env_id, config.eval_episodes, EVAL_SEED)
+            label = "C int8 (weight bytes)" if fmt == "c" else fmt
+            rows.append(_row(f"student exported: {label}", export_eval, "-", student, size))
 
     dagger_curve = [r for r in dagger_history.records if "learner_return" in r]
     labels_figure = plot_return_vs_labels(

@@ -16,11 +16,12 @@ def test_run_command_produces_report_and_figures(
 ) -> None:
     out = tmp_path / "run"
     args = [
-        "run", "--env", "CartPole-v1", "--expert", "heuristic", "--out", str(out),
+        "run", "--env", "CartPole-v1", "--expert", "zoo", "--out", str(out),
         "--episodes", "2", "--demo-counts", "1", "2", "--eval-episodes", "5",
         "--drift-episodes", "3", "--horizons", "10", "20", "40",
         "--dagger.rounds", "2", "--dagger.steps-per-round", "200", "--dagger.eval-episodes", "3",
-        "--bc.max-steps", "500", "--json",
+        "--bc.max-steps", "500", "--distill.rounds", "2", "--distill.steps-per-round", "300",
+        "--distill.max-steps", "600", "--json",
     ]  # fmt: skip
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
@@ -30,6 +31,10 @@ def test_run_command_produces_report_and_figures(
     for figure in figures:
         assert f"({figure})" in report
     assert "| DAgger |" in report and "BC, 1 demonstration |" in report
+    assert "distilled student" in report and "student exported: onnx" in report
+    assert (out / "export" / "c" / "policy.c").is_file() and result["student"][
+        "student_parameters"
+    ] > 0
     assert set(result["bc"]) == {"1", "2"} and result["dagger"]["rounds"]
     assert (out / "dagger" / "policy.pt").is_file() and (out / "demos.npz").is_file()
     assert json.loads((out / "results.json").read_text())["env"] == "CartPole-v1"
