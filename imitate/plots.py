@@ -36,6 +36,25 @@ def save_figure(fig: Any, path: str | os.PathLike[str], svg: bool = False) -> Pa
     return target
 
 
+def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str, path: Any, svg: bool) -> Path:
+    """Label, grid and legend the axes, then save the figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return save_figure(fig, path, svg)
+
+
+def _mean_over_alive(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps where >= 2 episodes are still running ``[E, T]`` (NaN: ended): (t, mean, sem)."""
+    alive = (~np.isnan(values)).sum(axis=0)
+    keep = alive >= 2
+    mean = np.nanmean(values[:, keep], axis=0)
+    sem = np.nanstd(values[:, keep], axis=0) / np.sqrt(alive[keep])
+    return np.flatnonzero(keep), mean, sem
+
+
 def plot_return_vs_labels(
     curves: Sequence[Curve],
     path: str | os.PathLike[str],
@@ -50,12 +69,7 @@ def plot_return_vs_labels(
         ax.plot(xs, ys, marker="o", label=label)
     if expert_return is not None:
         ax.axhline(expert_return, color="black", linestyle="--", linewidth=1, label="expert")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("mean return")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return save_figure(fig, path, svg)
+    return _finish(fig, ax, xlabel, "mean return", title, path, svg)
 
 
 def plot_trajectories(
@@ -108,21 +122,13 @@ def plot_distance(
     """Mean normalised expert-clone state distance vs t, with a 95 % band, per learner."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for name, distance in distances.items():
-        alive = (~np.isnan(distance)).sum(axis=0)
-        keep = alive >= 2
-        mean = np.nanmean(distance[:, keep], axis=0)
-        sem = np.nanstd(distance[:, keep], axis=0) / np.sqrt(alive[keep])
-        steps = np.flatnonzero(keep)
+        steps, mean, sem = _mean_over_alive(distance)
         ax.plot(steps, mean, label=name)
         ax.fill_between(steps, mean - 1.96 * sem, mean + 1.96 * sem, alpha=0.2)
     if threshold is not None:
         ax.axhline(threshold, color="grey", linestyle=":", label="divergence threshold")
-    ax.set_xlabel("step t")
-    ax.set_ylabel("state distance to expert (expert-std units)")
-    ax.set_title("Drift from the expert's trajectory")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return save_figure(fig, path, svg)
+    ylabel = "state distance to expert (expert-std units)"
+    return _finish(fig, ax, "step t", ylabel, "Drift from the expert's trajectory", path, svg)
 
 
 def plot_horizon_scaling(
@@ -146,12 +152,8 @@ def plot_horizon_scaling(
     horizons = sorted({int(h) for fit in fits.values() for h in fit.horizons})
     ax.set_xticks(horizons, [str(h) for h in horizons])
     ax.minorticks_off()
-    ax.set_xlabel("horizon T")
-    ax.set_ylabel("cumulative cost")
-    ax.set_title("Compounding error: cost vs horizon")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    return save_figure(fig, path, svg)
+    title = "Compounding error: cost vs horizon"
+    return _finish(fig, ax, "horizon T", "cumulative cost", title, path, svg)
 
 
 def plot_disagreement(
@@ -163,12 +165,8 @@ def plot_disagreement(
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for name, per_step in disagreement.items():
-        alive = (~np.isnan(per_step)).sum(axis=0)
-        keep = alive >= 2
-        ax.plot(np.flatnonzero(keep), np.nanmean(per_step[:, keep], axis=0), label=name)
-    ax.set_xlabel("step t (clone's own trajectory)")
-    ax.set_ylabel("action disagreement with expert")
-    ax.set_title("Per-step action disagreement")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return save_figure(fig, path, svg)
+        steps, mean, _ = _mean_over_alive(per_step)
+        ax.plot(steps, mean, label=name)
+    xlabel = "step t (clone's own trajectory)"
+    title = "Per-step action disagreement"
+    return _finish(fig, ax, xlabel, "action disagreement with expert", title, path, svg)
