@@ -13,17 +13,20 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from imitate import losses
 from imitate.data import Dataset
 from imitate.errors import ImitateError
 from imitate.losses import nats_to_bits
 from imitate.optim import FastAdam
 from imitate.policy import MLPPolicy, PolicyConfig
+from imitate.spaces import CategoricalHead
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,17 @@ class BCConfig:
     The loss is ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(teacher action)``."""
     temperature: float = 1.0
     """T of the soft targets (Hinton et al. 2015); low T (0.01) sharpens Q-value teachers."""
+    label_smoothing: float = 0.0
+    """Discrete actions: train against ``(1 - eps) * onehot + eps / K`` (0.1 is usual)."""
+    class_weights: Literal["none", "balanced"] = "none"
+    """Discrete actions: weight each sample by ``n / (K * n_class)`` of its action."""
+    focal_gamma: float = 0.0
+    """Discrete actions: focal loss ``-(1 - p_a)^gamma log p_a`` (2 is usual; 0 is CE)."""
+    mixup_alpha: float = 0.0
+    """Discrete actions: mixup of observations and target distributions, Beta(alpha, alpha)."""
+    temporal_js: float = 0.0
+    """Discrete actions: weight of the Jensen-Shannon divergence between the action
+    distributions of consecutive steps of an episode (smoother, less flip-flopping clones)."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
@@ -63,6 +77,23 @@ class BCConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.soft_weight <= 1.0 or self.temperature <= 0:
             raise ValueError("soft_weight must be in [0, 1] and temperature > 0")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if min(self.focal_gamma, self.mixup_alpha, self.temporal_js) < 0:
+            raise ValueError("focal_gamma, mixup_alpha and temporal_js must be >= 0")
+        if self.mixup_alpha > 0 and (self.soft_weight > 0 or self.temporal_js > 0):
+            raise ValueError("mixup combines with neither soft targets nor temporal_js")
+
+    @property
+    def uses_toolbox(self) -> bool:
+        """Whether any loss beyond the head's plain NLL is asked for."""
+        return bool(
+            self.label_smoothing
+            or self.class_weights != "none"
+            or self.focal_gamma
+            or self.mixup_alpha
+            or self.temporal_js
+        )
 
 
 @dataclass
@@ -139,6 +170,8 @@ def train_bc(
     hold_obs, hold_actions = obs[holdout_idx], actions[holdout_idx]
     train_teacher = _soft_targets(dataset, config, head.n_outputs, train_idx)
     alpha, temperature = config.soft_weight, config.temperature
+    toolbox = LossToolbox.build(config, head, dataset, obs, train_idx)
+    train_index = torch.as_tensor(train_idx)
 
     optimizer = FastAdam(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
@@ -157,11 +190,17 @@ def train_bc(
             epoch_obs, epoch_actions = train_obs[order], train_actions[order]
             epoch_weights = None if train_weights is None else train_weights[order]
             epoch_teacher = None if train_teacher is None else train_teacher[order]
+            epoch_index = train_index[order]
             cursor = 0
         batch = slice(cursor, cursor + batch_size)
         cursor += batch_size
-        outputs = policy.net(epoch_obs[batch])
-        nll = head.nll(outputs, epoch_actions[batch])
+        if toolbox is None:
+            outputs = policy.net(epoch_obs[batch])
+            nll = head.nll(outputs, epoch_actions[batch])
+        else:
+            outputs, nll = toolbox.per_sample(
+                policy.net, epoch_obs[batch], epoch_actions[batch], epoch_index[batch], generator
+            )
         if epoch_teacher is not None:
             soft = head.soft_target_loss(outputs, epoch_teacher[batch], temperature)
             nll = (1.0 - alpha) * nll + alpha * soft
@@ -192,6 +231,78 @@ def train_bc(
     history.steps = step
     history.wall_time = time.perf_counter() - start
     return policy, history
+
+
+@dataclass
+class LossToolbox:
+    """The configured cross-entropy variants for a Discrete head (see :mod:`imitate.losses`)."""
+
+    config: BCConfig
+    n_classes: int
+    class_weights: torch.Tensor | None
+    next_index: torch.Tensor  # [N] index of the next step of the same episode, -1 at the end
+    all_obs: torch.Tensor  # [N, obs_dim] normalised
+
+    @classmethod
+    def build(
+        cls, config: BCConfig, head: Any, dataset: Dataset, obs: torch.Tensor, train_idx: np.ndarray
+    ) -> LossToolbox | None:
+        if not config.uses_toolbox:
+            return None
+        if not isinstance(head, CategoricalHead):
+            raise ImitateError(
+                "label smoothing, class weights, focal loss, mixup and temporal smoothness "
+                "need a Discrete action space"
+            )
+        weights = None
+        if config.class_weights == "balanced":
+            actions = np.asarray(dataset.actions)[train_idx] - head.start
+            weights = torch.as_tensor(losses.balanced_class_weights(actions, head.n))
+        next_index = np.arange(1, len(dataset) + 1)
+        next_index[dataset.episode_ends - 1] = -1
+        return cls(config, head.n, weights, torch.as_tensor(next_index), obs)
+
+    def per_sample(
+        self,
+        net: torch.nn.Module,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        index: torch.Tensor,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(outputs, per-sample loss [B]) for one batch."""
+        config = self.config
+        if config.mixup_alpha > 0:
+            eps = config.label_smoothing
+            targets = F.one_hot(actions, self.n_classes).float() * (1 - eps) + eps / self.n_classes
+            obs, targets = losses.mixup(obs, targets, config.mixup_alpha, generator)
+            outputs = net(obs)
+            per_sample = losses.soft_cross_entropy(outputs, targets, reduction="none")
+            if self.class_weights is not None:
+                per_sample = per_sample * (targets @ self.class_weights)
+        else:
+            outputs = net(obs)
+            if config.focal_gamma > 0:
+                per_sample = losses.focal_loss(
+                    outputs, actions, config.focal_gamma, reduction="none"
+                )
+            else:
+                per_sample = losses.smoothed_cross_entropy(
+                    outputs, actions, config.label_smoothing, reduction="none"
+                )
+            if self.class_weights is not None:
+                per_sample = per_sample * self.class_weights[actions]
+        if config.temporal_js > 0:
+            following = self.next_index[index]
+            has_next = following >= 0
+            js = torch.zeros_like(per_sample)
+            if bool(has_next.any()):
+                next_outputs = net(self.all_obs[following[has_next]])
+                js[has_next] = losses.js_divergence(
+                    outputs[has_next], next_outputs, reduction="none"
+                )
+            per_sample = per_sample + config.temporal_js * js
+        return outputs, per_sample
 
 
 def _soft_targets(

@@ -123,3 +123,91 @@ def test_vote_disagreement() -> None:
     np.testing.assert_allclose(vote_disagreement(votes), [0.0, 1 / 3, 2 / 3])
     continuous = np.array([[[0.0], [1.0]], [[0.0], [3.0]]])
     np.testing.assert_allclose(vote_disagreement(continuous), [0.0, 1.0])
+
+
+# --- wiring into BC -------------------------------------------------------------------------
+
+from imitate import BCConfig, Dataset, ImitateError, MLPPolicy, train_bc  # noqa: E402
+from imitate.bc import LossToolbox  # noqa: E402
+
+
+def _toolbox(dataset: Dataset, **options: object) -> tuple[LossToolbox, MLPPolicy]:
+    obs_space, action_space = dataset.meta.spaces()
+    policy = MLPPolicy(obs_space, action_space)
+    obs = policy.normalize(torch.as_tensor(dataset.obs))
+    config = BCConfig(**options)  # type: ignore[arg-type]
+    toolbox = LossToolbox.build(config, policy.head, dataset, obs, np.arange(len(dataset)))
+    assert toolbox is not None
+    return toolbox, policy
+
+
+def test_toolbox_losses_are_the_documented_formulas(cartpole_demos: Dataset) -> None:
+    data = cartpole_demos.select_episodes([0, 1])
+    index = torch.arange(0, 990, 37)  # no episode end (499, 999) among them
+    obs = torch.as_tensor(data.obs[index.numpy()])
+    actions = torch.as_tensor(data.actions[index.numpy()])
+    generator = torch.Generator().manual_seed(0)
+
+    toolbox, policy = _toolbox(data, label_smoothing=0.2)
+    normed = policy.normalize(obs)
+    outputs, per = toolbox.per_sample(policy.net, normed, actions, index, generator)
+    torch.testing.assert_close(
+        per, F.cross_entropy(outputs, actions, label_smoothing=0.2, reduction="none")
+    )
+
+    toolbox, policy = _toolbox(data, class_weights="balanced")
+    weights = losses.balanced_class_weights(data.actions, 2)
+    outputs, per = toolbox.per_sample(policy.net, policy.normalize(obs), actions, index, generator)
+    expected = (
+        F.cross_entropy(outputs, actions, reduction="none") * torch.as_tensor(weights)[actions]
+    )
+    torch.testing.assert_close(per, expected)
+
+    toolbox, policy = _toolbox(data, focal_gamma=2.0)
+    outputs, per = toolbox.per_sample(policy.net, policy.normalize(obs), actions, index, generator)
+    torch.testing.assert_close(per, losses.focal_loss(outputs, actions, 2.0, reduction="none"))
+
+    toolbox, policy = _toolbox(data, temporal_js=0.5)
+    last = torch.tensor([499, 999])  # episode ends: no following step, no penalty
+    outputs, per = toolbox.per_sample(
+        policy.net,
+        policy.normalize(torch.as_tensor(data.obs[last.numpy()])),
+        torch.as_tensor(data.actions[last.numpy()]),
+        last,
+        generator,
+    )
+    torch.testing.assert_close(
+        per, F.cross_entropy(outputs, torch.as_tensor(data.actions[last.numpy()]), reduction="none")
+    )
+    outputs, per = toolbox.per_sample(policy.net, normed, actions, index, generator)
+    following = policy.net(policy.normalize(torch.as_tensor(data.obs[index.numpy() + 1])))
+    expected = F.cross_entropy(outputs, actions, reduction="none") + 0.5 * losses.js_divergence(
+        outputs, following, reduction="none"
+    )
+    torch.testing.assert_close(per, expected)
+
+
+def test_toolbox_options_train_and_are_validated(cartpole_demos: Dataset) -> None:
+    data = cartpole_demos.select_episodes([0])
+    for options in (
+        {"label_smoothing": 0.1},
+        {"mixup_alpha": 0.2},
+        {"focal_gamma": 2.0, "class_weights": "balanced"},
+    ):
+        policy, history = train_bc(data, BCConfig(max_steps=200, eval_every=100, **options))  # type: ignore[arg-type]
+        assert history.records and policy.act(data.obs[:5]).shape == (5,)
+    smooth, _ = train_bc(data, BCConfig(max_steps=1500, label_smoothing=0.3, holdout_fraction=0.0))
+    sharp, _ = train_bc(data, BCConfig(max_steps=1500, holdout_fraction=0.0))
+
+    def confidence(p):
+        return torch.softmax(torch.as_tensor(p.logits(data.obs)), -1).max(-1).values.mean()
+
+    assert confidence(smooth) < confidence(sharp)  # smoothing keeps the clone less over-confident
+    with pytest.raises(ValueError, match="mixup combines"):
+        BCConfig(mixup_alpha=0.2, temporal_js=0.1)
+    from envs import EXPERTS
+    from imitate import collect
+
+    box = collect(EXPERTS["imitate/LabelBox-v0"](), "imitate/LabelBox-v0", 1, seed=0)  # type: ignore[arg-type]
+    with pytest.raises(ImitateError, match="need a Discrete action space"):
+        train_bc(box, BCConfig(label_smoothing=0.1, max_steps=10))
