@@ -11,7 +11,9 @@ __version__ = "0.1.0"
 
 from imitate.bc import BCConfig, BCHistory, train_bc
 from imitate.collect import EvalResult, collect, evaluate
+from imitate.dagger import BetaSchedule, DAggerConfig, dagger
 from imitate.data import Dataset, DatasetMeta, concatenate, load_dataset
+from imitate.distill import DistillConfig, distill
 from imitate.errors import (
     CheckpointError,
     DatasetError,
@@ -32,10 +34,13 @@ from imitate.policy import (
 __all__ = [
     "BCConfig",
     "BCHistory",
+    "BetaSchedule",
     "CheckpointError",
+    "DAggerConfig",
     "Dataset",
     "DatasetError",
     "DatasetMeta",
+    "DistillConfig",
     "EnvError",
     "EvalResult",
     "ImitateError",
@@ -48,6 +53,8 @@ __all__ = [
     "__version__",
     "collect",
     "concatenate",
+    "dagger",
+    "distill",
     "evaluate",
     "load_dataset",
     "load_policy",

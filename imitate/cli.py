@@ -646,6 +646,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command.json:
             print(json.dumps(result, default=float))
+        elif isinstance(command, RunCommand):
+            print(Path(result["report"]).read_text().split("## Drift")[0].rstrip())
+            print(f"\nreport: {result['report']}")
         else:
             _print_human(result)
     except BrokenPipeError:  # e.g. piped into `head`: the reader has gone, nothing to report

@@ -46,11 +46,13 @@ class RunConfig:
     """Horizons of the cost-vs-T fit."""
     bc: BCConfig = field(default_factory=BCConfig)
     """Training of every BC clone."""
-    dagger: DAggerConfig = field(default_factory=lambda: DAggerConfig(steps_per_round=500))
-    """DAgger settings."""
-    distill: DistillConfig = field(
-        default_factory=lambda: DistillConfig(rounds=3, steps_per_round=1000, max_steps=6000)
+    dagger: DAggerConfig = field(
+        default_factory=lambda: DAggerConfig(
+            steps_per_round=1000, bc=BCConfig(max_steps=4000, eval_every=200, patience=5)
+        )
     )
+    """DAgger settings."""
+    distill: DistillConfig = field(default_factory=DistillConfig)
     """Distillation of the expert into a small student (needs an expert with logits)."""
     exports: tuple[str, ...] = ("onnx", "c")
     """Formats the student is exported to (C as int8)."""
