@@ -80,7 +80,7 @@ def fit_temperature(logits: Tensor, labels: Tensor, max_iter: int = 100) -> floa
         return loss
 
     optimizer.step(closure)
-    return float(log_t.exp())
+    return float(log_t.detach().exp())
 
 
 def auroc(in_scores: np.ndarray, out_scores: np.ndarray) -> float:
