@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import gymnasium as gym
 
+from envs.braking import BrakingExpert
 from envs.label_envs import LabelExpert
 from envs.tightrope import TightropeExpert
 
@@ -39,5 +40,10 @@ for _env_id, _slip in (("imitate/Tightrope-v0", 0.002), ("imitate/TightropeCalm-
             max_episode_steps=TIGHTROPE_HORIZON,
         )
     EXPERTS[_env_id] = TightropeExpert
+
+# Braking: a rare (about 4 %) but critical action.
+if "imitate/Braking-v0" not in gym.registry:
+    gym.register("imitate/Braking-v0", entry_point="envs.braking:BrakingEnv", max_episode_steps=200)
+EXPERTS["imitate/Braking-v0"] = BrakingExpert
 
 __all__ = ["EXPERTS", "LABEL_ENVS", "TIGHTROPE_HORIZON"]

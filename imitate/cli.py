@@ -21,21 +21,32 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import gymnasium as gym
+import numpy as np
 import torch
 import tyro
 
 from imitate.bc import BCConfig, train_bc
+from imitate.calibration import (
+    auroc,
+    brier_score,
+    energy_score,
+    expected_calibration_error,
+    fpr_at_95_tpr,
+    max_softmax_probability,
+)
 from imitate.collect import collect, env_spaces, evaluate
 from imitate.dagger import DAggerConfig, bc_label_curve, dagger
 from imitate.data import Dataset, load_dataset
 from imitate.distill import DistillConfig, distill, distillation_report
-from imitate.drift import drift_markdown, drift_report
+from imitate.drift import drift_markdown, drift_report, paired_rollouts
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
+from imitate.losses import nats_to_bits
 from imitate.pipeline import RunConfig, run_pipeline
-from imitate.plots import Curve, plot_return_vs_labels
+from imitate.plots import Curve, plot_return_vs_labels, plot_roc, plot_score_histogram
 from imitate.policy import MLPPolicy, Policy, PolicyConfig, load_policy, save_policy
 from imitate.runs import config_to_json, make_run_dir
+from imitate.spaces import CategoricalHead
 
 Flatten = tyro.conf.arg(name="")
 
@@ -85,7 +96,8 @@ class EvalCommand:
     policy: Path | None = None
     """Policy checkpoint .pt (or use --expert)."""
     expert: str | None = None
-    """Evaluate an expert instead: 'heuristic', 'zoo', an SB3 .zip or a policy .pt."""
+    """The expert: evaluated when alone; with --policy, the labels for calibration
+    (ECE, Brier, NLL in bits per action on the policy's own states)."""
     env: str | None = None
     """Gymnasium env id (default: the env the policy was trained on)."""
     episodes: int = 50
@@ -200,6 +212,28 @@ class ExportCommand:
 
 
 @dataclass(frozen=True)
+class OodCommand:
+    """Score expert states against the states a clone drifts into (energy, max softmax)."""
+
+    policy: Path
+    """Clone checkpoint .pt (Discrete actions)."""
+    env: str = "CartPole-v1"
+    """Gymnasium env id."""
+    expert: str = "heuristic"
+    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    episodes: int = 20
+    """Paired expert/clone episodes."""
+    seed: int = 10_000
+    """Reset seed of the first episode."""
+    threshold: float = 1.0
+    """Drift states: clone states farther than this (expert-std units) from the expert's."""
+    out: Path | None = None
+    """Report folder (default: runs/<env>__ood__<seed>__<time>/)."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
 class ExpertTrainCommand:
     """Train a zoo expert (stable-baselines3, rl-baselines3-zoo hyperparameters)."""
 
@@ -266,6 +300,7 @@ Command = (
     | Annotated[DriftCommand, tyro.conf.subcommand("drift")]
     | Annotated[DistillCommand, tyro.conf.subcommand("distill")]
     | Annotated[ExportCommand, tyro.conf.subcommand("export")]
+    | Annotated[OodCommand, tyro.conf.subcommand("ood")]
     | Annotated[ExpertCommand, tyro.conf.subcommand("expert")]
 )
 
@@ -381,8 +416,8 @@ def run_bc(args: BCCommand) -> dict[str, Any]:
 
 def run_eval(args: EvalCommand) -> dict[str, Any]:
     _require_positive(episodes=args.episodes)
-    if (args.policy is None) == (args.expert is None):
-        raise ImitateError("give exactly one of --policy or --expert")
+    if args.policy is None and args.expert is None:
+        raise ImitateError("give --policy, --expert, or both (calibration against the expert)")
     if args.policy is not None:
         policy = load_policy(args.policy)
         from imitate.policy import load_checkpoint
@@ -391,14 +426,89 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         if env_id is None:
             raise ImitateError(f"{args.policy} does not record its env: pass --env")
         check_policy_env(policy, env_id, str(args.policy))
-        actor: Policy = policy
-    else:
-        if args.env is None:
-            raise ImitateError("--expert needs --env")
-        env_id = args.env
-        actor = resolve_expert(str(args.expert), env_id)
-    result = evaluate(actor, env_id, args.episodes, args.seed, progress=_progress())
-    return {"env": env_id, **result.to_json()}
+        result = evaluate(policy, env_id, args.episodes, args.seed, progress=_progress())
+        out: dict[str, Any] = {"env": env_id, **result.to_json()}
+        if args.expert is not None:
+            expert = resolve_expert(args.expert, env_id)
+            out["calibration"] = calibration_report(policy, expert, env_id, args.seed)
+        return out
+    if args.env is None:
+        raise ImitateError("--expert needs --env")
+    actor = resolve_expert(str(args.expert), args.env)
+    result = evaluate(actor, args.env, args.episodes, args.seed, progress=_progress())
+    return {"env": args.env, **result.to_json()}
+
+
+def calibration_report(policy: MLPPolicy, expert: Policy, env_id: str, seed: int) -> dict[str, Any]:
+    """ECE, Brier and NLL (bits per action) of the policy on its own states, expert-labelled."""
+    if not isinstance(policy.head, CategoricalHead):
+        raise ImitateError("calibration needs a policy with a Discrete action space")
+    states = collect(policy, env_id, 10, seed, max_steps=5000).obs
+    labels = np.asarray(expert.act(states)) - policy.head.start
+    logits = torch.as_tensor(policy.logits(states))
+    probs = torch.softmax(logits, -1).numpy()
+    nll = float(torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels)))
+    return {
+        "states": len(states),
+        "ece": expected_calibration_error(probs, labels),
+        "ece_adaptive": expected_calibration_error(probs, labels, adaptive=True),
+        "brier": brier_score(probs, labels),
+        "nll_bits_per_action": nats_to_bits(nll),
+        "accuracy": float((probs.argmax(1) == labels).mean()),
+    }
+
+
+def run_ood(args: OodCommand) -> dict[str, Any]:
+    _require_positive(episodes=args.episodes)
+    env_spaces(args.env)
+    policy = load_policy(args.policy)
+    check_policy_env(policy, args.env, str(args.policy))
+    if not isinstance(policy.head, CategoricalHead):
+        raise ImitateError("OOD scores need a policy with a Discrete action space")
+    expert = resolve_expert(args.expert, args.env)
+    pair = paired_rollouts(expert, policy, args.env, args.episodes, args.seed, args.threshold)
+    expert_states = pair.expert_obs[~np.isnan(pair.expert_obs).any(-1)]
+    drifted = pair.clone_obs[np.nan_to_num(pair.distance, nan=0.0) > args.threshold]
+    source = "clone drift states"
+    if len(drifted) < 50:  # a clone that hardly drifts: use perturbed expert states instead
+        rng = np.random.default_rng(args.seed)
+        drifted = expert_states + rng.normal(0, 3.0, expert_states.shape) * expert_states.std(0)
+        source = "expert states perturbed by 3 std"
+    out_dir = make_run_dir(args.env, "ood", args.seed, args.out)
+    scores = {}
+    for name, states in (("in", expert_states), ("out", drifted)):
+        logits = torch.as_tensor(policy.logits(states.astype(np.float32)))
+        scores[name] = {
+            "energy": energy_score(logits).numpy(),
+            "neg_msp": (-max_softmax_probability(logits)).numpy(),
+        }
+    result: dict[str, Any] = {
+        "in_states": len(expert_states),
+        "out_states": len(drifted),
+        "out_source": source,
+    }
+    for key in ("energy", "neg_msp"):
+        result[key] = {
+            "auroc": auroc(scores["in"][key], scores["out"][key]),
+            "fpr_at_95_tpr": fpr_at_95_tpr(scores["in"][key], scores["out"][key]),
+        }
+    result["figures"] = {
+        "histogram": str(
+            plot_score_histogram(
+                {"expert states": scores["in"]["energy"], source: scores["out"]["energy"]},
+                out_dir / "energy_histogram.png",
+                "energy score -logsumexp(logits)",
+            )
+        ),
+        "roc": str(
+            plot_roc(
+                {k: (scores["in"][k], scores["out"][k]) for k in ("energy", "neg_msp")},
+                out_dir / "roc.png",
+            )
+        ),
+    }
+    write_json(out_dir / "ood.json", result)
+    return result
 
 
 def run_main_job(args: RunCommand) -> dict[str, Any]:
@@ -553,6 +663,8 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
     from imitate.policy import load_checkpoint
 
     policy = load_policy(args.policy)
+    if args.int8 and args.format != "c":
+        raise ImitateError("--int8 applies to the C export only")
     env_id = load_checkpoint(args.policy)["config"].get("env_id", "policy")
     out_dir = make_run_dir(env_id, "export", 0, args.out)
     files = export_policy(policy, args.format, out_dir, args.int8)
@@ -607,6 +719,7 @@ HANDLERS: dict[type, Any] = {
     DriftCommand: run_drift,
     DistillCommand: run_distill,
     ExportCommand: run_export,
+    OodCommand: run_ood,
 }
 
 

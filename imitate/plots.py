@@ -170,3 +170,48 @@ def plot_disagreement(
     xlabel = "step t (clone's own trajectory)"
     title = "Per-step action disagreement"
     return _finish(fig, ax, xlabel, "action disagreement with expert", title, path, svg)
+
+
+def plot_score_histogram(
+    scores: dict[str, Any], path: str | os.PathLike[str], xlabel: str, svg: bool = False
+) -> Path:
+    """Overlaid histograms of a score for several state sets (e.g. expert vs drift states)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    every = np.concatenate([np.asarray(v) for v in scores.values()])
+    bins = np.linspace(every.min(), every.max(), 40)
+    for name, values in scores.items():
+        ax.hist(values, bins=bins.tolist(), alpha=0.5, density=True, label=name)
+    return _finish(fig, ax, xlabel, "density", "Score distributions", path, svg)
+
+
+def plot_roc(
+    curves: dict[str, tuple[Any, Any]], path: str | os.PathLike[str], svg: bool = False
+) -> Path:
+    """ROC curves ``{name: (in_scores, out_scores)}``; higher score = flagged as OOD."""
+    fig, ax = plt.subplots(figsize=(5.0, 5.0))
+    for name, (inside, outside) in curves.items():
+        thresholds = np.unique(np.concatenate([inside, outside]))[::-1]
+        tpr = [(np.asarray(outside) >= t).mean() for t in thresholds]
+        fpr = [(np.asarray(inside) >= t).mean() for t in thresholds]
+        ax.plot([0, *fpr, 1], [0, *tpr, 1], label=name)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    return _finish(fig, ax, "false positive rate", "true positive rate", "ROC", path, svg)
+
+
+def plot_reliability(
+    probs: Any, labels: Any, path: str | os.PathLike[str], n_bins: int = 15, svg: bool = False
+) -> Path:
+    """Reliability diagram: accuracy vs confidence per bin, with the diagonal."""
+    confidence = np.asarray(probs).max(axis=1)
+    correct = np.asarray(probs).argmax(axis=1) == np.asarray(labels)
+    edges = np.linspace(0, 1, n_bins + 1)
+    bins = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, n_bins - 1)
+    centers, accuracy = [], []
+    for b in range(n_bins):
+        if (bins == b).any():
+            centers.append(confidence[bins == b].mean())
+            accuracy.append(correct[bins == b].mean())
+    fig, ax = plt.subplots(figsize=(5.0, 5.0))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
+    ax.plot(centers, accuracy, marker="o", label="policy")
+    return _finish(fig, ax, "confidence", "accuracy", "Reliability diagram", path, svg)

@@ -85,7 +85,9 @@ def test_int8_cartpole_keeps_its_return_and_is_small(
     assert {"-std=c99", "-Wall", "-Wextra", "-Werror"} <= set(CFLAGS)
 
 
-def test_export_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_bad_input_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert main(["export", "--policy", str(tmp_path / "missing.pt"), "--format", "c"]) == 2
     torch.save(
         {"format": "imitate-policy", "format_version": 1, "kind": "transformer"}, tmp_path / "t.pt"
@@ -95,8 +97,10 @@ def test_export_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     demos = collect(CartPoleExpert(), "CartPole-v1", 1, seed=0)
     policy, _ = train_bc(demos, BCConfig(max_steps=50))
     save_policy(policy, tmp_path / "p.pt", {"env_id": "CartPole-v1"})
+    monkeypatch.chdir(tmp_path)  # a default run folder would appear under ./runs
     assert main(["export", "--policy", str(tmp_path / "p.pt"), "--format", "onnx", "--int8"]) == 2
     assert "--int8 applies to the C export only" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # nothing written for bad input
     assert (
         main(
             [
