@@ -96,8 +96,9 @@ class EvalCommand:
     policy: Path | None = None
     """Policy checkpoint .pt (or use --expert)."""
     expert: str | None = None
-    """The expert: evaluated when alone; with --policy, the labels for calibration
-    (ECE, Brier, NLL in bits per action on the policy's own states)."""
+    """The expert: evaluated when alone; with --policy, the labels for calibration (ECE,
+    Brier, NLL in bits per action on the policy's own states; default: the env's zoo or
+    scripted expert, when it has one)."""
     env: str | None = None
     """Gymnasium env id (default: the env the policy was trained on)."""
     episodes: int = 50
@@ -428,15 +429,32 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         check_policy_env(policy, env_id, str(args.policy))
         result = evaluate(policy, env_id, args.episodes, args.seed, progress=_progress())
         out: dict[str, Any] = {"env": env_id, **result.to_json()}
-        if args.expert is not None:
-            expert = resolve_expert(args.expert, env_id)
-            out["calibration"] = calibration_report(policy, expert, env_id, args.seed)
+        expert_name = args.expert or default_expert(env_id)
+        if expert_name is not None and isinstance(policy.head, CategoricalHead):
+            expert = resolve_expert(expert_name, env_id)
+            out["calibration"] = {
+                "expert": expert_name,
+                **calibration_report(policy, expert, env_id, args.seed),
+            }
         return out
     if args.env is None:
         raise ImitateError("--expert needs --env")
     actor = resolve_expert(str(args.expert), args.env)
     result = evaluate(actor, args.env, args.episodes, args.seed, progress=_progress())
     return {"env": args.env, **result.to_json()}
+
+
+def default_expert(env_id: str) -> str | None:
+    """'zoo' when a zoo expert is shipped for the env, else 'heuristic' when one exists."""
+    import envs
+    from agents.heuristics import HEURISTICS
+    from agents.zoo import read_manifest
+
+    if env_id in read_manifest():
+        return "zoo"
+    if env_id in HEURISTICS or env_id in envs.EXPERTS:
+        return "heuristic"
+    return None
 
 
 def calibration_report(policy: MLPPolicy, expert: Policy, env_id: str, seed: int) -> dict[str, Any]:
@@ -517,9 +535,7 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
     env_spaces(args.env)
     expert_name = args.expert
     if expert_name == "auto":
-        from agents.zoo import read_manifest
-
-        expert_name = "zoo" if args.env in read_manifest() else "heuristic"
+        expert_name = default_expert(args.env) or "heuristic"
     expert = resolve_expert(expert_name, args.env)
     out_dir = make_run_dir(args.env, "run", config.seed, args.out)
     write_json(out_dir / "config.json", config_to_json(args))

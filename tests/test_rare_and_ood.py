@@ -72,3 +72,10 @@ def test_ood_command_scores_drift_states(
     result = json.loads(capsys.readouterr().out)
     assert 0.0 <= result["energy"]["auroc"] <= 1.0 and result["out_states"] > 0
     assert (tmp_path / "ood" / "ood.json").is_file() and Path(result["figures"]["roc"]).is_file()
+
+
+def test_eval_uses_the_envs_expert_for_calibration_by_default(
+    one_demo_clone: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval", "--policy", str(one_demo_clone), "--episodes", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["calibration"]["expert"] == "zoo"
