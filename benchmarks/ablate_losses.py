@@ -9,11 +9,15 @@ ECE on held-out expert states before / after temperature scaling, action-flip
 rate on the clone's own rollouts, and the energy score's AUROC between expert
 states and perturbed expert states. Writes JSON and docs/losses.md.
 
-    python -m benchmarks.ablate_losses
+    python -m benchmarks.ablate_losses                     # all envs, then docs/losses.md
+    python -m benchmarks.ablate_losses ENV [ENV ...]       # some envs (rows appended to JSONL)
+    python -m benchmarks.ablate_losses --report            # docs/losses.md from the JSONL
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,7 @@ import torch
 
 import envs  # noqa: F401  (registers imitate/...)
 from agents.zoo import load_zoo_teacher
-from benchmarks.common import emit
+from benchmarks.common import RESULTS, emit
 from envs.braking import BrakingExpert
 from imitate import BCConfig, collect, evaluate, train_bc
 from imitate.calibration import auroc, energy_score, expected_calibration_error, fit_temperature
@@ -84,10 +88,17 @@ def measure(env_id: str, expert: Any, options: dict[str, Any], seed: int) -> dic
     }
 
 
+ROWS = RESULTS / "ablate_losses_rows.jsonl"
+
+
 def main() -> None:
     torch.set_num_threads(1)
+    args = sys.argv[1:]
+    if args == ["--report"]:
+        write_report([json.loads(line) for line in ROWS.read_text().splitlines()])
+        return
     rows = []
-    for env_id in ENVS:
+    for env_id in args or ENVS:
         expert = expert_for(env_id)
         for name, options in VARIANTS.items():
             runs = [measure(env_id, expert, options, seed) for seed in SEEDS]
@@ -97,6 +108,9 @@ def main() -> None:
                 row[key] = float(np.nanmean(values))
                 row[f"{key}_std"] = float(np.nanstd(values))
             rows.append(row)
+            RESULTS.mkdir(exist_ok=True)
+            with ROWS.open("a") as f:
+                f.write(json.dumps(row) + "\n")
             print(
                 {
                     k: round(v, 3) if isinstance(v, float) else v
@@ -106,6 +120,13 @@ def main() -> None:
                 flush=True,
             )
     emit("ablate_losses", {"seeds": list(SEEDS), "rows": rows})
+    if not args:
+        write_report(rows)
+
+
+def write_report(rows: list[dict[str, Any]]) -> None:
+    """docs/losses.md: the table, ordered as ENVS and VARIANTS."""
+    rows = sorted(rows, key=lambda r: (ENVS.index(r["env"]), list(VARIANTS).index(r["variant"])))
     lines = [
         "# The cross-entropy toolbox on BC: an ablation",
         "",
