@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from imitate.bc import BCConfig, train_bc
-from imitate.collect import collect, evaluate
+from imitate.collect import collect, env_spaces, evaluate
 from imitate.dagger import DAggerConfig, dagger
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, PolicyConfig, SoftPolicy
@@ -75,10 +75,10 @@ def distill(
     if not isinstance(teacher, SoftPolicy):
         raise ImitateError("distillation needs a teacher with logits (a SoftPolicy)")
     temperature = resolve_temperature(teacher, config.temperature)
-    probe = collect(teacher, env_id, 1, config.seed, max_steps=1)
-    _, action_space = probe.meta.spaces()
+    obs_space, action_space = env_spaces(env_id)
     head = head_for_space(action_space)
-    soft_ok = teacher.logits(probe.obs).shape[1] == head.n_outputs and head.discrete
+    probe = np.asarray(obs_space.sample(), dtype=np.float32)[None]
+    soft_ok = teacher.logits(probe).shape[1] == head.n_outputs and head.discrete
     bc = BCConfig(
         policy=config.student,
         max_steps=config.max_steps,
