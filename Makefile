@@ -38,9 +38,13 @@ pytest: $(VENV)/.installed-dev
 
 test: lint typecheck pytest
 
+# Speed benchmarks (JSON into benchmarks/results/); the quality studies
+# (bench_dagger, drift_slopes, distill_temperature, ablate_losses) take minutes to hours.
 bench: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/bench_collect.py
-	$(BIN)/python benchmarks/bench_bc.py
+	$(BIN)/python -m benchmarks.bench_collect
+	$(BIN)/python -m benchmarks.bench_bc
+	$(BIN)/python -m benchmarks.bench_teacher
+	$(BIN)/python -m benchmarks.bench_export
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
