@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from imitate.bc import BCConfig, train_bc
-from imitate.collect import collect, env_spaces, evaluate
+from imitate.collect import EvalResult, collect, env_spaces, evaluate
 from imitate.dagger import DAggerConfig, dagger
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, PolicyConfig, SoftPolicy
@@ -116,10 +116,18 @@ def agreement(teacher: Any, student: Any, obs: np.ndarray) -> float:
 
 
 def distillation_report(
-    teacher: Any, student: MLPPolicy, env_id: str, episodes: int = 50, seed: int = 10_000
+    teacher: Any,
+    student: MLPPolicy,
+    env_id: str,
+    episodes: int = 50,
+    seed: int = 10_000,
+    teacher_eval: EvalResult | None = None,
 ) -> dict[str, Any]:
-    """Returns, return retained, parameters, bytes and agreement on both state distributions."""
-    teacher_eval = evaluate(teacher, env_id, episodes, seed)
+    """Returns, return retained, parameters, bytes and agreement on both state distributions.
+
+    ``teacher_eval``: the teacher's evaluation on the same seeds, when already measured."""
+    if teacher_eval is None:
+        teacher_eval = evaluate(teacher, env_id, episodes, seed)
     student_eval = evaluate(student, env_id, episodes, seed)
     teacher_states = collect(teacher, env_id, 5, seed + 777).obs
     student_states = collect(student, env_id, 5, seed + 777).obs
@@ -133,6 +141,7 @@ def distillation_report(
     return {
         "teacher_return": teacher_eval.mean_return,
         "student_return": student_eval.mean_return,
+        "student_return_std": student_eval.std_return,
         "return_retained": retained,
         "teacher_actor_parameters": teacher_params,
         "student_parameters": student_params,

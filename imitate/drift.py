@@ -85,9 +85,14 @@ def paired_rollouts(
     n_episodes: int,
     seed: int = 10_000,
     threshold: float = 1.0,
+    expert_data: Dataset | None = None,
 ) -> PairedRollouts:
-    """Roll out both policies from the same seeds and compare their trajectories."""
-    expert_data = collect(expert, env_id, n_episodes, seed, seeding="per-episode")
+    """Roll out both policies from the same seeds and compare their trajectories.
+
+    ``expert_data``: the expert's rollouts from the same seeds, when already collected
+    (comparing several clones needs them only once)."""
+    if expert_data is None:
+        expert_data = collect(expert, env_id, n_episodes, seed, seeding="per-episode")
     clone_data = collect(clone, env_id, n_episodes, seed, seeding="per-episode")
     expert_obs, clone_obs = episodes_padded(expert_data), episodes_padded(clone_data)
     horizon = max(expert_obs.shape[1], clone_obs.shape[1])
@@ -269,8 +274,9 @@ def drift_report(
     pairs: dict[str, PairedRollouts] = {}
     fits: dict[str, HorizonScaling] = {}
     per_step: dict[str, np.ndarray] = {}
+    expert_data = collect(expert, env_id, n_episodes, seed, seeding="per-episode")
     for name, clone in clones.items():
-        pair = paired_rollouts(expert, clone, env_id, n_episodes, seed, threshold)
+        pair = paired_rollouts(expert, clone, env_id, n_episodes, seed, threshold, expert_data)
         pairs[name] = pair
         expert_states = pair.expert_obs[~np.isnan(pair.expert_obs).any(-1)].astype(np.float32)
         clone_states = pair.clone_obs[~np.isnan(pair.clone_obs).any(-1)].astype(np.float32)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from imitate.bc import BCConfig, train_bc
-from imitate.collect import collect, evaluate
+from imitate.collect import EvalResult, collect, evaluate
 from imitate.dagger import DAggerConfig, dagger
 from imitate.distill import DistillConfig, distill, distillation_report
 from imitate.drift import drift_markdown, drift_report
@@ -60,11 +60,17 @@ class RunConfig:
     """Seed of demonstrations and training."""
 
 
-def _row(name: str, result: Any, labels: int | str, policy: Any, size: int | str) -> str:
-    """A results-table row: return, expert labels, parameters, bytes."""
+def _row(
+    name: str, returns: tuple[float, float], labels: int | str, policy: Any, size: int | str
+) -> str:
+    """A results-table row: (mean, std) return, expert labels, parameters, bytes."""
     params = policy.n_parameters() if isinstance(policy, MLPPolicy) else "-"
-    score = f"{result.mean_return:.1f} ± {result.std_return:.1f}"
+    score = f"{returns[0]:.1f} ± {returns[1]:.1f}"
     return f"| {name} | {score} | {labels} | {params} | {size} |"
+
+
+def _returns(result: EvalResult) -> tuple[float, float]:
+    return result.mean_return, result.std_return
 
 
 def _file_size(path: Path) -> int:
@@ -80,7 +86,7 @@ def run_pipeline(
     demos = collect(expert, env_id, episodes, config.seed, source=expert_name)
     demos.save(out_dir / "demos.npz")
     expert_eval = evaluate(expert, env_id, config.eval_episodes, EVAL_SEED)
-    rows = [_row(f"expert (`{expert_name}`)", expert_eval, "-", expert, "-")]
+    rows = [_row(f"expert (`{expert_name}`)", _returns(expert_eval), "-", expert, "-")]
     results: dict[str, Any] = {"env": env_id, "expert": expert_eval.to_json(), "bc": {}}
 
     clones: dict[str, Policy] = {}
@@ -98,7 +104,7 @@ def run_pipeline(
         curve_labels.append(len(subset))
         curve_returns.append(result.mean_return)
         name = f"BC, {count} demonstration{'s' if count > 1 else ''}"
-        rows.append(_row(name, result, len(subset), policy, _file_size(path)))
+        rows.append(_row(name, _returns(result), len(subset), policy, _file_size(path)))
         if count in (1, config.episodes):
             clones[f"BC-{count}"] = policy
 
@@ -107,20 +113,24 @@ def run_pipeline(
     dagger_eval = evaluate(learner, env_id, config.eval_episodes, EVAL_SEED)
     results["dagger"] = {"rounds": dagger_history.records, "eval": dagger_eval.to_json()}
     rows.append(
-        _row("DAgger", dagger_eval, dagger_history.expert_labels, learner, _file_size(path))
+        _row(
+            "DAgger", _returns(dagger_eval), dagger_history.expert_labels, learner, _file_size(path)
+        )
     )
     clones["DAgger"] = learner
 
     if isinstance(expert, SoftPolicy):
         student, _ = distill(expert, env_id, config.distill)
         path = save_policy(student, out_dir / "student" / "policy.pt", {"env_id": env_id})
-        student_eval = evaluate(student, env_id, config.eval_episodes, EVAL_SEED)
-        report = distillation_report(expert, student, env_id, config.eval_episodes, EVAL_SEED)
+        report = distillation_report(
+            expert, student, env_id, config.eval_episodes, EVAL_SEED, expert_eval
+        )
+        student_returns = (report["student_return"], report["student_return_std"])
         results["student"] = report
         rows.append(
             _row(
                 f"distilled student {config.distill.student.hidden}",
-                student_eval,
+                student_returns,
                 "-",
                 student,
                 _file_size(path),
@@ -138,7 +148,9 @@ def run_pipeline(
             exported = load_exported(next(f for f in files if f.suffix != ".h"))
             export_eval = evaluate(exported, env_id, config.eval_episodes, EVAL_SEED)
             label = "C int8 (weight bytes)" if fmt == "c" else fmt
-            rows.append(_row(f"student exported: {label}", export_eval, "-", student, size))
+            rows.append(
+                _row(f"student exported: {label}", _returns(export_eval), "-", student, size)
+            )
 
     dagger_curve = [r for r in dagger_history.records if "learner_return" in r]
     labels_figure = plot_return_vs_labels(
