@@ -89,6 +89,7 @@ def measure(env_id: str, expert: Any, options: dict[str, Any], seed: int) -> dic
 
 
 ROWS = RESULTS / "ablate_losses_rows.jsonl"
+FINDINGS = "## What it shows"
 
 
 def main() -> None:
@@ -149,7 +150,12 @@ def write_report(rows: list[dict[str, Any]]) -> None:
             f"{r['energy_auroc']:.3f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    (DOCS / "losses.md").write_text("\n".join(lines) + "\n")
+    # Keep the hand-written findings below the table when regenerating it.
+    target = DOCS / "losses.md"
+    findings = ""
+    if target.is_file() and FINDINGS in target.read_text():
+        findings = FINDINGS + target.read_text().split(FINDINGS, 1)[1]
+    target.write_text("\n".join(lines) + "\n" + (f"\n{findings}" if findings else ""))
 
 
 if __name__ == "__main__":
