@@ -196,7 +196,6 @@ def train_expert(
         "seed": seed,
         "timesteps": steps,
         "wall_time_s": round(wall_time, 1),
-        "command": f"imitate expert train --env {env_id} --seed {seed} --out {out.name}",
         "obs_norm": None,
     }
     if isinstance(venv, VecNormalize):

@@ -246,6 +246,9 @@ class ExpertTrainCommand:
     """SB3 zip to write (default: runs/<env>__expert-train__<seed>__<time>/expert.zip)."""
     timesteps: int | None = None
     """Override the zoo's number of env steps (e.g. a short smoke run)."""
+    ship: bool = False
+    """Write the zip into agents/pretrained/ and record it in experts.json (what `imitate
+    expert list` and `--expert zoo` read)."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -712,11 +715,25 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
         zoo.zoo_spec(action.env)
         if action.timesteps is not None:
             _require_positive(timesteps=action.timesteps)
-        out = action.out or make_run_dir(action.env, "expert-train", action.seed) / "expert.zip"
+        if action.ship:
+            out = zoo.expert_file(action.env)
+        else:
+            out = action.out or make_run_dir(action.env, "expert-train", action.seed) / "expert.zip"
         entry = zoo.train_expert(action.env, action.seed, out, action.timesteps, _progress())
         result = evaluate(zoo.teacher_from_entry(out, entry), action.env, 50, EVAL_SEED)
-        entry.update(mean_return=result.mean_return, std_return=result.std_return)
-        write_json(out.with_suffix(".json"), entry)
+        where = "--ship" if action.ship else f"--out {out}"
+        steps = f" --timesteps {action.timesteps}" if action.timesteps else ""
+        entry.update(
+            command=f"imitate expert train --env {action.env} --seed {action.seed}{steps} {where}",
+            mean_return=result.mean_return,
+            std_return=result.std_return,
+            returns=result.to_json()["returns"],
+            eval=f"50 episodes, reset seeds {EVAL_SEED} + i",
+        )
+        if action.ship:
+            zoo.update_manifest(entry)
+        else:
+            write_json(out.with_suffix(".json"), entry)
         return entry
     _require_positive(episodes=action.episodes)
     env_spaces(action.env)
