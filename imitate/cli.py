@@ -34,7 +34,7 @@ from imitate.calibration import (
     fpr_at_95_tpr,
     max_softmax_probability,
 )
-from imitate.collect import collect, env_spaces, evaluate
+from imitate.collect import Backend, collect, env_spaces, evaluate
 from imitate.dagger import DAggerConfig, bc_label_curve, dagger
 from imitate.data import Dataset, load_dataset
 from imitate.distill import DistillConfig, distill, distillation_report
@@ -52,6 +52,26 @@ Flatten = tyro.conf.arg(name="")
 
 
 @dataclass(frozen=True)
+class BackendFlags:
+    """Where rollouts run (the same three flags on every command that rolls out)."""
+
+    backend: Literal["local", "ray"] = "local"
+    """'local' (this process) or 'ray' (Ray actors; needs the ray extra). Per-episode
+    seeding either way: the same seeds give the same data."""
+    workers: int = 2
+    """Ray workers (one CPU each)."""
+    address: str | None = None
+    """Existing Ray cluster ('auto', 'ray://head:10001'); default: start a local Ray."""
+
+    def to_backend(self) -> Backend:
+        if self.workers < 1:
+            raise ImitateError(f"--workers must be >= 1, got {self.workers}")
+        if self.backend == "local" and self.address is not None:
+            raise ImitateError("--address needs --backend ray")
+        return Backend(kind=self.backend, workers=self.workers, address=self.address)
+
+
+@dataclass(frozen=True)
 class CollectCommand:
     """Roll out an expert and save its demonstrations as one dataset file."""
 
@@ -66,7 +86,9 @@ class CollectCommand:
     out: Path | None = None
     """Dataset file (default: runs/<env>__collect__<seed>__<time>/demos.npz)."""
     num_envs: int = 16
-    """Vectorised env copies."""
+    """Vectorised env copies (per worker)."""
+    rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
+    """Rollout backend."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -105,6 +127,8 @@ class EvalCommand:
     """Evaluation episodes."""
     seed: int = 10_000
     """Reset seed of the first episode."""
+    rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
+    """Rollout backend of the evaluation episodes."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -140,6 +164,8 @@ class DaggerCommand:
     """Also train BC on the same numbers of expert-trajectory labels (the plot's baseline)."""
     config: Annotated[DAggerConfig, Flatten] = field(default_factory=DAggerConfig)
     """DAgger settings (--rounds, --gate, --query-rate, --bc.* for each round's training)."""
+    rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
+    """Backend of each round's rollouts and evaluation."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -292,6 +318,75 @@ class ExpertCommand:
         return self.action.json
 
 
+@dataclass(frozen=True)
+class SweepCommand:
+    """BC over seeds x one or two settings (locally or as Ray tasks): one table, one plot."""
+
+    env: str = "CartPole-v1"
+    """Gymnasium env id."""
+    expert: str = "heuristic"
+    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    grid: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
+    """An axis 'name=v1,v2,...' (repeat for a second one): 'episodes', 'hidden' (e.g. 16,64x64)
+    or a BC setting such as lr or label_smoothing. Default: episodes=1,2,5."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Seeds of each point (demonstrations, initialisation, batch order)."""
+    episodes: int = 10
+    """Demonstrations per trial (unless swept)."""
+    eval_episodes: int = 20
+    """Evaluation episodes per trial (reset seeds 10000 + i)."""
+    config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
+    """BC settings shared by all trials."""
+    out: Path | None = None
+    """Run folder (default: runs/<env>__sweep__<first seed>__<time>/)."""
+    rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
+    """'ray' runs one task per trial."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
+class DataExportMinariCommand:
+    """Write an imitate dataset as a local Minari dataset (needs the minari extra)."""
+
+    data: Path
+    """Dataset file written by 'imitate collect'."""
+    dataset_id: str
+    """Minari id to create, '(namespace/)name-v<version>', e.g. imitate/cartpole/expert-v0."""
+    root: Path | None = None
+    """Minari datasets folder (default: $MINARI_DATASETS_PATH, else ~/.minari/datasets)."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
+class DataImportMinariCommand:
+    """Read a local Minari dataset into an imitate dataset file (needs the minari extra)."""
+
+    dataset_id: str
+    """Minari id of a local dataset."""
+    out: Path | None = None
+    """Dataset file to write (default: runs/<env>__import-minari__0__<time>/demos.npz)."""
+    root: Path | None = None
+    """Minari datasets folder (default: $MINARI_DATASETS_PATH, else ~/.minari/datasets)."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
+class DataCommand:
+    """Datasets: Minari export and import."""
+
+    action: (
+        Annotated[DataExportMinariCommand, tyro.conf.subcommand("export-minari")]
+        | Annotated[DataImportMinariCommand, tyro.conf.subcommand("import-minari")]
+    )
+
+    @property
+    def json(self) -> bool:
+        return self.action.json
+
+
 EVAL_SEED = 10_000
 """First reset seed of every evaluation (episode i: EVAL_SEED + i), kept apart from training."""
 
@@ -306,6 +401,8 @@ Command = (
     | Annotated[ExportCommand, tyro.conf.subcommand("export")]
     | Annotated[OodCommand, tyro.conf.subcommand("ood")]
     | Annotated[ExpertCommand, tyro.conf.subcommand("expert")]
+    | Annotated[SweepCommand, tyro.conf.subcommand("sweep")]
+    | Annotated[DataCommand, tyro.conf.subcommand("data")]
 )
 
 
@@ -360,6 +457,7 @@ def check_policy_env(policy: MLPPolicy, env_id: str, name: str) -> None:
 
 def run_collect(args: CollectCommand) -> dict[str, Any]:
     _require_positive(episodes=args.episodes, num_envs=args.num_envs)
+    backend = args.rollouts.to_backend()
     env_spaces(args.env)  # an unknown env id is reported before anything else
     expert = resolve_expert(args.expert, args.env)
     out = args.out or make_run_dir(args.env, "collect", args.seed) / "demos.npz"
@@ -372,6 +470,7 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
         args.num_envs,
         source=args.expert,
         progress=_progress(),
+        backend=backend,
     )
     elapsed = time.perf_counter() - start
     dataset.save(out)
@@ -422,6 +521,7 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
     _require_positive(episodes=args.episodes)
     if args.policy is None and args.expert is None:
         raise ImitateError("give --policy, --expert, or both (calibration against the expert)")
+    backend = args.rollouts.to_backend()
     if args.policy is not None:
         policy = load_policy(args.policy)
         from imitate.policy import load_checkpoint
@@ -430,7 +530,9 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         if env_id is None:
             raise ImitateError(f"{args.policy} does not record its env: pass --env")
         check_policy_env(policy, env_id, str(args.policy))
-        result = evaluate(policy, env_id, args.episodes, args.seed, progress=_progress())
+        result = evaluate(
+            policy, env_id, args.episodes, args.seed, progress=_progress(), backend=backend
+        )
         out: dict[str, Any] = {"env": env_id, **result.to_json()}
         expert_name = args.expert or default_expert(env_id)
         if expert_name is not None and isinstance(policy.head, CategoricalHead):
@@ -443,7 +545,9 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
     if args.env is None:
         raise ImitateError("--expert needs --env")
     actor = resolve_expert(str(args.expert), args.env)
-    result = evaluate(actor, args.env, args.episodes, args.seed, progress=_progress())
+    result = evaluate(
+        actor, args.env, args.episodes, args.seed, progress=_progress(), backend=backend
+    )
     return {"env": args.env, **result.to_json()}
 
 
@@ -586,7 +690,8 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
     expert = resolve_expert(args.expert, args.env)
     config = args.config
     out_dir = make_run_dir(args.env, "dagger", config.seed, args.out)
-    policy, history = dagger(args.env, expert, config, progress=_progress())
+    backend = args.rollouts.to_backend()
+    policy, history = dagger(args.env, expert, config, progress=_progress(), backend=backend)
     save_policy(
         policy, out_dir / "policy.pt", {"env_id": args.env, "dagger": config_to_json(config)}
     )
@@ -742,6 +847,75 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
     return {"env": action.env, "expert": action.expert, **result.to_json()}
 
 
+def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
+    from imitate.sweep import (
+        SweepConfig,
+        parse_axis,
+        plot_sweep,
+        run_sweep,
+        summarise,
+        sweep_markdown,
+    )
+
+    _require_positive(episodes=args.episodes, eval_episodes=args.eval_episodes)
+    backend = args.rollouts.to_backend()
+    env_spaces(args.env)
+    axes = tuple(parse_axis(text) for text in (args.grid or ("episodes=1,2,5",)))
+    config = SweepConfig(
+        env_id=args.env,
+        axes=axes,
+        seeds=args.seeds,
+        episodes=args.episodes,
+        eval_episodes=args.eval_episodes,
+        bc=args.config,
+    )
+    expert = resolve_expert(args.expert, args.env)
+    out_dir = make_run_dir(args.env, "sweep", args.seeds[0] if args.seeds else 0, args.out)
+    start = time.perf_counter()
+    rows = run_sweep(expert, config, backend, progress=_progress())
+    summary = summarise(rows, axes)
+    write_json(out_dir / "config.json", config_to_json(args))
+    write_jsonl(out_dir / "trials.jsonl", rows)
+    write_text(out_dir / "sweep.md", sweep_markdown(summary, axes, args.env))
+    plot_sweep(summary, axes, out_dir / "sweep.png")
+    return {
+        "table": str(out_dir / "sweep.md"),
+        "plot": str(out_dir / "sweep.png"),
+        "trials": len(rows),
+        "seconds": time.perf_counter() - start,
+        "summary": summary,
+    }
+
+
+def run_data(args: DataCommand) -> dict[str, Any]:
+    import os
+
+    from imitate.minari_io import export_minari, import_minari
+
+    action = args.action
+    if action.root is not None:
+        os.environ["MINARI_DATASETS_PATH"] = str(action.root)
+    if isinstance(action, DataExportMinariCommand):
+        dataset = load_dataset(action.data)
+        path = export_minari(dataset, action.dataset_id, description=f"from {action.data}")
+        return {
+            "dataset_id": action.dataset_id,
+            "path": path,
+            "episodes": dataset.n_episodes,
+            "transitions": len(dataset),
+        }
+    dataset = import_minari(action.dataset_id)
+    out = action.out or make_run_dir(dataset.meta.env_id, "import-minari", 0) / "demos.npz"
+    dataset.save(out)
+    return {
+        "data": str(out),
+        "dataset_id": action.dataset_id,
+        "env": dataset.meta.env_id,
+        "episodes": dataset.n_episodes,
+        "transitions": len(dataset),
+    }
+
+
 HANDLERS: dict[type, Any] = {
     CollectCommand: run_collect,
     BCCommand: run_bc,
@@ -753,6 +927,8 @@ HANDLERS: dict[type, Any] = {
     DistillCommand: run_distill,
     ExportCommand: run_export,
     OodCommand: run_ood,
+    SweepCommand: run_sweep_command,
+    DataCommand: run_data,
 }
 
 

@@ -33,6 +33,33 @@ Seeding = Literal["auto", "per-episode", "stream"]
 _CHUNK_STEPS = 1024
 
 
+@dataclass(frozen=True)
+class Backend:
+    """Where rollouts run: ``local`` (this process) or ``ray`` (:mod:`imitate.distributed`).
+
+    With ``ray``, episodes are split into chunks of consecutive indices, each collected with
+    per-episode seeding (episode ``i`` resets with ``seed + i``) by one of ``workers`` actors,
+    and joined in episode order: the result equals the local backend's with
+    ``seeding="per-episode"``.
+    """
+
+    kind: Literal["local", "ray"] = "local"
+    """``local`` or ``ray``."""
+    workers: int = 2
+    """Ray actors (one CPU each)."""
+    address: str | None = None
+    """Ray cluster to join (``auto``, ``ray://host:10001``); default: start a local one."""
+    max_restarts: int = 3
+    """How often a dead worker is replaced (its unfinished chunk is rerun) before giving up."""
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+
+
+LOCAL = Backend()
+
+
 def make_vec_env(env_id: str, num_envs: int, seeding: Seeding = "auto") -> gym.vector.VectorEnv:
     """Create ``num_envs`` copies of ``env_id`` vectorised for the seeding mode.
 
@@ -116,6 +143,7 @@ class _Trace:
     terminated: np.ndarray
     truncated: np.ndarray
     episode_ids: np.ndarray  # [N] rank of the episode (0..n_episodes-1), non-decreasing
+    final_obs: np.ndarray | None  # [E, *obs_shape] observation after each kept episode
 
 
 class _StepRecorder:
@@ -165,7 +193,7 @@ class _StepRecorder:
         chunk["episode"][t] = episode
         self.t += 1
 
-    def trace(self, rank_of_episode: dict[int, int]) -> _Trace:
+    def trace(self, rank_of_episode: dict[int, int], final_obs: dict[int, np.ndarray]) -> _Trace:
         """Keep the episodes in ``rank_of_episode``, ordered by rank then time."""
 
         def flat(name: str) -> np.ndarray:
@@ -181,6 +209,13 @@ class _StepRecorder:
         ranks = lookup[np.where(episode >= 0, episode, len(lookup) - 1)]
         kept = np.flatnonzero(ranks >= 0)
         order = kept[np.argsort(ranks[kept], kind="stable")]
+        final = None
+        if self.record_obs:  # episodes cut by a budget before their first step have no rows
+            episode_of_rank = {rank: episode for episode, rank in rank_of_episode.items()}
+            present = np.unique(ranks[order])
+            final = np.stack([final_obs[episode_of_rank[int(r)]] for r in present]).astype(
+                np.float32
+            )
         return _Trace(
             obs=flat("obs")[order] if self.record_obs else None,
             actions=flat("actions")[order] if self.record_obs else None,
@@ -188,7 +223,27 @@ class _StepRecorder:
             terminated=flat("terminated")[order],
             truncated=flat("truncated")[order],
             episode_ids=ranks[order],
+            final_obs=final,
         )
+
+
+def _sub_envs(envs: gym.vector.VectorEnv) -> list[gym.Env[Any, Any]]:
+    assert isinstance(envs, gym.vector.SyncVectorEnv), "per-episode seeding uses sync envs"
+    return list(envs.envs)
+
+
+def _step_slots(
+    envs: gym.vector.VectorEnv, slots: np.ndarray, actions: np.ndarray, obs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Step the sub-envs at ``slots`` only; the other slots keep their observation."""
+    sub_envs = _sub_envs(envs)
+    next_obs = obs.copy()
+    rewards = np.zeros(len(obs), np.float64)
+    terminated = np.zeros(len(obs), np.bool_)
+    truncated = np.zeros(len(obs), np.bool_)
+    for i in slots:
+        next_obs[i], rewards[i], terminated[i], truncated[i], _ = sub_envs[i].step(actions[i])
+    return next_obs, rewards, terminated, truncated
 
 
 def _rollout(
@@ -217,12 +272,19 @@ def _rollout(
         obs, _ = envs.reset(seed=seed)
     autoreset_step = np.zeros(num_envs, np.bool_)  # stream mode: this step only resets the slot
     completed: list[int] = []
+    final_obs: dict[int, np.ndarray] = {}  # episode id -> observation after its last step
     n_recorded = 0
     budget = max_steps if max_steps is not None else np.inf
     bar = tqdm(total=n_episodes, desc=desc, unit="ep", disable=not progress, leave=False)
     while len(completed) < n_episodes and n_recorded < budget:
-        actions = policy.act(obs)
-        next_obs, rewards, terminated, truncated, _ = envs.step(actions)
+        if per_episode:  # step only the slots that hold an episode (no work in the tail)
+            active = np.flatnonzero(slot_episode >= 0)
+            actions = np.zeros((num_envs, *recorder.action_shape), recorder.action_dtype)
+            actions[active] = policy.act(obs[active])
+            next_obs, rewards, terminated, truncated = _step_slots(envs, active, actions, obs)
+        else:
+            actions = policy.act(obs)
+            next_obs, rewards, terminated, truncated, _ = envs.step(actions)
         recorded = np.where(autoreset_step, -1, slot_episode)
         recorder.record(obs, actions, rewards, terminated, truncated, recorded)
         n_recorded += int((recorded >= 0).sum())
@@ -231,20 +293,22 @@ def _rollout(
             done_slots = np.flatnonzero(done)
             finished = [int(slot_episode[i]) for i in done_slots if slot_episode[i] >= 0]
             completed.extend(finished)
+            if record_obs:  # before a reset overwrites them
+                final_obs.update(
+                    (int(slot_episode[i]), next_obs[i].copy())
+                    for i in done_slots
+                    if slot_episode[i] >= 0
+                )
             bar.update(len(finished))
             if per_episode:
-                reset_seeds: list[int | None] = [None] * num_envs
+                sub_envs = _sub_envs(envs)
                 for i in done_slots:
                     if next_episode < n_episodes:
                         slot_episode[i] = next_episode
-                        reset_seeds[i] = seed + next_episode
+                        next_obs[i] = sub_envs[i].reset(seed=seed + next_episode)[0]
                         next_episode += 1
                     else:
                         slot_episode[i] = -1
-                next_obs, _ = envs.reset(
-                    seed=reset_seeds,  # type: ignore[arg-type]  # sync envs take a list
-                    options={"reset_mask": done},
-                )
             else:
                 slot_episode[done_slots] = np.arange(next_episode, next_episode + len(done_slots))
                 next_episode += len(done_slots)
@@ -256,8 +320,11 @@ def _rollout(
     # Stream seeding: the first n_episodes to finish, in the order they finished.
     # A step budget keeps the episodes cut short too (DAgger labels states, not episodes).
     partial = [int(e) for e in slot_episode if e >= 0] if n_recorded >= budget else []
+    if record_obs:
+        final_obs.update((int(e), obs[i].copy()) for i, e in enumerate(slot_episode) if e >= 0)
     kept = sorted(completed + partial) if per_episode else completed[:n_episodes] + partial
-    return recorder.trace({episode: rank for rank, episode in enumerate(kept)})
+    rank_of_episode = {episode: rank for rank, episode in enumerate(kept)}
+    return recorder.trace(rank_of_episode, final_obs)
 
 
 def collect(
@@ -270,6 +337,7 @@ def collect(
     source: str = "policy",
     progress: bool = False,
     max_steps: int | None = None,
+    backend: Backend = LOCAL,
 ) -> Dataset:
     """Roll out ``policy`` and record every transition of ``n_episodes`` complete episodes.
 
@@ -277,7 +345,17 @@ def collect(
     in episode order (per-episode seeding: episode ``i`` from seed ``seed + i``).
     With ``max_steps``, collection also stops once that many transitions are
     recorded, and the episodes then running are kept although incomplete.
+    ``backend`` runs the rollouts on Ray actors instead (per-episode seeding only).
     """
+    if backend.kind == "ray":
+        from imitate.distributed import ray_collect
+
+        if seeding == "stream":
+            raise ValueError("the ray backend uses per-episode seeding; stream is local only")
+        dataset, _ = ray_collect(
+            policy, env_id, n_episodes, seed, backend, num_envs, source, progress, max_steps
+        )
+        return dataset
     envs = make_vec_env(env_id, min(num_envs, n_episodes), seeding)
     try:
         trace = _rollout(
@@ -303,6 +381,7 @@ def collect(
         truncated=trace.truncated,
         episode_starts=starts,
         meta=meta,
+        final_obs=trace.final_obs,
     )
 
 
@@ -313,8 +392,15 @@ def evaluate(
     seed: int = 10_000,
     num_envs: int = 16,
     progress: bool = False,
+    backend: Backend = LOCAL,
 ) -> EvalResult:
-    """Mean and per-episode return of ``policy``; episode ``i`` resets with seed ``seed + i``."""
+    """Mean and per-episode return of ``policy``; episode ``i`` resets with seed ``seed + i``.
+
+    The result does not depend on ``num_envs`` or ``backend``."""
+    if backend.kind == "ray":
+        from imitate.distributed import ray_evaluate
+
+        return ray_evaluate(policy, env_id, n_episodes, seed, backend, num_envs, progress)
     envs = make_vec_env(env_id, min(num_envs, n_episodes), "per-episode")
     try:
         trace = _rollout(fast_policy(policy), envs, n_episodes, seed, False, progress, "eval")

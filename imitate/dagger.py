@@ -16,6 +16,7 @@ labels a state is counted, including the calls that let the expert drive.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 
 from imitate.bc import BCConfig, train_bc
 from imitate.calibration import energy_score, vote_disagreement
-from imitate.collect import collect, evaluate
+from imitate.collect import LOCAL, Backend, EvalResult, collect, evaluate
 from imitate.data import Dataset, concatenate
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, Policy, SoftPolicy, fast_policy
@@ -128,6 +129,10 @@ class MixturePolicy:
             self.expert_calls += int(use_expert.sum())
         return actions
 
+    def reseed(self, seed: int) -> None:
+        """A new coin stream (each Ray shard gets its own)."""
+        self.rng = np.random.default_rng(seed)
+
 
 def uncertainty(
     policy: MLPPolicy, members: list[MLPPolicy], obs: np.ndarray, config: DAggerConfig
@@ -158,13 +163,65 @@ def dagger(
     expert: Policy,
     config: DAggerConfig = DAggerConfig(),
     progress: bool = False,
+    backend: Backend = LOCAL,
 ) -> tuple[MLPPolicy, DAggerHistory]:
     """Run DAgger on ``env_id`` with ``expert`` labelling; returns the learner and the history.
+
+    ``backend`` runs the rollout phase and the evaluations (on Ray: one pool of actors for
+    all rounds; each shard's mixture draws its own coins).
 
     History records per round: ``round``, ``beta``, ``states`` visited, ``labelled``
     in the round, cumulative ``expert_labels`` and ``env_steps``, ``query_rate``,
     ``learner_return`` (if evaluated) and ``wall_time`` (training and rollouts only).
     """
+    with contextlib.ExitStack() as stack:
+        rollouts = _Rollouts(env_id, config, backend, stack)
+        return _dagger_rounds(env_id, expert, config, progress, rollouts)
+
+
+class _Rollouts:
+    """DAgger's rollout phase and evaluations on the chosen backend."""
+
+    def __init__(
+        self, env_id: str, config: DAggerConfig, backend: Backend, stack: contextlib.ExitStack
+    ) -> None:
+        self.env_id, self.config = env_id, config
+        self.pool = None
+        if backend.kind == "ray":
+            from imitate.distributed import RolloutPool
+
+            self.pool = stack.enter_context(RolloutPool(backend))
+
+    def collect(self, driver: Policy, seed: int) -> tuple[Dataset, int]:
+        """States visited by ``driver`` (budget: steps_per_round) and the mixture's expert calls."""
+        config = self.config
+        if self.pool is not None:
+            return self.pool.collect(
+                driver, self.env_id, 10**9, seed, config.num_envs, "dagger",
+                max_steps=config.steps_per_round,
+            )  # fmt: skip
+        rollout = collect(
+            driver,
+            self.env_id,
+            n_episodes=10**9,
+            seed=seed,
+            num_envs=config.num_envs,
+            seeding="per-episode",
+            source="dagger",
+            max_steps=config.steps_per_round,
+        )
+        return rollout, driver.expert_calls if isinstance(driver, MixturePolicy) else 0
+
+    def evaluate(self, policy: Policy) -> EvalResult:
+        episodes, num_envs = self.config.eval_episodes, self.config.num_envs
+        if self.pool is not None:
+            return self.pool.evaluate(policy, self.env_id, episodes, 10_000, num_envs)
+        return evaluate(policy, self.env_id, episodes, 10_000, num_envs)
+
+
+def _dagger_rounds(
+    env_id: str, expert: Policy, config: DAggerConfig, progress: bool, rollouts: _Rollouts
+) -> tuple[MLPPolicy, DAggerHistory]:
     rng = np.random.default_rng(config.seed)
     history = DAggerHistory()
     labelled: list[Dataset] = []
@@ -182,15 +239,8 @@ def dagger(
         else:
             mixture = MixturePolicy(expert, fast_policy(policy), beta, rng)
             driver = mixture
-        rollout = collect(
-            driver,
-            env_id,
-            n_episodes=10**9,
-            seed=config.seed * 1_000_003 + round_index * 10_007,
-            num_envs=config.num_envs,
-            seeding="per-episode",
-            source="dagger",
-            max_steps=config.steps_per_round,
+        rollout, mixture_calls = rollouts.collect(
+            driver, config.seed * 1_000_003 + round_index * 10_007
         )
         env_steps += len(rollout)
         if driver is expert:
@@ -208,7 +258,7 @@ def dagger(
             round_data = replace(selected, actions=expert.act(selected.obs))
             if config.soft_labels:
                 round_data = replace(round_data, teacher_logits=_logits(expert, selected.obs))
-            queried = len(index) + mixture.expert_calls
+            queried = len(index) + mixture_calls
         expert_labels += queried
         labelled.append(round_data)
         aggregate = concatenate(labelled)
@@ -229,7 +279,7 @@ def dagger(
             "wall_time": wall_time,
         }
         if config.eval_episodes > 0:
-            result = evaluate(policy, env_id, config.eval_episodes, 10_000, config.num_envs)
+            result = rollouts.evaluate(policy)
             record["learner_return"] = result.mean_return
         history.records.append(record)
         bar.set_postfix(labels=expert_labels, ret=record.get("learner_return", float("nan")))

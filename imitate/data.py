@@ -27,7 +27,8 @@ from imitate.spaces import space_from_json, space_to_json
 
 FORMAT_VERSION = 1
 _REQUIRED = ("obs", "actions", "rewards", "terminated", "truncated", "episode_starts")
-_OPTIONAL = ("teacher_logits", "weights")
+_OPTIONAL = ("teacher_logits", "weights")  # per transition
+_PER_EPISODE = ("final_obs",)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class Dataset:
         meta: provenance and spaces.
         teacher_logits: optional ``[N, K]`` float32 teacher outputs (distillation).
         weights: optional ``[N]`` float32 per-sample loss weights.
+        final_obs: optional ``[E, *obs_shape]`` float32 observation after each episode's
+            last step (``s_T``; Minari stores ``T + 1`` observations per episode).
     """
 
     obs: np.ndarray
@@ -77,6 +80,7 @@ class Dataset:
     meta: DatasetMeta
     teacher_logits: np.ndarray | None = None
     weights: np.ndarray | None = None
+    final_obs: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.obs.shape[0])
@@ -110,10 +114,13 @@ class Dataset:
         starts, ends = self.episode_starts[chosen], self.episode_ends[chosen]
         index = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
         new_starts = np.concatenate([[0], np.cumsum(ends - starts)[:-1]]).astype(np.int64)
-        return self._take(index, new_starts)
+        final_obs = None if self.final_obs is None else self.final_obs[chosen]
+        return replace(self._take(index, new_starts), final_obs=final_obs)
 
     def select_transitions(self, index: np.ndarray) -> Dataset:
-        """A new dataset with the transitions at ``index`` (sorted); episodes stay grouped."""
+        """A new dataset with the transitions at ``index`` (sorted); episodes stay grouped.
+
+        Final observations are dropped: a thinned episode no longer ends in them."""
         index = np.sort(np.asarray(index, dtype=np.int64))
         episode_of = self.episode_ids()[index]
         return self._take(index, np.flatnonzero(np.diff(episode_of, prepend=-1)).astype(np.int64))
@@ -130,12 +137,13 @@ class Dataset:
             episode_starts=episode_starts,
             teacher_logits=None if self.teacher_logits is None else self.teacher_logits[index],
             weights=None if self.weights is None else self.weights[index],
+            final_obs=None,
         )
 
     def arrays(self) -> dict[str, np.ndarray]:
         """All arrays by field name (optional ones only when present)."""
         out = {name: getattr(self, name) for name in _REQUIRED}
-        for name in _OPTIONAL:
+        for name in (*_OPTIONAL, *_PER_EPISODE):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return out
@@ -183,6 +191,7 @@ def concatenate(datasets: list[Dataset], meta: DatasetMeta | None = None) -> Dat
         meta=meta or first.meta,
         teacher_logits=optional("teacher_logits"),
         weights=optional("weights"),
+        final_obs=optional("final_obs"),
     )
 
 
@@ -214,6 +223,7 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
         meta=meta,
         teacher_logits=arrays.get("teacher_logits"),
         weights=arrays.get("weights"),
+        final_obs=arrays.get("final_obs"),
     )
     validate(dataset, source=str(path))
     return dataset
@@ -268,6 +278,12 @@ def validate(dataset: Dataset, source: str = "dataset") -> None:
             raise fail(name, "contains NaN or inf")
     if dataset.weights is not None and np.any(dataset.weights < 0):
         raise fail("weights", "contains negative weights")
+    final_obs = dataset.final_obs
+    if final_obs is not None:
+        if final_obs.shape != (len(starts), *dataset.obs.shape[1:]):
+            raise fail("final_obs", f"has shape {final_obs.shape}, expected [E, {obs_space.shape}]")
+        if not np.isfinite(final_obs).all():
+            raise fail("final_obs", "contains NaN or inf")
 
 
 def _check_actions(actions: np.ndarray, space: gym.Space[Any], n: int, fail: Any) -> None:

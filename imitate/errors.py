@@ -26,3 +26,7 @@ class EnvError(ImitateError):
 
 class UnsupportedSpaceError(ImitateError):
     """An observation or action space that imitate has no head for."""
+
+
+class BackendError(ImitateError):
+    """The rollout backend cannot run: Ray missing, unreachable, or its workers keep dying."""

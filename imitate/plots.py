@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,27 @@ def plot_return_vs_labels(
     if expert_return is not None:
         ax.axhline(expert_return, color="black", linestyle="--", linewidth=1, label="expert")
     return _finish(fig, ax, xlabel, "mean return", title, path, svg)
+
+
+def plot_errorbars(
+    series: Mapping[str, tuple[Sequence[str], Sequence[float], Sequence[float]]],
+    path: str | os.PathLike[str],
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    svg: bool = False,
+) -> Path:
+    """One line with error bars per series ``label -> (x labels, values, errors)``; the x
+    values are categories (in first-seen order), so numbers and layer shapes both work."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    categories: list[str] = []
+    for xs, _, _ in series.values():
+        categories += [x for x in xs if x not in categories]
+    for label, (xs, ys, errs) in series.items():
+        positions = [categories.index(x) for x in xs]
+        ax.errorbar(positions, ys, yerr=errs, marker="o", capsize=3, label=label)
+    ax.set_xticks(range(len(categories)), categories)
+    return _finish(fig, ax, xlabel, ylabel, title, path, svg)
 
 
 def plot_trajectories(

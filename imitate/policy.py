@@ -48,6 +48,13 @@ class SoftPolicy(Policy, Protocol):
     def logits(self, obs: np.ndarray) -> np.ndarray: ...
 
 
+@runtime_checkable
+class StochasticPolicy(Policy, Protocol):
+    """A Policy that draws random numbers; sharded rollouts give each shard its own stream."""
+
+    def reseed(self, seed: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class PolicyConfig:
     """Architecture of an MLP policy."""

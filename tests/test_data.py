@@ -80,6 +80,7 @@ BAD_CASES = {
     "rewards shape": ({"rewards": np.zeros(10, np.float32)}, "field 'rewards' has shape"),
     "bad metadata": ({"meta_json": np.array("{not json")}, "field 'meta_json'"),
     "negative weights": ({"weights": -np.ones(5000, np.float32)}, "negative weights"),
+    "final obs shape": ({"final_obs": np.zeros((3, 4), np.float32)}, "field 'final_obs' has shape"),
 }
 
 
@@ -132,3 +133,28 @@ def test_interrupted_save_leaves_previous_file_intact(
         cartpole_demos.save(target)
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demos.npz"]
+
+
+def test_final_obs_follow_episodes(cartpole_demos: Dataset) -> None:
+    """Collection records the state after each episode's last step; selections keep it in step."""
+    import gymnasium as gym
+
+    from agents.heuristics import heuristic_expert
+    from imitate import collect
+
+    final = cartpole_demos.final_obs
+    assert final is not None and final.shape == (10, 4)
+    # Replaying episode 2's actions from its reset seed ends in the recorded final state.
+    lander = collect(heuristic_expert("LunarLander-v3"), "LunarLander-v3", 3, 7, num_envs=2)
+    env = gym.make("LunarLander-v3")
+    obs, _ = env.reset(seed=7 + 2)
+    start, end = lander.episode_starts[2], lander.episode_ends[2]
+    np.testing.assert_array_equal(obs, lander.obs[start])
+    for action in lander.actions[start:end]:
+        obs, *_ = env.step(int(action))
+    np.testing.assert_array_equal(obs, lander.final_obs[2])  # type: ignore[index]
+    picked = cartpole_demos.select_episodes([4, 2])
+    np.testing.assert_array_equal(picked.final_obs, final[[4, 2]])  # type: ignore[index]
+    assert cartpole_demos.select_transitions(np.arange(0, 100)).final_obs is None
+    joined = concatenate([picked, cartpole_demos])
+    np.testing.assert_array_equal(joined.final_obs[2:], final)  # type: ignore[index]

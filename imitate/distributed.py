@@ -1,0 +1,295 @@
+"""The Ray backend (the ``ray`` extra): rollouts on Ray actors, results as one Dataset.
+
+Work is split into chunks of consecutive episode indices (large first, small last).
+Each chunk is collected with per-episode seeding (episode ``i`` resets with
+``seed + i``) by a :class:`RolloutPool` actor and the chunks are joined in episode
+order, so the dataset equals the local backend's (``seeding="per-episode"``) whatever
+the number of workers or the order in which chunks finish. Chunks are handed out as
+workers become free (episode lengths vary).
+
+A worker that dies is restarted by Ray (``Backend.max_restarts``) and its unfinished chunk
+is run again from its seeds: no episode is lost or recorded twice.
+
+With a step budget (``max_steps``, DAgger rounds) the budget is split evenly between
+``workers`` shards; shard ``k`` starts at episode ``k * (n_episodes // workers)``. That
+result depends on ``workers`` (as the local one depends on ``num_envs``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from types import TracebackType
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from tqdm.auto import tqdm
+
+from imitate.collect import Backend, EvalResult, collect, evaluate
+from imitate.data import Dataset, concatenate
+from imitate.errors import BackendError, EnvError
+from imitate.policy import Policy, StochasticPolicy, fast_policy
+
+ChunkCallback = Callable[[int, int], None]
+"""Called after each finished chunk with (index of the worker that ran it, chunks done)."""
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise BackendError(
+            "the ray backend needs Ray: pip install 'imitate[ray]' (or use --backend local)"
+        ) from exc
+    return ray
+
+
+def connect_ray(backend: Backend) -> Any:
+    """The ``ray`` module, connected to ``backend.address`` or to a local Ray started now
+    (``max(workers, CPUs)`` CPUs) unless this process is connected already."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return ray
+    try:
+        if backend.address is not None:
+            ray.init(address=backend.address, log_to_driver=False)
+        else:
+            cpus = max(backend.workers, os.cpu_count() or 1)
+            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = backend.address or "a local cluster"
+        raise BackendError(f"cannot start or reach Ray at {where}: {exc}") from exc
+    return ray
+
+
+def _register(spec: gym.envs.registration.EnvSpec) -> None:
+    """Make ``spec`` known in this worker process (envs registered by the driver's imports)."""
+    if spec.id not in gym.registry:
+        gym.registry[spec.id] = spec
+
+
+class _RolloutWorker:
+    """One Ray actor: runs chunks of episodes with the local rollout code."""
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def collect(
+        self,
+        policy: Policy,
+        spec: gym.envs.registration.EnvSpec,
+        first: int,
+        n_episodes: int,
+        seed: int,
+        num_envs: int,
+        source: str,
+        max_steps: int | None,
+    ) -> tuple[Dataset, int]:
+        _register(spec)
+        if isinstance(policy, StochasticPolicy):
+            policy.reseed(seed + first)
+        dataset = collect(
+            policy, spec.id, n_episodes, seed + first, num_envs, "per-episode", source,
+            max_steps=max_steps,
+        )  # fmt: skip
+        # DAgger's mixture counts the states its expert labelled while acting.
+        return dataset, int(getattr(policy, "expert_calls", 0))
+
+    def evaluate(
+        self,
+        policy: Policy,
+        spec: gym.envs.registration.EnvSpec,
+        first: int,
+        n_episodes: int,
+        seed: int,
+        num_envs: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        _register(spec)
+        result = evaluate(policy, spec.id, n_episodes, seed + first, num_envs)
+        return result.returns, result.lengths
+
+
+def _chunks(n_episodes: int, workers: int) -> list[tuple[int, int]]:
+    """``(first, count)`` spans covering ``0..n_episodes-1``, shrinking as work runs out
+    (guided scheduling: each is 1/(2 * workers) of what remains, at least 2 episodes), so
+    workers finish together without paying a round trip per episode."""
+    spans = []
+    first = 0
+    while first < n_episodes:
+        size = min(n_episodes - first, max(2, math.ceil((n_episodes - first) / (2 * workers))))
+        spans.append((first, size))
+        first += size
+    return spans
+
+
+class RolloutPool:
+    """``backend.workers`` Ray actors that run rollouts of any (picklable) Policy.
+
+    Connects to the cluster at ``backend.address``, or starts a local Ray when none is
+    running. Use as a context manager; the actors end with it (Ray itself stays up).
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.ray = connect_ray(backend)
+        actor_class = self.ray.remote(
+            num_cpus=1,
+            max_restarts=backend.max_restarts,
+            max_task_retries=backend.max_restarts,
+        )(_RolloutWorker)
+        self.actors = [actor_class.remote() for _ in range(backend.workers)]
+
+    def __enter__(self) -> RolloutPool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors = []
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the workers (a restarted worker has a new one)."""
+        return [int(pid) for pid in self.ray.get([a.pid.remote() for a in self.actors])]
+
+    def _run(
+        self,
+        method: str,
+        chunks: list[tuple[Any, ...]],
+        progress: bool,
+        on_chunk: ChunkCallback | None,
+    ) -> list[Any]:
+        """Run ``method(*chunk)`` for every chunk on free workers; results in chunk order."""
+        ray = self.ray
+        results: list[Any] = [None] * len(chunks)
+        waiting = list(range(len(chunks)))[::-1]
+        running: dict[Any, tuple[int, int]] = {}  # object ref -> (chunk, worker)
+
+        def dispatch(worker: int) -> None:
+            if waiting:
+                chunk = waiting.pop()
+                ref = getattr(self.actors[worker], method).remote(*chunks[chunk])
+                running[ref] = (chunk, worker)
+
+        for worker in range(len(self.actors)):
+            dispatch(worker)
+        done = 0
+        with tqdm(total=len(chunks), desc=f"ray {method}", disable=not progress) as bar:
+            while running:
+                ready, _ = ray.wait(list(running), num_returns=1)
+                chunk, worker = running.pop(ready[0])
+                try:
+                    results[chunk] = ray.get(ready[0])
+                except ray.exceptions.RayActorError as exc:
+                    raise BackendError(
+                        f"Ray worker {worker} died more than {self.backend.max_restarts} times"
+                    ) from exc
+                done += 1
+                bar.update()
+                dispatch(worker)
+                if on_chunk is not None:
+                    on_chunk(worker, done)
+        return results
+
+    def collect(
+        self,
+        policy: Policy,
+        env_id: str,
+        n_episodes: int,
+        seed: int,
+        num_envs: int = 16,
+        source: str = "policy",
+        progress: bool = False,
+        max_steps: int | None = None,
+        on_chunk: ChunkCallback | None = None,
+    ) -> tuple[Dataset, int]:
+        """:func:`imitate.collect.collect` on the workers; also returns the expert calls
+        counted by a DAgger mixture policy (0 for other policies)."""
+        spec = _spec(env_id)
+        policy_ref = self.ray.put(fast_policy(policy))
+        workers = len(self.actors)
+        if max_steps is None:
+            spans = _chunks(n_episodes, workers)
+            budgets: list[int | None] = [None] * len(spans)
+        else:
+            shards = min(workers, n_episodes, max_steps)
+            stride = n_episodes // shards
+            spans = [(k * stride, stride) for k in range(shards)]
+            budgets = [max_steps // shards + (k < max_steps % shards) for k in range(shards)]
+        chunks = [
+            (policy_ref, spec, first, count, seed, num_envs, source, budget)
+            for (first, count), budget in zip(spans, budgets, strict=True)
+        ]
+        parts = self._run("collect", chunks, progress, on_chunk)
+        meta = replace(parts[0][0].meta, seed=seed)  # each part has its own first seed
+        return concatenate([part for part, _ in parts], meta), sum(calls for _, calls in parts)
+
+    def evaluate(
+        self,
+        policy: Policy,
+        env_id: str,
+        n_episodes: int,
+        seed: int,
+        num_envs: int = 16,
+        progress: bool = False,
+    ) -> EvalResult:
+        """:func:`imitate.collect.evaluate` on the workers (same result)."""
+        spec = _spec(env_id)
+        policy_ref = self.ray.put(fast_policy(policy))
+        chunks = [
+            (policy_ref, spec, first, count, seed, num_envs)
+            for first, count in _chunks(n_episodes, len(self.actors))
+        ]
+        parts = self._run("evaluate", chunks, progress, None)
+        return EvalResult(
+            returns=np.concatenate([returns for returns, _ in parts]),
+            lengths=np.concatenate([lengths for _, lengths in parts]),
+            seed=seed,
+        )
+
+
+def _spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    try:
+        return gym.spec(env_id)
+    except gym.error.Error as exc:
+        raise EnvError(f"unknown env id {env_id!r}: {exc}") from exc
+
+
+def ray_collect(
+    policy: Policy,
+    env_id: str,
+    n_episodes: int,
+    seed: int,
+    backend: Backend,
+    num_envs: int = 16,
+    source: str = "policy",
+    progress: bool = False,
+    max_steps: int | None = None,
+) -> tuple[Dataset, int]:
+    """One-off :meth:`RolloutPool.collect` (the pool's actors end afterwards)."""
+    with RolloutPool(backend) as pool:
+        return pool.collect(policy, env_id, n_episodes, seed, num_envs, source, progress, max_steps)
+
+
+def ray_evaluate(
+    policy: Policy,
+    env_id: str,
+    n_episodes: int,
+    seed: int,
+    backend: Backend,
+    num_envs: int = 16,
+    progress: bool = False,
+) -> EvalResult:
+    """One-off :meth:`RolloutPool.evaluate`."""
+    with RolloutPool(backend) as pool:
+        return pool.evaluate(policy, env_id, n_episodes, seed, num_envs, progress)

@@ -1,0 +1,235 @@
+"""Sweeps: behavioural cloning over seeds x one or two settings, locally or as Ray tasks.
+
+A trial is one (seed, value, value) point: collect ``episodes`` demonstrations from the
+expert (reset seeds ``1000 * seed + i``), train BC with the setting changed and the
+seed set, evaluate on ``eval_episodes`` (seeds 10000 + i, the same for every trial).
+Trials are independent, so on Ray each is one task (1 CPU); a task whose worker dies
+is retried by Ray. Results come back in trial order whatever the backend.
+
+An axis is ``episodes``, ``hidden`` (layer widths, ``64x64``) or any scalar field of
+:class:`~imitate.bc.BCConfig` (``lr``, ``label_smoothing``, ``class_weights`` ...).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from imitate.bc import BCConfig, train_bc
+from imitate.collect import LOCAL, Backend, collect, evaluate
+from imitate.errors import ImitateError
+from imitate.policy import Policy, PolicyConfig
+
+_SPECIAL_AXES = ("episodes", "hidden")
+
+
+@dataclass(frozen=True)
+class SweepAxis:
+    """One swept setting and its values (already typed)."""
+
+    name: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What a sweep trains and measures."""
+
+    env_id: str
+    axes: tuple[SweepAxis, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    episodes: int = 10
+    """Demonstrations per trial (unless ``episodes`` is an axis)."""
+    eval_episodes: int = 20
+    bc: BCConfig = field(default_factory=BCConfig)
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.axes) <= 2:
+            raise ImitateError(f"a sweep has one or two axes, got {len(self.axes)}")
+        if not self.seeds:
+            raise ImitateError("a sweep needs at least one seed")
+        if len({axis.name for axis in self.axes}) != len(self.axes):
+            raise ImitateError("the two sweep axes must differ")
+
+
+def _sweepable() -> dict[str, Any]:
+    """Scalar BCConfig fields by name -> their default value (its type parses the values)."""
+    defaults = BCConfig()
+    return {
+        f.name: getattr(defaults, f.name)
+        for f in fields(BCConfig)
+        if isinstance(getattr(defaults, f.name), int | float | str) and f.name != "seed"
+    }
+
+
+def parse_axis(text: str) -> SweepAxis:
+    """``name=v1,v2,...`` -> a typed axis, e.g. ``lr=1e-3,3e-3`` or ``hidden=16,64x64``."""
+    name, sep, raw = text.partition("=")
+    name = name.strip().replace("-", "_")
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    if not sep or not items:
+        raise ImitateError(f"--grid {text!r}: expected name=value,value,...")
+    sweepable = _sweepable()
+    if name not in (*_SPECIAL_AXES, *sweepable):
+        known = ", ".join([*_SPECIAL_AXES, *sorted(sweepable)])
+        raise ImitateError(f"--grid {text!r}: cannot sweep {name!r} (choose from {known})")
+    try:
+        if name == "episodes":
+            values: list[Any] = [int(item) for item in items]
+            if min(values) < 1:
+                raise ValueError("episodes must be >= 1")
+        elif name == "hidden":
+            values = [tuple(int(w) for w in item.split("x")) for item in items]
+            if min(min(v) for v in values) < 1:
+                raise ValueError("layer widths must be >= 1")
+        else:
+            kind = type(sweepable[name])
+            if kind is bool:
+                values = [item.lower() in ("1", "true", "yes") for item in items]
+            else:
+                values = [kind(item) for item in items]
+            for value in values:  # BCConfig's own checks
+                replace(BCConfig(), **{name: value})
+    except ValueError as exc:
+        raise ImitateError(f"--grid {text!r}: {exc}") from exc
+    return SweepAxis(name, tuple(values))
+
+
+def trials(config: SweepConfig) -> list[dict[str, Any]]:
+    """Every (seed, axis values) point, seeds innermost."""
+    grids = [axis.values for axis in config.axes]
+    return [
+        {"seed": seed, **{axis.name: v for axis, v in zip(config.axes, values, strict=True)}}
+        for values in itertools.product(*grids)
+        for seed in config.seeds
+    ]
+
+
+def run_trial(expert: Policy, config: SweepConfig, trial: dict[str, Any]) -> dict[str, Any]:
+    """Collect, train and evaluate one point; returns the trial plus its measurements."""
+    start = time.perf_counter()
+    seed = int(trial["seed"])
+    episodes = int(trial.get("episodes", config.episodes))
+    bc = replace(config.bc, seed=seed)
+    overrides = {k: v for k, v in trial.items() if k not in ("seed", *_SPECIAL_AXES)}
+    bc = replace(bc, **overrides)
+    if "hidden" in trial:
+        bc = replace(
+            bc, policy=PolicyConfig(hidden=trial["hidden"], activation=bc.policy.activation)
+        )
+    demos = collect(expert, config.env_id, episodes, 1000 * seed, seeding="per-episode")
+    policy, history = train_bc(demos, bc)
+    result = evaluate(policy, config.env_id, config.eval_episodes, 10_000)
+    final = history.final
+    return {
+        **{k: "x".join(map(str, v)) if k == "hidden" else v for k, v in trial.items()},
+        "mean_return": result.mean_return,
+        "std_return": result.std_return,
+        "transitions": len(demos),
+        "holdout_bits": final.get("holdout_bits_per_action", float("nan")),
+        "holdout_accuracy": final.get("holdout_accuracy", float("nan")),
+        "pid": os.getpid(),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _single_thread_trial(
+    expert: Policy, config: SweepConfig, trial: dict[str, Any]
+) -> dict[str, Any]:
+    """:func:`run_trial` in a Ray worker: one torch thread per task (one CPU each)."""
+    import torch
+
+    torch.set_num_threads(1)
+    return run_trial(expert, config, trial)
+
+
+def run_sweep(
+    expert: Policy,
+    config: SweepConfig,
+    backend: Backend = LOCAL,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Run every trial; one row per trial, in :func:`trials` order."""
+    points = trials(config)
+    if backend.kind == "local":
+        bar = tqdm(points, desc="sweep", unit="trial", disable=not progress)
+        return [run_trial(expert, config, trial) for trial in bar]
+    from imitate.distributed import connect_ray
+
+    ray = connect_ray(backend)
+    task = ray.remote(num_cpus=1, max_retries=backend.max_restarts)(_single_thread_trial)
+    expert_ref = ray.put(expert)
+    refs = [task.remote(expert_ref, config, trial) for trial in points]
+    rows: list[dict[str, Any]] = [None] * len(refs)  # type: ignore[list-item]
+    index_of = {ref: i for i, ref in enumerate(refs)}
+    pending = list(refs)
+    with tqdm(total=len(refs), desc="sweep", unit="trial", disable=not progress) as bar:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            rows[index_of[ready[0]]] = ray.get(ready[0])
+            bar.update()
+    return rows
+
+
+def summarise(rows: Sequence[dict[str, Any]], axes: Sequence[SweepAxis]) -> list[dict[str, Any]]:
+    """Mean and standard deviation over seeds of each axis point."""
+    names = [axis.name for axis in axes]
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[n] for n in names), []).append(row)
+    summary = []
+    for key, members in groups.items():
+        returns = np.array([m["mean_return"] for m in members])
+        bits = np.array([m["holdout_bits"] for m in members], dtype=float)
+        summary.append(
+            {
+                **dict(zip(names, key, strict=True)),
+                "seeds": len(members),
+                "mean_return": float(returns.mean()),
+                "std_over_seeds": float(returns.std()),
+                "holdout_bits": float(np.nanmean(bits)) if np.isfinite(bits).any() else None,
+            }
+        )
+    return summary
+
+
+def sweep_markdown(
+    summary: Sequence[dict[str, Any]], axes: Sequence[SweepAxis], env_id: str
+) -> str:
+    """The summary as a markdown table."""
+    names = [axis.name for axis in axes]
+    header = [*names, "seeds", "mean return", "std over seeds", "held-out bits/action"]
+    lines = [f"# {env_id}: BC sweep over {' x '.join(names)}", "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "---|" * len(header))
+    for row in summary:
+        bits = "n/a" if row["holdout_bits"] is None else f"{row['holdout_bits']:.3f}"
+        cells = [*(str(row[n]) for n in names), str(row["seeds"])]
+        cells += [f"{row['mean_return']:.1f}", f"{row['std_over_seeds']:.1f}", bits]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_sweep(
+    summary: Sequence[dict[str, Any]], axes: Sequence[SweepAxis], path: str | os.PathLike[str]
+) -> Path:
+    """Mean return (± std over seeds) against the first axis, one line per second-axis value."""
+    from imitate.plots import plot_errorbars
+
+    first = axes[0].name
+    second = axes[1].name if len(axes) == 2 else None
+    series: dict[str, tuple[list[str], list[float], list[float]]] = {}
+    for row in summary:
+        label = f"{second}={row[second]}" if second else "BC"
+        xs, ys, errs = series.setdefault(label, ([], [], []))
+        xs.append(str(row[first]))
+        ys.append(row["mean_return"])
+        errs.append(row["std_over_seeds"])
+    return plot_errorbars(series, path, xlabel=first, ylabel="mean return (± std over seeds)")
