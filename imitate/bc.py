@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from imitate import losses
+from imitate import fastbc, losses
 from imitate.data import Dataset
 from imitate.errors import ImitateError
 from imitate.losses import nats_to_bits
@@ -67,6 +67,19 @@ class BCConfig:
     temporal_js: float = 0.0
     """Discrete actions: weight of the Jensen-Shannon divergence between the action
     distributions of consecutive steps of an episode (smoother, less flip-flopping clones)."""
+    temporal_js_temperature: float = 1.0
+    """Temperature of the distributions compared by ``temporal_js``; below 1 sharpens them,
+    so the penalty tracks changes of the chosen action rather than of confidence (two
+    near-uniform distributions are JS-close whatever their argmax)."""
+    ood_energy_weight: float = 0.0
+    """Discrete actions: weight of the energy-margin loss (Liu et al. 2020) that keeps the
+    energy ``-logsumexp(logits)`` low on training states and high on synthetic outliers
+    (training states plus Gaussian noise), so the energy score flags unfamiliar states."""
+    ood_noise: float = 2.0
+    """Standard deviation of the outliers' noise, in units of each observation's std."""
+    energy_margins: tuple[float, float] = (-8.0, -2.0)
+    """(m_in, m_out): energies above m_in on training states and below m_out on outliers
+    are penalised (squared hinge)."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
@@ -79,8 +92,14 @@ class BCConfig:
             raise ValueError("soft_weight must be in [0, 1] and temperature > 0")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if min(self.focal_gamma, self.mixup_alpha, self.temporal_js) < 0:
-            raise ValueError("focal_gamma, mixup_alpha and temporal_js must be >= 0")
+        if min(self.focal_gamma, self.mixup_alpha, self.temporal_js, self.ood_energy_weight) < 0:
+            raise ValueError(
+                "focal_gamma, mixup_alpha, temporal_js and ood_energy_weight must be >= 0"
+            )
+        if self.temporal_js_temperature <= 0:
+            raise ValueError("temporal_js_temperature must be > 0")
+        if self.ood_noise <= 0 or self.energy_margins[0] >= self.energy_margins[1]:
+            raise ValueError("ood_noise must be > 0 and energy_margins (m_in, m_out) m_in < m_out")
         if self.mixup_alpha > 0 and (self.soft_weight > 0 or self.temporal_js > 0):
             raise ValueError("mixup combines with neither soft targets nor temporal_js")
 
@@ -93,6 +112,7 @@ class BCConfig:
             or self.focal_gamma
             or self.mixup_alpha
             or self.temporal_js
+            or self.ood_energy_weight
         )
 
 
@@ -173,6 +193,12 @@ def train_bc(
     toolbox = LossToolbox.build(config, head, dataset, obs, train_idx)
     train_index = torch.as_tensor(train_idx)
 
+    # Plain CE on Discrete actions trains in numpy (see imitate/fastbc.py); the rest in torch.
+    trainer = None
+    if fastbc.supports(policy, toolbox is not None or train_teacher is not None):
+        trainer = fastbc.NumpyMLPTrainer(policy, config.lr, config.weight_decay)
+        numpy_obs, numpy_actions = train_obs.numpy(), train_actions.numpy()
+        numpy_weights = None if train_weights is None else train_weights.numpy()
     optimizer = FastAdam(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     n_train = len(train_idx)
@@ -180,13 +206,20 @@ def train_bc(
     history = BCHistory(n_train=n_train, n_holdout=len(holdout_idx))
     best_nll, best_state, stale = math.inf, copy.deepcopy(policy.state_dict()), 0
     cursor = n_train  # forces a shuffle before the first batch
-    step_losses: list[torch.Tensor] = []
+    step_losses: list[Any] = []  # torch scalars (no sync per step) or floats (numpy path)
     start = time.perf_counter()
     bar = tqdm(total=config.max_steps, desc="bc", unit="step", disable=not progress, leave=False)
     for step in range(1, config.max_steps + 1):
         if cursor + batch_size > n_train:
             # Shuffle once per epoch so that batches are contiguous slices (no gather per step).
             order = torch.randperm(n_train, generator=generator)
+            if trainer is not None:
+                numpy_order = order.numpy()
+                epoch_numpy = (
+                    numpy_obs[numpy_order],
+                    numpy_actions[numpy_order],
+                    None if numpy_weights is None else numpy_weights[numpy_order],
+                )
             epoch_obs, epoch_actions = train_obs[order], train_actions[order]
             epoch_weights = None if train_weights is None else train_weights[order]
             epoch_teacher = None if train_teacher is None else train_teacher[order]
@@ -194,24 +227,34 @@ def train_bc(
             cursor = 0
         batch = slice(cursor, cursor + batch_size)
         cursor += batch_size
-        if toolbox is None:
+        if trainer is not None:
+            obs_np, actions_np, weights_np = epoch_numpy
+            step_losses.append(
+                trainer.step(
+                    obs_np[batch],
+                    actions_np[batch],
+                    None if weights_np is None else weights_np[batch],
+                )
+            )
+        elif toolbox is None:
             outputs = policy.net(epoch_obs[batch])
             nll = head.nll(outputs, epoch_actions[batch])
         else:
             outputs, nll = toolbox.per_sample(
                 policy.net, epoch_obs[batch], epoch_actions[batch], epoch_index[batch], generator
             )
-        if epoch_teacher is not None:
-            soft = head.soft_target_loss(outputs, epoch_teacher[batch], temperature)
-            nll = (1.0 - alpha) * nll + alpha * soft
-        loss = nll.mean() if epoch_weights is None else (nll * epoch_weights[batch]).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        step_losses.append(loss.detach())  # no sync with the loss value until evaluation
+        if trainer is None:
+            if epoch_teacher is not None:
+                soft = head.soft_target_loss(outputs, epoch_teacher[batch], temperature)
+                nll = (1.0 - alpha) * nll + alpha * soft
+            loss = nll.mean() if epoch_weights is None else (nll * epoch_weights[batch]).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            step_losses.append(loss.detach())  # no sync with the loss value until evaluation
         if step % config.eval_every == 0 or step == config.max_steps:
             record = _evaluate_holdout(policy, hold_obs, hold_actions)
-            record.update(step=step, train_loss=float(torch.stack(step_losses).mean()))
+            record.update(step=step, train_loss=_mean_loss(step_losses))
             record["wall_time"] = time.perf_counter() - start
             history.records.append(record)
             bar.update(step - bar.n)
@@ -227,6 +270,8 @@ def train_bc(
                     break
     bar.close()
     policy.load_state_dict(best_state)
+    if trainer is not None:
+        trainer.release()
     policy.eval()
     history.steps = step
     history.wall_time = time.perf_counter() - start
@@ -251,8 +296,8 @@ class LossToolbox:
             return None
         if not isinstance(head, CategoricalHead):
             raise ImitateError(
-                "label smoothing, class weights, focal loss, mixup and temporal smoothness "
-                "need a Discrete action space"
+                "label smoothing, class weights, focal loss, mixup, temporal smoothness and "
+                "the energy margin need a Discrete action space"
             )
         weights = None
         if config.class_weights == "balanced":
@@ -298,11 +343,26 @@ class LossToolbox:
             js = torch.zeros_like(per_sample)
             if bool(has_next.any()):
                 next_outputs = net(self.all_obs[following[has_next]])
+                tau = config.temporal_js_temperature
                 js[has_next] = losses.js_divergence(
-                    outputs[has_next], next_outputs, reduction="none"
+                    outputs[has_next] / tau, next_outputs / tau, reduction="none"
                 )
             per_sample = per_sample + config.temporal_js * js
+        if config.ood_energy_weight > 0:
+            # Inputs are normalised, so unit noise is one std of each observation.
+            noise = torch.randn(obs.shape, generator=generator) * config.ood_noise
+            margin_in, margin_out = config.energy_margins
+            energy = losses.energy_margin_loss(
+                outputs, net(obs + noise), margin_in, margin_out, reduction="none"
+            )
+            per_sample = per_sample + config.ood_energy_weight * energy
         return outputs, per_sample
+
+
+def _mean_loss(step_losses: list[Any]) -> float:
+    if step_losses and isinstance(step_losses[0], torch.Tensor):
+        return float(torch.stack(step_losses).mean())
+    return float(np.mean(step_losses))
 
 
 def _soft_targets(

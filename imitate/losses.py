@@ -169,3 +169,25 @@ def js_divergence(logits_a: Tensor, logits_b: Tensor, reduction: Reduction = "me
     kl_pm = (log_p.exp() * (log_p - log_m)).sum(-1)
     kl_qm = (log_q.exp() * (log_q - log_m)).sum(-1)
     return reduce(0.5 * (kl_pm + kl_qm), reduction)
+
+
+def energy_margin_loss(
+    logits_in: Tensor,
+    logits_out: Tensor,
+    margin_in: float,
+    margin_out: float,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    """Energy-bounded learning (Liu et al. 2020, "Energy-based out-of-distribution detection").
+
+    With the energy ``E(x) = -logsumexp(f(x))``, a squared hinge pulls the energy of
+    training states below ``margin_in`` and pushes that of outlier states above
+    ``margin_out``, per sample pair ``[B]``:
+    ``relu(E(x_in) - margin_in)^2 + relu(margin_out - E(x_out))^2``.
+    Plain CE only fits the softmax (shift-invariant in the logits), so nothing stops far-off
+    states from getting large logits, i.e. low, familiar-looking energies.
+    """
+    energy_in = -torch.logsumexp(logits_in, dim=-1)
+    energy_out = -torch.logsumexp(logits_out, dim=-1)
+    per_sample = F.relu(energy_in - margin_in) ** 2 + F.relu(margin_out - energy_out) ** 2
+    return reduce(per_sample, reduction)

@@ -186,6 +186,60 @@ def test_toolbox_losses_are_the_documented_formulas(cartpole_demos: Dataset) -> 
     )
     torch.testing.assert_close(per, expected)
 
+    toolbox, policy = _toolbox(data, temporal_js=0.5, temporal_js_temperature=0.25)
+    outputs, per = toolbox.per_sample(policy.net, normed, actions, index, generator)
+    following = policy.net(policy.normalize(torch.as_tensor(data.obs[index.numpy() + 1])))
+    expected = F.cross_entropy(outputs, actions, reduction="none") + 0.5 * losses.js_divergence(
+        outputs / 0.25, following / 0.25, reduction="none"
+    )
+    torch.testing.assert_close(per, expected)
+
+    toolbox, policy = _toolbox(data, ood_energy_weight=0.3, ood_noise=1.5)
+    outputs, per = toolbox.per_sample(
+        policy.net, normed, actions, index, torch.Generator().manual_seed(7)
+    )
+    noise = torch.randn(normed.shape, generator=torch.Generator().manual_seed(7)) * 1.5
+    energy_in = -torch.logsumexp(outputs, -1)
+    energy_out = -torch.logsumexp(policy.net(normed + noise), -1)
+    hinge = torch.relu(energy_in + 8.0) ** 2 + torch.relu(-2.0 - energy_out) ** 2
+    expected = F.cross_entropy(outputs, actions, reduction="none") + 0.3 * hinge
+    torch.testing.assert_close(per, expected)
+
+
+def test_energy_margin_loss_by_hand() -> None:
+    logits_in = torch.tensor([[3.0, 1.0], [0.0, 0.0]])
+    logits_out = torch.tensor([[1.0, 1.0], [-4.0, -5.0]])
+    energy_in = [-math.log(math.exp(3) + math.exp(1)), -math.log(2)]
+    energy_out = [-math.log(2 * math.e), -math.log(math.exp(-4) + math.exp(-5))]
+    expected = [max(0.0, e - -2.0) ** 2 for e in energy_in]  # m_in = -2
+    expected = [a + max(0.0, 1.0 - e) ** 2 for a, e in zip(expected, energy_out, strict=True)]
+    per = losses.energy_margin_loss(logits_in, logits_out, -2.0, 1.0, reduction="none")
+    torch.testing.assert_close(per, torch.tensor(expected), rtol=1e-5, atol=1e-6)
+    assert float(losses.energy_margin_loss(logits_in, logits_out, -2.0, 1.0)) == pytest.approx(
+        sum(expected) / 2, rel=1e-5
+    )
+
+
+def test_energy_margin_makes_far_states_look_unfamiliar() -> None:
+    """Plain CE gives states 3 std away *lower* energies than expert states (AUROC < 0.5);
+    the energy margin (Liu et al. 2020) reverses that."""
+    from agents.zoo import load_zoo_teacher
+    from imitate import collect
+    from imitate.calibration import auroc, energy_score
+
+    expert = load_zoo_teacher("CartPole-v1")
+    demos = collect(expert, "CartPole-v1", 1, seed=0)
+    states = collect(expert, "CartPole-v1", 5, seed=100).obs
+    far = states + np.random.default_rng(0).normal(0, 3.0, states.shape) * states.std(0)
+
+    def separation(**options: float) -> float:
+        policy, _ = train_bc(demos, BCConfig(seed=0, max_steps=3000, **options))  # type: ignore[arg-type]
+        score = lambda x: energy_score(torch.as_tensor(policy.logits(x.astype(np.float32))))  # noqa: E731
+        return auroc(score(states).numpy(), score(far).numpy())
+
+    plain, margin = separation(), separation(ood_energy_weight=0.1)
+    assert plain < 0.5 < 0.8 < margin
+
 
 def test_toolbox_options_train_and_are_validated(cartpole_demos: Dataset) -> None:
     data = cartpole_demos.select_episodes([0])
