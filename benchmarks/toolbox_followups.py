@@ -1,0 +1,100 @@
+"""Two follow-up studies of the toolbox on BC (zoo experts, 3 seeds), JSON out.
+
+1. JS temporal smoothness on LunarLander-v3 (10 demonstrations): the clone's action-flip
+   rate on its own rollouts and its return, for (lambda, temperature) settings, next to the
+   expert's own flip rate in the demonstrations.
+2. The energy score against drift states: BC from 1 demonstration, plain CE vs the energy
+   margin (Liu et al. 2020, weight 0.1), AUROC between expert states and the clone's
+   states farther than 1 / 3 expert stds from the paired expert state (`imitate ood`), and
+   against expert states perturbed by 3 std.
+
+    python -m benchmarks.toolbox_followups
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.zoo import load_zoo_teacher
+from benchmarks.ablate_losses import flip_rate
+from benchmarks.common import emit
+from imitate import BCConfig, collect, evaluate, train_bc
+from imitate.calibration import auroc, energy_score
+from imitate.drift import paired_rollouts
+
+SEEDS = (0, 1, 2)
+JS_SETTINGS = [(0.0, 1.0), (1.0, 1.0), (5.0, 1.0), (1.0, 0.25), (5.0, 0.25)]
+
+
+def js_study() -> list[dict[str, Any]]:
+    env_id = "LunarLander-v3"
+    expert = load_zoo_teacher(env_id)
+    rows = []
+    for seed in SEEDS:
+        demos = collect(expert, env_id, 10, seed=seed)
+        expert_flips = flip_rate(demos.actions, demos.episode_starts)
+        for weight, temperature in JS_SETTINGS:
+            config = BCConfig(seed=seed, temporal_js=weight, temporal_js_temperature=temperature)
+            policy, _ = train_bc(demos, config)
+            own = collect(policy, env_id, 10, seed=9000 + seed)
+            row = {
+                "seed": seed,
+                "lambda": weight,
+                "temperature": temperature,
+                "expert_flip_rate": expert_flips,
+                "flip_rate": flip_rate(own.actions, own.episode_starts),
+                "return": evaluate(policy, env_id, 20, 10_000).mean_return,
+            }
+            print(row, flush=True)
+            rows.append(row)
+    return rows
+
+
+def energy_study() -> list[dict[str, Any]]:
+    rows = []
+    for env_id in ("CartPole-v1", "LunarLander-v3"):
+        expert = load_zoo_teacher(env_id)
+        for seed in SEEDS:
+            demos = collect(expert, env_id, 1, seed=seed)
+            for weight in (0.0, 0.1):
+                policy, _ = train_bc(demos, BCConfig(seed=seed, ood_energy_weight=weight))
+                pair = paired_rollouts(expert, policy, env_id, 20, 10_000, 1.0)
+                expert_states = pair.expert_obs[~np.isnan(pair.expert_obs).any(-1)]
+
+                def energy(states: np.ndarray, p: Any = policy) -> np.ndarray:
+                    logits = torch.as_tensor(p.logits(states.astype(np.float32)))
+                    return energy_score(logits).numpy()
+
+                rng = np.random.default_rng(seed)
+                noise = rng.normal(0, 3.0, expert_states.shape) * expert_states.std(0)
+                row: dict[str, Any] = {
+                    "env": env_id,
+                    "seed": seed,
+                    "energy_margin_weight": weight,
+                    "return": evaluate(policy, env_id, 20, 10_000).mean_return,
+                    "auroc_perturbed_3std": auroc(
+                        energy(expert_states), energy(expert_states + noise)
+                    ),
+                }
+                for threshold in (1.0, 3.0):
+                    far = np.nan_to_num(pair.distance, nan=0.0) > threshold
+                    drifted = pair.clone_obs[far]
+                    row[f"drift_states_{threshold:.0f}std"] = len(drifted)
+                    row[f"auroc_drift_{threshold:.0f}std"] = (
+                        auroc(energy(expert_states), energy(drifted)) if len(drifted) else None
+                    )
+                print(row, flush=True)
+                rows.append(row)
+    return rows
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    emit("toolbox_followups", {"seeds": list(SEEDS), "js": js_study(), "energy": energy_study()})
+
+
+if __name__ == "__main__":
+    main()
