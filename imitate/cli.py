@@ -877,7 +877,7 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
     write_json(out_dir / "config.json", config_to_json(args))
     write_jsonl(out_dir / "trials.jsonl", rows)
     write_text(out_dir / "sweep.md", sweep_markdown(summary, axes, args.env))
-    plot_sweep(summary, axes, out_dir / "sweep.png")
+    plot_sweep(summary, axes, out_dir / "sweep.png", f"{args.env}: BC sweep")
     return {
         "table": str(out_dir / "sweep.md"),
         "plot": str(out_dir / "sweep.png"),

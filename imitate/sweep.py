@@ -218,7 +218,10 @@ def sweep_markdown(
 
 
 def plot_sweep(
-    summary: Sequence[dict[str, Any]], axes: Sequence[SweepAxis], path: str | os.PathLike[str]
+    summary: Sequence[dict[str, Any]],
+    axes: Sequence[SweepAxis],
+    path: str | os.PathLike[str],
+    title: str = "",
 ) -> Path:
     """Mean return (± std over seeds) against the first axis, one line per second-axis value."""
     from imitate.plots import plot_errorbars
@@ -232,4 +235,5 @@ def plot_sweep(
         xs.append(str(row[first]))
         ys.append(row["mean_return"])
         errs.append(row["std_over_seeds"])
-    return plot_errorbars(series, path, xlabel=first, ylabel="mean return (± std over seeds)")
+    ylabel = "mean return (± std over seeds)"
+    return plot_errorbars(series, path, xlabel=first, ylabel=ylabel, title=title)
