@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import replace
 from types import TracebackType
@@ -51,6 +52,8 @@ def connect_ray(backend: Backend) -> Any:
     """The ``ray`` module, connected to ``backend.address`` or to a local Ray started now
     (``max(workers, CPUs)`` CPUs) unless this process is connected already."""
     ray = _import_ray()
+    if backend.address is not None:
+        _check_reachable(backend.address)
     if ray.is_initialized():
         return ray
     try:
@@ -63,6 +66,19 @@ def connect_ray(backend: Backend) -> Any:
         where = backend.address or "a local cluster"
         raise BackendError(f"cannot start or reach Ray at {where}: {exc}") from exc
     return ray
+
+
+def _check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail fast on a ``host:port`` nobody listens on (Ray itself retries for minutes)."""
+    if address == "auto" or address.startswith("local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise BackendError(f"bad Ray address {address!r}: use auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise BackendError(f"cannot reach Ray at {address}: {exc}") from exc
 
 
 def _register(spec: gym.envs.registration.EnvSpec) -> None:

@@ -160,3 +160,24 @@ def test_missing_ray_is_a_clear_error(
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("imitate: error: the ray backend needs Ray")
     assert "\n" not in err and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--address", "auto"], "--address needs --backend ray"),
+        (["--backend", "ray", "--workers", "0"], "--workers must be >= 1"),
+        (["--backend", "ray", "--address", "127.0.0.1:1"], "cannot reach Ray at 127.0.0.1:1"),
+        (["--backend", "ray", "--address", "nonsense"], "bad Ray address 'nonsense'"),
+    ],
+)
+def test_bad_backend_flags_are_one_line_errors(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from imitate.cli import main
+
+    out = tmp_path / "demos.npz"
+    assert main(["collect", "--env", LANDER, "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("imitate: error: ") and message in err and "\n" not in err
+    assert not out.exists()
