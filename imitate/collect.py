@@ -5,7 +5,9 @@ Two ways of seeding, both explicit:
 * ``per-episode``: episode ``i`` starts from ``reset(seed=seed + i)`` whatever
   the number of envs, so two policies are compared on the same starts and a
   dataset does not depend on ``num_envs``. Uses gymnasium's sync vector env
-  with autoreset disabled and masked resets.
+  with autoreset disabled, stepping and resetting only the sub-envs that hold
+  an episode (the policy sees only their rows), so a tail with few episodes
+  left costs no work for the idle slots.
 * ``stream``: one ``reset(seed=seed)`` of the env's native vectorised
   implementation (e.g. CartPole's), then gymnasium 1.x next-step autoreset.
   Several times faster where a native implementation exists; reproducible

@@ -131,10 +131,12 @@ def test_sweep_on_ray_equals_local(ray_cluster: None) -> None:
     expert = heuristic_expert("CartPole-v1")
     local = run_sweep(expert, config)
     remote = run_sweep(expert, config, RAY)
-    measured = ("seed", "episodes", "mean_return", "transitions", "holdout_bits")
-    assert [{k: r[k] for k in measured} for r in remote] == [
-        {k: r[k] for k in measured} for r in local
-    ]
+    exact = ("seed", "episodes", "transitions")
+    assert [{k: r[k] for k in exact} for r in remote] == [{k: r[k] for k in exact} for r in local]
+    # Same data, same seeds, same arithmetic; approx only in case BLAS threads differ.
+    for mine, theirs in zip(remote, local, strict=True):
+        assert mine["mean_return"] == pytest.approx(theirs["mean_return"], rel=1e-6)
+        assert mine["holdout_bits"] == pytest.approx(theirs["holdout_bits"], rel=1e-4, abs=1e-7)
     assert len({r["pid"] for r in remote} - {os.getpid()}) >= 1  # ran in Ray workers
 
 
