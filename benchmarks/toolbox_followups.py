@@ -7,12 +7,16 @@
    margin (Liu et al. 2020, weight 0.1), AUROC between expert states and the clone's
    states farther than 1 / 3 expert stds from the paired expert state (`imitate ood`), and
    against expert states perturbed by 3 std.
+3. The energy temperature: the same AUROC (plain CE, drift at 1 std) for
+   ``-T logsumexp(f / T)`` with T in 0.1, 1, 10, 1000.
 
-    python -m benchmarks.toolbox_followups
+    python -m benchmarks.toolbox_followups                        # all three
+    python -m benchmarks.toolbox_followups energy_temperature     # one of them
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -91,9 +95,41 @@ def energy_study() -> list[dict[str, Any]]:
     return rows
 
 
+def energy_temperature_study() -> list[dict[str, Any]]:
+    rows = []
+    for env_id in ("CartPole-v1", "LunarLander-v3"):
+        expert = load_zoo_teacher(env_id)
+        for seed in SEEDS:
+            demos = collect(expert, env_id, 1, seed=seed)
+            policy, _ = train_bc(demos, BCConfig(seed=seed))
+            pair = paired_rollouts(expert, policy, env_id, 20, 10_000, 1.0)
+            expert_states = pair.expert_obs[~np.isnan(pair.expert_obs).any(-1)]
+            drifted = pair.clone_obs[np.nan_to_num(pair.distance, nan=0.0) > 1.0]
+            logits_in = torch.as_tensor(policy.logits(expert_states))
+            logits_out = torch.as_tensor(policy.logits(drifted.astype(np.float32)))
+            row: dict[str, Any] = {"env": env_id, "seed": seed}
+            for temperature in (0.1, 1.0, 10.0, 1000.0):
+                row[f"auroc_T{temperature:g}"] = auroc(
+                    energy_score(logits_in, temperature).numpy(),
+                    energy_score(logits_out, temperature).numpy(),
+                )
+            print(row, flush=True)
+            rows.append(row)
+    return rows
+
+
+STUDIES = {"js": js_study, "energy": energy_study, "energy_temperature": energy_temperature_study}
+
+
 def main() -> None:
     torch.set_num_threads(1)
-    emit("toolbox_followups", {"seeds": list(SEEDS), "js": js_study(), "energy": energy_study()})
+    chosen = sys.argv[1:] or list(STUDIES)
+    unknown = set(chosen) - set(STUDIES)
+    if unknown:
+        raise SystemExit(f"unknown study {sorted(unknown)}: choose from {list(STUDIES)}")
+    results = {name: STUDIES[name]() for name in chosen}
+    suffix = "" if chosen == list(STUDIES) else "_" + "_".join(chosen)
+    emit(f"toolbox_followups{suffix}", {"seeds": list(SEEDS), **results})
 
 
 if __name__ == "__main__":
