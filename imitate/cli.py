@@ -43,7 +43,13 @@ from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
 from imitate.losses import nats_to_bits
 from imitate.pipeline import RunConfig, run_pipeline
-from imitate.plots import Curve, plot_return_vs_labels, plot_roc, plot_score_histogram
+from imitate.plots import (
+    Curve,
+    plot_reliability,
+    plot_return_vs_labels,
+    plot_roc,
+    plot_score_histogram,
+)
 from imitate.policy import MLPPolicy, Policy, PolicyConfig, load_policy, save_policy
 from imitate.runs import config_to_json, make_run_dir
 from imitate.spaces import CategoricalHead
@@ -127,6 +133,9 @@ class EvalCommand:
     """Evaluation episodes."""
     seed: int = 10_000
     """Reset seed of the first episode."""
+    out: Path | None = None
+    """Folder for eval.json and, with calibration, the reliability diagram reliability.png
+    (default: write nothing)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
     """Rollout backend of the evaluation episodes."""
     json: bool = False
@@ -534,13 +543,17 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             policy, env_id, args.episodes, args.seed, progress=_progress(), backend=backend
         )
         out: dict[str, Any] = {"env": env_id, **result.to_json()}
+        out_dir = None if args.out is None else make_run_dir(env_id, "eval", args.seed, args.out)
         expert_name = args.expert or default_expert(env_id)
         if expert_name is not None and isinstance(policy.head, CategoricalHead):
             expert = resolve_expert(expert_name, env_id)
+            figure = None if out_dir is None else out_dir / "reliability.png"
             out["calibration"] = {
                 "expert": expert_name,
-                **calibration_report(policy, expert, env_id, args.seed),
+                **calibration_report(policy, expert, env_id, args.seed, figure),
             }
+        if out_dir is not None:
+            write_json(out_dir / "eval.json", out)
         return out
     if args.env is None:
         raise ImitateError("--expert needs --env")
@@ -564,8 +577,11 @@ def default_expert(env_id: str) -> str | None:
     return None
 
 
-def calibration_report(policy: MLPPolicy, expert: Policy, env_id: str, seed: int) -> dict[str, Any]:
-    """ECE, Brier and NLL (bits per action) of the policy on its own states, expert-labelled."""
+def calibration_report(
+    policy: MLPPolicy, expert: Policy, env_id: str, seed: int, figure: Path | None = None
+) -> dict[str, Any]:
+    """ECE, Brier and NLL (bits per action) of the policy on its own states, expert-labelled;
+    with ``figure``, also the reliability diagram there."""
     if not isinstance(policy.head, CategoricalHead):
         raise ImitateError("calibration needs a policy with a Discrete action space")
     states = collect(policy, env_id, 10, seed, max_steps=5000).obs
@@ -573,7 +589,11 @@ def calibration_report(policy: MLPPolicy, expert: Policy, env_id: str, seed: int
     logits = torch.as_tensor(policy.logits(states))
     probs = torch.softmax(logits, -1).numpy()
     nll = float(torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels)))
+    extra = {}
+    if figure is not None:
+        extra["reliability_figure"] = str(plot_reliability(probs, labels, figure))
     return {
+        **extra,
         "states": len(states),
         "ece": expected_calibration_error(probs, labels),
         "ece_adaptive": expected_calibration_error(probs, labels, adaptive=True),

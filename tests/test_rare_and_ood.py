@@ -75,7 +75,13 @@ def test_ood_command_scores_drift_states(
 
 
 def test_eval_uses_the_envs_expert_for_calibration_by_default(
-    one_demo_clone: Path, capsys: pytest.CaptureFixture[str]
+    one_demo_clone: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["eval", "--policy", str(one_demo_clone), "--episodes", "2", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["calibration"]["expert"] == "zoo"
+    out = tmp_path / "eval"
+    args = ["eval", "--policy", str(one_demo_clone), "--episodes", "2", "--json"]
+    assert main([*args, "--out", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["calibration"]["expert"] == "zoo"
+    assert Path(result["calibration"]["reliability_figure"]) == out / "reliability.png"
+    assert (out / "reliability.png").stat().st_size > 0
+    assert json.loads((out / "eval.json").read_text())["returns"] == result["returns"]
