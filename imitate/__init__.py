@@ -10,11 +10,12 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from imitate.bc import BCConfig, BCHistory, train_bc
-from imitate.collect import EvalResult, collect, evaluate
+from imitate.collect import Backend, EvalResult, collect, evaluate
 from imitate.dagger import BetaSchedule, DAggerConfig, dagger
 from imitate.data import Dataset, DatasetMeta, concatenate, load_dataset
 from imitate.distill import DistillConfig, distill
 from imitate.errors import (
+    BackendError,
     CheckpointError,
     DatasetError,
     EnvError,
@@ -34,6 +35,8 @@ from imitate.policy import (
 __all__ = [
     "BCConfig",
     "BCHistory",
+    "Backend",
+    "BackendError",
     "BetaSchedule",
     "CheckpointError",
     "DAggerConfig",
