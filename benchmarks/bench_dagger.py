@@ -6,11 +6,17 @@ return over 50 seeded episodes. Wall time counts rollouts and training, not
 the evaluations that decide when to stop. Then gated vs plain DAgger with a
 fixed budget of rounds on CartPole-v1 and Acrobot-v1.
 
-    python -m benchmarks.bench_dagger
+``warm-start``: on LunarLander-v3 with the main job's DAgger settings (6 rounds of 1,000
+steps, 4,000 BC steps per round), warm-starting each round from the previous learner vs
+training a new learner on the aggregate; 50 evaluation episodes, seeds 0-2.
+
+    python -m benchmarks.bench_dagger               # the label study
+    python -m benchmarks.bench_dagger warm-start    # the warm-start study
 """
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -81,8 +87,34 @@ def gated_vs_plain(env_id: str, seed: int) -> dict[str, float]:
     return out
 
 
+def warm_vs_fresh() -> list[dict[str, float]]:
+    from dataclasses import replace
+
+    from imitate.pipeline import RunConfig
+
+    env_id = "LunarLander-v3"
+    expert = load_zoo_teacher(env_id)
+    rows = []
+    for seed in range(3):
+        row: dict[str, float] = {"seed": seed}
+        for warm in (True, False):
+            config = replace(RunConfig().dagger, warm_start=warm, eval_episodes=0, seed=seed)
+            learner, history = dagger(env_id, expert, config)
+            result = evaluate(learner, env_id, 50, 10_000)
+            key = "warm" if warm else "fresh"
+            row[f"{key}_return"] = result.mean_return
+            row[f"{key}_std"] = result.std_return
+            row[f"{key}_wall_time_s"] = history.records[-1]["wall_time"]
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
 def main() -> None:
     torch.set_num_threads(1)
+    if sys.argv[1:] == ["warm-start"]:
+        emit("bench_dagger_warm_start", {"env": "LunarLander-v3", "rows": warm_vs_fresh()})
+        return
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     for env_id, target in TARGETS.items():
         results[env_id] = {"bc": [], "dagger": [], "gated_dagger": []}

@@ -90,6 +90,9 @@ class DAggerConfig:
     """Vectorised envs for rollouts."""
     soft_labels: bool = False
     """Also store the expert's ``logits`` with each label (distillation on student states)."""
+    warm_start: bool = True
+    """Continue each round from the previous learner (fast; enough on CartPole), else train a
+    new one on the aggregate (better on LunarLander: see ``benchmarks/bench_dagger.py``)."""
 
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.steps_per_round < 1:
@@ -263,7 +266,7 @@ def _dagger_rounds(
         labelled.append(round_data)
         aggregate = concatenate(labelled)
         bc_config = replace(config.bc, seed=config.bc.seed + round_index)
-        policy, _ = train_bc(aggregate, bc_config, policy=policy)
+        policy, _ = train_bc(aggregate, bc_config, policy=policy if config.warm_start else None)
         if config.gate == "ensemble":
             members = _train_members(aggregate, config, members, rng)
         wall_time += time.perf_counter() - start

@@ -48,10 +48,13 @@ class RunConfig:
     """Training of every BC clone."""
     dagger: DAggerConfig = field(
         default_factory=lambda: DAggerConfig(
-            steps_per_round=1000, bc=BCConfig(max_steps=4000, eval_every=200, patience=5)
+            steps_per_round=1000,
+            bc=BCConfig(max_steps=4000, eval_every=200, patience=5),
+            warm_start=False,
         )
     )
-    """DAgger settings."""
+    """DAgger settings. Each round trains a new learner on the aggregate: on LunarLander
+    (seeds 0, 1) that gives 256.8 / 261.7 against 220.1 / 175.3 when warm-starting."""
     distill: DistillConfig = field(default_factory=DistillConfig)
     """Distillation of the expert into a small student (needs an expert with logits)."""
     exports: tuple[str, ...] = ("onnx", "c")
