@@ -145,9 +145,11 @@ def plot_distance(
     for name, distance in distances.items():
         steps, mean, sem = _mean_over_alive(distance)
         ax.plot(steps, mean, label=name)
-        ax.fill_between(steps, mean - 1.96 * sem, mean + 1.96 * sem, alpha=0.2)
+        # A distance is never negative: the normal band is clipped at 0.
+        ax.fill_between(steps, np.maximum(mean - 1.96 * sem, 0), mean + 1.96 * sem, alpha=0.2)
     if threshold is not None:
         ax.axhline(threshold, color="grey", linestyle=":", label="divergence threshold")
+    ax.set_ylim(bottom=0)
     ylabel = "state distance to expert (expert-std units)"
     return _finish(fig, ax, "step t", ylabel, "Drift from the expert's trajectory", path, svg)
 
