@@ -57,38 +57,48 @@ def js_study() -> list[dict[str, Any]]:
     return rows
 
 
+def one_demo_clone(env_id: str, expert: Any, seed: int, margin_weight: float) -> tuple[Any, ...]:
+    """BC from one demonstration and its paired rollouts: (policy, pair, expert states)."""
+    demos = collect(expert, env_id, 1, seed=seed)
+    policy, _ = train_bc(demos, BCConfig(seed=seed, ood_energy_weight=margin_weight))
+    pair = paired_rollouts(expert, policy, env_id, 20, 10_000, 1.0)
+    return policy, pair, pair.expert_obs[~np.isnan(pair.expert_obs).any(-1)]
+
+
+def drifted_states(pair: Any, threshold: float) -> np.ndarray:
+    """Clone states farther than ``threshold`` expert stds from the paired expert state."""
+    return pair.clone_obs[np.nan_to_num(pair.distance, nan=0.0) > threshold]
+
+
+def energy_of(policy: Any, states: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    logits = torch.as_tensor(policy.logits(states.astype(np.float32)))
+    return energy_score(logits, temperature).numpy()
+
+
 def energy_study() -> list[dict[str, Any]]:
     rows = []
     for env_id in ("CartPole-v1", "LunarLander-v3"):
         expert = load_zoo_teacher(env_id)
         for seed in SEEDS:
-            demos = collect(expert, env_id, 1, seed=seed)
             for weight in (0.0, 0.1):
-                policy, _ = train_bc(demos, BCConfig(seed=seed, ood_energy_weight=weight))
-                pair = paired_rollouts(expert, policy, env_id, 20, 10_000, 1.0)
-                expert_states = pair.expert_obs[~np.isnan(pair.expert_obs).any(-1)]
-
-                def energy(states: np.ndarray, p: Any = policy) -> np.ndarray:
-                    logits = torch.as_tensor(p.logits(states.astype(np.float32)))
-                    return energy_score(logits).numpy()
-
+                policy, pair, expert_states = one_demo_clone(env_id, expert, seed, weight)
                 rng = np.random.default_rng(seed)
                 noise = rng.normal(0, 3.0, expert_states.shape) * expert_states.std(0)
+                energy_in = energy_of(policy, expert_states)
                 row: dict[str, Any] = {
                     "env": env_id,
                     "seed": seed,
                     "energy_margin_weight": weight,
                     "return": evaluate(policy, env_id, 20, 10_000).mean_return,
                     "auroc_perturbed_3std": auroc(
-                        energy(expert_states), energy(expert_states + noise)
+                        energy_in, energy_of(policy, expert_states + noise)
                     ),
                 }
                 for threshold in (1.0, 3.0):
-                    far = np.nan_to_num(pair.distance, nan=0.0) > threshold
-                    drifted = pair.clone_obs[far]
+                    drifted = drifted_states(pair, threshold)
                     row[f"drift_states_{threshold:.0f}std"] = len(drifted)
                     row[f"auroc_drift_{threshold:.0f}std"] = (
-                        auroc(energy(expert_states), energy(drifted)) if len(drifted) else None
+                        auroc(energy_in, energy_of(policy, drifted)) if len(drifted) else None
                     )
                 print(row, flush=True)
                 rows.append(row)
@@ -100,18 +110,12 @@ def energy_temperature_study() -> list[dict[str, Any]]:
     for env_id in ("CartPole-v1", "LunarLander-v3"):
         expert = load_zoo_teacher(env_id)
         for seed in SEEDS:
-            demos = collect(expert, env_id, 1, seed=seed)
-            policy, _ = train_bc(demos, BCConfig(seed=seed))
-            pair = paired_rollouts(expert, policy, env_id, 20, 10_000, 1.0)
-            expert_states = pair.expert_obs[~np.isnan(pair.expert_obs).any(-1)]
-            drifted = pair.clone_obs[np.nan_to_num(pair.distance, nan=0.0) > 1.0]
-            logits_in = torch.as_tensor(policy.logits(expert_states))
-            logits_out = torch.as_tensor(policy.logits(drifted.astype(np.float32)))
+            policy, pair, expert_states = one_demo_clone(env_id, expert, seed, 0.0)
+            drifted = drifted_states(pair, 1.0)
             row: dict[str, Any] = {"env": env_id, "seed": seed}
-            for temperature in (0.1, 1.0, 10.0, 1000.0):
-                row[f"auroc_T{temperature:g}"] = auroc(
-                    energy_score(logits_in, temperature).numpy(),
-                    energy_score(logits_out, temperature).numpy(),
+            for t in (0.1, 1.0, 10.0, 1000.0):
+                row[f"auroc_T{t:g}"] = auroc(
+                    energy_of(policy, expert_states, t), energy_of(policy, drifted, t)
                 )
             print(row, flush=True)
             rows.append(row)
