@@ -34,7 +34,7 @@ from imitate.calibration import (
     fpr_at_95_tpr,
     max_softmax_probability,
 )
-from imitate.collect import Backend, collect, env_spaces, evaluate
+from imitate.collect import Backend, Seeding, collect, env_spaces, evaluate
 from imitate.dagger import DAggerConfig, bc_label_curve, dagger
 from imitate.data import Dataset, load_dataset
 from imitate.distill import DistillConfig, distill, distillation_report
@@ -62,8 +62,8 @@ class BackendFlags:
     """Where rollouts run (the same three flags on every command that rolls out)."""
 
     backend: Literal["local", "ray"] = "local"
-    """'local' (this process) or 'ray' (Ray actors; needs the ray extra). Per-episode
-    seeding either way: the same seeds give the same data."""
+    """'local' (this process) or 'ray' (Ray actors; needs the ray extra, always per-episode
+    seeding: the same data as local with --seeding per-episode)."""
     workers: int = 2
     """Ray workers (one CPU each)."""
     address: str | None = None
@@ -93,6 +93,10 @@ class CollectCommand:
     """Dataset file (default: runs/<env>__collect__<seed>__<time>/demos.npz)."""
     num_envs: int = 16
     """Vectorised env copies (per worker)."""
+    seeding: Seeding = "auto"
+    """'per-episode' (episode i resets with seed + i), 'stream' (one seed, the env's native
+    vector implementation: faster), or 'auto' (stream where gymnasium has one, e.g.
+    CartPole; per-episode with --backend ray)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
     """Rollout backend."""
     json: bool = False
@@ -477,6 +481,7 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
         args.episodes,
         args.seed,
         args.num_envs,
+        seeding=args.seeding,
         source=args.expert,
         progress=_progress(),
         backend=backend,

@@ -28,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from imitate.data import Dataset, make_meta
-from imitate.errors import EnvError
+from imitate.errors import BackendError, EnvError
 from imitate.policy import Policy, fast_policy
 
 Seeding = Literal["auto", "per-episode", "stream"]
@@ -353,7 +353,7 @@ def collect(
         from imitate.distributed import ray_collect
 
         if seeding == "stream":
-            raise ValueError("the ray backend uses per-episode seeding; stream is local only")
+            raise BackendError("the ray backend uses per-episode seeding; stream is local only")
         dataset, _ = ray_collect(
             policy, env_id, n_episodes, seed, backend, num_envs, source, progress, max_steps
         )

@@ -143,10 +143,12 @@ def test_sweep_on_ray_equals_local(ray_cluster: None) -> None:
 def test_cli_collect_on_ray(ray_cluster: None, tmp_path: Path) -> None:
     from imitate.cli import main
 
-    args = ["collect", "--env", LANDER, "--episodes", "6", "--seed", "3"]
-    assert main([*args, "--out", str(tmp_path / "local.npz")]) == 0
-    assert main([*args, "--out", str(tmp_path / "ray.npz"), "--backend", "ray"]) == 0
-    assert_same_data(load_dataset(tmp_path / "local.npz"), load_dataset(tmp_path / "ray.npz"))
+    for env_id in (LANDER, "CartPole-v1"):  # CartPole's local default is stream seeding
+        args = ["collect", "--env", env_id, "--episodes", "6", "--seed", "3"]
+        local, remote = tmp_path / "local.npz", tmp_path / "ray.npz"
+        assert main([*args, "--out", str(local), "--seeding", "per-episode"]) == 0
+        assert main([*args, "--out", str(remote), "--backend", "ray"]) == 0
+        assert_same_data(load_dataset(local), load_dataset(remote))
 
 
 def test_missing_ray_is_a_clear_error(
@@ -171,6 +173,7 @@ def test_missing_ray_is_a_clear_error(
         (["--backend", "ray", "--workers", "0"], "--workers must be >= 1"),
         (["--backend", "ray", "--address", "127.0.0.1:1"], "cannot reach Ray at 127.0.0.1:1"),
         (["--backend", "ray", "--address", "nonsense"], "bad Ray address 'nonsense'"),
+        (["--backend", "ray", "--seeding", "stream"], "stream is local only"),
     ],
 )
 def test_bad_backend_flags_are_one_line_errors(
