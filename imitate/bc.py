@@ -191,67 +191,73 @@ def train_bc(
     train_teacher = _soft_targets(dataset, config, head.n_outputs, train_idx)
     alpha, temperature = config.soft_weight, config.temperature
     toolbox = LossToolbox.build(config, head, dataset, obs, train_idx)
-    train_index = torch.as_tensor(train_idx)
 
     # Plain CE on Discrete actions trains in numpy (see imitate/fastbc.py); the rest in torch.
-    trainer = None
+    trainer: fastbc.NumpyMLPTrainer | None = None
+    optimizer: FastAdam | None = None
+    columns: tuple[Any, ...]  # per-sample arrays, shuffled together once per epoch
     if fastbc.supports(policy, toolbox is not None or train_teacher is not None):
         trainer = fastbc.NumpyMLPTrainer(policy, config.lr, config.weight_decay)
-        numpy_obs, numpy_actions = train_obs.numpy(), train_actions.numpy()
         numpy_weights = None if train_weights is None else train_weights.numpy()
-    optimizer = FastAdam(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        columns = (train_obs.numpy(), train_actions.numpy(), numpy_weights)
+    else:
+        optimizer = FastAdam(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        columns = (
+            train_obs,
+            train_actions,
+            train_weights,
+            train_teacher,
+            torch.as_tensor(train_idx),
+        )
     generator = torch.Generator().manual_seed(config.seed)
+
+    def torch_step(epoch: tuple[Any, ...], batch: slice) -> torch.Tensor:
+        """One autograd + FastAdam step; returns the loss without syncing on its value."""
+        assert optimizer is not None
+        obs_all, actions_all, weights_all, teacher_all, index_all = epoch
+        batch_obs, batch_actions, batch_index = obs_all[batch], actions_all[batch], index_all[batch]
+        batch_weights = None if weights_all is None else weights_all[batch]
+        batch_teacher = None if teacher_all is None else teacher_all[batch]
+        if toolbox is None:
+            outputs = policy.net(batch_obs)
+            nll = head.nll(outputs, batch_actions)
+        else:
+            outputs, nll = toolbox.per_sample(
+                policy.net, batch_obs, batch_actions, batch_index, generator
+            )
+        if batch_teacher is not None:
+            soft = head.soft_target_loss(outputs, batch_teacher, temperature)
+            nll = (1.0 - alpha) * nll + alpha * soft
+        loss = nll.mean() if batch_weights is None else (nll * batch_weights).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
     n_train = len(train_idx)
     batch_size = min(config.batch_size, n_train)
     history = BCHistory(n_train=n_train, n_holdout=len(holdout_idx))
     best_nll, best_state, stale = math.inf, copy.deepcopy(policy.state_dict()), 0
     cursor = n_train  # forces a shuffle before the first batch
     step_losses: list[Any] = []  # torch scalars (no sync per step) or floats (numpy path)
+    epoch: tuple[Any, ...] = ()
     start = time.perf_counter()
     bar = tqdm(total=config.max_steps, desc="bc", unit="step", disable=not progress, leave=False)
     for step in range(1, config.max_steps + 1):
         if cursor + batch_size > n_train:
             # Shuffle once per epoch so that batches are contiguous slices (no gather per step).
             order = torch.randperm(n_train, generator=generator)
-            if trainer is not None:
-                numpy_order = order.numpy()
-                epoch_numpy = (
-                    numpy_obs[numpy_order],
-                    numpy_actions[numpy_order],
-                    None if numpy_weights is None else numpy_weights[numpy_order],
-                )
-            epoch_obs, epoch_actions = train_obs[order], train_actions[order]
-            epoch_weights = None if train_weights is None else train_weights[order]
-            epoch_teacher = None if train_teacher is None else train_teacher[order]
-            epoch_index = train_index[order]
+            rows = order if trainer is None else order.numpy()
+            epoch = tuple(None if column is None else column[rows] for column in columns)
             cursor = 0
         batch = slice(cursor, cursor + batch_size)
         cursor += batch_size
         if trainer is not None:
-            obs_np, actions_np, weights_np = epoch_numpy
-            step_losses.append(
-                trainer.step(
-                    obs_np[batch],
-                    actions_np[batch],
-                    None if weights_np is None else weights_np[batch],
-                )
-            )
-        elif toolbox is None:
-            outputs = policy.net(epoch_obs[batch])
-            nll = head.nll(outputs, epoch_actions[batch])
+            obs_np, actions_np, weights_np = epoch
+            weights_batch = None if weights_np is None else weights_np[batch]
+            step_losses.append(trainer.step(obs_np[batch], actions_np[batch], weights_batch))
         else:
-            outputs, nll = toolbox.per_sample(
-                policy.net, epoch_obs[batch], epoch_actions[batch], epoch_index[batch], generator
-            )
-        if trainer is None:
-            if epoch_teacher is not None:
-                soft = head.soft_target_loss(outputs, epoch_teacher[batch], temperature)
-                nll = (1.0 - alpha) * nll + alpha * soft
-            loss = nll.mean() if epoch_weights is None else (nll * epoch_weights[batch]).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            step_losses.append(loss.detach())  # no sync with the loss value until evaluation
+            step_losses.append(torch_step(epoch, batch))
         if step % config.eval_every == 0 or step == config.max_steps:
             record = _evaluate_holdout(policy, hold_obs, hold_actions)
             record.update(step=step, train_loss=_mean_loss(step_losses))
