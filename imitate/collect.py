@@ -20,6 +20,7 @@ is a few array copies.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -62,16 +63,21 @@ class Backend:
 LOCAL = Backend()
 
 
+def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    """The registered spec of ``env_id``; an unknown id raises ``EnvError``."""
+    try:
+        return gym.spec(env_id)
+    except gym.error.Error as exc:
+        raise EnvError(f"unknown env id {env_id!r}: {exc}") from exc
+
+
 def make_vec_env(env_id: str, num_envs: int, seeding: Seeding = "auto") -> gym.vector.VectorEnv:
     """Create ``num_envs`` copies of ``env_id`` vectorised for the seeding mode.
 
     ``auto`` picks ``stream`` when gymnasium has a native vector implementation
     of the env and ``per-episode`` otherwise. Unknown ids raise ``EnvError``.
     """
-    try:
-        spec = gym.spec(env_id)
-    except gym.error.Error as exc:
-        raise EnvError(f"unknown env id {env_id!r}: {exc}") from exc
+    spec = env_spec(env_id)
     if seeding == "auto":
         seeding = "stream" if spec.vector_entry_point is not None else "per-episode"
     try:
@@ -229,9 +235,9 @@ class _StepRecorder:
         )
 
 
-def _sub_envs(envs: gym.vector.VectorEnv) -> list[gym.Env[Any, Any]]:
+def _sub_envs(envs: gym.vector.VectorEnv) -> Sequence[gym.Env[Any, Any]]:
     assert isinstance(envs, gym.vector.SyncVectorEnv), "per-episode seeding uses sync envs"
-    return list(envs.envs)
+    return envs.envs  # no copy: called on every step
 
 
 def _step_slots(
@@ -307,7 +313,7 @@ def _rollout(
                 for i in done_slots:
                     if next_episode < n_episodes:
                         slot_episode[i] = next_episode
-                        next_obs[i] = sub_envs[i].reset(seed=seed + next_episode)[0]
+                        next_obs[i] = sub_envs[int(i)].reset(seed=seed + next_episode)[0]
                         next_episode += 1
                     else:
                         slot_episode[i] = -1
@@ -350,14 +356,14 @@ def collect(
     ``backend`` runs the rollouts on Ray actors instead (per-episode seeding only).
     """
     if backend.kind == "ray":
-        from imitate.distributed import ray_collect
+        from imitate.distributed import RolloutPool
 
         if seeding == "stream":
             raise BackendError("the ray backend uses per-episode seeding; stream is local only")
-        dataset, _ = ray_collect(
-            policy, env_id, n_episodes, seed, backend, num_envs, source, progress, max_steps
-        )
-        return dataset
+        with RolloutPool(backend) as pool:
+            return pool.collect(
+                policy, env_id, n_episodes, seed, num_envs, source, progress, max_steps
+            )[0]
     envs = make_vec_env(env_id, min(num_envs, n_episodes), seeding)
     try:
         trace = _rollout(
@@ -400,9 +406,10 @@ def evaluate(
 
     The result does not depend on ``num_envs`` or ``backend``."""
     if backend.kind == "ray":
-        from imitate.distributed import ray_evaluate
+        from imitate.distributed import RolloutPool
 
-        return ray_evaluate(policy, env_id, n_episodes, seed, backend, num_envs, progress)
+        with RolloutPool(backend) as pool:
+            return pool.evaluate(policy, env_id, n_episodes, seed, num_envs, progress)
     envs = make_vec_env(env_id, min(num_envs, n_episodes), "per-episode")
     try:
         trace = _rollout(fast_policy(policy), envs, n_episodes, seed, False, progress, "eval")

@@ -29,9 +29,9 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
-from imitate.collect import Backend, EvalResult, collect, evaluate
+from imitate.collect import Backend, EvalResult, collect, env_spec, evaluate
 from imitate.data import Dataset, concatenate
-from imitate.errors import BackendError, EnvError
+from imitate.errors import BackendError
 from imitate.policy import Policy, StochasticPolicy, fast_policy
 
 ChunkCallback = Callable[[int, int], None]
@@ -231,7 +231,7 @@ class RolloutPool:
     ) -> tuple[Dataset, int]:
         """:func:`imitate.collect.collect` on the workers; also returns the expert calls
         counted by a DAgger mixture policy (0 for other policies)."""
-        spec = _spec(env_id)
+        spec = env_spec(env_id)
         policy_ref = self.ray.put(fast_policy(policy))
         workers = len(self.actors)
         if max_steps is None:
@@ -260,7 +260,7 @@ class RolloutPool:
         progress: bool = False,
     ) -> EvalResult:
         """:func:`imitate.collect.evaluate` on the workers (same result)."""
-        spec = _spec(env_id)
+        spec = env_spec(env_id)
         policy_ref = self.ray.put(fast_policy(policy))
         chunks = [
             (policy_ref, spec, first, count, seed, num_envs)
@@ -272,40 +272,3 @@ class RolloutPool:
             lengths=np.concatenate([lengths for _, lengths in parts]),
             seed=seed,
         )
-
-
-def _spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    try:
-        return gym.spec(env_id)
-    except gym.error.Error as exc:
-        raise EnvError(f"unknown env id {env_id!r}: {exc}") from exc
-
-
-def ray_collect(
-    policy: Policy,
-    env_id: str,
-    n_episodes: int,
-    seed: int,
-    backend: Backend,
-    num_envs: int = 16,
-    source: str = "policy",
-    progress: bool = False,
-    max_steps: int | None = None,
-) -> tuple[Dataset, int]:
-    """One-off :meth:`RolloutPool.collect` (the pool's actors end afterwards)."""
-    with RolloutPool(backend) as pool:
-        return pool.collect(policy, env_id, n_episodes, seed, num_envs, source, progress, max_steps)
-
-
-def ray_evaluate(
-    policy: Policy,
-    env_id: str,
-    n_episodes: int,
-    seed: int,
-    backend: Backend,
-    num_envs: int = 16,
-    progress: bool = False,
-) -> EvalResult:
-    """One-off :meth:`RolloutPool.evaluate`."""
-    with RolloutPool(backend) as pool:
-        return pool.evaluate(policy, env_id, n_episodes, seed, num_envs, progress)
