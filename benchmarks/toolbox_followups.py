@@ -3,11 +3,12 @@
 1. JS temporal smoothness on LunarLander-v3 (10 demonstrations): the clone's action-flip
    rate on its own rollouts and its return, for (lambda, temperature) settings, next to the
    expert's own flip rate in the demonstrations.
-2. The energy score against drift states: BC from 1 demonstration, plain CE vs the energy
-   margin (Liu et al. 2020, weight 0.1), AUROC between expert states and the clone's
-   states farther than 1 / 3 expert stds from the paired expert state (`imitate ood`), and
-   against expert states perturbed by 3 std.
-3. The energy temperature: the same AUROC (plain CE, drift at 1 std) for
+2. The energy score against drift states (5 seeds): BC from 1 or 10 demonstrations, plain
+   CE vs the energy margin (Liu et al. 2020, weight 0.1), AUROC between held-out expert
+   states and the clone's off-support states (farther from every demonstration state than
+   99 % of held-out expert states, as in `imitate ood`), and against expert states
+   perturbed by 3 std.
+3. The energy temperature: the same AUROC (plain CE, 10 demonstrations) for
    ``-T logsumexp(f / T)`` with T in 0.1, 1, 10, 1000.
 
     python -m benchmarks.toolbox_followups                        # all three
@@ -27,9 +28,10 @@ from benchmarks.ablate_losses import flip_rate
 from benchmarks.common import emit
 from imitate import BCConfig, collect, evaluate, train_bc
 from imitate.calibration import auroc, energy_score
-from imitate.drift import paired_rollouts
+from imitate.drift import off_support
 
 SEEDS = (0, 1, 2)
+ENERGY_SEEDS = (0, 1, 2, 3, 4)
 JS_SETTINGS = [(0.0, 1.0), (1.0, 1.0), (5.0, 1.0), (1.0, 0.25), (5.0, 0.25)]
 
 
@@ -57,17 +59,17 @@ def js_study() -> list[dict[str, Any]]:
     return rows
 
 
-def one_demo_clone(env_id: str, expert: Any, seed: int, margin_weight: float) -> tuple[Any, ...]:
-    """BC from one demonstration and its paired rollouts: (policy, pair, expert states)."""
-    demos = collect(expert, env_id, 1, seed=seed)
+def clone_and_drift(
+    env_id: str, expert: Any, seed: int, n_demos: int, margin_weight: float
+) -> tuple[Any, np.ndarray, np.ndarray, Any]:
+    """BC from ``n_demos`` demonstrations, then (policy, held-out expert states, clone
+    states, off-support split of the clone states) over 20 episodes from reset seed 10,000."""
+    demos = collect(expert, env_id, n_demos, seed=seed)
     policy, _ = train_bc(demos, BCConfig(seed=seed, ood_energy_weight=margin_weight))
-    pair = paired_rollouts(expert, policy, env_id, 20, 10_000, 1.0)
-    return policy, pair, pair.expert_obs[~np.isnan(pair.expert_obs).any(-1)]
-
-
-def drifted_states(pair: Any, threshold: float) -> np.ndarray:
-    """Clone states farther than ``threshold`` expert stds from the paired expert state."""
-    return pair.clone_obs[np.nan_to_num(pair.distance, nan=0.0) > threshold]
+    expert_states = collect(expert, env_id, 20, seed=10_000).obs
+    clone_states = collect(policy, env_id, 20, seed=10_000)
+    support = off_support(demos.obs, expert_states, clone_states.obs)
+    return policy, expert_states, clone_states, support
 
 
 def energy_of(policy: Any, states: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -79,29 +81,34 @@ def energy_study() -> list[dict[str, Any]]:
     rows = []
     for env_id in ("CartPole-v1", "LunarLander-v3"):
         expert = load_zoo_teacher(env_id)
-        for seed in SEEDS:
-            for weight in (0.0, 0.1):
-                policy, pair, expert_states = one_demo_clone(env_id, expert, seed, weight)
-                rng = np.random.default_rng(seed)
-                noise = rng.normal(0, 3.0, expert_states.shape) * expert_states.std(0)
-                energy_in = energy_of(policy, expert_states)
-                row: dict[str, Any] = {
-                    "env": env_id,
-                    "seed": seed,
-                    "energy_margin_weight": weight,
-                    "return": evaluate(policy, env_id, 20, 10_000).mean_return,
-                    "auroc_perturbed_3std": auroc(
-                        energy_in, energy_of(policy, expert_states + noise)
-                    ),
-                }
-                for threshold in (1.0, 3.0):
-                    drifted = drifted_states(pair, threshold)
-                    row[f"drift_states_{threshold:.0f}std"] = len(drifted)
-                    row[f"auroc_drift_{threshold:.0f}std"] = (
-                        auroc(energy_in, energy_of(policy, drifted)) if len(drifted) else None
+        for n_demos in (1, 10):
+            for seed in ENERGY_SEEDS:
+                for weight in (0.0, 0.1):
+                    policy, expert_states, clone, support = clone_and_drift(
+                        env_id, expert, seed, n_demos, weight
                     )
-                print(row, flush=True)
-                rows.append(row)
+                    drifted = clone.obs[support.mask]
+                    rng = np.random.default_rng(seed)
+                    noise = rng.normal(0, 3.0, expert_states.shape) * expert_states.std(0)
+                    energy_in = energy_of(policy, expert_states)
+                    row: dict[str, Any] = {
+                        "env": env_id,
+                        "demos": n_demos,
+                        "seed": seed,
+                        "energy_margin_weight": weight,
+                        "return": float(clone.episode_returns.mean()),
+                        "clone_states": len(clone.obs),
+                        "drift_states": len(drifted),
+                        "support_threshold": support.threshold,
+                        "auroc_drift": (
+                            auroc(energy_in, energy_of(policy, drifted)) if len(drifted) else None
+                        ),
+                        "auroc_perturbed_3std": auroc(
+                            energy_in, energy_of(policy, expert_states + noise)
+                        ),
+                    }
+                    print(row, flush=True)
+                    rows.append(row)
     return rows
 
 
@@ -110,12 +117,14 @@ def energy_temperature_study() -> list[dict[str, Any]]:
     for env_id in ("CartPole-v1", "LunarLander-v3"):
         expert = load_zoo_teacher(env_id)
         for seed in SEEDS:
-            policy, pair, expert_states = one_demo_clone(env_id, expert, seed, 0.0)
-            drifted = drifted_states(pair, 1.0)
-            row: dict[str, Any] = {"env": env_id, "seed": seed}
+            policy, expert_states, clone, support = clone_and_drift(env_id, expert, seed, 10, 0.0)
+            drifted = clone.obs[support.mask]
+            row: dict[str, Any] = {"env": env_id, "seed": seed, "drift_states": len(drifted)}
             for t in (0.1, 1.0, 10.0, 1000.0):
-                row[f"auroc_T{t:g}"] = auroc(
-                    energy_of(policy, expert_states, t), energy_of(policy, drifted, t)
+                row[f"auroc_T{t:g}"] = (
+                    auroc(energy_of(policy, expert_states, t), energy_of(policy, drifted, t))
+                    if len(drifted)
+                    else None
                 )
             print(row, flush=True)
             rows.append(row)

@@ -38,7 +38,7 @@ from imitate.collect import Backend, Seeding, collect, env_spaces, evaluate
 from imitate.dagger import DAggerConfig, bc_label_curve, dagger
 from imitate.data import Dataset, load_dataset
 from imitate.distill import DistillConfig, distill, distillation_report
-from imitate.drift import drift_markdown, drift_report, paired_rollouts
+from imitate.drift import drift_markdown, drift_report, off_support
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
 from imitate.losses import nats_to_bits
@@ -253,7 +253,10 @@ class ExportCommand:
 
 @dataclass(frozen=True)
 class OodCommand:
-    """Score expert states against the states a clone drifts into (energy, max softmax)."""
+    """Score expert states against the states a clone drifts into (energy, max softmax).
+
+    Drift states are the clone's states farther from every demonstration state than
+    ``--quantile`` of held-out expert states are (nearest neighbour, std units)."""
 
     policy: Path
     """Clone checkpoint .pt (Discrete actions)."""
@@ -261,12 +264,15 @@ class OodCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    data: Path | None = None
+    """The clone's demonstrations (.npz): the support that drift leaves. Default: as many
+    fresh expert episodes, reset seeds following the scored ones."""
     episodes: int = 20
-    """Paired expert/clone episodes."""
+    """Expert and clone episodes scored (reset seeds seed, seed + 1, ...)."""
     seed: int = 10_000
     """Reset seed of the first episode."""
-    threshold: float = 1.0
-    """Drift states: clone states farther than this (expert-std units) from the expert's."""
+    quantile: float = 0.99
+    """Share of held-out expert states that count as in support."""
     out: Path | None = None
     """Report folder (default: runs/<env>__ood__<seed>__<time>/)."""
     json: bool = False
@@ -610,15 +616,22 @@ def calibration_report(
 
 def run_ood(args: OodCommand) -> dict[str, Any]:
     _require_positive(episodes=args.episodes)
+    if not 0.0 < args.quantile < 1.0:
+        raise ImitateError(f"--quantile must be in (0, 1), got {args.quantile}")
     env_spaces(args.env)
     policy = load_policy(args.policy)
     check_policy_env(policy, args.env, str(args.policy))
     if not isinstance(policy.head, CategoricalHead):
         raise ImitateError("OOD scores need a policy with a Discrete action space")
     expert = resolve_expert(args.expert, args.env)
-    pair = paired_rollouts(expert, policy, args.env, args.episodes, args.seed, args.threshold)
-    expert_states = pair.expert_obs[~np.isnan(pair.expert_obs).any(-1)]
-    drifted = pair.clone_obs[np.nan_to_num(pair.distance, nan=0.0) > args.threshold]
+    if args.data is not None:
+        reference = load_dataset_for(args.data, args.env).obs
+    else:
+        reference = collect(expert, args.env, args.episodes, args.seed + args.episodes).obs
+    expert_states = collect(expert, args.env, args.episodes, args.seed).obs
+    clone_states = collect(policy, args.env, args.episodes, args.seed).obs
+    support = off_support(reference, expert_states, clone_states, args.quantile)
+    drifted = clone_states[support.mask]
     source = "clone drift states"
     if len(drifted) < 50:  # a clone that hardly drifts: use perturbed expert states instead
         rng = np.random.default_rng(args.seed)
@@ -636,6 +649,9 @@ def run_ood(args: OodCommand) -> dict[str, Any]:
         "in_states": len(expert_states),
         "out_states": len(drifted),
         "out_source": source,
+        "clone_states": len(clone_states),
+        "off_support_states": int(support.mask.sum()),
+        "support_threshold": support.threshold,
     }
     for key in ("energy", "neg_msp"):
         result[key] = {

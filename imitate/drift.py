@@ -7,6 +7,10 @@
 * :func:`distribution_shift` compares the clone's expert-labelled loss and
   disagreement on expert states with those on its own states: the gap is the
   distribution shift that BC never trains on.
+* :func:`off_support` finds the states a clone drifts into that the demonstrations
+  do not cover: farther from every demonstration state than a held-out share of
+  the expert's own states are (nearest-neighbour distance, per-dimension std units).
+  These are the out-of-distribution states the energy score should flag.
 * :func:`horizon_scaling` measures cumulative cost against the horizon ``T``
   and fits ``log cost = slope * log T + b`` with a bootstrap confidence
   interval: ~2 for BC, ~1 for DAgger on ``imitate/Tightrope-v0``
@@ -115,6 +119,62 @@ def paired_rollouts(
         clone_returns=clone_data.episode_returns,
         threshold=threshold,
     )
+
+
+def nearest_distances(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``[N]`` distance from each query state ``[N, D]`` to its nearest reference state
+    ``[M, D]``, each dimension divided by the reference's std (constant dimensions: 1)."""
+    reference = reference.reshape(len(reference), -1).astype(np.float64)
+    scale = reference.std(axis=0)
+    scale[scale < 1e-8] = 1.0
+    ref = torch.as_tensor(reference / scale)
+    queries = torch.as_tensor(query.reshape(len(query), -1).astype(np.float64) / scale)
+    # chunks keep the [chunk, M] distance matrix small for large reference sets
+    nearest = [torch.cdist(chunk, ref).min(dim=1).values for chunk in queries.split(1024)]
+    return torch.cat(nearest).numpy() if nearest else np.zeros(0)
+
+
+@dataclass(frozen=True)
+class OffSupport:
+    """Which clone states lie outside the demonstrations' support.
+
+    Attributes:
+        threshold: the ``quantile`` of the held-out expert states' nearest-neighbour
+            distances to the reference (std units): farther than this is off support.
+        expert_distances: ``[N_expert]`` those distances.
+        clone_distances: ``[N_clone]`` the clone states' distances.
+        mask: ``[N_clone]`` True for clone states beyond ``threshold``.
+    """
+
+    threshold: float
+    expert_distances: np.ndarray
+    clone_distances: np.ndarray
+    mask: np.ndarray
+
+
+def off_support(
+    reference: np.ndarray,
+    expert_states: np.ndarray,
+    clone_states: np.ndarray,
+    quantile: float = 0.99,
+) -> OffSupport:
+    """Clone states farther from every ``reference`` state than ``quantile`` of held-out
+    ``expert_states`` are.
+
+    ``reference``: ``[M, D]`` the states the clone was trained on (its demonstrations);
+    ``expert_states``: ``[N_expert, D]`` expert states NOT in ``reference``, which calibrate
+    how far in-distribution states lie; ``clone_states``: ``[N_clone, D]``. Unlike the
+    paired distance of :func:`paired_rollouts`, this does not flag ordinary states that the
+    clone merely reaches at a different time than the expert.
+    """
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile}")
+    if len(reference) == 0 or len(expert_states) == 0:
+        raise ValueError("off_support needs reference and expert states")
+    expert_distances = nearest_distances(expert_states, reference)
+    clone_distances = nearest_distances(clone_states, reference)
+    threshold = float(np.quantile(expert_distances, quantile))
+    return OffSupport(threshold, expert_distances, clone_distances, clone_distances > threshold)
 
 
 def _pad_time(values: np.ndarray, horizon: int) -> np.ndarray:

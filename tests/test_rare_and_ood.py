@@ -7,11 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from agents.heuristics import CartPoleExpert
+from agents.heuristics import AcrobotExpert, CartPoleExpert
+from agents.zoo import load_zoo_teacher
 from envs.braking import BrakingExpert
 from imitate import BCConfig, Dataset, collect, evaluate, save_policy, train_bc
+from imitate.calibration import auroc, energy_score
 from imitate.cli import main
+from imitate.drift import nearest_distances, off_support
 
 
 def test_braking_expert_brakes_rarely_and_never_crashes() -> None:
@@ -64,6 +68,26 @@ def test_eval_reports_calibration_against_the_expert(
     assert main(["eval", "--episodes", "3"]) == 2
 
 
+def test_nearest_distances_are_in_reference_std_units() -> None:
+    reference = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0], [2.0, 4.0]])  # std (1, 2)
+    query = np.array([[1.0, 0.0], [2.0, 6.0], [0.0, 0.0]])
+    np.testing.assert_allclose(nearest_distances(query, reference), [1.0, 1.0, 0.0])
+
+
+def test_off_support_uses_the_held_out_expert_quantile() -> None:
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(500, 3))
+    expert_states = rng.normal(size=(200, 3))
+    far = rng.normal(size=(30, 3)) + 10.0
+    clone_states = np.concatenate([rng.normal(size=(100, 3)), far])
+    support = off_support(reference, expert_states, clone_states, quantile=0.99)
+    assert support.threshold == pytest.approx(np.quantile(support.expert_distances, 0.99))
+    assert support.mask[100:].all()  # every far state is off support
+    assert support.mask[:100].mean() < 0.05  # and almost no in-distribution one is
+    with pytest.raises(ValueError, match="quantile"):
+        off_support(reference, expert_states, clone_states, quantile=1.0)
+
+
 def test_ood_command_scores_drift_states(
     one_demo_clone: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -71,7 +95,47 @@ def test_ood_command_scores_drift_states(
     assert main([*args, "--out", str(tmp_path / "ood"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert 0.0 <= result["energy"]["auroc"] <= 1.0 and result["out_states"] > 0
+    assert result["off_support_states"] <= result["clone_states"]
     assert (tmp_path / "ood" / "ood.json").is_file() and Path(result["figures"]["roc"]).is_file()
+
+
+def test_ood_command_takes_the_demonstrations_as_support(
+    one_demo_clone: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demos = collect(CartPoleExpert(), "CartPole-v1", 1, seed=0).save(tmp_path / "d.npz")
+    args = ["ood", "--policy", str(one_demo_clone), "--episodes", "3", "--data", str(demos)]
+    assert main([*args, "--out", str(tmp_path / "ood"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["clone_states"] > 0 and result["support_threshold"] > 0
+    capsys.readouterr()
+    assert main([*args, "--quantile", "1.5"]) == 2
+    assert "--quantile" in capsys.readouterr().err
+    other = collect(AcrobotExpert(), "Acrobot-v1", 1, seed=0).save(tmp_path / "acrobot.npz")
+    assert main([*args[:-2], "--data", str(other)]) == 2
+    assert "Acrobot-v1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_energy_margin_flags_lunarlander_drift_states() -> None:
+    """The acceptance study of `imitate ood` (benchmarks/toolbox_followups.py, seed 0):
+    BC from 10 zoo demonstrations; drift states are the clone's off-support states."""
+    env_id = "LunarLander-v3"
+    expert = load_zoo_teacher(env_id)
+    demos = collect(expert, env_id, 10, seed=0)
+    expert_states = collect(expert, env_id, 20, seed=10_000).obs
+    aurocs, returns = {}, {}
+    for name, weight in (("plain", 0.0), ("margin", 0.1)):
+        policy, _ = train_bc(demos, BCConfig(seed=0, ood_energy_weight=weight))
+        clone = collect(policy, env_id, 20, seed=10_000)
+        drifted = clone.obs[off_support(demos.obs, expert_states, clone.obs).mask]
+        assert len(drifted) > 50
+        energies = [
+            energy_score(torch.as_tensor(policy.logits(s.astype(np.float32)))).numpy()
+            for s in (expert_states, drifted)
+        ]
+        aurocs[name], returns[name] = auroc(*energies), clone.episode_returns.mean()
+    assert aurocs["plain"] < 0.7 < 0.9 <= aurocs["margin"]
+    assert returns["margin"] >= 0.98 * returns["plain"]
 
 
 def test_eval_uses_the_envs_expert_for_calibration_by_default(
