@@ -30,6 +30,7 @@ from benchmarks.common import RESULTS, emit
 from envs.braking import BrakingExpert
 from imitate import BCConfig, collect, evaluate, train_bc
 from imitate.calibration import auroc, energy_score, expected_calibration_error, fit_temperature
+from imitate.drift import action_flip_rate
 
 ENVS = ["imitate/Braking-v0", "CartPole-v1", "Acrobot-v1", "LunarLander-v3"]
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -46,12 +47,6 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 def expert_for(env_id: str) -> Any:
     return BrakingExpert() if env_id == "imitate/Braking-v0" else load_zoo_teacher(env_id)
-
-
-def flip_rate(actions: np.ndarray, episode_starts: np.ndarray) -> float:
-    changes = actions[1:] != actions[:-1]
-    changes[episode_starts[1:] - 1] = False  # no flip across episode boundaries
-    return float(changes.mean())
 
 
 def measure(env_id: str, expert: Any, options: dict[str, Any], seed: int) -> dict[str, float]:
@@ -83,7 +78,7 @@ def measure(env_id: str, expert: Any, options: dict[str, Any], seed: int) -> dic
         "ece": expected_calibration_error(probs, labels[half:]),
         "ece_scaled": expected_calibration_error(scaled, labels[half:]),
         "temperature": t,
-        "flip_rate": flip_rate(own.actions, own.episode_starts),
+        "flip_rate": action_flip_rate(own.actions, own.episode_starts),
         "energy_auroc": auroc(energy_in, energy_out),
     }
 

@@ -1,13 +1,16 @@
 """Two follow-up studies of the toolbox on BC (zoo experts, 3 seeds), JSON out.
 
 1. JS temporal smoothness on LunarLander-v3 (10 demonstrations): the clone's action-flip
-   rate on its own rollouts and its return, for (lambda, temperature) settings, next to the
-   expert's own flip rate in the demonstrations.
+   rate on its own rollouts, the median JS divergence across its flips, and its return,
+   for (lambda, temperature) settings, next to the expert's own flip rate.
 2. The energy score against drift states (5 seeds): BC from 1 or 10 demonstrations, plain
    CE vs the energy margin (Liu et al. 2020, weight 0.1), AUROC between held-out expert
    states and the clone's off-support states (farther from every demonstration state than
    99 % of held-out expert states, as in `imitate ood`), and against expert states
    perturbed by 3 std.
+4. JS smoothness end to end on LunarLander-v3 (5 seeds): the clone trained with
+   ``temporal_js`` lambda, run through ``JSGatedPolicy`` with threshold delta (hold the
+   action while the distribution stays within delta nats of the one it was chosen at).
 3. The energy temperature: the same AUROC (plain CE, 10 demonstrations) for
    ``-T logsumexp(f / T)`` with T in 0.1, 1, 10, 1000.
 
@@ -24,15 +27,62 @@ import numpy as np
 import torch
 
 from agents.zoo import load_zoo_teacher
-from benchmarks.ablate_losses import flip_rate
 from benchmarks.common import emit
 from imitate import BCConfig, collect, evaluate, train_bc
 from imitate.calibration import auroc, energy_score
-from imitate.drift import off_support
+from imitate.drift import action_flip_rate, off_support
+from imitate.losses import js_divergence
+from imitate.policy import JSGatedPolicy
 
 SEEDS = (0, 1, 2)
 ENERGY_SEEDS = (0, 1, 2, 3, 4)
 JS_SETTINGS = [(0.0, 1.0), (1.0, 1.0), (5.0, 1.0), (1.0, 0.25), (5.0, 0.25)]
+
+
+def one_step_pulse_share(actions: np.ndarray, episode_starts: np.ndarray) -> float:
+    """Share of the steps where the action changes that begin a one-step pulse
+    ``a, b, a`` within an episode (e.g. one side-engine step inside a main-engine burn)."""
+    same_episode = np.ones(len(actions), dtype=bool)
+    same_episode[episode_starts] = False  # step t and t - 1 lie in one episode
+    flip = (actions[1:-1] != actions[:-2]) & same_episode[1:-1]
+    pulse = flip & (actions[2:] == actions[:-2]) & same_episode[2:]
+    return float(pulse.sum() / max(flip.sum(), 1))
+
+
+def js_gate_study() -> list[dict[str, Any]]:
+    """Training smoothness (lambda) x execution gate (delta) on LunarLander-v3, 5 seeds.
+    (lambda 3, delta 0.1) was picked on seeds 0-2 with evaluation seeds 9000+; this study
+    evaluates on seeds 10000+, and seeds 3 and 4 are new."""
+    env_id = "LunarLander-v3"
+    expert = load_zoo_teacher(env_id)
+    rows = []
+    for seed in ENERGY_SEEDS:
+        demos = collect(expert, env_id, 10, seed=seed)
+        for weight in (0.0, 2.0, 3.0, 5.0):
+            policy, _ = train_bc(demos, BCConfig(seed=seed, temporal_js=weight))
+            for threshold in (0.0, 0.05, 0.1):
+                own = collect(JSGatedPolicy.wrap(policy, threshold), env_id, 20, seed=10_000)
+                row = {
+                    "seed": seed,
+                    "lambda": weight,
+                    "js_gate": threshold,
+                    "flip_rate": action_flip_rate(own.actions, own.episode_starts),
+                    "return": float(own.episode_returns.mean()),
+                }
+                print(row, flush=True)
+                rows.append(row)
+    return rows
+
+
+def median_js_at_flips(policy: Any, rollouts: Any) -> float:
+    """Median JS divergence (nats, at most ln 2 = 0.693) between the clone's action
+    distributions at consecutive steps where its action changes: near ln 2, the flips are
+    confident switches that no divergence penalty or JS gate below that can hold back."""
+    logits = torch.as_tensor(policy.logits(rollouts.obs.astype(np.float32)))
+    flips = rollouts.actions[1:] != rollouts.actions[:-1]
+    flips[rollouts.episode_starts[1:] - 1] = False
+    where = np.flatnonzero(flips)
+    return float(js_divergence(logits[where], logits[where + 1], reduction="none").median())
 
 
 def js_study() -> list[dict[str, Any]]:
@@ -41,7 +91,8 @@ def js_study() -> list[dict[str, Any]]:
     rows = []
     for seed in SEEDS:
         demos = collect(expert, env_id, 10, seed=seed)
-        expert_flips = flip_rate(demos.actions, demos.episode_starts)
+        expert_flips = action_flip_rate(demos.actions, demos.episode_starts)
+        expert_pulses = one_step_pulse_share(demos.actions, demos.episode_starts)
         for weight, temperature in JS_SETTINGS:
             config = BCConfig(seed=seed, temporal_js=weight, temporal_js_temperature=temperature)
             policy, _ = train_bc(demos, config)
@@ -51,7 +102,9 @@ def js_study() -> list[dict[str, Any]]:
                 "lambda": weight,
                 "temperature": temperature,
                 "expert_flip_rate": expert_flips,
-                "flip_rate": flip_rate(own.actions, own.episode_starts),
+                "expert_one_step_pulses": expert_pulses,
+                "flip_rate": action_flip_rate(own.actions, own.episode_starts),
+                "median_js_at_flips": median_js_at_flips(policy, own),
                 "return": evaluate(policy, env_id, 20, 10_000).mean_return,
             }
             print(row, flush=True)
@@ -131,7 +184,12 @@ def energy_temperature_study() -> list[dict[str, Any]]:
     return rows
 
 
-STUDIES = {"js": js_study, "energy": energy_study, "energy_temperature": energy_temperature_study}
+STUDIES = {
+    "js": js_study,
+    "js_gate": js_gate_study,
+    "energy": energy_study,
+    "energy_temperature": energy_temperature_study,
+}
 
 
 def main() -> None:

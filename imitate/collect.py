@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from imitate.data import Dataset, make_meta
 from imitate.errors import BackendError, EnvError
-from imitate.policy import Policy, fast_policy
+from imitate.policy import Policy, RecurrentPolicy, fast_policy
 
 Seeding = Literal["auto", "per-episode", "stream"]
 _CHUNK_STEPS = 1024
@@ -279,6 +279,8 @@ def _rollout(
     else:
         obs, _ = envs.reset(seed=seed)
     autoreset_step = np.zeros(num_envs, np.bool_)  # stream mode: this step only resets the slot
+    recurrent = policy if isinstance(policy, RecurrentPolicy) else None
+    state = recurrent.initial_state(num_envs) if recurrent is not None else None
     completed: list[int] = []
     final_obs: dict[int, np.ndarray] = {}  # episode id -> observation after its last step
     n_recorded = 0
@@ -288,10 +290,18 @@ def _rollout(
         if per_episode:  # step only the slots that hold an episode (no work in the tail)
             active = np.flatnonzero(slot_episode >= 0)
             actions = np.zeros((num_envs, *recorder.action_shape), recorder.action_dtype)
-            actions[active] = policy.act(obs[active])
+            if recurrent is not None and state is not None:
+                actions[active], state[active] = recurrent.step(obs[active], state[active])
+            else:
+                actions[active] = policy.act(obs[active])
             next_obs, rewards, terminated, truncated = _step_slots(envs, active, actions, obs)
         else:
-            actions = policy.act(obs)
+            if recurrent is not None and state is not None:
+                actions, state = recurrent.step(obs, state)
+                # a slot that autoresets on this step starts its next episode afresh
+                state[autoreset_step] = recurrent.initial_state(int(autoreset_step.sum()))
+            else:
+                actions = policy.act(obs)
             next_obs, rewards, terminated, truncated, _ = envs.step(actions)
         recorded = np.where(autoreset_step, -1, slot_episode)
         recorder.record(obs, actions, rewards, terminated, truncated, recorded)
@@ -309,6 +319,8 @@ def _rollout(
                 )
             bar.update(len(finished))
             if per_episode:
+                if recurrent is not None and state is not None:
+                    state[done_slots] = recurrent.initial_state(len(done_slots))
                 sub_envs = _sub_envs(envs)
                 for i in done_slots:
                     if next_episode < n_episodes:

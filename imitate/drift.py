@@ -121,6 +121,18 @@ def paired_rollouts(
     )
 
 
+def action_flip_rate(actions: np.ndarray, episode_starts: np.ndarray) -> float:
+    """Share of steps whose action differs from the previous step's, within episodes.
+
+    ``actions [N, ...]`` in episode order, ``episode_starts [E]``: a policy that holds each
+    action for ``k`` steps scores ``1 / k``; the first step of an episode never counts."""
+    actions = np.asarray(actions).reshape(len(actions), -1)
+    changes = (actions[1:] != actions[:-1]).any(axis=1)
+    starts = np.asarray(episode_starts)
+    changes[starts[starts > 0] - 1] = False  # no flip across an episode boundary
+    return float(changes.mean()) if len(changes) else 0.0
+
+
 def nearest_distances(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``[N]`` distance from each query state ``[N, D]`` to its nearest reference state
     ``[M, D]``, each dimension divided by the reference's std (constant dimensions: 1)."""

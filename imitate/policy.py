@@ -4,7 +4,10 @@ A ``Policy`` maps a batch of observations ``[B, *obs_shape]`` to a batch of
 actions ``[B, *action_shape]``, numpy in and out. Heuristic experts, wrapped
 SB3 models, torch learners and exported runtimes all satisfy it, so one
 rollout path serves them all. A ``SoftPolicy`` also exposes its raw outputs
-(logits, Q-values or distribution parameters).
+(logits, Q-values or distribution parameters). A ``RecurrentPolicy`` carries
+per-episode state ``[B, S]`` that the rollout loop holds and resets, explicitly;
+``JSGatedPolicy`` is one: it holds its action while the action distribution stays
+Jensen-Shannon-close to the one the action was chosen at.
 
 Checkpoints follow nanoGPT: a dict of weights + constructor arguments +
 training config + library versions, loaded with ``weights_only=True``; never a
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -24,9 +27,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from imitate.errors import CheckpointError
+from imitate.errors import CheckpointError, UnsupportedSpaceError
 from imitate.fileio import atomic_write
-from imitate.spaces import ActionHead, flat_obs_dim, head_for_space, space_from_json, space_to_json
+from imitate.spaces import (
+    ActionHead,
+    CategoricalHead,
+    flat_obs_dim,
+    head_for_space,
+    space_from_json,
+    space_to_json,
+)
 
 CHECKPOINT_FORMAT = "imitate-policy"
 CHECKPOINT_VERSION = 1
@@ -53,6 +63,66 @@ class StochasticPolicy(Policy, Protocol):
     """A Policy that draws random numbers; sharded rollouts give each shard its own stream."""
 
     def reseed(self, seed: int) -> None: ...
+
+
+@runtime_checkable
+class RecurrentPolicy(Policy, Protocol):
+    """A Policy with per-episode state ``[B, S]``, carried by the caller: the rollout loop
+    starts every episode from ``initial_state`` and calls ``step`` on each batch of the
+    slots it steps. ``act`` is a first step (every row from the initial state)."""
+
+    def initial_state(self, batch: int) -> np.ndarray: ...
+
+    def step(self, obs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class JSGatedPolicy:
+    """Temporal smoothness at execution: keep the previous action until the action
+    distribution has moved more than ``threshold`` nats (Jensen-Shannon divergence) from
+    the distribution at which that action was chosen; then take the new argmax.
+
+    ``policy``: a Discrete-action SoftPolicy (logits ``[B, n_actions]``). ``threshold`` in
+    ``[0, ln 2)``; 0 is the policy's own argmax. The gate can only hold back flips where
+    consecutive distributions are close: train with ``BCConfig.temporal_js`` so that they
+    are (a plain CE clone switches between near-one-hot distributions, JS ~ ln 2).
+    State ``[B, n_actions]``: the anchor's logits (NaN: no action chosen yet).
+    """
+
+    policy: SoftPolicy
+    threshold: float
+    head: CategoricalHead
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold < np.log(2.0):
+            raise ValueError(f"threshold must be in [0, ln 2), got {self.threshold}")
+
+    @classmethod
+    def wrap(cls, policy: SoftPolicy, threshold: float) -> JSGatedPolicy:
+        """Gate a policy with a categorical head (an MLPPolicy or its numpy snapshot)."""
+        head = getattr(policy, "head", None)
+        if not isinstance(head, CategoricalHead):
+            raise UnsupportedSpaceError("the JS gate needs a policy with a Discrete action head")
+        return cls(policy, threshold, head)
+
+    def initial_state(self, batch: int) -> np.ndarray:
+        return np.full((batch, self.head.n), np.nan, dtype=np.float32)
+
+    def step(self, obs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``obs [B, ...]``, ``state [B, n_actions]`` -> ``(actions [B], state [B, n_actions])``."""
+        from imitate.losses import js_divergence
+
+        logits = np.asarray(self.policy.logits(obs), dtype=np.float32)
+        fresh = np.isnan(state).any(axis=1)
+        anchor = np.where(fresh[:, None], logits, state)
+        with torch.no_grad():
+            moved = js_divergence(torch.as_tensor(logits), torch.as_tensor(anchor), "none")
+        switch = fresh | (moved.numpy() > self.threshold)
+        anchor = np.where(switch[:, None], logits, anchor)
+        return self.head.mode_numpy(anchor), anchor
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.step(obs, self.initial_state(len(obs)))[0]
 
 
 @dataclass(frozen=True)
@@ -237,6 +307,8 @@ def fast_policy(policy: Policy) -> Policy:
     """The fastest equivalent of ``policy`` for rollouts (a numpy snapshot of an MLPPolicy)."""
     if isinstance(policy, MLPPolicy):
         return policy.numpy_snapshot()
+    if isinstance(policy, JSGatedPolicy) and isinstance(policy.policy, MLPPolicy):
+        return replace(policy, policy=policy.policy.numpy_snapshot())
     return policy
 
 

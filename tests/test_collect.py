@@ -92,3 +92,23 @@ def test_per_episode_mode_keeps_only_complete_episodes() -> None:
 def test_unknown_env_is_an_env_error() -> None:
     with pytest.raises(EnvError, match="unknown env id 'NoSuchEnv-v0'"):
         collect(CartPoleExpert(), "NoSuchEnv-v0", 1, seed=0)
+
+
+class AlternatingCounter:
+    """A RecurrentPolicy whose state counts the steps of its episode: action = count % 2."""
+
+    def initial_state(self, batch: int) -> np.ndarray:
+        return np.zeros((batch, 1))
+
+    def step(self, obs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (state[:, 0] % 2).astype(np.int64), state + 1
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.step(obs, self.initial_state(len(obs)))[0]
+
+
+@pytest.mark.parametrize("seeding", ["per-episode", "stream"])
+def test_recurrent_state_is_carried_per_slot_and_reset_each_episode(seeding: str) -> None:
+    data = collect(AlternatingCounter(), "CartPole-v1", 7, seed=0, num_envs=3, seeding=seeding)  # type: ignore[arg-type]
+    for start, length in zip(data.episode_starts, data.episode_lengths, strict=True):
+        np.testing.assert_array_equal(data.actions[start : start + length], np.arange(length) % 2)

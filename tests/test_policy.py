@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from imitate import CheckpointError, MLPPolicy, PolicyConfig, load_policy, save_policy
-from imitate.policy import Policy, SoftPolicy, fast_policy
+from imitate.errors import UnsupportedSpaceError
+from imitate.policy import JSGatedPolicy, Policy, RecurrentPolicy, SoftPolicy, fast_policy
+from imitate.spaces import CategoricalHead
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
 ACTION_SPACES = [
@@ -107,3 +109,52 @@ def test_normalizer_handles_constant_features() -> None:
     policy.fit_normalizer(obs)
     assert torch.all(policy.obs_std[1:] == 1.0)
     assert np.isfinite(policy.logits(obs.astype(np.float32))).all()
+
+
+class LogitsAreObs:
+    """A SoftPolicy whose logits are its observations (2 actions)."""
+
+    head = CategoricalHead(2)
+
+    def logits(self, obs: np.ndarray) -> np.ndarray:
+        return np.asarray(obs, dtype=np.float32)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.logits(obs).argmax(axis=1)
+
+
+def _js_nats(logits_p: list[float], logits_q: list[float]) -> float:
+    p, q = (np.exp(x) / np.exp(x).sum() for x in (np.array(logits_p), np.array(logits_q)))
+    m = (p + q) / 2
+    return float(0.5 * (p * np.log(p / m)).sum() + 0.5 * (q * np.log(q / m)).sum())
+
+
+def test_js_gate_holds_the_action_until_the_distribution_moves() -> None:
+    steps = [[0.0, 0.2], [0.2, 0.0], [0.0, 0.3], [5.0, 0.0], [4.0, 0.0]]
+    # by hand: step 2 is 0.0050 nats from the anchor (step 1), step 4 0.2271 nats
+    assert _js_nats(steps[1], steps[0]) < 0.1 < _js_nats(steps[3], steps[0])
+    for threshold, expected in ((0.0, [1, 0, 1, 0, 0]), (0.1, [1, 1, 1, 0, 0])):
+        gate = JSGatedPolicy.wrap(LogitsAreObs(), threshold)  # type: ignore[arg-type]
+        assert isinstance(gate, RecurrentPolicy)
+        state, actions = gate.initial_state(1), []
+        for logits in steps:
+            action, state = gate.step(np.array([logits]), state)
+            actions.append(int(action[0]))
+        assert actions == expected
+    np.testing.assert_array_equal(gate.act(np.array(steps)), [1, 0, 1, 0, 0])  # first steps
+    with pytest.raises(ValueError, match="threshold"):
+        JSGatedPolicy.wrap(LogitsAreObs(), 0.7)  # type: ignore[arg-type]
+    with pytest.raises(UnsupportedSpaceError):
+        JSGatedPolicy.wrap(_policy(gym.spaces.Box(-1.0, 1.0, (2,), np.float32)), 0.1)
+
+
+def test_fast_gated_policy_acts_like_the_torch_one() -> None:
+    policy = _policy(gym.spaces.Discrete(3))
+    gate = JSGatedPolicy.wrap(policy, 0.05)
+    fast = fast_policy(gate)
+    assert isinstance(fast, JSGatedPolicy) and not isinstance(fast.policy, MLPPolicy)
+    obs = np.random.default_rng(0).normal(size=(20, 1, 4)).astype(np.float32) * 3
+    state_torch, state_fast = gate.initial_state(1), fast.initial_state(1)
+    for row in obs:
+        (a, state_torch), (b, state_fast) = gate.step(row, state_torch), fast.step(row, state_fast)
+        np.testing.assert_array_equal(a, b)
