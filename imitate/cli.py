@@ -34,11 +34,11 @@ from imitate.calibration import (
     fpr_at_95_tpr,
     max_softmax_probability,
 )
-from imitate.collect import Backend, Seeding, collect, env_spaces, evaluate
+from imitate.collect import Backend, EvalResult, Seeding, collect, env_spaces, evaluate
 from imitate.dagger import DAggerConfig, bc_label_curve, dagger
 from imitate.data import Dataset, load_dataset
 from imitate.distill import DistillConfig, distill, distillation_report
-from imitate.drift import drift_markdown, drift_report, off_support
+from imitate.drift import action_flip_rate, drift_markdown, drift_report, off_support
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
 from imitate.losses import nats_to_bits
@@ -50,7 +50,14 @@ from imitate.plots import (
     plot_roc,
     plot_score_histogram,
 )
-from imitate.policy import MLPPolicy, Policy, PolicyConfig, load_policy, save_policy
+from imitate.policy import (
+    JSGatedPolicy,
+    MLPPolicy,
+    Policy,
+    PolicyConfig,
+    load_policy,
+    save_policy,
+)
 from imitate.runs import config_to_json, make_run_dir
 from imitate.spaces import CategoricalHead
 
@@ -137,6 +144,10 @@ class EvalCommand:
     """Evaluation episodes."""
     seed: int = 10_000
     """Reset seed of the first episode."""
+    js_gate: float = 0.0
+    """Discrete policies: hold each action while the action distribution stays within this
+    many nats (Jensen-Shannon) of the one it was chosen at (0: off; see JSGatedPolicy).
+    The output then also reports the action-flip rate."""
     out: Path | None = None
     """Folder for eval.json and, with calibration, the reliability diagram reliability.png
     (default: write nothing)."""
@@ -539,6 +550,8 @@ def run_bc(args: BCCommand) -> dict[str, Any]:
 
 def run_eval(args: EvalCommand) -> dict[str, Any]:
     _require_positive(episodes=args.episodes)
+    if not 0.0 <= args.js_gate < np.log(2.0):
+        raise ImitateError(f"--js-gate must be in [0, ln 2 = 0.693), got {args.js_gate}")
     if args.policy is None and args.expert is None:
         raise ImitateError("give --policy, --expert, or both (calibration against the expert)")
     backend = args.rollouts.to_backend()
@@ -550,10 +563,26 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         if env_id is None:
             raise ImitateError(f"{args.policy} does not record its env: pass --env")
         check_policy_env(policy, env_id, str(args.policy))
-        result = evaluate(
-            policy, env_id, args.episodes, args.seed, progress=_progress(), backend=backend
-        )
-        out: dict[str, Any] = {"env": env_id, **result.to_json()}
+        if args.js_gate and not isinstance(policy.head, CategoricalHead):
+            raise ImitateError("--js-gate needs a policy with a Discrete action space")
+        if not isinstance(policy.head, CategoricalHead):
+            result = evaluate(
+                policy, env_id, args.episodes, args.seed, progress=_progress(), backend=backend
+            )
+            out: dict[str, Any] = {"env": env_id, **result.to_json()}
+        else:  # record the actions too, for the flip rate
+            actor: Policy = JSGatedPolicy.wrap(policy, args.js_gate) if args.js_gate else policy
+            rollouts = collect(
+                actor, env_id, args.episodes, args.seed, seeding="per-episode",
+                progress=_progress(), backend=backend,
+            )  # fmt: skip
+            result = EvalResult(rollouts.episode_returns, rollouts.episode_lengths, args.seed)
+            out = {
+                "env": env_id,
+                **result.to_json(),
+                "js_gate": args.js_gate,
+                "action_flip_rate": action_flip_rate(rollouts.actions, rollouts.episode_starts),
+            }
         out_dir = None if args.out is None else make_run_dir(env_id, "eval", args.seed, args.out)
         expert_name = args.expert or default_expert(env_id)
         if expert_name is not None and isinstance(policy.head, CategoricalHead):
@@ -568,6 +597,8 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         return out
     if args.env is None:
         raise ImitateError("--expert needs --env")
+    if args.js_gate:
+        raise ImitateError("--js-gate gates a --policy (a Discrete imitate policy)")
     actor = resolve_expert(str(args.expert), args.env)
     result = evaluate(
         actor, args.env, args.episodes, args.seed, progress=_progress(), backend=backend

@@ -15,7 +15,8 @@ from envs.braking import BrakingExpert
 from imitate import BCConfig, Dataset, collect, evaluate, save_policy, train_bc
 from imitate.calibration import auroc, energy_score
 from imitate.cli import main
-from imitate.drift import nearest_distances, off_support
+from imitate.drift import action_flip_rate, nearest_distances, off_support
+from imitate.policy import JSGatedPolicy
 
 
 def test_braking_expert_brakes_rarely_and_never_crashes() -> None:
@@ -149,3 +150,34 @@ def test_eval_uses_the_envs_expert_for_calibration_by_default(
     assert Path(result["calibration"]["reliability_figure"]) == out / "reliability.png"
     assert (out / "reliability.png").stat().st_size > 0
     assert json.loads((out / "eval.json").read_text())["returns"] == result["returns"]
+
+
+def test_eval_reports_the_flip_rate_and_gates_actions(
+    one_demo_clone: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["eval", "--policy", str(one_demo_clone), "--episodes", "3", "--json"]
+    assert main(args) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert plain["js_gate"] == 0.0 and 0.0 <= plain["action_flip_rate"] <= 1.0
+    assert main([*args, "--js-gate", "0.6"]) == 0
+    gated = json.loads(capsys.readouterr().out)
+    assert gated["js_gate"] == 0.6 and gated["action_flip_rate"] < plain["action_flip_rate"]
+    assert main([*args, "--js-gate", "0.7"]) == 2
+    assert "--js-gate" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_js_smoothness_and_gate_cut_lunarlander_flips_at_no_return_cost() -> None:
+    """The acceptance setting (benchmarks/toolbox_followups.py js_gate, seed 0): BC from 10
+    zoo demonstrations with temporal_js 3, executed through a 0.1-nat JS gate."""
+    env_id = "LunarLander-v3"
+    demos = collect(load_zoo_teacher(env_id), env_id, 10, seed=0)
+    measured = {}
+    for name, weight, threshold in (("plain", 0.0, 0.0), ("smooth", 3.0, 0.1)):
+        policy, _ = train_bc(demos, BCConfig(seed=0, temporal_js=weight))
+        actor = JSGatedPolicy.wrap(policy, threshold) if threshold else policy
+        own = collect(actor, env_id, 20, seed=10_000)
+        flips = action_flip_rate(own.actions, own.episode_starts)
+        measured[name] = (flips, own.episode_returns.mean())
+    assert measured["smooth"][0] <= 0.7 * measured["plain"][0]  # >= 30 % fewer flips
+    assert measured["smooth"][1] >= 0.98 * measured["plain"][1]  # <= 2 % return lost
