@@ -1,4 +1,4 @@
-"""Two follow-up studies of the toolbox on BC (zoo experts, 3 seeds), JSON out.
+"""Follow-up studies of the toolbox on BC (zoo experts; 3 or 5 seeds), JSON out.
 
 1. JS temporal smoothness on LunarLander-v3 (10 demonstrations): the clone's action-flip
    rate on its own rollouts, the median JS divergence across its flips, and its return,
@@ -8,13 +8,13 @@
    states and the clone's off-support states (farther from every demonstration state than
    99 % of held-out expert states, as in `imitate ood`), and against expert states
    perturbed by 3 std.
+3. The energy temperature: the same AUROC (plain CE, 10 demonstrations) for
+   ``-T logsumexp(f / T)`` with T in 0.1, 1, 10, 1000.
 4. JS smoothness end to end on LunarLander-v3 (5 seeds): the clone trained with
    ``temporal_js`` lambda, run through ``JSGatedPolicy`` with threshold delta (hold the
    action while the distribution stays within delta nats of the one it was chosen at).
-3. The energy temperature: the same AUROC (plain CE, 10 demonstrations) for
-   ``-T logsumexp(f / T)`` with T in 0.1, 1, 10, 1000.
 
-    python -m benchmarks.toolbox_followups                        # all three
+    python -m benchmarks.toolbox_followups                        # all four
     python -m benchmarks.toolbox_followups energy_temperature     # one of them
 """
 
