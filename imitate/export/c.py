@@ -2,7 +2,9 @@
 
 ``void policy_act(const float *obs, policy_action_t *action)`` maps one raw
 observation to one action (normalisation and decision inside);
-``policy_act_batch`` loops over ``n`` observations. int8 weights are
+``policy_act_batch`` loops over ``n`` observations; ``policy_logits`` gives the raw
+outputs. Discrete policies also get the JS gate of :class:`imitate.policy.JSGatedPolicy`
+(``policy_act_gated``, with a caller-held anchor per episode). int8 weights are
 symmetric, per output channel (or per tensor), activations are quantised per
 vector at run time, and dot products accumulate in int32. libm is used only
 for ``tanhf`` (tanh activations and bounded Box actions).
@@ -93,6 +95,54 @@ def _decision(policy: MLPPolicy) -> tuple[str, str, int]:
     raise ImitateError(f"no C export for head {type(head).__name__}")
 
 
+GATE_HEADER = """
+/* JS gate (imitate.policy.JSGatedPolicy): keep the previous action until the action
+   distribution has moved more than `threshold` nats (Jensen-Shannon) from the one it was
+   chosen at. `anchor` [POLICY_N_OUTPUTS] is the caller's state for one episode: call
+   policy_gate_reset(anchor) when the episode starts. */
+void policy_gate_reset(float *anchor);
+void policy_act_gated(const float *obs, float threshold, float *anchor, policy_action_t *action);
+/* n observations -> n actions, anchors [n * POLICY_N_OUTPUTS] (one per episode slot). */
+void policy_act_gated_batch(const float *obs, int n, float threshold, float *anchors,
+                            policy_action_t *actions);
+"""
+
+
+def _gate_source(head: CategoricalHead, obs_dim: int) -> str:
+    """C of the JS gate for a categorical head (softmax, JS in nats, argmax of the anchor)."""
+    n = head.n
+    return (
+        "\nstatic void softmax(const float *z, float *p) {\n"
+        "    float top = z[0], total = 0.0f;\n"
+        f"    for (int k = 1; k < {n}; ++k) if (z[k] > top) top = z[k];\n"
+        f"    for (int k = 0; k < {n}; ++k) {{ p[k] = expf(z[k] - top); total += p[k]; }}\n"
+        f"    for (int k = 0; k < {n}; ++k) p[k] /= total;\n}}\n\n"
+        "static float js_nats(const float *a, const float *b) {\n"
+        f"    float p[{n}], q[{n}], js = 0.0f;\n"
+        "    softmax(a, p);\n    softmax(b, q);\n"
+        f"    for (int k = 0; k < {n}; ++k) {{\n"
+        "        float m = 0.5f * (p[k] + q[k]);\n"
+        "        if (p[k] > 0.0f) js += 0.5f * p[k] * logf(p[k] / m);\n"
+        "        if (q[k] > 0.0f) js += 0.5f * q[k] * logf(q[k] / m);\n    }\n"
+        "    return js;\n}\n\n"
+        "void policy_gate_reset(float *anchor) { anchor[0] = NAN; }\n\n"
+        "void policy_act_gated(const float *obs, float threshold, float *anchor,\n"
+        "                      policy_action_t *action) {\n"
+        f"    float out[{n}];\n"
+        "    policy_logits(obs, out);\n"
+        "    if (isnan(anchor[0]) || js_nats(out, anchor) > threshold)\n"
+        f"        for (int k = 0; k < {n}; ++k) anchor[k] = out[k];\n"
+        "    int best = 0;\n"
+        f"    for (int k = 1; k < {n}; ++k) if (anchor[k] > anchor[best]) best = k;\n"
+        f"    action[0] = best + ({head.start});\n}}\n\n"
+        "void policy_act_gated_batch(const float *obs, int n, float threshold, float *anchors,\n"
+        "                            policy_action_t *actions) {\n"
+        "    for (int i = 0; i < n; ++i)\n"
+        f"        policy_act_gated(obs + i * {obs_dim}, threshold, anchors + i * {n}, actions + i);\n"
+        "}\n"
+    )
+
+
 def generate_c(
     policy: MLPPolicy, int8: bool = False, quantization: Quantization = "per-channel"
 ) -> tuple[str, str]:
@@ -132,7 +182,10 @@ def generate_c(
         "/* One raw observation [POLICY_OBS_DIM] -> one action [POLICY_ACTION_DIM]. */\n"
         "void policy_act(const float *obs, policy_action_t *action);\n"
         "/* n observations, row-major -> n actions. */\n"
-        "void policy_act_batch(const float *obs, int n, policy_action_t *actions);\n\n#endif\n"
+        "void policy_act_batch(const float *obs, int n, policy_action_t *actions);\n"
+        "/* One raw observation -> the network's outputs [POLICY_N_OUTPUTS]. */\n"
+        f"#define POLICY_N_OUTPUTS {linears[-1][0].shape[0]}\n"
+        "void policy_logits(const float *obs, float *out);\n\n#endif\n"
     )
     dense = (
         "static void dense_f32(const float *w, const float *b, const float *x, float *y, int in, int out) {\n"
@@ -157,20 +210,25 @@ def generate_c(
             "        for (int i = 0; i < in; ++i) acc += (int32_t)w[j * in + i] * (int32_t)xq[i];\n"
             "        y[j] = (float)acc * sx * s[j] + b[j];\n    }\n}\n"
         )
+    n_outputs = linears[-1][0].shape[0]
     source = (
         '#include "policy.h"\n#include <math.h>\n#include <stdint.h>\n\n'
         f"#define MAX_WIDTH {max_width}\n\n" + "\n".join(data) + "\n\n" + dense + "\n"
-        "void policy_act(const float *obs, policy_action_t *action) {\n"
-        f"    float x[MAX_WIDTH], y[MAX_WIDTH], out[{linears[-1][0].shape[0]}];\n"
+        "void policy_logits(const float *obs, float *out) {\n"
+        "    float x[MAX_WIDTH], y[MAX_WIDTH];\n"
         f"    for (int k = 0; k < {policy.obs_dim}; ++k) x[k] = (obs[k] - obs_mean[k]) * obs_inv_std[k];\n"
         + "\n".join(body)
-        + "\n"
-        + decision
-        + "}\n\n"
+        + "\n}\n\n"
+        "void policy_act(const float *obs, policy_action_t *action) {\n"
+        f"    float out[{n_outputs}];\n"
+        "    policy_logits(obs, out);\n" + decision + "}\n\n"
         "void policy_act_batch(const float *obs, int n, policy_action_t *actions) {\n"
         f"    for (int i = 0; i < n; ++i) policy_act(obs + i * {policy.obs_dim}, actions + i * {action_len});\n"
         "}\n"
     )
+    if isinstance(policy.head, CategoricalHead):
+        header = header.replace("\n#endif\n", GATE_HEADER + "\n#endif\n")
+        source += _gate_source(policy.head, policy.obs_dim)
     return header, source
 
 
@@ -212,6 +270,7 @@ class CPolicy:
     """Call an exported C policy (``policy.c`` beside ``policy.h``) through ctypes."""
 
     def __init__(self, source: Path) -> None:
+        self.source = source
         header = (source.parent / "policy.h").read_text()
         self.obs_dim = int(header.split("#define POLICY_OBS_DIM ")[1].split()[0])
         self.action_dim = int(header.split("#define POLICY_ACTION_DIM ")[1].split()[0])
@@ -223,6 +282,12 @@ class CPolicy:
         )
         self.lib = ctypes.CDLL(str(compile_shared(source)))
         self.lib.policy_act_batch.restype = None
+
+    def gated(self, threshold: float) -> CGatedPolicy:
+        """The export's JS gate (Discrete policies) as a RecurrentPolicy."""
+        if not hasattr(self.lib, "policy_act_gated_batch"):
+            raise ImitateError("this C export has no JS gate (it needs a Discrete policy)")
+        return CGatedPolicy(self, threshold)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         flat = np.ascontiguousarray(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
@@ -236,3 +301,32 @@ class CPolicy:
         if self.scalar:
             return out[:, 0].astype(np.int64)
         return out if self.is_float else out.astype(np.int64)
+
+
+class CGatedPolicy:
+    """``policy_act_gated_batch`` of a C export as a RecurrentPolicy: state ``[B, n_outputs]``
+    holds one anchor per episode slot (NaN rows: a new episode, as ``policy_gate_reset``)."""
+
+    def __init__(self, policy: CPolicy, threshold: float) -> None:
+        self.policy, self.threshold = policy, threshold
+        header = (policy.source.parent / "policy.h").read_text()
+        self.n_outputs = int(header.split("#define POLICY_N_OUTPUTS ")[1].split()[0])
+
+    def initial_state(self, batch: int) -> np.ndarray:
+        return np.full((batch, self.n_outputs), np.nan, dtype=np.float32)
+
+    def step(self, obs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        flat = np.ascontiguousarray(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
+        anchors = np.ascontiguousarray(state, dtype=np.float32).copy()
+        out = np.zeros(len(obs), dtype=np.intc)
+        self.policy.lib.policy_act_gated_batch(
+            flat.ctypes.data_as(ctypes.c_void_p),
+            ctypes.c_int(len(obs)),
+            ctypes.c_float(self.threshold),
+            anchors.ctypes.data_as(ctypes.c_void_p),
+            out.ctypes.data_as(ctypes.c_void_p),
+        )
+        return out.astype(np.int64), anchors
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.step(obs, self.initial_state(len(obs)))[0]
