@@ -6,8 +6,8 @@ observation to one action (normalisation and decision inside);
 outputs. Discrete policies also get the JS gate of :class:`imitate.policy.JSGatedPolicy`
 (``policy_act_gated``, with a caller-held anchor per episode). int8 weights are
 symmetric, per output channel (or per tensor), activations are quantised per
-vector at run time, and dot products accumulate in int32. libm is used only
-for ``tanhf`` (tanh activations and bounded Box actions).
+vector at run time, and dot products accumulate in int32. libm is used for
+``tanhf`` (tanh activations and bounded Box actions) and, in the gate, ``expf``/``logf``.
 
 :class:`CPolicy` compiles the source with ``cc -std=c99 -O2 -Wall -Wextra
 -Werror`` into a shared library and calls it through ctypes.
@@ -150,6 +150,7 @@ def generate_c(
     linears = [(w.T, b) for kind, w, b in policy.numpy_snapshot().layers.ops if kind == "linear"]
     activation = "tanhf(h)" if policy.config.activation == "tanh" else "(h > 0.0f ? h : 0.0f)"
     action_type, decision, action_len = _decision(policy)
+    n_outputs = linears[-1][0].shape[0]
     widths = [policy.obs_dim] + [w.shape[0] for w, _ in linears]
     max_width = max(widths)
     data = [
@@ -184,7 +185,7 @@ def generate_c(
         "/* n observations, row-major -> n actions. */\n"
         "void policy_act_batch(const float *obs, int n, policy_action_t *actions);\n"
         "/* One raw observation -> the network's outputs [POLICY_N_OUTPUTS]. */\n"
-        f"#define POLICY_N_OUTPUTS {linears[-1][0].shape[0]}\n"
+        f"#define POLICY_N_OUTPUTS {n_outputs}\n"
         "void policy_logits(const float *obs, float *out);\n\n#endif\n"
     )
     dense = (
@@ -210,7 +211,6 @@ def generate_c(
             "        for (int i = 0; i < in; ++i) acc += (int32_t)w[j * in + i] * (int32_t)xq[i];\n"
             "        y[j] = (float)acc * sx * s[j] + b[j];\n    }\n}\n"
         )
-    n_outputs = linears[-1][0].shape[0]
     source = (
         '#include "policy.h"\n#include <math.h>\n#include <stdint.h>\n\n'
         f"#define MAX_WIDTH {max_width}\n\n" + "\n".join(data) + "\n\n" + dense + "\n"
