@@ -3,14 +3,17 @@
 Envs: CartPole-v1, Acrobot-v1, LunarLander-v3 (zoo experts) and imitate/Braking-v0
 (rare critical action, scripted expert); 10 demonstration episodes each; 5 seeds.
 Variants: plain CE, label smoothing 0.1, balanced class weights, focal loss (gamma 2),
-mixup (alpha 0.2), JS temporal smoothness (lambda 1). Measured per clone:
-return (20 episodes, seeds 10000 + i), recall of the rarest expert action and
-ECE on held-out expert states before / after temperature scaling, action-flip
-rate on the clone's own rollouts, and the energy score's AUROC between expert
-states and perturbed expert states. Writes JSON and docs/losses.md.
+mixup (alpha 0.2), JS temporal smoothness (lambda 1), JS (lambda 3) executed through a
+0.1-nat JS gate, the energy-margin loss (0.1). Measured per clone: return (20 episodes,
+seeds 10000 + i), recall of the rarest expert action and ECE on held-out expert states
+before / after temperature scaling, action-flip rate on the clone's own rollouts, and
+the energy score's AUROC between held-out expert states and (a) those states perturbed
+by 3 std, (b) the clone's off-support states (`imitate ood`). Writes JSON and
+docs/losses.md.
 
     python -m benchmarks.ablate_losses                     # all envs, then docs/losses.md
     python -m benchmarks.ablate_losses ENV [ENV ...]       # some envs (rows appended to JSONL)
+    python -m benchmarks.ablate_losses ENV --variant NAME  # one variant of some envs
     python -m benchmarks.ablate_losses --report            # docs/losses.md from the JSONL
 """
 
@@ -30,7 +33,8 @@ from benchmarks.common import RESULTS, emit
 from envs.braking import BrakingExpert
 from imitate import BCConfig, collect, evaluate, train_bc
 from imitate.calibration import auroc, energy_score, expected_calibration_error, fit_temperature
-from imitate.drift import action_flip_rate
+from imitate.drift import action_flip_rate, off_support
+from imitate.policy import JSGatedPolicy
 
 ENVS = ["imitate/Braking-v0", "CartPole-v1", "Acrobot-v1", "LunarLander-v3"]
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -40,7 +44,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "focal (gamma 2)": {"focal_gamma": 2.0},
     "mixup (alpha 0.2)": {"mixup_alpha": 0.2},
     "JS smoothness (lambda 1)": {"temporal_js": 1.0},
+    "JS (lambda 3) + JS gate 0.1": {"temporal_js": 3.0},
+    "energy margin 0.1": {"ood_energy_weight": 0.1},
 }
+JS_GATES = {"JS (lambda 3) + JS gate 0.1": 0.1}  # variants executed through JSGatedPolicy
 SEEDS = range(5)
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -49,9 +56,12 @@ def expert_for(env_id: str) -> Any:
     return BrakingExpert() if env_id == "imitate/Braking-v0" else load_zoo_teacher(env_id)
 
 
-def measure(env_id: str, expert: Any, options: dict[str, Any], seed: int) -> dict[str, float]:
+def measure(
+    env_id: str, expert: Any, options: dict[str, Any], seed: int, js_gate: float = 0.0
+) -> dict[str, float]:
     demos = collect(expert, env_id, 10, seed=seed)
     policy, _ = train_bc(demos, BCConfig(seed=seed, **options))
+    actor = JSGatedPolicy.wrap(policy, js_gate) if js_gate else policy
     held_out = collect(expert, env_id, 10, seed=5000 + seed)
     labels = expert.act(held_out.obs)
     counts = np.bincount(demos.actions, minlength=policy.head.n_outputs).astype(float)
@@ -63,14 +73,18 @@ def measure(env_id: str, expert: Any, options: dict[str, Any], seed: int) -> dic
     t = fit_temperature(logits[:half], torch.as_tensor(labels[:half]))
     probs = torch.softmax(logits[half:], -1).numpy()
     scaled = torch.softmax(logits[half:] / t, -1).numpy()
-    own = collect(policy, env_id, 10, seed=9000 + seed)
+    own = collect(actor, env_id, 10, seed=9000 + seed)
     std = held_out.obs.std(axis=0) + 1e-6
     rng = np.random.default_rng(seed)
     perturbed = held_out.obs + rng.normal(0, 3.0, held_out.obs.shape) * std
-    energy_in = energy_score(torch.as_tensor(policy.logits(held_out.obs))).numpy()
-    energy_out = energy_score(torch.as_tensor(policy.logits(perturbed.astype(np.float32)))).numpy()
+    drifted = own.obs[off_support(demos.obs, held_out.obs, own.obs).mask]
+
+    def energy(states: np.ndarray) -> np.ndarray:
+        return energy_score(torch.as_tensor(policy.logits(states.astype(np.float32)))).numpy()
+
+    energy_in = energy(held_out.obs)
     return {
-        "return": evaluate(policy, env_id, 20, 10_000).mean_return,
+        "return": evaluate(actor, env_id, 20, 10_000).mean_return,
         "rare_action": rare,
         "rare_recall": float((predicted[labels == rare] == rare).mean())
         if (labels == rare).any()
@@ -79,7 +93,9 @@ def measure(env_id: str, expert: Any, options: dict[str, Any], seed: int) -> dic
         "ece_scaled": expected_calibration_error(scaled, labels[half:]),
         "temperature": t,
         "flip_rate": action_flip_rate(own.actions, own.episode_starts),
-        "energy_auroc": auroc(energy_in, energy_out),
+        "energy_auroc": auroc(energy_in, energy(perturbed)),
+        "drift_states": len(drifted),
+        "energy_auroc_drift": auroc(energy_in, energy(drifted)) if len(drifted) else float("nan"),
     }
 
 
@@ -93,11 +109,19 @@ def main() -> None:
     if args == ["--report"]:
         write_report([json.loads(line) for line in ROWS.read_text().splitlines()])
         return
+    chosen = list(VARIANTS)
+    if "--variant" in args:  # one variant only (its rows replace nothing: edit the JSONL)
+        at = args.index("--variant")
+        chosen, args = [args[at + 1]], args[:at] + args[at + 2 :]
+        if chosen[0] not in VARIANTS:
+            raise SystemExit(f"unknown variant {chosen[0]!r}: choose from {list(VARIANTS)}")
     rows = []
     for env_id in args or ENVS:
         expert = expert_for(env_id)
-        for name, options in VARIANTS.items():
-            runs = [measure(env_id, expert, options, seed) for seed in SEEDS]
+        for name in chosen:
+            options = VARIANTS[name]
+            gate = JS_GATES.get(name, 0.0)
+            runs = [measure(env_id, expert, options, seed, gate) for seed in SEEDS]
             row = {"env": env_id, "variant": name}
             for key in runs[0]:
                 values = np.array([r[key] for r in runs], dtype=float)
@@ -116,7 +140,7 @@ def main() -> None:
                 flush=True,
             )
     emit("ablate_losses", {"seeds": list(SEEDS), "rows": rows})
-    if not args:
+    if not args and chosen == list(VARIANTS):
         write_report(rows)
 
 
@@ -130,11 +154,14 @@ def write_report(rows: list[dict[str, Any]]) -> None:
         "means ± std). Return: 20 episodes (seeds 10000 + i). Rare recall: recall of the",
         "rarest expert action on held-out expert states. ECE (15 bins) on held-out expert",
         "states, before / after temperature scaling fitted on the other half. Flip rate:",
-        "share of steps where the clone's action changes on its own rollouts. Energy AUROC:",
-        "expert states vs expert states perturbed by 3 std.",
+        "share of steps where the clone's action changes on its own rollouts (10 episodes).",
+        "Energy AUROC: held-out expert states vs the same states perturbed by 3 std, and vs",
+        "the clone's off-support states (farther from every demonstration than 99 % of the",
+        "held-out expert states; their mean count in brackets; a dash when no seed has any).",
         "",
-        "| env | variant | return | rare recall | ECE | ECE, T-scaled | flip rate | energy AUROC |",
-        "|---|---|---|---|---|---|---|---|",
+        "| env | variant | return | rare recall | ECE | ECE, T-scaled | flip rate "
+        "| energy AUROC, 3 std | energy AUROC, drift |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cells = [
@@ -143,6 +170,9 @@ def write_report(rows: list[dict[str, Any]]) -> None:
             f"{r['return']:.1f} ± {r['return_std']:.1f}",
             *(f"{r[k]:.3f}" for k in ("rare_recall", "ece", "ece_scaled", "flip_rate")),
             f"{r['energy_auroc']:.3f}",
+            "-"
+            if np.isnan(r["energy_auroc_drift"])
+            else f"{r['energy_auroc_drift']:.3f} ({r['drift_states']:.0f})",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     # Keep the hand-written findings below the table when regenerating it.

@@ -145,12 +145,14 @@ def mixup(
     """Mixup (Zhang et al. 2018): convex mixes of random pairs of inputs and target distributions.
 
     ``lam ~ Beta(alpha, alpha)`` per sample; ``obs`` [B, D], ``targets`` [B, K] (one-hot
-    or soft). Returns the mixed ``obs`` and ``targets``.
+    or soft). Returns the mixed ``obs`` and ``targets``. Every draw comes from
+    ``generator`` (``torch.distributions.Beta`` would use torch's global stream).
     """
     if alpha <= 0:
         return obs, targets
-    beta = torch.distributions.Beta(torch.tensor(alpha), torch.tensor(alpha))
-    lam = beta.sample((obs.shape[0],))
+    seed = int(torch.randint(0, 2**62, (), generator=generator))
+    draws = np.random.default_rng(seed).beta(alpha, alpha, obs.shape[0])
+    lam = torch.as_tensor(draws, dtype=obs.dtype)
     partner = torch.randperm(obs.shape[0], generator=generator)
     lam_obs = lam.view(-1, *([1] * (obs.dim() - 1)))
     mixed_obs = lam_obs * obs + (1 - lam_obs) * obs[partner]

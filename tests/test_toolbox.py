@@ -71,6 +71,18 @@ def test_soft_cross_entropy_and_mixup() -> None:
     torch.testing.assert_close(same_targets, onehot)
 
 
+def test_mixup_draws_only_from_its_generator() -> None:
+    obs, onehot = torch.randn(64, 3, generator=G), F.one_hot(ACTIONS, 4).float()
+    runs = []
+    for global_seed in (0, 123):  # torch's global stream must not matter
+        torch.manual_seed(global_seed)
+        runs.append(losses.mixup(obs, onehot, 0.2, torch.Generator().manual_seed(7)))
+    torch.testing.assert_close(runs[0][0], runs[1][0])
+    torch.testing.assert_close(runs[0][1], runs[1][1])
+    lam = runs[0][1].max(dim=-1).values  # >= the larger of lam and 1 - lam
+    assert (lam >= 0.5).all() and (lam > 0.99).float().mean() > 0.3  # Beta(0.2, 0.2): U-shaped
+
+
 def test_js_divergence_is_symmetric_bounded_and_zero_on_agreement() -> None:
     a, b = torch.randn(32, 3, generator=G), torch.randn(32, 3, generator=G)
     js = losses.js_divergence(a, b, reduction="none")
