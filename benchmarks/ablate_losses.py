@@ -110,7 +110,7 @@ def main() -> None:
         write_report([json.loads(line) for line in ROWS.read_text().splitlines()])
         return
     chosen = list(VARIANTS)
-    if "--variant" in args:  # one variant only (its rows replace nothing: edit the JSONL)
+    if "--variant" in args:  # one variant only; its new rows replace older ones in the report
         at = args.index("--variant")
         chosen, args = [args[at + 1]], args[:at] + args[at + 2 :]
         if chosen[0] not in VARIANTS:
@@ -145,8 +145,11 @@ def main() -> None:
 
 
 def write_report(rows: list[dict[str, Any]]) -> None:
-    """docs/losses.md: the table, ordered as ENVS and VARIANTS."""
-    rows = sorted(rows, key=lambda r: (ENVS.index(r["env"]), list(VARIANTS).index(r["variant"])))
+    """docs/losses.md: the table, ordered as ENVS and VARIANTS (the last row of each pair)."""
+    latest = {(r["env"], r["variant"]): r for r in rows}
+    rows = sorted(
+        latest.values(), key=lambda r: (ENVS.index(r["env"]), list(VARIANTS).index(r["variant"]))
+    )
     lines = [
         "# The cross-entropy toolbox on BC: an ablation",
         "",
