@@ -63,6 +63,18 @@ def test_ray_evaluation_equals_local(ray_cluster: None) -> None:
     np.testing.assert_array_equal(remote.lengths, local.lengths)
 
 
+def test_js_gated_collection_on_ray_equals_local(ray_cluster: None) -> None:
+    from agents.zoo import load_zoo_teacher
+    from imitate import train_bc
+    from imitate.policy import JSGatedPolicy
+
+    demos = collect(load_zoo_teacher("CartPole-v1"), "CartPole-v1", 2, seed=0)
+    policy, _ = train_bc(demos, BCConfig(max_steps=300))
+    gated = JSGatedPolicy.wrap(policy, 0.2)  # per-episode state travels to the workers
+    local = collect(gated, "CartPole-v1", 7, seed=3, seeding="per-episode")
+    assert_same_data(local, collect(gated, "CartPole-v1", 7, seed=3, backend=RAY))
+
+
 def test_dead_worker_is_replaced_and_no_episode_is_lost_or_repeated(ray_cluster: None) -> None:
     from imitate.distributed import RolloutPool
 
