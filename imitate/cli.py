@@ -136,8 +136,8 @@ class EvalCommand:
     """Policy checkpoint .pt (or use --expert)."""
     expert: str | None = None
     """The expert: evaluated when alone; with --policy, the labels for calibration (ECE,
-    Brier, NLL in bits per action on the policy's own states; default: the env's zoo or
-    scripted expert, when it has one)."""
+    Brier, NLL in bits per action on the policy's own states; default: the expert recorded
+    with the policy's demonstrations, else the env's zoo or scripted expert)."""
     env: str | None = None
     """Gymnasium env id (default: the env the policy was trained on)."""
     episodes: int = 50
@@ -531,7 +531,11 @@ def _train_and_save(
 ) -> tuple[MLPPolicy, dict[str, Any]]:
     """Train BC and write policy.pt, config.json and metrics.jsonl into ``out_dir``."""
     policy, history = train_bc(dataset, config, progress=_progress())
-    env_config = {"env_id": dataset.meta.env_id, "bc": config_to_json(config)}
+    env_config = {
+        "env_id": dataset.meta.env_id,
+        "expert": dataset.meta.source,  # eval's default calibration labels
+        "bc": config_to_json(config),
+    }
     save_policy(policy, out_dir / "policy.pt", env_config)
     write_json(out_dir / "config.json", config_to_json(command))
     write_jsonl(out_dir / "metrics.jsonl", history.records)
@@ -559,7 +563,8 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         policy = load_policy(args.policy)
         from imitate.policy import load_checkpoint
 
-        env_id = args.env or load_checkpoint(args.policy)["config"].get("env_id")
+        recorded = load_checkpoint(args.policy)["config"]
+        env_id = args.env or recorded.get("env_id")
         if env_id is None:
             raise ImitateError(f"{args.policy} does not record its env: pass --env")
         check_policy_env(policy, env_id, str(args.policy))
@@ -584,7 +589,10 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
                 "action_flip_rate": action_flip_rate(rollouts.actions, rollouts.episode_starts),
             }
         out_dir = None if args.out is None else make_run_dir(env_id, "eval", args.seed, args.out)
-        expert_name = args.expert or default_expert(env_id)
+        teacher = recorded.get("expert")  # the expert that labelled the clone's data
+        if not (teacher in ("heuristic", "zoo") or (teacher and Path(teacher).is_file())):
+            teacher = None
+        expert_name = args.expert or teacher or default_expert(env_id)
         if expert_name is not None and isinstance(policy.head, CategoricalHead):
             expert = resolve_expert(expert_name, env_id)
             figure = None if out_dir is None else out_dir / "reliability.png"
@@ -765,7 +773,9 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
     backend = args.rollouts.to_backend()
     policy, history = dagger(args.env, expert, config, progress=_progress(), backend=backend)
     save_policy(
-        policy, out_dir / "policy.pt", {"env_id": args.env, "dagger": config_to_json(config)}
+        policy,
+        out_dir / "policy.pt",
+        {"env_id": args.env, "expert": args.expert, "dagger": config_to_json(config)},
     )
     write_json(out_dir / "config.json", config_to_json(args))
     write_jsonl(out_dir / "metrics.jsonl", history.records)
@@ -844,7 +854,9 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
     out_dir = make_run_dir(args.env, "distill", args.seed, args.out)
     student, history = distill(teacher, args.env, config, progress=_progress())  # type: ignore[arg-type]
     save_policy(
-        student, out_dir / "policy.pt", {"env_id": args.env, "distill": config_to_json(config)}
+        student,
+        out_dir / "policy.pt",
+        {"env_id": args.env, "expert": args.teacher, "distill": config_to_json(config)},
     )
     write_json(out_dir / "config.json", config_to_json(args))
     report = distillation_report(teacher, student, args.env, args.episodes, EVAL_SEED)

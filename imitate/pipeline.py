@@ -92,12 +92,13 @@ def run_pipeline(
     rows = [_row(f"expert (`{expert_name}`)", _returns(expert_eval), "-", expert, "-")]
     results: dict[str, Any] = {"env": env_id, "expert": expert_eval.to_json(), "bc": {}}
 
+    recorded = {"env_id": env_id, "expert": expert_name}  # in every checkpoint's config
     clones: dict[str, Policy] = {}
     curve_labels, curve_returns = [], []
     for count in sorted({*config.demo_counts, config.episodes}):
         subset = demos.select_episodes(np.arange(count))
         policy, history = train_bc(subset, config.bc)
-        path = save_policy(policy, out_dir / f"bc_{count}" / "policy.pt", {"env_id": env_id})
+        path = save_policy(policy, out_dir / f"bc_{count}" / "policy.pt", recorded)
         result = evaluate(policy, env_id, config.eval_episodes, EVAL_SEED)
         results["bc"][str(count)] = {
             **history.summary(),
@@ -112,7 +113,7 @@ def run_pipeline(
             clones[f"BC-{count}"] = policy
 
     learner, dagger_history = dagger(env_id, expert, config.dagger)
-    path = save_policy(learner, out_dir / "dagger" / "policy.pt", {"env_id": env_id})
+    path = save_policy(learner, out_dir / "dagger" / "policy.pt", recorded)
     dagger_eval = evaluate(learner, env_id, config.eval_episodes, EVAL_SEED)
     results["dagger"] = {"rounds": dagger_history.records, "eval": dagger_eval.to_json()}
     rows.append(
@@ -124,7 +125,7 @@ def run_pipeline(
 
     if isinstance(expert, SoftPolicy):
         student, _ = distill(expert, env_id, config.distill)
-        path = save_policy(student, out_dir / "student" / "policy.pt", {"env_id": env_id})
+        path = save_policy(student, out_dir / "student" / "policy.pt", recorded)
         report = distillation_report(
             expert, student, env_id, config.eval_episodes, EVAL_SEED, expert_eval
         )

@@ -181,3 +181,16 @@ def test_js_smoothness_and_gate_cut_lunarlander_flips_at_no_return_cost() -> Non
         measured[name] = (flips, own.episode_returns.mean())
     assert measured["smooth"][0] <= 0.7 * measured["plain"][0]  # >= 30 % fewer flips
     assert measured["smooth"][1] >= 0.98 * measured["plain"][1]  # <= 2 % return lost
+
+
+def test_eval_calibrates_against_the_expert_that_labelled_the_clone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.npz"
+    assert main(["collect", "--expert", "heuristic", "--episodes", "2", "--out", str(data)]) == 0
+    bc = ["bc", "--data", str(data), "--out", str(tmp_path / "bc"), "--eval-episodes", "0"]
+    assert main([*bc, "--max-steps", "200"]) == 0
+    capsys.readouterr()
+    policy = str(tmp_path / "bc" / "policy.pt")
+    assert main(["eval", "--policy", policy, "--episodes", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["calibration"]["expert"] == "heuristic"
