@@ -15,6 +15,7 @@ from imitate.cli import main
 from imitate.drift import action_flip_rate
 from imitate.export import FORMATS, export_policy, load_exported
 from imitate.export.c import CFLAGS, CPolicy, weight_bytes
+from imitate.export.onnx import OnnxPolicy
 from imitate.policy import JSGatedPolicy, PolicyConfig
 
 ENVS = [
@@ -119,20 +120,22 @@ def test_export_bad_input_exits_2(
     assert (tmp_path / "c" / "policy.h").is_file()
 
 
-def test_c_js_gate_matches_the_python_gate(
-    trained: dict[str, tuple[MLPPolicy, np.ndarray]], tmp_path: Path
+@pytest.mark.parametrize("fmt", ["c", "onnx"])
+def test_exported_js_gate_matches_the_python_gate(
+    fmt: str, trained: dict[str, tuple[MLPPolicy, np.ndarray]], tmp_path: Path
 ) -> None:
     policy, _ = trained["CartPole-v1"]
-    exported = load_exported(_artefact(export_policy(policy, "c", tmp_path)))
-    assert isinstance(exported, CPolicy)
-    python_gate, c_gate = JSGatedPolicy.wrap(policy, 0.3), exported.gated(0.3)
+    exported = load_exported(_artefact(export_policy(policy, fmt, tmp_path)))  # type: ignore[arg-type]
+    assert isinstance(exported, (CPolicy, OnnxPolicy))
+    python_gate, exported_gate = JSGatedPolicy.wrap(policy, 0.3), exported.gated(0.3)
     reference = collect(python_gate, "CartPole-v1", 6, seed=5, num_envs=3)
-    ours = collect(c_gate, "CartPole-v1", 6, seed=5, num_envs=3)
+    ours = collect(exported_gate, "CartPole-v1", 6, seed=5, num_envs=3)
     np.testing.assert_array_equal(ours.actions, reference.actions)
     np.testing.assert_array_equal(ours.episode_starts, reference.episode_starts)
     ungated = collect(policy, "CartPole-v1", 6, seed=5, num_envs=3)
     assert action_flip_rate(reference.actions, reference.episode_starts) < action_flip_rate(
         ungated.actions, ungated.episode_starts
     )  # the gate held actions back, so the comparison above tested it
-    header = (tmp_path / "policy.h").read_text()
-    assert "policy_act_gated" in header and "#define POLICY_N_OUTPUTS 2" in header
+    if fmt == "c":
+        header = (tmp_path / "policy.h").read_text()
+        assert "policy_act_gated" in header and "#define POLICY_N_OUTPUTS 2" in header

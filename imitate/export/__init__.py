@@ -13,6 +13,7 @@ from typing import Literal
 
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, Policy
+from imitate.spaces import CategoricalHead
 
 Format = Literal["onnx", "torchscript", "numpy", "c"]
 FORMATS: tuple[str, ...] = ("onnx", "torchscript", "numpy", "c")
@@ -24,9 +25,12 @@ def export_policy(policy: MLPPolicy, fmt: Format, out_dir: Path, int8: bool = Fa
     if int8 and fmt != "c":
         raise ImitateError("--int8 applies to the C export only")
     if fmt == "onnx":
-        from imitate.export.onnx import export_onnx
+        from imitate.export.onnx import export_gated_onnx, export_onnx
 
-        return [export_onnx(policy, out_dir / "policy.onnx")]
+        files = [export_onnx(policy, out_dir / "policy.onnx")]
+        if isinstance(policy.head, CategoricalHead):  # the JS gate's step, for Discrete heads
+            files.append(export_gated_onnx(policy, out_dir / "policy_gated.onnx"))
+        return files
     if fmt == "torchscript":
         from imitate.export.torchscript import export_torchscript
 

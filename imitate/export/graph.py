@@ -1,10 +1,11 @@
-"""The torch module that ONNX and TorchScript exports trace: observation -> env action."""
+"""The torch modules that exports trace: observation -> env action, and the JS-gated step."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
+from imitate.losses import js_divergence
 from imitate.policy import MLPPolicy
 from imitate.spaces import CategoricalHead
 
@@ -26,3 +27,26 @@ class ActionGraph(nn.Module):
         if self.policy.head.discrete:
             action = action.to(torch.int64) + self.offset
         return action
+
+
+class GatedActionGraph(nn.Module):
+    """One step of :class:`imitate.policy.JSGatedPolicy` (Discrete heads) as a module.
+
+    Inputs ``obs [B, obs_dim]``, ``anchor [B, n]`` (the logits the held action was chosen
+    at; NaN rows start an episode) and ``threshold []`` (nats); outputs the env actions
+    ``[B]`` int64 and the next ``anchor [B, n]``."""
+
+    def __init__(self, policy: MLPPolicy) -> None:
+        super().__init__()
+        if not isinstance(policy.head, CategoricalHead):
+            raise TypeError("the JS gate needs a Discrete action head")
+        self.policy = policy
+        self.offset = policy.head.start
+
+    def forward(self, obs: Tensor, anchor: Tensor, threshold: Tensor) -> tuple[Tensor, Tensor]:
+        logits = self.policy(obs)
+        fresh = torch.isnan(anchor).any(dim=-1)
+        moved = js_divergence(logits, torch.where(fresh[:, None], logits, anchor), "none")
+        switch = fresh | (moved > threshold)
+        anchor = torch.where(switch[:, None], logits, anchor)
+        return anchor.argmax(dim=-1) + self.offset, anchor
