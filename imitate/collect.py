@@ -13,6 +13,10 @@ Two ways of seeding, both explicit:
   Several times faster where a native implementation exists; reproducible
   for a given ``(seed, num_envs)``.
 
+A :class:`~imitate.policy.RecurrentPolicy` (e.g. ``JSGatedPolicy``) gets its state
+carried per env slot and reset from ``initial_state`` whenever a slot starts an episode,
+in both modes.
+
 Only complete episodes are kept. Transitions are recorded step-major into
 preallocated chunks and regrouped by episode at the end, so the per-step cost
 is a few array copies.
