@@ -143,13 +143,10 @@ def run_pipeline(
         results["exports"] = {}
         for fmt in config.exports:
             files = export_policy(student, fmt, out_dir / "export" / fmt, int8=fmt == "c")  # type: ignore[arg-type]
-            size = (
-                weight_bytes(student, int8=True)
-                if fmt == "c"
-                else sum(f.stat().st_size for f in files)
-            )
+            artefact = next(f for f in files if f.suffix != ".h")  # the policy (not the gate)
+            size = weight_bytes(student, int8=True) if fmt == "c" else artefact.stat().st_size
             results["exports"][fmt] = {"files": [str(f) for f in files], "bytes": size}
-            exported = load_exported(next(f for f in files if f.suffix != ".h"))
+            exported = load_exported(artefact)
             export_eval = evaluate(exported, env_id, config.eval_episodes, EVAL_SEED)
             label = "C int8 (weight bytes)" if fmt == "c" else fmt
             rows.append(
