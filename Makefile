@@ -31,7 +31,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed-dev
-	$(BIN)/mypy imitate agents envs
+	$(BIN)/mypy imitate agents envs benchmarks
 
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -n 2

@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium.envs.box2d.lunar_lander import heuristic as lunar_lander_heuristic
 
 from imitate.errors import EnvError
+from imitate.policy import Policy
 
 
 class CartPoleExpert:
@@ -68,7 +69,7 @@ class LunarLanderExpert:
         )
 
 
-HEURISTICS: dict[str, Callable[[], object]] = {
+HEURISTICS: dict[str, Callable[[], Policy]] = {
     "CartPole-v1": CartPoleExpert,
     "MountainCar-v0": MountainCarExpert,
     "Acrobot-v1": AcrobotExpert,
@@ -77,7 +78,7 @@ HEURISTICS: dict[str, Callable[[], object]] = {
 }
 
 
-def heuristic_expert(env_id: str) -> object:
+def heuristic_expert(env_id: str) -> Policy:
     """The scripted expert for ``env_id``; ``EnvError`` lists the envs that have one."""
     try:
         return HEURISTICS[env_id]()

@@ -122,7 +122,7 @@ def main() -> None:
             options = VARIANTS[name]
             gate = JS_GATES.get(name, 0.0)
             runs = [measure(env_id, expert, options, seed, gate) for seed in SEEDS]
-            row = {"env": env_id, "variant": name}
+            row: dict[str, Any] = {"env": env_id, "variant": name}
             for key in runs[0]:
                 values = np.array([r[key] for r in runs], dtype=float)
                 row[key] = float(np.nanmean(values))

@@ -56,11 +56,16 @@ def main() -> None:
             eval_every=STEPS,
             holdout_fraction=0.0,
         )
-        seconds, _ = best_of(3, lambda c=config: train_bc(demos, c)[1].steps)
+
+        def imitate_run(c: BCConfig = config) -> int:
+            return train_bc(demos, c)[1].steps
+
+        def baseline_run(b: int = batch_size) -> int:
+            return textbook_loop(demos.obs, demos.actions, b)
+
+        seconds, _ = best_of(3, imitate_run)
         results[f"imitate_batch{batch_size}_samples_per_s"] = STEPS * batch_size / seconds
-        seconds, samples = best_of(
-            3, lambda b=batch_size: textbook_loop(demos.obs, demos.actions, b)
-        )
+        seconds, samples = best_of(3, baseline_run)
         results[f"baseline_batch{batch_size}_samples_per_s"] = samples / seconds
         results[f"ratio_batch{batch_size}"] = (
             results[f"imitate_batch{batch_size}_samples_per_s"]

@@ -9,6 +9,8 @@ loop stepping the same 16 native envs with the torch MLP and recording nothing.
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -40,11 +42,13 @@ def main() -> None:
     for name, policy in (("heuristic", CartPoleExpert()), ("mlp_2x64", mlp)):
         for num_envs in (1, 16):
             episodes = 4 if num_envs == 1 else 64
+
+            def run(p: Any = policy, n: int = num_envs, e: int = episodes) -> int:
+                return len(collect(p, ENV, e, seed=1, num_envs=n))
+
             seconds, steps = best_of(
                 3,
-                lambda p=policy, n=num_envs, e=episodes: len(
-                    collect(p, ENV, e, seed=1, num_envs=n)
-                ),
+                run,
             )
             results[f"{name}_{num_envs}env_steps_per_s"] = steps / seconds
     seconds, steps = best_of(3, lambda: bare_loop(mlp, 16, 2000))

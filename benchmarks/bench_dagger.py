@@ -71,7 +71,7 @@ def dagger_until(env_id: str, target: float, seed: int, gate: str) -> dict[str, 
 
 
 def gated_vs_plain(env_id: str, seed: int) -> dict[str, float]:
-    out = {}
+    out: dict[str, float] = {}
     for gate in ("none", "entropy"):
         config = DAggerConfig(
             rounds=6,
@@ -79,7 +79,7 @@ def gated_vs_plain(env_id: str, seed: int) -> dict[str, float]:
             gate=gate,
             query_rate=0.3,
             eval_episodes=0,
-            seed=seed,  # type: ignore[arg-type]
+            seed=seed,
         )
         learner, history = dagger(env_id, load_zoo_teacher(env_id), config)
         out[f"{gate}_labels"] = history.expert_labels

@@ -86,7 +86,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for fmt in ("torchscript", "onnx", "numpy"):
-            files = export_policy(student, fmt, root / fmt)  # type: ignore[arg-type]
+            files = export_policy(student, fmt, root / fmt)
             results[fmt] = {
                 "bytes": files[0].stat().st_size,  # the policy (ONNX also writes a JS gate)
                 "us_per_action": per_action_us(load_exported(files[0]), obs),

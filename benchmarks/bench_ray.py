@@ -40,7 +40,11 @@ def main() -> None:
     for workers in (1, 2):
         with RolloutPool(Backend(kind="ray", workers=workers)) as pool:
             pool.worker_pids()  # actors up before timing
-            seconds, _ = best_of(3, lambda p=pool: len(p.collect(expert, ENV, EPISODES, 0)[0]))
+
+            def run(p: RolloutPool = pool) -> int:
+                return len(p.collect(expert, ENV, EPISODES, 0)[0])
+
+            seconds, _ = best_of(3, run)
             data, _ = pool.collect(expert, ENV, EPISODES, 0)
         identical &= all(
             np.array_equal(array, data.arrays()[name]) for name, array in local.arrays().items()

@@ -30,9 +30,10 @@ from agents.zoo import load_zoo_teacher
 from benchmarks.common import emit
 from imitate import BCConfig, collect, evaluate, train_bc
 from imitate.calibration import auroc, energy_score
-from imitate.drift import action_flip_rate, off_support
+from imitate.data import Dataset
+from imitate.drift import OffSupport, action_flip_rate, off_support
 from imitate.losses import js_divergence
-from imitate.policy import JSGatedPolicy
+from imitate.policy import JSGatedPolicy, MLPPolicy
 
 SEEDS = (0, 1, 2)
 ENERGY_SEEDS = (0, 1, 2, 3, 4)
@@ -114,7 +115,7 @@ def js_study() -> list[dict[str, Any]]:
 
 def clone_and_drift(
     env_id: str, expert: Any, seed: int, n_demos: int, margin_weight: float
-) -> tuple[Any, np.ndarray, np.ndarray, Any]:
+) -> tuple[MLPPolicy, np.ndarray, Dataset, OffSupport]:
     """BC from ``n_demos`` demonstrations, then (policy, held-out expert states, clone
     states, off-support split of the clone states) over 20 episodes from reset seed 10,000."""
     demos = collect(expert, env_id, n_demos, seed=seed)

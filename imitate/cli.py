@@ -455,7 +455,7 @@ def resolve_expert(spec: str, env_id: str) -> Policy:
         if env_id in envs.EXPERTS:
             return envs.EXPERTS[env_id]()  # type: ignore[return-value]
         if env_id in HEURISTICS:
-            return heuristic_expert(env_id)  # type: ignore[return-value]
+            return heuristic_expert(env_id)
         known = ", ".join(sorted([*HEURISTICS, *envs.EXPERTS]))
         raise EnvError(f"no heuristic expert for {env_id!r} (available: {known})")
     if spec == "zoo":
