@@ -284,7 +284,8 @@ def _rollout(
         obs, _ = envs.reset(seed=seed)
     autoreset_step = np.zeros(num_envs, np.bool_)  # stream mode: this step only resets the slot
     recurrent = policy if isinstance(policy, RecurrentPolicy) else None
-    state = recurrent.initial_state(num_envs) if recurrent is not None else None
+    # per-slot state of a RecurrentPolicy (no columns for a stateless one)
+    state = recurrent.initial_state(num_envs) if recurrent is not None else np.empty((num_envs, 0))
     completed: list[int] = []
     final_obs: dict[int, np.ndarray] = {}  # episode id -> observation after its last step
     n_recorded = 0
@@ -294,13 +295,13 @@ def _rollout(
         if per_episode:  # step only the slots that hold an episode (no work in the tail)
             active = np.flatnonzero(slot_episode >= 0)
             actions = np.zeros((num_envs, *recorder.action_shape), recorder.action_dtype)
-            if recurrent is not None and state is not None:
+            if recurrent is not None:
                 actions[active], state[active] = recurrent.step(obs[active], state[active])
             else:
                 actions[active] = policy.act(obs[active])
             next_obs, rewards, terminated, truncated = _step_slots(envs, active, actions, obs)
         else:
-            if recurrent is not None and state is not None:
+            if recurrent is not None:
                 actions, state = recurrent.step(obs, state)
                 # a slot that autoresets on this step starts its next episode afresh
                 state[autoreset_step] = recurrent.initial_state(int(autoreset_step.sum()))
@@ -323,7 +324,7 @@ def _rollout(
                 )
             bar.update(len(finished))
             if per_episode:
-                if recurrent is not None and state is not None:
+                if recurrent is not None:
                     state[done_slots] = recurrent.initial_state(len(done_slots))
                 sub_envs = _sub_envs(envs)
                 for i in done_slots:

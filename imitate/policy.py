@@ -76,6 +76,19 @@ class RecurrentPolicy(Policy, Protocol):
     def step(self, obs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
+def js_gate(logits: Tensor, anchor: Tensor, threshold: float | Tensor) -> Tensor:
+    """The JS gate's next anchor ``[B, n]``: the current ``logits`` where the anchor is
+    unset (NaN row) or its distribution is more than ``threshold`` nats (JS) away from the
+    current one, else the anchor. The held action is the anchor's argmax. Shared by
+    :class:`JSGatedPolicy` and the ONNX export's traced step."""
+    from imitate.losses import js_divergence
+
+    fresh = torch.isnan(anchor).any(dim=-1)
+    moved = js_divergence(logits, torch.where(fresh[:, None], logits, anchor), "none")
+    switch = fresh | (moved > threshold)
+    return torch.where(switch[:, None], logits, anchor)
+
+
 @dataclass(frozen=True)
 class JSGatedPolicy:
     """Temporal smoothness at execution: keep the previous action until the action
@@ -110,16 +123,10 @@ class JSGatedPolicy:
 
     def step(self, obs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``obs [B, ...]``, ``state [B, n_actions]`` -> ``(actions [B], state [B, n_actions])``."""
-        from imitate.losses import js_divergence
-
         logits = np.asarray(self.policy.logits(obs), dtype=np.float32)
-        fresh = np.isnan(state).any(axis=1)
-        anchor = np.where(fresh[:, None], logits, state)
         with torch.no_grad():
-            moved = js_divergence(torch.as_tensor(logits), torch.as_tensor(anchor), "none")
-        switch = fresh | (moved.numpy() > self.threshold)
-        anchor = np.where(switch[:, None], logits, anchor)
-        return self.head.mode_numpy(anchor), anchor
+            anchor = js_gate(torch.as_tensor(logits), torch.as_tensor(state), self.threshold)
+        return self.head.mode_numpy(anchor.numpy()), anchor.numpy()
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         return self.step(obs, self.initial_state(len(obs)))[0]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from imitate.losses import js_divergence
-from imitate.policy import MLPPolicy
+from imitate.policy import MLPPolicy, js_gate
 from imitate.spaces import CategoricalHead
 
 
@@ -44,9 +43,5 @@ class GatedActionGraph(nn.Module):
         self.offset = policy.head.start
 
     def forward(self, obs: Tensor, anchor: Tensor, threshold: Tensor) -> tuple[Tensor, Tensor]:
-        logits = self.policy(obs)
-        fresh = torch.isnan(anchor).any(dim=-1)
-        moved = js_divergence(logits, torch.where(fresh[:, None], logits, anchor), "none")
-        switch = fresh | (moved > threshold)
-        anchor = torch.where(switch[:, None], logits, anchor)
+        anchor = js_gate(self.policy(obs), anchor, threshold)
         return anchor.argmax(dim=-1) + self.offset, anchor
