@@ -29,10 +29,10 @@ import torch
 
 import envs  # noqa: F401  (registers imitate/...)
 from agents.zoo import load_zoo_teacher
-from benchmarks.common import RESULTS, emit
+from benchmarks.common import RESULTS, emit, energy_of
 from envs.braking import BrakingExpert
 from imitate import BCConfig, collect, evaluate, train_bc
-from imitate.calibration import auroc, energy_score, expected_calibration_error, fit_temperature
+from imitate.calibration import auroc, expected_calibration_error, fit_temperature
 from imitate.drift import action_flip_rate, off_support
 from imitate.policy import JSGatedPolicy
 
@@ -79,10 +79,7 @@ def measure(
     perturbed = held_out.obs + rng.normal(0, 3.0, held_out.obs.shape) * std
     drifted = own.obs[off_support(demos.obs, held_out.obs, own.obs).mask]
 
-    def energy(states: np.ndarray) -> np.ndarray:
-        return energy_score(torch.as_tensor(policy.logits(states.astype(np.float32)))).numpy()
-
-    energy_in = energy(held_out.obs)
+    energy_in = energy_of(policy, held_out.obs)
     return {
         "return": evaluate(actor, env_id, 20, 10_000).mean_return,
         "rare_action": rare,
@@ -93,9 +90,11 @@ def measure(
         "ece_scaled": expected_calibration_error(scaled, labels[half:]),
         "temperature": t,
         "flip_rate": action_flip_rate(own.actions, own.episode_starts),
-        "energy_auroc": auroc(energy_in, energy(perturbed)),
+        "energy_auroc": auroc(energy_in, energy_of(policy, perturbed)),
         "drift_states": len(drifted),
-        "energy_auroc_drift": auroc(energy_in, energy(drifted)) if len(drifted) else float("nan"),
+        "energy_auroc_drift": auroc(energy_in, energy_of(policy, drifted))
+        if len(drifted)
+        else float("nan"),
     }
 
 

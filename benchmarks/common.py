@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts: timing and JSON output."""
+"""Helpers shared by the benchmark scripts: timing, JSON output, energy scores."""
 
 from __future__ import annotations
 
@@ -9,9 +9,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from imitate.calibration import energy_score
+
 RESULTS = Path(__file__).parent / "results"
+
+
+def energy_of(policy: Any, states: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """``[N]`` energy scores ``-T logsumexp(f / T)`` of a SoftPolicy on ``states``."""
+    logits = torch.as_tensor(policy.logits(states.astype(np.float32)))
+    return energy_score(logits, temperature).numpy()
 
 
 def best_of(repeats: int, run: Callable[[], int]) -> tuple[float, int]:

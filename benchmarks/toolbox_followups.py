@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from agents.zoo import load_zoo_teacher
-from benchmarks.common import emit
+from benchmarks.common import emit, energy_of
 from imitate import BCConfig, collect, evaluate, train_bc
-from imitate.calibration import auroc, energy_score
+from imitate.calibration import auroc
 from imitate.data import Dataset
 from imitate.drift import OffSupport, action_flip_rate, off_support
 from imitate.losses import js_divergence
@@ -124,11 +124,6 @@ def clone_and_drift(
     clone_states = collect(policy, env_id, 20, seed=10_000)
     support = off_support(demos.obs, expert_states, clone_states.obs)
     return policy, expert_states, clone_states, support
-
-
-def energy_of(policy: Any, states: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    logits = torch.as_tensor(policy.logits(states.astype(np.float32)))
-    return energy_score(logits, temperature).numpy()
 
 
 def energy_study() -> list[dict[str, Any]]:
