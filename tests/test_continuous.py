@@ -82,3 +82,26 @@ def test_box_early_stopping_keeps_the_best_held_out_action_mse(
     _, history = train_bc(pendulum_zoo_demos, BCConfig(seed=0, max_steps=1500, eval_every=250))
     best = min(r["holdout_action_mse"] for r in history.records)
     assert history.final["holdout_action_mse"] == best
+
+
+@pytest.mark.slow
+def test_short_halfcheetah_bc_beats_random_by_a_wide_margin() -> None:
+    """3,000 transitions, 2,000 steps: the clone must run, not just twitch (the zero action
+    scores about 0.15 on this scale, uniform random 0, the expert 1)."""
+    pytest.importorskip("mujoco")
+    env_id = "HalfCheetah-v5"
+    expert = load_zoo_teacher(env_id)
+    demos = collect(expert, env_id, n_episodes=3, seed=0)
+    policy, _ = train_bc(demos, BCConfig(seed=0, max_steps=2000))
+    space = expert.action_space
+    rng = np.random.default_rng(0)
+
+    class Uniform:
+        def act(self, obs: np.ndarray) -> np.ndarray:
+            return rng.uniform(space.low, space.high, (len(obs), *space.shape)).astype(np.float32)
+
+    episodes = 5
+    clone = evaluate(policy, env_id, episodes, 10_000).mean_return
+    best = evaluate(expert, env_id, episodes, 10_000).mean_return
+    floor = evaluate(Uniform(), env_id, episodes, 10_000).mean_return
+    assert (clone - floor) / (best - floor) >= 0.6, (clone, best, floor)
