@@ -16,7 +16,7 @@ import json
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -724,10 +724,22 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
     if expert_name == "auto":
         expert_name = default_expert(args.env) or "heuristic"
     expert = resolve_expert(expert_name, args.env)
+    config = _scaled_run_config(args.env, config)
     out_dir = make_run_dir(args.env, "run", config.seed, args.out)
-    write_json(out_dir / "config.json", config_to_json(args))
+    write_json(out_dir / "config.json", config_to_json(replace(args, config=config)))
     results = run_pipeline(args.env, expert, expert_name, config, out_dir)
     return {"run": str(out_dir), "report": str(out_dir / "report.md"), **results}
+
+
+def _scaled_run_config(env_id: str, config: RunConfig) -> RunConfig:
+    """MuJoCo tasks left at every default get :func:`long_episode_config` (1000-step
+    episodes would make the classic-control defaults take an hour here)."""
+    from imitate.pipeline import long_episode_config
+
+    entry_point = str(gym.spec(env_id).entry_point)
+    if config == RunConfig() and entry_point.startswith("gymnasium.envs.mujoco"):
+        return long_episode_config()
+    return config
 
 
 def _one_line(text: str) -> str:

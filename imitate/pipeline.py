@@ -24,7 +24,7 @@ from imitate.export import export_policy, load_exported
 from imitate.export.c import weight_bytes
 from imitate.fileio import write_json, write_text
 from imitate.plots import plot_return_vs_labels
-from imitate.policy import MLPPolicy, Policy, SoftPolicy, save_policy
+from imitate.policy import MLPPolicy, Policy, PolicyConfig, SoftPolicy, save_policy
 from imitate.runs import config_to_json
 
 EVAL_SEED = 10_000
@@ -61,6 +61,32 @@ class RunConfig:
     """Formats the student is exported to (C as int8)."""
     seed: int = 0
     """Seed of demonstrations and training."""
+
+
+def long_episode_config() -> RunConfig:
+    """The main job scaled for 1000-step locomotion tasks (MuJoCo), ~10 minutes here.
+
+    Each evaluation episode is 5-50x longer than on classic control, so there are fewer
+    of them (10 instead of 50), BC curves on 1, 5 and 10 demonstrations, 4 DAgger rounds
+    of 2,500 states, a 2x32 student (HalfCheetah: 1/35 of the zoo actor), 5 drift pairs.
+    """
+    return RunConfig(
+        episodes=10,
+        demo_counts=(1, 5, 10),
+        eval_episodes=10,
+        drift_episodes=5,
+        bc=BCConfig(max_steps=5000),
+        dagger=DAggerConfig(
+            rounds=4,
+            steps_per_round=2500,
+            eval_episodes=3,
+            bc=BCConfig(max_steps=3000, eval_every=250, patience=4),
+            warm_start=True,
+        ),
+        distill=DistillConfig(
+            student=PolicyConfig(hidden=(32, 32)), rounds=4, steps_per_round=2500, max_steps=8000
+        ),
+    )
 
 
 def _row(
