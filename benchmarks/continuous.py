@@ -18,6 +18,7 @@ expert labels, per method and task).
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from dataclasses import replace
@@ -207,23 +208,71 @@ def plot(summary: dict[str, Any], tasks: list[str], path: Path) -> None:
     plt.close(fig)
 
 
+def write(name: str, run: dict[str, Any], quiet: bool = False) -> None:
+    """Summarise ``run``'s rows, draw the figure and write ``results/<name>.json``."""
+    summary = summarise(run["rows"], run["tasks"])
+    RESULTS.mkdir(exist_ok=True)
+    figure = RESULTS / f"{name}.png"
+    plot(summary, run["tasks"], figure)
+    payload = run | {"summary": summary, "figure": str(figure.relative_to(RESULTS.parent.parent))}
+    if quiet:
+        (RESULTS / f"{name}.json").write_text(json.dumps({"benchmark": name, **payload}) + "\n")
+    else:
+        emit(name, payload)
+
+
+def merge(names: list[str], out: str) -> None:
+    """One result (rows, references, summary, figure) from runs of disjoint tasks."""
+    runs = [json.loads((RESULTS / f"{n}.json").read_text()) for n in names]
+    merged: dict[str, Any] = {
+        "merged_from": [
+            {"name": n, "command": r["command"]} for n, r in zip(names, runs, strict=True)
+        ],
+        "tasks": [t for r in runs for t in r["tasks"]],
+        "seeds_completed": {t: r["seeds_completed"] for r in runs for t in r["tasks"]},
+        "eval_episodes": sorted({r["eval_episodes"] for r in runs}),
+        "eval_seeds": f"{EVAL_SEED} + i",
+        "default_box_loss": BCConfig().box_loss,
+        "references": {k: v for r in runs for k, v in r["references"].items()},
+        "rows": [row for r in runs for row in r["rows"]],
+        "wall_time_s": {n: r["wall_time_s"] for n, r in zip(names, runs, strict=True)},
+    }
+    write(out, merged)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--episodes", type=int, default=50, help="evaluation episodes")
     parser.add_argument("--losses", default=",".join(LOSSES), help="'' skips the comparison")
+    parser.add_argument("--loss-seeds", type=int, default=None, help="seeds of the comparison")
     parser.add_argument("--max-steps", type=int, default=BCConfig().max_steps)
     parser.add_argument("--out", default="continuous")
+    parser.add_argument("--merge", default="", help="comma-separated result names to merge")
     args = parser.parse_args()
+    if args.merge:
+        merge(args.merge.split(","), args.out)
+        return
     torch.set_num_threads(1)
     gym.logger.min_level = 40
     tasks = [t for t in args.tasks.split(",") if t]
     losses = tuple(x for x in args.losses.split(",") if x)
+    loss_seeds = args.seeds if args.loss_seeds is None else args.loss_seeds
     bc = BCConfig(max_steps=args.max_steps)
     start = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    references: dict[str, dict[str, float]] = {}
+    run: dict[str, Any] = {
+        "command": "python -m benchmarks.continuous "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v != ""),
+        "tasks": tasks,
+        "seeds": args.seeds,
+        "seeds_completed": 0,
+        "eval_episodes": args.episodes,
+        "eval_seeds": f"{EVAL_SEED} + i",
+        "default_box_loss": BCConfig().box_loss,
+        "references": {},
+        "rows": [],
+    }
     for env_id in tasks:
         expert = load_zoo_teacher(env_id)
         _, action_space = env_spaces(env_id)
@@ -232,33 +281,18 @@ def main() -> None:
         random_return = evaluate(
             UniformPolicy(action_space, 0), env_id, args.episodes, EVAL_SEED
         ).mean_return
-        references[env_id] = {"expert": expert_return, "random": random_return}
+        run["references"][env_id] = {"expert": expert_return, "random": random_return}
         print(f"{env_id}: expert {expert_return:.1f}, random {random_return:.1f}", flush=True)
         for seed in range(args.seeds):
-            for r in one_seed(env_id, expert, seed, args.episodes, bc, losses):
+            seed_losses = losses if seed < loss_seeds else ()
+            for r in one_seed(env_id, expert, seed, args.episodes, bc, seed_losses):
                 score = (r["return"] - random_return) / (expert_return - random_return)
-                rows.append({"task": env_id, **r, "score": score})
-    summary = summarise(rows, tasks)
-    RESULTS.mkdir(exist_ok=True)
-    figure = RESULTS / f"{args.out}.png"
-    plot(summary, tasks, figure)
-    emit(
-        args.out,
-        {
-            "command": "python -m benchmarks.continuous "
-            + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
-            "tasks": tasks,
-            "seeds": args.seeds,
-            "eval_episodes": args.episodes,
-            "eval_seeds": f"{EVAL_SEED} + i",
-            "default_box_loss": BCConfig().box_loss,
-            "references": references,
-            "summary": summary,
-            "rows": rows,
-            "figure": str(figure.relative_to(RESULTS.parent.parent)),
-            "wall_time_s": round(time.perf_counter() - start, 1),
-        },
-    )
+                run["rows"].append({"task": env_id, **r, "score": score})
+            # Partial results survive an interrupted run: rewritten after every seed.
+            run["seeds_completed"] = seed + 1
+            run["wall_time_s"] = round(time.perf_counter() - start, 1)
+            write(args.out, run, quiet=True)
+    write(args.out, run)
 
 
 if __name__ == "__main__":
