@@ -86,8 +86,9 @@ def test_box_early_stopping_keeps_the_best_held_out_action_mse(
 
 @pytest.mark.slow
 def test_short_halfcheetah_bc_beats_random_by_a_wide_margin() -> None:
-    """3,000 transitions, 2,000 steps: the clone must run, not just twitch (the zero action
-    scores about 0.15 on this scale, uniform random 0, the expert 1)."""
+    """3,000 transitions, 2,000 steps: the clone must run, not just twitch. On this scale
+    (uniform random 0, the expert 1; 5 episodes) the zero action scores 0.06; the clone
+    scored 0.80 with 'mse' (0.94 beta-NLL, 1.02 Huber, 1.14 NLL) when this was written."""
     pytest.importorskip("mujoco")
     env_id = "HalfCheetah-v5"
     expert = load_zoo_teacher(env_id)
