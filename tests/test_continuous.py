@@ -106,3 +106,13 @@ def test_short_halfcheetah_bc_beats_random_by_a_wide_margin() -> None:
     best = evaluate(expert, env_id, episodes, 10_000).mean_return
     floor = evaluate(Uniform(), env_id, episodes, 10_000).mean_return
     assert (clone - floor) / (best - floor) >= 0.6, (clone, best, floor)
+
+
+def test_main_job_scales_its_defaults_for_mujoco_only() -> None:
+    from imitate.cli import _scaled_run_config
+    from imitate.pipeline import RunConfig, long_episode_config
+
+    assert _scaled_run_config("HalfCheetah-v5", RunConfig()) == long_episode_config()
+    assert _scaled_run_config("CartPole-v1", RunConfig()) == RunConfig()
+    chosen = RunConfig(eval_episodes=7)  # a flag given: the user's config is kept
+    assert _scaled_run_config("HalfCheetah-v5", chosen) == chosen
