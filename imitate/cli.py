@@ -18,48 +18,21 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import gymnasium as gym
-import numpy as np
-import torch
 import tyro
 
-from imitate.bc import BCConfig, train_bc
-from imitate.calibration import (
-    auroc,
-    brier_score,
-    energy_score,
-    expected_calibration_error,
-    fpr_at_95_tpr,
-    max_softmax_probability,
-)
-from imitate.collect import Backend, EvalResult, Seeding, collect, env_spaces, evaluate
-from imitate.dagger import DAggerConfig, bc_label_curve, dagger
-from imitate.data import Dataset, load_dataset
-from imitate.distill import DistillConfig, distill, distillation_report
-from imitate.drift import action_flip_rate, drift_markdown, drift_report, off_support
+from imitate.configs import BCConfig, DAggerConfig, RunConfig, Seeding
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
-from imitate.losses import nats_to_bits
-from imitate.pipeline import RunConfig, run_pipeline
-from imitate.plots import (
-    Curve,
-    plot_reliability,
-    plot_return_vs_labels,
-    plot_roc,
-    plot_score_histogram,
-)
-from imitate.policy import (
-    JSGatedPolicy,
-    MLPPolicy,
-    Policy,
-    PolicyConfig,
-    load_policy,
-    save_policy,
-)
 from imitate.runs import config_to_json, make_run_dir
-from imitate.spaces import CategoricalHead
+
+if TYPE_CHECKING:  # the library is imported by each command's handler, when it runs
+    from imitate.collect import Backend
+    from imitate.data import Dataset
+    from imitate.plots import Curve
+    from imitate.policy import MLPPolicy
+    from imitate.runtime import Policy
 
 Flatten = tyro.conf.arg(name="")
 
@@ -77,6 +50,8 @@ class BackendFlags:
     """Existing Ray cluster ('auto', 'ray://head:10001'); default: start a local Ray."""
 
     def to_backend(self) -> Backend:
+        from imitate.collect import Backend
+
         if self.workers < 1:
             raise ImitateError(f"--workers must be >= 1, got {self.workers}")
         if self.backend == "local" and self.address is not None:
@@ -467,6 +442,8 @@ def resolve_expert(spec: str, env_id: str) -> Policy:
 
         return load_zip_teacher(Path(spec), env_id)
     if spec.endswith(".pt"):
+        from imitate.policy import load_policy
+
         policy = load_policy(spec)
         check_policy_env(policy, env_id, spec)
         return policy
@@ -477,6 +454,8 @@ def resolve_expert(spec: str, env_id: str) -> Policy:
 
 def check_policy_env(policy: MLPPolicy, env_id: str, name: str) -> None:
     """Raise ``EnvError`` when the policy's spaces differ from the env's."""
+    from imitate.collect import env_spaces
+
     obs_space, action_space = env_spaces(env_id)
     if policy.observation_space.shape != obs_space.shape or policy.action_space != action_space:
         raise EnvError(
@@ -486,6 +465,8 @@ def check_policy_env(policy: MLPPolicy, env_id: str, name: str) -> None:
 
 
 def run_collect(args: CollectCommand) -> dict[str, Any]:
+    from imitate.collect import collect, env_spaces
+
     _require_positive(episodes=args.episodes, num_envs=args.num_envs)
     backend = args.rollouts.to_backend()
     env_spaces(args.env)  # an unknown env id is reported before anything else
@@ -520,6 +501,8 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
 
 def load_dataset_for(path: Path, env_id: str | None) -> Dataset:
     """Load a dataset; ``EnvError`` if it was collected on another env than ``env_id``."""
+    from imitate.data import load_dataset
+
     dataset = load_dataset(path)
     if env_id is not None and dataset.meta.env_id != env_id:
         raise EnvError(f"{path} was collected on {dataset.meta.env_id}, not on {env_id}")
@@ -530,6 +513,9 @@ def _train_and_save(
     dataset: Dataset, config: BCConfig, out_dir: Path, command: Any
 ) -> tuple[MLPPolicy, dict[str, Any]]:
     """Train BC and write policy.pt, config.json and metrics.jsonl into ``out_dir``."""
+    from imitate.bc import train_bc
+    from imitate.policy import save_policy
+
     policy, history = train_bc(dataset, config, progress=_progress())
     env_config = {
         "env_id": dataset.meta.env_id,
@@ -543,6 +529,8 @@ def _train_and_save(
 
 
 def run_bc(args: BCCommand) -> dict[str, Any]:
+    from imitate.collect import evaluate
+
     dataset = load_dataset_for(args.data, args.env)
     env_id = dataset.meta.env_id
     out_dir = make_run_dir(env_id, "bc", args.config.seed, args.out)
@@ -553,6 +541,13 @@ def run_bc(args: BCCommand) -> dict[str, Any]:
 
 
 def run_eval(args: EvalCommand) -> dict[str, Any]:
+    import numpy as np
+
+    from imitate.collect import EvalResult, collect, evaluate
+    from imitate.drift import action_flip_rate
+    from imitate.policy import JSGatedPolicy, load_policy
+    from imitate.spaces import CategoricalHead
+
     _require_positive(episodes=args.episodes)
     if not 0.0 <= args.js_gate < np.log(2.0):
         raise ImitateError(f"--js-gate must be in [0, ln 2 = 0.693), got {args.js_gate}")
@@ -632,6 +627,15 @@ def calibration_report(
 ) -> dict[str, Any]:
     """ECE, Brier and NLL (bits per action) of the policy on its own states, expert-labelled;
     with ``figure``, also the reliability diagram there."""
+    import numpy as np
+    import torch
+
+    from imitate.calibration import brier_score, expected_calibration_error
+    from imitate.collect import collect
+    from imitate.losses import nats_to_bits
+    from imitate.plots import plot_reliability
+    from imitate.spaces import CategoricalHead
+
     if not isinstance(policy.head, CategoricalHead):
         raise ImitateError("calibration needs a policy with a Discrete action space")
     states = collect(policy, env_id, 10, seed, max_steps=5000).obs
@@ -654,6 +658,16 @@ def calibration_report(
 
 
 def run_ood(args: OodCommand) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    from imitate.calibration import auroc, energy_score, fpr_at_95_tpr, max_softmax_probability
+    from imitate.collect import collect, env_spaces
+    from imitate.drift import off_support
+    from imitate.plots import plot_roc, plot_score_histogram
+    from imitate.policy import load_policy
+    from imitate.spaces import CategoricalHead
+
     _require_positive(episodes=args.episodes)
     if not 0.0 < args.quantile < 1.0:
         raise ImitateError(f"--quantile must be in (0, 1), got {args.quantile}")
@@ -717,6 +731,9 @@ def run_ood(args: OodCommand) -> dict[str, Any]:
 
 
 def run_main_job(args: RunCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
+    from imitate.pipeline import run_pipeline
+
     config = args.config
     _require_positive(episodes=config.episodes, eval_episodes=config.eval_episodes)
     env_spaces(args.env)
@@ -766,6 +783,11 @@ def parse(argv: list[str]) -> Any:
 
 
 def run_dagger(args: DaggerCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces, evaluate
+    from imitate.dagger import bc_label_curve, dagger
+    from imitate.plots import plot_return_vs_labels
+    from imitate.policy import save_policy
+
     env_spaces(args.env)
     expert = resolve_expert(args.expert, args.env)
     config = args.config
@@ -809,6 +831,10 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
 
 
 def run_drift(args: DriftCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
+    from imitate.drift import drift_markdown, drift_report
+    from imitate.policy import load_policy
+
     _require_positive(episodes=args.episodes)
     if not args.policy:
         raise ImitateError("give at least one --policy to compare with the expert")
@@ -839,6 +865,11 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
 
 
 def run_distill(args: DistillCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
+    from imitate.configs import DistillConfig, PolicyConfig
+    from imitate.distill import distill, distillation_report
+    from imitate.policy import save_policy
+
     _require_positive(episodes=args.episodes)
     if not args.hidden or min(args.hidden) < 1:
         raise ImitateError("--hidden must be positive layer widths")
@@ -868,7 +899,7 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
 def run_export(args: ExportCommand) -> dict[str, Any]:
     from imitate.export import export_policy
     from imitate.export.c import weight_bytes
-    from imitate.policy import load_checkpoint
+    from imitate.policy import load_checkpoint, load_policy
 
     policy = load_policy(args.policy)
     if args.int8 and args.format != "c":
@@ -889,6 +920,7 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
 
 def run_expert(args: ExpertCommand) -> dict[str, Any]:
     from agents import zoo
+    from imitate.collect import env_spaces, evaluate
 
     action = args.action
     if isinstance(action, ExpertListCommand):
@@ -932,6 +964,7 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
 
 
 def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
     from imitate.sweep import (
         SweepConfig,
         parse_axis,
@@ -974,6 +1007,7 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
 def run_data(args: DataCommand) -> dict[str, Any]:
     import os
 
+    from imitate.data import load_dataset
     from imitate.minari_io import export_minari, import_minari
 
     action = args.action
@@ -1036,14 +1070,22 @@ def _print_human(result: dict[str, Any], indent: str = "") -> None:
             print(f"{indent}{key}: {value}")
 
 
+def _prepare_runtime() -> None:
+    """What every command needs once its arguments parse: the custom envs registered,
+    gymnasium's warnings quiet, the thread policy (``IMITATE_THREADS``, default 1)."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the imitate/... envs)
+    from imitate.threads import set_threads
+
+    set_threads()
+    gym.logger.min_level = 40  # keep library warnings out of the one-line error contract
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``imitate`` console script."""
     command = parse(sys.argv[1:] if argv is None else argv)
-    import envs  # noqa: F401  (registers the imitate/... envs)
-
-    # Small MLPs on 2 cores: one intra-op thread avoids thread hand-off costs.
-    torch.set_num_threads(1)
-    gym.logger.min_level = 40  # keep library warnings out of the one-line error contract
+    _prepare_runtime()
     try:
         result = HANDLERS[type(command)](command)
     except ImitateError as exc:

@@ -32,11 +32,11 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
+from imitate.configs import Seeding as Seeding  # re-exported
 from imitate.data import Dataset, make_meta
 from imitate.errors import BackendError, EnvError
-from imitate.policy import Policy, RecurrentPolicy, fast_policy
+from imitate.runtime import Policy, RecurrentPolicy, fast_policy
 
-Seeding = Literal["auto", "per-episode", "stream"]
 _CHUNK_STEPS = 1024
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,79 +28,12 @@ from tqdm.auto import tqdm
 from imitate.bc import BCConfig, train_bc
 from imitate.calibration import energy_score, vote_disagreement
 from imitate.collect import LOCAL, Backend, EvalResult, collect, evaluate
+from imitate.configs import BetaSchedule as BetaSchedule  # re-exported
+from imitate.configs import DAggerConfig as DAggerConfig
+from imitate.configs import Gate as Gate
 from imitate.data import Dataset, concatenate
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, Policy, SoftPolicy, fast_policy
-
-Gate = Literal["none", "entropy", "energy", "ensemble"]
-
-
-@dataclass(frozen=True)
-class BetaSchedule:
-    """Probability that the expert acts in round ``i``.
-
-    ``default``: 1 in round 0, then 0. ``constant``: ``value`` from round 1 on.
-    ``linear``: ``1 - i / rounds``. ``exponential``: ``value ** i``.
-    """
-
-    kind: Literal["default", "constant", "linear", "exponential"] = "default"
-    value: float = 0.5
-
-    def beta(self, round_index: int, rounds: int) -> float:
-        if round_index == 0:
-            return 1.0  # there is no learner yet
-        if self.kind == "default":
-            return 0.0
-        if self.kind == "constant":
-            return self.value
-        if self.kind == "linear":
-            return max(0.0, 1.0 - round_index / rounds)
-        return float(self.value**round_index)
-
-
-@dataclass(frozen=True)
-class DAggerConfig:
-    """DAgger settings; ``bc`` trains each round (warm-started)."""
-
-    rounds: int = 6
-    """Rounds, round 0 included (round 0: the expert drives)."""
-    steps_per_round: int = 500
-    """Env steps (visited states) per round."""
-    beta: BetaSchedule = field(default_factory=BetaSchedule)
-    """Mixture schedule."""
-    gate: Gate = "none"
-    """Which states of a learner-driven round the expert labels."""
-    query_rate: float = 0.3
-    """Target share of states labelled in gated rounds."""
-    ensemble_size: int = 5
-    """Members (the learner plus bootstrap copies) for the ensemble gate."""
-    energy_temperature: float = 1.0
-    """Temperature of the energy score."""
-    eval_episodes: int = 20
-    """Learner evaluation episodes after each round (seeds 10000 + i); 0 disables."""
-    target_return: float | None = None
-    """Stop once the learner's evaluated mean return reaches this."""
-    bc: BCConfig = field(
-        default_factory=lambda: BCConfig(max_steps=2000, eval_every=100, patience=4)
-    )
-    """Training of each round."""
-    seed: int = 0
-    """Seed of rollouts, mixture coins and bootstrap weights."""
-    num_envs: int = 8
-    """Vectorised envs for rollouts."""
-    soft_labels: bool = False
-    """Also store the expert's ``logits`` with each label (distillation on student states)."""
-    warm_start: bool = True
-    """Continue each round from the previous learner (fast; enough on CartPole), else train a
-    new one on the aggregate (better on LunarLander: see ``benchmarks/bench_dagger.py``)."""
-
-    def __post_init__(self) -> None:
-        if self.rounds < 1 or self.steps_per_round < 1:
-            raise ValueError("rounds and steps_per_round must be >= 1")
-        if not 0.0 < self.query_rate <= 1.0:
-            raise ValueError(f"query_rate must be in (0, 1], got {self.query_rate}")
-        if self.gate == "ensemble" and self.ensemble_size < 2:
-            raise ValueError("the ensemble gate needs ensemble_size >= 2")
 
 
 @dataclass

@@ -9,16 +9,16 @@ and ``report.md`` with a results table and the figures embedded. The CLI's
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from imitate.bc import BCConfig, train_bc
+from imitate.bc import train_bc
 from imitate.collect import EvalResult, collect, evaluate
-from imitate.dagger import DAggerConfig, dagger
-from imitate.distill import DistillConfig, distill, distillation_report
+from imitate.configs import RunConfig as RunConfig  # re-exported
+from imitate.dagger import dagger
+from imitate.distill import distill, distillation_report
 from imitate.drift import drift_markdown, drift_report
 from imitate.export import export_policy, load_exported
 from imitate.export.c import weight_bytes
@@ -28,39 +28,6 @@ from imitate.policy import MLPPolicy, Policy, SoftPolicy, save_policy
 from imitate.runs import config_to_json
 
 EVAL_SEED = 10_000
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """What the main job does; defaults finish in a few minutes on CartPole-v1."""
-
-    episodes: int = 20
-    """Demonstration episodes for the main BC clone."""
-    demo_counts: tuple[int, ...] = (1, 2, 5, 10, 20)
-    """BC is also trained on the first k of them, for the return-vs-demonstrations curve."""
-    eval_episodes: int = 50
-    """Evaluation episodes (reset seeds 10000 + i)."""
-    drift_episodes: int = 20
-    """Paired expert/clone episodes in the drift report."""
-    horizons: tuple[int, ...] = (25, 50, 100, 200, 400)
-    """Horizons of the cost-vs-T fit."""
-    bc: BCConfig = field(default_factory=BCConfig)
-    """Training of every BC clone."""
-    dagger: DAggerConfig = field(
-        default_factory=lambda: DAggerConfig(
-            steps_per_round=1000,
-            bc=BCConfig(max_steps=4000, eval_every=200, patience=5),
-            warm_start=False,
-        )
-    )
-    """DAgger settings. Each round trains a new learner on the aggregate: on LunarLander
-    (seeds 0, 1) that gives 256.8 / 261.7 against 220.1 / 175.3 when warm-starting."""
-    distill: DistillConfig = field(default_factory=DistillConfig)
-    """Distillation of the expert into a small student (needs an expert with logits)."""
-    exports: tuple[str, ...] = ("onnx", "c")
-    """Formats the student is exported to (C as int8)."""
-    seed: int = 0
-    """Seed of demonstrations and training."""
 
 
 def _row(
