@@ -290,15 +290,25 @@ def teacher_from_entry(path: Path, entry: dict[str, Any] | None) -> Any:
     return SB3Teacher(load_sb3(path, algo), obs_norm_of(entry))
 
 
-def load_zoo_teacher(env_id: str) -> Any:
-    """The shipped zoo expert of ``env_id`` as a SoftPolicy (offline, no training objects)."""
+def load_zoo_teacher(env_id: str, cached: bool = True) -> Any:
+    """The shipped zoo expert of ``env_id`` as a SoftPolicy (offline, no training objects).
+
+    ``cached``: the numpy actor cached beside the zip (:mod:`agents.actors`; neither torch
+    nor SB3 is imported) when it matches the zip, else the SB3 model."""
     zoo_spec(env_id)
     entry = read_manifest().get(env_id)
     if entry is None:
         raise EnvError(
             f"no shipped zoo expert for {env_id!r}: train one with 'imitate expert train'"
         )
-    return teacher_from_entry(PRETRAINED / entry["file"], entry)
+    path = PRETRAINED / entry["file"]
+    if cached:
+        from agents.actors import actor_file, read_actor
+
+        actor = read_actor(actor_file(path), path)
+        if actor is not None:
+            return actor
+    return teacher_from_entry(path, entry)
 
 
 def load_zip_teacher(path: Path, env_id: str) -> Any:

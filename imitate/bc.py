@@ -53,7 +53,7 @@ class BCHistory:
         return {
             "steps": self.steps,
             "best_step": self.best_step,
-            "wall_time": self.wall_time,
+            "wall_time_s": self.wall_time,
             "n_train": self.n_train,
             "n_holdout": self.n_holdout,
             **{k: v for k, v in self.final.items() if k != "step"},
@@ -175,7 +175,7 @@ def train_bc(
         if step % config.eval_every == 0 or step == config.max_steps:
             record = _evaluate_holdout(policy, hold_obs, hold_actions)
             record.update(step=step, train_loss=_mean_loss(step_losses))
-            record["wall_time"] = time.perf_counter() - start
+            record["wall_time_s"] = time.perf_counter() - start
             history.records.append(record)
             bar.update(step - bar.n)
             bar.set_postfix(holdout_bits=f"{record.get('holdout_bits_per_action', math.nan):.3f}")

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # the library is imported by each command's handler, when it 
     from imitate.data import Dataset
     from imitate.plots import Curve
     from imitate.policy import MLPPolicy
-    from imitate.runtime import Policy
+    from imitate.runtime import NumpyMLPPolicy, Policy
 
 Flatten = tyro.conf.arg(name="")
 
@@ -452,8 +452,9 @@ def resolve_expert(spec: str, env_id: str) -> Policy:
     )
 
 
-def check_policy_env(policy: MLPPolicy, env_id: str, name: str) -> None:
-    """Raise ``EnvError`` when the policy's spaces differ from the env's."""
+def check_policy_env(policy: Any, env_id: str, name: str) -> None:
+    """Raise ``EnvError`` when the policy's spaces (``observation_space``, ``action_space``)
+    differ from the env's."""
     from imitate.collect import env_spaces
 
     obs_space, action_space = env_spaces(env_id)
@@ -495,7 +496,7 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
         "transitions": len(dataset),
         "mean_return": float(returns.mean()),
         "std_return": float(returns.std()),
-        "seconds": elapsed,
+        "wall_time_s": elapsed,
     }
 
 
@@ -545,7 +546,7 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
 
     from imitate.collect import EvalResult, collect, evaluate
     from imitate.drift import action_flip_rate
-    from imitate.policy import JSGatedPolicy, load_policy
+    from imitate.runtime import numpy_policy, read_checkpoint
     from imitate.spaces import CategoricalHead
 
     _require_positive(episodes=args.episodes)
@@ -555,10 +556,9 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         raise ImitateError("give --policy, --expert, or both (calibration against the expert)")
     backend = args.rollouts.to_backend()
     if args.policy is not None:
-        policy = load_policy(args.policy)
-        from imitate.policy import load_checkpoint
-
-        recorded = load_checkpoint(args.policy)["config"]
+        checkpoint = read_checkpoint(args.policy)  # numpy inference: torch is not loaded
+        policy = numpy_policy(checkpoint, str(args.policy))
+        recorded = checkpoint["config"]
         env_id = args.env or recorded.get("env_id")
         if env_id is None:
             raise ImitateError(f"{args.policy} does not record its env: pass --env")
@@ -571,10 +571,14 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             )
             out: dict[str, Any] = {"env": env_id, **result.to_json()}
         else:  # record the actions too, for the flip rate
-            actor: Policy = JSGatedPolicy.wrap(policy, args.js_gate) if args.js_gate else policy
+            actor: Policy = policy
+            if args.js_gate:
+                from imitate.policy import JSGatedPolicy
+
+                actor = JSGatedPolicy.wrap(policy, args.js_gate)
             rollouts = collect(
                 actor, env_id, args.episodes, args.seed, seeding="per-episode",
-                progress=_progress(), backend=backend,
+                progress=_progress(), backend=backend, desc="eval",
             )  # fmt: skip
             result = EvalResult(rollouts.episode_returns, rollouts.episode_lengths, args.seed)
             out = {
@@ -623,28 +627,29 @@ def default_expert(env_id: str) -> str | None:
 
 
 def calibration_report(
-    policy: MLPPolicy, expert: Policy, env_id: str, seed: int, figure: Path | None = None
+    policy: NumpyMLPPolicy | MLPPolicy,
+    expert: Policy,
+    env_id: str,
+    seed: int,
+    figure: Path | None = None,
 ) -> dict[str, Any]:
     """ECE, Brier and NLL (bits per action) of the policy on its own states, expert-labelled;
     with ``figure``, also the reliability diagram there."""
     import numpy as np
-    import torch
 
-    from imitate.calibration import brier_score, expected_calibration_error
+    from imitate.calibration import brier_score, expected_calibration_error, softmax_and_nll
     from imitate.collect import collect
-    from imitate.losses import nats_to_bits
-    from imitate.plots import plot_reliability
     from imitate.spaces import CategoricalHead
 
     if not isinstance(policy.head, CategoricalHead):
         raise ImitateError("calibration needs a policy with a Discrete action space")
     states = collect(policy, env_id, 10, seed, max_steps=5000).obs
     labels = np.asarray(expert.act(states)) - policy.head.start
-    logits = torch.as_tensor(policy.logits(states))
-    probs = torch.softmax(logits, -1).numpy()
-    nll = float(torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels)))
+    probs, nll = softmax_and_nll(policy.logits(states), labels)
     extra = {}
     if figure is not None:
+        from imitate.plots import plot_reliability
+
         extra["reliability_figure"] = str(plot_reliability(probs, labels, figure))
     return {
         **extra,
@@ -652,7 +657,7 @@ def calibration_report(
         "ece": expected_calibration_error(probs, labels),
         "ece_adaptive": expected_calibration_error(probs, labels, adaptive=True),
         "brier": brier_score(probs, labels),
-        "nll_bits_per_action": nats_to_bits(nll),
+        "nll_bits_per_action": nll / np.log(2.0),
         "accuracy": float((probs.argmax(1) == labels).mean()),
     }
 
@@ -952,7 +957,10 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
             eval=f"50 episodes, reset seeds {EVAL_SEED} + i",
         )
         if action.ship:
+            from agents.actors import cache_actor
+
             zoo.update_manifest(entry)
+            entry["actor_cache"] = str(cache_actor(out, entry))  # numpy actor beside the zip
         else:
             write_json(out.with_suffix(".json"), entry)
         return entry
@@ -999,7 +1007,7 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
         "table": str(out_dir / "sweep.md"),
         "plot": str(out_dir / "sweep.png"),
         "trials": len(rows),
-        "seconds": time.perf_counter() - start,
+        "wall_time_s": time.perf_counter() - start,
         "summary": summary,
     }
 

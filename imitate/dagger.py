@@ -100,6 +100,7 @@ def dagger(
     config: DAggerConfig = DAggerConfig(),
     progress: bool = False,
     backend: Backend = LOCAL,
+    desc: str = "dagger",
 ) -> tuple[MLPPolicy, DAggerHistory]:
     """Run DAgger on ``env_id`` with ``expert`` labelling; returns the learner and the history.
 
@@ -112,7 +113,7 @@ def dagger(
     """
     with contextlib.ExitStack() as stack:
         rollouts = _Rollouts(env_id, config, backend, stack)
-        return _dagger_rounds(env_id, expert, config, progress, rollouts)
+        return _dagger_rounds(env_id, expert, config, progress, rollouts, desc)
 
 
 class _Rollouts:
@@ -156,7 +157,12 @@ class _Rollouts:
 
 
 def _dagger_rounds(
-    env_id: str, expert: Policy, config: DAggerConfig, progress: bool, rollouts: _Rollouts
+    env_id: str,
+    expert: Policy,
+    config: DAggerConfig,
+    progress: bool,
+    rollouts: _Rollouts,
+    desc: str = "dagger",
 ) -> tuple[MLPPolicy, DAggerHistory]:
     rng = np.random.default_rng(config.seed)
     history = DAggerHistory()
@@ -165,7 +171,7 @@ def _dagger_rounds(
     members: list[MLPPolicy] = []
     expert_labels = env_steps = 0
     wall_time = 0.0
-    bar = tqdm(range(config.rounds), desc="dagger", unit="round", disable=not progress)
+    bar = tqdm(range(config.rounds), desc=desc, unit="round", disable=not progress)
     for round_index in bar:
         start = time.perf_counter()
         beta = config.beta.beta(round_index, config.rounds)
@@ -212,13 +218,16 @@ def _dagger_rounds(
             "expert_labels": expert_labels,
             "env_steps": env_steps,
             "dataset_size": len(aggregate),
-            "wall_time": wall_time,
+            "wall_time_s": wall_time,
         }
         if config.eval_episodes > 0:
             result = rollouts.evaluate(policy)
             record["learner_return"] = result.mean_return
         history.records.append(record)
-        bar.set_postfix(labels=expert_labels, ret=record.get("learner_return", float("nan")))
+        shown = {"labels": expert_labels}  # the return only where it was evaluated
+        if "learner_return" in record:
+            shown["ret"] = round(record["learner_return"], 1)
+        bar.set_postfix(shown)
         target = config.target_return
         if target is not None and record.get("learner_return", -np.inf) >= target:
             break

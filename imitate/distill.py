@@ -79,7 +79,9 @@ def distill(
             seed=config.seed,
             soft_labels=soft_ok,
         )
-        student, dagger_history = dagger(env_id, teacher, dagger_config, progress=progress)
+        student, dagger_history = dagger(
+            env_id, teacher, dagger_config, progress=progress, desc="distill"
+        )
         history.update(teacher_labels=dagger_history.expert_labels, rounds=dagger_history.records)
     return student, history
 

@@ -20,14 +20,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
+from imitate._lazy import lazy_module
 from imitate.collect import collect
 from imitate.data import Dataset
-from imitate.policy import MLPPolicy, Policy
+from imitate.runtime import Policy
+
+if TYPE_CHECKING:
+    import torch
+else:  # torch loads when a function here first needs it (eval imports action_flip_rate)
+    torch = lazy_module("torch")
 
 
 def episodes_padded(dataset: Dataset, field: str = "obs") -> np.ndarray:
@@ -212,6 +217,8 @@ def distribution_shift(
         "disagreement_on_expert_states": float(_disagreement(expert, clone, expert_states).mean()),
         "disagreement_on_clone_states": float(_disagreement(expert, clone, clone_states).mean()),
     }
+    from imitate.policy import MLPPolicy
+
     if isinstance(clone, MLPPolicy):
         for name, states in (("expert", expert_states), ("clone", clone_states)):
             with torch.no_grad():

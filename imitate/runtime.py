@@ -256,7 +256,7 @@ def _read_torch(path: Path) -> dict[str, Any]:
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
         state = checkpoint.pop("state_dict")
         checkpoint["weights"] = {k: v.detach().cpu().numpy() for k, v in state.items()}
-    return checkpoint  # type: ignore[no-any-return]
+    return checkpoint
 
 
 def numpy_policy(checkpoint: dict[str, Any], name: str = "checkpoint") -> NumpyMLPPolicy:
