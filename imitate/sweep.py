@@ -195,7 +195,9 @@ def summarise(rows: Sequence[dict[str, Any]], axes: Sequence[SweepAxis]) -> list
                 "seeds": len(members),
                 "mean_return": float(returns.mean()),
                 "std_over_seeds": float(returns.std()),
-                "holdout_bits_per_action": float(np.nanmean(bits)) if np.isfinite(bits).any() else None,
+                "holdout_bits_per_action": float(np.nanmean(bits))
+                if np.isfinite(bits).any()
+                else None,
             }
         )
     return summary
@@ -210,7 +212,11 @@ def sweep_markdown(
     lines = [f"# {env_id}: BC sweep over {' x '.join(names)}", "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "---|" * len(header))
     for row in summary:
-        bits = "n/a" if row["holdout_bits_per_action"] is None else f"{row['holdout_bits_per_action']:.3f}"
+        bits = (
+            "n/a"
+            if row["holdout_bits_per_action"] is None
+            else f"{row['holdout_bits_per_action']:.3f}"
+        )
         cells = [*(str(row[n]) for n in names), str(row["seeds"])]
         cells += [f"{row['mean_return']:.1f}", f"{row['std_over_seeds']:.1f}", bits]
         lines.append("| " + " | ".join(cells) + " |")
