@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # the library is imported by each command's handler, when it 
     from imitate.runtime import NumpyMLPPolicy, Policy
 
 Flatten = tyro.conf.arg(name="")
+DefaultInDoc = tyro.conf.arg(help_behavior_hint="")
+"""For options whose docstring says what they default to (tyro would add "(default: None)")."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class BackendFlags:
     seeding: the same data as local with --seeding per-episode)."""
     workers: int = 2
     """Ray workers (one CPU each)."""
-    address: str | None = None
+    address: Annotated[str | None, DefaultInDoc] = None
     """Existing Ray cluster ('auto', 'ray://head:10001'); default: start a local Ray."""
 
     def to_backend(self) -> Backend:
@@ -71,7 +73,7 @@ class CollectCommand:
     """Complete episodes to record."""
     seed: int = 0
     """Reset seed of the first episode."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Dataset file (default: runs/<env>__collect__<seed>__<time>/demos.npz)."""
     num_envs: int = 16
     """Vectorised env copies (per worker)."""
@@ -91,9 +93,9 @@ class BCCommand:
 
     data: Path
     """Dataset file written by 'imitate collect'."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder for policy.pt, config.json, metrics.jsonl (default: under runs/)."""
-    env: str | None = None
+    env: Annotated[str | None, DefaultInDoc] = None
     """Env to evaluate on after training (default: the dataset's); must match the dataset."""
     eval_episodes: int = 50
     """Evaluation episodes after training (0: skip); episode i resets with seed 10000 + i."""
@@ -109,11 +111,11 @@ class EvalCommand:
 
     policy: Path | None = None
     """Policy checkpoint .pt (or use --expert)."""
-    expert: str | None = None
+    expert: Annotated[str | None, DefaultInDoc] = None
     """The expert: evaluated when alone; with --policy, the labels for calibration (ECE,
     Brier, NLL in bits per action on the policy's own states; default: the expert recorded
     with the policy's demonstrations, else the env's zoo or scripted expert)."""
-    env: str | None = None
+    env: Annotated[str | None, DefaultInDoc] = None
     """Gymnasium env id (default: the env the policy was trained on)."""
     episodes: int = 50
     """Evaluation episodes."""
@@ -123,7 +125,7 @@ class EvalCommand:
     """Discrete policies: hold each action while the action distribution stays within this
     many nats (Jensen-Shannon) of the one it was chosen at (0: off; see JSGatedPolicy).
     The output then also reports the action-flip rate."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Folder for eval.json and, with calibration, the reliability diagram reliability.png
     (default: write nothing)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
@@ -141,7 +143,7 @@ class RunCommand:
     expert: str = "auto"
     """Expert: 'auto' (the zoo expert if one is shipped, else 'heuristic'), 'heuristic', 'zoo',
     an SB3 .zip or an imitate policy .pt."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__run__<seed>__<time>/)."""
     config: Annotated[RunConfig, Flatten] = field(default_factory=RunConfig)
     """What the job does (--episodes, --bc.*, --dagger.*, ...)."""
@@ -157,7 +159,7 @@ class DaggerCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__dagger__<seed>__<time>/)."""
     compare_bc: bool = True
     """Also train BC on the same numbers of expert-trajectory labels (the plot's baseline)."""
@@ -189,7 +191,7 @@ class DriftCommand:
     """Horizons T for the cost-vs-T fit."""
     cost: Literal["disagreement", "negative_reward"] = "disagreement"
     """Per-step cost for the fit: disagreement with the expert, or the negated reward."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Report folder (default: runs/<env>__drift__<seed>__<time>/)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -205,7 +207,7 @@ class DistillCommand:
     """Teacher with logits: 'zoo', an SB3 .zip or an imitate policy .pt."""
     hidden: tuple[int, ...] = (16,)
     """Student hidden layer widths."""
-    temperature: float | None = None
+    temperature: Annotated[float | None, DefaultInDoc] = None
     """Softmax temperature T (default: 0.01 for Q-value teachers, else 2)."""
     alpha: float = 0.9
     """Weight of the soft-target term (0: hard teacher actions only)."""
@@ -215,7 +217,7 @@ class DistillCommand:
     """Seed of rollouts and training."""
     episodes: int = 50
     """Evaluation episodes for the report (reset seeds 10000 + i)."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder for the student's policy.pt (default: under runs/)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -231,7 +233,7 @@ class ExportCommand:
     """Artefact format."""
     int8: bool = False
     """C only: int8 weights (per-channel symmetric, int32 accumulation)."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Output folder (default: runs/<env>__export__0__<time>/)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -250,7 +252,7 @@ class OodCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
-    data: Path | None = None
+    data: Annotated[Path | None, DefaultInDoc] = None
     """The clone's demonstrations (.npz): the support that drift leaves. Default: as many
     fresh expert episodes, reset seeds following the scored ones."""
     episodes: int = 20
@@ -259,7 +261,7 @@ class OodCommand:
     """Reset seed of the first episode."""
     quantile: float = 0.99
     """Share of held-out expert states that count as in support."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Report folder (default: runs/<env>__ood__<seed>__<time>/)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -273,7 +275,7 @@ class ExpertTrainCommand:
     """Gymnasium env id with a zoo entry."""
     seed: int = 0
     """Training seed."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """SB3 zip to write (default: runs/<env>__expert-train__<seed>__<time>/expert.zip)."""
     timesteps: int | None = None
     """Override the zoo's number of env steps (e.g. a short smoke run)."""
@@ -342,7 +344,7 @@ class SweepCommand:
     """Evaluation episodes per trial (reset seeds 10000 + i)."""
     config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
     """BC settings shared by all trials."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__sweep__<first seed>__<time>/)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
     """'ray' runs one task per trial."""
@@ -358,7 +360,7 @@ class DataExportMinariCommand:
     """Dataset file written by 'imitate collect'."""
     dataset_id: str
     """Minari id to create, '(namespace/)name-v<version>', e.g. imitate/cartpole/expert-v0."""
-    root: Path | None = None
+    root: Annotated[Path | None, DefaultInDoc] = None
     """Minari datasets folder (default: $MINARI_DATASETS_PATH, else ~/.minari/datasets)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -370,9 +372,9 @@ class DataImportMinariCommand:
 
     dataset_id: str
     """Minari id of a local dataset."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Dataset file to write (default: runs/<env>__import-minari__0__<time>/demos.npz)."""
-    root: Path | None = None
+    root: Annotated[Path | None, DefaultInDoc] = None
     """Minari datasets folder (default: $MINARI_DATASETS_PATH, else ~/.minari/datasets)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -765,8 +767,89 @@ def _one_line(text: str) -> str:
     return rows[0]
 
 
+def _boxed_rows(text: str) -> list[str]:
+    """tyro's boxed message as rows of text, box drawing removed; '' marks a separator."""
+    rows = []
+    for line in text.splitlines():
+        row = re.sub(r"[│╭╮╰╯┃]", " ", line).strip()
+        if re.fullmatch(r"[-─━ ]+", row):
+            row = ""
+        elif not row:
+            continue
+        rows.append(row)
+    return rows
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _subcommand_path(argv: list[str]) -> str:
+    """The subcommands the user typed (``expert eval``), i.e. the leading non-flag words."""
+    words = []
+    for arg in argv:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    return " ".join(words)
+
+
+def _error_message(text: str, argv: list[str]) -> str:
+    """One line from tyro's error box: an invalid choice names the flag and the choices;
+    an unknown command or flag gets a did-you-mean from the command's own vocabulary."""
+    rows = _boxed_rows(text)
+    titles = {"Value error", "Parsing error", "Required options", "Unrecognized options"}
+    body = [r for r in rows if r not in titles and not r.startswith("usage:")]
+    if "Invalid choice" in rows and "" in rows:
+        paragraph = []  # tyro wraps its sentence over several rows of the box
+        for row in rows[rows.index("") + 1 :]:
+            if row == "":
+                break
+            paragraph.append(row)
+        return " ".join(paragraph)
+    unknown = next((r for r in body if r.startswith("Unrecognized options:")), None)
+    if unknown is not None:
+        words = [w.strip() for w in unknown.split(":", 1)[1].split(",")]
+        flags = [w for w in words if w.startswith("-")]
+        available = next((r for r in body if r.startswith("Available subcommands:")), None)
+        if available is not None and not flags:  # an unknown (sub)command
+            at = rows.index(available)
+            listed = " ".join(r for r in rows[at : at + 3] if r and not r.startswith("For full"))
+            commands = [c.strip() for c in listed.split(":", 1)[1].split(",")]
+            hint = _did_you_mean(words[0], commands)
+            return f"unknown command {words[0]!r}{hint}; commands: {', '.join(commands)}"
+        if flags:
+            where = _subcommand_path(argv)
+            # tyro lists near matches across all commands: keep this command's own
+            candidates, flag = [], None
+            for row in body:
+                if row.startswith("--"):
+                    flag = row.split()[0]
+                elif flag and row == f"in imitate {where} --help":
+                    candidates.append(flag)
+            hint = _did_you_mean(flags[0], candidates)
+            return f"unrecognized option {flags[0]}{hint} (see imitate {where} --help)".replace(
+                "imitate  --help", "imitate --help"
+            )
+    return _one_line(text)
+
+
+def _report_error(message: str, as_json: bool) -> None:
+    """The error line on stderr and, under ``--json``, ``{"error": message}`` on stdout."""
+    if as_json:
+        print(json.dumps({"error": message}))
+    print(f"imitate: error: {message}", file=sys.stderr)
+
+
 def parse(argv: list[str]) -> Any:
     """Parse ``argv`` into a command dataclass; bad flags exit 2 with one line on stderr."""
+    from imitate.helptext import install
+
+    install()  # plain help text from the docstrings
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
@@ -780,10 +863,10 @@ def parse(argv: list[str]) -> Any:
         if exc.code in (0, None):
             sys.stdout.write(captured.getvalue())
             raise
-        sys.stderr.write(f"imitate: error: {_one_line(captured.getvalue())}\n")
+        _report_error(_error_message(captured.getvalue(), argv), "--json" in argv)
         raise SystemExit(2) from None
     except ValueError as exc:
-        sys.stderr.write(f"imitate: error: {exc}\n")
+        _report_error(str(exc), "--json" in argv)
         raise SystemExit(2) from None
 
 
@@ -1097,7 +1180,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = HANDLERS[type(command)](command)
     except ImitateError as exc:
-        print(f"imitate: error: {exc}", file=sys.stderr)
+        _report_error(str(exc), bool(getattr(command, "json", False)))
         return 2
     try:
         if command.json:
