@@ -224,7 +224,7 @@ def _dagger_rounds(
             result = rollouts.evaluate(policy)
             record["learner_return"] = result.mean_return
         history.records.append(record)
-        shown = {"labels": expert_labels}  # the return only where it was evaluated
+        shown: dict[str, float] = {"labels": expert_labels}  # return: where evaluated
         if "learner_return" in record:
             shown["ret"] = round(record["learner_return"], 1)
         bar.set_postfix(shown)
