@@ -26,6 +26,7 @@ from imitate.configs import BCConfig, DAggerConfig, RunConfig, Seeding
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
 from imitate.runs import config_to_json, make_run_dir
+from imitate.tracking import Logger, RunLogger
 
 if TYPE_CHECKING:  # the library is imported by each command's handler, when it runs
     from imitate.collect import Backend
@@ -101,6 +102,9 @@ class BCCommand:
     """Evaluation episodes after training (0: skip); episode i resets with seed 10000 + i."""
     config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
     """Training settings; --seed seeds initialisation, split and batch order."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -147,6 +151,9 @@ class RunCommand:
     """Run folder (default: runs/<env>__run__<seed>__<time>/)."""
     config: Annotated[RunConfig, Flatten] = field(default_factory=RunConfig)
     """What the job does (--episodes, --bc.*, --dagger.*, ...)."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -167,6 +174,9 @@ class DaggerCommand:
     """DAgger settings (--rounds, --gate, --query-rate, --bc.* for each round's training)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
     """Backend of each round's rollouts and evaluation."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -219,6 +229,9 @@ class DistillCommand:
     """Evaluation episodes for the report (reset seeds 10000 + i)."""
     out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder for the student's policy.pt (default: under runs/)."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -348,6 +361,9 @@ class SweepCommand:
     """Run folder (default: runs/<env>__sweep__<first seed>__<time>/)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
     """'ray' runs one task per trial."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -467,6 +483,14 @@ def check_policy_env(policy: Any, env_id: str, name: str) -> None:
         )
 
 
+def _record_run(out_dir: Path, command: Any, stage: str, result: dict[str, Any]) -> None:
+    """config.json and a one-record metrics.jsonl (the result's numbers) for commands
+    that do not train (collect, eval, drift, ood, export, expert train)."""
+    write_json(out_dir / "config.json", config_to_json(command))
+    with RunLogger(out_dir) as log:
+        log.log(stage, {k: v for k, v in result.items() if isinstance(v, (int, float, str))}, 0)
+
+
 def run_collect(args: CollectCommand) -> dict[str, Any]:
     from imitate.collect import collect, env_spaces
 
@@ -490,7 +514,7 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
     elapsed = time.perf_counter() - start
     dataset.save(out)
     returns = dataset.episode_returns
-    return {
+    result = {
         "data": str(out),
         "env": args.env,
         "expert": args.expert,
@@ -500,6 +524,9 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
         "std_return": float(returns.std()),
         "wall_time_s": elapsed,
     }
+    if args.out is None:  # our run folder (an --out file's folder is the user's)
+        _record_run(out.parent, args, "collect", result)
+    return result
 
 
 def load_dataset_for(path: Path, env_id: str | None) -> Dataset:
@@ -513,13 +540,14 @@ def load_dataset_for(path: Path, env_id: str | None) -> Dataset:
 
 
 def _train_and_save(
-    dataset: Dataset, config: BCConfig, out_dir: Path, command: Any
+    dataset: Dataset, config: BCConfig, out_dir: Path, command: Any, log: RunLogger | None = None
 ) -> tuple[MLPPolicy, dict[str, Any]]:
     """Train BC and write policy.pt, config.json and metrics.jsonl into ``out_dir``."""
     from imitate.bc import train_bc
     from imitate.policy import save_policy
 
     policy, history = train_bc(dataset, config, progress=_progress())
+    log = log or RunLogger(out_dir)
     env_config = {
         "env_id": dataset.meta.env_id,
         "expert": dataset.meta.source,  # eval's default calibration labels
@@ -527,7 +555,8 @@ def _train_and_save(
     }
     save_policy(policy, out_dir / "policy.pt", env_config)
     write_json(out_dir / "config.json", config_to_json(command))
-    write_jsonl(out_dir / "metrics.jsonl", history.records)
+    log.log_records("bc", history.records)
+    log.close()
     return policy, {"policy": str(out_dir / "policy.pt"), **history.summary()}
 
 
@@ -537,9 +566,11 @@ def run_bc(args: BCCommand) -> dict[str, Any]:
     dataset = load_dataset_for(args.data, args.env)
     env_id = dataset.meta.env_id
     out_dir = make_run_dir(env_id, "bc", args.config.seed, args.out)
-    policy, result = _train_and_save(dataset, args.config, out_dir, args)
+    log = RunLogger(out_dir, args.logger, config_to_json(args))
+    policy, result = _train_and_save(dataset, args.config, out_dir, args, log)
     if args.eval_episodes > 0:
         result["eval"] = evaluate(policy, env_id, args.eval_episodes, EVAL_SEED).to_json()
+        write_json(out_dir / "eval.json", result["eval"])
     return result
 
 
@@ -603,6 +634,7 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             }
         if out_dir is not None:
             write_json(out_dir / "eval.json", out)
+            _record_run(out_dir, args, "eval", out)
         return out
     if args.env is None:
         raise ImitateError("--expert needs --env")
@@ -734,6 +766,7 @@ def run_ood(args: OodCommand) -> dict[str, Any]:
         ),
     }
     write_json(out_dir / "ood.json", result)
+    _record_run(out_dir, args, "ood", result)
     return result
 
 
@@ -750,7 +783,8 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
     expert = resolve_expert(expert_name, args.env)
     out_dir = make_run_dir(args.env, "run", config.seed, args.out)
     write_json(out_dir / "config.json", config_to_json(args))
-    results = run_pipeline(args.env, expert, expert_name, config, out_dir)
+    log = RunLogger(out_dir, args.logger, config_to_json(args))
+    results = run_pipeline(args.env, expert, expert_name, config, out_dir, log)
     return {"run": str(out_dir), "report": str(out_dir / "report.md"), **results}
 
 
@@ -881,6 +915,7 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
     config = args.config
     out_dir = make_run_dir(args.env, "dagger", config.seed, args.out)
     backend = args.rollouts.to_backend()
+    log = RunLogger(out_dir, args.logger, config_to_json(args))
     policy, history = dagger(args.env, expert, config, progress=_progress(), backend=backend)
     save_policy(
         policy,
@@ -888,7 +923,7 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
         {"env_id": args.env, "expert": args.expert, "dagger": config_to_json(config)},
     )
     write_json(out_dir / "config.json", config_to_json(args))
-    write_jsonl(out_dir / "metrics.jsonl", history.records)
+    log.log_records("dagger", history.records)
     result: dict[str, Any] = {
         "policy": str(out_dir / "policy.pt"),
         "rounds": history.records,
@@ -907,6 +942,8 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
                 config.eval_episodes,
             )
             result["bc_same_labels"] = bc_curve
+            for point in bc_curve:
+                log.log("bc_same_labels", point, step=int(point["expert_labels"]))
             curves.append(("BC, same labels", labels, [p["learner_return"] for p in bc_curve]))
         expert_return = evaluate(expert, args.env, config.eval_episodes, EVAL_SEED).mean_return
         result["expert_return"] = expert_return
@@ -915,6 +952,7 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
                 curves, out_dir / "dagger.png", expert_return, title=f"{args.env}: DAgger vs BC"
             )
         )
+    log.close()
     return result
 
 
@@ -948,6 +986,7 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
         args.cost,
     )
     write_json(out_dir / "drift.json", results)
+    _record_run(out_dir, args, "drift", results)
     write_text(out_dir / "report.md", f"# {args.env}: drift report\n\n" + drift_markdown(results))
     return {"report": str(out_dir / "report.md"), **results}
 
@@ -971,7 +1010,9 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
         seed=args.seed,
     )
     out_dir = make_run_dir(args.env, "distill", args.seed, args.out)
+    log = RunLogger(out_dir, args.logger, config_to_json(args))
     student, history = distill(teacher, args.env, config, progress=_progress())  # type: ignore[arg-type]
+    log.log_records("distill", history.pop("training_records", None) or history.get("rounds", []))
     save_policy(
         student,
         out_dir / "policy.pt",
@@ -981,6 +1022,8 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
     report = distillation_report(teacher, student, args.env, args.episodes, EVAL_SEED)
     result = {"policy": str(out_dir / "policy.pt"), **report, **history}
     write_json(out_dir / "distill.json", result)
+    log.log("eval", {k: v for k, v in report.items() if isinstance(v, (int, float))}, step=0)
+    log.close()
     return result
 
 
@@ -1003,6 +1046,7 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
     }
     if args.format == "c":
         result["weight_bytes"] = weight_bytes(policy, args.int8)
+    _record_run(out_dir, args, "export", result)
     return result
 
 
@@ -1046,6 +1090,8 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
             entry["actor_cache"] = str(cache_actor(out, entry))  # numpy actor beside the zip
         else:
             write_json(out.with_suffix(".json"), entry)
+            if action.out is None:
+                _record_run(out.parent, action, "expert_train", entry)
         return entry
     _require_positive(episodes=action.episodes)
     env_spaces(action.env)
@@ -1084,6 +1130,9 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
     summary = summarise(rows, axes)
     write_json(out_dir / "config.json", config_to_json(args))
     write_jsonl(out_dir / "trials.jsonl", rows)
+    with RunLogger(out_dir, args.logger, config_to_json(args)) as log:
+        for index, row in enumerate(rows):
+            log.log("sweep", {"trial": index, **row})
     write_text(out_dir / "sweep.md", sweep_markdown(summary, axes, args.env))
     plot_sweep(summary, axes, out_dir / "sweep.png", f"{args.env}: BC sweep")
     return {

@@ -205,7 +205,9 @@ def _dagger_rounds(
         labelled.append(round_data)
         aggregate = concatenate(labelled)
         bc_config = replace(config.bc, seed=config.bc.seed + round_index)
-        policy, _ = train_bc(aggregate, bc_config, policy=policy if config.warm_start else None)
+        policy, round_bc = train_bc(
+            aggregate, bc_config, policy=policy if config.warm_start else None
+        )
         if config.gate == "ensemble":
             members = _train_members(aggregate, config, members, rng)
         wall_time += time.perf_counter() - start
@@ -220,6 +222,10 @@ def _dagger_rounds(
             "dataset_size": len(aggregate),
             "wall_time_s": wall_time,
         }
+        # the round's training: loss and held-out NLL of the kept weights
+        for key in ("train_loss", "holdout_bits_per_action"):
+            if key in round_bc.final:
+                record[key] = round_bc.final[key]
         if config.eval_episodes > 0:
             result = rollouts.evaluate(policy)
             record["learner_return"] = result.mean_return

@@ -69,7 +69,11 @@ def distill(
         if soft_ok:
             demos = replace(demos, teacher_logits=teacher.logits(demos.obs).astype(np.float32))
         student, bc_history = train_bc(demos, bc, progress=progress)
-        history.update(teacher_labels=len(demos), training=bc_history.summary())
+        history.update(
+            teacher_labels=len(demos),
+            training=bc_history.summary(),
+            training_records=bc_history.records,
+        )
     else:
         dagger_config = DAggerConfig(
             rounds=config.rounds,

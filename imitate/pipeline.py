@@ -26,6 +26,7 @@ from imitate.fileio import write_json, write_text
 from imitate.plots import plot_return_vs_labels
 from imitate.policy import MLPPolicy, Policy, SoftPolicy, save_policy
 from imitate.runs import config_to_json
+from imitate.tracking import RunLogger
 
 EVAL_SEED = 10_000
 
@@ -48,9 +49,19 @@ def _file_size(path: Path) -> int:
 
 
 def run_pipeline(
-    env_id: str, expert: Policy, expert_name: str, config: RunConfig, out_dir: Path
+    env_id: str,
+    expert: Policy,
+    expert_name: str,
+    config: RunConfig,
+    out_dir: Path,
+    log: RunLogger | None = None,
 ) -> dict[str, Any]:
-    """Run the whole job into ``out_dir``; returns the results written to ``results.json``."""
+    """Run the whole job into ``out_dir``; returns the results written to ``results.json``.
+
+    ``log`` (default: metrics.jsonl only) receives every BC clone's training curve
+    (stage ``bc_<k>``), the DAgger rounds (``dagger``) and the student's (``distill``);
+    it is closed at the end (metrics.jsonl, training_curves.png)."""
+    log = log or RunLogger(out_dir)
     start = time.perf_counter()
     episodes = max(config.episodes, *config.demo_counts)
     demos = collect(expert, env_id, episodes, config.seed, source=expert_name)
@@ -65,6 +76,7 @@ def run_pipeline(
     for count in sorted({*config.demo_counts, config.episodes}):
         subset = demos.select_episodes(np.arange(count))
         policy, history = train_bc(subset, config.bc)
+        log.log_records(f"bc_{count}", history.records)
         path = save_policy(policy, out_dir / f"bc_{count}" / "policy.pt", recorded)
         result = evaluate(policy, env_id, config.eval_episodes, EVAL_SEED)
         results["bc"][str(count)] = {
@@ -80,6 +92,7 @@ def run_pipeline(
             clones[f"BC-{count}"] = policy
 
     learner, dagger_history = dagger(env_id, expert, config.dagger)
+    log.log_records("dagger", dagger_history.records)
     path = save_policy(learner, out_dir / "dagger" / "policy.pt", recorded)
     dagger_eval = evaluate(learner, env_id, config.eval_episodes, EVAL_SEED)
     results["dagger"] = {"rounds": dagger_history.records, "eval": dagger_eval.to_json()}
@@ -91,7 +104,8 @@ def run_pipeline(
     clones["DAgger"] = learner
 
     if isinstance(expert, SoftPolicy):
-        student, _ = distill(expert, env_id, config.distill)
+        student, distilled = distill(expert, env_id, config.distill)
+        log.log_records("distill", distilled.get("training_records") or distilled.get("rounds", []))
         path = save_policy(student, out_dir / "student" / "policy.pt", recorded)
         report = distillation_report(
             expert, student, env_id, config.eval_episodes, EVAL_SEED, expert_eval
@@ -141,6 +155,9 @@ def run_pipeline(
     results["wall_time_s"] = time.perf_counter() - start
     results["config"] = config_to_json(config)
     write_json(out_dir / "results.json", results)
+    log.close()
+    curves = out_dir / "training_curves.png"
+    curves_md = f"![training curves]({curves.name})\n\n" if curves.is_file() else ""
     table = "\n".join(rows)
     write_text(
         out_dir / "report.md",
@@ -151,7 +168,7 @@ def run_pipeline(
         "## Results\n\n"
         "| policy | mean return ± std | expert labels | parameters | checkpoint bytes |\n"
         f"|---|---|---|---|---|\n{table}\n\n"
-        f"![return vs labels]({labels_figure.name})\n\n"
+        f"![return vs labels]({labels_figure.name})\n\n{curves_md}"
         "## Drift from the expert\n\n" + drift_markdown(drift),
     )
     return results
