@@ -41,6 +41,15 @@ class BCHistory:
     n_train: int = 0
     n_holdout: int = 0
 
+    def __repr__(self) -> str:
+        final = self.final
+        bits = final.get("holdout_bits_per_action")
+        held_out = "" if bits is None else f", holdout_bits_per_action={bits:.4f}"
+        return (
+            f"BCHistory(steps={self.steps}, best_step={self.best_step}, "
+            f"records={len(self.records)}{held_out}, wall_time_s={self.wall_time:.2f})"
+        )
+
     @property
     def final(self) -> dict[str, float]:
         """The record of the kept (best) weights."""

@@ -124,6 +124,12 @@ class EvalResult:
     lengths: np.ndarray
     seed: int
 
+    def __repr__(self) -> str:
+        return (
+            f"EvalResult(mean_return={self.mean_return:.2f}, std_return={self.std_return:.2f}, "
+            f"episodes={len(self.returns)}, seed={self.seed})"
+        )
+
     @property
     def mean_return(self) -> float:
         return float(self.returns.mean())

@@ -46,6 +46,14 @@ class DAggerHistory:
     def expert_labels(self) -> int:
         return int(self.records[-1]["expert_labels"]) if self.records else 0
 
+    def __repr__(self) -> str:
+        last = self.records[-1] if self.records else {}
+        ret = last.get("learner_return")
+        shown = "" if ret is None else f", learner_return={ret:.2f}"
+        return (
+            f"DAggerHistory(rounds={len(self.records)}, expert_labels={self.expert_labels}{shown})"
+        )
+
 
 class MixturePolicy:
     """Per-state coin flip: the expert acts with probability ``beta``, else the learner.

@@ -222,8 +222,13 @@ class MLPPolicy(nn.Module):
             action_space=self.action_space,
         )
 
-    def extra_repr(self) -> str:
-        return f"{self.obs_dim} -> {list(self.config.hidden)} -> {type(self.head).__name__}"
+    def __repr__(self) -> str:
+        """One line (torch's module tree is in ``repr(policy.net)``)."""
+        return (
+            f"MLPPolicy(obs_dim={self.obs_dim}, hidden={list(self.config.hidden)}, "
+            f"activation={self.config.activation!r}, head={self.head!r}, "
+            f"parameters={self.n_parameters()})"
+        )
 
 
 def fast_policy(policy: Policy) -> Policy:
