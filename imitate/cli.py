@@ -719,9 +719,16 @@ def run_ood(args: OodCommand) -> dict[str, Any]:
     if args.data is not None:
         reference = load_dataset_for(args.data, args.env).obs
     else:
-        reference = collect(expert, args.env, args.episodes, args.seed + args.episodes).obs
-    expert_states = collect(expert, args.env, args.episodes, args.seed).obs
-    clone_states = collect(policy, args.env, args.episodes, args.seed).obs
+        reference = collect(
+            expert, args.env, args.episodes, args.seed + args.episodes,
+            progress=_progress(), desc="ood: reference",
+        ).obs  # fmt: skip
+    expert_states = collect(
+        expert, args.env, args.episodes, args.seed, progress=_progress(), desc="ood: expert"
+    ).obs
+    clone_states = collect(
+        policy, args.env, args.episodes, args.seed, progress=_progress(), desc="ood: clone"
+    ).obs
     support = off_support(reference, expert_states, clone_states, args.quantile)
     drifted = clone_states[support.mask]
     source = "clone drift states"
