@@ -159,6 +159,10 @@ def measure(env_id: str, seed: int = 0) -> dict[str, Any]:
                     compressed.payload_bits - quantized
                 )
                 <= 0.01 * quantized + 32,
+                "actions_below_2^-24": int((nll > 24 * np.log(2.0)).sum()),
+                "ce_bits_of_actions_below_2^-24": nats_to_bits(
+                    float(nll[nll > 24 * np.log(2.0)].sum())
+                ),
                 "min_probability_of_an_expert_action": float(
                     torch.exp(-nll.max()) if len(nll) else 1.0
                 ),
