@@ -139,7 +139,7 @@ def measure(env_id: str, seed: int = 0) -> dict[str, Any]:
             nll = policy.head.nll(outputs, policy.head.actions_to_tensor(heldout.actions))
         ce_bits = nats_to_bits(float(nll.sum()))  # what BC reports, float32 torch
         n = len(heldout)
-        quantized = compressed.header["quantized_bits"]
+        quantized = compressed.stats["quantized_bits"]
         rows.append(
             {
                 "policy": name,

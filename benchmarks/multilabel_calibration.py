@@ -18,7 +18,8 @@ lose), split by regime (``y``). Returns: 20 episodes x 100 steps (reset seeds 10
 reward of a step being ``P*(a | s)``: BCE presses every button with ``p > 1/2``, the
 joint clone its most likely combination.
 
-    nice -n 5 python -m benchmarks.multilabel_calibration [--episodes 300]
+    nice -n 5 python -m benchmarks.multilabel_calibration [--episodes 300] [--batch-size 256
+        --lr 1e-3 --max-steps 40000 --patience 16]
 
 Writes benchmarks/results/multilabel_calibration.json and prints markdown tables.
 """
@@ -87,9 +88,9 @@ def bernoulli_entropy(p: np.ndarray) -> np.ndarray:
     return -(q * np.log2(q) + (1 - q) * np.log2(1 - q))
 
 
-def train_pair(seed: int, episodes: int) -> tuple[MLPPolicy, MLPPolicy]:
+def train_pair(seed: int, episodes: int, config: BCConfig) -> tuple[MLPPolicy, MLPPolicy]:
     demos = collect(ButtonsExpert(seed), ENV, episodes, 1000 * seed)
-    config = BCConfig(seed=seed)
+    config = replace(config, seed=seed)
     bce, _ = train_bc(demos, config)
     joint_meta = replace(demos.meta, action_space=space_to_json(gym.spaces.Discrete(8)))
     joint_data = replace(demos, actions=combination_index(demos.actions), meta=joint_meta)
@@ -97,9 +98,11 @@ def train_pair(seed: int, episodes: int) -> tuple[MLPPolicy, MLPPolicy]:
     return bce, joint
 
 
-def measure(seed: int, episodes: int = TRAIN_EPISODES) -> dict[str, Any]:
+def measure(
+    seed: int, episodes: int = TRAIN_EPISODES, config: BCConfig | None = None
+) -> dict[str, Any]:
     start = time.perf_counter()
-    bce, joint = train_pair(seed, episodes)
+    bce, joint = train_pair(seed, episodes, config or BCConfig())
     rng = np.random.default_rng(99 + seed)
     states = rng.uniform(-1, 1, (HELDOUT_STATES, 2)).astype(np.float32)
     labels = ButtonsExpert(10_000 + seed).act(states)  # [N, 3]
@@ -235,15 +238,33 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=TRAIN_EPISODES, help="x 100 transitions")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--max-steps", type=int, default=20_000)
+    parser.add_argument("--patience", type=int, default=8)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    per_seed = [measure(seed, args.episodes) for seed in SEEDS]
+    config = BCConfig(
+        batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, patience=args.patience
+    )
+    per_seed = [measure(seed, args.episodes, config) for seed in SEEDS]
     refs = references()
     table = markdown(per_seed, refs)
-    name = "multilabel_calibration" + (
-        "" if args.episodes == TRAIN_EPISODES else f"_{args.episodes}ep"
+    name = (
+        f"multilabel_calibration_{args.episodes}ep_b{args.batch_size}_lr{args.lr:g}"
+        f"_{args.max_steps}steps"
     )
-    emit(name, {"env": ENV, "seeds": per_seed, "references": refs, "markdown": table})
+    settings = {"episodes": args.episodes, **vars(args)}
+    emit(
+        name,
+        {
+            "env": ENV,
+            "settings": settings,
+            "seeds": per_seed,
+            "references": refs,
+            "markdown": table,
+        },
+    )
     print(table)
 
 

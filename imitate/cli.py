@@ -1048,7 +1048,7 @@ def run_compress(args: CompressCommand) -> dict[str, Any]:
     identity = {"env_id": dataset.meta.env_id, "source": dataset.meta.source}
     compressed = compress_actions(policy, dataset.obs, dataset.actions, args.resolution, identity)
     out = write_imz(args.out or args.data.with_suffix(".imz"), compressed)
-    n, header = len(dataset), compressed.header
+    n, stats = len(dataset), compressed.stats
     return {
         "out": str(out),
         "actions": n,
@@ -1056,7 +1056,7 @@ def run_compress(args: CompressCommand) -> dict[str, Any]:
         "header_bytes": len(compressed.header_bytes()),
         "payload_bits": compressed.payload_bits,
         "bits_per_action": compressed.payload_bits / n,
-        "cross_entropy_bits_per_action": header["cross_entropy_bits"] / n,
+        "cross_entropy_bits_per_action": stats["cross_entropy_bits"] / n,
         "raw_action_bytes": int(dataset.actions.nbytes),
     }
 

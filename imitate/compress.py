@@ -49,7 +49,7 @@ import json
 import math
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -303,10 +303,16 @@ def ideal_bits(symbols: list[np.ndarray], tables: list[np.ndarray], total: float
 
 @dataclass(frozen=True)
 class Compressed:
-    """A coded action stream: ``header`` (JSON-safe dict) and ``words`` ``[W]`` uint32."""
+    """A coded action stream: ``header`` (JSON-safe dict) and ``words`` ``[W]`` uint32.
+
+    ``stats`` (not written to the file; empty after reading one): ``cross_entropy_bits``,
+    the policy's summed cross-entropy of the coded symbols in bits (float64; Box: of the
+    quantised actions under the cell probabilities), and ``quantized_bits``, the ideal
+    code length under the 24-bit tables actually used."""
 
     header: dict[str, Any]
     words: np.ndarray
+    stats: dict[str, float] = field(default_factory=dict)
 
     @property
     def payload_bits(self) -> int:
@@ -359,12 +365,7 @@ def compress_actions(
     dataset: dict[str, Any] | None = None,
 ) -> Compressed:
     """Code ``actions`` ``[N, *action_shape]`` given ``obs`` ``[N, *obs_shape]`` and the
-    policy's action distribution. ``dataset`` (JSON-safe) is recorded in the header.
-
-    The header's ``cross_entropy_bits`` is the policy's summed cross-entropy of the coded
-    symbols in bits (float64; Box: of the quantised actions under the cell probabilities),
-    ``quantized_bits`` the ideal code length under the 24-bit tables actually used.
-    """
+    policy's action distribution. ``dataset`` (JSON-safe) is recorded in the header."""
     head = policy.head
     if len(obs) != len(actions):
         raise CompressedFileError(f"{len(obs)} observations but {len(actions)} actions")
@@ -392,14 +393,15 @@ def compress_actions(
             "n_actions": len(actions),
             "obs_sha256": _array_sha256(np.asarray(obs, dtype=np.float32)),
         },
-        "groups": [int(t.shape[1]) for t in tables],
         "frequencies_sha256": _tables_sha256(freqs),
         "actions_sha256": _array_sha256(np.asarray(actions)),
         "n_words": len(words),
+    }
+    stats = {
         "cross_entropy_bits": ideal_bits(symbols, tables),
         "quantized_bits": ideal_bits(symbols, freqs, TOTAL),
     }
-    return Compressed(header, words)
+    return Compressed(header, words, stats)
 
 
 def decompress_actions(policy: MLPPolicy, obs: np.ndarray, compressed: Compressed) -> np.ndarray:

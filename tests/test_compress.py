@@ -111,10 +111,10 @@ def test_compressed_size_is_the_cross_entropy(kind: str) -> None:
     obs, actions = sampled(policy, 3000, 0)
     resolution = 0.02 if kind == "box" else None
     compressed = compress_actions(policy, obs, actions, resolution)
-    ce_bits = compressed.header["cross_entropy_bits"]
+    ce_bits = compressed.stats["cross_entropy_bits"]
     assert ce_bits > 500  # a non-trivial stream
     assert abs(compressed.payload_bits - ce_bits) <= 0.01 * ce_bits + 32
-    assert compressed.payload_bits >= compressed.header["quantized_bits"] - 1e-6
+    assert compressed.payload_bits >= compressed.stats["quantized_bits"] - 1e-6
     coded = quantize_box_actions(policy.head, actions, 0.02) if kind == "box" else actions
     with torch.no_grad():
         outputs = policy(torch.as_tensor(obs))
