@@ -31,7 +31,7 @@ from benchmarks.common import emit
 from envs.tightrope import TightropeExpert
 from imitate import BCConfig, collect, train_bc
 from imitate.dagger import DAggerConfig, dagger
-from imitate.drift import HorizonScaling, horizon_scaling
+from imitate.drift import CostKind, HorizonScaling, horizon_scaling
 from imitate.pipeline import RunConfig
 from imitate.policy import Policy
 
@@ -99,7 +99,9 @@ def main(env_ids: tuple[str, ...] = ENVS) -> None:
         start = time.perf_counter()
         expert, clones, labels = clones_for(env_id, SEED)
         horizons = HORIZONS.get(env_id, DEFAULT_HORIZONS)
-        costs = ["negative_reward", "disagreement"] if "Tightrope" in env_id else ["disagreement"]
+        costs: list[CostKind] = (
+            ["negative_reward", "disagreement"] if "Tightrope" in env_id else ["disagreement"]
+        )
         rows = []
         for name, clone in clones.items():
             for cost in costs:

@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from imitate.collect import env_spec
+from imitate.drift import DriftAnalysis
 from imitate.errors import EnvError
 from imitate.fileio import write_bytes
 from imitate.policy import Policy, RecurrentPolicy, fast_policy
@@ -304,9 +305,11 @@ def write_video(
         fd, tmp = tempfile.mkstemp(suffix=".mp4", dir=mp4_path.parent, prefix=".tmp-")
         os.close(fd)
         try:
-            iio2.mimwrite(
-                tmp, frames, fps=fps, format="FFMPEG", codec="libx264", macro_block_size=2
-            )  # type: ignore[arg-type]
+            clip: Any = frames
+            iio2.mimwrite(tmp, clip, fps=fps, format="FFMPEG", codec="libx264", macro_block_size=2)
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0600; give it a normal file's mode
             os.replace(tmp, mp4_path)
         finally:
             if os.path.exists(tmp):
@@ -415,3 +418,48 @@ def first_frame_png(path: str | os.PathLike[str], frame: int = 0) -> bytes:
         buffer = io.BytesIO()
         image.convert("RGB").save(buffer, format="PNG")
         return buffer.getvalue()
+
+
+def showcase_videos(
+    analysis: DriftAnalysis,
+    expert: Policy,
+    clones: dict[str, Policy],
+    out_dir: str | os.PathLike[str],
+    per_clone: int = 3,
+    mp4: bool = True,
+    progress: bool = False,
+) -> list[EpisodeVideo]:
+    """Render, for each clone, up to ``per_clone`` of its paired episodes (the one that
+    diverges earliest, a median one, the best) into ``out_dir/videos/``."""
+    from tqdm.auto import tqdm
+
+    jobs = [
+        (name, why, episode)
+        for name in clones
+        for why, episode in list(analysis.pairs[name].showcase_episodes().items())[:per_clone]
+    ]
+    videos = []
+    folder = Path(out_dir) / "videos"
+    for name, why, episode in tqdm(jobs, desc="videos", disable=not progress, leave=False):
+        pair = analysis.pairs[name]
+        scale = pair.scale if pair.scale is not None else np.ones(pair.expert_obs.shape[-1])
+        seed = analysis.seed + episode
+        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+        played, files = side_by_side(
+            expert,
+            clones[name],
+            name,
+            analysis.env_id,
+            seed,
+            scale,
+            folder / f"{stem}_{why.split()[0]}_seed{seed}",
+            analysis.threshold,
+            mp4=mp4,
+            dim_names=analysis.state_names,
+        )
+        videos.append(
+            EpisodeVideo(
+                name, episode, seed, why, played.first_divergence, played.steps, tuple(files)
+            )
+        )
+    return videos
