@@ -8,8 +8,9 @@ indicator (a step off the rope) is the primary cost, as in ``drift_slopes``, and
 loss is reported beside it. ``log cost`` is fitted against ``log T`` (200 episodes per
 fit, seeds 50000 + i) with a 95 % bootstrap interval over episodes. The theory predicts
 a slope of ~2 for BC and ~1 for DAgger when the per-step error is small and spread
-evenly in time; the JSON also records the per-step cost rate in each horizon window and
-the failed share, which show where that premise does not hold.
+evenly in time; the JSON also records the per-step cost rate in each horizon window, the
+failed share and each clone's mean return over 50 episodes (seeds 10000 + i), which show
+where that premise does not hold.
 
     python -m benchmarks.compounding [ENV ...]     # default: all five
 
@@ -29,7 +30,7 @@ import envs  # noqa: F401  (registers imitate/...)
 from agents.zoo import load_zoo_teacher
 from benchmarks.common import emit
 from envs.tightrope import TightropeExpert
-from imitate import BCConfig, collect, train_bc
+from imitate import BCConfig, collect, evaluate, train_bc
 from imitate.dagger import DAggerConfig, dagger
 from imitate.drift import CostKind, HorizonScaling, horizon_scaling
 from imitate.pipeline import RunConfig
@@ -83,10 +84,11 @@ def window_rates(fit: HorizonScaling) -> list[float]:
     return [float(x) for x in increments / np.diff(edges)]
 
 
-def row(name: str, fit: HorizonScaling, labels: int) -> dict[str, Any]:
+def row(name: str, fit: HorizonScaling, labels: int, mean_return: float) -> dict[str, Any]:
     return {
         "clone": name,
         "labels": labels,
+        "mean_return": mean_return,
         **fit.to_json(),
         "rate_per_window": window_rates(fit),
     }
@@ -103,7 +105,9 @@ def main(env_ids: tuple[str, ...] = ENVS) -> None:
             ["negative_reward", "disagreement"] if "Tightrope" in env_id else ["disagreement"]
         )
         rows = []
+        returns = {"expert": evaluate(expert, env_id, 50, 10_000).mean_return}
         for name, clone in clones.items():
+            returns[name] = evaluate(clone, env_id, 50, 10_000).mean_return
             for cost in costs:
                 fit = horizon_scaling(
                     clone,
@@ -114,16 +118,17 @@ def main(env_ids: tuple[str, ...] = ENVS) -> None:
                     cost,
                     expert,  # type: ignore[arg-type]
                 )
-                rows.append(row(name, fit, labels[name]))
+                rows.append(row(name, fit, labels[name], returns[name]))
                 lo, hi = fit.slope_ci
                 print(
                     f"{env_id} {name} ({cost}): slope {fit.slope:.2f} [{lo:.2f}, {hi:.2f}], "
                     f"cost at T={horizons[-1]} {fit.mean_costs[-1]:.1f}, "
-                    f"failed {fit.failed_share:.2f}",
+                    f"failed {fit.failed_share:.2f}, return {returns[name]:.1f}",
                     flush=True,
                 )
         results[env_id] = {
             "horizons": horizons,
+            "expert_mean_return": returns["expert"],
             "rows": rows,
             "wall_time_s": time.perf_counter() - start,
         }

@@ -307,20 +307,26 @@ def plot_score_histogram(
     return _finish(fig, ax, xlabel, "density", "Score distributions", path, svg)
 
 
+def roc_curve(inside: Any, outside: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(fpr, tpr, auc)`` of scores where higher = flagged as OOD; the AUC is the trapezoid
+    area under the curve (equal to the rank AUROC, ties counted half)."""
+    inside, outside = np.asarray(inside), np.asarray(outside)
+    thresholds = np.unique(np.concatenate([inside, outside]))[::-1]
+    tpr = np.array([0.0, *((outside >= t).mean() for t in thresholds), 1.0])
+    fpr = np.array([0.0, *((inside >= t).mean() for t in thresholds), 1.0])
+    return fpr, tpr, float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
 def plot_roc(
     curves: dict[str, tuple[Any, Any]], path: str | os.PathLike[str], svg: bool = False
 ) -> Path:
     """ROC curves ``{name: (in_scores, out_scores)}``; higher score = flagged as OOD. The
-    legend gives each curve's AUC (the trapezoid area under the drawn curve)."""
+    legend gives each curve's AUC."""
     fig, ax = plt.subplots(figsize=(5.0, 5.0))
     for k, (name, (inside, outside)) in enumerate(curves.items()):
-        thresholds = np.unique(np.concatenate([inside, outside]))[::-1]
-        tpr = [0.0, *((np.asarray(outside) >= t).mean() for t in thresholds), 1.0]
-        fpr = [0.0, *((np.asarray(inside) >= t).mean() for t in thresholds), 1.0]
-        x, y = np.asarray(fpr), np.asarray(tpr)
-        auc = float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
+        fpr, tpr, auc = roc_curve(inside, outside)
         ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})", **_style(k))
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance (AUC 0.5)")
     return _finish(fig, ax, "false positive rate", "true positive rate", "ROC", path, svg)
 
 

@@ -187,7 +187,7 @@ def render_paired_episode(
 def _resize(frame: np.ndarray, width: int) -> Image.Image:
     image = Image.fromarray(frame)
     height = max(2, round(image.height * width / image.width) // 2 * 2)
-    return image.resize((width, height), Image.Resampling.BILINEAR)
+    return image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
 def _strip_points(
@@ -428,6 +428,7 @@ def showcase_videos(
     per_clone: int = 3,
     mp4: bool = True,
     progress: bool = False,
+    max_frames: int = 160,
 ) -> list[EpisodeVideo]:
     """Render, for each clone, up to ``per_clone`` of its paired episodes (the one that
     diverges earliest, a median one, the best) into ``out_dir/videos/``."""
@@ -456,6 +457,7 @@ def showcase_videos(
             analysis.threshold,
             mp4=mp4,
             dim_names=analysis.state_names,
+            max_frames=max_frames,
         )
         videos.append(
             EpisodeVideo(
