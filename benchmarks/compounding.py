@@ -116,7 +116,7 @@ def main(env_ids: tuple[str, ...] = ENVS) -> None:
                     EPISODES,
                     50_000,
                     cost,
-                    expert,  # type: ignore[arg-type]
+                    expert,
                 )
                 rows.append(row(name, fit, labels[name], returns[name]))
                 lo, hi = fit.slope_ci
