@@ -239,5 +239,8 @@ class RunConfig:
     """Distillation of the expert into a small student (needs an expert with logits)."""
     exports: tuple[str, ...] = ("onnx", "c")
     """Formats the student is exported to (C as int8)."""
+    videos_per_clone: int = 3
+    """Side-by-side expert/clone episodes rendered per clone (BC-1, BC-<episodes>, DAgger):
+    the earliest-diverging, a median and the best one (0: no videos)."""
     seed: int = 0
     """Seed of demonstrations and training."""
