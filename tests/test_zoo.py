@@ -18,6 +18,7 @@ from agents.zoo import (
     ZOO,
     load_zip_teacher,
     load_zoo_teacher,
+    obs_norm_of,
     read_manifest,
     teacher_from_entry,
     train_expert,
@@ -27,6 +28,12 @@ from imitate.cli import main
 
 MANIFEST = read_manifest()
 SHIPPED = sorted(MANIFEST)
+
+
+def _sb3(env_id: str) -> SB3Teacher:
+    """The reference: an SB3Teacher around ``SB3.load`` of the shipped zip."""
+    entry = MANIFEST[env_id]
+    return teacher_from_entry(PRETRAINED / entry["file"], entry)
 
 
 def _states(teacher: SB3Teacher, env_id: str, n: int = 1000) -> np.ndarray:
@@ -56,7 +63,7 @@ def test_shipped_expert_meets_its_figure_and_reproduces_it(env_id: str) -> None:
 
 @pytest.mark.parametrize("env_id", SHIPPED)
 def test_wrapper_matches_sb3_predict_on_1000_states(env_id: str) -> None:
-    teacher = load_zoo_teacher(env_id, cached=False)
+    teacher = _sb3(env_id)  # SB3Teacher around the SB3 model
     states = _states(teacher, env_id)
     normalized = teacher.normalize(states)
     expected = np.stack([teacher.model.predict(s, deterministic=True)[0] for s in normalized])
@@ -73,7 +80,7 @@ def test_wrapper_matches_sb3_predict_on_1000_states(env_id: str) -> None:
 @pytest.mark.parametrize("env_id", SHIPPED)
 def test_cached_numpy_actor_acts_exactly_as_the_sb3_model(env_id: str) -> None:
     """The actor cached beside the zip (what --expert zoo loads) gives SB3's own actions."""
-    teacher = load_zoo_teacher(env_id, cached=False)
+    teacher = _sb3(env_id)  # SB3Teacher around the SB3 model
     actor = load_zoo_teacher(env_id)
     assert isinstance(actor, NumpyActor)
     assert actor.output_kind == teacher.output_kind
@@ -87,6 +94,19 @@ def test_cached_numpy_actor_acts_exactly_as_the_sb3_model(env_id: str) -> None:
     else:
         np.testing.assert_allclose(actor.act(states), expected, atol=1e-5)
     np.testing.assert_allclose(actor.logits(states), teacher.torch_logits(states), atol=1e-4)
+
+
+@pytest.mark.parametrize("env_id", SHIPPED)
+def test_cached_numpy_actor_equals_the_safe_import(env_id: str) -> None:
+    """The cache and agents/sb3_safe.py (issue 16's no-unpickle loader) are the same actor."""
+    sb3_safe = pytest.importorskip("agents.sb3_safe")  # present once issue 16 is merged
+    entry = MANIFEST[env_id]
+    safe = sb3_safe.load_safe_for_env(PRETRAINED / entry["file"], env_id, obs_norm_of(entry))
+    actor = load_zoo_teacher(env_id)
+    assert isinstance(actor, NumpyActor)
+    states = _states(actor, env_id, 300)
+    np.testing.assert_allclose(actor.logits(states), safe.logits(states), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(actor.act(states), safe.act(states))
 
 
 def test_stale_actor_cache_is_ignored(tmp_path: Path) -> None:
@@ -114,7 +134,7 @@ def test_zoo_collection_imports_neither_torch_nor_sb3() -> None:
 
 @pytest.mark.parametrize("env_id", SHIPPED)
 def test_logits_have_the_documented_shape(env_id: str) -> None:
-    teacher = load_zoo_teacher(env_id, cached=False)
+    teacher = _sb3(env_id)  # SB3Teacher around the SB3 model
     space = teacher.action_space
     width = (
         int(space.n) if isinstance(space, gym.spaces.Discrete) else 2 * int(np.prod(space.shape))
