@@ -18,13 +18,13 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import gymnasium as gym
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PRETRAINED = Path(__file__).parent / "pretrained"
 MANIFEST = PRETRAINED / "experts.json"
@@ -259,6 +259,8 @@ def load_sb3(path: Path, algo: Algo | None = None) -> Any:
 
 def obs_norm_of(entry: dict[str, Any] | None) -> dict[str, np.ndarray | float] | None:
     """The VecNormalize observation statistics recorded in a manifest entry, as arrays."""
+    import numpy as np
+
     if not entry or not entry.get("obs_norm"):
         return None
     norm = entry["obs_norm"]
@@ -272,6 +274,8 @@ def obs_norm_of(entry: dict[str, Any] | None) -> dict[str, np.ndarray | float] |
 
 def env_spaces_match(model: Any, env_id: str) -> bool:
     """Whether an SB3 model's spaces are those of ``env_id``."""
+    import gymnasium as gym  # here: `imitate expert list` needs no gymnasium
+
     env = gym.make(env_id)
     try:
         return bool(

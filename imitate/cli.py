@@ -1115,10 +1115,9 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
 
 def run_expert(args: ExpertCommand) -> dict[str, Any]:
     from agents import zoo
-    from imitate.collect import env_spaces, evaluate
 
     action = args.action
-    if isinstance(action, ExpertListCommand):
+    if isinstance(action, ExpertListCommand):  # reads the manifest: no env, no rollouts
         manifest = zoo.read_manifest()
         return {
             "experts": [
@@ -1127,6 +1126,8 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
                 for env_id, entry in sorted(manifest.items())
             ]
         }
+    from imitate.collect import env_spaces, evaluate
+
     if isinstance(action, ExpertTrainCommand):
         zoo.zoo_spec(action.env)
         if action.timesteps is not None:
@@ -1334,7 +1335,8 @@ def _prepare_runtime() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``imitate`` console script."""
     command = parse(sys.argv[1:] if argv is None else argv)
-    _prepare_runtime()
+    if not (isinstance(command, ExpertCommand) and isinstance(command.action, ExpertListCommand)):
+        _prepare_runtime()  # (`expert list` only reads the manifest)
     try:
         result = HANDLERS[type(command)](command)
     except ImitateError as exc:
