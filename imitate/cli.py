@@ -1036,6 +1036,7 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
         args.threshold,
         args.horizons,
         args.cost,
+        progress=_progress(),
     )
     results = drift_results(analysis, drift_figures(analysis, out_dir))
     if args.video:

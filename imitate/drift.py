@@ -524,14 +524,18 @@ def analyse_drift(
     threshold: float = 1.0,
     horizons: tuple[int, ...] = (25, 50, 100, 200, 400),
     cost: CostKind = "disagreement",
+    progress: bool = False,
 ) -> DriftAnalysis:
-    """Paired rollouts, shift gap and horizon scaling for each clone."""
+    """Paired rollouts, shift gap and horizon scaling for each clone (``progress``: a bar
+    over the clones)."""
+    from tqdm.auto import tqdm
+
     pairs: dict[str, PairedRollouts] = {}
     fits: dict[str, HorizonScaling] = {}
     per_step: dict[str, np.ndarray] = {}
     summaries: dict[str, dict[str, Any]] = {}
     expert_data = collect(expert, env_id, n_episodes, seed, seeding="per-episode")
-    for name, clone in clones.items():
+    for name, clone in tqdm(clones.items(), desc="drift", unit="clone", disable=not progress):
         pair = paired_rollouts(expert, clone, env_id, n_episodes, seed, threshold, expert_data)
         pairs[name] = pair
         expert_states = pair.expert_obs[~np.isnan(pair.expert_obs).any(-1)].astype(np.float32)
