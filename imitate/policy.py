@@ -266,7 +266,7 @@ def save_policy(
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check a checkpoint dict (no code is unpickled); ``state_dict`` as tensors."""
     checkpoint = runtime.read_checkpoint(path)
-    weights = checkpoint.pop("weights")
+    weights = checkpoint.pop("weights", {})
     checkpoint["state_dict"] = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}
     return checkpoint
 
