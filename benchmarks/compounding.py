@@ -14,13 +14,15 @@ where that premise does not hold.
 
     python -m benchmarks.compounding [ENV ...]     # default: all five
 
-Writes benchmarks/results/compounding.json and prints one line per clone.
+Writes benchmarks/results/compounding.json, one figure per env
+(docs/figures/compounding_<env>.png) and prints one line per clone.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +34,8 @@ from benchmarks.common import emit
 from envs.tightrope import TightropeExpert
 from imitate import BCConfig, collect, evaluate, train_bc
 from imitate.dagger import DAggerConfig, dagger
-from imitate.drift import CostKind, HorizonScaling, horizon_scaling
+from imitate.drift import COST_LABELS, CostKind, HorizonScaling, horizon_scaling
+from imitate.plots import plot_horizon_scaling
 from imitate.pipeline import RunConfig
 from imitate.policy import Policy
 
@@ -42,6 +45,7 @@ HORIZONS: dict[str, list[int]] = {
 }
 DEFAULT_HORIZONS = [25, 50, 100, 200, 400]
 DEMO_COUNTS = (1, 5, 20)
+FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
 EPISODES = 200
 SEED = 0
 
@@ -119,6 +123,8 @@ def main(env_ids: tuple[str, ...] = ENVS) -> None:
                     expert,
                 )
                 rows.append(row(name, fit, labels[name], returns[name]))
+                if cost == costs[0]:
+                    primary[name] = fit
                 lo, hi = fit.slope_ci
                 print(
                     f"{env_id} {name} ({cost}): slope {fit.slope:.2f} [{lo:.2f}, {hi:.2f}], "
@@ -126,6 +132,17 @@ def main(env_ids: tuple[str, ...] = ENVS) -> None:
                     f"failed {fit.failed_share:.2f}, return {returns[name]:.1f}",
                     flush=True,
                 )
+        label = (
+            "steps off the rope (the task's failure indicator)"
+            if "Tightrope" in env_id
+            else COST_LABELS["disagreement"]
+        )
+        slug = env_id.split("/")[-1].split("-")[0].lower()
+        plot_horizon_scaling(
+            {n: f for n, f in primary.items() if np.isfinite(f.slope)},
+            FIGURES / f"compounding_{slug}.png",
+            cost_label=label,
+        )
         results[env_id] = {
             "horizons": horizons,
             "expert_mean_return": returns["expert"],
