@@ -35,8 +35,8 @@ from envs.tightrope import TightropeExpert
 from imitate import BCConfig, collect, evaluate, train_bc
 from imitate.dagger import DAggerConfig, dagger
 from imitate.drift import COST_LABELS, CostKind, HorizonScaling, horizon_scaling
-from imitate.plots import plot_horizon_scaling
 from imitate.pipeline import RunConfig
+from imitate.plots import plot_horizon_scaling
 from imitate.policy import Policy
 
 ENVS = ("CartPole-v1", "Acrobot-v1", "LunarLander-v3", "Pendulum-v1", "imitate/Tightrope-v0")
@@ -109,6 +109,7 @@ def main(env_ids: tuple[str, ...] = ENVS) -> None:
             ["negative_reward", "disagreement"] if "Tightrope" in env_id else ["disagreement"]
         )
         rows = []
+        primary: dict[str, HorizonScaling] = {}
         returns = {"expert": evaluate(expert, env_id, 50, 10_000).mean_return}
         for name, clone in clones.items():
             returns[name] = evaluate(clone, env_id, 50, 10_000).mean_return
