@@ -13,6 +13,7 @@ failed share and each clone's mean return over 50 episodes (seeds 10000 + i), wh
 where that premise does not hold.
 
     python -m benchmarks.compounding [ENV ...]     # default: all five
+    python -m benchmarks.compounding --table       # the docs/compounding.md table
 
 Writes benchmarks/results/compounding.json, one figure per env
 (docs/figures/compounding_<env>.png) and prints one line per clone.
@@ -20,6 +21,7 @@ Writes benchmarks/results/compounding.json, one figure per env
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -30,7 +32,7 @@ import torch
 
 import envs  # noqa: F401  (registers imitate/...)
 from agents.zoo import load_zoo_teacher
-from benchmarks.common import emit
+from benchmarks.common import RESULTS, emit
 from envs.tightrope import TightropeExpert
 from imitate import BCConfig, collect, evaluate, train_bc
 from imitate.dagger import DAggerConfig, dagger
@@ -156,5 +158,35 @@ def main(env_ids: tuple[str, ...] = ENVS) -> None:
     )
 
 
+def markdown_table(path: Path = RESULTS / "compounding.json") -> str:
+    """The docs table from a results file: one row per env, one column per clone."""
+    data = json.loads(path.read_text())
+    names = [f"BC-{k}" for k in DEMO_COUNTS] + ["DAgger"]
+    lines = [
+        "| env (cost) | expert return | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for env_id, result in data["envs"].items():
+        rows = result["rows"]
+        for cost in dict.fromkeys(r["cost"] for r in rows):
+            cells = []
+            for name in names:
+                r = next(r for r in rows if r["clone"] == name and r["cost"] == cost)
+                lo, hi = r["slope_ci"]
+                cells.append(
+                    f"{r['slope']:.2f} [{lo:.2f}, {hi:.2f}]<br>cost {r['mean_costs'][-1]:.1f}, "
+                    f"return {r['mean_return']:.1f}, {r['labels']:,} labels"
+                )
+            lines.append(
+                f"| {env_id} ({cost}) | {result['expert_mean_return']:.1f} | "
+                + " | ".join(cells)
+                + " |"
+            )
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    main(tuple(sys.argv[1:]) or ENVS)
+    if sys.argv[1:] == ["--table"]:
+        print(markdown_table())
+    else:
+        main(tuple(sys.argv[1:]) or ENVS)
