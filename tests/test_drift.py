@@ -193,3 +193,10 @@ def test_drift_video_flag_writes_videos_and_report_html(tmp_path: Path) -> None:
     gifs = sorted((out / "videos").glob("*.gif"))
     assert len(gifs) == len(result["videos"])
     assert (out / "report.html").read_text().count("data:image/gif;base64") == len(gifs)
+
+
+def test_moving_average_by_hand() -> None:
+    from imitate.plots import moving_average
+
+    out = moving_average(np.array([1.0, 2.0, 3.0, 4.0, np.nan, 6.0]), 2)
+    np.testing.assert_allclose(out, [1.0, 1.5, 2.5, 3.5, np.nan, 6.0])
