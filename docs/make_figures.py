@@ -36,20 +36,22 @@ CHROMIUM_FLAGS = [
 
 
 def video_still(run: Path, target: Path) -> None:
-    """The frame of the first BC-1 video at which its clone has just diverged."""
+    """A frame of the earliest-diverging BC-1 video: the last one before the clone's
+    episode ends (its pane is greyed after that), where the drift is plainest."""
     results = json.loads((run / "results.json").read_text())
     video = next(v for v in results["drift"]["videos"] if v["clone"] == "BC-1")
     gif = next(Path(f) for f in video["files"] if f.endswith(".gif"))
     with Image.open(gif) as image:
-        # frames are every k-th step plus the first divergence: find the first red border
-        best = 0
+        chosen = image.n_frames - 1
         for index in range(image.n_frames):
             image.seek(index)
             frame = np.asarray(image.convert("RGB"))
-            if (np.abs(frame[40, -2].astype(int) - (220, 30, 30)).max() < 30) and index > 0:
-                best = min(index + 3, image.n_frames - 1)
+            width = (frame.shape[1] - 6) // 2
+            background = frame[30, width + 6 + 10]  # top-left of the clone's pane
+            if background.min() < 230:  # greyed: the clone's episode is over
+                chosen = max(index - 1, 0)
                 break
-        image.seek(best)
+        image.seek(chosen)
         image.convert("RGB").save(target)
 
 
