@@ -54,5 +54,12 @@ bench-startup: $(VENV)/.installed-dev
 actors: $(VENV)/.installed-dev
 	$(BIN)/python -m agents.actors
 
+# Headless Chromium for the report.html test (tests/test_report.py skips without it).
+# Debian/Ubuntu package `chromium` (~100 MB, so not part of the dev install); CI runs this.
+.PHONY: browser
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	command -v chromium >/dev/null 2>&1 || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
