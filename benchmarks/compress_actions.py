@@ -187,7 +187,7 @@ def measure(env_id: str, seed: int = 0) -> dict[str, Any]:
 def markdown(results: list[dict[str, Any]]) -> str:
     """One table: per clone the held-out cross-entropy and the code, then the baselines."""
     lines = [
-        "| env (held-out actions) | coder | return | held-out CE, bits | 24-bit model, bits "
+        "| env (held-out actions) | coder | return | held-out CE, bits | our 24-bit tables, bits "
         "| payload, bits | payload bits/action | file bits/action | round trip |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
