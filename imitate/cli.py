@@ -38,11 +38,18 @@ from imitate.collect import Backend, EvalResult, Seeding, collect, env_spaces, e
 from imitate.dagger import DAggerConfig, bc_label_curve, dagger
 from imitate.data import Dataset, load_dataset
 from imitate.distill import DistillConfig, distill, distillation_report
-from imitate.drift import action_flip_rate, drift_markdown, drift_report, off_support
+from imitate.drift import (
+    action_flip_rate,
+    analyse_drift,
+    drift_figures,
+    drift_markdown,
+    drift_results,
+    off_support,
+)
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
 from imitate.losses import nats_to_bits
-from imitate.pipeline import RunConfig, run_pipeline
+from imitate.pipeline import RunConfig, console_summary, run_pipeline
 from imitate.plots import (
     Curve,
     plot_reliability,
@@ -58,8 +65,10 @@ from imitate.policy import (
     load_policy,
     save_policy,
 )
+from imitate.report import write_html_report
 from imitate.runs import config_to_json, make_run_dir
 from imitate.spaces import CategoricalHead
+from imitate.video import showcase_videos
 
 Flatten = tyro.conf.arg(name="")
 
@@ -212,8 +221,13 @@ class DriftCommand:
     """Divergence threshold, in units of the expert's state std."""
     horizons: tuple[int, ...] = (25, 50, 100, 200, 400)
     """Horizons T for the cost-vs-T fit."""
-    cost: Literal["disagreement", "negative_reward"] = "disagreement"
-    """Per-step cost for the fit: disagreement with the expert, or the negated reward."""
+    cost: Literal["disagreement", "negative_reward", "failure"] = "disagreement"
+    """Per-step cost for the fit: the 0-1 disagreement with the expert, the negated reward,
+    or nothing but failures (a failing termination always costs 1 per remaining step)."""
+    video: bool = False
+    """Also render side-by-side expert/clone videos (earliest-diverging, median and best
+    episode per clone; GIF, and MP4 with imageio-ffmpeg) into videos/ and write
+    report.html."""
     out: Path | None = None
     """Report folder (default: runs/<env>__drift__<seed>__<time>/)."""
     json: bool = False
@@ -760,8 +774,13 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
     expert = resolve_expert(expert_name, args.env)
     out_dir = make_run_dir(args.env, "run", config.seed, args.out)
     write_json(out_dir / "config.json", config_to_json(args))
-    results = run_pipeline(args.env, expert, expert_name, config, out_dir)
-    return {"run": str(out_dir), "report": str(out_dir / "report.md"), **results}
+    results = run_pipeline(args.env, expert, expert_name, config, out_dir, progress=_progress())
+    return {
+        "run": str(out_dir),
+        "report": str(out_dir / "report.md"),
+        "report_html": str(out_dir / "report.html"),
+        **results,
+    }
 
 
 def _one_line(text: str) -> str:
@@ -856,17 +875,24 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
         check_policy_env(clone, args.env, str(path))
         clones[path.parent.name + "/" + path.name if path.parent.name else path.name] = clone
     out_dir = make_run_dir(args.env, "drift", args.seed, args.out)
-    results = drift_report(
+    analysis = analyse_drift(
         args.env,
         expert,
         clones,
-        out_dir,
         args.episodes,
         args.seed,
         args.threshold,
         args.horizons,
         args.cost,
     )
+    results = drift_results(analysis, drift_figures(analysis, out_dir))
+    if args.video:
+        videos = showcase_videos(analysis, expert, clones, out_dir, progress=_progress())
+        results["videos"] = [v.to_json() for v in videos]
+        html_path = write_html_report(
+            out_dir / "report.html", f"{args.env}: drift report", analysis, (), videos
+        )
+        results["report_html"] = str(html_path)
     write_json(out_dir / "drift.json", results)
     write_text(out_dir / "report.md", f"# {args.env}: drift report\n\n" + drift_markdown(results))
     return {"report": str(out_dir / "report.md"), **results}
@@ -1129,8 +1155,8 @@ def main(argv: list[str] | None = None) -> int:
         if command.json:
             print(json.dumps(result, default=float))
         elif isinstance(command, RunCommand):
-            print(Path(result["report"]).read_text().split("## Drift")[0].rstrip())
-            print(f"\nreport: {result['report']}")
+            print(console_summary(Path(result["report"]).read_text()))
+            print(f"\nreport: {result['report']}\nreport.html: {result['report_html']}")
         else:
             _print_human(result)
     except BrokenPipeError:  # e.g. piped into `head`: the reader has gone, nothing to report
