@@ -191,6 +191,10 @@ def test_decoding_refuses_another_policy_other_obs_or_corrupt_bytes(tmp_path: Pa
     ):
         with pytest.raises(CompressedFileError, match=message):
             Compressed.from_bytes(bad)
+    # what a machine whose torch computes other logits would see: refuse, do not guess
+    other_tables = replace(compressed, header={**compressed.header, "frequencies_sha256": "0" * 32})
+    with pytest.raises(CompressedFileError, match="probabilities differ"):
+        decompress_actions(policy, obs, other_tables)
     flipped = replace(compressed, words=compressed.words ^ np.uint32(0x5A5A5A5A))
     with pytest.raises(CompressedFileError, match="corrupt"):
         decompress_actions(policy, obs, flipped)
