@@ -32,8 +32,8 @@ import torch
 from agents.zoo import load_zoo_teacher
 from benchmarks.common import RESULTS, emit
 from imitate import BCConfig, collect, evaluate, train_bc
-from imitate.bc import BoxLoss
 from imitate.collect import env_spaces
+from imitate.configs import BoxLoss
 from imitate.dagger import DAggerConfig, dagger
 from imitate.distill import DistillConfig, distill
 from imitate.export import export_policy, load_exported
