@@ -161,16 +161,40 @@ def summarise(rows: list[dict[str, Any]], tasks: list[str]) -> dict[str, Any]:
             if r["method"] == method:
                 matrix[seeds.index(r["seed"]), tasks.index(r["task"])] = r["score"]
                 labels.setdefault(r["task"], []).append(r["labels"])
-        done = [t for t in range(len(tasks)) if not np.isnan(matrix[:, t]).any()]
-        per_task = {
-            tasks[t]: iqm_with_ci(matrix[:, [t]]) | {"labels": float(np.mean(labels[tasks[t]]))}
-            for t in done
-        }
+        # Per task: the seeds it has; across tasks: the seeds every task has (rliable's
+        # stratified bootstrap resamples runs within each task, so it needs a full matrix).
+        per_task = {}
+        for t, task in enumerate(tasks):
+            column = matrix[~np.isnan(matrix[:, t]), t]
+            if len(column):
+                per_task[task] = iqm_with_ci(column[:, None]) | {
+                    "labels": float(np.mean(labels[task])),
+                    "seeds": len(column),
+                }
         entry: dict[str, Any] = {"per_task": per_task}
-        if done:
-            entry["all_tasks"] = iqm_with_ci(matrix[:, done])
+        full = matrix[~np.isnan(matrix).any(axis=1)]
+        if len(full):
+            entry["all_tasks"] = iqm_with_ci(full) | {"seeds": len(full)}
         summary[method] = entry
     return summary
+
+
+def int8_gaps(rows: list[dict[str, Any]], tasks: list[str]) -> dict[str, dict[str, float]]:
+    """Per task: the int8 C student's score minus the float student's, paired by seed
+    (mean, min, max over seeds; score points are 1/100 of the expert-normalised scale)."""
+    gaps: dict[str, dict[str, float]] = {}
+    for task in tasks:
+        score = {(r["method"], r["seed"]): r["score"] for r in rows if r["task"] == task}
+        seeds = [s for (m, s) in score if m == "student" and ("student int8 C", s) in score]
+        diffs = [score[("student int8 C", s)] - score[("student", s)] for s in seeds]
+        if diffs:
+            gaps[task] = {
+                "mean": float(np.mean(diffs)),
+                "min": float(min(diffs)),
+                "max": float(max(diffs)),
+                "seeds": len(diffs),
+            }
+    return gaps
 
 
 def plot(summary: dict[str, Any], tasks: list[str], path: Path) -> None:
@@ -211,6 +235,7 @@ def plot(summary: dict[str, Any], tasks: list[str], path: Path) -> None:
 def write(name: str, run: dict[str, Any], quiet: bool = False) -> None:
     """Summarise ``run``'s rows, draw the figure and write ``results/<name>.json``."""
     summary = summarise(run["rows"], run["tasks"])
+    summary["int8_minus_float_student"] = int8_gaps(run["rows"], run["tasks"])
     RESULTS.mkdir(exist_ok=True)
     figure = RESULTS / f"{name}.png"
     plot(summary, run["tasks"], figure)
