@@ -226,7 +226,7 @@ def plot(summary: dict[str, Any], tasks: list[str], path: Path) -> None:
         ax.set_title(task)
         ax.set_xlabel("expert labels")
     axes[0][0].set_ylabel("expert-normalised score (IQM, 95 % CI)")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    axes[0][0].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
