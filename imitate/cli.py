@@ -230,6 +230,8 @@ class DistillCommand:
     """Teacher with logits: 'zoo', an SB3 .zip or an imitate policy .pt."""
     hidden: tuple[int, ...] = (16,)
     """Student hidden layer widths."""
+    activation: Literal["tanh", "relu", "hardtanh"] = "tanh"
+    """Student hidden activation (relu / hardtanh map exactly onto the int8 C export)."""
     temperature: float | None = None
     """Softmax temperature T (default: 0.01 for Q-value teachers, else 2)."""
     alpha: float = 0.9
@@ -255,7 +257,17 @@ class ExportCommand:
     format: Literal["onnx", "torchscript", "numpy", "c"] = "onnx"
     """Artefact format."""
     int8: bool = False
-    """C only: int8 weights (per-channel symmetric, int32 accumulation)."""
+    """C only: integer-only int8 (int8 weights, calibrated int activations, int32 accumulators)."""
+    activation_bits: Literal[8, 16] = 16
+    """C int8 only: activation width (observation and hidden); the weights stay int8."""
+    prefix: str = "policy"
+    """C only: name of the files (<prefix>.h/.c) and prefix of every symbol and macro."""
+    env: str | None = None
+    """C int8 only: env whose rollouts of the policy calibrate it (default: the checkpoint's)."""
+    episodes: int = 10
+    """C int8 only: calibration episodes of the policy itself."""
+    seed: int = 0
+    """C int8 only: seed of the calibration rollouts."""
     out: Path | None = None
     """Output folder (default: runs/<env>__export__0__<time>/)."""
     json: bool = False
@@ -845,7 +857,7 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
     env_spaces(args.env)
     teacher = resolve_expert(args.teacher, args.env)
     config = DistillConfig(
-        student=PolicyConfig(hidden=args.hidden),
+        student=PolicyConfig(hidden=args.hidden, activation=args.activation),
         temperature=args.temperature,
         alpha=args.alpha,
         mode=args.mode,
@@ -865,6 +877,16 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
     return result
 
 
+def _int8_calibration(args: ExportCommand, policy: Any, env_id: str) -> Any:
+    """States of the policy's own rollouts, for the int8 activation ranges."""
+    _require_positive(episodes=args.episodes)
+    env = args.env or (None if env_id == "policy" else env_id)
+    if env is None:
+        raise ImitateError("--int8 calibrates on the policy's own states: give --env")
+    env_spaces(env)
+    return collect(policy, env, args.episodes, args.seed).obs
+
+
 def run_export(args: ExportCommand) -> dict[str, Any]:
     from imitate.export import export_policy
     from imitate.export.c import weight_bytes
@@ -873,9 +895,18 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
     policy = load_policy(args.policy)
     if args.int8 and args.format != "c":
         raise ImitateError("--int8 applies to the C export only")
+    if args.format == "c":
+        from imitate.export.c import check_prefix
+
+        check_prefix(args.prefix)
+    elif args.prefix != "policy":
+        raise ImitateError("--prefix applies to the C export only")
     env_id = load_checkpoint(args.policy)["config"].get("env_id", "policy")
+    calibration = _int8_calibration(args, policy, env_id) if args.int8 else None
     out_dir = make_run_dir(env_id, "export", 0, args.out)
-    files = export_policy(policy, args.format, out_dir, args.int8)
+    files = export_policy(
+        policy, args.format, out_dir, args.int8, calibration, args.prefix, args.activation_bits
+    )
     result: dict[str, Any] = {
         "format": args.format,
         "files": [str(f) for f in files],

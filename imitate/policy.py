@@ -41,7 +41,7 @@ from imitate.spaces import (
 CHECKPOINT_FORMAT = "imitate-policy"
 CHECKPOINT_VERSION = 1
 
-Activation = Literal["tanh", "relu"]
+Activation = Literal["tanh", "relu", "hardtanh"]
 
 
 @runtime_checkable
@@ -139,10 +139,14 @@ class PolicyConfig:
     hidden: tuple[int, ...] = (64, 64)
     """Hidden layer widths."""
     activation: Activation = "tanh"
-    """Hidden activation."""
+    """Hidden activation ('hardtanh': clamp to [-1, 1], exact in the int8 C export)."""
 
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "hardtanh": nn.Hardtanh,
+}
 
 
 class MLPPolicy(nn.Module):
@@ -234,7 +238,7 @@ class MLPPolicy(nn.Module):
 
 
 class NumpyLayers:
-    """A chain of Linear / Tanh / ReLU / Flatten / Identity modules evaluated in numpy (float32).
+    """Linear / Tanh / ReLU / Hardtanh / Flatten / Identity modules evaluated in numpy (float32).
 
     For batches of a few dozen observations numpy's per-call cost is several
     times lower than torch's, which dominates rollout and teacher-query speed for
@@ -257,6 +261,8 @@ class NumpyLayers:
                 ops.append(("tanh", None, None))
             elif isinstance(module, nn.ReLU):
                 ops.append(("relu", None, None))
+            elif isinstance(module, nn.Hardtanh) and (module.min_val, module.max_val) == (-1, 1):
+                ops.append(("hardtanh", None, None))
             elif isinstance(module, nn.Flatten):
                 ops.append(("flatten", None, None))
             elif not isinstance(module, nn.Identity):
@@ -274,6 +280,8 @@ class NumpyLayers:
                 h = np.tanh(h)
             elif kind == "relu":
                 h = np.maximum(h, 0.0)
+            elif kind == "hardtanh":
+                h = np.clip(h, -1.0, 1.0)
             else:
                 h = h.reshape(len(h), -1)
         return h
