@@ -194,6 +194,20 @@ def _gate_source(head: CategoricalHead, obs_dim: int, n: _Names) -> str:
     )
 
 
+def _pad4(width: int) -> int:
+    return -(-width // 4) * 4
+
+
+def paired(weight: np.ndarray) -> np.ndarray:
+    """int8 ``[out, in]`` -> ``[out, in4]`` padded with zeros to a multiple of 4 and each
+    group of 4 stored as ``w0 w2 w1 w3`` (the order SXTB16 / SMLAD consume)."""
+    out_dim, in_dim = weight.shape
+    padded = np.zeros((out_dim, _pad4(in_dim)), dtype=weight.dtype)
+    padded[:, :in_dim] = weight
+    groups = padded.reshape(out_dim, -1, 4)
+    return groups[:, :, [0, 2, 1, 3]].reshape(out_dim, -1)
+
+
 def _linears(policy: MLPPolicy) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(weight [out, in], bias [out])`` float32 per Linear layer."""
     return [(w.T, b) for kind, w, b in policy.numpy_snapshot().layers.ops if kind == "linear"]
@@ -319,7 +333,8 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
     obs_t = "int16_t" if bits == 16 else "int8_t"
     top = (1 << (bits - 1)) - 1
     widths = [q.obs_dim] + [layer.out_dim for layer in q.layers]
-    max_width = max(widths)
+    max_width = max(_pad4(w) for w in widths)
+    padded = any(layer.in_dim % 4 for layer in q.layers)
     data = [
         f"static const int16_t {p}_in_mult[{q.obs_dim}] = {{{_ints(q.in_mult)}}};",
         f"static const int16_t {p}_in_exp[{q.obs_dim}] = {{{_ints(q.in_exp)}}};",
@@ -329,7 +344,7 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
     last = len(q.layers) - 1
     for i, layer in enumerate(q.layers):
         data += [
-            f"static const int8_t {p}_w{i}[{layer.weight.size}] = {{{_ints(layer.weight)}}};",
+            f"static const int8_t {p}_w{i}[{paired(layer.weight).size}] = {{{_ints(paired(layer.weight))}}};",
             f"static const int32_t {p}_b{i}[{layer.out_dim}] = {{{_ints(layer.bias)}}};",
             f"static const int32_t {p}_m{i}[{layer.out_dim}] = {{{_ints(layer.multiplier)}}};",
             f"static const int8_t {p}_s{i}[{layer.out_dim}] = {{{_ints(layer.shift)}}};",
@@ -337,7 +352,7 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
         target = "out" if i == last else "y"
         body.append(
             f"    {p}_dense({p}_w{i}, {p}_b{i}, {p}_m{i}, {p}_s{i}, x, {target}, "
-            f"{layer.in_dim}, {layer.out_dim});"
+            f"{_pad4(layer.in_dim)}, {layer.out_dim});"
         )
         if i == last:
             break
@@ -385,22 +400,39 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
     header = _header(
         policy, n, f"integer-only int8, {obs_t} input", action_type, action_len, libm, stack, extra
     )
-    includes = f'#include "{p}.h"\n' + (
-        "#include <math.h>\n" if box_libm or isinstance(policy.head, CategoricalHead) else ""
+    includes = (
+        f'#include "{p}.h"\n'
+        + ("#include <math.h>\n" if box_libm or isinstance(policy.head, CategoricalHead) else "")
+        + "#if defined(__ARM_FEATURE_DSP)\n#include <arm_acle.h>\n#include <string.h>\n#endif\n"
     )
     helpers = (
-        f"/* round(acc * mult * 2^(shift - 31)): gemmlowp's MultiplyByQuantizedMultiplier with\n"
-        f"   half-up roundings; mult in [2^30, 2^31), shift > 0 left, < 0 right. */\n"
+        f"/* round(acc * mult * 2^(shift - 31)), half up: CMSIS-NN's arm_nn_requantize\n"
+        f"   (single rounding); mult in [2^30, 2^31), shift in [-33, 30]. */\n"
         f"static int32_t {p}_requant(int32_t acc, int32_t mult, int32_t shift) {{\n"
-        "    const int32_t x = shift > 0 ? acc * ((int32_t)1 << shift) : acc;\n"
-        "    const int32_t high = (int32_t)(((int64_t)x * mult + ((int64_t)1 << 30)) >> 31);\n"
-        "    const int32_t right = shift < 0 ? -shift : 0;\n"
-        "    return right > 0 ? (high + ((int32_t)1 << (right - 1))) >> right : high;\n}\n\n"
+        "    const int32_t high = (int32_t)(((int64_t)acc * mult) >> (30 - shift));\n"
+        "    return (high + 1) >> 1;\n}\n\n"
+        "/* y = requant(b + w x). Rows of w are padded to in4 (a multiple of 4) and stored in\n"
+        "   pairs order (w0 w2 w1 w3 per group of 4), so that on cores with the DSP extension\n"
+        "   SXTB16 unpacks two int8 pairs that SMLAD multiplies with two int16 pairs of x. */\n"
         f"static void {p}_dense(const int8_t *w, const int32_t *b, const int32_t *m, const int8_t *s,\n"
-        f"                      const int16_t *x, int32_t *y, int in, int out) {{\n"
+        f"                      const int16_t *x, int32_t *y, int in4, int out) {{\n"
         "    for (int j = 0; j < out; ++j) {\n"
+        "        const int8_t *row = w + j * in4;\n"
         "        int32_t acc = b[j];\n"
-        "        for (int i = 0; i < in; ++i) acc += (int32_t)w[j * in + i] * x[i];\n"
+        "        for (int i = 0; i < in4; i += 4) {\n"
+        "#if defined(__ARM_FEATURE_DSP)\n"
+        "            uint32_t w4;\n"
+        "            int32_t x01, x23;\n"
+        "            memcpy(&w4, row + i, 4);\n"
+        "            memcpy(&x01, x + i, 4);\n"
+        "            memcpy(&x23, x + i + 2, 4);\n"
+        "            acc = __smlad(__sxtb16((int32_t)w4), x01, acc);\n"
+        "            acc = __smlad(__sxtb16((int32_t)((w4 >> 8) | (w4 << 24))), x23, acc);\n"
+        "#else\n"
+        "            acc += row[i] * x[i] + row[i + 2] * x[i + 1] + row[i + 1] * x[i + 2]\n"
+        "                 + row[i + 3] * x[i + 3];\n"
+        "#endif\n"
+        "        }\n"
         f"        y[j] = {p}_requant(acc, m[j], s[j]);\n    }}\n}}\n\n"
         f"/* clamp(round(v * m + c)) from the IEEE-754 bits of v: 16 mantissa bits times a\n"
         f"   15-bit multiplier, in fixed point with {frac} fractional bits; inf/NaN saturate. */\n"
@@ -432,7 +464,7 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
         f"    for (int k = 0; k < {q.obs_dim}; ++k)\n"
         f"        obs_q[k] = ({obs_t}){p}_quantize1(obs[k], {p}_in_mult[k], {p}_in_exp[k], {p}_in_offset[k]);\n}}\n\n"
         f"void {p}_outputs_q(const {p}_obs_q_t *obs_q, int32_t *out) {{\n"
-        f"    int16_t x[{P}_MAX_WIDTH];\n    int32_t y[{P}_MAX_WIDTH];\n"
+        f"    int16_t x[{P}_MAX_WIDTH]{' = {0}' if padded else ''};\n    int32_t y[{P}_MAX_WIDTH];\n"
         f"    for (int k = 0; k < {q.obs_dim}; ++k) x[k] = obs_q[k];\n"
         + "\n".join(body)
         + "\n}\n\n"
@@ -497,7 +529,8 @@ def weight_bytes(policy: MLPPolicy, int8: bool, bits: int = 16) -> int:
         return 2 * 4 * policy.obs_dim + sum(4 * (w.size + len(b)) for w, b in linears)
     total = (2 + 2 + 4) * policy.obs_dim  # input multiplier, exponent, offset
     for i, (weight, _) in enumerate(linears):
-        total += weight.size + (4 + 4 + 1) * weight.shape[0]  # int8 w; bias, mult, shift
+        out_dim, in_dim = weight.shape
+        total += out_dim * _pad4(in_dim) + (4 + 4 + 1) * out_dim  # int8 w; bias, mult, shift
         if policy.config.activation == "tanh" and i < len(linears) - 1:
             total += 257 * bits // 8
     return total

@@ -9,10 +9,10 @@ The scheme is the one TFLite Micro and CMSIS-NN use (Jacob et al. 2018):
 * the observation normalisation and the input quantisation are folded into one
   per-feature multiplier and offset;
 * int32 accumulators with the zero points folded into the bias;
-* fixed-point requantisation ``y = rdbpot(srdhm(acc << left, M), right)``: an int32
-  multiplier ``M`` in ``[2^30, 2^31)`` and a shift per output channel, as gemmlowp's
-  ``MultiplyByQuantizedMultiplier`` (both roundings half-up here, which is what the
-  numpy model below reproduces);
+* fixed-point requantisation ``y = round(acc * M * 2^(shift - 31))``: an int32
+  multiplier ``M`` in ``[2^30, 2^31)`` and a shift per output channel, the int64 product
+  rounded once, half up (TFLM's / CMSIS-NN's single-rounding
+  ``MultiplyByQuantizedMultiplier``);
 * ReLU and hard-tanh are the requantisation clamp (exact); tanh is a 257-entry lookup
   table, linearly interpolated on the pre-activation's 8 low bits;
 * the last layer is requantised to int32 at one common scale, so the decision (argmax,
@@ -49,7 +49,7 @@ class QuantLayer:
     ``acc[j] = bias[j] + sum_i weight[j, i] * x[i]`` (int32; ``weight [out, in]`` int8,
     ``bias [out]`` int32 with the input zero points folded in), then
     ``requantize(acc, multiplier[j], shift[j])`` (``multiplier [out]`` int32 in
-    ``[2^30, 2^31)``, ``shift [out]`` >0 left, <0 right). Hidden layers add ``zero`` and
+    ``[2^30, 2^31)``, ``shift [out]`` in ``[-33, 30]``). Hidden layers add ``zero`` and
     clamp to ``[lo, hi]`` (the activation); a tanh layer (``lut [257]`` int8 set) instead
     requantises to 8 more fractional bits and interpolates linearly between neighbouring
     table entries; the last layer (``lo is None``) keeps the int32 value."""
@@ -155,11 +155,11 @@ class QuantizedMLP:
 
 
 def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """``round(acc * multiplier * 2^(shift - 31))`` in two half-up roundings (int64 math)."""
-    left = np.maximum(shift, 0).astype(np.int64)
-    right = np.maximum(-shift, 0).astype(np.int64)
-    high = ((acc << left) * multiplier.astype(np.int64) + (1 << 30)) >> 31
-    return (high + ((1 << right) >> 1)) >> right
+    """``round(acc * multiplier * 2^(shift - 31))``, half up: CMSIS-NN's single-rounding
+    ``arm_nn_requantize``, ``((acc * multiplier) >> (30 - shift)) + 1) >> 1``."""
+    product = np.asarray(acc, dtype=np.int64) * multiplier.astype(np.int64)
+    high = (product >> (30 - shift.astype(np.int64))).astype(np.int32).astype(np.int64)
+    return (high + 1) >> 1
 
 
 def quantize_multiplier(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -189,8 +189,8 @@ def _affine(lo: float, hi: float, bits: int = 8) -> tuple[float, int]:
     return scale, zero
 
 
-def _check_requant(acc_bound: np.ndarray, shift: np.ndarray, where: str) -> None:
-    if np.any(acc_bound * 2.0 ** np.maximum(shift, 0) >= 2**31) or np.any(shift < -30):
+def _check_requant(acc_bound: np.ndarray, real: np.ndarray, shift: np.ndarray, where: str) -> None:
+    if np.any(acc_bound * real >= 2**30) or np.any(shift > 30) or np.any(shift < -33):
         raise ImitateError(f"int8 export: {where} is out of the fixed-point range")
 
 
@@ -246,8 +246,9 @@ def quantize_policy(policy: MLPPolicy, calibration: np.ndarray, bits: int = 16) 
         pre = h @ weight.T + bias
         if index == len(linears) - 1:
             out_scale = float((acc_bound * w_scale).max() / OUT_TARGET)
-            mult, shift = quantize_multiplier(w_scale / out_scale)
-            _check_requant(acc_bound, shift, f"layer {index}")
+            real = w_scale / out_scale
+            mult, shift = quantize_multiplier(real)
+            _check_requant(acc_bound, real, shift, f"layer {index}")
             layers.append(QuantLayer(wq, bq.astype(np.int32), mult, shift))
             break
         lut = None
@@ -257,17 +258,19 @@ def quantize_policy(policy: MLPPolicy, calibration: np.ndarray, bits: int = 16) 
             y_scale, y_zero = _affine(float(h.min()), float(h.max()), bits)
             real = np.tanh(p_scale * (np.arange(257) - 128 - p_zero))
             lut = np.clip(np.rint(real / y_scale) + y_zero, -half, half - 1).astype(store)
-            mult, shift = quantize_multiplier(w_scale / (p_scale / 256))
+            real = w_scale / (p_scale / 256)
+            mult, shift = quantize_multiplier(real)
             zero, lo, hi = p_zero, -half, half - 1
         else:
             bound = (0.0, np.inf) if activation == "relu" else (-1.0, 1.0)
             h = np.clip(pre, *bound)
             y_scale, y_zero = _affine(float(h.min()), float(h.max()), bits)
-            mult, shift = quantize_multiplier(w_scale / y_scale)
+            real = w_scale / y_scale
+            mult, shift = quantize_multiplier(real)
             zero = y_zero
             lo = int(max(-half, y_zero + np.ceil(bound[0] / y_scale - 1e-9)))
             hi = int(min(half - 1, y_zero + np.floor(bound[1] / y_scale + 1e-9)))
-        _check_requant(acc_bound, shift, f"layer {index}")
+        _check_requant(acc_bound, real, shift, f"layer {index}")
         layers.append(QuantLayer(wq, bq.astype(np.int32), mult, shift, zero, lo, hi, lut))
         x_scale = np.full(weight.shape[0], y_scale)
         x_zero = np.full(weight.shape[0], float(y_zero))
