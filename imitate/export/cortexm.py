@@ -203,9 +203,8 @@ def _run(command: list[str], cwd: Path | None = None, timeout: float = 600) -> s
         command, capture_output=True, text=True, cwd=cwd, check=False, timeout=timeout
     )
     if result.returncode != 0:
-        raise ImitateError(
-            f"{command[0]} failed ({result.returncode}): {(result.stderr or result.stdout).strip()[:800]}"
-        )
+        detail = (result.stderr or result.stdout).strip()[:800]
+        raise ImitateError(f"{command[0]} failed ({result.returncode}): {detail}")
     return result.stdout
 
 
@@ -273,7 +272,7 @@ def qemu_command(target: Target, elf: Path, icount: bool = True) -> list[str]:
     command += ["-serial", "null", "-semihosting-config", "enable=on,target=native"]
     if icount:
         command += ["-icount", "shift=6,align=off,sleep=off"]
-    return command + ["-kernel", str(elf)]
+    return [*command, "-kernel", str(elf)]
 
 
 @dataclass(frozen=True)
@@ -311,7 +310,7 @@ def trace_instructions(export_dir: Path, target: Target, states: np.ndarray, wor
     instruction with ``-singlestep``): the runner with the policy minus an empty policy."""
     p = _prefix(export_dir)
     counts = []
-    for name, states_used in (("empty", states[:0]), ("policy", states)):
+    for name in ("empty", "policy"):
         run_dir = work / name
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "states.bin").write_bytes(np.ascontiguousarray(states, dtype="<f4").tobytes())
@@ -330,5 +329,4 @@ def trace_instructions(export_dir: Path, target: Target, states: np.ndarray, wor
                 sum(chunk.count(b"Trace ") for chunk in iter(lambda: f.read(1 << 20), b""))
             )
         log.unlink()
-        del states_used
     return (counts[1] - counts[0]) / len(states)
