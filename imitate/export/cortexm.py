@@ -257,13 +257,20 @@ def soft_float_symbols(elf: Path) -> list[str]:
     return sorted({n for n in names if SOFT_FLOAT.fullmatch(n)})
 
 
+ACT_CHAIN = ("act", "act_q", "outputs_q", "dense", "requant", "quantize_obs", "quantize1", "logits")
+"""The functions ``<prefix>_act`` may call (float32: logits and dense)."""
+
+
 def stack_usage(work: Path, prefix: str) -> int:
-    """Sum of ``-fstack-usage`` of the export's functions (an upper bound on any call chain)."""
+    """Sum of ``-fstack-usage`` over the functions of ``<prefix>_act``'s call tree (an upper
+    bound on its deepest chain; libgcc helpers not included)."""
+    names = {f"{prefix}_{name}" for name in ACT_CHAIN}
     total = 0
-    for su in work.glob(f"{prefix}.su"):
+    for su in work.glob(f"*{prefix}.su"):
         for line in su.read_text().splitlines():
-            _, size, _ = line.rsplit("\t", 2)
-            total += int(size)
+            location, size, _ = line.rsplit("\t", 2)
+            if location.rsplit(":", 1)[-1] in names:
+                total += int(size)
     return total
 
 
