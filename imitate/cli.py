@@ -232,6 +232,9 @@ class DistillCommand:
     """Student hidden layer widths."""
     activation: Literal["tanh", "relu", "hardtanh"] = "tanh"
     """Student hidden activation (relu / hardtanh map exactly onto the int8 C export)."""
+    qat: bool = False
+    """Then fine-tune with int8 fake-quantised weights (QAT) on the student's own states, so
+    that the int8 C export computes the saved student's dot products exactly."""
     temperature: float | None = None
     """Softmax temperature T (default: 0.01 for Q-value teachers, else 2)."""
     alpha: float = 0.9
@@ -865,6 +868,12 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
     )
     out_dir = make_run_dir(args.env, "distill", args.seed, args.out)
     student, history = distill(teacher, args.env, config, progress=_progress())  # type: ignore[arg-type]
+    if args.qat:
+        from imitate.export.int8 import quantization_aware_finetune
+
+        own_states = collect(student, args.env, 10, args.seed + 1).obs
+        student = quantization_aware_finetune(student, own_states, seed=args.seed)
+        history["qat"] = {"states": len(own_states), "weights": "int8 grid, per channel"}
     save_policy(
         student,
         out_dir / "policy.pt",

@@ -346,6 +346,7 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
     widths = [q.obs_dim] + [layer.out_dim for layer in q.layers]
     max_width = max(_pad4(w) for w in widths)
     padded = any(layer.in_dim % 4 for layer in q.layers)
+    zeros = " = {0}" if padded else ""
     data = [
         f"static const int16_t {p}_in_mult[{q.obs_dim}] = {{{_ints(q.in_mult)}}};",
         f"static const int16_t {p}_in_exp[{q.obs_dim}] = {{{_ints(q.in_exp)}}};",
@@ -353,6 +354,10 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
     ]
     body = []
     last = len(q.layers) - 1
+    direct = bits == 16 and q.obs_dim % 4 == 0  # obs_q is the first layer's input as is
+    source_buffer = "obs_q" if direct else "xb"
+    if not direct:
+        body.append(f"    for (int k = 0; k < {q.obs_dim}; ++k) xb[k] = obs_q[k];")
     for i, layer in enumerate(q.layers):
         data += [
             f"static const int8_t {p}_w{i}[{paired(layer.weight).size}] = {{{_ints(paired(layer.weight))}}};",
@@ -360,30 +365,26 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
             f"static const int32_t {p}_m{i}[{layer.out_dim}] = {{{_ints(layer.multiplier)}}};",
             f"static const int8_t {p}_s{i}[{layer.out_dim}] = {{{_ints(layer.shift)}}};",
         ]
-        target = "out" if i == last else "y"
-        body.append(
-            f"    {p}_dense({p}_w{i}, {p}_b{i}, {p}_m{i}, {p}_s{i}, x, {target}, "
-            f"{_pad4(layer.in_dim)}, {layer.out_dim});"
-        )
+        into = "xa" if source_buffer != "xa" else "xb"
+        call = f"    {p}_dense({p}_w{i}, {p}_b{i}, {p}_m{i}, {p}_s{i}, {source_buffer}, "
+        sizes = f"{_pad4(layer.in_dim)}, {layer.out_dim}"
         if i == last:
-            break
-        if layer.lut is not None:
+            body.append(call + f"out, 0, {sizes}, 0, 0, 0);")
+        elif layer.lut is None:  # ReLU / hard-tanh: the clamp inside the dense loop
+            body.append(call + f"0, {into}, {sizes}, {layer.zero}, {layer.lo}, {layer.hi});")
+        else:
             data.append(f"static const {obs_t} {p}_lut{i}[257] = {{{_ints(layer.lut)}}};")
             offset = (layer.zero + 128) * 256
+            body.append(call + f"y, 0, {sizes}, 0, 0, 0);")
             body.append(
                 f"    for (int k = 0; k < {layer.out_dim}; ++k) {{\n"
                 f"        int32_t pos = y[k] + {_int32(offset)};\n"
                 "        pos = pos < 0 ? 0 : pos > 65535 ? 65535 : pos;\n"
                 f"        {{ const int32_t a = {p}_lut{i}[pos >> 8], b = {p}_lut{i}[(pos >> 8) + 1];\n"
-                "          x[k] = (int16_t)(a + (((b - a) * (pos & 255) + 128) >> 8)); }\n    }"
+                f"          {into}[k] = (int16_t)(a + (((b - a) * (pos & 255) + 128) >> 8)); }}\n    }}"
             )
-        else:
-            body.append(
-                f"    for (int k = 0; k < {layer.out_dim}; ++k) {{\n"
-                f"        const int32_t v = y[k] + ({layer.zero});\n"
-                f"        x[k] = (int16_t)(v < {layer.lo} ? {layer.lo} : v > {layer.hi} ? {layer.hi} : v);\n"
-                "    }"
-            )
+        source_buffer = into
+    uses_y = any(layer.lut is not None for layer in q.layers)
     gain = 1.0 / (policy.obs_std.numpy().astype(np.float64) * q.in_scale)
     offset = -policy.obs_mean.numpy().astype(np.float64) * gain + q.in_zero
     n_out = policy.head.n_outputs
@@ -430,9 +431,11 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
         "    return (high + 1) >> 1;\n}\n\n"
         "/* y = requant(b + w x). Rows of w are padded to in4 (a multiple of 4) and stored in\n"
         "   pairs order (w0 w2 w1 w3 per group of 4), so that on cores with the DSP extension\n"
-        "   SXTB16 unpacks two int8 pairs that SMLAD multiplies with two int16 pairs of x. */\n"
+        "   SXTB16 unpacks two int8 pairs that SMLAD multiplies with two int16 pairs of x;\n"
+        "   y32: the int32 results; else y16: zero + results clamped to [lo, hi] (the activation). */\n"
         f"static void {p}_dense(const int8_t *w, const int32_t *b, const int32_t *m, const int8_t *s,\n"
-        f"                      const int16_t *x, int32_t *y, int in4, int out) {{\n"
+        f"                      const int16_t *x, int32_t *y32, int16_t *y16, int in4, int out,\n"
+        "                      int32_t zero, int32_t lo, int32_t hi) {\n"
         "    for (int j = 0; j < out; ++j) {\n"
         "        const int8_t *row = w + j * in4;\n"
         "        int32_t acc = b[j];\n"
@@ -450,7 +453,11 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
         "                 + row[i + 3] * x[i + 3];\n"
         "#endif\n"
         "        }\n"
-        f"        y[j] = {p}_requant(acc, m[j], s[j]);\n    }}\n}}\n\n"
+        f"        acc = {p}_requant(acc, m[j], s[j]);\n"
+        "        if (y32) {\n            y32[j] = acc;\n        } else {\n"
+        "            acc += zero;\n"
+        "            y16[j] = (int16_t)(acc < lo ? lo : acc > hi ? hi : acc);\n        }\n"
+        "    }\n}\n\n"
         f"/* clamp(round(v * m + c)) from the IEEE-754 bits of v: 16 mantissa bits times a\n"
         f"   15-bit multiplier, in fixed point with {frac} fractional bits; inf/NaN saturate. */\n"
         f"static int32_t {p}_quantize1(float v, int32_t mult, int32_t exp, int32_t offset) {{\n"
@@ -481,8 +488,12 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
         f"    for (int k = 0; k < {q.obs_dim}; ++k)\n"
         f"        obs_q[k] = ({obs_t}){p}_quantize1(obs[k], {p}_in_mult[k], {p}_in_exp[k], {p}_in_offset[k]);\n}}\n\n"
         f"void {p}_outputs_q(const {p}_obs_q_t *obs_q, int32_t *out) {{\n"
-        f"    int16_t x[{P}_MAX_WIDTH]{' = {0}' if padded else ''};\n    int32_t y[{P}_MAX_WIDTH];\n"
-        f"    for (int k = 0; k < {q.obs_dim}; ++k) x[k] = obs_q[k];\n"
+        + "".join(
+            f"    int16_t {name}[{P}_MAX_WIDTH]{zeros};\n"
+            for name in ("xa", "xb")
+            if any(f"{name}," in line or f"{name}[" in line for line in body)
+        )
+        + (f"    int32_t y[{P}_MAX_WIDTH];\n" if uses_y else "")
         + "\n".join(body)
         + "\n}\n\n"
         f"void {p}_act_q(const {p}_obs_q_t *obs_q, {p}_action_t *action) {{\n"

@@ -118,18 +118,30 @@ __attribute__((section(".vectors"), used)) static void (*const vectors[16])(void
 
 SIZE_MAIN = r"""#include "{p}.h"
 volatile float sink_obs[{P}_OBS_DIM];
-volatile {p}_action_t sink_action;
+volatile int sink_action;
 int main(void) {{
 #ifndef EMPTY
     float obs[{P}_OBS_DIM];
     {p}_action_t action[{P}_ACTION_DIM];
+#ifdef GATE
+    float anchor[{P}_N_OUTPUTS];
+    {p}_gate_reset(anchor);
+#endif
     for (int k = 0; k < {P}_OBS_DIM; ++k) obs[k] = sink_obs[k];
+#ifdef GATE
+    {p}_act_gated(obs, 0.1f, anchor, action);
+#else
     {p}_act(obs, action);
-    sink_action = action[0];
+#endif
+    sink_action = (int)action[0];
+#else
+    (void)sink_obs[0]; /* the empty image keeps the same sinks (no float conversion) */
+    sink_action = 1;
 #endif
     return 0;
 }}
 """
+"""An image that calls ``<prefix>_act`` once (``-DGATE``: the gate; ``-DEMPTY``: nothing)."""
 
 RUN_MAIN = r"""#include <stdint.h>
 #include "{p}.h"
@@ -141,6 +153,7 @@ static {p}_action_t actions[CHUNK * {P}_ACTION_DIM];
 static uint32_t ticks[3];
 typedef void (*act_fn)(const float *, {p}_action_t *);
 static void noop(const float *o, {p}_action_t *a) {{ (void)o; (void)a; }}
+{extra}
 static uint32_t run(act_fn volatile *fn, int n) {{
     uint32_t start, stop;
     SYST[2] = 0u;
@@ -169,7 +182,8 @@ static int sh_io(int op, int fd, void *buffer, int bytes) {{
     return sh_call(op, block);
 }}
 int main(void) {{
-    act_fn volatile fn = {p}_act, empty = noop;
+    act_fn volatile fn = {fn}, empty = noop;
+    {setup}
     int in = sh_open("{states}", 1), out = sh_open("{actions}", 5), total = 0;
     if (in < 0 || out < 0) return 2;
     SYST[1] = 0xFFFFFFu; SYST[2] = 0u; SYST[0] = 5u; /* SysTick: processor clock, no IRQ */
@@ -290,18 +304,36 @@ class Run:
     instructions_per_action: float
 
 
-def run_states(export_dir: Path, target: Target, states: np.ndarray, work: Path) -> Run:
-    """Run the export's ``<prefix>_act`` on ``states [N, obs_dim]`` under QEMU."""
+GATED = """static float anchor[{P}_N_OUTPUTS];
+__attribute__((used)) static void gated(const float *o, {p}_action_t *a) {{
+    {p}_act_gated(o, {threshold}f, anchor, a);
+}}
+"""
+
+
+def runner_source(p: str, gate: float | None = None) -> str:
+    """The QEMU runner's main for prefix ``p`` (``gate``: the JS gate's threshold, one anchor
+    carried along the states in order)."""
+    fields = {"p": p, "P": p.upper(), "chunk": str(CHUNK), "states": "states.bin"}
+    fields |= {"actions": "actions.bin", "fn": f"{p}_act", "extra": "", "setup": ""}
+    if gate is not None:
+        fields |= {"fn": "gated", "setup": f"{p}_gate_reset(anchor);"}
+        fields["extra"] = GATED.format(p=p, P=p.upper(), threshold=repr(float(gate)))
+    return RUN_MAIN.format(**fields)
+
+
+def run_states(
+    export_dir: Path, target: Target, states: np.ndarray, work: Path, gate: float | None = None
+) -> Run:
+    """Run the export's ``<prefix>_act`` (``gate``: ``<prefix>_act_gated`` with that
+    threshold) on ``states [N, obs_dim]`` under QEMU."""
     p = _prefix(export_dir)
     header = (export_dir / f"{p}.h").read_text()
     action_dim = int(re.search(rf"#define {p.upper()}_ACTION_DIM (\d+)", header).group(1))  # type: ignore[union-attr]
     is_float = f"typedef float {p}_action_t" in header
     work.mkdir(parents=True, exist_ok=True)
     (work / "states.bin").write_bytes(np.ascontiguousarray(states, dtype="<f4").tobytes())
-    source = RUN_MAIN.format(
-        p=p, P=p.upper(), chunk=CHUNK, states="states.bin", actions="actions.bin"
-    )
-    elf = build(export_dir, target, source, work / "run.elf")
+    elf = build(export_dir, target, runner_source(p, gate), work / "run.elf")
     _run(qemu_command(target, elf), cwd=work, timeout=1800)
     raw = (work / "actions.bin").read_bytes()
     ticks = np.frombuffer(raw[-12:], dtype="<u4").astype(np.float64)
@@ -312,7 +344,9 @@ def run_states(export_dir: Path, target: Target, states: np.ndarray, work: Path)
     return Run(actions.copy(), float((ticks[1] - ticks[0]) * per_tick / len(states)))
 
 
-def trace_instructions(export_dir: Path, target: Target, states: np.ndarray, work: Path) -> float:
+def trace_instructions(
+    export_dir: Path, target: Target, states: np.ndarray, work: Path, gate: float | None = None
+) -> float:
     """Instructions per action counted in QEMU's instruction trace (one line per
     instruction with ``-singlestep``): the runner with the policy minus an empty policy."""
     p = _prefix(export_dir)
@@ -321,11 +355,10 @@ def trace_instructions(export_dir: Path, target: Target, states: np.ndarray, wor
         run_dir = work / name
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "states.bin").write_bytes(np.ascontiguousarray(states, dtype="<f4").tobytes())
-        source = RUN_MAIN.format(
-            p=p, P=p.upper(), chunk=CHUNK, states="states.bin", actions="actions.bin"
-        )
+        source = runner_source(p, gate)
         if name == "empty":  # same runner, the policy replaced by the no-op
-            source = source.replace(f"fn = {p}_act,", "fn = noop,")
+            name_of_fn = "gated" if gate is not None else f"{p}_act"
+            source = source.replace(f"fn = {name_of_fn},", "fn = noop,")
         elf = build(export_dir, target, source, run_dir / "trace.elf")
         log = run_dir / "trace.log"
         command = qemu_command(target, elf, icount=False)
