@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from imitate.errors import ImitateError
-from imitate.export.int8 import Q_LIMIT, QuantizedMLP, quantize_policy
+from imitate.export.int8 import Q_LIMIT, QuantizedMLP, QuantLayer, quantize_policy
 from imitate.fileio import write_text
 from imitate.policy import MLPPolicy
 from imitate.spaces import BernoulliHead, CategoricalHead, GaussianHead, MultiCategoricalHead
@@ -337,6 +337,33 @@ def _batch(policy: MLPPolicy, n: _Names, action_len: int) -> str:
     )
 
 
+def _layer_function(n: _Names, i: int, layer: QuantLayer, last: bool) -> str:
+    """C of one dense layer with its sizes, shift and activation clamp as constants:
+    ``y[j] = round(acc_j * m[j] * 2^(shift - 31))`` (half up, one rounding: CMSIS-NN's
+    ``arm_nn_requantize``), then ``zero`` added and clamped (ReLU / hard-tanh) or kept int32
+    (the last layer, tanh layers before their table)."""
+    p = n.p
+    in4, clamp = _pad4(layer.in_dim), not last and layer.lut is None
+    out_type = "int16_t" if clamp else "int32_t"
+    shift = 30 - int(layer.shift[0])
+    store = (
+        f"        acc = ((acc + 1) >> 1) + ({layer.zero});\n"
+        f"        y[j] = (int16_t)(acc < {layer.lo} ? {layer.lo} : acc > {layer.hi} ? {layer.hi} : acc);\n"
+        if clamp
+        else "        y[j] = (acc + 1) >> 1;\n"
+    )
+    return (
+        f"static void {p}_layer{i}(const int16_t *x, {out_type} *y) {{\n"
+        f"    for (int j = 0; j < {layer.out_dim}; ++j) {{\n"
+        f"        const int8_t *row = {p}_w{i} + j * {in4};\n"
+        f"        int32_t acc = {p}_b{i}[j];\n"
+        f"        for (int i = 0; i < {in4}; i += 4) {n.P}_DOT4(acc, row + i, x + i);\n"
+        f"        acc = (int32_t)({p}_mul64(acc, {p}_m{i}[j]) >> {shift});\n"
+        + store
+        + "    }\n}\n\n"
+    )
+
+
 def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, str]:
     p, P = n.p, n.P
     action_type, decision, action_len, box_libm = _decision(policy, n, integer=True)
@@ -352,7 +379,8 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
         f"static const int16_t {p}_in_exp[{q.obs_dim}] = {{{_ints(q.in_exp)}}};",
         f"static const int32_t {p}_in_offset[{q.obs_dim}] = {{{_ints(q.in_offset)}}};",
     ]
-    body = []
+    body: list[str] = []
+    layer_fns: list[str] = []
     last = len(q.layers) - 1
     direct = bits == 16 and q.obs_dim % 4 == 0  # obs_q is the first layer's input as is
     source_buffer = "obs_q" if direct else "xb"
@@ -363,19 +391,17 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
             f"static const int8_t {p}_w{i}[{paired(layer.weight).size}] = {{{_ints(paired(layer.weight))}}};",
             f"static const int32_t {p}_b{i}[{layer.out_dim}] = {{{_ints(layer.bias)}}};",
             f"static const int32_t {p}_m{i}[{layer.out_dim}] = {{{_ints(layer.multiplier)}}};",
-            f"static const int8_t {p}_s{i}[{layer.out_dim}] = {{{_ints(layer.shift)}}};",
         ]
         into = "xa" if source_buffer != "xa" else "xb"
-        call = f"    {p}_dense({p}_w{i}, {p}_b{i}, {p}_m{i}, {p}_s{i}, {source_buffer}, "
-        sizes = f"{_pad4(layer.in_dim)}, {layer.out_dim}"
+        layer_fns.append(_layer_function(n, i, layer, last=i == last))
         if i == last:
-            body.append(call + f"out, 0, {sizes}, 0, 0, 0);")
-        elif layer.lut is None:  # ReLU / hard-tanh: the clamp inside the dense loop
-            body.append(call + f"0, {into}, {sizes}, {layer.zero}, {layer.lo}, {layer.hi});")
+            body.append(f"    {p}_layer{i}({source_buffer}, out);")
+        elif layer.lut is None:  # ReLU / hard-tanh: the clamp inside the layer's loop
+            body.append(f"    {p}_layer{i}({source_buffer}, {into});")
         else:
             data.append(f"static const {obs_t} {p}_lut{i}[257] = {{{_ints(layer.lut)}}};")
             offset = (layer.zero + 128) * 256
-            body.append(call + f"y, 0, {sizes}, 0, 0, 0);")
+            body.append(f"    {p}_layer{i}({source_buffer}, y);")
             body.append(
                 f"    for (int k = 0; k < {layer.out_dim}; ++k) {{\n"
                 f"        int32_t pos = y[k] + {_int32(offset)};\n"
@@ -424,40 +450,35 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
         + "#if defined(__ARM_FEATURE_DSP)\n#include <arm_acle.h>\n#include <string.h>\n#endif\n"
     )
     helpers = (
-        f"/* round(acc * mult * 2^(shift - 31)), half up: CMSIS-NN's arm_nn_requantize\n"
-        f"   (single rounding); mult in [2^30, 2^31), shift in [-33, 30]. */\n"
-        f"static int32_t {p}_requant(int32_t acc, int32_t mult, int32_t shift) {{\n"
-        "    const int32_t high = (int32_t)(((int64_t)acc * mult) >> (30 - shift));\n"
-        "    return (high + 1) >> 1;\n}\n\n"
-        "/* y = requant(b + w x). Rows of w are padded to in4 (a multiple of 4) and stored in\n"
-        "   pairs order (w0 w2 w1 w3 per group of 4), so that on cores with the DSP extension\n"
-        "   SXTB16 unpacks two int8 pairs that SMLAD multiplies with two int16 pairs of x;\n"
-        "   y32: the int32 results; else y16: zero + results clamped to [lo, hi] (the activation). */\n"
-        f"static void {p}_dense(const int8_t *w, const int32_t *b, const int32_t *m, const int8_t *s,\n"
-        f"                      const int16_t *x, int32_t *y32, int16_t *y16, int in4, int out,\n"
-        "                      int32_t zero, int32_t lo, int32_t hi) {\n"
-        "    for (int j = 0; j < out; ++j) {\n"
-        "        const int8_t *row = w + j * in4;\n"
-        "        int32_t acc = b[j];\n"
-        "        for (int i = 0; i < in4; i += 4) {\n"
-        "#if defined(__ARM_FEATURE_DSP)\n"
-        "            uint32_t w4;\n"
-        "            int32_t x01, x23;\n"
-        "            memcpy(&w4, row + i, 4);\n"
-        "            memcpy(&x01, x + i, 4);\n"
-        "            memcpy(&x23, x + i + 2, 4);\n"
-        "            acc = __smlad(__sxtb16((int32_t)w4), x01, acc);\n"
-        "            acc = __smlad(__sxtb16((int32_t)((w4 >> 8) | (w4 << 24))), x23, acc);\n"
+        f"/* acc * mult in 64 bits; ARMv6-M has no 32x32->64 multiply and libgcc's 64x64\n"
+        f"   __aeabi_lmul costs twice these 16-bit partial products. */\n"
+        f"static int64_t {p}_mul64(int32_t a, int32_t b) {{\n"
+        "#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)\n"
+        "    const uint32_t ua = a < 0 ? 0u - (uint32_t)a : (uint32_t)a;\n"
+        "    const uint32_t ub = b < 0 ? 0u - (uint32_t)b : (uint32_t)b;\n"
+        "    const uint32_t al = ua & 0xffffu, ah = ua >> 16, bl = ub & 0xffffu, bh = ub >> 16;\n"
+        "    uint64_t r = (uint64_t)(ah * bh) << 32;\n"
+        "    r += (uint64_t)(ah * bl) << 16;\n"
+        "    r += (uint64_t)(al * bh) << 16;\n"
+        "    r += al * bl;\n"
+        "    return (a < 0) != (b < 0) ? -(int64_t)r : (int64_t)r;\n"
         "#else\n"
-        "            acc += row[i] * x[i] + row[i + 2] * x[i + 1] + row[i + 1] * x[i + 2]\n"
-        "                 + row[i + 3] * x[i + 3];\n"
-        "#endif\n"
-        "        }\n"
-        f"        acc = {p}_requant(acc, m[j], s[j]);\n"
-        "        if (y32) {\n            y32[j] = acc;\n        } else {\n"
-        "            acc += zero;\n"
-        "            y16[j] = (int16_t)(acc < lo ? lo : acc > hi ? hi : acc);\n        }\n"
-        "    }\n}\n\n"
+        "    return (int64_t)a * b;\n"
+        "#endif\n}\n\n"
+        "/* acc += the dot product of 4 int8 weights (stored w0 w2 w1 w3) with 4 int16 inputs:\n"
+        "   on cores with the DSP extension SXTB16 unpacks the two int8 pairs that SMLAD\n"
+        "   multiplies with two int16 pairs of x. */\n"
+        "#if defined(__ARM_FEATURE_DSP)\n"
+        f"#define {P}_DOT4(acc, row, x) do {{ \\\n"
+        "        uint32_t w4_; int32_t x01_, x23_; \\\n"
+        "        memcpy(&w4_, (row), 4); memcpy(&x01_, (x), 4); memcpy(&x23_, (x) + 2, 4); \\\n"
+        "        (acc) = __smlad(__sxtb16((int32_t)w4_), x01_, (acc)); \\\n"
+        "        (acc) = __smlad(__sxtb16((int32_t)((w4_ >> 8) | (w4_ << 24))), x23_, (acc)); \\\n"
+        "    } while (0)\n"
+        "#else\n"
+        f"#define {P}_DOT4(acc, row, x) \\\n"
+        "    ((acc) += (row)[0] * (x)[0] + (row)[2] * (x)[1] + (row)[1] * (x)[2] + (row)[3] * (x)[3])\n"
+        "#endif\n\n"
         f"/* clamp(round(v * m + c)) from the IEEE-754 bits of v: 16 mantissa bits times a\n"
         f"   15-bit multiplier, in fixed point with {frac} fractional bits; inf/NaN saturate. */\n"
         f"static int32_t {p}_quantize1(float v, int32_t mult, int32_t exp, int32_t offset) {{\n"
@@ -484,6 +505,7 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
         + "\n".join(data)
         + "\n\n"
         + helpers
+        + "".join(layer_fns)
         + f"void {p}_quantize_obs(const float *obs, {p}_obs_q_t *obs_q) {{\n"
         f"    for (int k = 0; k < {q.obs_dim}; ++k)\n"
         f"        obs_q[k] = ({obs_t}){p}_quantize1(obs[k], {p}_in_mult[k], {p}_in_exp[k], {p}_in_offset[k]);\n}}\n\n"

@@ -10,7 +10,7 @@ The scheme is the one TFLite Micro and CMSIS-NN use (Jacob et al. 2018):
   per-feature multiplier and offset;
 * int32 accumulators with the zero points folded into the bias;
 * fixed-point requantisation ``y = round(acc * M * 2^(shift - 31))``: an int32
-  multiplier ``M`` in ``[2^30, 2^31)`` and a shift per output channel, the int64 product
+  multiplier ``M`` per output channel and one shift per layer, the int64 product
   rounded once, half up (TFLM's / CMSIS-NN's single-rounding
   ``MultiplyByQuantizedMultiplier``);
 * ReLU and hard-tanh are the requantisation clamp (exact); tanh is a 257-entry lookup
@@ -50,8 +50,8 @@ class QuantLayer:
 
     ``acc[j] = bias[j] + sum_i weight[j, i] * x[i]`` (int32; ``weight [out, in]`` int8,
     ``bias [out]`` int32 with the input zero points folded in), then
-    ``requantize(acc, multiplier[j], shift[j])`` (``multiplier [out]`` int32 in
-    ``[2^30, 2^31)``, ``shift [out]`` in ``[-33, 30]``). Hidden layers add ``zero`` and
+    ``requantize(acc, multiplier[j], shift[j])`` (``multiplier [out]`` int32 ``< 2^31``,
+    ``shift [out]`` in ``[-33, 30]``, the same for every channel). Hidden layers add ``zero`` and
     clamp to ``[lo, hi]`` (the activation); a tanh layer (``lut [257]`` int8 set) instead
     requantises to 8 more fractional bits and interpolates linearly between neighbouring
     table entries; the last layer (``lo is None``) keeps the int32 value."""
@@ -165,15 +165,18 @@ def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np
 
 
 def quantize_multiplier(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positive reals -> (int32 multiplier in ``[2^30, 2^31)``, shift) with
-    ``real ~= multiplier * 2^(shift - 31)``."""
-    frac, exp = np.frexp(
-        np.asarray(real, dtype=np.float64)
-    )  # real = frac * 2^exp, frac in [0.5, 1)
-    mult = np.rint(frac * 2.0**31).astype(np.int64)
-    carry = mult == 1 << 31
-    mult = np.where(carry, 1 << 30, mult)
-    return mult.astype(np.int32), (exp + carry).astype(np.int32)
+    """Positive reals ``[out]`` -> (int32 multipliers ``< 2^31``, the largest in
+    ``[2^30, 2^31)``; one shift for the layer, repeated ``[out]``) with
+    ``real ~= multiplier * 2^(shift - 31)``. One shift per layer lets the generated C
+    shift by a constant (no 64-bit variable shift); the smaller channels keep
+    ``31 - log2(max / real)`` bits of multiplier."""
+    real = np.asarray(real, dtype=np.float64)
+    shift = int(np.frexp(real.max())[1])  # max = frac * 2^shift, frac in [0.5, 1)
+    mult = np.rint(real * 2.0 ** (31 - shift)).astype(np.int64)
+    if mult.max() >= 1 << 31:  # rounded up to 2^31
+        shift += 1
+        mult = np.rint(real * 2.0 ** (31 - shift)).astype(np.int64)
+    return mult.astype(np.int32), np.full(len(real), shift, dtype=np.int32)
 
 
 def quantize_weights(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
