@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Activation = Literal["tanh", "relu"]
+Activation = Literal["tanh", "relu", "hardtanh"]
 
 Seeding = Literal["auto", "per-episode", "stream"]
 """How episodes are seeded (see :func:`imitate.collect.collect`)."""
@@ -25,7 +25,7 @@ class PolicyConfig:
     hidden: tuple[int, ...] = (64, 64)
     """Hidden layer widths."""
     activation: Activation = "tanh"
-    """Hidden activation."""
+    """Hidden activation ('hardtanh': clamp to [-1, 1], exact in the int8 C export)."""
 
 
 @dataclass(frozen=True)
