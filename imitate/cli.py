@@ -16,7 +16,7 @@ import json
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -842,9 +842,11 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
     if expert_name == "auto":
         expert_name = default_expert(args.env) or "heuristic"
     expert = resolve_expert(expert_name, args.env)
+    config = _scaled_run_config(args.env, config)
     out_dir = make_run_dir(args.env, "run", config.seed, args.out)
-    write_json(out_dir / "config.json", config_to_json(args))
-    log = RunLogger(out_dir, args.logger, config_to_json(args))
+    recorded = config_to_json(replace(args, config=config))
+    write_json(out_dir / "config.json", recorded)
+    log = RunLogger(out_dir, args.logger, recorded)
     results = run_pipeline(
         args.env, expert, expert_name, config, out_dir, progress=_progress(), metrics=log
     )
@@ -854,6 +856,19 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
         "report_html": str(out_dir / "report.html"),
         **results,
     }
+
+
+def _scaled_run_config(env_id: str, config: RunConfig) -> RunConfig:
+    """MuJoCo tasks left at every default get :func:`long_episode_config` (1000-step
+    episodes would make the classic-control defaults take an hour here)."""
+    import gymnasium as gym
+
+    from imitate.configs import long_episode_config
+
+    entry_point = str(gym.spec(env_id).entry_point)
+    if config == RunConfig() and entry_point.startswith("gymnasium.envs.mujoco"):
+        return long_episode_config()
+    return config
 
 
 def _one_line(text: str) -> str:
