@@ -176,10 +176,14 @@ def plot_trajectories(
     episodes: int = 3,
     svg: bool = False,
     title: str = "Expert vs clone trajectories",
+    smooth: int = 10,
 ) -> Path:
     """Small multiples: one row per state dimension, one column per clone, each panel the
     expert (black) and that clone (colour) on the first ``episodes`` seeds, so no clone
-    hides another. Arrays ``[E, T, obs_dim]``; ``dim_names`` name the chosen ``dims``."""
+    hides another. Arrays ``[E, T, obs_dim]``; ``dim_names`` name the chosen ``dims``.
+
+    Bang-bang experts make velocities flip sign every step (a solid band at full scale),
+    so the lines are ``smooth``-step moving averages over the faint raw values."""
     names = list(clone_obs)
     fig, axes = plt.subplots(
         len(dims),
@@ -194,29 +198,48 @@ def plot_trajectories(
         for row, dim in enumerate(dims):
             ax = axes[row][col]
             for e in range(min(episodes, len(expert_obs))):
-                ax.plot(
-                    expert_obs[e, :, dim],
-                    color="black",
-                    alpha=0.6,
-                    linewidth=1.0,
-                    label="expert" if e == 0 else None,
-                )
-                ax.plot(
-                    clone_obs[name][e, :, dim],
-                    color=style["color"],
-                    alpha=0.85,
-                    linewidth=1.0,
-                    linestyle="--",
-                    label=name if e == 0 else None,
-                )
+                for values, color, dash, label in (
+                    (expert_obs[e, :, dim], "black", "-", "expert"),
+                    (clone_obs[name][e, :, dim], style["color"], "--", name),
+                ):
+                    ax.plot(values, color=color, alpha=0.18, linewidth=0.6)  # raw, faint
+                    ax.plot(
+                        moving_average(values, smooth),
+                        color=color,
+                        alpha=0.9,
+                        linewidth=1.1,
+                        linestyle=dash,
+                        label=label if e == 0 else None,
+                    )
             ax.grid(alpha=0.3)
             if col == 0:
                 ax.set_ylabel(dim_names[row] if dim_names else f"state[{dim}]", fontsize=8)
         axes[0][col].set_title(name, fontsize=10)
         axes[0][col].legend(fontsize=7, loc="best")
         axes[-1][col].set_xlabel("step t")
-    fig.suptitle(f"{title} (same {min(episodes, len(expert_obs))} reset seeds in every panel)")
+    seeds = min(episodes, len(expert_obs))
+    fig.suptitle(
+        f"{title} (same {seeds} reset seeds in every panel)\n"
+        f"lines: {smooth}-step moving average; faint: raw values",
+        fontsize=11,
+    )
     return save_figure(fig, path, svg)
+
+
+def moving_average(values: Any, window: int) -> np.ndarray:
+    """Trailing ``window``-step mean of ``values [T]`` (NaN stays NaN; shorter at the start)."""
+    values = np.asarray(values, dtype=np.float64)
+    if window <= 1:
+        return values
+    finite = np.isfinite(values)
+    sums = np.cumsum(np.where(finite, values, 0.0))
+    counts = np.cumsum(finite)
+    sums[window:] = sums[window:] - sums[:-window]
+    counts[window:] = counts[window:] - counts[:-window]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = sums / counts
+    out[~finite] = np.nan
+    return out
 
 
 def plot_distance(
