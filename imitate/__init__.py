@@ -9,6 +9,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from imitate.signals import quiet_while_the_command_starts
+
+quiet_while_the_command_starts()  # `imitate ...` only; see imitate.signals
+
 from imitate.bc import BCConfig, BCHistory, train_bc
 from imitate.collect import Backend, EvalResult, collect, evaluate
 from imitate.dagger import BetaSchedule, DAggerConfig, dagger

@@ -82,6 +82,9 @@ class BCConfig:
     are penalised (squared hinge)."""
 
     def __post_init__(self) -> None:
+        from imitate import validate
+
+        validate.seed("seed", self.seed)
         if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
             raise ValueError("batch_size, max_steps and eval_every must be >= 1")
         if not 0.0 <= self.holdout_fraction < 1.0:

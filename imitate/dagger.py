@@ -95,6 +95,13 @@ class DAggerConfig:
     new one on the aggregate (better on LunarLander: see ``benchmarks/bench_dagger.py``)."""
 
     def __post_init__(self) -> None:
+        from imitate import validate
+
+        validate.seed("seed", self.seed)
+        validate.count("eval_episodes", self.eval_episodes, minimum=0)
+        validate.count("num_envs", self.num_envs)
+        validate.count("ensemble_size", self.ensemble_size)
+        validate.positive("energy_temperature", self.energy_temperature)
         if self.rounds < 1 or self.steps_per_round < 1:
             raise ValueError("rounds and steps_per_round must be >= 1")
         if not 0.0 < self.query_rate <= 1.0:

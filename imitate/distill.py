@@ -57,6 +57,16 @@ class DistillConfig:
     seed: int = 0
     """Seed of rollouts and training."""
 
+    def __post_init__(self) -> None:
+        from imitate import validate
+
+        if self.temperature is not None:
+            validate.positive("temperature", self.temperature)
+        validate.fraction("alpha", self.alpha)
+        validate.seed("seed", self.seed)
+        for name in ("episodes", "rounds", "steps_per_round", "max_steps"):
+            validate.count(name, getattr(self, name))
+
 
 def resolve_temperature(teacher: Any, temperature: float | None) -> float:
     """The configured T, or the default for the teacher's kind of outputs."""

@@ -62,6 +62,15 @@ class RunConfig:
     seed: int = 0
     """Seed of demonstrations and training."""
 
+    def __post_init__(self) -> None:
+        from imitate import validate
+
+        validate.seed("seed", self.seed)
+        for name in ("episodes", "eval_episodes", "drift_episodes"):
+            validate.count(name, getattr(self, name))
+        validate.counts("demo_counts", self.demo_counts)
+        validate.counts("horizons", self.horizons)
+
 
 def _row(
     name: str, returns: tuple[float, float], labels: int | str, policy: Any, size: int | str

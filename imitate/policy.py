@@ -141,6 +141,13 @@ class PolicyConfig:
     activation: Activation = "tanh"
     """Hidden activation."""
 
+    def __post_init__(self) -> None:
+        from imitate import validate
+
+        validate.widths("policy.hidden", self.hidden)
+        if self.activation not in _ACTIVATIONS:
+            raise validate.ValueCheckError(f"--policy.activation must be tanh or relu, got {self.activation!r}")
+
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
