@@ -235,7 +235,9 @@ def load_safe(
     if any(k.split(".")[0].endswith("features_extractor") for k in state) or any(
         ".features_extractor." in k for k in state
     ):
-        raise SafeLoadError(f"{path}: a features extractor with weights (e.g. a CNN) is not supported")
+        raise SafeLoadError(
+            f"{path}: a features extractor with weights (e.g. a CNN) is not supported"
+        )
     n_in = flat_obs_dim(observation_space)
     discrete = isinstance(action_space, gym.spaces.Discrete)
     n_out = int(action_space.n) if discrete else int(np.prod(action_space.shape))  # type: ignore[union-attr]

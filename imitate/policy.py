@@ -16,6 +16,7 @@ pickled object.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from imitate.errors import CheckpointError, UnsupportedSpaceError
+from imitate.errors import CheckpointError, UnsupportedSpaceError, scrub
 from imitate.fileio import atomic_write
 from imitate.spaces import (
     ActionHead,
@@ -146,10 +147,24 @@ class PolicyConfig:
 
         validate.widths("policy.hidden", self.hidden)
         if self.activation not in _ACTIVATIONS:
-            raise validate.ValueCheckError(f"--policy.activation must be tanh or relu, got {self.activation!r}")
+            raise validate.ValueCheckError(
+                f"--policy.activation must be tanh or relu, got {self.activation!r}"
+            )
 
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+MAX_PARAMETERS = 100_000_000
+"""Largest MLP built (400 MB of float32): checked before anything is allocated."""
+
+
+def mlp_parameter_count(obs_dim: int, hidden: Iterable[int], n_outputs: int) -> int:
+    """Weights and biases of an MLP ``obs_dim -> hidden... -> n_outputs``."""
+    count, width = 0, obs_dim
+    for size in (*hidden, n_outputs):
+        count += (width + 1) * size
+        width = size
+    return count
 
 
 class MLPPolicy(nn.Module):
@@ -179,6 +194,13 @@ class MLPPolicy(nn.Module):
         self.config = config
         self.obs_dim = flat_obs_dim(observation_space)
         self.head: ActionHead = head_for_space(action_space)
+        n_params = mlp_parameter_count(self.obs_dim, config.hidden, self.head.n_outputs)
+        if n_params > MAX_PARAMETERS:
+            raise UnsupportedSpaceError(
+                f"an MLP of {self.obs_dim} inputs, hidden {list(config.hidden)} and "
+                f"{self.head.n_outputs} outputs has {n_params:,} parameters, more than "
+                f"{MAX_PARAMETERS:,}"
+            )
         layers: list[nn.Module] = []
         width = self.obs_dim
         for size in config.hidden:
@@ -349,7 +371,11 @@ def save_policy(
         "config": config or {},
         "versions": _versions(),
     }
-    return atomic_write(path, lambda f: torch.save(checkpoint, f))
+    # Serialise in memory first: torch's writer reports a full disk as "unexpected pos ...";
+    # a plain write of the bytes reports it as ENOSPC, which becomes one line.
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    return atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -360,8 +386,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or foreign files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable policy checkpoint ({reason})") from exc
+        reason = scrub(str(exc)) or type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable policy checkpoint ({reason})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an imitate policy checkpoint")
     if checkpoint.get("format_version") != CHECKPOINT_VERSION:
@@ -379,16 +405,57 @@ def load_policy(path: str | os.PathLike[str]) -> MLPPolicy:
         raise CheckpointError(f"{path}: unsupported policy kind {checkpoint.get('kind')!r}")
     try:
         args = checkpoint["constructor"]
-        policy = MLPPolicy(
-            space_from_json(args["observation_space"]),
-            space_from_json(args["action_space"]),
-            PolicyConfig(hidden=tuple(args["hidden"]), activation=args["activation"]),
-        )
+        observation_space = space_from_json(args["observation_space"])
+        action_space = space_from_json(args["action_space"])
+        config = PolicyConfig(hidden=tuple(args["hidden"]), activation=args["activation"])
+        _check_state_dict(checkpoint["state_dict"], observation_space, action_space, config, path)
+        policy = MLPPolicy(observation_space, action_space, config)
         policy.load_state_dict(checkpoint["state_dict"])
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+    except CheckpointError:
+        raise
+    except (KeyError, ValueError, TypeError, RuntimeError, UnsupportedSpaceError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path}: checkpoint does not match its architecture ({first_line})"
         ) from exc
     policy.eval()
     return policy
+
+
+def _check_state_dict(
+    state: Any,
+    observation_space: gym.Space[Any],
+    action_space: gym.Space[Any],
+    config: PolicyConfig,
+    path: str | os.PathLike[str],
+) -> None:
+    """Before anything is allocated: the constructor's shapes must be the tensors' shapes
+    (so sizes are bounded by what the file holds), the weights finite, ``obs_std > 0``."""
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: field 'state_dict' is not a dict of tensors")
+    obs_dim = flat_obs_dim(observation_space)
+    n_outputs = head_for_space(action_space).n_outputs
+    expected: dict[str, tuple[int, ...]] = {"obs_mean": (obs_dim,), "obs_std": (obs_dim,)}
+    width = obs_dim
+    for i, size in enumerate((*config.hidden, n_outputs)):
+        expected[f"net.{2 * i}.weight"] = (size, width)
+        expected[f"net.{2 * i}.bias"] = (size,)
+        width = size
+    for name, shape in expected.items():
+        tensor = state.get(name)
+        if tensor is None:
+            raise CheckpointError(
+                f"{path}: checkpoint does not match its architecture (no 'state_dict.{name}')"
+            )
+        if tuple(tensor.shape) != shape:
+            raise CheckpointError(
+                f"{path}: checkpoint does not match its architecture (field 'state_dict.{name}' "
+                f"has shape {tuple(tensor.shape)}, the constructor needs {shape})"
+            )
+        if not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{path}: field 'state_dict.{name}' contains NaN or inf")
+    for name in sorted(set(state) - set(expected)):  # others are load_state_dict's to judge
+        if not torch.isfinite(state[name]).all():
+            raise CheckpointError(f"{path}: field 'state_dict.{name}' contains NaN or inf")
+    if not bool((state["obs_std"] > 0).all()):
+        raise CheckpointError(f"{path}: field 'state_dict.obs_std' must be > 0 everywhere")

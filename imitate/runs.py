@@ -212,7 +212,9 @@ class ArtefactSet:
 
 
 @contextlib.contextmanager
-def artefact_dir(target: Path, command: str) -> Iterator[ArtefactSet]:
+def artefact_dir(
+    target: Path, command: str, inputs: tuple[Path | None, ...] = ()
+) -> Iterator[ArtefactSet]:
     """Write an artefact set into a temporary sibling of ``target``, then swap it into place.
 
     On any exception (a full disk, SIGINT as :class:`~imitate.errors.Interrupted`) the
@@ -220,6 +222,12 @@ def artefact_dir(target: Path, command: str) -> Iterator[ArtefactSet]:
     """
     target = Path(target)
     check_out(target, "dir")
+    for source in inputs:
+        if source is not None and target.resolve() in Path(source).resolve().parents:
+            raise OutputError(
+                f"{target}: holds the input {source}, which replacing the folder would delete; "
+                "choose another --out"
+            )
     if target.is_dir() and not _replaceable(target):
         raise OutputError(
             f"{target}: folder exists, is not empty and was not written by imitate "

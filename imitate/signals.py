@@ -41,9 +41,9 @@ def quiet_while_the_command_starts() -> None:
     """Phase one, but only when this process is the ``imitate`` command (the console script,
     or ``python -m imitate.cli``, whose ``argv[0]`` is ``-m`` while the package imports)."""
     argv0 = sys.argv[0] if sys.argv else ""
-    if argv0 == "-m" or os.path.basename(argv0) == "imitate":
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            exit_quietly_on_signals()
+    command = argv0 == "-m" or os.path.basename(argv0) == "imitate"
+    if command and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        exit_quietly_on_signals()
 
 
 def _raise(signum: int, frame: Any) -> None:

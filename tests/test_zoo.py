@@ -53,18 +53,21 @@ def test_shipped_expert_meets_its_figure_and_reproduces_it(env_id: str) -> None:
 
 @pytest.mark.parametrize("env_id", SHIPPED)
 def test_wrapper_matches_sb3_predict_on_1000_states(env_id: str) -> None:
-    teacher = load_zoo_teacher(env_id)
-    states = _states(teacher, env_id)
-    normalized = teacher.normalize(states)
-    expected = np.stack([teacher.model.predict(s, deterministic=True)[0] for s in normalized])
-    actions = teacher.act(states)
-    if isinstance(teacher.action_space, gym.spaces.Discrete):
-        np.testing.assert_array_equal(actions, expected)
-    else:
-        np.testing.assert_allclose(actions, expected, atol=1e-5)
-    np.testing.assert_allclose(
-        teacher.logits(states[:50]), teacher.torch_logits(states[:50]), atol=1e-4
-    )
+    reference = load_zoo_teacher(env_id, safe=False)  # SB3Teacher around the SB3 model
+    safe = load_zoo_teacher(env_id)  # the default: rebuilt from policy.pth, nothing unpickled
+    states = _states(reference, env_id)
+    normalized = reference.normalize(states)
+    expected = np.stack([reference.model.predict(s, deterministic=True)[0] for s in normalized])
+    for teacher in (reference, safe):
+        actions = teacher.act(states)
+        if isinstance(teacher.action_space, gym.spaces.Discrete):
+            np.testing.assert_array_equal(actions, expected)
+        else:
+            np.testing.assert_allclose(actions, expected, atol=1e-5)
+        np.testing.assert_allclose(
+            teacher.logits(states[:50]), reference.torch_logits(states[:50]), atol=1e-4
+        )
+    assert safe.n_actor_parameters() == reference.n_actor_parameters()
 
 
 @pytest.mark.parametrize("env_id", SHIPPED)
@@ -74,7 +77,8 @@ def test_logits_have_the_documented_shape(env_id: str) -> None:
     width = (
         int(space.n) if isinstance(space, gym.spaces.Discrete) else 2 * int(np.prod(space.shape))
     )
-    assert teacher.logits(np.zeros((7, *teacher.model.observation_space.shape))).shape == (7, width)
+    obs_shape = gym.make(env_id).observation_space.shape
+    assert teacher.logits(np.zeros((7, *obs_shape))).shape == (7, width)
 
 
 def test_vecnormalize_statistics_are_applied_like_sb3() -> None:
