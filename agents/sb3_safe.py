@@ -271,13 +271,13 @@ def load_safe(
         raise SafeLoadError(
             f"{path}: not an MLP PPO, A2C, DQN or SAC policy (no action_net, q_net or actor.mu)"
         )
+    _check_recorded_spaces(data, n_in, action_space, path)
     for ops in heads:
         width = _check_chain(ops, n_in, path)
         if width != n_out:
             raise SafeLoadError(
                 f"{path}: the actor has {width} outputs, but the action space needs {n_out}"
             )
-    _check_recorded_spaces(data, n_in, action_space, path)
     used: set[int] = set()
     n_parameters = 0
     for ops in heads:

@@ -917,6 +917,13 @@ def _one_line(text: str) -> str:
     rows = [row for row in rows if row not in titles and not row.startswith("usage:")]
     if not rows:
         return "invalid arguments (see imitate --help)"
+    if rows[0].startswith("Error parsing "):  # a value refused by imitate.validate, wrapped
+        message = []
+        for row in rows:
+            if row.startswith("For full helptext"):
+                break
+            message.append(row)
+        return re.sub(r"^Error parsing [^:]*: ", "", " ".join(message))
     if rows[0].endswith(":") and len(rows) > 1:
         return f"{rows[0]} {rows[1]}"
     return rows[0]

@@ -33,7 +33,7 @@ import gymnasium as gym
 import numpy as np
 
 from imitate.data import Dataset, DatasetMeta, validate
-from imitate.errors import DatasetError, ImitateError, os_error
+from imitate.errors import DatasetError, ImitateError, OutputError, os_error
 from imitate.fileio import remove_stale_temporaries
 from imitate.runs import check_out, out_lock
 from imitate.spaces import space_to_json
@@ -110,21 +110,20 @@ def export_minari(
     env_spec = gym.spec(dataset.meta.env_id) if dataset.meta.env_id in gym.registry else None
     meta_json = json.dumps(asdict(dataset.meta))
     with out_lock(root / f"{dataset_id.replace('/', '__')}"), _temporary_root(root) as scratch:
-        with warnings.catch_warnings():  # Minari warns about every optional field left empty
-            warnings.simplefilter("ignore", UserWarning)
-            minari.create_dataset_from_buffers(
-                dataset_id=dataset_id,
-                buffer=buffers,
-                env=env_spec,
-                eval_env=env_spec,
-                algorithm_name=dataset.meta.source,
-                author=author,
-                author_email="",
-                code_permalink="",
-                observation_space=observation_space,
-                action_space=action_space,
-                description=f"{description}\n{_META_MARK}{meta_json}".lstrip(),
-            )
+        kwargs = {
+            "dataset_id": dataset_id,
+            "buffer": buffers,
+            "env": env_spec,
+            "eval_env": env_spec,
+            "algorithm_name": dataset.meta.source,
+            "author": author,
+            "author_email": "",
+            "code_permalink": "",
+            "observation_space": observation_space,
+            "action_space": action_space,
+            "description": f"{description}\n{_META_MARK}{meta_json}".lstrip(),
+        }
+        _write_in_child(minari, kwargs, root)
         if target.exists():
             raise DatasetError(f"a Minari dataset {dataset_id!r} already exists; choose another id")
         built = scratch / dataset_id
@@ -134,6 +133,45 @@ def export_minari(
         except OSError as exc:
             raise os_error(exc, target) from None
     return str(target / "data")
+
+
+def _write_in_child(minari: Any, kwargs: dict[str, Any], root: Path) -> None:
+    """Run ``minari.create_dataset_from_buffers`` in a forked child process.
+
+    HDF5 does not survive a failed write: on a full disk h5py raises, then crashes the
+    interpreter (SIGSEGV, thousands of lines of tracebacks). In a child, that crash costs
+    only the child; the parent reports one line and removes the scratch folder."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+
+    def child() -> None:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # HDF5's own diagnostics go nowhere
+        try:
+            with warnings.catch_warnings():  # Minari warns about every optional field left empty
+                warnings.simplefilter("ignore", UserWarning)
+                minari.create_dataset_from_buffers(**kwargs)
+        except BaseException as exc:
+            send.send(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+            os._exit(1)
+        os._exit(0)
+
+    process = context.Process(target=child, daemon=True)
+    process.start()
+    send.close()
+    try:
+        process.join()
+    finally:
+        if process.is_alive():
+            process.kill()
+            process.join()
+    if process.exitcode == 0:
+        return
+    reason = receive.recv() if receive.poll() else f"the HDF5 writer died (exit {process.exitcode})"
+    if shutil.disk_usage(root).free < (1 << 16):
+        reason = f"No space left on device ({reason})"
+    raise OutputError(f"{root}: writing the Minari dataset failed: {reason}")
 
 
 def _expected_bytes(dataset: Dataset) -> int:

@@ -135,9 +135,16 @@ def out_lock(target: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise OutputError(f"{target}: another imitate process is writing it") from None
-        yield
+        try:
+            yield
+        finally:
+            # Removed while still held (no litter beside every output). A writer that opened
+            # it just before may lock the unlinked file and run alongside a third; each set
+            # is still swapped in whole, so the worst case is last-wins, never a mix.
+            with contextlib.suppress(OSError):
+                os.unlink(lock_path)
     finally:
-        os.close(fd)  # closing releases the lock; the lock file stays (unlinking would race)
+        os.close(fd)
 
 
 def _replaceable(target: Path) -> bool:
@@ -253,6 +260,9 @@ def artefact_dir(
         except OSError as exc:
             shutil.rmtree(work, ignore_errors=True)
             raise os_error(exc, target) from None
+        except OutputError as exc:  # name the output, not its temporary folder
+            shutil.rmtree(work, ignore_errors=True)
+            raise OutputError(str(exc).replace(str(work), str(target))) from None
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
