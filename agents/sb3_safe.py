@@ -240,7 +240,10 @@ def load_safe(
         )
     n_in = flat_obs_dim(observation_space)
     discrete = isinstance(action_space, gym.spaces.Discrete)
-    n_out = int(action_space.n) if discrete else int(np.prod(action_space.shape))  # type: ignore[union-attr]
+    if isinstance(action_space, gym.spaces.Discrete):
+        n_out = int(action_space.n)
+    else:
+        n_out = int(np.prod(action_space.shape or (1,)))
     log_std: np.ndarray | None = None
     if "q_net.q_net.0.weight" in state:
         kind = "dqn"

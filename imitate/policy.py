@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import IO, Any, Literal, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -375,7 +375,11 @@ def save_policy(
     # a plain write of the bytes reports it as ENOSPC, which becomes one line.
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
-    return atomic_write(path, lambda f: f.write(buffer.getbuffer()))
+
+    def write(f: IO[bytes]) -> None:
+        f.write(buffer.getbuffer())
+
+    return atomic_write(path, write)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

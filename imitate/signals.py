@@ -79,8 +79,13 @@ def keep_handlers() -> Iterator[None]:
         yield
         return
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    ours = getattr(previous[signal.SIGTERM], "imitate", False)
     try:
         yield
+    except SystemExit as exc:  # ray.init's own handler turns SIGTERM into sys.exit(15)
+        if ours and exc.code == signal.SIGTERM:
+            raise Interrupted(signal.SIGTERM) from None
+        raise
     finally:
         for signum, handler in previous.items():
             if getattr(handler, "imitate", False):
