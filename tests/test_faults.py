@@ -31,7 +31,7 @@ from agents.heuristics import CartPoleExpert
 from imitate import Dataset, collect
 from imitate.bc import BCConfig, train_bc
 from imitate.cli import main
-from imitate.data import dataset_warnings, load_dataset
+from imitate.data import load_dataset
 from imitate.errors import CheckpointError, DatasetError, ImitateError, UnsupportedSpaceError
 from imitate.policy import MLPPolicy, PolicyConfig, load_policy, save_policy
 
@@ -671,6 +671,8 @@ def test_item9_suspicious_data_warns_one_line_each_and_in_json(
         episode_starts=demos.episode_starts,
         meta=demos.meta,
     )
+    from imitate.data import dataset_warnings
+
     assert dataset_warnings(demos) == []
     messages = dataset_warnings(odd)
     assert len(messages) == 4
