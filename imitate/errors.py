@@ -32,6 +32,10 @@ class BackendError(ImitateError):
     """The rollout backend cannot run: Ray missing, unreachable, or its workers keep dying."""
 
 
+class CompressedFileError(ImitateError):
+    """A ``.imz`` compressed-actions file is corrupt, or does not match its policy or data."""
+
+
 class OutputError(ImitateError):
     """A file or folder cannot be written or read: disk full, read-only, permission, path kind.
 

@@ -33,7 +33,7 @@ from imitate.bc import BCConfig, train_bc
 from imitate.cli import main
 from imitate.data import load_dataset
 from imitate.errors import CheckpointError, DatasetError, ImitateError, UnsupportedSpaceError
-from imitate.policy import MLPPolicy, PolicyConfig, load_policy, save_policy
+from imitate.policy import MLPPolicy, PolicyConfig, load_checkpoint, load_policy, save_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ROOT / "agents" / "pretrained"
@@ -199,11 +199,13 @@ def test_shipped_experts_load_without_any_unpickling(monkeypatch: pytest.MonkeyP
     manifest = read_manifest()
     assert manifest
     for env_id in manifest:
-        expert = resolve_expert("zoo", env_id)
         obs = gym.make(env_id).observation_space.sample()[None]
+        expert = resolve_expert("zoo", env_id)  # the cached numpy actor (safetensors)
         assert np.asarray(expert.act(obs)).shape[0] == 1
+        rebuilt = load_zoo_teacher(env_id, cached=False)  # no cache: the safe import
+        assert np.asarray(rebuilt.act(obs)).shape[0] == 1
     with pytest.raises(ImitateError, match="unpickling reached"):  # the patch does bite
-        load_zoo_teacher("CartPole-v1", safe=False)
+        load_zoo_teacher("CartPole-v1", cached=False, safe=False)
 
 
 def test_the_safe_import_refuses_what_it_cannot_rebuild_in_one_line(tmp_path: Path) -> None:
@@ -283,7 +285,7 @@ def test_item3_export_over_another_envs_export_is_all_old_or_all_new(
 def test_item3_dagger_sweep_distill_run_leave_no_half_folder_on_a_full_disk(
     small_disk: SmallDisk, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import imitate.cli as cli
+    import importlib
 
     small_disk.fill(leave=4096 * 6)
     commands = {
@@ -295,7 +297,9 @@ def test_item3_dagger_sweep_distill_run_leave_no_half_folder_on_a_full_disk(
         "run": ["run", "--expert", "heuristic"],
     }  # fmt: skip
 
-    def fake_pipeline(env_id: str, expert: object, name: str, config: object, out: Path) -> dict:
+    def fake_pipeline(
+        env_id: str, expert: object, name: str, config: object, out: Path, **kwargs: object
+    ) -> dict:
         """run's own stages are tested elsewhere; here: the many files it writes."""
         policy, _ = train_bc(collect(CartPoleExpert(), env_id, 1, seed=0), BCConfig(max_steps=5))
         for stage in ("bc_1", "dagger", "student"):
@@ -306,8 +310,9 @@ def test_item3_dagger_sweep_distill_run_leave_no_half_folder_on_a_full_disk(
     def fast_distill(teacher: object, env_id: str, config: object, progress: bool = False):
         return train_bc(collect(teacher, env_id, 1, seed=0), BCConfig(max_steps=5))[0], {}  # type: ignore[arg-type]
 
-    monkeypatch.setattr(cli, "run_pipeline", fake_pipeline)
-    monkeypatch.setattr(cli, "distill", fast_distill)
+    # (the package's lazy names shadow the modules collect/dagger/distill: import the modules)
+    monkeypatch.setattr(importlib.import_module("imitate.pipeline"), "run_pipeline", fake_pipeline)
+    monkeypatch.setattr(importlib.import_module("imitate.distill"), "distill", fast_distill)
     for name, args in commands.items():
         out = small_disk.path / name
         code, err = _cli([*args, "--out", str(out)], capsys)
@@ -385,7 +390,7 @@ def test_item5_nan_weights_and_zero_std_are_refused_and_the_c_export_too(
     from imitate.export.c import generate_c
 
     for field, value in (("net.0.weight", float("nan")), ("obs_std", 0.0)):
-        checkpoint = torch.load(small_policy, weights_only=True)
+        checkpoint = load_checkpoint(small_policy)
         checkpoint["state_dict"][field].fill_(value)
         bad = tmp_path / f"bad_{field}.pt"
         torch.save(checkpoint, bad)
@@ -408,12 +413,12 @@ def test_item5_absurd_sizes_are_refused_before_allocation(
         MLPPolicy(box, gym.spaces.Discrete(10**10), PolicyConfig(hidden=(64,)))
     with pytest.raises(UnsupportedSpaceError, match="parameters"):
         MLPPolicy(box, gym.spaces.Discrete(2), PolicyConfig(hidden=(60_000, 60_000)))
-    checkpoint = torch.load(small_policy, weights_only=True)
+    checkpoint = load_checkpoint(small_policy)
     checkpoint["constructor"]["action_space"] = {"type": "Discrete", "n": 10**10, "start": 0}
     torch.save(checkpoint, tmp_path / "huge.pt")
     with pytest.raises(CheckpointError):
         load_policy(tmp_path / "huge.pt")
-    checkpoint = torch.load(small_policy, weights_only=True)
+    checkpoint = load_checkpoint(small_policy)
     checkpoint["constructor"]["hidden"] = [60_000]
     torch.save(checkpoint, tmp_path / "wide.pt")
     with pytest.raises(CheckpointError, match="does not match its architecture"):
@@ -465,13 +470,15 @@ def test_item6_out_of_the_wrong_kind_is_refused_before_the_work(
     tmp_path: Path, small_policy: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    import imitate.cli as cli
+    import importlib
+
+    collect_module = importlib.import_module("imitate.collect")
 
     def no_work(*args: object, **kwargs: object) -> None:
         raise AssertionError("the work started")
 
-    monkeypatch.setattr(cli, "collect", no_work)
-    monkeypatch.setattr(cli, "evaluate", no_work)
+    monkeypatch.setattr(collect_module, "collect", no_work)
+    monkeypatch.setattr(collect_module, "evaluate", no_work)
     notes = tmp_path / "notes.txt"
     notes.write_text("mine")
     cases = {
@@ -703,12 +710,12 @@ def test_item9_suspicious_data_warns_one_line_each_and_in_json(
 def test_item9_a_huge_collect_is_announced_before_it_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import imitate.cli as cli
+    import importlib
 
     def stop(*args: object, **kwargs: object) -> None:
         raise ImitateError("stopped here")
 
-    monkeypatch.setattr(cli, "collect", stop)
+    monkeypatch.setattr(importlib.import_module("imitate.collect"), "collect", stop)
     args = ["collect", "--episodes", "10000000", "--out", str(tmp_path / "d.npz")]
     code, _, err = run(args, capsys)
     assert code == 2
