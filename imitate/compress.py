@@ -418,6 +418,10 @@ def decompress_actions(policy: MLPPolicy, obs: np.ndarray, compressed: Compresse
         freqs_hash, actions_hash = header["frequencies_sha256"], header["actions_sha256"]
     except (KeyError, TypeError, ValueError) as exc:
         raise CompressedFileError(f"compressed header lacks a field ({exc})") from exc
+    if resolution is not None and (
+        isinstance(resolution, bool) or not isinstance(resolution, int | float)
+    ):
+        raise CompressedFileError(f"compressed header has a bad resolution {resolution!r}")
     if policy_fingerprint(policy) != expected_policy:
         raise CompressedFileError(
             f"the file was compressed with another policy (sha256 {expected_policy[:12]}...); "
