@@ -435,6 +435,8 @@ def decompress_actions(policy: MLPPolicy, obs: np.ndarray, compressed: Compresse
         freqs_hash, actions_hash = header["frequencies_sha256"], header["actions_sha256"]
     except (KeyError, TypeError, ValueError) as exc:
         raise CompressedFileError(f"compressed header lacks a field ({exc})") from exc
+    if not all(isinstance(h, str) for h in (expected_policy, obs_hash, freqs_hash, actions_hash)):
+        raise CompressedFileError("compressed header has a hash that is not a string")
     if resolution is not None and (
         isinstance(resolution, bool) or not isinstance(resolution, int | float)
     ):

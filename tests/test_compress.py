@@ -211,6 +211,15 @@ def test_decoding_refuses_another_policy_other_obs_or_corrupt_bytes(tmp_path: Pa
     other_tables = replace(compressed, header={**compressed.header, "frequencies_sha256": "0" * 32})
     with pytest.raises(CompressedFileError, match="probabilities differ"):
         decompress_actions(policy, obs, other_tables)
+    for field, value, message in (
+        ("policy_sha256", 5, "not a string"),
+        ("resolution", "fine", "bad resolution"),
+        ("dataset", None, "lacks a field"),
+    ):
+        with pytest.raises(CompressedFileError, match=message):
+            decompress_actions(
+                policy, obs, replace(compressed, header={**compressed.header, field: value})
+            )
     flipped = replace(compressed, words=compressed.words ^ np.uint32(0x5A5A5A5A))
     with pytest.raises(CompressedFileError, match="corrupt"):
         decompress_actions(policy, obs, flipped)
