@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from imitate import validate
+
 Activation = Literal["tanh", "relu", "hardtanh"]
 
 BoxLoss = Literal["mse", "huber", "nll", "beta_nll"]
@@ -29,6 +31,13 @@ class PolicyConfig:
     """Hidden layer widths."""
     activation: Activation = "tanh"
     """Hidden activation ('hardtanh': clamp to [-1, 1], exact in the int8 C export)."""
+
+    def __post_init__(self) -> None:
+        validate.widths("policy.hidden", self.hidden)
+        if self.activation not in ("tanh", "relu"):
+            raise validate.ValueCheckError(
+                f"--policy.activation must be tanh or relu, got {self.activation!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,7 @@ class BCConfig:
     action MSE tracks the return; the held-out NLL improves while hard states are given up."""
 
     def __post_init__(self) -> None:
+        validate.seed("seed", self.seed)
         if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
             raise ValueError("batch_size, max_steps and eval_every must be >= 1")
         if not 0.0 <= self.holdout_fraction < 1.0:
@@ -196,6 +206,11 @@ class DAggerConfig:
     new one on the aggregate (better on LunarLander: see ``benchmarks/bench_dagger.py``)."""
 
     def __post_init__(self) -> None:
+        validate.seed("seed", self.seed)
+        validate.count("eval_episodes", self.eval_episodes, minimum=0)
+        validate.count("num_envs", self.num_envs)
+        validate.count("ensemble_size", self.ensemble_size)
+        validate.positive("energy_temperature", self.energy_temperature)
         if self.rounds < 1 or self.steps_per_round < 1:
             raise ValueError("rounds and steps_per_round must be >= 1")
         if not 0.0 < self.query_rate <= 1.0:
@@ -227,6 +242,14 @@ class DistillConfig:
     """Gradient steps per training call."""
     seed: int = 0
     """Seed of rollouts and training."""
+
+    def __post_init__(self) -> None:
+        if self.temperature is not None:
+            validate.positive("temperature", self.temperature)
+        validate.fraction("alpha", self.alpha)
+        validate.seed("seed", self.seed)
+        for name in ("episodes", "rounds", "steps_per_round", "max_steps"):
+            validate.count(name, getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -263,6 +286,14 @@ class RunConfig:
     the earliest-diverging, a median and the best one (0: no videos)."""
     seed: int = 0
     """Seed of demonstrations and training."""
+
+    def __post_init__(self) -> None:
+        validate.seed("seed", self.seed)
+        for name in ("episodes", "eval_episodes", "drift_episodes"):
+            validate.count(name, getattr(self, name))
+        validate.count("videos_per_clone", self.videos_per_clone, minimum=0)
+        validate.counts("demo_counts", self.demo_counts)
+        validate.counts("horizons", self.horizons)
 
 
 def long_episode_config() -> RunConfig:
