@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 ENV ?= CartPole-v1
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench bench-startup actors clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.bench_bc
 	$(BIN)/python -m benchmarks.bench_teacher
 	$(BIN)/python -m benchmarks.bench_export
+
+# Start-up of the command line (medians of 5 fresh processes) and the distill parity.
+bench-startup: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.bench_startup --distill
+
+# Regenerate the numpy actors cached beside the shipped expert zips (agents/actors.py).
+actors: $(VENV)/.installed-dev
+	$(BIN)/python -m agents.actors
 
 # Headless Chromium for the report.html test (tests/test_report.py skips without it).
 # Debian/Ubuntu package `chromium` (~100 MB, so not part of the dev install); CI runs this.

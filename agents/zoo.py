@@ -18,13 +18,13 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import gymnasium as gym
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PRETRAINED = Path(__file__).parent / "pretrained"
 MANIFEST = PRETRAINED / "experts.json"
@@ -259,6 +259,8 @@ def load_sb3(path: Path, algo: Algo | None = None) -> Any:
 
 def obs_norm_of(entry: dict[str, Any] | None) -> dict[str, np.ndarray | float] | None:
     """The VecNormalize observation statistics recorded in a manifest entry, as arrays."""
+    import numpy as np
+
     if not entry or not entry.get("obs_norm"):
         return None
     norm = entry["obs_norm"]
@@ -272,6 +274,8 @@ def obs_norm_of(entry: dict[str, Any] | None) -> dict[str, np.ndarray | float] |
 
 def env_spaces_match(model: Any, env_id: str) -> bool:
     """Whether an SB3 model's spaces are those of ``env_id``."""
+    import gymnasium as gym  # here: `imitate expert list` needs no gymnasium
+
     env = gym.make(env_id)
     try:
         return bool(
@@ -290,15 +294,25 @@ def teacher_from_entry(path: Path, entry: dict[str, Any] | None) -> Any:
     return SB3Teacher(load_sb3(path, algo), obs_norm_of(entry))
 
 
-def load_zoo_teacher(env_id: str) -> Any:
-    """The shipped zoo expert of ``env_id`` as a SoftPolicy (offline, no training objects)."""
+def load_zoo_teacher(env_id: str, cached: bool = True) -> Any:
+    """The shipped zoo expert of ``env_id`` as a SoftPolicy (offline, no training objects).
+
+    ``cached``: the numpy actor cached beside the zip (:mod:`agents.actors`; neither torch
+    nor SB3 is imported) when it matches the zip, else the SB3 model."""
     zoo_spec(env_id)
     entry = read_manifest().get(env_id)
     if entry is None:
         raise EnvError(
             f"no shipped zoo expert for {env_id!r}: train one with 'imitate expert train'"
         )
-    return teacher_from_entry(PRETRAINED / entry["file"], entry)
+    path = PRETRAINED / entry["file"]
+    if cached:
+        from agents.actors import actor_file, read_actor
+
+        actor = read_actor(actor_file(path), path)
+        if actor is not None:
+            return actor
+    return teacher_from_entry(path, entry)
 
 
 def load_zip_teacher(path: Path, env_id: str) -> Any:

@@ -13,7 +13,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,99 +21,13 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from imitate import fastbc, losses
+from imitate.configs import BCConfig as BCConfig  # re-exported: the config lives there
 from imitate.data import Dataset
 from imitate.errors import ImitateError
 from imitate.losses import nats_to_bits
 from imitate.optim import FastAdam
-from imitate.policy import MLPPolicy, PolicyConfig
+from imitate.policy import MLPPolicy
 from imitate.spaces import CategoricalHead
-
-
-@dataclass(frozen=True)
-class BCConfig:
-    """Behavioural-cloning hyperparameters (defaults work for classic-control tasks)."""
-
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
-    """Architecture of a new policy (ignored when warm-starting)."""
-    batch_size: int = 64
-    """Transitions per gradient step."""
-    lr: float = 3e-3
-    """Adam learning rate."""
-    weight_decay: float = 0.0
-    """Adam L2 penalty."""
-    max_steps: int = 20_000
-    """Upper bound on gradient steps."""
-    eval_every: int = 250
-    """Gradient steps between held-out evaluations."""
-    patience: int = 8
-    """Evaluations without held-out improvement before stopping early."""
-    holdout_fraction: float = 0.1
-    """Share of transitions held out for early stopping (0 disables it)."""
-    seed: int = 0
-    """Seed for initialisation, the held-out split and batch order."""
-    soft_weight: float = 0.0
-    """alpha: weight of the softened-teacher term; needs ``teacher_logits`` in the data.
-    The loss is ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(teacher action)``."""
-    temperature: float = 1.0
-    """T of the soft targets (Hinton et al. 2015); low T (0.01) sharpens Q-value teachers."""
-    label_smoothing: float = 0.0
-    """Discrete actions: train against ``(1 - eps) * onehot + eps / K`` (0.1 is usual)."""
-    class_weights: Literal["none", "balanced"] = "none"
-    """Discrete actions: weight each sample by ``n / (K * n_class)`` of its action."""
-    focal_gamma: float = 0.0
-    """Discrete actions: focal loss ``-(1 - p_a)^gamma log p_a`` (2 is usual; 0 is CE)."""
-    mixup_alpha: float = 0.0
-    """Discrete actions: mixup of observations and target distributions, Beta(alpha, alpha)."""
-    temporal_js: float = 0.0
-    """Discrete actions: weight of the Jensen-Shannon divergence between the action
-    distributions of consecutive steps of an episode (smoother, less flip-flopping clones)."""
-    temporal_js_temperature: float = 1.0
-    """Temperature of the distributions compared by ``temporal_js``; below 1 sharpens them,
-    so the penalty tracks changes of the chosen action rather than of confidence (two
-    near-uniform distributions are JS-close whatever their argmax)."""
-    ood_energy_weight: float = 0.0
-    """Discrete actions: weight of the energy-margin loss (Liu et al. 2020) that keeps the
-    energy ``-logsumexp(logits)`` low on training states and high on synthetic outliers
-    (training states plus Gaussian noise), so the energy score flags unfamiliar states."""
-    ood_noise: float = 2.0
-    """Standard deviation of the outliers' noise, in units of each observation's std."""
-    energy_margins: tuple[float, float] = (-8.0, -2.0)
-    """(m_in, m_out): energies above m_in on training states and below m_out on outliers
-    are penalised (squared hinge)."""
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
-            raise ValueError("batch_size, max_steps and eval_every must be >= 1")
-        if not 0.0 <= self.holdout_fraction < 1.0:
-            raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0.0 <= self.soft_weight <= 1.0 or self.temperature <= 0:
-            raise ValueError("soft_weight must be in [0, 1] and temperature > 0")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if min(self.focal_gamma, self.mixup_alpha, self.temporal_js, self.ood_energy_weight) < 0:
-            raise ValueError(
-                "focal_gamma, mixup_alpha, temporal_js and ood_energy_weight must be >= 0"
-            )
-        if self.temporal_js_temperature <= 0:
-            raise ValueError("temporal_js_temperature must be > 0")
-        if self.ood_noise <= 0 or self.energy_margins[0] >= self.energy_margins[1]:
-            raise ValueError("ood_noise must be > 0 and energy_margins (m_in, m_out) m_in < m_out")
-        if self.mixup_alpha > 0 and (self.soft_weight > 0 or self.temporal_js > 0):
-            raise ValueError("mixup combines with neither soft targets nor temporal_js")
-
-    @property
-    def uses_toolbox(self) -> bool:
-        """Whether any loss beyond the head's plain NLL is asked for."""
-        return bool(
-            self.label_smoothing
-            or self.class_weights != "none"
-            or self.focal_gamma
-            or self.mixup_alpha
-            or self.temporal_js
-            or self.ood_energy_weight
-        )
 
 
 @dataclass
@@ -127,6 +41,15 @@ class BCHistory:
     n_train: int = 0
     n_holdout: int = 0
 
+    def __repr__(self) -> str:
+        final = self.final
+        bits = final.get("holdout_bits_per_action")
+        held_out = "" if bits is None else f", holdout_bits_per_action={bits:.4f}"
+        return (
+            f"BCHistory(steps={self.steps}, best_step={self.best_step}, "
+            f"records={len(self.records)}{held_out}, wall_time_s={self.wall_time:.2f})"
+        )
+
     @property
     def final(self) -> dict[str, float]:
         """The record of the kept (best) weights."""
@@ -139,7 +62,7 @@ class BCHistory:
         return {
             "steps": self.steps,
             "best_step": self.best_step,
-            "wall_time": self.wall_time,
+            "wall_time_s": self.wall_time,
             "n_train": self.n_train,
             "n_holdout": self.n_holdout,
             **{k: v for k, v in self.final.items() if k != "step"},
@@ -261,7 +184,7 @@ def train_bc(
         if step % config.eval_every == 0 or step == config.max_steps:
             record = _evaluate_holdout(policy, hold_obs, hold_actions)
             record.update(step=step, train_loss=_mean_loss(step_losses))
-            record["wall_time"] = time.perf_counter() - start
+            record["wall_time_s"] = time.perf_counter() - start
             history.records.append(record)
             bar.update(step - bar.n)
             bar.set_postfix(holdout_bits=f"{record.get('holdout_bits_per_action', math.nan):.3f}")

@@ -18,59 +18,26 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import gymnasium as gym
-import numpy as np
-import torch
 import tyro
 
-from imitate.bc import BCConfig, train_bc
-from imitate.calibration import (
-    auroc,
-    brier_score,
-    energy_score,
-    expected_calibration_error,
-    fpr_at_95_tpr,
-    max_softmax_probability,
-)
-from imitate.collect import Backend, EvalResult, Seeding, collect, env_spaces, evaluate
-from imitate.dagger import DAggerConfig, bc_label_curve, dagger
-from imitate.data import Dataset, load_dataset
-from imitate.distill import DistillConfig, distill, distillation_report
-from imitate.drift import (
-    action_flip_rate,
-    analyse_drift,
-    drift_figures,
-    drift_markdown,
-    drift_results,
-    off_support,
-)
+from imitate.configs import BCConfig, DAggerConfig, RunConfig, Seeding
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
-from imitate.losses import nats_to_bits
-from imitate.pipeline import RunConfig, console_summary, run_pipeline
-from imitate.plots import (
-    Curve,
-    plot_reliability,
-    plot_return_vs_labels,
-    plot_roc,
-    plot_score_histogram,
-)
-from imitate.policy import (
-    JSGatedPolicy,
-    MLPPolicy,
-    Policy,
-    PolicyConfig,
-    load_policy,
-    save_policy,
-)
-from imitate.report import write_html_report
 from imitate.runs import config_to_json, make_run_dir
-from imitate.spaces import CategoricalHead
-from imitate.video import showcase_videos
+from imitate.tracking import Logger, RunLogger
+
+if TYPE_CHECKING:  # the library is imported by each command's handler, when it runs
+    from imitate.collect import Backend
+    from imitate.data import Dataset
+    from imitate.plots import Curve
+    from imitate.policy import MLPPolicy
+    from imitate.runtime import NumpyMLPPolicy, Policy
 
 Flatten = tyro.conf.arg(name="")
+DefaultInDoc = tyro.conf.arg(help_behavior_hint="")
+"""For options whose docstring says what they default to (tyro would add "(default: None)")."""
 
 
 @dataclass(frozen=True)
@@ -82,10 +49,12 @@ class BackendFlags:
     seeding: the same data as local with --seeding per-episode)."""
     workers: int = 2
     """Ray workers (one CPU each)."""
-    address: str | None = None
+    address: Annotated[str | None, DefaultInDoc] = None
     """Existing Ray cluster ('auto', 'ray://head:10001'); default: start a local Ray."""
 
     def to_backend(self) -> Backend:
+        from imitate.collect import Backend
+
         if self.workers < 1:
             raise ImitateError(f"--workers must be >= 1, got {self.workers}")
         if self.backend == "local" and self.address is not None:
@@ -105,7 +74,7 @@ class CollectCommand:
     """Complete episodes to record."""
     seed: int = 0
     """Reset seed of the first episode."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Dataset file (default: runs/<env>__collect__<seed>__<time>/demos.npz)."""
     num_envs: int = 16
     """Vectorised env copies (per worker)."""
@@ -125,14 +94,17 @@ class BCCommand:
 
     data: Path
     """Dataset file written by 'imitate collect'."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder for policy.pt, config.json, metrics.jsonl (default: under runs/)."""
-    env: str | None = None
+    env: Annotated[str | None, DefaultInDoc] = None
     """Env to evaluate on after training (default: the dataset's); must match the dataset."""
     eval_episodes: int = 50
     """Evaluation episodes after training (0: skip); episode i resets with seed 10000 + i."""
     config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
     """Training settings; --seed seeds initialisation, split and batch order."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -143,11 +115,11 @@ class EvalCommand:
 
     policy: Path | None = None
     """Policy checkpoint .pt (or use --expert)."""
-    expert: str | None = None
+    expert: Annotated[str | None, DefaultInDoc] = None
     """The expert: evaluated when alone; with --policy, the labels for calibration (ECE,
     Brier, NLL in bits per action on the policy's own states; default: the expert recorded
     with the policy's demonstrations, else the env's zoo or scripted expert)."""
-    env: str | None = None
+    env: Annotated[str | None, DefaultInDoc] = None
     """Gymnasium env id (default: the env the policy was trained on)."""
     episodes: int = 50
     """Evaluation episodes."""
@@ -157,7 +129,7 @@ class EvalCommand:
     """Discrete policies: hold each action while the action distribution stays within this
     many nats (Jensen-Shannon) of the one it was chosen at (0: off; see JSGatedPolicy).
     The output then also reports the action-flip rate."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Folder for eval.json and, with calibration, the reliability diagram reliability.png
     (default: write nothing)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
@@ -175,10 +147,13 @@ class RunCommand:
     expert: str = "auto"
     """Expert: 'auto' (the zoo expert if one is shipped, else 'heuristic'), 'heuristic', 'zoo',
     an SB3 .zip or an imitate policy .pt."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__run__<seed>__<time>/)."""
     config: Annotated[RunConfig, Flatten] = field(default_factory=RunConfig)
     """What the job does (--episodes, --bc.*, --dagger.*, ...)."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -191,7 +166,7 @@ class DaggerCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__dagger__<seed>__<time>/)."""
     compare_bc: bool = True
     """Also train BC on the same numbers of expert-trajectory labels (the plot's baseline)."""
@@ -199,6 +174,9 @@ class DaggerCommand:
     """DAgger settings (--rounds, --gate, --query-rate, --bc.* for each round's training)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
     """Backend of each round's rollouts and evaluation."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -228,7 +206,7 @@ class DriftCommand:
     """Also render side-by-side expert/clone videos (earliest-diverging, median and best
     episode per clone; GIF, and MP4 with imageio-ffmpeg) into videos/ and write
     report.html."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Report folder (default: runs/<env>__drift__<seed>__<time>/)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -244,7 +222,7 @@ class DistillCommand:
     """Teacher with logits: 'zoo', an SB3 .zip or an imitate policy .pt."""
     hidden: tuple[int, ...] = (16,)
     """Student hidden layer widths."""
-    temperature: float | None = None
+    temperature: Annotated[float | None, DefaultInDoc] = None
     """Softmax temperature T (default: 0.01 for Q-value teachers, else 2)."""
     alpha: float = 0.9
     """Weight of the soft-target term (0: hard teacher actions only)."""
@@ -254,8 +232,11 @@ class DistillCommand:
     """Seed of rollouts and training."""
     episodes: int = 50
     """Evaluation episodes for the report (reset seeds 10000 + i)."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder for the student's policy.pt (default: under runs/)."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -270,7 +251,7 @@ class ExportCommand:
     """Artefact format."""
     int8: bool = False
     """C only: int8 weights (per-channel symmetric, int32 accumulation)."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Output folder (default: runs/<env>__export__0__<time>/)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -289,7 +270,7 @@ class OodCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
-    data: Path | None = None
+    data: Annotated[Path | None, DefaultInDoc] = None
     """The clone's demonstrations (.npz): the support that drift leaves. Default: as many
     fresh expert episodes, reset seeds following the scored ones."""
     episodes: int = 20
@@ -298,7 +279,7 @@ class OodCommand:
     """Reset seed of the first episode."""
     quantile: float = 0.99
     """Share of held-out expert states that count as in support."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Report folder (default: runs/<env>__ood__<seed>__<time>/)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -312,7 +293,7 @@ class ExpertTrainCommand:
     """Gymnasium env id with a zoo entry."""
     seed: int = 0
     """Training seed."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """SB3 zip to write (default: runs/<env>__expert-train__<seed>__<time>/expert.zip)."""
     timesteps: int | None = None
     """Override the zoo's number of env steps (e.g. a short smoke run)."""
@@ -381,10 +362,13 @@ class SweepCommand:
     """Evaluation episodes per trial (reset seeds 10000 + i)."""
     config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
     """BC settings shared by all trials."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__sweep__<first seed>__<time>/)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
     """'ray' runs one task per trial."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
 
@@ -397,7 +381,7 @@ class DataExportMinariCommand:
     """Dataset file written by 'imitate collect'."""
     dataset_id: str
     """Minari id to create, '(namespace/)name-v<version>', e.g. imitate/cartpole/expert-v0."""
-    root: Path | None = None
+    root: Annotated[Path | None, DefaultInDoc] = None
     """Minari datasets folder (default: $MINARI_DATASETS_PATH, else ~/.minari/datasets)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -409,9 +393,9 @@ class DataImportMinariCommand:
 
     dataset_id: str
     """Minari id of a local dataset."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Dataset file to write (default: runs/<env>__import-minari__0__<time>/demos.npz)."""
-    root: Path | None = None
+    root: Annotated[Path | None, DefaultInDoc] = None
     """Minari datasets folder (default: $MINARI_DATASETS_PATH, else ~/.minari/datasets)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -515,6 +499,8 @@ def resolve_expert(spec: str, env_id: str) -> Policy:
 
         return load_zip_teacher(Path(spec), env_id)
     if spec.endswith(".pt"):
+        from imitate.policy import load_policy
+
         policy = load_policy(spec)
         check_policy_env(policy, env_id, spec)
         return policy
@@ -523,8 +509,11 @@ def resolve_expert(spec: str, env_id: str) -> Policy:
     )
 
 
-def check_policy_env(policy: MLPPolicy, env_id: str, name: str) -> None:
-    """Raise ``EnvError`` when the policy's spaces differ from the env's."""
+def check_policy_env(policy: Any, env_id: str, name: str) -> None:
+    """Raise ``EnvError`` when the policy's spaces (``observation_space``, ``action_space``)
+    differ from the env's."""
+    from imitate.collect import env_spaces
+
     obs_space, action_space = env_spaces(env_id)
     if policy.observation_space.shape != obs_space.shape or policy.action_space != action_space:
         raise EnvError(
@@ -533,7 +522,17 @@ def check_policy_env(policy: MLPPolicy, env_id: str, name: str) -> None:
         )
 
 
+def _record_run(out_dir: Path, command: Any, stage: str, result: dict[str, Any]) -> None:
+    """config.json and a one-record metrics.jsonl (the result's numbers) for commands
+    that do not train (collect, eval, drift, ood, export, expert train)."""
+    write_json(out_dir / "config.json", config_to_json(command))
+    with RunLogger(out_dir) as log:
+        log.log(stage, {k: v for k, v in result.items() if isinstance(v, (int, float, str))}, 0)
+
+
 def run_collect(args: CollectCommand) -> dict[str, Any]:
+    from imitate.collect import collect, env_spaces
+
     _require_positive(episodes=args.episodes, num_envs=args.num_envs)
     backend = args.rollouts.to_backend()
     env_spaces(args.env)  # an unknown env id is reported before anything else
@@ -554,7 +553,7 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
     elapsed = time.perf_counter() - start
     dataset.save(out)
     returns = dataset.episode_returns
-    return {
+    result = {
         "data": str(out),
         "env": args.env,
         "expert": args.expert,
@@ -562,12 +561,17 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
         "transitions": len(dataset),
         "mean_return": float(returns.mean()),
         "std_return": float(returns.std()),
-        "seconds": elapsed,
+        "wall_time_s": elapsed,
     }
+    if args.out is None:  # our run folder (an --out file's folder is the user's)
+        _record_run(out.parent, args, "collect", result)
+    return result
 
 
 def load_dataset_for(path: Path, env_id: str | None) -> Dataset:
     """Load a dataset; ``EnvError`` if it was collected on another env than ``env_id``."""
+    from imitate.data import load_dataset
+
     dataset = load_dataset(path)
     if env_id is not None and dataset.meta.env_id != env_id:
         raise EnvError(f"{path} was collected on {dataset.meta.env_id}, not on {env_id}")
@@ -575,10 +579,14 @@ def load_dataset_for(path: Path, env_id: str | None) -> Dataset:
 
 
 def _train_and_save(
-    dataset: Dataset, config: BCConfig, out_dir: Path, command: Any
+    dataset: Dataset, config: BCConfig, out_dir: Path, command: Any, log: RunLogger | None = None
 ) -> tuple[MLPPolicy, dict[str, Any]]:
     """Train BC and write policy.pt, config.json and metrics.jsonl into ``out_dir``."""
+    from imitate.bc import train_bc
+    from imitate.policy import save_policy
+
     policy, history = train_bc(dataset, config, progress=_progress())
+    log = log or RunLogger(out_dir)
     env_config = {
         "env_id": dataset.meta.env_id,
         "expert": dataset.meta.source,  # eval's default calibration labels
@@ -586,21 +594,33 @@ def _train_and_save(
     }
     save_policy(policy, out_dir / "policy.pt", env_config)
     write_json(out_dir / "config.json", config_to_json(command))
-    write_jsonl(out_dir / "metrics.jsonl", history.records)
+    log.log_records("bc", history.records)
+    log.close()
     return policy, {"policy": str(out_dir / "policy.pt"), **history.summary()}
 
 
 def run_bc(args: BCCommand) -> dict[str, Any]:
+    from imitate.collect import evaluate
+
     dataset = load_dataset_for(args.data, args.env)
     env_id = dataset.meta.env_id
     out_dir = make_run_dir(env_id, "bc", args.config.seed, args.out)
-    policy, result = _train_and_save(dataset, args.config, out_dir, args)
+    log = RunLogger(out_dir, args.logger, config_to_json(args))
+    policy, result = _train_and_save(dataset, args.config, out_dir, args, log)
     if args.eval_episodes > 0:
         result["eval"] = evaluate(policy, env_id, args.eval_episodes, EVAL_SEED).to_json()
+        write_json(out_dir / "eval.json", result["eval"])
     return result
 
 
 def run_eval(args: EvalCommand) -> dict[str, Any]:
+    import numpy as np
+
+    from imitate.collect import EvalResult, collect, evaluate
+    from imitate.drift import action_flip_rate
+    from imitate.runtime import numpy_policy, read_checkpoint
+    from imitate.spaces import CategoricalHead
+
     _require_positive(episodes=args.episodes)
     if not 0.0 <= args.js_gate < np.log(2.0):
         raise ImitateError(f"--js-gate must be in [0, ln 2 = 0.693), got {args.js_gate}")
@@ -608,10 +628,9 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         raise ImitateError("give --policy, --expert, or both (calibration against the expert)")
     backend = args.rollouts.to_backend()
     if args.policy is not None:
-        policy = load_policy(args.policy)
-        from imitate.policy import load_checkpoint
-
-        recorded = load_checkpoint(args.policy)["config"]
+        checkpoint = read_checkpoint(args.policy)  # numpy inference: torch is not loaded
+        policy = numpy_policy(checkpoint, str(args.policy))
+        recorded = checkpoint["config"]
         env_id = args.env or recorded.get("env_id")
         if env_id is None:
             raise ImitateError(f"{args.policy} does not record its env: pass --env")
@@ -624,10 +643,14 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             )
             out: dict[str, Any] = {"env": env_id, **result.to_json()}
         else:  # record the actions too, for the flip rate
-            actor: Policy = JSGatedPolicy.wrap(policy, args.js_gate) if args.js_gate else policy
+            actor: Policy = policy
+            if args.js_gate:
+                from imitate.policy import JSGatedPolicy
+
+                actor = JSGatedPolicy.wrap(policy, args.js_gate)
             rollouts = collect(
                 actor, env_id, args.episodes, args.seed, seeding="per-episode",
-                progress=_progress(), backend=backend,
+                progress=_progress(), backend=backend, desc="eval",
             )  # fmt: skip
             result = EvalResult(rollouts.episode_returns, rollouts.episode_lengths, args.seed)
             out = {
@@ -650,6 +673,7 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             }
         if out_dir is not None:
             write_json(out_dir / "eval.json", out)
+            _record_run(out_dir, args, "eval", out)
         return out
     if args.env is None:
         raise ImitateError("--expert needs --env")
@@ -676,19 +700,29 @@ def default_expert(env_id: str) -> str | None:
 
 
 def calibration_report(
-    policy: MLPPolicy, expert: Policy, env_id: str, seed: int, figure: Path | None = None
+    policy: NumpyMLPPolicy | MLPPolicy,
+    expert: Policy,
+    env_id: str,
+    seed: int,
+    figure: Path | None = None,
 ) -> dict[str, Any]:
     """ECE, Brier and NLL (bits per action) of the policy on its own states, expert-labelled;
     with ``figure``, also the reliability diagram there."""
+    import numpy as np
+
+    from imitate.calibration import brier_score, expected_calibration_error, softmax_and_nll
+    from imitate.collect import collect
+    from imitate.spaces import CategoricalHead
+
     if not isinstance(policy.head, CategoricalHead):
         raise ImitateError("calibration needs a policy with a Discrete action space")
     states = collect(policy, env_id, 10, seed, max_steps=5000).obs
     labels = np.asarray(expert.act(states)) - policy.head.start
-    logits = torch.as_tensor(policy.logits(states))
-    probs = torch.softmax(logits, -1).numpy()
-    nll = float(torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels)))
+    probs, nll = softmax_and_nll(policy.logits(states), labels)
     extra = {}
     if figure is not None:
+        from imitate.plots import plot_reliability
+
         extra["reliability_figure"] = str(plot_reliability(probs, labels, figure))
     return {
         **extra,
@@ -696,12 +730,22 @@ def calibration_report(
         "ece": expected_calibration_error(probs, labels),
         "ece_adaptive": expected_calibration_error(probs, labels, adaptive=True),
         "brier": brier_score(probs, labels),
-        "nll_bits_per_action": nats_to_bits(nll),
+        "nll_bits_per_action": nll / np.log(2.0),
         "accuracy": float((probs.argmax(1) == labels).mean()),
     }
 
 
 def run_ood(args: OodCommand) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    from imitate.calibration import auroc, energy_score, fpr_at_95_tpr, max_softmax_probability
+    from imitate.collect import collect, env_spaces
+    from imitate.drift import off_support
+    from imitate.plots import plot_roc, plot_score_histogram
+    from imitate.policy import load_policy
+    from imitate.spaces import CategoricalHead
+
     _require_positive(episodes=args.episodes)
     if not 0.0 < args.quantile < 1.0:
         raise ImitateError(f"--quantile must be in (0, 1), got {args.quantile}")
@@ -714,9 +758,16 @@ def run_ood(args: OodCommand) -> dict[str, Any]:
     if args.data is not None:
         reference = load_dataset_for(args.data, args.env).obs
     else:
-        reference = collect(expert, args.env, args.episodes, args.seed + args.episodes).obs
-    expert_states = collect(expert, args.env, args.episodes, args.seed).obs
-    clone_states = collect(policy, args.env, args.episodes, args.seed).obs
+        reference = collect(
+            expert, args.env, args.episodes, args.seed + args.episodes,
+            progress=_progress(), desc="ood: reference",
+        ).obs  # fmt: skip
+    expert_states = collect(
+        expert, args.env, args.episodes, args.seed, progress=_progress(), desc="ood: expert"
+    ).obs
+    clone_states = collect(
+        policy, args.env, args.episodes, args.seed, progress=_progress(), desc="ood: clone"
+    ).obs
     support = off_support(reference, expert_states, clone_states, args.quantile)
     drifted = clone_states[support.mask]
     source = "clone drift states"
@@ -761,10 +812,14 @@ def run_ood(args: OodCommand) -> dict[str, Any]:
         ),
     }
     write_json(out_dir / "ood.json", result)
+    _record_run(out_dir, args, "ood", result)
     return result
 
 
 def run_main_job(args: RunCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
+    from imitate.pipeline import run_pipeline
+
     config = args.config
     _require_positive(episodes=config.episodes, eval_episodes=config.eval_episodes)
     env_spaces(args.env)
@@ -774,7 +829,10 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
     expert = resolve_expert(expert_name, args.env)
     out_dir = make_run_dir(args.env, "run", config.seed, args.out)
     write_json(out_dir / "config.json", config_to_json(args))
-    results = run_pipeline(args.env, expert, expert_name, config, out_dir, progress=_progress())
+    log = RunLogger(out_dir, args.logger, config_to_json(args))
+    results = run_pipeline(
+        args.env, expert, expert_name, config, out_dir, progress=_progress(), metrics=log
+    )
     return {
         "run": str(out_dir),
         "report": str(out_dir / "report.md"),
@@ -796,8 +854,89 @@ def _one_line(text: str) -> str:
     return rows[0]
 
 
+def _boxed_rows(text: str) -> list[str]:
+    """tyro's boxed message as rows of text, box drawing removed; '' marks a separator."""
+    rows = []
+    for line in text.splitlines():
+        row = re.sub(r"[│╭╮╰╯┃]", " ", line).strip()
+        if re.fullmatch(r"[-─━ ]+", row):
+            row = ""
+        elif not row:
+            continue
+        rows.append(row)
+    return rows
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _subcommand_path(argv: list[str]) -> str:
+    """The subcommands the user typed (``expert eval``), i.e. the leading non-flag words."""
+    words = []
+    for arg in argv:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    return " ".join(words)
+
+
+def _error_message(text: str, argv: list[str]) -> str:
+    """One line from tyro's error box: an invalid choice names the flag and the choices;
+    an unknown command or flag gets a did-you-mean from the command's own vocabulary."""
+    rows = _boxed_rows(text)
+    titles = {"Value error", "Parsing error", "Required options", "Unrecognized options"}
+    body = [r for r in rows if r not in titles and not r.startswith("usage:")]
+    if "Invalid choice" in rows and "" in rows:
+        paragraph = []  # tyro wraps its sentence over several rows of the box
+        for row in rows[rows.index("") + 1 :]:
+            if row == "":
+                break
+            paragraph.append(row)
+        return " ".join(paragraph)
+    unknown = next((r for r in body if r.startswith("Unrecognized options:")), None)
+    if unknown is not None:
+        words = [w.strip() for w in unknown.split(":", 1)[1].split(",")]
+        flags = [w for w in words if w.startswith("-")]
+        available = next((r for r in body if r.startswith("Available subcommands:")), None)
+        if available is not None and not flags:  # an unknown (sub)command
+            at = rows.index(available)
+            listed = " ".join(r for r in rows[at : at + 3] if r and not r.startswith("For full"))
+            commands = [c.strip() for c in listed.split(":", 1)[1].split(",")]
+            hint = _did_you_mean(words[0], commands)
+            return f"unknown command {words[0]!r}{hint}; commands: {', '.join(commands)}"
+        if flags:
+            where = _subcommand_path(argv)
+            # tyro lists near matches across all commands: keep this command's own
+            candidates, flag = [], None
+            for row in body:
+                if row.startswith("--"):
+                    flag = row.split()[0]
+                elif flag and row == f"in imitate {where} --help":
+                    candidates.append(flag)
+            hint = _did_you_mean(flags[0], candidates)
+            return f"unrecognized option {flags[0]}{hint} (see imitate {where} --help)".replace(
+                "imitate  --help", "imitate --help"
+            )
+    return _one_line(text)
+
+
+def _report_error(message: str, as_json: bool) -> None:
+    """The error line on stderr and, under ``--json``, ``{"error": message}`` on stdout."""
+    if as_json:
+        print(json.dumps({"error": message}))
+    print(f"imitate: error: {message}", file=sys.stderr)
+
+
 def parse(argv: list[str]) -> Any:
     """Parse ``argv`` into a command dataclass; bad flags exit 2 with one line on stderr."""
+    from imitate.helptext import install
+
+    install()  # plain help text from the docstrings
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
@@ -811,19 +950,25 @@ def parse(argv: list[str]) -> Any:
         if exc.code in (0, None):
             sys.stdout.write(captured.getvalue())
             raise
-        sys.stderr.write(f"imitate: error: {_one_line(captured.getvalue())}\n")
+        _report_error(_error_message(captured.getvalue(), argv), "--json" in argv)
         raise SystemExit(2) from None
     except ValueError as exc:
-        sys.stderr.write(f"imitate: error: {exc}\n")
+        _report_error(str(exc), "--json" in argv)
         raise SystemExit(2) from None
 
 
 def run_dagger(args: DaggerCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces, evaluate
+    from imitate.dagger import bc_label_curve, dagger
+    from imitate.plots import plot_return_vs_labels
+    from imitate.policy import save_policy
+
     env_spaces(args.env)
     expert = resolve_expert(args.expert, args.env)
     config = args.config
     out_dir = make_run_dir(args.env, "dagger", config.seed, args.out)
     backend = args.rollouts.to_backend()
+    log = RunLogger(out_dir, args.logger, config_to_json(args))
     policy, history = dagger(args.env, expert, config, progress=_progress(), backend=backend)
     save_policy(
         policy,
@@ -831,7 +976,7 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
         {"env_id": args.env, "expert": args.expert, "dagger": config_to_json(config)},
     )
     write_json(out_dir / "config.json", config_to_json(args))
-    write_jsonl(out_dir / "metrics.jsonl", history.records)
+    log.log_records("dagger", history.records)
     result: dict[str, Any] = {
         "policy": str(out_dir / "policy.pt"),
         "rounds": history.records,
@@ -850,6 +995,8 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
                 config.eval_episodes,
             )
             result["bc_same_labels"] = bc_curve
+            for point in bc_curve:
+                log.log("bc_same_labels", point, step=int(point["expert_labels"]))
             curves.append(("BC, same labels", labels, [p["learner_return"] for p in bc_curve]))
         expert_return = evaluate(expert, args.env, config.eval_episodes, EVAL_SEED).mean_return
         result["expert_return"] = expert_return
@@ -858,10 +1005,15 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
                 curves, out_dir / "dagger.png", expert_return, title=f"{args.env}: DAgger vs BC"
             )
         )
+    log.close()
     return result
 
 
 def run_drift(args: DriftCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
+    from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
+    from imitate.policy import load_policy
+
     _require_positive(episodes=args.episodes)
     if not args.policy:
         raise ImitateError("give at least one --policy to compare with the expert")
@@ -884,9 +1036,13 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
         args.threshold,
         args.horizons,
         args.cost,
+        progress=_progress(),
     )
     results = drift_results(analysis, drift_figures(analysis, out_dir))
     if args.video:
+        from imitate.report import write_html_report
+        from imitate.video import showcase_videos
+
         videos = showcase_videos(analysis, expert, clones, out_dir, progress=_progress())
         results["videos"] = [v.to_json() for v in videos]
         html_path = write_html_report(
@@ -894,11 +1050,17 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
         )
         results["report_html"] = str(html_path)
     write_json(out_dir / "drift.json", results)
+    _record_run(out_dir, args, "drift", results)
     write_text(out_dir / "report.md", f"# {args.env}: drift report\n\n" + drift_markdown(results))
     return {"report": str(out_dir / "report.md"), **results}
 
 
 def run_distill(args: DistillCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
+    from imitate.configs import DistillConfig, PolicyConfig
+    from imitate.distill import distill, distillation_report
+    from imitate.policy import save_policy
+
     _require_positive(episodes=args.episodes)
     if not args.hidden or min(args.hidden) < 1:
         raise ImitateError("--hidden must be positive layer widths")
@@ -912,7 +1074,9 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
         seed=args.seed,
     )
     out_dir = make_run_dir(args.env, "distill", args.seed, args.out)
+    log = RunLogger(out_dir, args.logger, config_to_json(args))
     student, history = distill(teacher, args.env, config, progress=_progress())  # type: ignore[arg-type]
+    log.log_records("distill", history.pop("training_records", None) or history.get("rounds", []))
     save_policy(
         student,
         out_dir / "policy.pt",
@@ -922,13 +1086,15 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
     report = distillation_report(teacher, student, args.env, args.episodes, EVAL_SEED)
     result = {"policy": str(out_dir / "policy.pt"), **report, **history}
     write_json(out_dir / "distill.json", result)
+    log.log("eval", {k: v for k, v in report.items() if isinstance(v, (int, float))}, step=0)
+    log.close()
     return result
 
 
 def run_export(args: ExportCommand) -> dict[str, Any]:
     from imitate.export import export_policy
     from imitate.export.c import weight_bytes
-    from imitate.policy import load_checkpoint
+    from imitate.policy import load_checkpoint, load_policy
 
     policy = load_policy(args.policy)
     if args.int8 and args.format != "c":
@@ -944,6 +1110,7 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
     }
     if args.format == "c":
         result["weight_bytes"] = weight_bytes(policy, args.int8)
+    _record_run(out_dir, args, "export", result)
     return result
 
 
@@ -951,7 +1118,7 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
     from agents import zoo
 
     action = args.action
-    if isinstance(action, ExpertListCommand):
+    if isinstance(action, ExpertListCommand):  # reads the manifest: no env, no rollouts
         manifest = zoo.read_manifest()
         return {
             "experts": [
@@ -960,6 +1127,8 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
                 for env_id, entry in sorted(manifest.items())
             ]
         }
+    from imitate.collect import env_spaces, evaluate
+
     if isinstance(action, ExpertTrainCommand):
         zoo.zoo_spec(action.env)
         if action.timesteps is not None:
@@ -980,9 +1149,14 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
             eval=f"50 episodes, reset seeds {EVAL_SEED} + i",
         )
         if action.ship:
+            from agents.actors import cache_actor
+
             zoo.update_manifest(entry)
+            entry["actor_cache"] = str(cache_actor(out, entry))  # numpy actor beside the zip
         else:
             write_json(out.with_suffix(".json"), entry)
+            if action.out is None:
+                _record_run(out.parent, action, "expert_train", entry)
         return entry
     _require_positive(episodes=action.episodes)
     env_spaces(action.env)
@@ -992,6 +1166,7 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
 
 
 def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
     from imitate.sweep import (
         SweepConfig,
         parse_axis,
@@ -1020,13 +1195,16 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
     summary = summarise(rows, axes)
     write_json(out_dir / "config.json", config_to_json(args))
     write_jsonl(out_dir / "trials.jsonl", rows)
+    with RunLogger(out_dir, args.logger, config_to_json(args)) as log:
+        for index, row in enumerate(rows):
+            log.log("sweep", {"trial": index, **row})
     write_text(out_dir / "sweep.md", sweep_markdown(summary, axes, args.env))
     plot_sweep(summary, axes, out_dir / "sweep.png", f"{args.env}: BC sweep")
     return {
         "table": str(out_dir / "sweep.md"),
         "plot": str(out_dir / "sweep.png"),
         "trials": len(rows),
-        "seconds": time.perf_counter() - start,
+        "wall_time_s": time.perf_counter() - start,
         "summary": summary,
     }
 
@@ -1034,6 +1212,7 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
 def run_data(args: DataCommand) -> dict[str, Any]:
     import os
 
+    from imitate.data import load_dataset
     from imitate.minari_io import export_minari, import_minari
 
     action = args.action
@@ -1062,6 +1241,8 @@ def run_data(args: DataCommand) -> dict[str, Any]:
 
 def run_compress(args: CompressCommand) -> dict[str, Any]:
     from imitate.compress import compress_actions, write_imz
+    from imitate.data import load_dataset
+    from imitate.policy import load_policy
 
     policy = load_policy(args.policy)
     dataset = load_dataset(args.data)
@@ -1091,6 +1272,8 @@ def run_decompress(args: DecompressCommand) -> dict[str, Any]:
     from dataclasses import replace
 
     from imitate.compress import decompress_actions, read_imz
+    from imitate.data import load_dataset
+    from imitate.policy import load_policy
 
     policy = load_policy(args.policy)
     compressed = read_imz(args.imz)
@@ -1138,23 +1321,34 @@ def _print_human(result: dict[str, Any], indent: str = "") -> None:
             print(f"{indent}{key}: {value}")
 
 
+def _prepare_runtime() -> None:
+    """What every command needs once its arguments parse: the custom envs registered,
+    gymnasium's warnings quiet, the thread policy (``IMITATE_THREADS``, default 1)."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the imitate/... envs)
+    from imitate.threads import set_threads
+
+    set_threads()
+    gym.logger.min_level = 40  # keep library warnings out of the one-line error contract
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``imitate`` console script."""
     command = parse(sys.argv[1:] if argv is None else argv)
-    import envs  # noqa: F401  (registers the imitate/... envs)
-
-    # Small MLPs on 2 cores: one intra-op thread avoids thread hand-off costs.
-    torch.set_num_threads(1)
-    gym.logger.min_level = 40  # keep library warnings out of the one-line error contract
+    if not (isinstance(command, ExpertCommand) and isinstance(command.action, ExpertListCommand)):
+        _prepare_runtime()  # (`expert list` only reads the manifest)
     try:
         result = HANDLERS[type(command)](command)
     except ImitateError as exc:
-        print(f"imitate: error: {exc}", file=sys.stderr)
+        _report_error(str(exc), bool(getattr(command, "json", False)))
         return 2
     try:
         if command.json:
             print(json.dumps(result, default=float))
         elif isinstance(command, RunCommand):
+            from imitate.pipeline import console_summary
+
             print(console_summary(Path(result["report"]).read_text()))
             print(f"\nreport: {result['report']}\nreport.html: {result['report_html']}")
         else:

@@ -28,9 +28,8 @@ What it owns:
   an error instead of returning wrong actions.
 * **The .imz format** (no pickle): ``b"IMZ1"``, a little-endian uint32 header length,
   a UTF-8 JSON header (policy fingerprint, dataset identity, counts, resolution,
-  coder, hashes truncated to 128 bits, code lengths: about 600 bytes, a fixed cost
-  that dominates streams of a few hundred actions), then the coder's uint32 words,
-  little-endian.
+  coder, hashes truncated to 128 bits: about 500 bytes, a fixed cost that dominates
+  streams of a few hundred actions), then the coder's uint32 words, little-endian.
 
 The coder is not hand-written: ``constriction`` (Bamler, 2022; Rust core, numpy API)
 provides ``stream.queue.RangeEncoder`` / ``RangeDecoder`` with 32-bit words and
@@ -308,7 +307,8 @@ class Compressed:
     ``stats`` (not written to the file; empty after reading one): ``cross_entropy_bits``,
     the policy's summed cross-entropy of the coded symbols in bits (float64; Box: of the
     quantised actions under the cell probabilities), and ``quantized_bits``, the ideal
-    code length under the 24-bit tables actually used."""
+    code length under our 24-bit integer tables (constriction rounds the tables it is given
+    once more, so the payload can be slightly shorter where symbols sit at the 2^-24 floor)."""
 
     header: dict[str, Any]
     words: np.ndarray

@@ -85,6 +85,24 @@ class Dataset:
     def __len__(self) -> int:
         return int(self.obs.shape[0])
 
+    def __repr__(self) -> str:
+        """One line: env, size, array shapes and dtypes, source (never the arrays)."""
+
+        def shape(a: np.ndarray) -> str:
+            return f"{a.dtype}[{', '.join(map(str, a.shape))}]"
+
+        extras = [
+            f"{name}={shape(getattr(self, name))}"
+            for name in ("teacher_logits", "weights", "final_obs")
+            if getattr(self, name) is not None
+        ]
+        return (
+            f"Dataset({self.meta.env_id!r}, episodes={self.n_episodes}, transitions={len(self)}, "
+            f"obs={shape(self.obs)}, actions={shape(self.actions)}, "
+            + "".join(f"{e}, " for e in extras)
+            + f"source={self.meta.source!r})"
+        )
+
     @property
     def n_episodes(self) -> int:
         return int(self.episode_starts.shape[0])

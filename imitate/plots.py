@@ -370,3 +370,36 @@ def plot_reliability(
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
     ax.plot(centers, accuracy, marker="o", label="policy")
     return _finish(fig, ax, "confidence", "accuracy", "Reliability diagram", path, svg)
+
+
+def plot_training_curves(
+    curves: Mapping[tuple[str, str], Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+    path: str | os.PathLike[str],
+    svg: bool = False,
+) -> Path:
+    """Training loss and held-out NLL (bits per action), one line per stage: a row of
+    panels per x axis (``step``: gradient steps; ``round``: DAgger rounds), a column per
+    metric. ``{(metric, x key): {stage: (x, y)}}``."""
+    labels = {
+        "train_loss": "training loss",
+        "holdout_bits_per_action": "held-out NLL (bits per action)",
+        "step": "gradient step",
+        "round": "round (training on the aggregate so far)",
+    }
+    metrics = sorted({m for m, _ in curves}, key=lambda m: m != "train_loss")
+    x_keys = sorted({x for _, x in curves}, key=lambda x: x != "step")
+    fig, axes = plt.subplots(
+        len(x_keys), len(metrics), figsize=(5.5 * len(metrics), 3.8 * len(x_keys)), squeeze=False
+    )
+    for row, x_key in enumerate(x_keys):
+        for col, metric in enumerate(metrics):
+            ax = axes[row][col]
+            stages = curves.get((metric, x_key), {})
+            for stage, (x, y) in stages.items():
+                ax.plot(x, y, marker="." if len(x) < 30 else None, label=stage)
+            ax.set_xlabel(labels.get(x_key, x_key))
+            ax.set_ylabel(labels.get(metric, metric))
+            ax.grid(alpha=0.3)
+            if stages:
+                ax.legend(fontsize="small")
+    return save_figure(fig, path, svg)

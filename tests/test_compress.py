@@ -191,6 +191,10 @@ def test_decoding_refuses_another_policy_other_obs_or_corrupt_bytes(tmp_path: Pa
     ):
         with pytest.raises(CompressedFileError, match=message):
             Compressed.from_bytes(bad)
+    # what a machine whose torch computes other logits would see: refuse, do not guess
+    other_tables = replace(compressed, header={**compressed.header, "frequencies_sha256": "0" * 32})
+    with pytest.raises(CompressedFileError, match="probabilities differ"):
+        decompress_actions(policy, obs, other_tables)
     flipped = replace(compressed, words=compressed.words ^ np.uint32(0x5A5A5A5A))
     with pytest.raises(CompressedFileError, match="corrupt"):
         decompress_actions(policy, obs, flipped)
@@ -243,3 +247,27 @@ def test_cli_compress_decompress_round_trip(
         err = capsys.readouterr().err
         assert err.startswith("imitate: error: ") and err.count("\n") == 1, err
     assert not any(Path(p).exists() for p in (out + "x", out + "y", imz + "z"))
+
+
+def test_cli_box_actions_need_a_resolution_and_come_back_quantised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from envs import EXPERTS
+    from imitate import collect
+
+    demos = collect(EXPERTS["imitate/LabelBox-v0"](), "imitate/LabelBox-v0", 4, 0)
+    demos.save(tmp_path / "box.npz")
+    policy, _ = train_bc(demos, BCConfig(max_steps=200, seed=0))
+    save_policy(policy, tmp_path / "p.pt")
+    pt, data, imz = str(tmp_path / "p.pt"), str(tmp_path / "box.npz"), str(tmp_path / "b.imz")
+    assert main(["compress", "--policy", pt, "--data", data, "--out", imz]) == 2
+    assert "resolution" in capsys.readouterr().err and not Path(imz).exists()
+    assert (
+        main(["compress", "--policy", pt, "--data", data, "--out", imz, "--resolution", "0.01"])
+        == 0
+    )
+    out = str(tmp_path / "r.npz")
+    assert main(["decompress", "--policy", pt, "--imz", imz, "--data", data, "--out", out]) == 0
+    restored = np.load(out)["actions"]
+    assert restored.tobytes() == quantize_box_actions(policy.head, demos.actions, 0.01).tobytes()
+    assert np.abs(restored - demos.actions).max() <= 0.005 + 1e-6
