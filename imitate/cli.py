@@ -5,7 +5,11 @@ so flags, the Python API and the saved ``config.json`` say the same thing. The
 shared vocabulary: ``--env``, ``--expert``, ``--policy``, ``--data``,
 ``--episodes``, ``--seed``, ``--out``, ``--json`` (one JSON object on stdout).
 
-Errors caused by input print one line ``imitate: error: ...`` and exit 2.
+Errors caused by input print one line ``imitate: error: ...`` and exit 2; so does every
+file-system fault (``imitate: error: <path>: <what>``). SIGINT/SIGTERM print ``imitate:
+interrupted`` and exit 130/143. Commands that write a folder write it whole or not at
+all (:func:`imitate.runs.artefact_dir`). SB3 zips are pickles: one is loaded only when
+named on the command line, and ``--safe`` loads it without unpickling.
 """
 
 from __future__ import annotations
@@ -16,16 +20,24 @@ import json
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import tyro
 
+from imitate import validate
 from imitate.configs import BCConfig, DAggerConfig, RunConfig, Seeding
-from imitate.errors import EnvError, ImitateError
+from imitate.errors import EnvError, ImitateError, Interrupted, os_error
 from imitate.fileio import write_json, write_jsonl, write_text
-from imitate.runs import config_to_json, make_run_dir
+from imitate.runs import (
+    artefact_dir,
+    check_out,
+    config_to_json,
+    default_run_dir,
+    make_run_dir,
+    out_lock,
+)
 from imitate.tracking import Logger, RunLogger
 
 if TYPE_CHECKING:  # the library is imported by each command's handler, when it runs
@@ -70,6 +82,10 @@ class CollectCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     episodes: int = 10
     """Complete episodes to record."""
     seed: int = 0
@@ -86,6 +102,12 @@ class CollectCommand:
     """Rollout backend."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
+        validate.count("num_envs", self.num_envs)
 
 
 @dataclass(frozen=True)
@@ -108,6 +130,10 @@ class BCCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.count("eval_episodes", self.eval_episodes, minimum=0)
+
 
 @dataclass(frozen=True)
 class EvalCommand:
@@ -119,6 +145,10 @@ class EvalCommand:
     """The expert: evaluated when alone; with --policy, the labels for calibration (ECE,
     Brier, NLL in bits per action on the policy's own states; default: the expert recorded
     with the policy's demonstrations, else the env's zoo or scripted expert)."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     env: Annotated[str | None, DefaultInDoc] = None
     """Gymnasium env id (default: the env the policy was trained on)."""
     episodes: int = 50
@@ -137,6 +167,11 @@ class EvalCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
+
 
 @dataclass(frozen=True)
 class RunCommand:
@@ -147,6 +182,10 @@ class RunCommand:
     expert: str = "auto"
     """Expert: 'auto' (the zoo expert if one is shipped, else 'heuristic'), 'heuristic', 'zoo',
     an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__run__<seed>__<time>/)."""
     config: Annotated[RunConfig, Flatten] = field(default_factory=RunConfig)
@@ -157,6 +196,9 @@ class RunCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+
 
 @dataclass(frozen=True)
 class DaggerCommand:
@@ -166,6 +208,10 @@ class DaggerCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__dagger__<seed>__<time>/)."""
     compare_bc: bool = True
@@ -180,6 +226,9 @@ class DaggerCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+
 
 @dataclass(frozen=True)
 class DriftCommand:
@@ -189,6 +238,10 @@ class DriftCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     policy: Annotated[tuple[Path, ...], tyro.conf.UseAppendAction] = ()
     """Clone checkpoint .pt; repeat the flag to compare several."""
     episodes: int = 20
@@ -211,6 +264,12 @@ class DriftCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
+        validate.positive("threshold", self.threshold)
+
 
 @dataclass(frozen=True)
 class DistillCommand:
@@ -220,8 +279,17 @@ class DistillCommand:
     """Gymnasium env id."""
     teacher: str = "zoo"
     """Teacher with logits: 'zoo', an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     hidden: tuple[int, ...] = (16,)
     """Student hidden layer widths."""
+    activation: Literal["tanh", "relu", "hardtanh"] = "tanh"
+    """Student hidden activation (relu / hardtanh map exactly onto the int8 C export)."""
+    qat: bool = False
+    """Then fine-tune with int8 fake-quantised weights (QAT) on the student's own states, so
+    that the int8 C export computes the saved student's dot products exactly."""
     temperature: Annotated[float | None, DefaultInDoc] = None
     """Softmax temperature T (default: 0.01 for Q-value teachers, else 2)."""
     alpha: float = 0.9
@@ -240,6 +308,15 @@ class DistillCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.widths("hidden", self.hidden)
+        if self.temperature is not None:
+            validate.positive("temperature", self.temperature)
+        validate.fraction("alpha", self.alpha)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
+
 
 @dataclass(frozen=True)
 class ExportCommand:
@@ -250,7 +327,17 @@ class ExportCommand:
     format: Literal["onnx", "torchscript", "numpy", "c"] = "onnx"
     """Artefact format."""
     int8: bool = False
-    """C only: int8 weights (per-channel symmetric, int32 accumulation)."""
+    """C only: integer-only int8 (int8 weights, calibrated int activations, int32 accumulators)."""
+    activation_bits: Literal[8, 16] = 16
+    """C int8 only: activation width (observation and hidden); the weights stay int8."""
+    prefix: str = "policy"
+    """C only: name of the files (<prefix>.h/.c) and prefix of every symbol and macro."""
+    env: Annotated[str | None, DefaultInDoc] = None
+    """C int8 only: env whose rollouts of the policy calibrate it (default: the checkpoint's)."""
+    episodes: int = 10
+    """C int8 only: calibration episodes of the policy itself."""
+    seed: int = 0
+    """C int8 only: seed of the calibration rollouts."""
     out: Annotated[Path | None, DefaultInDoc] = None
     """Output folder (default: runs/<env>__export__0__<time>/)."""
     json: bool = False
@@ -270,6 +357,10 @@ class OodCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     data: Annotated[Path | None, DefaultInDoc] = None
     """The clone's demonstrations (.npz): the support that drift leaves. Default: as many
     fresh expert episodes, reset seeds following the scored ones."""
@@ -283,6 +374,11 @@ class OodCommand:
     """Report folder (default: runs/<env>__ood__<seed>__<time>/)."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
 
 
 @dataclass(frozen=True)
@@ -303,6 +399,10 @@ class ExpertTrainCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+
 
 @dataclass(frozen=True)
 class ExpertListCommand:
@@ -320,12 +420,21 @@ class ExpertEvalCommand:
     """Gymnasium env id."""
     expert: str = "zoo"
     """'zoo', 'heuristic', an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     episodes: int = 50
     """Evaluation episodes."""
     seed: int = 10_000
     """Reset seed of the first episode."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
 
 
 @dataclass(frozen=True)
@@ -351,6 +460,10 @@ class SweepCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     grid: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
     """An axis 'name=v1,v2,...' (repeat for a second one): 'episodes', 'hidden' (e.g. 16,64x64)
     or a BC setting such as lr or label_smoothing. Default: episodes=1,2,5."""
@@ -371,6 +484,12 @@ class SweepCommand:
     (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seeds("seeds", self.seeds)
+        validate.count("episodes", self.episodes)
+        validate.count("eval_episodes", self.eval_episodes)
 
 
 @dataclass(frozen=True)
@@ -447,6 +566,15 @@ class DecompressCommand:
     """Print one JSON object on stdout."""
 
 
+DESCRIPTION = (
+    "imitate: imitation learning and policy distillation. Trust rule: an SB3 .zip is a "
+    "pickle, and loading one runs any code inside it; imitate loads a zip only when you name "
+    "it (--expert/--teacher), never because a checkpoint or dataset mentions it. Name only "
+    "zips you trust, or add --safe to rebuild the actor from the zip's tensors without "
+    "unpickling (shipped zoo experts always load so). imitate's own .pt/.npz files hold no "
+    "pickled objects."
+)
+
 EVAL_SEED = 10_000
 """First reset seed of every evaluation (episode i: EVAL_SEED + i), kept apart from training."""
 
@@ -474,12 +602,49 @@ def _progress() -> bool:
 
 def _require_positive(**values: int) -> None:
     for name, value in values.items():
-        if value < 1:
-            raise ImitateError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        validate.count(name, value)
 
 
-def resolve_expert(spec: str, env_id: str) -> Policy:
-    """``heuristic``, ``zoo``, an SB3 ``.zip`` or an imitate ``.pt`` -> a Policy for ``env_id``."""
+SHIPPED_EXPERT_NAMES = ("heuristic", "zoo")
+"""Expert names a checkpoint may record for eval's calibration default: no file paths."""
+
+
+def _warn(warnings: list[str], message: str) -> None:
+    """One warning line on stderr now; the list goes into the result (``--json``)."""
+    print(f"imitate: warning: {message}", file=sys.stderr)
+    warnings.append(message)
+
+
+def _with_warnings(warnings: list[str], result: dict[str, Any]) -> dict[str, Any]:
+    return {**result, "warnings": warnings} if warnings else result
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """An existing ``--out`` file is replaced only when it is an imitate dataset."""
+    import zipfile
+
+    if path.is_file():
+        try:
+            with zipfile.ZipFile(path) as archive:
+                ours = "meta_json.npy" in archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            ours = False
+        if not ours:
+            raise ImitateError(
+                f"{path}: exists and is not an imitate dataset; imitate does not overwrite it"
+            )
+
+
+def _expert_inputs(spec: str) -> tuple[Path | None, ...]:
+    """The expert's file, if it is one (an artefact folder must not swallow its input)."""
+    return (Path(spec),) if spec.endswith((".zip", ".pt")) else ()
+
+
+def resolve_expert(spec: str, env_id: str, safe: bool = False) -> Policy:
+    """``heuristic``, ``zoo``, an SB3 ``.zip`` or an imitate ``.pt`` -> a Policy for ``env_id``.
+
+    Only names the user typed come here (never a path read from a checkpoint). A ``.zip``
+    is loaded by SB3 (its pickles run: trusted input only) unless ``safe``."""
     if spec == "heuristic":
         import envs
         from agents.heuristics import HEURISTICS, heuristic_expert
@@ -497,7 +662,7 @@ def resolve_expert(spec: str, env_id: str) -> Policy:
     if spec.endswith(".zip"):
         from agents.zoo import load_zip_teacher
 
-        return load_zip_teacher(Path(spec), env_id)
+        return load_zip_teacher(Path(spec), env_id, safe=safe)
     if spec.endswith(".pt"):
         from imitate.policy import load_policy
 
@@ -536,8 +701,16 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
     _require_positive(episodes=args.episodes, num_envs=args.num_envs)
     backend = args.rollouts.to_backend()
     env_spaces(args.env)  # an unknown env id is reported before anything else
-    expert = resolve_expert(args.expert, args.env)
-    out = args.out or make_run_dir(args.env, "collect", args.seed) / "demos.npz"
+    if args.out is not None:
+        check_out(args.out, "file")
+        _refuse_foreign_file(args.out)
+    warnings: list[str] = []
+    from imitate.data import collection_estimate, dataset_warnings
+
+    estimate = collection_estimate(args.env, args.episodes)
+    if estimate is not None:
+        _warn(warnings, estimate)
+    expert = resolve_expert(args.expert, args.env, safe=args.safe)
     start = time.perf_counter()
     dataset = collect(
         expert,
@@ -551,10 +724,12 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
         backend=backend,
     )
     elapsed = time.perf_counter() - start
-    dataset.save(out)
+    for message in dataset_warnings(dataset):
+        _warn(warnings, message)
+    target = args.out or default_run_dir(args.env, "collect", args.seed) / "demos.npz"
     returns = dataset.episode_returns
     result = {
-        "data": str(out),
+        "data": str(target),
         "env": args.env,
         "expert": args.expert,
         "episodes": dataset.n_episodes,
@@ -564,8 +739,13 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
         "wall_time_s": elapsed,
     }
     if args.out is None:  # our run folder (an --out file's folder is the user's)
-        _record_run(out.parent, args, "collect", result)
-    return result
+        with artefact_dir(target.parent, "collect") as artefacts:
+            dataset.save(artefacts.work / "demos.npz")
+            _record_run(artefacts.work, args, "collect", result)
+    else:
+        with out_lock(target):
+            dataset.save(target)
+    return _with_warnings(warnings, result)
 
 
 def load_dataset_for(path: Path, env_id: str | None) -> Dataset:
@@ -601,16 +781,22 @@ def _train_and_save(
 
 def run_bc(args: BCCommand) -> dict[str, Any]:
     from imitate.collect import evaluate
+    from imitate.data import dataset_warnings
 
     dataset = load_dataset_for(args.data, args.env)
+    warnings: list[str] = []
+    for message in dataset_warnings(dataset):
+        _warn(warnings, f"{args.data}: {message}")
     env_id = dataset.meta.env_id
-    out_dir = make_run_dir(env_id, "bc", args.config.seed, args.out)
-    log = RunLogger(out_dir, args.logger, config_to_json(args))
-    policy, result = _train_and_save(dataset, args.config, out_dir, args, log)
-    if args.eval_episodes > 0:
-        result["eval"] = evaluate(policy, env_id, args.eval_episodes, EVAL_SEED).to_json()
-        write_json(out_dir / "eval.json", result["eval"])
-    return result
+    target = args.out or default_run_dir(env_id, "bc", args.config.seed)
+    with artefact_dir(target, "bc", inputs=(args.data,)) as artefacts:
+        out_dir = artefacts.work
+        log = RunLogger(out_dir, args.logger, config_to_json(args))
+        policy, result = _train_and_save(dataset, args.config, out_dir, args, log)
+        if args.eval_episodes > 0:
+            result["eval"] = evaluate(policy, env_id, args.eval_episodes, EVAL_SEED).to_json()
+            write_json(out_dir / "eval.json", result["eval"])
+    return _with_warnings(warnings, artefacts.final(result))
 
 
 def run_eval(args: EvalCommand) -> dict[str, Any]:
@@ -626,6 +812,8 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         raise ImitateError(f"--js-gate must be in [0, ln 2 = 0.693), got {args.js_gate}")
     if args.policy is None and args.expert is None:
         raise ImitateError("give --policy, --expert, or both (calibration against the expert)")
+    if args.out is not None:
+        check_out(args.out, "dir")
     backend = args.rollouts.to_backend()
     if args.policy is not None:
         checkpoint = read_checkpoint(args.policy)  # numpy inference: torch is not loaded
@@ -660,12 +848,14 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
                 "action_flip_rate": action_flip_rate(rollouts.actions, rollouts.episode_starts),
             }
         out_dir = None if args.out is None else make_run_dir(env_id, "eval", args.seed, args.out)
-        teacher = recorded.get("expert")  # the expert that labelled the clone's data
-        if not (teacher in ("heuristic", "zoo") or (teacher and Path(teacher).is_file())):
+        # The expert that labelled the clone's data, if it is a shipped name: a checkpoint
+        # never makes imitate load another file (a recorded path could be anybody's zip).
+        teacher = recorded.get("expert")
+        if teacher not in SHIPPED_EXPERT_NAMES:
             teacher = None
         expert_name = args.expert or teacher or default_expert(env_id)
         if expert_name is not None and isinstance(policy.head, CategoricalHead):
-            expert = resolve_expert(expert_name, env_id)
+            expert = resolve_expert(expert_name, env_id, safe=args.safe)
             figure = None if out_dir is None else out_dir / "reliability.png"
             out["calibration"] = {
                 "expert": expert_name,
@@ -679,7 +869,7 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         raise ImitateError("--expert needs --env")
     if args.js_gate:
         raise ImitateError("--js-gate gates a --policy (a Discrete imitate policy)")
-    actor = resolve_expert(str(args.expert), args.env)
+    actor = resolve_expert(str(args.expert), args.env, safe=args.safe)
     result = evaluate(
         actor, args.env, args.episodes, args.seed, progress=_progress(), backend=backend
     )
@@ -750,11 +940,13 @@ def run_ood(args: OodCommand) -> dict[str, Any]:
     if not 0.0 < args.quantile < 1.0:
         raise ImitateError(f"--quantile must be in (0, 1), got {args.quantile}")
     env_spaces(args.env)
+    if args.out is not None:
+        check_out(args.out, "dir")
     policy = load_policy(args.policy)
     check_policy_env(policy, args.env, str(args.policy))
     if not isinstance(policy.head, CategoricalHead):
         raise ImitateError("OOD scores need a policy with a Discrete action space")
-    expert = resolve_expert(args.expert, args.env)
+    expert = resolve_expert(args.expert, args.env, safe=args.safe)
     if args.data is not None:
         reference = load_dataset_for(args.data, args.env).obs
     else:
@@ -826,19 +1018,37 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
     expert_name = args.expert
     if expert_name == "auto":
         expert_name = default_expert(args.env) or "heuristic"
-    expert = resolve_expert(expert_name, args.env)
-    out_dir = make_run_dir(args.env, "run", config.seed, args.out)
-    write_json(out_dir / "config.json", config_to_json(args))
-    log = RunLogger(out_dir, args.logger, config_to_json(args))
-    results = run_pipeline(
-        args.env, expert, expert_name, config, out_dir, progress=_progress(), metrics=log
-    )
-    return {
-        "run": str(out_dir),
-        "report": str(out_dir / "report.md"),
-        "report_html": str(out_dir / "report.html"),
-        **results,
-    }
+    expert = resolve_expert(expert_name, args.env, safe=args.safe)
+    config = _scaled_run_config(args.env, config)
+    recorded = config_to_json(replace(args, config=config))
+    target = args.out or default_run_dir(args.env, "run", config.seed)
+    with artefact_dir(target, "run", inputs=_expert_inputs(expert_name)) as artefacts:
+        out_dir = artefacts.work
+        write_json(out_dir / "config.json", recorded)
+        log = RunLogger(out_dir, args.logger, recorded)
+        results = run_pipeline(
+            args.env, expert, expert_name, config, out_dir, progress=_progress(), metrics=log
+        )
+        result = {
+            "run": str(out_dir),
+            "report": str(out_dir / "report.md"),
+            "report_html": str(out_dir / "report.html"),
+            **results,
+        }
+    return artefacts.final(result)
+
+
+def _scaled_run_config(env_id: str, config: RunConfig) -> RunConfig:
+    """MuJoCo tasks left at every default get :func:`long_episode_config` (1000-step
+    episodes would make the classic-control defaults take an hour here)."""
+    import gymnasium as gym
+
+    from imitate.configs import long_episode_config
+
+    entry_point = str(gym.spec(env_id).entry_point)
+    if config == RunConfig() and entry_point.startswith("gymnasium.envs.mujoco"):
+        return long_episode_config()
+    return config
 
 
 def _one_line(text: str) -> str:
@@ -849,6 +1059,13 @@ def _one_line(text: str) -> str:
     rows = [row for row in rows if row not in titles and not row.startswith("usage:")]
     if not rows:
         return "invalid arguments (see imitate --help)"
+    if rows[0].startswith("Error parsing "):  # a value refused by imitate.validate, wrapped
+        message = []
+        for row in rows:
+            if row.startswith("For full helptext"):
+                break
+            message.append(row)
+        return re.sub(r"^Error parsing [^:]*: ", "", " ".join(message))
     if rows[0].endswith(":") and len(rows) > 1:
         return f"{rows[0]} {rows[1]}"
     return rows[0]
@@ -944,6 +1161,7 @@ def parse(argv: list[str]) -> Any:
                 Command,
                 args=argv,
                 prog="imitate",
+                description=DESCRIPTION,
                 config=(tyro.conf.OmitSubcommandPrefixes,),
             )
     except SystemExit as exc:
@@ -958,16 +1176,27 @@ def parse(argv: list[str]) -> Any:
 
 
 def run_dagger(args: DaggerCommand) -> dict[str, Any]:
-    from imitate.collect import env_spaces, evaluate
+    from imitate.collect import env_spaces
+
+    env_spaces(args.env)
+    expert = resolve_expert(args.expert, args.env, safe=args.safe)
+    config = args.config
+    backend = args.rollouts.to_backend()
+    target = args.out or default_run_dir(args.env, "dagger", config.seed)
+    with artefact_dir(target, "dagger", inputs=_expert_inputs(args.expert)) as artefacts:
+        result = _dagger_into(args, expert, backend, artefacts.work)
+    return artefacts.final(result)
+
+
+def _dagger_into(
+    args: DaggerCommand, expert: Policy, backend: Backend, out_dir: Path
+) -> dict[str, Any]:
+    from imitate.collect import evaluate
     from imitate.dagger import bc_label_curve, dagger
     from imitate.plots import plot_return_vs_labels
     from imitate.policy import save_policy
 
-    env_spaces(args.env)
-    expert = resolve_expert(args.expert, args.env)
     config = args.config
-    out_dir = make_run_dir(args.env, "dagger", config.seed, args.out)
-    backend = args.rollouts.to_backend()
     log = RunLogger(out_dir, args.logger, config_to_json(args))
     policy, history = dagger(args.env, expert, config, progress=_progress(), backend=backend)
     save_policy(
@@ -1011,7 +1240,6 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
 
 def run_drift(args: DriftCommand) -> dict[str, Any]:
     from imitate.collect import env_spaces
-    from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
     from imitate.policy import load_policy
 
     _require_positive(episodes=args.episodes)
@@ -1020,13 +1248,24 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
     if not args.horizons or min(args.horizons) < 1:
         raise ImitateError("--horizons must be positive integers")
     env_spaces(args.env)
-    expert = resolve_expert(args.expert, args.env)
+    expert = resolve_expert(args.expert, args.env, safe=args.safe)
     clones: dict[str, Policy] = {}
     for path in args.policy:
         clone = load_policy(path)
         check_policy_env(clone, args.env, str(path))
         clones[path.parent.name + "/" + path.name if path.parent.name else path.name] = clone
-    out_dir = make_run_dir(args.env, "drift", args.seed, args.out)
+    target = args.out or default_run_dir(args.env, "drift", args.seed)
+    inputs = (*args.policy, *_expert_inputs(args.expert))
+    with artefact_dir(target, "drift", inputs=inputs) as artefacts:
+        result = _drift_into(args, expert, clones, artefacts.work)
+    return artefacts.final(result)
+
+
+def _drift_into(
+    args: DriftCommand, expert: Policy, clones: dict[str, Policy], out_dir: Path
+) -> dict[str, Any]:
+    from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
+
     analysis = analyse_drift(
         args.env,
         expert,
@@ -1058,24 +1297,38 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
 def run_distill(args: DistillCommand) -> dict[str, Any]:
     from imitate.collect import env_spaces
     from imitate.configs import DistillConfig, PolicyConfig
-    from imitate.distill import distill, distillation_report
-    from imitate.policy import save_policy
 
     _require_positive(episodes=args.episodes)
     if not args.hidden or min(args.hidden) < 1:
         raise ImitateError("--hidden must be positive layer widths")
     env_spaces(args.env)
-    teacher = resolve_expert(args.teacher, args.env)
+    teacher = resolve_expert(args.teacher, args.env, safe=args.safe)
     config = DistillConfig(
-        student=PolicyConfig(hidden=args.hidden),
+        student=PolicyConfig(hidden=args.hidden, activation=args.activation),
         temperature=args.temperature,
         alpha=args.alpha,
         mode=args.mode,
         seed=args.seed,
     )
-    out_dir = make_run_dir(args.env, "distill", args.seed, args.out)
+    target = args.out or default_run_dir(args.env, "distill", args.seed)
+    with artefact_dir(target, "distill", inputs=_expert_inputs(args.teacher)) as artefacts:
+        result = _distill_into(args, teacher, config, artefacts.work)
+    return artefacts.final(result)
+
+
+def _distill_into(args: DistillCommand, teacher: Any, config: Any, out_dir: Path) -> dict[str, Any]:
+    from imitate.collect import collect
+    from imitate.distill import distill, distillation_report
+    from imitate.policy import save_policy
+
     log = RunLogger(out_dir, args.logger, config_to_json(args))
-    student, history = distill(teacher, args.env, config, progress=_progress())  # type: ignore[arg-type]
+    student, history = distill(teacher, args.env, config, progress=_progress())
+    if args.qat:
+        from imitate.export.int8 import quantization_aware_finetune
+
+        own_states = collect(student, args.env, 10, args.seed + 1).obs
+        student = quantization_aware_finetune(student, own_states, seed=args.seed)
+        history["qat"] = {"states": len(own_states), "weights": "int8 grid, per channel"}
     log.log_records("distill", history.pop("training_records", None) or history.get("rounds", []))
     save_policy(
         student,
@@ -1091,6 +1344,18 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
     return result
 
 
+def _int8_calibration(args: ExportCommand, policy: Any, env_id: str) -> Any:
+    """States of the policy's own rollouts, for the int8 activation ranges."""
+    from imitate.collect import collect, env_spaces
+
+    _require_positive(episodes=args.episodes)
+    env = args.env or (None if env_id == "policy" else env_id)
+    if env is None:
+        raise ImitateError("--int8 calibrates on the policy's own states: give --env")
+    env_spaces(env)
+    return collect(policy, env, args.episodes, args.seed).obs
+
+
 def run_export(args: ExportCommand) -> dict[str, Any]:
     from imitate.export import export_policy
     from imitate.export.c import weight_bytes
@@ -1099,19 +1364,30 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
     policy = load_policy(args.policy)
     if args.int8 and args.format != "c":
         raise ImitateError("--int8 applies to the C export only")
-    env_id = load_checkpoint(args.policy)["config"].get("env_id", "policy")
-    out_dir = make_run_dir(env_id, "export", 0, args.out)
-    files = export_policy(policy, args.format, out_dir, args.int8)
-    result: dict[str, Any] = {
-        "format": args.format,
-        "files": [str(f) for f in files],
-        "bytes": {f.name: f.stat().st_size for f in files},
-        "parameters": policy.n_parameters(),
-    }
     if args.format == "c":
-        result["weight_bytes"] = weight_bytes(policy, args.int8)
-    _record_run(out_dir, args, "export", result)
-    return result
+        from imitate.export.c import check_prefix
+
+        check_prefix(args.prefix)
+    elif args.prefix != "policy":
+        raise ImitateError("--prefix applies to the C export only")
+    env_id = load_checkpoint(args.policy)["config"].get("env_id", "policy")
+    calibration = _int8_calibration(args, policy, env_id) if args.int8 else None
+    target = args.out or default_run_dir(str(env_id), "export", 0)
+    with artefact_dir(target, "export", inputs=(args.policy,)) as artefacts:
+        out_dir = artefacts.work
+        files = export_policy(
+            policy, args.format, out_dir, args.int8, calibration, args.prefix, args.activation_bits
+        )
+        result: dict[str, Any] = {
+            "format": args.format,
+            "files": [str(f) for f in files],
+            "bytes": {f.name: f.stat().st_size for f in files},
+            "parameters": policy.n_parameters(),
+        }
+        if args.format == "c":
+            result["weight_bytes"] = weight_bytes(policy, args.int8)
+        _record_run(out_dir, args, "export", result)
+    return artefacts.final(result)
 
 
 def run_expert(args: ExpertCommand) -> dict[str, Any]:
@@ -1133,6 +1409,8 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
         zoo.zoo_spec(action.env)
         if action.timesteps is not None:
             _require_positive(timesteps=action.timesteps)
+        if action.out is not None:
+            check_out(action.out, "file")
         if action.ship:
             out = zoo.expert_file(action.env)
         else:
@@ -1160,7 +1438,7 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
         return entry
     _require_positive(episodes=action.episodes)
     env_spaces(action.env)
-    expert = resolve_expert(action.expert, action.env)
+    expert = resolve_expert(action.expert, action.env, safe=action.safe)
     result = evaluate(expert, action.env, action.episodes, action.seed, progress=_progress())
     return {"env": action.env, "expert": action.expert, **result.to_json()}
 
@@ -1170,10 +1448,6 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
     from imitate.sweep import (
         SweepConfig,
         parse_axis,
-        plot_sweep,
-        run_sweep,
-        summarise,
-        sweep_markdown,
     )
 
     _require_positive(episodes=args.episodes, eval_episodes=args.eval_episodes)
@@ -1188,8 +1462,18 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
         eval_episodes=args.eval_episodes,
         bc=args.config,
     )
-    expert = resolve_expert(args.expert, args.env)
-    out_dir = make_run_dir(args.env, "sweep", args.seeds[0] if args.seeds else 0, args.out)
+    expert = resolve_expert(args.expert, args.env, safe=args.safe)
+    target = args.out or default_run_dir(args.env, "sweep", args.seeds[0] if args.seeds else 0)
+    with artefact_dir(target, "sweep", inputs=_expert_inputs(args.expert)) as artefacts:
+        result = _sweep_into(args, expert, config, axes, backend, artefacts.work)
+    return artefacts.final(result)
+
+
+def _sweep_into(
+    args: SweepCommand, expert: Policy, config: Any, axes: Any, backend: Backend, out_dir: Path
+) -> dict[str, Any]:
+    from imitate.sweep import plot_sweep, run_sweep, summarise, sweep_markdown
+
     start = time.perf_counter()
     rows = run_sweep(expert, config, backend, progress=_progress())
     summary = summarise(rows, axes)
@@ -1217,6 +1501,7 @@ def run_data(args: DataCommand) -> dict[str, Any]:
 
     action = args.action
     if action.root is not None:
+        check_out(action.root, "dir")
         os.environ["MINARI_DATASETS_PATH"] = str(action.root)
     if isinstance(action, DataExportMinariCommand):
         dataset = load_dataset(action.data)
@@ -1227,9 +1512,13 @@ def run_data(args: DataCommand) -> dict[str, Any]:
             "episodes": dataset.n_episodes,
             "transitions": len(dataset),
         }
+    if action.out is not None:
+        check_out(action.out, "file")
+        _refuse_foreign_file(action.out)
     dataset = import_minari(action.dataset_id)
     out = action.out or make_run_dir(dataset.meta.env_id, "import-minari", 0) / "demos.npz"
-    dataset.save(out)
+    with out_lock(out):
+        dataset.save(out)
     return {
         "data": str(out),
         "dataset_id": action.dataset_id,
@@ -1334,14 +1623,58 @@ def _prepare_runtime() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``imitate`` console script."""
-    command = parse(sys.argv[1:] if argv is None else argv)
+    """Entry point of the ``imitate`` console script.
+
+    Exit codes: 0, 2 (bad input or a file-system fault, one line), 130/143 (SIGINT/SIGTERM,
+    one line ``imitate: interrupted``)."""
+    from imitate.signals import signals_raise
+
+    with signals_raise():
+        try:
+            return _main(argv)
+        except Interrupted as exc:
+            _stderr_line("imitate: interrupted")
+            return 128 + exc.signum
+        except KeyboardInterrupt:  # raised by code that caught our handler's signal itself
+            _stderr_line("imitate: interrupted")
+            return 130
+        finally:
+            _shutdown_ray()
+
+
+def _stderr_line(text: str) -> None:
+    with contextlib.suppress(BrokenPipeError, ValueError, OSError):
+        print(text, file=sys.stderr, flush=True)
+
+
+def _shutdown_ray() -> None:
+    """Stop the Ray this command started (or joined): no Ray process outlives the driver."""
+    ray = sys.modules.get("ray")
+    if ray is None:
+        return
+    try:
+        if ray.is_initialized():
+            ray.shutdown()
+    except Exception:  # shutting down after a failure: nothing more to report
+        pass
+
+
+def _main(argv: list[str] | None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        command = parse(args)
+    except ImitateError as exc:
+        _report_error(str(exc), "--json" in args)
+        return 2
     if not (isinstance(command, ExpertCommand) and isinstance(command.action, ExpertListCommand)):
         _prepare_runtime()  # (`expert list` only reads the manifest)
     try:
         result = HANDLERS[type(command)](command)
     except ImitateError as exc:
         _report_error(str(exc), bool(getattr(command, "json", False)))
+        return 2
+    except OSError as exc:  # disk full, read-only, permission, path kind: one line too
+        _report_error(str(os_error(exc)), bool(getattr(command, "json", False)))
         return 2
     try:
         if command.json:
