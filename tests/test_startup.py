@@ -65,6 +65,7 @@ def test_eval_of_a_checkpoint_loads_neither_torch_nor_sb3(tmp_path: Path) -> Non
     assert _loaded_after(code) == ["gymnasium"]
 
 
+@pytest.mark.slow  # five fresh processes that import torch (~26 s on the loaded machine)
 def test_thread_policy() -> None:
     threads = "import imitate, torch\nprint(torch.get_num_threads())"
     assert _run(threads) == "1"  # the default for small MLPs
