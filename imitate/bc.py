@@ -5,6 +5,12 @@ DataLoader: index shuffling is all small data needs), with early stopping on
 the held-out negative log-likelihood. It reports that NLL in bits per action
 (the code length of the expert's choices under the clone) and the held-out
 action error. DAgger and distillation call this same function.
+
+Box actions are the exception to "minimise the NLL": by default the Gaussian
+head's mean regresses the expert action (``box_loss='mse'``) and early stopping
+watches the held-out action MSE, because a learned std lets the NLL give up the
+states it fits worst (see :func:`box_loss` and the README's continuous-control
+section for the Pendulum evidence).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from imitate.errors import ImitateError
 from imitate.losses import nats_to_bits
 from imitate.optim import FastAdam
 from imitate.policy import MLPPolicy
-from imitate.spaces import CategoricalHead
+from imitate.spaces import CategoricalHead, GaussianHead
 
 
 @dataclass
@@ -114,6 +120,12 @@ def train_bc(
     train_teacher = _soft_targets(dataset, config, head.n_outputs, train_idx)
     alpha, temperature = config.soft_weight, config.temperature
     toolbox = LossToolbox.build(config, head, dataset, obs, train_idx)
+    box = isinstance(head, GaussianHead)
+
+    def train_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if isinstance(head, GaussianHead):
+            return box_loss(head, outputs, targets, config)
+        return head.nll(outputs, targets)
 
     # Plain CE on Discrete actions trains in numpy (see imitate/fastbc.py); the rest in torch.
     trainer: fastbc.NumpyMLPTrainer | None = None
@@ -143,7 +155,7 @@ def train_bc(
         batch_teacher = None if teacher_all is None else teacher_all[batch]
         if toolbox is None:
             outputs = policy.net(batch_obs)
-            nll = head.nll(outputs, batch_actions)
+            nll = train_loss(outputs, batch_actions)
         else:
             outputs, nll = toolbox.per_sample(
                 policy.net, batch_obs, batch_actions, batch_index, generator
@@ -157,6 +169,9 @@ def train_bc(
         optimizer.step()
         return loss.detach()
 
+    stop_key = "holdout_nll"
+    if box and config.box_early_stop == "action_mse":
+        stop_key = "holdout_action_mse"
     n_train = len(train_idx)
     batch_size = min(config.batch_size, n_train)
     history = BCHistory(n_train=n_train, n_holdout=len(holdout_idx))
@@ -189,7 +204,7 @@ def train_bc(
             bar.update(step - bar.n)
             bar.set_postfix(holdout_bits=f"{record.get('holdout_bits_per_action', math.nan):.3f}")
             step_losses = []
-            score = record.get("holdout_nll", record["train_loss"])
+            score = record.get(stop_key, record["train_loss"])
             if score < best_nll - 1e-6:
                 best_nll, best_state, stale = score, copy.deepcopy(policy.state_dict()), 0
                 history.best_step = step
@@ -328,4 +343,33 @@ def _evaluate_holdout(
         record["holdout_accuracy"] = 1.0 - error
     else:
         record["holdout_error"] = error
+    if isinstance(policy.head, GaussianHead):
+        with torch.no_grad():
+            mean = policy.head.mode(outputs)
+            record["holdout_action_mse"] = float(losses.mse_action_loss(mean, hold_actions))
     return record
+
+
+def box_loss(
+    head: GaussianHead, outputs: torch.Tensor, actions: torch.Tensor, config: BCConfig
+) -> torch.Tensor:
+    """Per-sample training loss [B] of a Gaussian head under ``config.box_loss``.
+
+    'mse' and 'huber' add a fit of the std to the residuals with the mean detached: the
+    std still describes them (sampling, entropy and calibration use it) but has no say in
+    how much each state's mean error counts. That fit is beta-NLL with beta = 1, whose
+    log-std gradient ``sigma^2 - r^2`` stays bounded; the plain NLL's, ``1 - r^2 / sigma^2``,
+    grows without bound as sigma shrinks and, through the shared layers, swamps the mean's
+    (held-out action MSE 0.034 vs 0.004 on Pendulum).
+    """
+    mean, log_std = head.mean_log_std(outputs)
+    if config.box_loss == "nll":
+        return losses.gaussian_nll(mean, log_std, actions, reduction="none")
+    if config.box_loss == "beta_nll":
+        return losses.beta_nll(mean, log_std, actions, config.box_beta, reduction="none")
+    if config.box_loss == "mse":
+        fit = losses.mse_action_loss(mean, actions, reduction="none")
+    else:
+        fit = losses.huber_action_loss(mean, actions, config.huber_delta, reduction="none")
+    std_fit = losses.beta_nll(mean.detach(), log_std, actions, 1.0, reduction="none")
+    return fit + std_fit

@@ -20,7 +20,7 @@ import json
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -285,6 +285,11 @@ class DistillCommand:
     actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     hidden: tuple[int, ...] = (16,)
     """Student hidden layer widths."""
+    activation: Literal["tanh", "relu", "hardtanh"] = "tanh"
+    """Student hidden activation (relu / hardtanh map exactly onto the int8 C export)."""
+    qat: bool = False
+    """Then fine-tune with int8 fake-quantised weights (QAT) on the student's own states, so
+    that the int8 C export computes the saved student's dot products exactly."""
     temperature: Annotated[float | None, DefaultInDoc] = None
     """Softmax temperature T (default: 0.01 for Q-value teachers, else 2)."""
     alpha: float = 0.9
@@ -322,7 +327,17 @@ class ExportCommand:
     format: Literal["onnx", "torchscript", "numpy", "c"] = "onnx"
     """Artefact format."""
     int8: bool = False
-    """C only: int8 weights (per-channel symmetric, int32 accumulation)."""
+    """C only: integer-only int8 (int8 weights, calibrated int activations, int32 accumulators)."""
+    activation_bits: Literal[8, 16] = 16
+    """C int8 only: activation width (observation and hidden); the weights stay int8."""
+    prefix: str = "policy"
+    """C only: name of the files (<prefix>.h/.c) and prefix of every symbol and macro."""
+    env: Annotated[str | None, DefaultInDoc] = None
+    """C int8 only: env whose rollouts of the policy calibrate it (default: the checkpoint's)."""
+    episodes: int = 10
+    """C int8 only: calibration episodes of the policy itself."""
+    seed: int = 0
+    """C int8 only: seed of the calibration rollouts."""
     out: Annotated[Path | None, DefaultInDoc] = None
     """Output folder (default: runs/<env>__export__0__<time>/)."""
     json: bool = False
@@ -1004,11 +1019,13 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
     if expert_name == "auto":
         expert_name = default_expert(args.env) or "heuristic"
     expert = resolve_expert(expert_name, args.env, safe=args.safe)
+    config = _scaled_run_config(args.env, config)
+    recorded = config_to_json(replace(args, config=config))
     target = args.out or default_run_dir(args.env, "run", config.seed)
     with artefact_dir(target, "run", inputs=_expert_inputs(expert_name)) as artefacts:
         out_dir = artefacts.work
-        write_json(out_dir / "config.json", config_to_json(args))
-        log = RunLogger(out_dir, args.logger, config_to_json(args))
+        write_json(out_dir / "config.json", recorded)
+        log = RunLogger(out_dir, args.logger, recorded)
         results = run_pipeline(
             args.env, expert, expert_name, config, out_dir, progress=_progress(), metrics=log
         )
@@ -1019,6 +1036,19 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
             **results,
         }
     return artefacts.final(result)
+
+
+def _scaled_run_config(env_id: str, config: RunConfig) -> RunConfig:
+    """MuJoCo tasks left at every default get :func:`long_episode_config` (1000-step
+    episodes would make the classic-control defaults take an hour here)."""
+    import gymnasium as gym
+
+    from imitate.configs import long_episode_config
+
+    entry_point = str(gym.spec(env_id).entry_point)
+    if config == RunConfig() and entry_point.startswith("gymnasium.envs.mujoco"):
+        return long_episode_config()
+    return config
 
 
 def _one_line(text: str) -> str:
@@ -1274,7 +1304,7 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
     env_spaces(args.env)
     teacher = resolve_expert(args.teacher, args.env, safe=args.safe)
     config = DistillConfig(
-        student=PolicyConfig(hidden=args.hidden),
+        student=PolicyConfig(hidden=args.hidden, activation=args.activation),
         temperature=args.temperature,
         alpha=args.alpha,
         mode=args.mode,
@@ -1287,11 +1317,18 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
 
 
 def _distill_into(args: DistillCommand, teacher: Any, config: Any, out_dir: Path) -> dict[str, Any]:
+    from imitate.collect import collect
     from imitate.distill import distill, distillation_report
     from imitate.policy import save_policy
 
     log = RunLogger(out_dir, args.logger, config_to_json(args))
     student, history = distill(teacher, args.env, config, progress=_progress())
+    if args.qat:
+        from imitate.export.int8 import quantization_aware_finetune
+
+        own_states = collect(student, args.env, 10, args.seed + 1).obs
+        student = quantization_aware_finetune(student, own_states, seed=args.seed)
+        history["qat"] = {"states": len(own_states), "weights": "int8 grid, per channel"}
     log.log_records("distill", history.pop("training_records", None) or history.get("rounds", []))
     save_policy(
         student,
@@ -1307,6 +1344,18 @@ def _distill_into(args: DistillCommand, teacher: Any, config: Any, out_dir: Path
     return result
 
 
+def _int8_calibration(args: ExportCommand, policy: Any, env_id: str) -> Any:
+    """States of the policy's own rollouts, for the int8 activation ranges."""
+    from imitate.collect import collect, env_spaces
+
+    _require_positive(episodes=args.episodes)
+    env = args.env or (None if env_id == "policy" else env_id)
+    if env is None:
+        raise ImitateError("--int8 calibrates on the policy's own states: give --env")
+    env_spaces(env)
+    return collect(policy, env, args.episodes, args.seed).obs
+
+
 def run_export(args: ExportCommand) -> dict[str, Any]:
     from imitate.export import export_policy
     from imitate.export.c import weight_bytes
@@ -1315,11 +1364,20 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
     policy = load_policy(args.policy)
     if args.int8 and args.format != "c":
         raise ImitateError("--int8 applies to the C export only")
+    if args.format == "c":
+        from imitate.export.c import check_prefix
+
+        check_prefix(args.prefix)
+    elif args.prefix != "policy":
+        raise ImitateError("--prefix applies to the C export only")
     env_id = load_checkpoint(args.policy)["config"].get("env_id", "policy")
+    calibration = _int8_calibration(args, policy, env_id) if args.int8 else None
     target = args.out or default_run_dir(str(env_id), "export", 0)
     with artefact_dir(target, "export", inputs=(args.policy,)) as artefacts:
         out_dir = artefacts.work
-        files = export_policy(policy, args.format, out_dir, args.int8)
+        files = export_policy(
+            policy, args.format, out_dir, args.int8, calibration, args.prefix, args.activation_bits
+        )
         result: dict[str, Any] = {
             "format": args.format,
             "files": [str(f) for f in files],

@@ -14,7 +14,10 @@ from typing import Literal
 
 from imitate import validate
 
-Activation = Literal["tanh", "relu"]
+Activation = Literal["tanh", "relu", "hardtanh"]
+
+BoxLoss = Literal["mse", "huber", "nll", "beta_nll"]
+"""How a Box (Gaussian) head is fitted (see :func:`imitate.bc.box_loss`)."""
 
 Seeding = Literal["auto", "per-episode", "stream"]
 """How episodes are seeded (see :func:`imitate.collect.collect`)."""
@@ -27,7 +30,7 @@ class PolicyConfig:
     hidden: tuple[int, ...] = (64, 64)
     """Hidden layer widths."""
     activation: Activation = "tanh"
-    """Hidden activation."""
+    """Hidden activation ('hardtanh': clamp to [-1, 1], exact in the int8 C export)."""
 
     def __post_init__(self) -> None:
         validate.widths("policy.hidden", self.hidden)
@@ -88,6 +91,19 @@ class BCConfig:
     energy_margins: tuple[float, float] = (-8.0, -2.0)
     """(m_in, m_out): energies above m_in on training states and below m_out on outliers
     are penalised (squared hinge)."""
+    box_loss: BoxLoss = "mse"
+    """Box actions: how the Gaussian head is fitted. 'mse' / 'huber': the mean regresses
+    the expert action, the std is fitted to the residuals with the mean held fixed (so it
+    never re-weights states); 'nll': Gaussian NLL with learned std (its mean gradient is
+    divided by sigma^2, which lets hard states drop out: Pendulum's clone never swings up);
+    'beta_nll': Seitzer et al. 2022, the NLL times sg(sigma^(2 beta))."""
+    box_beta: float = 0.5
+    """beta of 'beta_nll' (0: the NLL; 1: the mean gets the MSE's gradient)."""
+    huber_delta: float = 1.0
+    """delta of 'huber', in action units."""
+    box_early_stop: Literal["action_mse", "nll"] = "action_mse"
+    """Box actions: held-out measure of early stopping and of the kept weights. Held-out
+    action MSE tracks the return; the held-out NLL improves while hard states are given up."""
 
     def __post_init__(self) -> None:
         validate.seed("seed", self.seed)
@@ -109,6 +125,8 @@ class BCConfig:
             raise ValueError("temporal_js_temperature must be > 0")
         if self.ood_noise <= 0 or self.energy_margins[0] >= self.energy_margins[1]:
             raise ValueError("ood_noise must be > 0 and energy_margins (m_in, m_out) m_in < m_out")
+        if not 0.0 <= self.box_beta <= 1.0 or self.huber_delta <= 0:
+            raise ValueError("box_beta must be in [0, 1] and huber_delta > 0")
         if self.mixup_alpha > 0 and (self.soft_weight > 0 or self.temporal_js > 0):
             raise ValueError("mixup combines with neither soft targets nor temporal_js")
 
@@ -208,7 +226,8 @@ class DistillConfig:
     student: PolicyConfig = field(default_factory=lambda: PolicyConfig(hidden=(16,)))
     """Student architecture."""
     temperature: float | None = None
-    """T; None: 0.01 for Q-value teachers, 2.0 otherwise."""
+    """T; None: 0.01 for Q-value teachers, 2.0 otherwise. Ignored for Box actions (mean
+    matching, see :mod:`imitate.distill`)."""
     alpha: float = 0.9
     """Weight of the soft (teacher distribution) term; 0 is plain BC on teacher actions."""
     mode: Literal["offline", "on-student"] = "on-student"
@@ -275,3 +294,32 @@ class RunConfig:
         validate.count("videos_per_clone", self.videos_per_clone, minimum=0)
         validate.counts("demo_counts", self.demo_counts)
         validate.counts("horizons", self.horizons)
+
+
+def long_episode_config() -> RunConfig:
+    """The main job scaled for 1000-step locomotion tasks (MuJoCo), ~10 minutes here.
+
+    Each evaluation episode is 5-50x longer than on classic control, so there are fewer
+    of them (10 instead of 50), BC curves on 1, 5 and 10 demonstrations, 4 DAgger rounds
+    of 2,500 states, a 2x32 student (HalfCheetah: 1/35 of the zoo actor), 5 drift pairs,
+    and no videos (MuJoCo renders through OpenGL, which a headless machine may not have:
+    here ``mujoco.FatalError``; ask for them with ``--videos-per-clone``).
+    """
+    return RunConfig(
+        episodes=10,
+        demo_counts=(1, 5, 10),
+        eval_episodes=10,
+        drift_episodes=5,
+        videos_per_clone=0,
+        bc=BCConfig(max_steps=5000),
+        dagger=DAggerConfig(
+            rounds=4,
+            steps_per_round=2500,
+            eval_episodes=3,
+            bc=BCConfig(max_steps=3000, eval_every=250, patience=4),
+            warm_start=True,
+        ),
+        distill=DistillConfig(
+            student=PolicyConfig(hidden=(32, 32)), rounds=4, steps_per_round=2500, max_steps=8000
+        ),
+    )

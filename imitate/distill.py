@@ -15,8 +15,15 @@ Two data modes, both composed from existing pieces:
 * ``on-student``: DAgger with soft labels, i.e. roll out the student and label
   its own states with the teacher's actions and logits.
 
-Box heads distil from the teacher's actions (the Gaussian mean), since SB3's
-Gaussian parameterisation differs from the student head's.
+Box heads distil by mean matching: the student regresses the teacher's
+deterministic action (the Gaussian mean, clipped or squashed into the box as the
+teacher acts) with BC's Box loss (``BCConfig.box_loss``, MSE by default), and its
+std is fitted to the residuals. The temperature has no effect for Box teachers:
+there is no softmax to soften, and the teacher's std is not a target (SB3 PPO's is
+a state-independent exploration level, SAC's lives before the tanh squash, so
+neither is the spread of the actions a student should reproduce). A Gaussian KL
+with widened stds (``GaussianHead.soft_target_loss``) exists for teachers whose
+outputs are in the student head's own parameterisation.
 """
 
 from __future__ import annotations

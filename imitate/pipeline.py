@@ -175,8 +175,15 @@ def run_pipeline(
                 )
             )
             results["exports"] = {}
+            calibration = collect(student, env_id, 10, config.seed + 999).obs  # int8 ranges
             for fmt in config.exports:
-                files = export_policy(student, fmt, out_dir / "export" / fmt, int8=fmt == "c")  # type: ignore[arg-type]
+                files = export_policy(
+                    student,
+                    fmt,  # type: ignore[arg-type]
+                    out_dir / "export" / fmt,
+                    int8=fmt == "c",
+                    calibration=calibration,
+                )
                 artefact = next(f for f in files if f.suffix != ".h")  # the policy (not the gate)
                 size = weight_bytes(student, int8=True) if fmt == "c" else artefact.stat().st_size
                 results["exports"][fmt] = {"files": [str(f) for f in files], "bytes": size}

@@ -130,7 +130,11 @@ class JSGatedPolicy:
         return replace(self, policy=runtime.fast_policy(self.policy))  # type: ignore[arg-type]
 
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "hardtanh": nn.Hardtanh,
+}
 
 
 class MLPPolicy(nn.Module):

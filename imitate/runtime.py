@@ -71,7 +71,7 @@ class RecurrentPolicy(Policy, Protocol):
 
 
 class NumpyLayers:
-    """A chain of Linear / Tanh / ReLU / Flatten / Identity modules evaluated in numpy (float32).
+    """Linear / Tanh / ReLU / Hardtanh / Flatten / Identity modules evaluated in numpy (float32).
 
     For batches of a few dozen observations numpy's per-call cost is several
     times lower than torch's, which dominates rollout and teacher-query speed for
@@ -101,6 +101,8 @@ class NumpyLayers:
                 ops.append(("tanh", None, None))
             elif isinstance(module, nn.ReLU):
                 ops.append(("relu", None, None))
+            elif isinstance(module, nn.Hardtanh) and (module.min_val, module.max_val) == (-1, 1):
+                ops.append(("hardtanh", None, None))
             elif isinstance(module, nn.Flatten):
                 ops.append(("flatten", None, None))
             elif not isinstance(module, nn.Identity):
@@ -118,6 +120,8 @@ class NumpyLayers:
                 h = np.tanh(h)
             elif kind == "relu":
                 h = np.maximum(h, 0.0)
+            elif kind == "hardtanh":
+                h = np.clip(h, -1.0, 1.0)
             else:
                 h = h.reshape(len(h), -1)
         return h
@@ -282,7 +286,7 @@ def numpy_policy(checkpoint: dict[str, Any], name: str = "checkpoint") -> NumpyM
                 ops.append((activation, None, None))
         expected = {f"net.{2 * i}.{p}" for i in range(n_linear) for p in ("weight", "bias")}
         unexpected = set(weights) - expected - {"obs_mean", "obs_std"}
-        if unexpected or activation not in ("tanh", "relu"):
+        if unexpected or activation not in ("tanh", "relu", "hardtanh"):
             raise ValueError(f"unexpected weights {sorted(unexpected)} or activation")
         head = head_for_space(action_space)
         if ops[-1][1].shape[1] != head.n_outputs:

@@ -175,7 +175,45 @@ def test_training_smoke(env_id: str, tmp_path: Path) -> None:
     assert entry["timesteps"] == 300 and entry["algo"] == ZOO[env_id].algo
 
 
-def test_all_five_zoo_experts_are_shipped() -> None:
+def test_mujoco_expert_zip_is_actor_only_and_acts_like_the_full_model(tmp_path: Path) -> None:
+    """``--ship`` for a MuJoCo entry: critic and optimiser dropped, JSON policy_kwargs
+    (the activation by name), VecNormalize statistics as numbers; the actor-only zip
+    gives the full zip's outputs."""
+    pytest.importorskip("mujoco")
+    import shutil
+    import zipfile
+
+    import torch
+    from stable_baselines3 import PPO
+
+    from agents.zoo import MUJOCO_POLICY, load_sb3, resolve_policy_kwargs, strip_to_actor
+
+    out = tmp_path / "expert.zip"
+    entry = train_expert("Hopper-v5", seed=0, out=out, n_timesteps=64)
+    assert entry["actor_only"] and entry["policy_kwargs"]["activation_fn"] == "relu"
+    assert len(entry["obs_norm"]["mean"]) == 11
+    json.dumps(entry)  # nothing but numbers and strings in the manifest entry
+    with zipfile.ZipFile(out) as archive:
+        assert "policy.optimizer.pth" not in archive.namelist()
+    teacher = teacher_from_entry(out, entry)
+    assert isinstance(teacher.policy.mlp_extractor.policy_net[1], torch.nn.ReLU)
+
+    model = PPO("MlpPolicy", "Hopper-v5", policy_kwargs=resolve_policy_kwargs(MUJOCO_POLICY))
+    full, slim = tmp_path / "full.zip", tmp_path / "slim.zip"
+    model.save(full)
+    shutil.copy(full, slim)
+    strip_to_actor(slim)
+    assert slim.stat().st_size < 0.6 * full.stat().st_size
+    obs = np.random.default_rng(0).normal(size=(20, 11)).astype(np.float32)
+    a = SB3Teacher(load_sb3(full, "ppo", MUJOCO_POLICY))
+    b = SB3Teacher(load_sb3(slim, "ppo", MUJOCO_POLICY, actor_only=True))
+    np.testing.assert_array_equal(a.torch_logits(obs), b.torch_logits(obs))
+    assert (
+        a.n_actor_parameters() == b.n_actor_parameters() == (11 + 1) * 256 + 257 * 256 + 257 * 3 + 3
+    )
+
+
+def test_every_zoo_expert_is_shipped() -> None:
     assert sorted(ZOO) == SHIPPED
     assert MANIFEST["Acrobot-v1"]["obs_norm"] is not None  # trained under VecNormalize
 
