@@ -35,9 +35,9 @@ class PolicyConfig:
     def __post_init__(self) -> None:
         validate.widths("policy.hidden", self.hidden)
         if self.activation not in get_args(Activation):
+            choices = ", ".join(get_args(Activation))
             raise validate.ValueCheckError(
-                f"--policy.activation must be one of {', '.join(get_args(Activation))}, "
-                f"got {self.activation!r}"
+                f"--policy.activation must be one of {choices}, got {self.activation!r}"
             )
 
 
