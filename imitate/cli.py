@@ -1151,9 +1151,9 @@ def _report_error(message: str, as_json: bool) -> None:
 
 def parse(argv: list[str]) -> Any:
     """Parse ``argv`` into a command dataclass; bad flags exit 2 with one line on stderr."""
-    from imitate.helptext import install
+    from imitate.tyro_hooks import install
 
-    install()  # plain help text from the docstrings
+    install()  # plain help text; no typeguard import for default checks
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
