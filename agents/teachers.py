@@ -28,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from agents.actors import actions_from_outputs
 from imitate.policy import NumpyLayers
 
 # SB3's clamp of the SAC actor's log-std (stable_baselines3.sac.policies).
@@ -141,14 +142,4 @@ class SB3Teacher:
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions ``[B, *action_shape]``, as SB3 ``predict(deterministic=True)``."""
-        raw = self.logits(obs)
-        space = self.action_space
-        if isinstance(space, gym.spaces.Discrete):
-            return raw.argmax(axis=-1).astype(np.int64) + int(space.start)
-        dim = int(np.prod(space.shape))
-        mean = raw[:, :dim]
-        if self.kind == "sac":
-            squashed = np.tanh(mean)
-            low, high = space.low, space.high
-            return (low + 0.5 * (squashed + 1.0) * (high - low)).astype(np.float32)
-        return np.clip(mean, space.low, space.high).astype(np.float32)
+        return actions_from_outputs(self.logits(obs), self.action_space, self.kind)

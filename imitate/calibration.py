@@ -8,9 +8,28 @@ scores gate DAgger's expert queries and flag drift states.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import Tensor
+
+from imitate._lazy import lazy_module
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+else:  # `imitate eval` calibrates with the numpy functions below, without torch
+    torch = lazy_module("torch")
+
+
+def softmax_and_nll(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
+    """Numpy ``(softmax(logits) [N, K], mean cross-entropy in nats)`` for labels ``[N]``
+    in ``0..K-1`` (log-sum-exp shifted by the row max, as torch's cross_entropy)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    labels = np.asarray(labels, dtype=np.int64)
+    nll = -log_probs[np.arange(len(labels)), labels].mean() if len(labels) else 0.0
+    return np.exp(log_probs), float(nll)
 
 
 def energy_score(logits: Tensor, temperature: float = 1.0) -> Tensor:
@@ -101,3 +120,17 @@ def fpr_at_95_tpr(in_scores: np.ndarray, out_scores: np.ndarray) -> float:
     """Share of in-distribution states flagged when the threshold catches 95 % of OOD ones."""
     threshold = np.quantile(out_scores, 0.05)
     return float((in_scores >= threshold).mean())
+
+
+def binary_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
+    """ECE of one binary label: weighted mean |frequency of 1 - mean p| over equal-width bins
+    of the predicted ``P(label = 1)``. ``probs`` [N] in [0, 1], ``labels`` [N] in {0, 1}.
+
+    (Per-output ECE of a multi-label head; :func:`expected_calibration_error` bins the
+    top-label confidence instead.)"""
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    bins = np.clip((p * n_bins).astype(np.int64), 0, n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(np.bincount(bins, y, n_bins) - np.bincount(bins, p, n_bins))
+    return float(gap.sum() / max(count.sum(), 1))

@@ -5,7 +5,11 @@ so flags, the Python API and the saved ``config.json`` say the same thing. The
 shared vocabulary: ``--env``, ``--expert``, ``--policy``, ``--data``,
 ``--episodes``, ``--seed``, ``--out``, ``--json`` (one JSON object on stdout).
 
-Errors caused by input print one line ``imitate: error: ...`` and exit 2.
+Errors caused by input print one line ``imitate: error: ...`` and exit 2; so does every
+file-system fault (``imitate: error: <path>: <what>``). SIGINT/SIGTERM print ``imitate:
+interrupted`` and exit 130/143. Commands that write a folder write it whole or not at
+all (:func:`imitate.runs.artefact_dir`). SB3 zips are pickles: one is loaded only when
+named on the command line, and ``--safe`` loads it without unpickling.
 """
 
 from __future__ import annotations
@@ -16,52 +20,36 @@ import json
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import gymnasium as gym
-import numpy as np
-import torch
 import tyro
 
-from imitate.bc import BCConfig, train_bc
-from imitate.calibration import (
-    auroc,
-    brier_score,
-    energy_score,
-    expected_calibration_error,
-    fpr_at_95_tpr,
-    max_softmax_probability,
-)
-from imitate.collect import Backend, EvalResult, Seeding, collect, env_spaces, evaluate
-from imitate.dagger import DAggerConfig, bc_label_curve, dagger
-from imitate.data import Dataset, load_dataset
-from imitate.distill import DistillConfig, distill, distillation_report
-from imitate.drift import action_flip_rate, drift_markdown, drift_report, off_support
-from imitate.errors import EnvError, ImitateError
+from imitate import validate
+from imitate.configs import BCConfig, DAggerConfig, RunConfig, Seeding
+from imitate.errors import EnvError, ImitateError, Interrupted, os_error
 from imitate.fileio import write_json, write_jsonl, write_text
-from imitate.losses import nats_to_bits
-from imitate.pipeline import RunConfig, run_pipeline
-from imitate.plots import (
-    Curve,
-    plot_reliability,
-    plot_return_vs_labels,
-    plot_roc,
-    plot_score_histogram,
+from imitate.runs import (
+    artefact_dir,
+    check_out,
+    config_to_json,
+    default_run_dir,
+    make_run_dir,
+    out_lock,
 )
-from imitate.policy import (
-    JSGatedPolicy,
-    MLPPolicy,
-    Policy,
-    PolicyConfig,
-    load_policy,
-    save_policy,
-)
-from imitate.runs import config_to_json, make_run_dir
-from imitate.spaces import CategoricalHead
+from imitate.tracking import Logger, RunLogger
+
+if TYPE_CHECKING:  # the library is imported by each command's handler, when it runs
+    from imitate.collect import Backend
+    from imitate.data import Dataset
+    from imitate.plots import Curve
+    from imitate.policy import MLPPolicy
+    from imitate.runtime import NumpyMLPPolicy, Policy
 
 Flatten = tyro.conf.arg(name="")
+DefaultInDoc = tyro.conf.arg(help_behavior_hint="")
+"""For options whose docstring says what they default to (tyro would add "(default: None)")."""
 
 
 @dataclass(frozen=True)
@@ -73,10 +61,12 @@ class BackendFlags:
     seeding: the same data as local with --seeding per-episode)."""
     workers: int = 2
     """Ray workers (one CPU each)."""
-    address: str | None = None
+    address: Annotated[str | None, DefaultInDoc] = None
     """Existing Ray cluster ('auto', 'ray://head:10001'); default: start a local Ray."""
 
     def to_backend(self) -> Backend:
+        from imitate.collect import Backend
+
         if self.workers < 1:
             raise ImitateError(f"--workers must be >= 1, got {self.workers}")
         if self.backend == "local" and self.address is not None:
@@ -92,11 +82,15 @@ class CollectCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     episodes: int = 10
     """Complete episodes to record."""
     seed: int = 0
     """Reset seed of the first episode."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Dataset file (default: runs/<env>__collect__<seed>__<time>/demos.npz)."""
     num_envs: int = 16
     """Vectorised env copies (per worker)."""
@@ -109,6 +103,12 @@ class CollectCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
+        validate.count("num_envs", self.num_envs)
+
 
 @dataclass(frozen=True)
 class BCCommand:
@@ -116,16 +116,23 @@ class BCCommand:
 
     data: Path
     """Dataset file written by 'imitate collect'."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder for policy.pt, config.json, metrics.jsonl (default: under runs/)."""
-    env: str | None = None
+    env: Annotated[str | None, DefaultInDoc] = None
     """Env to evaluate on after training (default: the dataset's); must match the dataset."""
     eval_episodes: int = 50
     """Evaluation episodes after training (0: skip); episode i resets with seed 10000 + i."""
     config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
     """Training settings; --seed seeds initialisation, split and batch order."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.count("eval_episodes", self.eval_episodes, minimum=0)
 
 
 @dataclass(frozen=True)
@@ -134,11 +141,15 @@ class EvalCommand:
 
     policy: Path | None = None
     """Policy checkpoint .pt (or use --expert)."""
-    expert: str | None = None
+    expert: Annotated[str | None, DefaultInDoc] = None
     """The expert: evaluated when alone; with --policy, the labels for calibration (ECE,
     Brier, NLL in bits per action on the policy's own states; default: the expert recorded
     with the policy's demonstrations, else the env's zoo or scripted expert)."""
-    env: str | None = None
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
+    env: Annotated[str | None, DefaultInDoc] = None
     """Gymnasium env id (default: the env the policy was trained on)."""
     episodes: int = 50
     """Evaluation episodes."""
@@ -148,13 +159,18 @@ class EvalCommand:
     """Discrete policies: hold each action while the action distribution stays within this
     many nats (Jensen-Shannon) of the one it was chosen at (0: off; see JSGatedPolicy).
     The output then also reports the action-flip rate."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Folder for eval.json and, with calibration, the reliability diagram reliability.png
     (default: write nothing)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
     """Rollout backend of the evaluation episodes."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
 
 
 @dataclass(frozen=True)
@@ -166,12 +182,22 @@ class RunCommand:
     expert: str = "auto"
     """Expert: 'auto' (the zoo expert if one is shipped, else 'heuristic'), 'heuristic', 'zoo',
     an SB3 .zip or an imitate policy .pt."""
-    out: Path | None = None
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__run__<seed>__<time>/)."""
     config: Annotated[RunConfig, Flatten] = field(default_factory=RunConfig)
     """What the job does (--episodes, --bc.*, --dagger.*, ...)."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
 
 
 @dataclass(frozen=True)
@@ -182,7 +208,11 @@ class DaggerCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
-    out: Path | None = None
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__dagger__<seed>__<time>/)."""
     compare_bc: bool = True
     """Also train BC on the same numbers of expert-trajectory labels (the plot's baseline)."""
@@ -190,8 +220,14 @@ class DaggerCommand:
     """DAgger settings (--rounds, --gate, --query-rate, --bc.* for each round's training)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
     """Backend of each round's rollouts and evaluation."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
 
 
 @dataclass(frozen=True)
@@ -202,6 +238,10 @@ class DriftCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     policy: Annotated[tuple[Path, ...], tyro.conf.UseAppendAction] = ()
     """Clone checkpoint .pt; repeat the flag to compare several."""
     episodes: int = 20
@@ -212,12 +252,23 @@ class DriftCommand:
     """Divergence threshold, in units of the expert's state std."""
     horizons: tuple[int, ...] = (25, 50, 100, 200, 400)
     """Horizons T for the cost-vs-T fit."""
-    cost: Literal["disagreement", "negative_reward"] = "disagreement"
-    """Per-step cost for the fit: disagreement with the expert, or the negated reward."""
-    out: Path | None = None
+    cost: Literal["disagreement", "negative_reward", "failure"] = "disagreement"
+    """Per-step cost for the fit: the 0-1 disagreement with the expert, the negated reward,
+    or nothing but failures (a failing termination always costs 1 per remaining step)."""
+    video: bool = False
+    """Also render side-by-side expert/clone videos (earliest-diverging, median and best
+    episode per clone; GIF, and MP4 with imageio-ffmpeg) into videos/ and write
+    report.html."""
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Report folder (default: runs/<env>__drift__<seed>__<time>/)."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
+        validate.positive("threshold", self.threshold)
 
 
 @dataclass(frozen=True)
@@ -228,6 +279,10 @@ class DistillCommand:
     """Gymnasium env id."""
     teacher: str = "zoo"
     """Teacher with logits: 'zoo', an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     hidden: tuple[int, ...] = (16,)
     """Student hidden layer widths."""
     activation: Literal["tanh", "relu", "hardtanh"] = "tanh"
@@ -235,7 +290,7 @@ class DistillCommand:
     qat: bool = False
     """Then fine-tune with int8 fake-quantised weights (QAT) on the student's own states, so
     that the int8 C export computes the saved student's dot products exactly."""
-    temperature: float | None = None
+    temperature: Annotated[float | None, DefaultInDoc] = None
     """Softmax temperature T (default: 0.01 for Q-value teachers, else 2)."""
     alpha: float = 0.9
     """Weight of the soft-target term (0: hard teacher actions only)."""
@@ -245,10 +300,22 @@ class DistillCommand:
     """Seed of rollouts and training."""
     episodes: int = 50
     """Evaluation episodes for the report (reset seeds 10000 + i)."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder for the student's policy.pt (default: under runs/)."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.widths("hidden", self.hidden)
+        if self.temperature is not None:
+            validate.positive("temperature", self.temperature)
+        validate.fraction("alpha", self.alpha)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
 
 
 @dataclass(frozen=True)
@@ -265,13 +332,13 @@ class ExportCommand:
     """C int8 only: activation width (observation and hidden); the weights stay int8."""
     prefix: str = "policy"
     """C only: name of the files (<prefix>.h/.c) and prefix of every symbol and macro."""
-    env: str | None = None
+    env: Annotated[str | None, DefaultInDoc] = None
     """C int8 only: env whose rollouts of the policy calibrate it (default: the checkpoint's)."""
     episodes: int = 10
     """C int8 only: calibration episodes of the policy itself."""
     seed: int = 0
     """C int8 only: seed of the calibration rollouts."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Output folder (default: runs/<env>__export__0__<time>/)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -290,7 +357,11 @@ class OodCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
-    data: Path | None = None
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
+    data: Annotated[Path | None, DefaultInDoc] = None
     """The clone's demonstrations (.npz): the support that drift leaves. Default: as many
     fresh expert episodes, reset seeds following the scored ones."""
     episodes: int = 20
@@ -299,10 +370,15 @@ class OodCommand:
     """Reset seed of the first episode."""
     quantile: float = 0.99
     """Share of held-out expert states that count as in support."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Report folder (default: runs/<env>__ood__<seed>__<time>/)."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
 
 
 @dataclass(frozen=True)
@@ -313,7 +389,7 @@ class ExpertTrainCommand:
     """Gymnasium env id with a zoo entry."""
     seed: int = 0
     """Training seed."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """SB3 zip to write (default: runs/<env>__expert-train__<seed>__<time>/expert.zip)."""
     timesteps: int | None = None
     """Override the zoo's number of env steps (e.g. a short smoke run)."""
@@ -322,6 +398,10 @@ class ExpertTrainCommand:
     expert list` and `--expert zoo` read)."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
 
 
 @dataclass(frozen=True)
@@ -340,12 +420,21 @@ class ExpertEvalCommand:
     """Gymnasium env id."""
     expert: str = "zoo"
     """'zoo', 'heuristic', an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     episodes: int = 50
     """Evaluation episodes."""
     seed: int = 10_000
     """Reset seed of the first episode."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
 
 
 @dataclass(frozen=True)
@@ -371,6 +460,10 @@ class SweepCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     grid: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
     """An axis 'name=v1,v2,...' (repeat for a second one): 'episodes', 'hidden' (e.g. 16,64x64)
     or a BC setting such as lr or label_smoothing. Default: episodes=1,2,5."""
@@ -382,12 +475,21 @@ class SweepCommand:
     """Evaluation episodes per trial (reset seeds 10000 + i)."""
     config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
     """BC settings shared by all trials."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__sweep__<first seed>__<time>/)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
     """'ray' runs one task per trial."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seeds("seeds", self.seeds)
+        validate.count("episodes", self.episodes)
+        validate.count("eval_episodes", self.eval_episodes)
 
 
 @dataclass(frozen=True)
@@ -398,7 +500,7 @@ class DataExportMinariCommand:
     """Dataset file written by 'imitate collect'."""
     dataset_id: str
     """Minari id to create, '(namespace/)name-v<version>', e.g. imitate/cartpole/expert-v0."""
-    root: Path | None = None
+    root: Annotated[Path | None, DefaultInDoc] = None
     """Minari datasets folder (default: $MINARI_DATASETS_PATH, else ~/.minari/datasets)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -410,9 +512,9 @@ class DataImportMinariCommand:
 
     dataset_id: str
     """Minari id of a local dataset."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Dataset file to write (default: runs/<env>__import-minari__0__<time>/demos.npz)."""
-    root: Path | None = None
+    root: Annotated[Path | None, DefaultInDoc] = None
     """Minari datasets folder (default: $MINARI_DATASETS_PATH, else ~/.minari/datasets)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -432,6 +534,47 @@ class DataCommand:
         return self.action.json
 
 
+@dataclass(frozen=True)
+class CompressCommand:
+    """Arithmetic-code a dataset's actions with a policy's action distribution (lossless)."""
+
+    policy: Path
+    """imitate policy .pt whose action distribution codes the actions."""
+    data: Path
+    """Dataset file whose actions are coded (its observations are needed to decode)."""
+    out: Path | None = None
+    """Compressed file (default: the dataset's path with suffix .imz)."""
+    resolution: float | None = None
+    """Box actions only: quantisation step; the round trip returns the grid centres."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
+class DecompressCommand:
+    """Decode an .imz file: the dataset of --data with the decoded actions, bit for bit."""
+
+    policy: Path
+    """The policy .pt the file was compressed with (checked by its SHA-256)."""
+    imz: Path
+    """Compressed file written by 'imitate compress'."""
+    data: Path
+    """Dataset with the same observations (its actions are not read, they are replaced)."""
+    out: Path
+    """Dataset file to write."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+DESCRIPTION = (
+    "imitate: imitation learning and policy distillation. Trust rule: an SB3 .zip is a "
+    "pickle, and loading one runs any code inside it; imitate loads a zip only when you name "
+    "it (--expert/--teacher), never because a checkpoint or dataset mentions it. Name only "
+    "zips you trust, or add --safe to rebuild the actor from the zip's tensors without "
+    "unpickling (shipped zoo experts always load so). imitate's own .pt/.npz files hold no "
+    "pickled objects."
+)
+
 EVAL_SEED = 10_000
 """First reset seed of every evaluation (episode i: EVAL_SEED + i), kept apart from training."""
 
@@ -448,6 +591,8 @@ Command = (
     | Annotated[ExpertCommand, tyro.conf.subcommand("expert")]
     | Annotated[SweepCommand, tyro.conf.subcommand("sweep")]
     | Annotated[DataCommand, tyro.conf.subcommand("data")]
+    | Annotated[CompressCommand, tyro.conf.subcommand("compress")]
+    | Annotated[DecompressCommand, tyro.conf.subcommand("decompress")]
 )
 
 
@@ -457,12 +602,49 @@ def _progress() -> bool:
 
 def _require_positive(**values: int) -> None:
     for name, value in values.items():
-        if value < 1:
-            raise ImitateError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        validate.count(name, value)
 
 
-def resolve_expert(spec: str, env_id: str) -> Policy:
-    """``heuristic``, ``zoo``, an SB3 ``.zip`` or an imitate ``.pt`` -> a Policy for ``env_id``."""
+SHIPPED_EXPERT_NAMES = ("heuristic", "zoo")
+"""Expert names a checkpoint may record for eval's calibration default: no file paths."""
+
+
+def _warn(warnings: list[str], message: str) -> None:
+    """One warning line on stderr now; the list goes into the result (``--json``)."""
+    print(f"imitate: warning: {message}", file=sys.stderr)
+    warnings.append(message)
+
+
+def _with_warnings(warnings: list[str], result: dict[str, Any]) -> dict[str, Any]:
+    return {**result, "warnings": warnings} if warnings else result
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """An existing ``--out`` file is replaced only when it is an imitate dataset."""
+    import zipfile
+
+    if path.is_file():
+        try:
+            with zipfile.ZipFile(path) as archive:
+                ours = "meta_json.npy" in archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            ours = False
+        if not ours:
+            raise ImitateError(
+                f"{path}: exists and is not an imitate dataset; imitate does not overwrite it"
+            )
+
+
+def _expert_inputs(spec: str) -> tuple[Path | None, ...]:
+    """The expert's file, if it is one (an artefact folder must not swallow its input)."""
+    return (Path(spec),) if spec.endswith((".zip", ".pt")) else ()
+
+
+def resolve_expert(spec: str, env_id: str, safe: bool = False) -> Policy:
+    """``heuristic``, ``zoo``, an SB3 ``.zip`` or an imitate ``.pt`` -> a Policy for ``env_id``.
+
+    Only names the user typed come here (never a path read from a checkpoint). A ``.zip``
+    is loaded by SB3 (its pickles run: trusted input only) unless ``safe``."""
     if spec == "heuristic":
         import envs
         from agents.heuristics import HEURISTICS, heuristic_expert
@@ -480,8 +662,10 @@ def resolve_expert(spec: str, env_id: str) -> Policy:
     if spec.endswith(".zip"):
         from agents.zoo import load_zip_teacher
 
-        return load_zip_teacher(Path(spec), env_id)
+        return load_zip_teacher(Path(spec), env_id, safe=safe)
     if spec.endswith(".pt"):
+        from imitate.policy import load_policy
+
         policy = load_policy(spec)
         check_policy_env(policy, env_id, spec)
         return policy
@@ -490,8 +674,11 @@ def resolve_expert(spec: str, env_id: str) -> Policy:
     )
 
 
-def check_policy_env(policy: MLPPolicy, env_id: str, name: str) -> None:
-    """Raise ``EnvError`` when the policy's spaces differ from the env's."""
+def check_policy_env(policy: Any, env_id: str, name: str) -> None:
+    """Raise ``EnvError`` when the policy's spaces (``observation_space``, ``action_space``)
+    differ from the env's."""
+    from imitate.collect import env_spaces
+
     obs_space, action_space = env_spaces(env_id)
     if policy.observation_space.shape != obs_space.shape or policy.action_space != action_space:
         raise EnvError(
@@ -500,12 +687,30 @@ def check_policy_env(policy: MLPPolicy, env_id: str, name: str) -> None:
         )
 
 
+def _record_run(out_dir: Path, command: Any, stage: str, result: dict[str, Any]) -> None:
+    """config.json and a one-record metrics.jsonl (the result's numbers) for commands
+    that do not train (collect, eval, drift, ood, export, expert train)."""
+    write_json(out_dir / "config.json", config_to_json(command))
+    with RunLogger(out_dir) as log:
+        log.log(stage, {k: v for k, v in result.items() if isinstance(v, (int, float, str))}, 0)
+
+
 def run_collect(args: CollectCommand) -> dict[str, Any]:
+    from imitate.collect import collect, env_spaces
+
     _require_positive(episodes=args.episodes, num_envs=args.num_envs)
     backend = args.rollouts.to_backend()
     env_spaces(args.env)  # an unknown env id is reported before anything else
-    expert = resolve_expert(args.expert, args.env)
-    out = args.out or make_run_dir(args.env, "collect", args.seed) / "demos.npz"
+    if args.out is not None:
+        check_out(args.out, "file")
+        _refuse_foreign_file(args.out)
+    warnings: list[str] = []
+    from imitate.data import collection_estimate, dataset_warnings
+
+    estimate = collection_estimate(args.env, args.episodes)
+    if estimate is not None:
+        _warn(warnings, estimate)
+    expert = resolve_expert(args.expert, args.env, safe=args.safe)
     start = time.perf_counter()
     dataset = collect(
         expert,
@@ -519,22 +724,34 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
         backend=backend,
     )
     elapsed = time.perf_counter() - start
-    dataset.save(out)
+    for message in dataset_warnings(dataset):
+        _warn(warnings, message)
+    target = args.out or default_run_dir(args.env, "collect", args.seed) / "demos.npz"
     returns = dataset.episode_returns
-    return {
-        "data": str(out),
+    result = {
+        "data": str(target),
         "env": args.env,
         "expert": args.expert,
         "episodes": dataset.n_episodes,
         "transitions": len(dataset),
         "mean_return": float(returns.mean()),
         "std_return": float(returns.std()),
-        "seconds": elapsed,
+        "wall_time_s": elapsed,
     }
+    if args.out is None:  # our run folder (an --out file's folder is the user's)
+        with artefact_dir(target.parent, "collect") as artefacts:
+            dataset.save(artefacts.work / "demos.npz")
+            _record_run(artefacts.work, args, "collect", result)
+    else:
+        with out_lock(target):
+            dataset.save(target)
+    return _with_warnings(warnings, result)
 
 
 def load_dataset_for(path: Path, env_id: str | None) -> Dataset:
     """Load a dataset; ``EnvError`` if it was collected on another env than ``env_id``."""
+    from imitate.data import load_dataset
+
     dataset = load_dataset(path)
     if env_id is not None and dataset.meta.env_id != env_id:
         raise EnvError(f"{path} was collected on {dataset.meta.env_id}, not on {env_id}")
@@ -542,10 +759,14 @@ def load_dataset_for(path: Path, env_id: str | None) -> Dataset:
 
 
 def _train_and_save(
-    dataset: Dataset, config: BCConfig, out_dir: Path, command: Any
+    dataset: Dataset, config: BCConfig, out_dir: Path, command: Any, log: RunLogger | None = None
 ) -> tuple[MLPPolicy, dict[str, Any]]:
     """Train BC and write policy.pt, config.json and metrics.jsonl into ``out_dir``."""
+    from imitate.bc import train_bc
+    from imitate.policy import save_policy
+
     policy, history = train_bc(dataset, config, progress=_progress())
+    log = log or RunLogger(out_dir)
     env_config = {
         "env_id": dataset.meta.env_id,
         "expert": dataset.meta.source,  # eval's default calibration labels
@@ -553,32 +774,51 @@ def _train_and_save(
     }
     save_policy(policy, out_dir / "policy.pt", env_config)
     write_json(out_dir / "config.json", config_to_json(command))
-    write_jsonl(out_dir / "metrics.jsonl", history.records)
+    log.log_records("bc", history.records)
+    log.close()
     return policy, {"policy": str(out_dir / "policy.pt"), **history.summary()}
 
 
 def run_bc(args: BCCommand) -> dict[str, Any]:
+    from imitate.collect import evaluate
+    from imitate.data import dataset_warnings
+
     dataset = load_dataset_for(args.data, args.env)
+    warnings: list[str] = []
+    for message in dataset_warnings(dataset):
+        _warn(warnings, f"{args.data}: {message}")
     env_id = dataset.meta.env_id
-    out_dir = make_run_dir(env_id, "bc", args.config.seed, args.out)
-    policy, result = _train_and_save(dataset, args.config, out_dir, args)
-    if args.eval_episodes > 0:
-        result["eval"] = evaluate(policy, env_id, args.eval_episodes, EVAL_SEED).to_json()
-    return result
+    target = args.out or default_run_dir(env_id, "bc", args.config.seed)
+    with artefact_dir(target, "bc", inputs=(args.data,)) as artefacts:
+        out_dir = artefacts.work
+        log = RunLogger(out_dir, args.logger, config_to_json(args))
+        policy, result = _train_and_save(dataset, args.config, out_dir, args, log)
+        if args.eval_episodes > 0:
+            result["eval"] = evaluate(policy, env_id, args.eval_episodes, EVAL_SEED).to_json()
+            write_json(out_dir / "eval.json", result["eval"])
+    return _with_warnings(warnings, artefacts.final(result))
 
 
 def run_eval(args: EvalCommand) -> dict[str, Any]:
+    import numpy as np
+
+    from imitate.collect import EvalResult, collect, evaluate
+    from imitate.drift import action_flip_rate
+    from imitate.runtime import numpy_policy, read_checkpoint
+    from imitate.spaces import CategoricalHead
+
     _require_positive(episodes=args.episodes)
     if not 0.0 <= args.js_gate < np.log(2.0):
         raise ImitateError(f"--js-gate must be in [0, ln 2 = 0.693), got {args.js_gate}")
     if args.policy is None and args.expert is None:
         raise ImitateError("give --policy, --expert, or both (calibration against the expert)")
+    if args.out is not None:
+        check_out(args.out, "dir")
     backend = args.rollouts.to_backend()
     if args.policy is not None:
-        policy = load_policy(args.policy)
-        from imitate.policy import load_checkpoint
-
-        recorded = load_checkpoint(args.policy)["config"]
+        checkpoint = read_checkpoint(args.policy)  # numpy inference: torch is not loaded
+        policy = numpy_policy(checkpoint, str(args.policy))
+        recorded = checkpoint["config"]
         env_id = args.env or recorded.get("env_id")
         if env_id is None:
             raise ImitateError(f"{args.policy} does not record its env: pass --env")
@@ -591,10 +831,14 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             )
             out: dict[str, Any] = {"env": env_id, **result.to_json()}
         else:  # record the actions too, for the flip rate
-            actor: Policy = JSGatedPolicy.wrap(policy, args.js_gate) if args.js_gate else policy
+            actor: Policy = policy
+            if args.js_gate:
+                from imitate.policy import JSGatedPolicy
+
+                actor = JSGatedPolicy.wrap(policy, args.js_gate)
             rollouts = collect(
                 actor, env_id, args.episodes, args.seed, seeding="per-episode",
-                progress=_progress(), backend=backend,
+                progress=_progress(), backend=backend, desc="eval",
             )  # fmt: skip
             result = EvalResult(rollouts.episode_returns, rollouts.episode_lengths, args.seed)
             out = {
@@ -604,12 +848,14 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
                 "action_flip_rate": action_flip_rate(rollouts.actions, rollouts.episode_starts),
             }
         out_dir = None if args.out is None else make_run_dir(env_id, "eval", args.seed, args.out)
-        teacher = recorded.get("expert")  # the expert that labelled the clone's data
-        if not (teacher in ("heuristic", "zoo") or (teacher and Path(teacher).is_file())):
+        # The expert that labelled the clone's data, if it is a shipped name: a checkpoint
+        # never makes imitate load another file (a recorded path could be anybody's zip).
+        teacher = recorded.get("expert")
+        if teacher not in SHIPPED_EXPERT_NAMES:
             teacher = None
         expert_name = args.expert or teacher or default_expert(env_id)
         if expert_name is not None and isinstance(policy.head, CategoricalHead):
-            expert = resolve_expert(expert_name, env_id)
+            expert = resolve_expert(expert_name, env_id, safe=args.safe)
             figure = None if out_dir is None else out_dir / "reliability.png"
             out["calibration"] = {
                 "expert": expert_name,
@@ -617,12 +863,13 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             }
         if out_dir is not None:
             write_json(out_dir / "eval.json", out)
+            _record_run(out_dir, args, "eval", out)
         return out
     if args.env is None:
         raise ImitateError("--expert needs --env")
     if args.js_gate:
         raise ImitateError("--js-gate gates a --policy (a Discrete imitate policy)")
-    actor = resolve_expert(str(args.expert), args.env)
+    actor = resolve_expert(str(args.expert), args.env, safe=args.safe)
     result = evaluate(
         actor, args.env, args.episodes, args.seed, progress=_progress(), backend=backend
     )
@@ -643,19 +890,29 @@ def default_expert(env_id: str) -> str | None:
 
 
 def calibration_report(
-    policy: MLPPolicy, expert: Policy, env_id: str, seed: int, figure: Path | None = None
+    policy: NumpyMLPPolicy | MLPPolicy,
+    expert: Policy,
+    env_id: str,
+    seed: int,
+    figure: Path | None = None,
 ) -> dict[str, Any]:
     """ECE, Brier and NLL (bits per action) of the policy on its own states, expert-labelled;
     with ``figure``, also the reliability diagram there."""
+    import numpy as np
+
+    from imitate.calibration import brier_score, expected_calibration_error, softmax_and_nll
+    from imitate.collect import collect
+    from imitate.spaces import CategoricalHead
+
     if not isinstance(policy.head, CategoricalHead):
         raise ImitateError("calibration needs a policy with a Discrete action space")
     states = collect(policy, env_id, 10, seed, max_steps=5000).obs
     labels = np.asarray(expert.act(states)) - policy.head.start
-    logits = torch.as_tensor(policy.logits(states))
-    probs = torch.softmax(logits, -1).numpy()
-    nll = float(torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels)))
+    probs, nll = softmax_and_nll(policy.logits(states), labels)
     extra = {}
     if figure is not None:
+        from imitate.plots import plot_reliability
+
         extra["reliability_figure"] = str(plot_reliability(probs, labels, figure))
     return {
         **extra,
@@ -663,27 +920,46 @@ def calibration_report(
         "ece": expected_calibration_error(probs, labels),
         "ece_adaptive": expected_calibration_error(probs, labels, adaptive=True),
         "brier": brier_score(probs, labels),
-        "nll_bits_per_action": nats_to_bits(nll),
+        "nll_bits_per_action": nll / np.log(2.0),
         "accuracy": float((probs.argmax(1) == labels).mean()),
     }
 
 
 def run_ood(args: OodCommand) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    from imitate.calibration import auroc, energy_score, fpr_at_95_tpr, max_softmax_probability
+    from imitate.collect import collect, env_spaces
+    from imitate.drift import off_support
+    from imitate.plots import plot_roc, plot_score_histogram
+    from imitate.policy import load_policy
+    from imitate.spaces import CategoricalHead
+
     _require_positive(episodes=args.episodes)
     if not 0.0 < args.quantile < 1.0:
         raise ImitateError(f"--quantile must be in (0, 1), got {args.quantile}")
     env_spaces(args.env)
+    if args.out is not None:
+        check_out(args.out, "dir")
     policy = load_policy(args.policy)
     check_policy_env(policy, args.env, str(args.policy))
     if not isinstance(policy.head, CategoricalHead):
         raise ImitateError("OOD scores need a policy with a Discrete action space")
-    expert = resolve_expert(args.expert, args.env)
+    expert = resolve_expert(args.expert, args.env, safe=args.safe)
     if args.data is not None:
         reference = load_dataset_for(args.data, args.env).obs
     else:
-        reference = collect(expert, args.env, args.episodes, args.seed + args.episodes).obs
-    expert_states = collect(expert, args.env, args.episodes, args.seed).obs
-    clone_states = collect(policy, args.env, args.episodes, args.seed).obs
+        reference = collect(
+            expert, args.env, args.episodes, args.seed + args.episodes,
+            progress=_progress(), desc="ood: reference",
+        ).obs  # fmt: skip
+    expert_states = collect(
+        expert, args.env, args.episodes, args.seed, progress=_progress(), desc="ood: expert"
+    ).obs
+    clone_states = collect(
+        policy, args.env, args.episodes, args.seed, progress=_progress(), desc="ood: clone"
+    ).obs
     support = off_support(reference, expert_states, clone_states, args.quantile)
     drifted = clone_states[support.mask]
     source = "clone drift states"
@@ -728,21 +1004,51 @@ def run_ood(args: OodCommand) -> dict[str, Any]:
         ),
     }
     write_json(out_dir / "ood.json", result)
+    _record_run(out_dir, args, "ood", result)
     return result
 
 
 def run_main_job(args: RunCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
+    from imitate.pipeline import run_pipeline
+
     config = args.config
     _require_positive(episodes=config.episodes, eval_episodes=config.eval_episodes)
     env_spaces(args.env)
     expert_name = args.expert
     if expert_name == "auto":
         expert_name = default_expert(args.env) or "heuristic"
-    expert = resolve_expert(expert_name, args.env)
-    out_dir = make_run_dir(args.env, "run", config.seed, args.out)
-    write_json(out_dir / "config.json", config_to_json(args))
-    results = run_pipeline(args.env, expert, expert_name, config, out_dir)
-    return {"run": str(out_dir), "report": str(out_dir / "report.md"), **results}
+    expert = resolve_expert(expert_name, args.env, safe=args.safe)
+    config = _scaled_run_config(args.env, config)
+    recorded = config_to_json(replace(args, config=config))
+    target = args.out or default_run_dir(args.env, "run", config.seed)
+    with artefact_dir(target, "run", inputs=_expert_inputs(expert_name)) as artefacts:
+        out_dir = artefacts.work
+        write_json(out_dir / "config.json", recorded)
+        log = RunLogger(out_dir, args.logger, recorded)
+        results = run_pipeline(
+            args.env, expert, expert_name, config, out_dir, progress=_progress(), metrics=log
+        )
+        result = {
+            "run": str(out_dir),
+            "report": str(out_dir / "report.md"),
+            "report_html": str(out_dir / "report.html"),
+            **results,
+        }
+    return artefacts.final(result)
+
+
+def _scaled_run_config(env_id: str, config: RunConfig) -> RunConfig:
+    """MuJoCo tasks left at every default get :func:`long_episode_config` (1000-step
+    episodes would make the classic-control defaults take an hour here)."""
+    import gymnasium as gym
+
+    from imitate.configs import long_episode_config
+
+    entry_point = str(gym.spec(env_id).entry_point)
+    if config == RunConfig() and entry_point.startswith("gymnasium.envs.mujoco"):
+        return long_episode_config()
+    return config
 
 
 def _one_line(text: str) -> str:
@@ -753,13 +1059,101 @@ def _one_line(text: str) -> str:
     rows = [row for row in rows if row not in titles and not row.startswith("usage:")]
     if not rows:
         return "invalid arguments (see imitate --help)"
+    if rows[0].startswith("Error parsing "):  # a value refused by imitate.validate, wrapped
+        message = []
+        for row in rows:
+            if row.startswith("For full helptext"):
+                break
+            message.append(row)
+        return re.sub(r"^Error parsing [^:]*: ", "", " ".join(message))
     if rows[0].endswith(":") and len(rows) > 1:
         return f"{rows[0]} {rows[1]}"
     return rows[0]
 
 
+def _boxed_rows(text: str) -> list[str]:
+    """tyro's boxed message as rows of text, box drawing removed; '' marks a separator."""
+    rows = []
+    for line in text.splitlines():
+        row = re.sub(r"[│╭╮╰╯┃]", " ", line).strip()
+        if re.fullmatch(r"[-─━ ]+", row):
+            row = ""
+        elif not row:
+            continue
+        rows.append(row)
+    return rows
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _subcommand_path(argv: list[str]) -> str:
+    """The subcommands the user typed (``expert eval``), i.e. the leading non-flag words."""
+    words = []
+    for arg in argv:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    return " ".join(words)
+
+
+def _error_message(text: str, argv: list[str]) -> str:
+    """One line from tyro's error box: an invalid choice names the flag and the choices;
+    an unknown command or flag gets a did-you-mean from the command's own vocabulary."""
+    rows = _boxed_rows(text)
+    titles = {"Value error", "Parsing error", "Required options", "Unrecognized options"}
+    body = [r for r in rows if r not in titles and not r.startswith("usage:")]
+    if "Invalid choice" in rows and "" in rows:
+        paragraph = []  # tyro wraps its sentence over several rows of the box
+        for row in rows[rows.index("") + 1 :]:
+            if row == "":
+                break
+            paragraph.append(row)
+        return " ".join(paragraph)
+    unknown = next((r for r in body if r.startswith("Unrecognized options:")), None)
+    if unknown is not None:
+        words = [w.strip() for w in unknown.split(":", 1)[1].split(",")]
+        flags = [w for w in words if w.startswith("-")]
+        available = next((r for r in body if r.startswith("Available subcommands:")), None)
+        if available is not None and not flags:  # an unknown (sub)command
+            at = rows.index(available)
+            listed = " ".join(r for r in rows[at : at + 3] if r and not r.startswith("For full"))
+            commands = [c.strip() for c in listed.split(":", 1)[1].split(",")]
+            hint = _did_you_mean(words[0], commands)
+            return f"unknown command {words[0]!r}{hint}; commands: {', '.join(commands)}"
+        if flags:
+            where = _subcommand_path(argv)
+            # tyro lists near matches across all commands: keep this command's own
+            candidates, flag = [], None
+            for row in body:
+                if row.startswith("--"):
+                    flag = row.split()[0]
+                elif flag and row == f"in imitate {where} --help":
+                    candidates.append(flag)
+            hint = _did_you_mean(flags[0], candidates)
+            return f"unrecognized option {flags[0]}{hint} (see imitate {where} --help)".replace(
+                "imitate  --help", "imitate --help"
+            )
+    return _one_line(text)
+
+
+def _report_error(message: str, as_json: bool) -> None:
+    """The error line on stderr and, under ``--json``, ``{"error": message}`` on stdout."""
+    if as_json:
+        print(json.dumps({"error": message}))
+    print(f"imitate: error: {message}", file=sys.stderr)
+
+
 def parse(argv: list[str]) -> Any:
     """Parse ``argv`` into a command dataclass; bad flags exit 2 with one line on stderr."""
+    from imitate.helptext import install
+
+    install()  # plain help text from the docstrings
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
@@ -767,25 +1161,43 @@ def parse(argv: list[str]) -> Any:
                 Command,
                 args=argv,
                 prog="imitate",
+                description=DESCRIPTION,
                 config=(tyro.conf.OmitSubcommandPrefixes,),
             )
     except SystemExit as exc:
         if exc.code in (0, None):
             sys.stdout.write(captured.getvalue())
             raise
-        sys.stderr.write(f"imitate: error: {_one_line(captured.getvalue())}\n")
+        _report_error(_error_message(captured.getvalue(), argv), "--json" in argv)
         raise SystemExit(2) from None
     except ValueError as exc:
-        sys.stderr.write(f"imitate: error: {exc}\n")
+        _report_error(str(exc), "--json" in argv)
         raise SystemExit(2) from None
 
 
 def run_dagger(args: DaggerCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
+
     env_spaces(args.env)
-    expert = resolve_expert(args.expert, args.env)
+    expert = resolve_expert(args.expert, args.env, safe=args.safe)
     config = args.config
-    out_dir = make_run_dir(args.env, "dagger", config.seed, args.out)
     backend = args.rollouts.to_backend()
+    target = args.out or default_run_dir(args.env, "dagger", config.seed)
+    with artefact_dir(target, "dagger", inputs=_expert_inputs(args.expert)) as artefacts:
+        result = _dagger_into(args, expert, backend, artefacts.work)
+    return artefacts.final(result)
+
+
+def _dagger_into(
+    args: DaggerCommand, expert: Policy, backend: Backend, out_dir: Path
+) -> dict[str, Any]:
+    from imitate.collect import evaluate
+    from imitate.dagger import bc_label_curve, dagger
+    from imitate.plots import plot_return_vs_labels
+    from imitate.policy import save_policy
+
+    config = args.config
+    log = RunLogger(out_dir, args.logger, config_to_json(args))
     policy, history = dagger(args.env, expert, config, progress=_progress(), backend=backend)
     save_policy(
         policy,
@@ -793,7 +1205,7 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
         {"env_id": args.env, "expert": args.expert, "dagger": config_to_json(config)},
     )
     write_json(out_dir / "config.json", config_to_json(args))
-    write_jsonl(out_dir / "metrics.jsonl", history.records)
+    log.log_records("dagger", history.records)
     result: dict[str, Any] = {
         "policy": str(out_dir / "policy.pt"),
         "rounds": history.records,
@@ -812,6 +1224,8 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
                 config.eval_episodes,
             )
             result["bc_same_labels"] = bc_curve
+            for point in bc_curve:
+                log.log("bc_same_labels", point, step=int(point["expert_labels"]))
             curves.append(("BC, same labels", labels, [p["learner_return"] for p in bc_curve]))
         expert_return = evaluate(expert, args.env, config.eval_episodes, EVAL_SEED).mean_return
         result["expert_return"] = expert_return
@@ -820,45 +1234,75 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
                 curves, out_dir / "dagger.png", expert_return, title=f"{args.env}: DAgger vs BC"
             )
         )
+    log.close()
     return result
 
 
 def run_drift(args: DriftCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
+    from imitate.policy import load_policy
+
     _require_positive(episodes=args.episodes)
     if not args.policy:
         raise ImitateError("give at least one --policy to compare with the expert")
     if not args.horizons or min(args.horizons) < 1:
         raise ImitateError("--horizons must be positive integers")
     env_spaces(args.env)
-    expert = resolve_expert(args.expert, args.env)
+    expert = resolve_expert(args.expert, args.env, safe=args.safe)
     clones: dict[str, Policy] = {}
     for path in args.policy:
         clone = load_policy(path)
         check_policy_env(clone, args.env, str(path))
         clones[path.parent.name + "/" + path.name if path.parent.name else path.name] = clone
-    out_dir = make_run_dir(args.env, "drift", args.seed, args.out)
-    results = drift_report(
+    target = args.out or default_run_dir(args.env, "drift", args.seed)
+    inputs = (*args.policy, *_expert_inputs(args.expert))
+    with artefact_dir(target, "drift", inputs=inputs) as artefacts:
+        result = _drift_into(args, expert, clones, artefacts.work)
+    return artefacts.final(result)
+
+
+def _drift_into(
+    args: DriftCommand, expert: Policy, clones: dict[str, Policy], out_dir: Path
+) -> dict[str, Any]:
+    from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
+
+    analysis = analyse_drift(
         args.env,
         expert,
         clones,
-        out_dir,
         args.episodes,
         args.seed,
         args.threshold,
         args.horizons,
         args.cost,
+        progress=_progress(),
     )
+    results = drift_results(analysis, drift_figures(analysis, out_dir))
+    if args.video:
+        from imitate.report import write_html_report
+        from imitate.video import showcase_videos
+
+        videos = showcase_videos(analysis, expert, clones, out_dir, progress=_progress())
+        results["videos"] = [v.to_json() for v in videos]
+        html_path = write_html_report(
+            out_dir / "report.html", f"{args.env}: drift report", analysis, (), videos
+        )
+        results["report_html"] = str(html_path)
     write_json(out_dir / "drift.json", results)
+    _record_run(out_dir, args, "drift", results)
     write_text(out_dir / "report.md", f"# {args.env}: drift report\n\n" + drift_markdown(results))
     return {"report": str(out_dir / "report.md"), **results}
 
 
 def run_distill(args: DistillCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
+    from imitate.configs import DistillConfig, PolicyConfig
+
     _require_positive(episodes=args.episodes)
     if not args.hidden or min(args.hidden) < 1:
         raise ImitateError("--hidden must be positive layer widths")
     env_spaces(args.env)
-    teacher = resolve_expert(args.teacher, args.env)
+    teacher = resolve_expert(args.teacher, args.env, safe=args.safe)
     config = DistillConfig(
         student=PolicyConfig(hidden=args.hidden, activation=args.activation),
         temperature=args.temperature,
@@ -866,14 +1310,26 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
         mode=args.mode,
         seed=args.seed,
     )
-    out_dir = make_run_dir(args.env, "distill", args.seed, args.out)
-    student, history = distill(teacher, args.env, config, progress=_progress())  # type: ignore[arg-type]
+    target = args.out or default_run_dir(args.env, "distill", args.seed)
+    with artefact_dir(target, "distill", inputs=_expert_inputs(args.teacher)) as artefacts:
+        result = _distill_into(args, teacher, config, artefacts.work)
+    return artefacts.final(result)
+
+
+def _distill_into(args: DistillCommand, teacher: Any, config: Any, out_dir: Path) -> dict[str, Any]:
+    from imitate.collect import collect
+    from imitate.distill import distill, distillation_report
+    from imitate.policy import save_policy
+
+    log = RunLogger(out_dir, args.logger, config_to_json(args))
+    student, history = distill(teacher, args.env, config, progress=_progress())
     if args.qat:
         from imitate.export.int8 import quantization_aware_finetune
 
         own_states = collect(student, args.env, 10, args.seed + 1).obs
         student = quantization_aware_finetune(student, own_states, seed=args.seed)
         history["qat"] = {"states": len(own_states), "weights": "int8 grid, per channel"}
+    log.log_records("distill", history.pop("training_records", None) or history.get("rounds", []))
     save_policy(
         student,
         out_dir / "policy.pt",
@@ -883,11 +1339,15 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
     report = distillation_report(teacher, student, args.env, args.episodes, EVAL_SEED)
     result = {"policy": str(out_dir / "policy.pt"), **report, **history}
     write_json(out_dir / "distill.json", result)
+    log.log("eval", {k: v for k, v in report.items() if isinstance(v, (int, float))}, step=0)
+    log.close()
     return result
 
 
 def _int8_calibration(args: ExportCommand, policy: Any, env_id: str) -> Any:
     """States of the policy's own rollouts, for the int8 activation ranges."""
+    from imitate.collect import collect, env_spaces
+
     _require_positive(episodes=args.episodes)
     env = args.env or (None if env_id == "policy" else env_id)
     if env is None:
@@ -899,7 +1359,7 @@ def _int8_calibration(args: ExportCommand, policy: Any, env_id: str) -> Any:
 def run_export(args: ExportCommand) -> dict[str, Any]:
     from imitate.export import export_policy
     from imitate.export.c import weight_bytes
-    from imitate.policy import load_checkpoint
+    from imitate.policy import load_checkpoint, load_policy
 
     policy = load_policy(args.policy)
     if args.int8 and args.format != "c":
@@ -912,26 +1372,29 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
         raise ImitateError("--prefix applies to the C export only")
     env_id = load_checkpoint(args.policy)["config"].get("env_id", "policy")
     calibration = _int8_calibration(args, policy, env_id) if args.int8 else None
-    out_dir = make_run_dir(env_id, "export", 0, args.out)
-    files = export_policy(
-        policy, args.format, out_dir, args.int8, calibration, args.prefix, args.activation_bits
-    )
-    result: dict[str, Any] = {
-        "format": args.format,
-        "files": [str(f) for f in files],
-        "bytes": {f.name: f.stat().st_size for f in files},
-        "parameters": policy.n_parameters(),
-    }
-    if args.format == "c":
-        result["weight_bytes"] = weight_bytes(policy, args.int8)
-    return result
+    target = args.out or default_run_dir(str(env_id), "export", 0)
+    with artefact_dir(target, "export", inputs=(args.policy,)) as artefacts:
+        out_dir = artefacts.work
+        files = export_policy(
+            policy, args.format, out_dir, args.int8, calibration, args.prefix, args.activation_bits
+        )
+        result: dict[str, Any] = {
+            "format": args.format,
+            "files": [str(f) for f in files],
+            "bytes": {f.name: f.stat().st_size for f in files},
+            "parameters": policy.n_parameters(),
+        }
+        if args.format == "c":
+            result["weight_bytes"] = weight_bytes(policy, args.int8)
+        _record_run(out_dir, args, "export", result)
+    return artefacts.final(result)
 
 
 def run_expert(args: ExpertCommand) -> dict[str, Any]:
     from agents import zoo
 
     action = args.action
-    if isinstance(action, ExpertListCommand):
+    if isinstance(action, ExpertListCommand):  # reads the manifest: no env, no rollouts
         manifest = zoo.read_manifest()
         return {
             "experts": [
@@ -940,10 +1403,14 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
                 for env_id, entry in sorted(manifest.items())
             ]
         }
+    from imitate.collect import env_spaces, evaluate
+
     if isinstance(action, ExpertTrainCommand):
         zoo.zoo_spec(action.env)
         if action.timesteps is not None:
             _require_positive(timesteps=action.timesteps)
+        if action.out is not None:
+            check_out(action.out, "file")
         if action.ship:
             out = zoo.expert_file(action.env)
         else:
@@ -960,25 +1427,27 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
             eval=f"50 episodes, reset seeds {EVAL_SEED} + i",
         )
         if action.ship:
+            from agents.actors import cache_actor
+
             zoo.update_manifest(entry)
+            entry["actor_cache"] = str(cache_actor(out, entry))  # numpy actor beside the zip
         else:
             write_json(out.with_suffix(".json"), entry)
+            if action.out is None:
+                _record_run(out.parent, action, "expert_train", entry)
         return entry
     _require_positive(episodes=action.episodes)
     env_spaces(action.env)
-    expert = resolve_expert(action.expert, action.env)
+    expert = resolve_expert(action.expert, action.env, safe=action.safe)
     result = evaluate(expert, action.env, action.episodes, action.seed, progress=_progress())
     return {"env": action.env, "expert": action.expert, **result.to_json()}
 
 
 def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
     from imitate.sweep import (
         SweepConfig,
         parse_axis,
-        plot_sweep,
-        run_sweep,
-        summarise,
-        sweep_markdown,
     )
 
     _require_positive(episodes=args.episodes, eval_episodes=args.eval_episodes)
@@ -993,20 +1462,33 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
         eval_episodes=args.eval_episodes,
         bc=args.config,
     )
-    expert = resolve_expert(args.expert, args.env)
-    out_dir = make_run_dir(args.env, "sweep", args.seeds[0] if args.seeds else 0, args.out)
+    expert = resolve_expert(args.expert, args.env, safe=args.safe)
+    target = args.out or default_run_dir(args.env, "sweep", args.seeds[0] if args.seeds else 0)
+    with artefact_dir(target, "sweep", inputs=_expert_inputs(args.expert)) as artefacts:
+        result = _sweep_into(args, expert, config, axes, backend, artefacts.work)
+    return artefacts.final(result)
+
+
+def _sweep_into(
+    args: SweepCommand, expert: Policy, config: Any, axes: Any, backend: Backend, out_dir: Path
+) -> dict[str, Any]:
+    from imitate.sweep import plot_sweep, run_sweep, summarise, sweep_markdown
+
     start = time.perf_counter()
     rows = run_sweep(expert, config, backend, progress=_progress())
     summary = summarise(rows, axes)
     write_json(out_dir / "config.json", config_to_json(args))
     write_jsonl(out_dir / "trials.jsonl", rows)
+    with RunLogger(out_dir, args.logger, config_to_json(args)) as log:
+        for index, row in enumerate(rows):
+            log.log("sweep", {"trial": index, **row})
     write_text(out_dir / "sweep.md", sweep_markdown(summary, axes, args.env))
     plot_sweep(summary, axes, out_dir / "sweep.png", f"{args.env}: BC sweep")
     return {
         "table": str(out_dir / "sweep.md"),
         "plot": str(out_dir / "sweep.png"),
         "trials": len(rows),
-        "seconds": time.perf_counter() - start,
+        "wall_time_s": time.perf_counter() - start,
         "summary": summary,
     }
 
@@ -1014,10 +1496,12 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
 def run_data(args: DataCommand) -> dict[str, Any]:
     import os
 
+    from imitate.data import load_dataset
     from imitate.minari_io import export_minari, import_minari
 
     action = args.action
     if action.root is not None:
+        check_out(action.root, "dir")
         os.environ["MINARI_DATASETS_PATH"] = str(action.root)
     if isinstance(action, DataExportMinariCommand):
         dataset = load_dataset(action.data)
@@ -1028,9 +1512,13 @@ def run_data(args: DataCommand) -> dict[str, Any]:
             "episodes": dataset.n_episodes,
             "transitions": len(dataset),
         }
+    if action.out is not None:
+        check_out(action.out, "file")
+        _refuse_foreign_file(action.out)
     dataset = import_minari(action.dataset_id)
     out = action.out or make_run_dir(dataset.meta.env_id, "import-minari", 0) / "demos.npz"
-    dataset.save(out)
+    with out_lock(out):
+        dataset.save(out)
     return {
         "data": str(out),
         "dataset_id": action.dataset_id,
@@ -1038,6 +1526,50 @@ def run_data(args: DataCommand) -> dict[str, Any]:
         "episodes": dataset.n_episodes,
         "transitions": len(dataset),
     }
+
+
+def run_compress(args: CompressCommand) -> dict[str, Any]:
+    from imitate.compress import compress_actions, write_imz
+    from imitate.data import load_dataset
+    from imitate.policy import load_policy
+
+    policy = load_policy(args.policy)
+    dataset = load_dataset(args.data)
+    obs_space, action_space = dataset.meta.spaces()
+    if policy.observation_space.shape != obs_space.shape or policy.action_space != action_space:
+        raise EnvError(
+            f"{args.policy} acts on {policy.observation_space.shape} -> {policy.action_space}, "
+            f"but {args.data} holds {obs_space.shape} -> {action_space}"
+        )
+    identity = {"env_id": dataset.meta.env_id, "source": dataset.meta.source}
+    compressed = compress_actions(policy, dataset.obs, dataset.actions, args.resolution, identity)
+    out = write_imz(args.out or args.data.with_suffix(".imz"), compressed)
+    n, stats = len(dataset), compressed.stats
+    return {
+        "out": str(out),
+        "actions": n,
+        "file_bytes": out.stat().st_size,
+        "header_bytes": len(compressed.header_bytes()),
+        "payload_bits": compressed.payload_bits,
+        "bits_per_action": compressed.payload_bits / n,
+        "cross_entropy_bits_per_action": stats["cross_entropy_bits"] / n,
+        "raw_action_bytes": int(dataset.actions.nbytes),
+    }
+
+
+def run_decompress(args: DecompressCommand) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from imitate.compress import decompress_actions, read_imz
+    from imitate.data import load_dataset
+    from imitate.policy import load_policy
+
+    policy = load_policy(args.policy)
+    compressed = read_imz(args.imz)
+    dataset = load_dataset(args.data)
+    actions = decompress_actions(policy, dataset.obs, compressed)
+    out = replace(dataset, actions=actions).save(args.out)
+    return {"out": str(out), "actions": len(actions)}
 
 
 HANDLERS: dict[type, Any] = {
@@ -1053,6 +1585,8 @@ HANDLERS: dict[type, Any] = {
     OodCommand: run_ood,
     SweepCommand: run_sweep_command,
     DataCommand: run_data,
+    CompressCommand: run_compress,
+    DecompressCommand: run_decompress,
 }
 
 
@@ -1076,25 +1610,80 @@ def _print_human(result: dict[str, Any], indent: str = "") -> None:
             print(f"{indent}{key}: {value}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``imitate`` console script."""
-    command = parse(sys.argv[1:] if argv is None else argv)
-    import envs  # noqa: F401  (registers the imitate/... envs)
+def _prepare_runtime() -> None:
+    """What every command needs once its arguments parse: the custom envs registered,
+    gymnasium's warnings quiet, the thread policy (``IMITATE_THREADS``, default 1)."""
+    import gymnasium as gym
 
-    # Small MLPs on 2 cores: one intra-op thread avoids thread hand-off costs.
-    torch.set_num_threads(1)
+    import envs  # noqa: F401  (registers the imitate/... envs)
+    from imitate.threads import set_threads
+
+    set_threads()
     gym.logger.min_level = 40  # keep library warnings out of the one-line error contract
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``imitate`` console script.
+
+    Exit codes: 0, 2 (bad input or a file-system fault, one line), 130/143 (SIGINT/SIGTERM,
+    one line ``imitate: interrupted``)."""
+    from imitate.signals import signals_raise
+
+    with signals_raise():
+        try:
+            return _main(argv)
+        except Interrupted as exc:
+            _stderr_line("imitate: interrupted")
+            return 128 + exc.signum
+        except KeyboardInterrupt:  # raised by code that caught our handler's signal itself
+            _stderr_line("imitate: interrupted")
+            return 130
+        finally:
+            _shutdown_ray()
+
+
+def _stderr_line(text: str) -> None:
+    with contextlib.suppress(BrokenPipeError, ValueError, OSError):
+        print(text, file=sys.stderr, flush=True)
+
+
+def _shutdown_ray() -> None:
+    """Stop the Ray this command started (or joined): no Ray process outlives the driver."""
+    ray = sys.modules.get("ray")
+    if ray is None:
+        return
+    try:
+        if ray.is_initialized():
+            ray.shutdown()
+    except Exception:  # shutting down after a failure: nothing more to report
+        pass
+
+
+def _main(argv: list[str] | None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        command = parse(args)
+    except ImitateError as exc:
+        _report_error(str(exc), "--json" in args)
+        return 2
+    if not (isinstance(command, ExpertCommand) and isinstance(command.action, ExpertListCommand)):
+        _prepare_runtime()  # (`expert list` only reads the manifest)
     try:
         result = HANDLERS[type(command)](command)
     except ImitateError as exc:
-        print(f"imitate: error: {exc}", file=sys.stderr)
+        _report_error(str(exc), bool(getattr(command, "json", False)))
+        return 2
+    except OSError as exc:  # disk full, read-only, permission, path kind: one line too
+        _report_error(str(os_error(exc)), bool(getattr(command, "json", False)))
         return 2
     try:
         if command.json:
             print(json.dumps(result, default=float))
         elif isinstance(command, RunCommand):
-            print(Path(result["report"]).read_text().split("## Drift")[0].rstrip())
-            print(f"\nreport: {result['report']}")
+            from imitate.pipeline import console_summary
+
+            print(console_summary(Path(result["report"]).read_text()))
+            print(f"\nreport: {result['report']}\nreport.html: {result['report_html']}")
         else:
             _print_human(result)
     except BrokenPipeError:  # e.g. piped into `head`: the reader has gone, nothing to report

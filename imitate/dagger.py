@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,79 +28,12 @@ from tqdm.auto import tqdm
 from imitate.bc import BCConfig, train_bc
 from imitate.calibration import energy_score, vote_disagreement
 from imitate.collect import LOCAL, Backend, EvalResult, collect, evaluate
+from imitate.configs import BetaSchedule as BetaSchedule  # re-exported
+from imitate.configs import DAggerConfig as DAggerConfig
+from imitate.configs import Gate as Gate
 from imitate.data import Dataset, concatenate
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, Policy, SoftPolicy, fast_policy
-
-Gate = Literal["none", "entropy", "energy", "ensemble"]
-
-
-@dataclass(frozen=True)
-class BetaSchedule:
-    """Probability that the expert acts in round ``i``.
-
-    ``default``: 1 in round 0, then 0. ``constant``: ``value`` from round 1 on.
-    ``linear``: ``1 - i / rounds``. ``exponential``: ``value ** i``.
-    """
-
-    kind: Literal["default", "constant", "linear", "exponential"] = "default"
-    value: float = 0.5
-
-    def beta(self, round_index: int, rounds: int) -> float:
-        if round_index == 0:
-            return 1.0  # there is no learner yet
-        if self.kind == "default":
-            return 0.0
-        if self.kind == "constant":
-            return self.value
-        if self.kind == "linear":
-            return max(0.0, 1.0 - round_index / rounds)
-        return float(self.value**round_index)
-
-
-@dataclass(frozen=True)
-class DAggerConfig:
-    """DAgger settings; ``bc`` trains each round (warm-started)."""
-
-    rounds: int = 6
-    """Rounds, round 0 included (round 0: the expert drives)."""
-    steps_per_round: int = 500
-    """Env steps (visited states) per round."""
-    beta: BetaSchedule = field(default_factory=BetaSchedule)
-    """Mixture schedule."""
-    gate: Gate = "none"
-    """Which states of a learner-driven round the expert labels."""
-    query_rate: float = 0.3
-    """Target share of states labelled in gated rounds."""
-    ensemble_size: int = 5
-    """Members (the learner plus bootstrap copies) for the ensemble gate."""
-    energy_temperature: float = 1.0
-    """Temperature of the energy score."""
-    eval_episodes: int = 20
-    """Learner evaluation episodes after each round (seeds 10000 + i); 0 disables."""
-    target_return: float | None = None
-    """Stop once the learner's evaluated mean return reaches this."""
-    bc: BCConfig = field(
-        default_factory=lambda: BCConfig(max_steps=2000, eval_every=100, patience=4)
-    )
-    """Training of each round."""
-    seed: int = 0
-    """Seed of rollouts, mixture coins and bootstrap weights."""
-    num_envs: int = 8
-    """Vectorised envs for rollouts."""
-    soft_labels: bool = False
-    """Also store the expert's ``logits`` with each label (distillation on student states)."""
-    warm_start: bool = True
-    """Continue each round from the previous learner (fast; enough on CartPole), else train a
-    new one on the aggregate (better on LunarLander: see ``benchmarks/bench_dagger.py``)."""
-
-    def __post_init__(self) -> None:
-        if self.rounds < 1 or self.steps_per_round < 1:
-            raise ValueError("rounds and steps_per_round must be >= 1")
-        if not 0.0 < self.query_rate <= 1.0:
-            raise ValueError(f"query_rate must be in (0, 1], got {self.query_rate}")
-        if self.gate == "ensemble" and self.ensemble_size < 2:
-            raise ValueError("the ensemble gate needs ensemble_size >= 2")
 
 
 @dataclass
@@ -112,6 +45,14 @@ class DAggerHistory:
     @property
     def expert_labels(self) -> int:
         return int(self.records[-1]["expert_labels"]) if self.records else 0
+
+    def __repr__(self) -> str:
+        last = self.records[-1] if self.records else {}
+        ret = last.get("learner_return")
+        shown = "" if ret is None else f", learner_return={ret:.2f}"
+        return (
+            f"DAggerHistory(rounds={len(self.records)}, expert_labels={self.expert_labels}{shown})"
+        )
 
 
 class MixturePolicy:
@@ -167,6 +108,7 @@ def dagger(
     config: DAggerConfig = DAggerConfig(),
     progress: bool = False,
     backend: Backend = LOCAL,
+    desc: str = "dagger",
 ) -> tuple[MLPPolicy, DAggerHistory]:
     """Run DAgger on ``env_id`` with ``expert`` labelling; returns the learner and the history.
 
@@ -179,7 +121,7 @@ def dagger(
     """
     with contextlib.ExitStack() as stack:
         rollouts = _Rollouts(env_id, config, backend, stack)
-        return _dagger_rounds(env_id, expert, config, progress, rollouts)
+        return _dagger_rounds(env_id, expert, config, progress, rollouts, desc)
 
 
 class _Rollouts:
@@ -223,7 +165,12 @@ class _Rollouts:
 
 
 def _dagger_rounds(
-    env_id: str, expert: Policy, config: DAggerConfig, progress: bool, rollouts: _Rollouts
+    env_id: str,
+    expert: Policy,
+    config: DAggerConfig,
+    progress: bool,
+    rollouts: _Rollouts,
+    desc: str = "dagger",
 ) -> tuple[MLPPolicy, DAggerHistory]:
     rng = np.random.default_rng(config.seed)
     history = DAggerHistory()
@@ -232,7 +179,7 @@ def _dagger_rounds(
     members: list[MLPPolicy] = []
     expert_labels = env_steps = 0
     wall_time = 0.0
-    bar = tqdm(range(config.rounds), desc="dagger", unit="round", disable=not progress)
+    bar = tqdm(range(config.rounds), desc=desc, unit="round", disable=not progress)
     for round_index in bar:
         start = time.perf_counter()
         beta = config.beta.beta(round_index, config.rounds)
@@ -266,7 +213,9 @@ def _dagger_rounds(
         labelled.append(round_data)
         aggregate = concatenate(labelled)
         bc_config = replace(config.bc, seed=config.bc.seed + round_index)
-        policy, _ = train_bc(aggregate, bc_config, policy=policy if config.warm_start else None)
+        policy, round_bc = train_bc(
+            aggregate, bc_config, policy=policy if config.warm_start else None
+        )
         if config.gate == "ensemble":
             members = _train_members(aggregate, config, members, rng)
         wall_time += time.perf_counter() - start
@@ -279,13 +228,20 @@ def _dagger_rounds(
             "expert_labels": expert_labels,
             "env_steps": env_steps,
             "dataset_size": len(aggregate),
-            "wall_time": wall_time,
+            "wall_time_s": wall_time,
         }
+        # the round's training: loss and held-out NLL of the kept weights
+        for key in ("train_loss", "holdout_bits_per_action"):
+            if key in round_bc.final:
+                record[key] = round_bc.final[key]
         if config.eval_episodes > 0:
             result = rollouts.evaluate(policy)
             record["learner_return"] = result.mean_return
         history.records.append(record)
-        bar.set_postfix(labels=expert_labels, ret=record.get("learner_return", float("nan")))
+        shown: dict[str, float] = {"labels": expert_labels}  # return: where evaluated
+        if "learner_return" in record:
+            shown["ret"] = round(record["learner_return"], 1)
+        bar.set_postfix(shown)
         target = config.target_return
         if target is not None and record.get("learner_return", -np.inf) >= target:
             break

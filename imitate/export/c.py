@@ -77,6 +77,8 @@ def check_prefix(prefix: str) -> str:
 
 
 def _float_literal(value: float) -> str:
+    if not np.isfinite(value):  # "nan.0f" / "inf.0f" would not compile
+        raise ImitateError(f"the C export needs finite weights and normalisation, got {value}")
     text = f"{value:.9g}"
     return f"{text}f" if any(c in text for c in ".e") else f"{text}.0f"
 
