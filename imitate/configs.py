@@ -34,9 +34,9 @@ class PolicyConfig:
 
     def __post_init__(self) -> None:
         validate.widths("policy.hidden", self.hidden)
-        if self.activation not in ("tanh", "relu"):
+        if self.activation not in ("tanh", "relu", "hardtanh"):
             raise validate.ValueCheckError(
-                f"--policy.activation must be tanh or relu, got {self.activation!r}"
+                f"--policy.activation must be tanh, relu or hardtanh, got {self.activation!r}"
             )
 
 
