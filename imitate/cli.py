@@ -1385,7 +1385,7 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
             "parameters": policy.n_parameters(),
         }
         if args.format == "c":
-            result["weight_bytes"] = weight_bytes(policy, args.int8)
+            result["weight_bytes"] = weight_bytes(policy, args.int8, args.activation_bits)
         _record_run(out_dir, args, "export", result)
     return artefacts.final(result)
 
