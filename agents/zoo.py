@@ -302,13 +302,7 @@ def load_zoo_teacher(env_id: str) -> Any:
 
 
 def load_zip_teacher(path: Path, env_id: str) -> Any:
-    """A user's SB3 zip as a SoftPolicy; a sidecar ``<zip>.json`` may carry VecNormalize stats."""
-    sidecar = path.with_suffix(".json")
-    entry = json.loads(sidecar.read_text()) if sidecar.is_file() else None
-    teacher = teacher_from_entry(path, entry)
-    if not env_spaces_match(teacher.model, env_id):
-        raise EnvError(
-            f"{path} was trained for observations {teacher.model.observation_space.shape} and "
-            f"actions {teacher.model.action_space}, which do not match {env_id}"
-        )
-    return teacher
+    """A user's SB3 zip as a SoftPolicy (see :func:`agents.registry.load_sb3_expert`)."""
+    from agents.registry import load_sb3_expert
+
+    return load_sb3_expert(str(path), env_id)

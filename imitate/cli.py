@@ -39,6 +39,7 @@ from imitate.dagger import DAggerConfig, bc_label_curve, dagger
 from imitate.data import Dataset, load_dataset
 from imitate.distill import DistillConfig, distill, distillation_report
 from imitate.drift import action_flip_rate, drift_markdown, drift_report, off_support
+from imitate.environments import EnvLike, env_name, spec_of_record
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
 from imitate.losses import nats_to_bits
@@ -89,9 +90,16 @@ class CollectCommand:
     """Roll out an expert and save its demonstrations as one dataset file."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip; a pickle: trusted files
+    only), an rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Path | None = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     episodes: int = 10
     """Complete episodes to record."""
     seed: int = 0
@@ -119,7 +127,11 @@ class BCCommand:
     out: Path | None = None
     """Run folder for policy.pt, config.json, metrics.jsonl (default: under runs/)."""
     env: str | None = None
-    """Env to evaluate on after training (default: the dataset's); must match the dataset."""
+    """Env to evaluate on after training (default: the dataset's, with its recorded kwargs);
+    must match the dataset."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     eval_episodes: int = 50
     """Evaluation episodes after training (0: skip); episode i resets with seed 10000 + i."""
     config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
@@ -137,9 +149,17 @@ class EvalCommand:
     expert: str | None = None
     """The expert: evaluated when alone; with --policy, the labels for calibration (ECE,
     Brier, NLL in bits per action on the policy's own states; default: the expert recorded
-    with the policy's demonstrations, else the env's zoo or scripted expert)."""
+    with the policy; none recorded: calibration is skipped with a note). An SB3 zip is a
+    pickle: trusted files only."""
+    vecnormalize: Path | None = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     env: str | None = None
-    """Gymnasium env id (default: the env the policy was trained on)."""
+    """Gymnasium env id or module:EnvId (default: the env the policy was trained on, with
+    its recorded kwargs)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     episodes: int = 50
     """Evaluation episodes."""
     seed: int = 10_000
@@ -162,10 +182,17 @@ class RunCommand:
     """The main job: expert -> demos -> BC -> DAgger -> student -> exports -> drift report."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "auto"
     """Expert: 'auto' (the zoo expert if one is shipped, else 'heuristic'), 'heuristic', 'zoo',
-    an SB3 .zip or an imitate policy .pt."""
+    an SB3 zip (with or without .zip; a pickle: trusted files only), an rl-zoo run folder,
+    an imitate policy .pt or module:attr."""
+    vecnormalize: Path | None = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     out: Path | None = None
     """Run folder (default: runs/<env>__run__<seed>__<time>/)."""
     config: Annotated[RunConfig, Flatten] = field(default_factory=RunConfig)
@@ -179,9 +206,16 @@ class DaggerCommand:
     """Train a learner with DAgger; plot its return against expert labels next to BC's."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip; a pickle: trusted files
+    only), an rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Path | None = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     out: Path | None = None
     """Run folder (default: runs/<env>__dagger__<seed>__<time>/)."""
     compare_bc: bool = True
@@ -252,8 +286,12 @@ class ExportCommand:
 
     policy: Path
     """Policy checkpoint .pt."""
-    format: Literal["onnx", "torchscript", "numpy", "c"] = "onnx"
-    """Artefact format."""
+    format: Literal["onnx", "torchscript", "numpy", "c", "sb3"] = "onnx"
+    """Artefact format ('sb3': a stable-baselines3 zip whose actor is the clone, to fine-tune
+    with PPO.load / SAC.load)."""
+    algo: Literal["ppo", "sac"] | None = None
+    """sb3 only: 'ppo' (Discrete actions) or 'sac' (bounded Box actions); default by the
+    action space."""
     int8: bool = False
     """C only: int8 weights (per-channel symmetric, int32 accumulation)."""
     out: Path | None = None
@@ -322,9 +360,16 @@ class ExpertEvalCommand:
     """Evaluate an expert on seeded episodes (episode i resets with seed + i)."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "zoo"
-    """'zoo', 'heuristic', an SB3 .zip or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip; a pickle: trusted files
+    only), an rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Path | None = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     episodes: int = 50
     """Evaluation episodes."""
     seed: int = 10_000
@@ -446,55 +491,43 @@ def _require_positive(**values: int) -> None:
             raise ImitateError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
 
 
-def resolve_expert(spec: str, env_id: str) -> Policy:
-    """``heuristic``, ``zoo``, an SB3 ``.zip`` or an imitate ``.pt`` -> a Policy for ``env_id``."""
-    if spec == "heuristic":
-        import envs
-        from agents.heuristics import HEURISTICS, heuristic_expert
+def resolve_expert(spec: str, env_id: EnvLike, vecnormalize: Path | None = None) -> Policy:
+    """``--expert`` -> a Policy for the env (see :mod:`agents.registry`)."""
+    from agents.registry import resolve_expert as resolve
 
-        if env_id in envs.EXPERTS:
-            return envs.EXPERTS[env_id]()  # type: ignore[return-value]
-        if env_id in HEURISTICS:
-            return heuristic_expert(env_id)
-        known = ", ".join(sorted([*HEURISTICS, *envs.EXPERTS]))
-        raise EnvError(f"no heuristic expert for {env_id!r} (available: {known})")
-    if spec == "zoo":
-        from agents.zoo import load_zoo_teacher
-
-        return load_zoo_teacher(env_id)
-    if spec.endswith(".zip"):
-        from agents.zoo import load_zip_teacher
-
-        return load_zip_teacher(Path(spec), env_id)
-    if spec.endswith(".pt"):
-        policy = load_policy(spec)
-        check_policy_env(policy, env_id, spec)
-        return policy
-    raise ImitateError(
-        f"unknown expert {spec!r}: use 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt"
-    )
+    return resolve(spec, env_id, vecnormalize)
 
 
-def check_policy_env(policy: MLPPolicy, env_id: str, name: str) -> None:
+def command_env(env: str, env_kwargs: tuple[str, ...] = ()) -> EnvLike:
+    """``--env`` and ``--env-kwargs`` -> what the library takes (an id, or a spec with kwargs)."""
+    from imitate.environments import env_spec, parse_env_kwargs
+
+    kwargs = parse_env_kwargs(env_kwargs)
+    return env_spec(env, kwargs) if kwargs else env
+
+
+def check_policy_env(policy: MLPPolicy, env_id: EnvLike, name: str) -> None:
     """Raise ``EnvError`` when the policy's spaces differ from the env's."""
     obs_space, action_space = env_spaces(env_id)
     if policy.observation_space.shape != obs_space.shape or policy.action_space != action_space:
         raise EnvError(
             f"{name} was trained for observations {policy.observation_space.shape} and actions "
-            f"{policy.action_space}, but {env_id} has {obs_space.shape} and {action_space}"
+            f"{policy.action_space}, but {env_name(env_id)} has {obs_space.shape} and "
+            f"{action_space}"
         )
 
 
 def run_collect(args: CollectCommand) -> dict[str, Any]:
     _require_positive(episodes=args.episodes, num_envs=args.num_envs)
     backend = args.rollouts.to_backend()
-    env_spaces(args.env)  # an unknown env id is reported before anything else
-    expert = resolve_expert(args.expert, args.env)
+    env = command_env(args.env, args.env_kwargs)
+    env_spaces(env)  # an unknown env id is reported before anything else
+    expert = resolve_expert(args.expert, env, args.vecnormalize)
     out = args.out or make_run_dir(args.env, "collect", args.seed) / "demos.npz"
     start = time.perf_counter()
     dataset = collect(
         expert,
-        args.env,
+        env,
         args.episodes,
         args.seed,
         args.num_envs,
@@ -518,11 +551,11 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
     }
 
 
-def load_dataset_for(path: Path, env_id: str | None) -> Dataset:
+def load_dataset_for(path: Path, env_id: EnvLike | None) -> Dataset:
     """Load a dataset; ``EnvError`` if it was collected on another env than ``env_id``."""
     dataset = load_dataset(path)
-    if env_id is not None and dataset.meta.env_id != env_id:
-        raise EnvError(f"{path} was collected on {dataset.meta.env_id}, not on {env_id}")
+    if env_id is not None and dataset.meta.env_id != env_name(env_id):
+        raise EnvError(f"{path} was collected on {dataset.meta.env_id}, not on {env_name(env_id)}")
     return dataset
 
 
@@ -532,8 +565,7 @@ def _train_and_save(
     """Train BC and write policy.pt, config.json and metrics.jsonl into ``out_dir``."""
     policy, history = train_bc(dataset, config, progress=_progress())
     env_config = {
-        "env_id": dataset.meta.env_id,
-        "expert": dataset.meta.source,  # eval's default calibration labels
+        **dataset.meta.provenance(),  # env (kwargs), expert (eval's calibration labels), seed
         "bc": config_to_json(config),
     }
     save_policy(policy, out_dir / "policy.pt", env_config)
@@ -543,12 +575,14 @@ def _train_and_save(
 
 
 def run_bc(args: BCCommand) -> dict[str, Any]:
-    dataset = load_dataset_for(args.data, args.env)
+    given = None if args.env is None else command_env(args.env, args.env_kwargs)
+    dataset = load_dataset_for(args.data, given)
     env_id = dataset.meta.env_id
+    env = given if given is not None else dataset.meta.env()  # the recorded kwargs too
     out_dir = make_run_dir(env_id, "bc", args.config.seed, args.out)
     policy, result = _train_and_save(dataset, args.config, out_dir, args)
     if args.eval_episodes > 0:
-        result["eval"] = evaluate(policy, env_id, args.eval_episodes, EVAL_SEED).to_json()
+        result["eval"] = evaluate(policy, env, args.eval_episodes, EVAL_SEED).to_json()
     return result
 
 
@@ -564,8 +598,11 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         from imitate.policy import load_checkpoint
 
         recorded = load_checkpoint(args.policy)["config"]
-        env_id = args.env or recorded.get("env_id")
-        if env_id is None:
+        if args.env is not None:
+            env_id: EnvLike = command_env(args.env, args.env_kwargs)
+        elif recorded.get("env_id") is not None:
+            env_id = spec_of_record(recorded)  # with the kwargs it was trained with
+        else:
             raise ImitateError(f"{args.policy} does not record its env: pass --env")
         check_policy_env(policy, env_id, str(args.policy))
         if args.js_gate and not isinstance(policy.head, CategoricalHead):
@@ -574,7 +611,7 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             result = evaluate(
                 policy, env_id, args.episodes, args.seed, progress=_progress(), backend=backend
             )
-            out: dict[str, Any] = {"env": env_id, **result.to_json()}
+            out: dict[str, Any] = {"env": env_name(env_id), **result.to_json()}
         else:  # record the actions too, for the flip rate
             actor: Policy = JSGatedPolicy.wrap(policy, args.js_gate) if args.js_gate else policy
             rollouts = collect(
@@ -583,23 +620,26 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             )  # fmt: skip
             result = EvalResult(rollouts.episode_returns, rollouts.episode_lengths, args.seed)
             out = {
-                "env": env_id,
+                "env": env_name(env_id),
                 **result.to_json(),
                 "js_gate": args.js_gate,
                 "action_flip_rate": action_flip_rate(rollouts.actions, rollouts.episode_starts),
             }
-        out_dir = None if args.out is None else make_run_dir(env_id, "eval", args.seed, args.out)
-        teacher = recorded.get("expert")  # the expert that labelled the clone's data
-        if not (teacher in ("heuristic", "zoo") or (teacher and Path(teacher).is_file())):
-            teacher = None
-        expert_name = args.expert or teacher or default_expert(env_id)
-        if expert_name is not None and isinstance(policy.head, CategoricalHead):
-            expert = resolve_expert(expert_name, env_id)
-            figure = None if out_dir is None else out_dir / "reliability.png"
-            out["calibration"] = {
-                "expert": expert_name,
-                **calibration_report(policy, expert, env_id, args.seed, figure),
-            }
+        name = env_name(env_id)
+        out_dir = None if args.out is None else make_run_dir(name, "eval", args.seed, args.out)
+        if isinstance(policy.head, CategoricalHead):
+            labels = calibration_expert(args, recorded)
+            if isinstance(labels, str):
+                out["calibration"] = {"skipped": labels}
+            else:
+                spec, vecnormalize, why = labels
+                expert = resolve_expert(spec, env_id, vecnormalize)
+                figure = None if out_dir is None else out_dir / "reliability.png"
+                out["calibration"] = {
+                    "expert": spec,
+                    "expert_from": why,
+                    **calibration_report(policy, expert, env_id, args.seed, figure),
+                }
         if out_dir is not None:
             write_json(out_dir / "eval.json", out)
         return out
@@ -607,28 +647,41 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         raise ImitateError("--expert needs --env")
     if args.js_gate:
         raise ImitateError("--js-gate gates a --policy (a Discrete imitate policy)")
-    actor = resolve_expert(str(args.expert), args.env)
-    result = evaluate(
-        actor, args.env, args.episodes, args.seed, progress=_progress(), backend=backend
-    )
+    env = command_env(args.env, args.env_kwargs)
+    actor = resolve_expert(str(args.expert), env, args.vecnormalize)
+    result = evaluate(actor, env, args.episodes, args.seed, progress=_progress(), backend=backend)
     return {"env": args.env, **result.to_json()}
 
 
-def default_expert(env_id: str) -> str | None:
-    """'zoo' when a zoo expert is shipped for the env, else 'heuristic' when one exists."""
-    import envs
-    from agents.heuristics import HEURISTICS
-    from agents.zoo import read_manifest
+def calibration_expert(
+    args: EvalCommand, recorded: dict[str, Any]
+) -> tuple[str, Path | None, str] | str:
+    """The calibration labels' expert: ``--expert``, else the one recorded with the policy
+    (its spec and statistics file, if it can still be resolved); else why there is none."""
+    if args.expert is not None:
+        return args.expert, args.vecnormalize, "--expert"
+    info = recorded.get("expert_info") or {}
+    spec = info.get("spec") or recorded.get("expert")
+    if not spec or spec in ("policy", "dagger", "teacher", "unknown"):
+        return "no expert recorded with the policy: pass --expert to calibrate"
+    stats = info.get("vecnormalize")
+    if info.get("kind") == "python" or spec in ("heuristic", "zoo"):
+        return spec, None, "recorded with the policy"
+    for path in (spec, info.get("path"), stats):
+        if path and not Path(path).exists() and not Path(path + ".zip").exists():
+            return f"recorded expert {spec!r} not found ({path}): pass --expert to calibrate"
+    return spec, None if stats is None else Path(stats), "recorded with the policy"
 
-    if env_id in read_manifest():
-        return "zoo"
-    if env_id in HEURISTICS or env_id in envs.EXPERTS:
-        return "heuristic"
-    return None
+
+def default_expert(env_id: EnvLike) -> str | None:
+    """'zoo' when a zoo expert is shipped for the env, else 'heuristic' when one exists."""
+    from agents.registry import default_expert as default
+
+    return default(env_id)
 
 
 def calibration_report(
-    policy: MLPPolicy, expert: Policy, env_id: str, seed: int, figure: Path | None = None
+    policy: MLPPolicy, expert: Policy, env_id: EnvLike, seed: int, figure: Path | None = None
 ) -> dict[str, Any]:
     """ECE, Brier and NLL (bits per action) of the policy on its own states, expert-labelled;
     with ``figure``, also the reliability diagram there."""
@@ -719,14 +772,15 @@ def run_ood(args: OodCommand) -> dict[str, Any]:
 def run_main_job(args: RunCommand) -> dict[str, Any]:
     config = args.config
     _require_positive(episodes=config.episodes, eval_episodes=config.eval_episodes)
-    env_spaces(args.env)
+    env = command_env(args.env, args.env_kwargs)
+    env_spaces(env)
     expert_name = args.expert
     if expert_name == "auto":
-        expert_name = default_expert(args.env) or "heuristic"
-    expert = resolve_expert(expert_name, args.env)
+        expert_name = default_expert(env) or "heuristic"
+    expert = resolve_expert(expert_name, env, args.vecnormalize)
     out_dir = make_run_dir(args.env, "run", config.seed, args.out)
     write_json(out_dir / "config.json", config_to_json(args))
-    results = run_pipeline(args.env, expert, expert_name, config, out_dir)
+    results = run_pipeline(env, expert, expert_name, config, out_dir)
     return {"run": str(out_dir), "report": str(out_dir / "report.md"), **results}
 
 
@@ -766,17 +820,14 @@ def parse(argv: list[str]) -> Any:
 
 
 def run_dagger(args: DaggerCommand) -> dict[str, Any]:
-    env_spaces(args.env)
-    expert = resolve_expert(args.expert, args.env)
+    env = command_env(args.env, args.env_kwargs)
+    env_spaces(env)
+    expert = resolve_expert(args.expert, env, args.vecnormalize)
     config = args.config
     out_dir = make_run_dir(args.env, "dagger", config.seed, args.out)
     backend = args.rollouts.to_backend()
-    policy, history = dagger(args.env, expert, config, progress=_progress(), backend=backend)
-    save_policy(
-        policy,
-        out_dir / "policy.pt",
-        {"env_id": args.env, "expert": args.expert, "dagger": config_to_json(config)},
-    )
+    policy, history = dagger(env, expert, config, progress=_progress(), backend=backend)
+    save_policy(policy, out_dir / "policy.pt", {"dagger": config_to_json(config)})
     write_json(out_dir / "config.json", config_to_json(args))
     write_jsonl(out_dir / "metrics.jsonl", history.records)
     result: dict[str, Any] = {
@@ -789,7 +840,7 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
         curves: list[Curve] = [("DAgger", labels, [r["learner_return"] for r in history.records])]
         if args.compare_bc:
             bc_curve = bc_label_curve(
-                args.env,
+                env,
                 expert,
                 [int(n) for n in labels],
                 config.bc,
@@ -798,7 +849,7 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
             )
             result["bc_same_labels"] = bc_curve
             curves.append(("BC, same labels", labels, [p["learner_return"] for p in bc_curve]))
-        expert_return = evaluate(expert, args.env, config.eval_episodes, EVAL_SEED).mean_return
+        expert_return = evaluate(expert, env, config.eval_episodes, EVAL_SEED).mean_return
         result["expert_return"] = expert_return
         result["plot"] = str(
             plot_return_vs_labels(
@@ -875,7 +926,9 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
         raise ImitateError("--int8 applies to the C export only")
     env_id = load_checkpoint(args.policy)["config"].get("env_id", "policy")
     out_dir = make_run_dir(env_id, "export", 0, args.out)
-    files = export_policy(policy, args.format, out_dir, args.int8)
+    if args.algo is not None and args.format != "sb3":
+        raise ImitateError("--algo applies to --format sb3 only")
+    files = export_policy(policy, args.format, out_dir, args.int8, args.algo)
     result: dict[str, Any] = {
         "format": args.format,
         "files": [str(f) for f in files],
@@ -925,9 +978,10 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
             write_json(out.with_suffix(".json"), entry)
         return entry
     _require_positive(episodes=action.episodes)
-    env_spaces(action.env)
-    expert = resolve_expert(action.expert, action.env)
-    result = evaluate(expert, action.env, action.episodes, action.seed, progress=_progress())
+    env = command_env(action.env, action.env_kwargs)
+    env_spaces(env)
+    expert = resolve_expert(action.expert, env, action.vecnormalize)
+    result = evaluate(expert, env, action.episodes, action.seed, progress=_progress())
     return {"env": action.env, "expert": action.expert, **result.to_json()}
 
 

@@ -42,6 +42,7 @@ from imitate.bc import BCConfig, train_bc
 from imitate.calibration import energy_score, vote_disagreement
 from imitate.collect import LOCAL, Backend, EvalResult, collect, evaluate
 from imitate.data import Dataset, concatenate
+from imitate.environments import EnvLike, env_record
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, Policy, SoftPolicy, fast_policy
 
@@ -186,7 +187,7 @@ def most_uncertain(scores: np.ndarray, rate: float, rng: np.random.Generator) ->
 
 
 def dagger(
-    env_id: str,
+    env_id: EnvLike,
     expert: Policy,
     config: DAggerConfig = DAggerConfig(),
     progress: bool = False,
@@ -210,7 +211,7 @@ class _Rollouts:
     """DAgger's rollout phase and evaluations on the chosen backend."""
 
     def __init__(
-        self, env_id: str, config: DAggerConfig, backend: Backend, stack: contextlib.ExitStack
+        self, env_id: EnvLike, config: DAggerConfig, backend: Backend, stack: contextlib.ExitStack
     ) -> None:
         self.env_id, self.config = env_id, config
         self.pool = None
@@ -270,7 +271,7 @@ class _Rollouts:
 
 
 def _dagger_rounds(
-    env_id: str, expert: Policy, config: DAggerConfig, progress: bool, rollouts: _Rollouts
+    env_id: EnvLike, expert: Policy, config: DAggerConfig, progress: bool, rollouts: _Rollouts
 ) -> tuple[MLPPolicy, DAggerHistory]:
     rng = np.random.default_rng(config.seed)
     history = DAggerHistory()
@@ -348,7 +349,16 @@ def _dagger_rounds(
     assert policy is not None
     if best is not None and config.patience is not None:
         history.best_round = int(np.argmax([r["learner_return"] for r in history.records]))
-        return best[1], history
+        policy = best[1]
+    expert_info = getattr(expert, "provenance", None)
+    policy.provenance = {
+        **env_record(env_id),
+        "expert": expert_info.get("spec", "unknown")
+        if isinstance(expert_info, dict)
+        else "unknown",
+        "expert_info": expert_info if isinstance(expert_info, dict) else {},
+        "dagger_seed": config.seed,
+    }
     return policy, history
 
 
@@ -381,7 +391,7 @@ def _train_members(
 
 
 def bc_label_curve(
-    env_id: str,
+    env_id: EnvLike,
     expert: Policy,
     label_counts: list[int],
     config: BCConfig,

@@ -29,6 +29,7 @@ import numpy as np
 from imitate.bc import BCConfig, train_bc
 from imitate.collect import EvalResult, collect, env_spaces, evaluate
 from imitate.dagger import DAggerConfig, dagger
+from imitate.environments import EnvLike
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, PolicyConfig, SoftPolicy
 from imitate.spaces import head_for_space
@@ -67,7 +68,7 @@ def resolve_temperature(teacher: Any, temperature: float | None) -> float:
 
 def distill(
     teacher: SoftPolicy,
-    env_id: str,
+    env_id: EnvLike,
     config: DistillConfig = DistillConfig(),
     progress: bool = False,
 ) -> tuple[MLPPolicy, dict[str, Any]]:
@@ -118,7 +119,7 @@ def agreement(teacher: Any, student: Any, obs: np.ndarray) -> float:
 def distillation_report(
     teacher: Any,
     student: MLPPolicy,
-    env_id: str,
+    env_id: EnvLike,
     episodes: int = 50,
     seed: int = 10_000,
     teacher_eval: EvalResult | None = None,

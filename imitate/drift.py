@@ -27,6 +27,7 @@ import torch
 
 from imitate.collect import collect
 from imitate.data import Dataset
+from imitate.environments import EnvLike, env_name
 from imitate.policy import MLPPolicy, Policy
 
 
@@ -85,7 +86,7 @@ def _nan_median(values: np.ndarray) -> float:
 def paired_rollouts(
     expert: Policy,
     clone: Policy,
-    env_id: str,
+    env_id: EnvLike,
     n_episodes: int,
     seed: int = 10_000,
     threshold: float = 1.0,
@@ -261,7 +262,7 @@ def fit_loglog(horizons: np.ndarray, mean_costs: np.ndarray) -> tuple[float, flo
 
 def horizon_scaling(
     policy: Policy,
-    env_id: str,
+    env_id: EnvLike,
     horizons: list[int],
     n_episodes: int,
     seed: int = 50_000,
@@ -318,7 +319,7 @@ def disagreement_along(expert: Policy, clone: Policy, clone_obs: np.ndarray) -> 
 
 
 def drift_report(
-    env_id: str,
+    env_id: EnvLike,
     expert: Policy,
     clones: dict[str, Policy],
     out_dir: Any,
@@ -342,7 +343,12 @@ def drift_report(
     )
 
     out = Path(out_dir)
-    results: dict[str, Any] = {"env": env_id, "episodes": n_episodes, "seed": seed, "clones": {}}
+    results: dict[str, Any] = {
+        "env": env_name(env_id),
+        "episodes": n_episodes,
+        "seed": seed,
+        "clones": {},
+    }
     pairs: dict[str, PairedRollouts] = {}
     fits: dict[str, HorizonScaling] = {}
     per_step: dict[str, np.ndarray] = {}

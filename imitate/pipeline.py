@@ -20,6 +20,7 @@ from imitate.collect import EvalResult, collect, evaluate
 from imitate.dagger import DAggerConfig, dagger
 from imitate.distill import DistillConfig, distill, distillation_report
 from imitate.drift import drift_markdown, drift_report
+from imitate.environments import EnvLike, env_name, env_record
 from imitate.export import export_policy, load_exported
 from imitate.export.c import weight_bytes
 from imitate.fileio import write_json, write_text
@@ -81,7 +82,7 @@ def _file_size(path: Path) -> int:
 
 
 def run_pipeline(
-    env_id: str, expert: Policy, expert_name: str, config: RunConfig, out_dir: Path
+    env_id: EnvLike, expert: Policy, expert_name: str, config: RunConfig, out_dir: Path
 ) -> dict[str, Any]:
     """Run the whole job into ``out_dir``; returns the results written to ``results.json``."""
     start = time.perf_counter()
@@ -90,9 +91,11 @@ def run_pipeline(
     demos.save(out_dir / "demos.npz")
     expert_eval = evaluate(expert, env_id, config.eval_episodes, EVAL_SEED)
     rows = [_row(f"expert (`{expert_name}`)", _returns(expert_eval), "-", expert, "-")]
-    results: dict[str, Any] = {"env": env_id, "expert": expert_eval.to_json(), "bc": {}}
+    results: dict[str, Any] = {"env": env_name(env_id), "expert": expert_eval.to_json(), "bc": {}}
 
-    recorded = {"env_id": env_id, "expert": expert_name}  # in every checkpoint's config
+    # in every checkpoint's config: the env (kwargs, wrappers) and the expert
+    expert_info = getattr(expert, "provenance", None) or {"spec": expert_name}
+    recorded = {**env_record(env_id), "expert": expert_name, "expert_info": expert_info}
     clones: dict[str, Policy] = {}
     curve_labels, curve_returns = [], []
     for count in sorted({*config.demo_counts, config.episodes}):
@@ -165,7 +168,7 @@ def run_pipeline(
         ],
         out_dir / "return_vs_labels.png",
         expert_eval.mean_return,
-        title=f"{env_id}: return vs expert labels",
+        title=f"{env_name(env_id)}: return vs expert labels",
     )
     drift = drift_report(
         env_id, expert, clones, out_dir, config.drift_episodes, EVAL_SEED, horizons=config.horizons
@@ -177,7 +180,7 @@ def run_pipeline(
     table = "\n".join(rows)
     write_text(
         out_dir / "report.md",
-        f"# {env_id}: imitation run\n\n"
+        f"# {env_name(env_id)}: imitation run\n\n"
         f"Expert `{expert_name}`; demonstrations: {demos.n_episodes} episodes, {len(demos)} "
         f"transitions (seed {config.seed}). Evaluation: {config.eval_episodes} episodes, reset "
         f"seeds {EVAL_SEED} + i. Wall time: {results['wall_time_s']:.0f} s.\n\n"

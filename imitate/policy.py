@@ -179,6 +179,8 @@ class MLPPolicy(nn.Module):
             width = size
         layers.append(nn.Linear(width, self.head.n_outputs))
         self.net = nn.Sequential(*layers)
+        self.provenance: dict[str, Any] = {}
+        """Env, expert and seeds of the data it was trained on (saved in checkpoints)."""
         self.register_buffer("obs_mean", torch.zeros(self.obs_dim))
         self.register_buffer("obs_std", torch.ones(self.obs_dim))
 
@@ -339,7 +341,8 @@ def save_policy(
         "kind": "mlp",
         "state_dict": {k: v.detach().clone() for k, v in policy.state_dict().items()},
         "constructor": policy.constructor_args(),
-        "config": config or {},
+        # what train_bc / load_policy attached: env, expert and seeds (explicit config wins)
+        "config": {**getattr(policy, "provenance", {}), **(config or {})},
         "versions": _versions(),
     }
     return atomic_write(path, lambda f: torch.save(checkpoint, f))
@@ -384,4 +387,5 @@ def load_policy(path: str | os.PathLike[str]) -> MLPPolicy:
             f"{path}: checkpoint does not match its architecture ({first_line})"
         ) from exc
     policy.eval()
+    policy.provenance = dict(checkpoint.get("config") or {})
     return policy

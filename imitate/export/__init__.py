@@ -15,12 +15,15 @@ from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, Policy
 from imitate.spaces import CategoricalHead
 
-Format = Literal["onnx", "torchscript", "numpy", "c"]
-FORMATS: tuple[str, ...] = ("onnx", "torchscript", "numpy", "c")
+Format = Literal["onnx", "torchscript", "numpy", "c", "sb3"]
+FORMATS: tuple[str, ...] = ("onnx", "torchscript", "numpy", "c", "sb3")
 
 
-def export_policy(policy: MLPPolicy, fmt: Format, out_dir: Path, int8: bool = False) -> list[Path]:
-    """Write ``policy`` in format ``fmt`` into ``out_dir``; returns the files written."""
+def export_policy(
+    policy: MLPPolicy, fmt: Format, out_dir: Path, int8: bool = False, algo: str | None = None
+) -> list[Path]:
+    """Write ``policy`` in format ``fmt`` into ``out_dir``; returns the files written.
+    ``algo``: the SB3 algorithm of the ``sb3`` format (``ppo``/``sac``; default by head)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if int8 and fmt != "c":
         raise ImitateError("--int8 applies to the C export only")
@@ -43,12 +46,20 @@ def export_policy(policy: MLPPolicy, fmt: Format, out_dir: Path, int8: bool = Fa
         from imitate.export.c import export_c
 
         return export_c(policy, out_dir, int8=int8)
+    if fmt == "sb3":
+        from imitate.export.sb3 import export_sb3
+
+        return [export_sb3(policy, out_dir / "policy_sb3.zip", algo)]  # type: ignore[arg-type]
     raise ImitateError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
 
 
 def load_exported(path: Path) -> Policy:
     """A batched Policy running an exported artefact (by file extension; C: the .c file)."""
     suffix = path.suffix
+    if suffix == ".zip":
+        from imitate.export.sb3 import SB3ExportPolicy
+
+        return SB3ExportPolicy(path)
     if suffix == ".onnx":
         from imitate.export.onnx import OnnxPolicy
 
