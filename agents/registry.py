@@ -208,7 +208,7 @@ def obs_statistics(files: SB3Files) -> dict[str, Any] | None:
         entry = json.loads(sidecar.read_text())
         if isinstance(entry, dict) and entry.get("obs_norm"):
             return dict(entry["obs_norm"])
-    normalized = trained_with_obs_normalization(files.zip)
+    normalized = bool(trained_with_obs_normalization(files.zip))
     if files.config is not None:
         normalized = normalized or zoo_config_normalize(files.config)
     if normalized:

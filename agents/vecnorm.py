@@ -114,15 +114,21 @@ def _array(entry: Any, what: str) -> np.ndarray | None:
     return value if isinstance(value, np.ndarray) else None
 
 
-def trained_with_obs_normalization(path: Path) -> bool:
-    """Whether the SB3 zip at ``path`` was trained under ``VecNormalize(norm_obs=True)``.
+def trained_with_obs_normalization(path: Path) -> bool | None:
+    """Whether the SB3 zip at ``path`` was trained under ``VecNormalize(norm_obs=True)``;
+    None when the zip cannot tell.
 
-    SB3 never saves the VecNormalize wrapper into the zip, but every algorithm stores
-    ``_last_original_obs`` (set only when a VecNormalize wraps the training env) next to
-    ``_last_obs`` (what the policy saw). The rule: ``_last_original_obs`` present and
-    different from ``_last_obs`` -> observations were normalised. Equal arrays mean
-    ``norm_obs=False`` (reward-only normalisation), which needs no statistics."""
+    SB3 never saves the VecNormalize wrapper into the zip. The rule: an on-policy
+    algorithm (PPO, A2C, TRPO, ...: its data has no ``learning_starts``) sets
+    ``_last_original_obs`` only when a VecNormalize wraps its env, so a non-null
+    ``_last_original_obs`` that differs from ``_last_obs`` (what the policy saw) means
+    normalised observations; equal arrays mean ``norm_obs=False`` (reward-only, which needs
+    no statistics). Off-policy algorithms (DQN, SAC, QR-DQN, TQC, ...) always keep the
+    previous raw observation there, so their zip cannot tell (None): an rl-zoo
+    ``config.yml`` can."""
     data = zip_data(path)
+    if "learning_starts" in data:
+        return None
     original = _array(data.get("_last_original_obs"), f"{path} _last_original_obs")
     if original is None:
         return False

@@ -52,7 +52,7 @@ def main() -> None:
     model.learn(steps)
     train_s = time.perf_counter() - start
     model.save(folder / "ppo")
-    venv.save(folder / "vecnormalize.pkl")
+    venv.save(str(folder / "vecnormalize.pkl"))
 
     eval_env = VecNormalize.load(
         str(folder / "vecnormalize.pkl"), make_vec_env(ENV, 1, seed=10_000)

@@ -56,7 +56,7 @@ def env_spec(
             "slot: pass its id, its EnvSpec or a factory (lambda: MyEnv(...))"
         )
     elif callable(env):
-        name = re.sub(r"[^\w.-]+", "_", getattr(env, "__qualname__", "factory")).strip("_")
+        name = re.sub(r"[^\w.-]+", "_", getattr(env, "__name__", "factory")).strip("_")
         spec = EnvSpec(id=name or "factory", entry_point=env)  # type: ignore[arg-type]
     else:
         raise EnvError(f"not an env id, EnvSpec or factory: {env!r}")

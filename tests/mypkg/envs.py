@@ -38,6 +38,13 @@ class LineEnv(gym.Env[np.ndarray, int]):
         return self._obs(), -1.0, self.position == self.size - 1, False, {}
 
 
+class NegateReward(gym.RewardWrapper[np.ndarray, int]):
+    """A user's wrapper: reward +1 per step instead of -1."""
+
+    def reward(self, reward: float) -> float:
+        return -float(reward)
+
+
 class LineExpert:
     """Always right: the shortest way to the last cell."""
 
@@ -46,4 +53,6 @@ class LineExpert:
 
 
 if "Line-v0" not in gym.registry:
-    gym.register("Line-v0", entry_point="mypkg.envs:LineEnv", kwargs={"size": 10}, max_episode_steps=50)
+    gym.register(
+        "Line-v0", entry_point="mypkg.envs:LineEnv", kwargs={"size": 10}, max_episode_steps=50
+    )
