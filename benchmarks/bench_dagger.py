@@ -67,6 +67,8 @@ def dagger_until(env_id: str, target: float, seed: int, gate: str) -> dict[str, 
         target_return=target,
         bc=ROUND_BC,
         seed=seed,
+        whole_episodes=False,  # this study's rounds are cut at the step budget
+        patience=None,
     )
     _, history = dagger(env_id, load_zoo_teacher(env_id), config)
     last = history.records[-1]
@@ -88,6 +90,8 @@ def gated_vs_plain(env_id: str, seed: int) -> dict[str, float]:
             query_rate=0.3,
             eval_episodes=0,
             seed=seed,
+            whole_episodes=False,
+            patience=None,
         )
         learner, history = dagger(env_id, load_zoo_teacher(env_id), config)
         out[f"{gate}_labels"] = history.expert_labels
@@ -106,7 +110,15 @@ def warm_vs_fresh() -> list[dict[str, float]]:
     for seed in range(3):
         row: dict[str, float] = {"seed": seed}
         for warm in (True, False):
-            config = replace(RunConfig().dagger, warm_start=warm, eval_episodes=0, seed=seed)
+            config = replace(
+                RunConfig().dagger,
+                warm_start=warm,
+                eval_episodes=0,
+                seed=seed,
+                rounds=6,  # the settings this study was measured with
+                whole_episodes=False,
+                patience=None,
+            )
             learner, history = dagger(env_id, expert, config)
             result = evaluate(learner, env_id, 50, 10_000)
             key = "warm" if warm else "fresh"

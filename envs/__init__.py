@@ -12,6 +12,7 @@ from collections.abc import Callable
 import gymnasium as gym
 
 from envs.braking import BrakingExpert
+from envs.buttons import ButtonsExpert
 from envs.label_envs import LabelExpert
 from envs.tightrope import TightropeExpert
 
@@ -45,5 +46,10 @@ for _env_id, _slip in (("imitate/Tightrope-v0", 0.002), ("imitate/TightropeCalm-
 if "imitate/Braking-v0" not in gym.registry:
     gym.register("imitate/Braking-v0", entry_point="envs.braking:BrakingEnv", max_episode_steps=200)
 EXPERTS["imitate/Braking-v0"] = BrakingExpert
+
+# Buttons: a stochastic expert presses 3 correlated buttons with a known joint (MultiBinary).
+if "imitate/Buttons-v0" not in gym.registry:
+    gym.register("imitate/Buttons-v0", entry_point="envs.buttons:ButtonsEnv", max_episode_steps=100)
+EXPERTS["imitate/Buttons-v0"] = ButtonsExpert
 
 __all__ = ["EXPERTS", "LABEL_ENVS", "TIGHTROPE_HORIZON"]

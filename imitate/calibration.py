@@ -101,3 +101,17 @@ def fpr_at_95_tpr(in_scores: np.ndarray, out_scores: np.ndarray) -> float:
     """Share of in-distribution states flagged when the threshold catches 95 % of OOD ones."""
     threshold = np.quantile(out_scores, 0.05)
     return float((in_scores >= threshold).mean())
+
+
+def binary_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
+    """ECE of one binary label: weighted mean |frequency of 1 - mean p| over equal-width bins
+    of the predicted ``P(label = 1)``. ``probs`` [N] in [0, 1], ``labels`` [N] in {0, 1}.
+
+    (Per-output ECE of a multi-label head; :func:`expected_calibration_error` bins the
+    top-label confidence instead.)"""
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    bins = np.clip((p * n_bins).astype(np.int64), 0, n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(np.bincount(bins, y, n_bins) - np.bincount(bins, p, n_bins))
+    return float(gap.sum() / max(count.sum(), 1))

@@ -38,12 +38,19 @@ from imitate.collect import Backend, EvalResult, Seeding, collect, env_spaces, e
 from imitate.dagger import DAggerConfig, bc_label_curve, dagger
 from imitate.data import Dataset, load_dataset
 from imitate.distill import DistillConfig, distill, distillation_report
-from imitate.drift import action_flip_rate, drift_markdown, drift_report, off_support
+from imitate.drift import (
+    action_flip_rate,
+    analyse_drift,
+    drift_figures,
+    drift_markdown,
+    drift_results,
+    off_support,
+)
 from imitate.environments import EnvLike, env_name, spec_of_record
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
 from imitate.losses import nats_to_bits
-from imitate.pipeline import RunConfig, run_pipeline
+from imitate.pipeline import RunConfig, console_summary, run_pipeline
 from imitate.plots import (
     Curve,
     plot_reliability,
@@ -59,8 +66,10 @@ from imitate.policy import (
     load_policy,
     save_policy,
 )
+from imitate.report import write_html_report
 from imitate.runs import config_to_json, make_run_dir
 from imitate.spaces import CategoricalHead
+from imitate.video import showcase_videos
 
 Flatten = tyro.conf.arg(name="")
 
@@ -246,8 +255,13 @@ class DriftCommand:
     """Divergence threshold, in units of the expert's state std."""
     horizons: tuple[int, ...] = (25, 50, 100, 200, 400)
     """Horizons T for the cost-vs-T fit."""
-    cost: Literal["disagreement", "negative_reward"] = "disagreement"
-    """Per-step cost for the fit: disagreement with the expert, or the negated reward."""
+    cost: Literal["disagreement", "negative_reward", "failure"] = "disagreement"
+    """Per-step cost for the fit: the 0-1 disagreement with the expert, the negated reward,
+    or nothing but failures (a failing termination always costs 1 per remaining step)."""
+    video: bool = False
+    """Also render side-by-side expert/clone videos (earliest-diverging, median and best
+    episode per clone; GIF, and MP4 with imageio-ffmpeg) into videos/ and write
+    report.html."""
     out: Path | None = None
     """Report folder (default: runs/<env>__drift__<seed>__<time>/)."""
     json: bool = False
@@ -462,6 +476,38 @@ class DataCommand:
         return self.action.json
 
 
+@dataclass(frozen=True)
+class CompressCommand:
+    """Arithmetic-code a dataset's actions with a policy's action distribution (lossless)."""
+
+    policy: Path
+    """imitate policy .pt whose action distribution codes the actions."""
+    data: Path
+    """Dataset file whose actions are coded (its observations are needed to decode)."""
+    out: Path | None = None
+    """Compressed file (default: the dataset's path with suffix .imz)."""
+    resolution: float | None = None
+    """Box actions only: quantisation step; the round trip returns the grid centres."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
+@dataclass(frozen=True)
+class DecompressCommand:
+    """Decode an .imz file: the dataset of --data with the decoded actions, bit for bit."""
+
+    policy: Path
+    """The policy .pt the file was compressed with (checked by its SHA-256)."""
+    imz: Path
+    """Compressed file written by 'imitate compress'."""
+    data: Path
+    """Dataset with the same observations (its actions are not read, they are replaced)."""
+    out: Path
+    """Dataset file to write."""
+    json: bool = False
+    """Print one JSON object on stdout."""
+
+
 EVAL_SEED = 10_000
 """First reset seed of every evaluation (episode i: EVAL_SEED + i), kept apart from training."""
 
@@ -478,6 +524,8 @@ Command = (
     | Annotated[ExpertCommand, tyro.conf.subcommand("expert")]
     | Annotated[SweepCommand, tyro.conf.subcommand("sweep")]
     | Annotated[DataCommand, tyro.conf.subcommand("data")]
+    | Annotated[CompressCommand, tyro.conf.subcommand("compress")]
+    | Annotated[DecompressCommand, tyro.conf.subcommand("decompress")]
 )
 
 
@@ -780,8 +828,13 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
     expert = resolve_expert(expert_name, env, args.vecnormalize)
     out_dir = make_run_dir(args.env, "run", config.seed, args.out)
     write_json(out_dir / "config.json", config_to_json(args))
-    results = run_pipeline(env, expert, expert_name, config, out_dir)
-    return {"run": str(out_dir), "report": str(out_dir / "report.md"), **results}
+    results = run_pipeline(env, expert, expert_name, config, out_dir, progress=_progress())
+    return {
+        "run": str(out_dir),
+        "report": str(out_dir / "report.md"),
+        "report_html": str(out_dir / "report.html"),
+        **results,
+    }
 
 
 def _one_line(text: str) -> str:
@@ -873,17 +926,24 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
         check_policy_env(clone, args.env, str(path))
         clones[path.parent.name + "/" + path.name if path.parent.name else path.name] = clone
     out_dir = make_run_dir(args.env, "drift", args.seed, args.out)
-    results = drift_report(
+    analysis = analyse_drift(
         args.env,
         expert,
         clones,
-        out_dir,
         args.episodes,
         args.seed,
         args.threshold,
         args.horizons,
         args.cost,
     )
+    results = drift_results(analysis, drift_figures(analysis, out_dir))
+    if args.video:
+        videos = showcase_videos(analysis, expert, clones, out_dir, progress=_progress())
+        results["videos"] = [v.to_json() for v in videos]
+        html_path = write_html_report(
+            out_dir / "report.html", f"{args.env}: drift report", analysis, (), videos
+        )
+        results["report_html"] = str(html_path)
     write_json(out_dir / "drift.json", results)
     write_text(out_dir / "report.md", f"# {args.env}: drift report\n\n" + drift_markdown(results))
     return {"report": str(out_dir / "report.md"), **results}
@@ -1054,6 +1114,46 @@ def run_data(args: DataCommand) -> dict[str, Any]:
     }
 
 
+def run_compress(args: CompressCommand) -> dict[str, Any]:
+    from imitate.compress import compress_actions, write_imz
+
+    policy = load_policy(args.policy)
+    dataset = load_dataset(args.data)
+    obs_space, action_space = dataset.meta.spaces()
+    if policy.observation_space.shape != obs_space.shape or policy.action_space != action_space:
+        raise EnvError(
+            f"{args.policy} acts on {policy.observation_space.shape} -> {policy.action_space}, "
+            f"but {args.data} holds {obs_space.shape} -> {action_space}"
+        )
+    identity = {"env_id": dataset.meta.env_id, "source": dataset.meta.source}
+    compressed = compress_actions(policy, dataset.obs, dataset.actions, args.resolution, identity)
+    out = write_imz(args.out or args.data.with_suffix(".imz"), compressed)
+    n, stats = len(dataset), compressed.stats
+    return {
+        "out": str(out),
+        "actions": n,
+        "file_bytes": out.stat().st_size,
+        "header_bytes": len(compressed.header_bytes()),
+        "payload_bits": compressed.payload_bits,
+        "bits_per_action": compressed.payload_bits / n,
+        "cross_entropy_bits_per_action": stats["cross_entropy_bits"] / n,
+        "raw_action_bytes": int(dataset.actions.nbytes),
+    }
+
+
+def run_decompress(args: DecompressCommand) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from imitate.compress import decompress_actions, read_imz
+
+    policy = load_policy(args.policy)
+    compressed = read_imz(args.imz)
+    dataset = load_dataset(args.data)
+    actions = decompress_actions(policy, dataset.obs, compressed)
+    out = replace(dataset, actions=actions).save(args.out)
+    return {"out": str(out), "actions": len(actions)}
+
+
 HANDLERS: dict[type, Any] = {
     CollectCommand: run_collect,
     BCCommand: run_bc,
@@ -1067,6 +1167,8 @@ HANDLERS: dict[type, Any] = {
     OodCommand: run_ood,
     SweepCommand: run_sweep_command,
     DataCommand: run_data,
+    CompressCommand: run_compress,
+    DecompressCommand: run_decompress,
 }
 
 
@@ -1107,8 +1209,8 @@ def main(argv: list[str] | None = None) -> int:
         if command.json:
             print(json.dumps(result, default=float))
         elif isinstance(command, RunCommand):
-            print(Path(result["report"]).read_text().split("## Drift")[0].rstrip())
-            print(f"\nreport: {result['report']}")
+            print(console_summary(Path(result["report"]).read_text()))
+            print(f"\nreport: {result['report']}\nreport.html: {result['report_html']}")
         else:
             _print_human(result)
     except BrokenPipeError:  # e.g. piped into `head`: the reader has gone, nothing to report

@@ -49,6 +49,10 @@ from imitate.policy import MLPPolicy, Policy, SoftPolicy, fast_policy
 Gate = Literal["none", "entropy", "energy", "ensemble"]
 
 
+class PartialRoundWarning(UserWarning):
+    """A DAgger round of cut episodes held no complete episode."""
+
+
 @dataclass(frozen=True)
 class BetaSchedule:
     """Probability that the expert acts in round ``i``.
@@ -229,6 +233,7 @@ class _Rollouts:
                 warnings.warn(
                     f"DAgger round of {len(rollout)} states on {self.config.num_envs} envs holds "
                     "no complete episode: raise steps_per_round or use whole_episodes",
+                    PartialRoundWarning,
                     stacklevel=4,
                 )
             return rollout, len(rollout), calls

@@ -21,6 +21,7 @@ Gaussian parameterisation differs from the student head's.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from imitate.bc import BCConfig, train_bc
 from imitate.collect import EvalResult, collect, env_spaces, evaluate
-from imitate.dagger import DAggerConfig, dagger
+from imitate.dagger import DAggerConfig, PartialRoundWarning, dagger
 from imitate.environments import EnvLike
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, PolicyConfig, SoftPolicy
@@ -102,8 +103,11 @@ def distill(
             bc=replace(bc, max_steps=max(1, config.max_steps // config.rounds)),
             seed=config.seed,
             soft_labels=soft_ok,
+            whole_episodes=False,  # steps_per_round states on the student's own rollouts
         )
-        student, dagger_history = dagger(env_id, teacher, dagger_config, progress=progress)
+        with warnings.catch_warnings():  # distillation labels states, not episodes
+            warnings.simplefilter("ignore", PartialRoundWarning)
+            student, dagger_history = dagger(env_id, teacher, dagger_config, progress=progress)
         history.update(teacher_labels=dagger_history.expert_labels, rounds=dagger_history.records)
     return student, history
 

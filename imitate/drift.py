@@ -14,7 +14,17 @@
 * :func:`horizon_scaling` measures cumulative cost against the horizon ``T``
   and fits ``log cost = slope * log T + b`` with a bootstrap confidence
   interval: ~2 for BC, ~1 for DAgger on ``imitate/Tightrope-v0``
-  (Ross and Bagnell 2010).
+  (Ross and Bagnell 2010). The cost is the theory's: the expert's 0-1 imitation
+  loss (or the task's failure indicator) summed over a fixed horizon on the
+  policy's own rollouts, a failing termination being an absorbing state that keeps
+  costing 1 per step, so a clone that falls early is not rewarded for it.
+* :func:`analyse_drift` runs all of it for several clones (the data behind the
+  figures, ``report.html`` and the videos); :func:`drift_report` also draws the
+  figures and returns the JSON summary.
+
+Which terminations are failures is per env (:func:`failed_at_termination`):
+CartPole falls, LunarLander crashes (its terminal reward is -100; a landing gets +100),
+while Acrobot and MountainCar terminate when they reach the goal.
 """
 
 from __future__ import annotations
@@ -25,10 +35,29 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from imitate.collect import collect
+from imitate.collect import collect, env_spaces, env_spec
 from imitate.data import Dataset
 from imitate.environments import EnvLike, env_name
 from imitate.policy import MLPPolicy, Policy
+
+TERMINATION_IS_SUCCESS = frozenset({"Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0"})
+"""Envs whose only termination is reaching the goal."""
+TERMINATION_BY_REWARD_SIGN = frozenset({"LunarLander-v3", "LunarLanderContinuous-v3"})
+"""Envs whose terminal reward tells success (> 0: landed) from failure (< 0: crashed)."""
+
+
+def failed_at_termination(
+    env_id: str, terminated: np.ndarray, final_rewards: np.ndarray
+) -> np.ndarray:
+    """``[E]`` True where an episode ended in failure: terminated, and the env's terminations
+    are failures (CartPole, Tightrope, unknown envs), or its terminal reward is negative
+    (LunarLander). Truncation (the time limit) is never a failure."""
+    terminated = np.asarray(terminated, dtype=bool)
+    if env_id in TERMINATION_IS_SUCCESS:
+        return np.zeros_like(terminated)
+    if env_id in TERMINATION_BY_REWARD_SIGN:
+        return terminated & (np.asarray(final_rewards) < 0)
+    return terminated
 
 
 def episodes_padded(dataset: Dataset, field: str = "obs") -> np.ndarray:
@@ -49,9 +78,12 @@ class PairedRollouts:
         expert_obs, clone_obs: ``[E, T, obs_dim]`` states, NaN after an episode ends.
         distance: ``[E, T]`` normalised state distance, NaN once either episode ended.
         first_divergence: ``[E]`` first step with distance > threshold (NaN: never).
-        clone_failure: ``[E]`` step at which the clone's episode terminated (NaN: never).
+        clone_failure: ``[E]`` step at which the clone's episode ended in failure (NaN:
+            never; see :func:`failed_at_termination`).
         expert_returns, clone_returns: ``[E]``.
         threshold: the divergence threshold (in expert-std units).
+        seed: episode ``i`` reset with ``seed + i``.
+        scale: ``[obs_dim]`` the expert's state std that normalises the distance.
     """
 
     expert_obs: np.ndarray
@@ -62,6 +94,30 @@ class PairedRollouts:
     expert_returns: np.ndarray
     clone_returns: np.ndarray
     threshold: float
+    seed: int = 0
+    scale: np.ndarray | None = None
+
+    def live_episodes(self) -> np.ndarray:
+        """``[T]`` episodes in which both expert and clone still run at step t."""
+        return np.asarray((~np.isnan(self.distance)).sum(axis=0))
+
+    def showcase_episodes(self) -> dict[str, int]:
+        """Up to three distinct episodes worth watching: the one that diverges earliest, a
+        median one and the best (latest divergence, then smallest mean distance)."""
+        horizon = self.distance.shape[1]
+        first = np.where(np.isnan(self.first_divergence), horizon, self.first_divergence)
+        mean_distance = np.nan_to_num(np.nanmean(self.distance, axis=1), nan=0.0)
+        order = np.lexsort((mean_distance, first))  # earliest divergence first
+        picks = {
+            "earliest divergence": int(order[0]),
+            "median": int(order[len(order) // 2]),
+            "best": int(order[-1]),
+        }
+        chosen: dict[str, int] = {}
+        for label, episode in picks.items():
+            if episode not in chosen.values():
+                chosen[label] = episode
+        return chosen
 
     def summary(self) -> dict[str, float]:
         diverged = ~np.isnan(self.first_divergence)
@@ -109,7 +165,10 @@ def paired_rollouts(
     beyond = np.nan_to_num(distance, nan=0.0) > threshold
     first = np.where(beyond.any(axis=1), beyond.argmax(axis=1), np.nan).astype(np.float64)
     ends = clone_data.episode_ends - 1
-    failure = np.where(clone_data.terminated[ends], clone_data.episode_lengths, np.nan)
+    failed = failed_at_termination(
+        env_name(env_id), clone_data.terminated[ends], clone_data.rewards[ends]
+    )
+    failure = np.where(failed, clone_data.episode_lengths, np.nan)
     return PairedRollouts(
         expert_obs=expert_obs,
         clone_obs=clone_obs,
@@ -119,6 +178,8 @@ def paired_rollouts(
         expert_returns=expert_data.episode_returns,
         clone_returns=clone_data.episode_returns,
         threshold=threshold,
+        seed=seed,
+        scale=scale,
     )
 
 
@@ -233,6 +294,9 @@ class HorizonScaling:
         horizons: ``[H]``.
         costs: ``[E, H]`` cumulative cost of each episode up to each horizon.
         slope: fitted exponent; ``slope_ci``: 95 % bootstrap interval over episodes.
+        cost: which per-step cost was summed (see :data:`COST_LABELS`).
+        failed_share: share of episodes that ended in an (absorbing) failure before
+            ``max(horizons)``.
     """
 
     horizons: np.ndarray
@@ -240,6 +304,8 @@ class HorizonScaling:
     slope: float
     intercept: float
     slope_ci: tuple[float, float]
+    cost: str = "negative_reward"
+    failed_share: float = 0.0
 
     @property
     def mean_costs(self) -> np.ndarray:
@@ -251,7 +317,20 @@ class HorizonScaling:
             "mean_costs": self.mean_costs.tolist(),
             "slope": self.slope,
             "slope_ci": list(self.slope_ci),
+            "cost": self.cost,
+            "episodes": len(self.costs),
+            "failed_share": self.failed_share,
         }
+
+
+CostKind = Literal["disagreement", "negative_reward", "failure"]
+COST_LABELS: dict[str, str] = {
+    "disagreement": "steps where the clone's action differs from the expert's "
+    "(0-1 loss; after a failure every step counts)",
+    "negative_reward": "summed negated reward (after a failure every step costs 1)",
+    "failure": "steps spent failed (a failing termination is absorbing)",
+}
+"""What the cumulative cost of each kind counts, for axis labels and reports."""
 
 
 def fit_loglog(horizons: np.ndarray, mean_costs: np.ndarray) -> tuple[float, float]:
@@ -260,39 +339,87 @@ def fit_loglog(horizons: np.ndarray, mean_costs: np.ndarray) -> tuple[float, flo
     return float(slope), float(intercept)
 
 
+def imitation_loss01(
+    expert: Policy, policy: Policy, obs: np.ndarray, box_tolerance: float | None = None
+) -> np.ndarray:
+    """``[N]`` the expert's 0-1 imitation loss: 1 where ``policy``'s action differs from the
+    expert's. Continuous actions count as different when any component is farther than
+    ``box_tolerance`` (action units) from the expert's."""
+    ours, theirs = np.asarray(policy.act(obs)), np.asarray(expert.act(obs))
+    if np.issubdtype(theirs.dtype, np.floating):
+        tolerance = 0.0 if box_tolerance is None else box_tolerance
+        gap = np.abs(ours.astype(np.float64) - theirs).reshape(len(obs), -1)
+        return (gap > tolerance).any(axis=1).astype(np.float64)
+    return (ours != theirs).reshape(len(obs), -1).any(axis=1).astype(np.float64)
+
+
+def box_tolerance_of(env_id: EnvLike, fraction: float = 0.05) -> float | None:
+    """``fraction`` of the smallest action range of a bounded Box action space, else None."""
+    _, action_space = env_spaces(env_id)
+    low, high = getattr(action_space, "low", None), getattr(action_space, "high", None)
+    if low is None or high is None or not np.all(np.isfinite(high - low)):
+        return None
+    return float(fraction * np.min(np.asarray(high) - np.asarray(low)))
+
+
+def horizon_costs(
+    step_cost: np.ndarray, lengths: np.ndarray, starts: np.ndarray, failed: np.ndarray, T: int
+) -> np.ndarray:
+    """``[E, T]`` per-step cost over a fixed horizon: each episode's own costs, then, after a
+    failure, 1 per step up to ``T`` (the absorbing failure state); 0 after a success or a
+    truncation (nothing left to imitate)."""
+    padded = np.zeros((len(lengths), T))
+    for e, (start, length) in enumerate(zip(starts, lengths, strict=True)):
+        n = min(int(length), T)
+        padded[e, :n] = step_cost[start : start + n]
+        if failed[e] and n < T:
+            padded[e, n:] = 1.0
+    return padded
+
+
 def horizon_scaling(
     policy: Policy,
     env_id: EnvLike,
     horizons: list[int],
     n_episodes: int,
     seed: int = 50_000,
-    cost: Literal["negative_reward", "disagreement"] = "negative_reward",
+    cost: CostKind = "negative_reward",
     expert: Policy | None = None,
     n_bootstrap: int = 1000,
 ) -> HorizonScaling:
     """Cumulative cost up to each horizon along the policy's own trajectories.
 
-    One episode of ``max(horizons)`` steps gives the cost of every shorter horizon (the env
-    must not depend on its time limit). ``cost``: the negated reward per step, or 1 per
-    step where ``policy`` disagrees with ``expert``.
+    One episode of ``max(horizons)`` steps gives the cost of every shorter horizon;
+    horizons beyond the env's time limit are dropped (the episode would be cut there).
+    ``cost``: 1 per step where ``policy`` disagrees with ``expert`` (the 0-1 imitation
+    loss; Box actions: beyond 5 % of the action range), the negated reward per step, or
+    0 (``failure``: only failures cost). Whatever the kind, a failing termination
+    (:func:`failed_at_termination`) is absorbing: every remaining step up to ``T`` costs 1.
     """
-    hs = np.asarray(sorted(horizons))
+    limit = env_spec(env_id).max_episode_steps
+    hs = np.asarray(sorted(h for h in horizons if limit is None or h <= limit))
+    if len(hs) < 2:
+        raise ValueError(
+            f"need >= 2 horizons within {env_id}'s time limit ({limit}), got {horizons}"
+        )
     data = collect(policy, env_id, n_episodes, seed, seeding="per-episode")
     if cost == "disagreement":
         if expert is None:
             raise ValueError("cost='disagreement' needs the expert")
-        step_cost = _disagreement(expert, policy, data.obs)
+        step_cost = imitation_loss01(expert, policy, data.obs, box_tolerance_of(env_id))
+    elif cost == "failure":
+        step_cost = np.zeros(len(data))
     else:
         step_cost = -data.rewards.astype(np.float64)
-    padded = np.zeros((data.n_episodes, int(hs.max())))
-    for e, (start, length) in enumerate(
-        zip(data.episode_starts, data.episode_lengths, strict=True)
-    ):
-        n = min(int(length), padded.shape[1])
-        padded[e, :n] = step_cost[start : start + n]
+    ends = data.episode_ends - 1
+    failed = failed_at_termination(env_name(env_id), data.terminated[ends], data.rewards[ends])
+    failed &= data.episode_lengths < hs.max()
+    padded = horizon_costs(step_cost, data.episode_lengths, data.episode_starts, failed, hs.max())
     costs = np.cumsum(padded, axis=1)[:, hs - 1]
+    share = float(failed.mean())
     if not np.all(costs.mean(axis=0) > 0):  # a clone with zero cost has no log-log slope
-        return HorizonScaling(hs, costs, float("nan"), float("nan"), (float("nan"), float("nan")))
+        nan = float("nan")
+        return HorizonScaling(hs, costs, nan, nan, (nan, nan), cost, share)
     slope, intercept = fit_loglog(hs, costs.mean(axis=0))
     rng = np.random.default_rng(seed)
     boot = []
@@ -305,7 +432,7 @@ def horizon_scaling(
         if boot
         else (np.nan, np.nan)
     )
-    return HorizonScaling(hs, costs, slope, intercept, ci)
+    return HorizonScaling(hs, costs, slope, intercept, ci, cost, share)
 
 
 def disagreement_along(expert: Policy, clone: Policy, clone_obs: np.ndarray) -> np.ndarray:
@@ -318,40 +445,89 @@ def disagreement_along(expert: Policy, clone: Policy, clone_obs: np.ndarray) -> 
     return out.reshape(n_episodes, horizon)
 
 
-def drift_report(
+STATE_NAMES: dict[str, tuple[str, ...]] = {
+    "CartPole-v1": ("cart position", "cart velocity", "pole angle", "pole angular velocity"),
+    "Acrobot-v1": (
+        "cos θ1",
+        "sin θ1",
+        "cos θ2",
+        "sin θ2",
+        "angular velocity θ1",
+        "angular velocity θ2",
+    ),
+    "MountainCar-v0": ("car position", "car velocity"),
+    "MountainCarContinuous-v0": ("car position", "car velocity"),
+    "LunarLander-v3": (
+        "x position",
+        "y position",
+        "x velocity",
+        "y velocity",
+        "angle",
+        "angular velocity",
+        "left leg contact",
+        "right leg contact",
+    ),
+    "Pendulum-v1": ("cos θ", "sin θ", "angular velocity"),
+    "imitate/Tightrope-v0": ("lateral offset x", "wind (seen before it blows)"),
+    "imitate/TightropeCalm-v0": ("lateral offset x", "wind (seen before it blows)"),
+}
+"""Names of the observation dimensions of the shipped envs (gymnasium's documentation)."""
+STATE_NAMES["LunarLanderContinuous-v3"] = STATE_NAMES["LunarLander-v3"]
+
+
+def state_names(env_id: str, obs_dim: int) -> list[str]:
+    """The env's dimension names when known (and of the right length), else ``state[i]``."""
+    names = STATE_NAMES.get(env_id)
+    if names is not None and len(names) == obs_dim:
+        return list(names)
+    return [f"state[{i}]" for i in range(obs_dim)]
+
+
+@dataclass(frozen=True)
+class DriftAnalysis:
+    """Everything measured for a set of clones against one expert (what the figures, the
+    HTML report and the videos are drawn from).
+
+    Attributes:
+        env_id, n_episodes, seed, threshold: the paired episodes' setting.
+        pairs: clone name -> its paired rollouts.
+        disagreement: clone name -> ``[E, T]`` per-step disagreement on its own states.
+        fits: clone name -> cost-vs-horizon fit.
+        summaries: clone name -> JSON-safe summary row.
+    """
+
+    env_id: str
+    n_episodes: int
+    seed: int
+    threshold: float
+    pairs: dict[str, PairedRollouts]
+    disagreement: dict[str, np.ndarray]
+    fits: dict[str, HorizonScaling]
+    summaries: dict[str, dict[str, Any]]
+    env: Any = None
+    """The env as given (an id, or a spec with kwargs and wrappers), for re-rollouts."""
+
+    @property
+    def state_names(self) -> list[str]:
+        first = next(iter(self.pairs.values()))
+        return state_names(self.env_id, first.expert_obs.shape[-1])
+
+
+def analyse_drift(
     env_id: EnvLike,
     expert: Policy,
     clones: dict[str, Policy],
-    out_dir: Any,
     n_episodes: int = 20,
     seed: int = 10_000,
     threshold: float = 1.0,
     horizons: tuple[int, ...] = (25, 50, 100, 200, 400),
-    cost: Literal["negative_reward", "disagreement"] = "disagreement",
-) -> dict[str, Any]:
-    """Paired rollouts, shift gap and horizon scaling for each clone; writes four figures.
-
-    Returns a JSON-safe dict with per-clone summaries and the figure paths.
-    """
-    from pathlib import Path
-
-    from imitate.plots import (
-        plot_disagreement,
-        plot_distance,
-        plot_horizon_scaling,
-        plot_trajectories,
-    )
-
-    out = Path(out_dir)
-    results: dict[str, Any] = {
-        "env": env_name(env_id),
-        "episodes": n_episodes,
-        "seed": seed,
-        "clones": {},
-    }
+    cost: CostKind = "disagreement",
+) -> DriftAnalysis:
+    """Paired rollouts, shift gap and horizon scaling for each clone."""
     pairs: dict[str, PairedRollouts] = {}
     fits: dict[str, HorizonScaling] = {}
     per_step: dict[str, np.ndarray] = {}
+    summaries: dict[str, dict[str, Any]] = {}
     expert_data = collect(expert, env_id, n_episodes, seed, seeding="per-episode")
     for name, clone in clones.items():
         pair = paired_rollouts(expert, clone, env_id, n_episodes, seed, threshold, expert_data)
@@ -364,47 +540,116 @@ def drift_report(
             **distribution_shift(expert, clone, expert_states, clone_states),
         }
         fit = horizon_scaling(clone, env_id, list(horizons), n_episodes, seed, cost, expert)
-        if np.all(fit.mean_costs > 0):
-            fits[name] = fit
+        fits[name] = fit
         summary["horizon_scaling"] = fit.to_json()
-        results["clones"][name] = summary
+        summaries[name] = summary
+    return DriftAnalysis(
+        env_name(env_id), n_episodes, seed, threshold, pairs, per_step, fits, summaries, env_id
+    )
+
+
+def drift_figures(analysis: DriftAnalysis, out_dir: Any) -> dict[str, str]:
+    """Draw the drift figures of ``analysis`` into ``out_dir``; name -> PNG path."""
+    from pathlib import Path
+
+    from imitate.plots import (
+        plot_disagreement,
+        plot_distance,
+        plot_horizon_scaling,
+        plot_trajectories,
+    )
+
+    out = Path(out_dir)
+    pairs = analysis.pairs
     first = next(iter(pairs.values()))
-    dims = list(range(min(2, first.expert_obs.shape[-1])))
+    names = analysis.state_names
     figures = {
         "trajectories": plot_trajectories(
             first.expert_obs,
             {n: p.clone_obs for n, p in pairs.items()},
             out / "trajectories.png",
-            dims,
+            list(range(len(names))),
+            names,
+            title=f"{analysis.env_id}: expert vs clone trajectories",
         ),
         "distance": plot_distance(
-            {n: p.distance for n, p in pairs.items()}, out / "distance.png", threshold
+            {n: p.distance for n, p in pairs.items()}, out / "distance.png", analysis.threshold
         ),
-        "disagreement": plot_disagreement(per_step, out / "disagreement.png"),
+        "disagreement": plot_disagreement(analysis.disagreement, out / "disagreement.png"),
     }
+    fits = {n: f for n, f in analysis.fits.items() if np.isfinite(f.slope)}
     if fits:
-        figures["horizon"] = plot_horizon_scaling(fits, out / "horizon.png")
-    results["figures"] = {k: str(v) for k, v in figures.items()}
-    return results
+        kind = next(iter(fits.values())).cost
+        figures["horizon"] = plot_horizon_scaling(
+            fits, out / "horizon.png", cost_label=COST_LABELS.get(kind, kind)
+        )
+    return {k: str(v) for k, v in figures.items()}
+
+
+def drift_report(
+    env_id: EnvLike,
+    expert: Policy,
+    clones: dict[str, Policy],
+    out_dir: Any,
+    n_episodes: int = 20,
+    seed: int = 10_000,
+    threshold: float = 1.0,
+    horizons: tuple[int, ...] = (25, 50, 100, 200, 400),
+    cost: CostKind = "disagreement",
+) -> dict[str, Any]:
+    """Paired rollouts, shift gap and horizon scaling for each clone; writes four figures.
+
+    Returns a JSON-safe dict with per-clone summaries and the figure paths.
+    """
+    analysis = analyse_drift(env_id, expert, clones, n_episodes, seed, threshold, horizons, cost)
+    return drift_results(analysis, drift_figures(analysis, out_dir))
+
+
+def drift_results(analysis: DriftAnalysis, figures: dict[str, str]) -> dict[str, Any]:
+    """The JSON-safe summary of ``analysis`` with the paths of its figures."""
+    return {
+        "env": analysis.env_id,
+        "episodes": analysis.n_episodes,
+        "seed": analysis.seed,
+        "clones": analysis.summaries,
+        "figures": figures,
+    }
+
+
+def drift_table(results: dict[str, Any]) -> str:
+    """The markdown table of drift figures per clone."""
+    rows = []
+    kind = "disagreement"
+    for name, s in results["clones"].items():
+        hs = s["horizon_scaling"]
+        kind = hs.get("cost", kind)
+        lo, hi = hs["slope_ci"]
+        rows.append(
+            f"| {name} | {s['clone_mean_return']:.1f} | {s['mean_first_divergence_or_end']:.1f} "
+            f"| {s['diverged_share']:.2f} | {s['failed_share']:.2f} "
+            f"| {s['disagreement_on_expert_states']:.3f} "
+            f"| {s['disagreement_on_clone_states']:.3f} | {hs['slope']:.2f} [{lo:.2f}, {hi:.2f}] |"
+        )
+    return (
+        "| clone | return | first divergence (mean step, or episode end) | diverged share "
+        "| failed share | disagreement on expert states | on clone states "
+        "| cost-vs-T slope [95 % CI] |\n"
+        "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+        f"Cost in the slope: {COST_LABELS.get(kind, kind)}, summed over a fixed horizon T on "
+        "the clone's own rollouts; 95 % bootstrap interval over episodes.\n"
+    )
 
 
 def drift_markdown(results: dict[str, Any]) -> str:
     """A markdown section: table of drift figures per clone, then the figures."""
-    rows = []
-    for name, s in results["clones"].items():
-        hs = s["horizon_scaling"]
-        rows.append(
-            f"| {name} | {s['clone_mean_return']:.1f} | {s['mean_first_divergence_or_end']:.1f} "
-            f"| {s['diverged_share']:.2f} | {s['disagreement_on_expert_states']:.3f} "
-            f"| {s['disagreement_on_clone_states']:.3f} | {hs['slope']:.2f} |"
-        )
     figures = "\n\n".join(
         f"![{name}]({path.split('/')[-1]})" for name, path in results["figures"].items()
     )
     return (
         f"Paired rollouts on {results['episodes']} seeds from {results['seed']}: "
         "expert and clone start from the same state.\n\n"
-        "| clone | return | first divergence (mean step, or episode end) | diverged share "
-        "| disagreement on expert states | on clone states | cost-vs-T slope |\n"
-        "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n" + figures + "\n"
+        + drift_table(results)
+        + "\n"
+        + figures
+        + "\n"
     )

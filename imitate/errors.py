@@ -30,3 +30,7 @@ class UnsupportedSpaceError(ImitateError):
 
 class BackendError(ImitateError):
     """The rollout backend cannot run: Ray missing, unreachable, or its workers keep dying."""
+
+
+class CompressedFileError(ImitateError):
+    """A ``.imz`` compressed-actions file is corrupt, or does not match its policy or data."""

@@ -1,14 +1,19 @@
 """The main job, top to bottom: expert -> demonstrations -> BC -> DAgger -> distilled
-student -> exports -> drift report.
+student -> exports -> drift report -> side-by-side videos -> report.html.
 
-Everything lands in one run folder: datasets, checkpoints, figures, ``results.json``
-and ``report.md`` with a results table and the figures embedded. The CLI's
-``imitate run`` resolves the expert and calls :func:`run_pipeline`.
+Everything lands in one run folder: datasets, checkpoints, figures, ``results.json``,
+``report.md`` with a results table and the figures embedded, ``videos/`` and the
+self-contained ``report.html``. Each stage prints one line with its wall time to stderr
+as it finishes. The CLI's ``imitate run`` resolves the expert and calls
+:func:`run_pipeline`.
 """
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,14 +24,16 @@ from imitate.bc import BCConfig, train_bc
 from imitate.collect import EvalResult, collect, evaluate
 from imitate.dagger import DAggerConfig, dagger
 from imitate.distill import DistillConfig, distill, distillation_report
-from imitate.drift import drift_markdown, drift_report
+from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
 from imitate.environments import EnvLike, env_name, env_record
 from imitate.export import export_policy, load_exported
 from imitate.export.c import weight_bytes
 from imitate.fileio import write_json, write_text
 from imitate.plots import plot_return_vs_labels
 from imitate.policy import MLPPolicy, Policy, SoftPolicy, save_policy
+from imitate.report import Table, write_html_report
 from imitate.runs import config_to_json
+from imitate.video import showcase_videos
 
 EVAL_SEED = 10_000
 
@@ -49,9 +56,12 @@ class RunConfig:
     """Training of every BC clone."""
     dagger: DAggerConfig = field(
         default_factory=lambda: DAggerConfig(
-            steps_per_round=1000,
-            bc=BCConfig(max_steps=4000, eval_every=200, patience=5),
+            rounds=6,  # the main job's measured settings (README); DAggerConfig's own
+            steps_per_round=1000,  # defaults (whole episodes, patience) are not yet
+            bc=BCConfig(max_steps=4000, eval_every=200, patience=5),  # measured here
             warm_start=False,
+            whole_episodes=False,
+            patience=None,
         )
     )
     """DAgger settings. Each round trains a new learner on the aggregate: on LunarLander
@@ -60,17 +70,55 @@ class RunConfig:
     """Distillation of the expert into a small student (needs an expert with logits)."""
     exports: tuple[str, ...] = ("onnx", "c")
     """Formats the student is exported to (C as int8)."""
+    videos_per_clone: int = 3
+    """Side-by-side expert/clone episodes rendered per clone (BC-1, BC-<episodes>, DAgger):
+    the earliest-diverging, a median and the best one (0: no videos)."""
     seed: int = 0
     """Seed of demonstrations and training."""
 
 
+RESULTS_HEADER = ("policy", "mean return ± std", "expert labels", "parameters", "checkpoint bytes")
+
+
 def _row(
     name: str, returns: tuple[float, float], labels: int | str, policy: Any, size: int | str
-) -> str:
+) -> list[str]:
     """A results-table row: (mean, std) return, expert labels, parameters, bytes."""
     params = policy.n_parameters() if isinstance(policy, MLPPolicy) else "-"
     score = f"{returns[0]:.1f} ± {returns[1]:.1f}"
-    return f"| {name} | {score} | {labels} | {params} | {size} |"
+    return [name, score, str(labels), str(params), str(size)]
+
+
+class StageLog:
+    """One line per finished stage on stderr: ``imitate run [k] stage: 1.2 s (total 3.4 s)``."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream
+        self.start = time.perf_counter()
+        self.times: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        begin = time.perf_counter()
+        yield
+        now = time.perf_counter()
+        self.times[name] = now - begin
+        stream = self.stream if self.stream is not None else sys.stderr
+        print(
+            f"imitate run [{len(self.times)}] {name}: {now - begin:.1f} s "
+            f"(total {now - self.start:.1f} s)",
+            file=stream,
+            flush=True,
+        )
+
+
+def console_summary(report_md: str) -> str:
+    """``report.md`` without its figure links: the tables and notes, for the terminal."""
+    lines = [line for line in report_md.splitlines() if not line.startswith("![")]
+    text = "\n".join(lines)
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip()
 
 
 def _returns(result: EvalResult) -> tuple[float, float]:
@@ -82,14 +130,25 @@ def _file_size(path: Path) -> int:
 
 
 def run_pipeline(
-    env_id: EnvLike, expert: Policy, expert_name: str, config: RunConfig, out_dir: Path
+    env_id: EnvLike,
+    expert: Policy,
+    expert_name: str,
+    config: RunConfig,
+    out_dir: Path,
+    progress: bool = False,
+    log: StageLog | None = None,
 ) -> dict[str, Any]:
-    """Run the whole job into ``out_dir``; returns the results written to ``results.json``."""
+    """Run the whole job into ``out_dir``; returns the results written to ``results.json``.
+
+    ``progress``: progress bars for the long stages (DAgger, distillation, videos);
+    ``log``: where the per-stage lines go (default: stderr)."""
+    log = log or StageLog()
     start = time.perf_counter()
     episodes = max(config.episodes, *config.demo_counts)
-    demos = collect(expert, env_id, episodes, config.seed, source=expert_name)
-    demos.save(out_dir / "demos.npz")
-    expert_eval = evaluate(expert, env_id, config.eval_episodes, EVAL_SEED)
+    with log.stage(f"demonstrations ({episodes} expert episodes) + expert evaluation"):
+        demos = collect(expert, env_id, episodes, config.seed, source=expert_name)
+        demos.save(out_dir / "demos.npz")
+        expert_eval = evaluate(expert, env_id, config.eval_episodes, EVAL_SEED)
     rows = [_row(f"expert (`{expert_name}`)", _returns(expert_eval), "-", expert, "-")]
     results: dict[str, Any] = {"env": env_name(env_id), "expert": expert_eval.to_json(), "bc": {}}
 
@@ -98,26 +157,29 @@ def run_pipeline(
     recorded = {**env_record(env_id), "expert": expert_name, "expert_info": expert_info}
     clones: dict[str, Policy] = {}
     curve_labels, curve_returns = [], []
-    for count in sorted({*config.demo_counts, config.episodes}):
-        subset = demos.select_episodes(np.arange(count))
-        policy, history = train_bc(subset, config.bc)
-        path = save_policy(policy, out_dir / f"bc_{count}" / "policy.pt", recorded)
-        result = evaluate(policy, env_id, config.eval_episodes, EVAL_SEED)
-        results["bc"][str(count)] = {
-            **history.summary(),
-            "eval": result.to_json(),
-            "labels": len(subset),
-        }
-        curve_labels.append(len(subset))
-        curve_returns.append(result.mean_return)
-        name = f"BC, {count} demonstration{'s' if count > 1 else ''}"
-        rows.append(_row(name, _returns(result), len(subset), policy, _file_size(path)))
-        if count in (1, config.episodes):
-            clones[f"BC-{count}"] = policy
+    counts = sorted({*config.demo_counts, config.episodes})
+    with log.stage(f"BC on {', '.join(map(str, counts))} demonstrations"):
+        for count in counts:
+            subset = demos.select_episodes(np.arange(count))
+            policy, history = train_bc(subset, config.bc)
+            path = save_policy(policy, out_dir / f"bc_{count}" / "policy.pt", recorded)
+            result = evaluate(policy, env_id, config.eval_episodes, EVAL_SEED)
+            results["bc"][str(count)] = {
+                **history.summary(),
+                "eval": result.to_json(),
+                "labels": len(subset),
+            }
+            curve_labels.append(len(subset))
+            curve_returns.append(result.mean_return)
+            name = f"BC, {count} demonstration{'s' if count > 1 else ''}"
+            rows.append(_row(name, _returns(result), len(subset), policy, _file_size(path)))
+            if count in (1, config.episodes):
+                clones[f"BC-{count}"] = policy
 
-    learner, dagger_history = dagger(env_id, expert, config.dagger)
-    path = save_policy(learner, out_dir / "dagger" / "policy.pt", recorded)
-    dagger_eval = evaluate(learner, env_id, config.eval_episodes, EVAL_SEED)
+    with log.stage(f"DAgger ({config.dagger.rounds} rounds)"):
+        learner, dagger_history = dagger(env_id, expert, config.dagger, progress=progress)
+        path = save_policy(learner, out_dir / "dagger" / "policy.pt", recorded)
+        dagger_eval = evaluate(learner, env_id, config.eval_episodes, EVAL_SEED)
     results["dagger"] = {"rounds": dagger_history.records, "eval": dagger_eval.to_json()}
     rows.append(
         _row(
@@ -127,67 +189,97 @@ def run_pipeline(
     clones["DAgger"] = learner
 
     if isinstance(expert, SoftPolicy):
-        student, _ = distill(expert, env_id, config.distill)
-        path = save_policy(student, out_dir / "student" / "policy.pt", recorded)
-        report = distillation_report(
-            expert, student, env_id, config.eval_episodes, EVAL_SEED, expert_eval
-        )
-        student_returns = (report["student_return"], report["student_return_std"])
-        results["student"] = report
-        rows.append(
-            _row(
-                f"distilled student {config.distill.student.hidden}",
-                student_returns,
-                "-",
-                student,
-                _file_size(path),
+        with log.stage(f"distillation into {config.distill.student.hidden} + exports"):
+            student, _ = distill(expert, env_id, config.distill, progress=progress)
+            path = save_policy(student, out_dir / "student" / "policy.pt", recorded)
+            report = distillation_report(
+                expert, student, env_id, config.eval_episodes, EVAL_SEED, expert_eval
             )
-        )
-        results["exports"] = {}
-        for fmt in config.exports:
-            files = export_policy(student, fmt, out_dir / "export" / fmt, int8=fmt == "c")  # type: ignore[arg-type]
-            artefact = next(f for f in files if f.suffix != ".h")  # the policy (not the gate)
-            size = weight_bytes(student, int8=True) if fmt == "c" else artefact.stat().st_size
-            results["exports"][fmt] = {"files": [str(f) for f in files], "bytes": size}
-            exported = load_exported(artefact)
-            export_eval = evaluate(exported, env_id, config.eval_episodes, EVAL_SEED)
-            label = "C int8 (weight bytes)" if fmt == "c" else fmt
+            student_returns = (report["student_return"], report["student_return_std"])
+            results["student"] = report
             rows.append(
-                _row(f"student exported: {label}", _returns(export_eval), "-", student, size)
+                _row(
+                    f"distilled student {config.distill.student.hidden}",
+                    student_returns,
+                    "-",
+                    student,
+                    _file_size(path),
+                )
             )
+            results["exports"] = {}
+            for fmt in config.exports:
+                files = export_policy(student, fmt, out_dir / "export" / fmt, int8=fmt == "c")  # type: ignore[arg-type]
+                artefact = next(f for f in files if f.suffix != ".h")  # the policy (not the gate)
+                size = weight_bytes(student, int8=True) if fmt == "c" else artefact.stat().st_size
+                results["exports"][fmt] = {"files": [str(f) for f in files], "bytes": size}
+                exported = load_exported(artefact)
+                export_eval = evaluate(exported, env_id, config.eval_episodes, EVAL_SEED)
+                label = "C int8 (weight bytes)" if fmt == "c" else fmt
+                rows.append(
+                    _row(f"student exported: {label}", _returns(export_eval), "-", student, size)
+                )
 
     dagger_curve = [r for r in dagger_history.records if "learner_return" in r]
-    labels_figure = plot_return_vs_labels(
-        [
-            ("BC (expert demonstrations)", curve_labels, curve_returns),
-            (
-                "DAgger",
-                [r["expert_labels"] for r in dagger_curve],
-                [r["learner_return"] for r in dagger_curve],
-            ),
-        ],
-        out_dir / "return_vs_labels.png",
-        expert_eval.mean_return,
-        title=f"{env_name(env_id)}: return vs expert labels",
-    )
-    drift = drift_report(
-        env_id, expert, clones, out_dir, config.drift_episodes, EVAL_SEED, horizons=config.horizons
-    )
+    with log.stage(f"drift analysis ({config.drift_episodes} paired episodes per clone)"):
+        labels_figure = plot_return_vs_labels(
+            [
+                ("BC (expert demonstrations)", curve_labels, curve_returns),
+                (
+                    "DAgger",
+                    [r["expert_labels"] for r in dagger_curve],
+                    [r["learner_return"] for r in dagger_curve],
+                ),
+            ],
+            out_dir / "return_vs_labels.png",
+            expert_eval.mean_return,
+            title=f"{env_name(env_id)}: return vs expert labels",
+        )
+        analysis = analyse_drift(
+            env_id, expert, clones, config.drift_episodes, EVAL_SEED, horizons=config.horizons
+        )
+        drift = drift_results(analysis, drift_figures(analysis, out_dir))
+    videos = []
+    if config.videos_per_clone > 0:
+        with log.stage(f"videos ({config.videos_per_clone} episodes x {len(clones)} clones)"):
+            videos = showcase_videos(
+                analysis, expert, clones, out_dir, config.videos_per_clone, progress=progress
+            )
+    drift["videos"] = [v.to_json() for v in videos]
     results["drift"] = drift
-    results["wall_time_s"] = time.perf_counter() - start
     results["config"] = config_to_json(config)
-    write_json(out_dir / "results.json", results)
-    table = "\n".join(rows)
-    write_text(
-        out_dir / "report.md",
-        f"# {env_name(env_id)}: imitation run\n\n"
+    table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
+    intro = (
         f"Expert `{expert_name}`; demonstrations: {demos.n_episodes} episodes, {len(demos)} "
         f"transitions (seed {config.seed}). Evaluation: {config.eval_episodes} episodes, reset "
-        f"seeds {EVAL_SEED} + i. Wall time: {results['wall_time_s']:.0f} s.\n\n"
-        "## Results\n\n"
-        "| policy | mean return ± std | expert labels | parameters | checkpoint bytes |\n"
-        f"|---|---|---|---|---|\n{table}\n\n"
-        f"![return vs labels]({labels_figure.name})\n\n"
-        "## Drift from the expert\n\n" + drift_markdown(drift),
+        f"seeds {EVAL_SEED} + i."
     )
+    with log.stage("report.md + report.html"):
+        results["wall_time_s"] = time.perf_counter() - start
+        video_links = "\n".join(
+            f"- {v.clone}, {v.why} (seed {v.seed}): "
+            + ", ".join(f"[{f.suffix[1:]}](videos/{f.name})" for f in v.files)
+            for v in videos
+        )
+        write_text(
+            out_dir / "report.md",
+            f"# {env_name(env_id)}: imitation run\n\n{intro}"
+            f" Wall time: {results['wall_time_s']:.0f} s."
+            " Interactive version with videos: `report.html`.\n\n"
+            "## Results\n\n"
+            "| " + " | ".join(RESULTS_HEADER) + " |\n"
+            f"|---|---|---|---|---|\n{table}\n\n"
+            f"![return vs labels]({labels_figure.name})\n\n"
+            "## Drift from the expert\n\n"
+            + drift_markdown(drift)
+            + (f"\n## Videos (expert left, clone right)\n\n{video_links}\n" if videos else ""),
+        )
+        write_html_report(
+            out_dir / "report.html",
+            f"{env_name(env_id)}: imitation run",
+            analysis,
+            [Table("Results", RESULTS_HEADER, [[c.strip("`") for c in r] for r in rows])],
+            videos,
+            intro,
+        )
+        write_json(out_dir / "results.json", results)
     return results

@@ -46,6 +46,17 @@ def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str, path: Any, 
     return save_figure(fig, path, svg)
 
 
+STYLES = ("-", "--", ":", "-.")
+"""Line styles cycled per learner, so that overlapping curves stay distinguishable."""
+MARKERS = ("o", "s", "^", "D", "v", "P")
+BAND_LABEL = "band: 95 % bootstrap CI over episodes"
+
+
+def _style(k: int) -> dict[str, Any]:
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {"color": colors[k % len(colors)], "linestyle": STYLES[k % len(STYLES)]}
+
+
 def _mean_over_alive(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Steps where >= 2 episodes are still running ``[E, T]`` (NaN: ended): (t, mean, sem)."""
     alive = (~np.isnan(values)).sum(axis=0)
@@ -53,6 +64,69 @@ def _mean_over_alive(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     mean = np.nanmean(values[:, keep], axis=0)
     sem = np.nanstd(values[:, keep], axis=0) / np.sqrt(alive[keep])
     return np.flatnonzero(keep), mean, sem
+
+
+def bootstrap_over_alive(
+    values: Any, n_bootstrap: int = 200, seed: int = 0, min_alive: int = 2
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-step mean of ``values [E, T]`` (NaN: the episode has ended) over the episodes
+    still running, with a 95 % bootstrap interval over episodes.
+
+    Returns ``(steps, mean, low, high, alive)`` on the steps where at least ``min_alive``
+    episodes run; ``alive [T]`` counts them at every step."""
+    values = np.asarray(values, dtype=np.float64)
+    alive = (~np.isnan(values)).sum(axis=0)
+    keep = np.flatnonzero(alive >= min_alive)
+    if len(keep) == 0:
+        empty = np.zeros(0)
+        return keep, empty, empty, empty, alive
+    kept = values[:, keep]
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(values), (n_bootstrap, len(values)))
+    samples = kept[picks]  # [B, E, T]
+    counts = (~np.isnan(samples)).sum(axis=1)
+    sums = np.nansum(samples, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    low, high = np.nanpercentile(means, [2.5, 97.5], axis=0)
+    return keep, np.nanmean(kept, axis=0), low, high, alive
+
+
+def _over_time(
+    series: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    ylabel: str,
+    title: str,
+    xlabel: str,
+    svg: bool,
+    threshold: float | None = None,
+    bottom: float | None = 0.0,
+) -> Path:
+    """Mean over the episodes still running, 95 % bootstrap band, and below it the number
+    of episodes each mean is taken over (so that a late mean over 2 survivors is visible)."""
+    fig, (ax, counts) = plt.subplots(
+        2, 1, figsize=(7.0, 5.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    for k, (name, values) in enumerate(series.items()):
+        steps, mean, low, high, alive = bootstrap_over_alive(values)
+        style = _style(k)
+        ax.plot(steps, mean, label=name, linewidth=1.4, **style)
+        ax.fill_between(steps, low, high, alpha=0.15, color=style["color"], linewidth=0)
+        counts.step(np.arange(len(alive)), alive, where="post", linewidth=1.2, **style)
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", linestyle=":", label="divergence threshold")
+    if bottom is not None:
+        ax.set_ylim(bottom=bottom)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{title}\nmean over episodes still running; {BAND_LABEL}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    n = max(len(np.asarray(v)) for v in series.values())
+    counts.set_ylim(0, n * 1.05)
+    counts.set_ylabel("episodes\nrunning")
+    counts.set_xlabel(xlabel)
+    counts.grid(alpha=0.3)
+    return save_figure(fig, path, svg)
 
 
 def plot_return_vs_labels(
@@ -101,36 +175,47 @@ def plot_trajectories(
     dim_names: Sequence[str] | None = None,
     episodes: int = 3,
     svg: bool = False,
+    title: str = "Expert vs clone trajectories",
 ) -> Path:
-    """Expert and clone states over time on chosen dimensions; arrays ``[E, T, obs_dim]``."""
+    """Small multiples: one row per state dimension, one column per clone, each panel the
+    expert (black) and that clone (colour) on the first ``episodes`` seeds, so no clone
+    hides another. Arrays ``[E, T, obs_dim]``; ``dim_names`` name the chosen ``dims``."""
+    names = list(clone_obs)
     fig, axes = plt.subplots(
-        len(dims), 1, figsize=(7.0, 2.4 * len(dims)), sharex=True, squeeze=False
+        len(dims),
+        len(names),
+        figsize=(3.6 * len(names) + 0.8, 1.7 * len(dims) + 0.9),
+        sharex=True,
+        sharey="row",
+        squeeze=False,
     )
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for row, dim in enumerate(dims):
-        ax = axes[row][0]
-        for e in range(min(episodes, len(expert_obs))):
-            ax.plot(
-                expert_obs[e, :, dim],
-                color="black",
-                alpha=0.7,
-                linewidth=1.2,
-                label="expert" if e == 0 else None,
-            )
-            for k, (name, obs) in enumerate(clone_obs.items()):
+    for col, name in enumerate(names):
+        style = _style(col)
+        for row, dim in enumerate(dims):
+            ax = axes[row][col]
+            for e in range(min(episodes, len(expert_obs))):
                 ax.plot(
-                    obs[e, :, dim],
-                    color=colors[k % len(colors)],
-                    alpha=0.8,
+                    expert_obs[e, :, dim],
+                    color="black",
+                    alpha=0.6,
+                    linewidth=1.0,
+                    label="expert" if e == 0 else None,
+                )
+                ax.plot(
+                    clone_obs[name][e, :, dim],
+                    color=style["color"],
+                    alpha=0.85,
                     linewidth=1.0,
                     linestyle="--",
                     label=name if e == 0 else None,
                 )
-        ax.set_ylabel(dim_names[row] if dim_names else f"state[{dim}]")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_title(f"Expert vs clone trajectories (first {episodes} seeds)")
-    axes[0][0].legend(fontsize=8)
-    axes[-1][0].set_xlabel("step t")
+            ax.grid(alpha=0.3)
+            if col == 0:
+                ax.set_ylabel(dim_names[row] if dim_names else f"state[{dim}]", fontsize=8)
+        axes[0][col].set_title(name, fontsize=10)
+        axes[0][col].legend(fontsize=7, loc="best")
+        axes[-1][col].set_xlabel("step t")
+    fig.suptitle(f"{title} (same {min(episodes, len(expert_obs))} reset seeds in every panel)")
     return save_figure(fig, path, svg)
 
 
@@ -140,43 +225,62 @@ def plot_distance(
     threshold: float | None = None,
     svg: bool = False,
 ) -> Path:
-    """Mean normalised expert-clone state distance vs t, with a 95 % band, per learner."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for name, distance in distances.items():
-        steps, mean, sem = _mean_over_alive(distance)
-        ax.plot(steps, mean, label=name)
-        # A distance is never negative: the normal band is clipped at 0.
-        ax.fill_between(steps, np.maximum(mean - 1.96 * sem, 0), mean + 1.96 * sem, alpha=0.2)
-    if threshold is not None:
-        ax.axhline(threshold, color="grey", linestyle=":", label="divergence threshold")
-    ax.set_ylim(bottom=0)
-    ylabel = "state distance to expert (expert-std units)"
-    return _finish(fig, ax, "step t", ylabel, "Drift from the expert's trajectory", path, svg)
+    """Mean normalised expert-clone state distance vs t over the episodes where both still
+    run, with its 95 % bootstrap band and the number of such episodes per step."""
+    ylabel = "state distance to expert\n(expert-std units)"
+    title = "Drift from the expert's trajectory"
+    return _over_time(distances, path, ylabel, title, "step t", svg, threshold)
 
 
 def plot_horizon_scaling(
     fits: dict[str, Any],
     path: str | os.PathLike[str],
     svg: bool = False,
+    cost_label: str = "cumulative cost",
 ) -> Path:
-    """Log-log cumulative cost vs horizon with fitted slopes; values are HorizonScaling."""
+    """Log-log cumulative cost vs horizon with fitted slopes; values are HorizonScaling.
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for name, fit in fits.items():
-        (line,) = ax.loglog(fit.horizons, fit.mean_costs, marker="o", linestyle="none")
+    ``cost_label`` says what is summed (the y axis reads "cumulative cost: <label>")."""
+
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    for k, (name, fit) in enumerate(fits.items()):
+        (line,) = ax.loglog(
+            fit.horizons,
+            fit.mean_costs,
+            marker=MARKERS[k % len(MARKERS)],
+            linestyle="none",
+            color=_style(k)["color"],
+        )
         xs = np.geomspace(fit.horizons.min(), fit.horizons.max(), 50)
         lo, hi = fit.slope_ci
         ax.loglog(
             xs,
             np.exp(fit.intercept) * xs**fit.slope,
             color=line.get_color(),
+            linestyle=STYLES[k % len(STYLES)],
             label=f"{name}: slope {fit.slope:.2f} [{lo:.2f}, {hi:.2f}]",
         )
     horizons = sorted({int(h) for fit in fits.values() for h in fit.horizons})
     ax.set_xticks(horizons, [str(h) for h in horizons])
     ax.minorticks_off()
-    title = "Compounding error: cost vs horizon"
-    return _finish(fig, ax, "horizon T", "cumulative cost", title, path, svg)
+    episodes = min(len(fit.costs) for fit in fits.values())
+    title = (
+        "Compounding error: cost summed over a fixed horizon T\n"
+        f"mean over {episodes} episodes each; slope [95 % bootstrap CI over episodes]"
+    )
+    ax.set_title(title, fontsize=10)
+    ylabel = "\n".join(_wrap(f"cumulative cost: {cost_label}", 48))
+    ax.set_xlabel("horizon T (steps)")
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return save_figure(fig, path, svg)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width)
 
 
 def plot_disagreement(
@@ -184,15 +288,11 @@ def plot_disagreement(
     path: str | os.PathLike[str],
     svg: bool = False,
 ) -> Path:
-    """Per-step share of episodes where the clone's action differs from the expert's."""
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for name, per_step in disagreement.items():
-        steps, mean, _ = _mean_over_alive(per_step)
-        ax.plot(steps, mean, label=name)
-    xlabel = "step t (clone's own trajectory)"
-    title = "Per-step action disagreement"
-    return _finish(fig, ax, xlabel, "action disagreement with expert", title, path, svg)
+    """Per-step share of episodes where the clone's action differs from the expert's, over
+    the clone's episodes still running (count below), with a 95 % bootstrap band."""
+    ylabel = "action disagreement\nwith the expert"
+    title = "Per-step action disagreement on the clone's own states"
+    return _over_time(disagreement, path, ylabel, title, "step t (clone's own trajectory)", svg)
 
 
 def plot_score_histogram(
@@ -207,17 +307,26 @@ def plot_score_histogram(
     return _finish(fig, ax, xlabel, "density", "Score distributions", path, svg)
 
 
+def roc_curve(inside: Any, outside: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(fpr, tpr, auc)`` of scores where higher = flagged as OOD; the AUC is the trapezoid
+    area under the curve (equal to the rank AUROC, ties counted half)."""
+    inside, outside = np.asarray(inside), np.asarray(outside)
+    thresholds = np.unique(np.concatenate([inside, outside]))[::-1]
+    tpr = np.array([0.0, *((outside >= t).mean() for t in thresholds), 1.0])
+    fpr = np.array([0.0, *((inside >= t).mean() for t in thresholds), 1.0])
+    return fpr, tpr, float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
 def plot_roc(
     curves: dict[str, tuple[Any, Any]], path: str | os.PathLike[str], svg: bool = False
 ) -> Path:
-    """ROC curves ``{name: (in_scores, out_scores)}``; higher score = flagged as OOD."""
+    """ROC curves ``{name: (in_scores, out_scores)}``; higher score = flagged as OOD. The
+    legend gives each curve's AUC."""
     fig, ax = plt.subplots(figsize=(5.0, 5.0))
-    for name, (inside, outside) in curves.items():
-        thresholds = np.unique(np.concatenate([inside, outside]))[::-1]
-        tpr = [(np.asarray(outside) >= t).mean() for t in thresholds]
-        fpr = [(np.asarray(inside) >= t).mean() for t in thresholds]
-        ax.plot([0, *fpr, 1], [0, *tpr, 1], label=name)
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    for k, (name, (inside, outside)) in enumerate(curves.items()):
+        fpr, tpr, auc = roc_curve(inside, outside)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})", **_style(k))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance (AUC 0.5)")
     return _finish(fig, ax, "false positive rate", "true positive rate", "ROC", path, svg)
 
 

@@ -55,7 +55,9 @@ def test_bc_cost_grows_like_t_squared_and_dagger_like_t(seed: int) -> None:
     learner, _ = dagger(
         "imitate/Tightrope-v0",
         TightropeExpert(),
-        DAggerConfig(rounds=4, steps_per_round=1000, eval_episodes=0, seed=seed),
+        DAggerConfig(
+            rounds=4, steps_per_round=1000, eval_episodes=0, seed=seed, whole_episodes=False
+        ),
     )
     bc_fit = horizon_scaling(clone, "imitate/Tightrope-v0", HORIZONS, 200, seed=50_000 + seed)
     dagger_fit = horizon_scaling(learner, "imitate/Tightrope-v0", HORIZONS, 200, seed=50_000 + seed)
@@ -90,3 +92,106 @@ def test_drift_command_writes_report_and_figures(
         assert Path(result["figures"][name]).is_file()
     assert (tmp_path / "r" / "drift.json").is_file() and (tmp_path / "r" / "report.md").is_file()
     assert main(["drift", "--env", "CartPole-v1"]) == 2
+
+
+def test_a_failing_termination_is_absorbing() -> None:
+    from imitate.drift import horizon_costs
+
+    step_cost = np.array([1.0, 0.0, 1.0, 0.0, 0.0, 0.0])  # episode 0: 3 steps, episode 1: 3
+    padded = horizon_costs(
+        step_cost, np.array([3, 3]), np.array([0, 3]), np.array([True, False]), 5
+    )
+    # the failed episode keeps costing 1 per step up to T; the other stops accruing
+    np.testing.assert_array_equal(padded, [[1, 0, 1, 1, 1], [0, 0, 0, 0, 0]])
+
+
+def test_which_terminations_are_failures() -> None:
+    from imitate.drift import failed_at_termination
+
+    done = np.array([True, True, False])
+    rewards = np.array([-100.0, 100.0, -100.0])
+    assert failed_at_termination("CartPole-v1", done, rewards).tolist() == [True, True, False]
+    assert failed_at_termination("Acrobot-v1", done, rewards).tolist() == [False] * 3
+    assert failed_at_termination("LunarLander-v3", done, rewards).tolist() == [True, False, False]
+
+
+class AlwaysLeft:
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return np.zeros(len(obs), dtype=np.int64)
+
+
+def test_an_early_fall_costs_every_remaining_step() -> None:
+    fit = horizon_scaling(AlwaysLeft(), "CartPole-v1", [50, 100, 200], 5, seed=0, cost="failure")
+    lengths = np.array(
+        [
+            len(collect(AlwaysLeft(), "CartPole-v1", 1, seed=i, seeding="per-episode"))
+            for i in range(5)
+        ]
+    )
+    assert lengths.max() < 50 and fit.failed_share == 1.0
+    np.testing.assert_array_equal(fit.costs, np.array([50, 100, 200])[None] - lengths[:, None])
+    # cost ~ T - c: the slope is ~1, not the ~0 an un-absorbed cost would give
+    assert 1.0 <= fit.slope <= 1.2
+    disagreement = horizon_scaling(
+        AlwaysLeft(),
+        "CartPole-v1",
+        [50, 100],
+        5,
+        seed=0,
+        cost="disagreement",
+        expert=CartPoleExpert(),
+    )
+    assert np.all(disagreement.costs >= fit.costs[:, :2]) and disagreement.cost == "disagreement"
+
+
+def test_horizons_beyond_the_time_limit_are_dropped() -> None:
+    fit = horizon_scaling(AlwaysLeft(), "CartPole-v1", [100, 300, 600], 2, seed=0, cost="failure")
+    assert fit.horizons.tolist() == [100, 300]
+    with pytest.raises(ValueError, match="time limit"):
+        horizon_scaling(AlwaysLeft(), "CartPole-v1", [100, 600], 2, seed=0, cost="failure")
+
+
+def test_survivor_means_count_the_running_episodes() -> None:
+    from imitate.plots import bootstrap_over_alive
+
+    values = np.array([[1.0, 1.0, 1.0, np.nan], [0.0, 0.0, np.nan, np.nan], [2.0, 2.0, 2.0, 2.0]])
+    steps, mean, low, high, alive = bootstrap_over_alive(values)
+    assert alive.tolist() == [3, 3, 2, 1] and steps.tolist() == [0, 1, 2]  # >= 2 running
+    np.testing.assert_allclose(mean, [1.0, 1.0, 1.5])
+    assert np.all(low <= mean) and np.all(mean <= high) and np.all(high <= 2.0)
+
+
+def test_roc_auc_equals_the_rank_auroc() -> None:
+    from imitate.calibration import auroc
+    from imitate.plots import roc_curve
+
+    rng = np.random.default_rng(0)
+    inside, outside = rng.normal(0, 1, 300), rng.normal(1, 1, 200).round(1)
+    assert roc_curve(inside, outside)[2] == pytest.approx(auroc(inside, outside), abs=1e-12)
+
+
+def test_state_names_of_shipped_envs() -> None:
+    from imitate.drift import state_names
+
+    assert state_names("CartPole-v1", 4) == [
+        "cart position",
+        "cart velocity",
+        "pole angle",
+        "pole angular velocity",
+    ]
+    assert len(state_names("LunarLander-v3", 8)) == 8
+    assert state_names("Unknown-v0", 2) == ["state[0]", "state[1]"]
+
+
+def test_drift_video_flag_writes_videos_and_report_html(tmp_path: Path) -> None:
+    clone = tmp_path / "sloppy" / "policy.pt"
+    demos = collect(CartPoleExpert(), "CartPole-v1", 1, seed=0)
+    save_policy(train_bc(demos, BCConfig(max_steps=200))[0], clone, {"env_id": "CartPole-v1"})
+    out = tmp_path / "r"
+    args = ["drift", "--env", "CartPole-v1", "--policy", str(clone), "--episodes", "2"]
+    assert main([*args, "--horizons", "10", "20", "--video", "--out", str(out)]) == 0
+    result = json.loads((out / "drift.json").read_text())
+    assert 1 <= len(result["videos"]) <= 2  # earliest-diverging, median, best: distinct ones
+    gifs = sorted((out / "videos").glob("*.gif"))
+    assert len(gifs) == len(result["videos"])
+    assert (out / "report.html").read_text().count("data:image/gif;base64") == len(gifs)

@@ -205,6 +205,21 @@ def test_qrdqn_expert_acts_as_sb3_contrib_predicts(tmp_path: Path) -> None:
     np.testing.assert_allclose(expert.logits(small), expert.torch_logits(small), atol=1e-5)  # type: ignore[attr-defined]
 
 
+def test_tqc_expert_acts_as_sb3_contrib_predicts(tmp_path: Path) -> None:
+    from sb3_contrib import TQC
+
+    model = TQC(
+        "MlpPolicy", "Pendulum-v1", learning_starts=50, seed=0, device="cpu",
+        policy_kwargs={"net_arch": [32, 32], "n_quantiles": 5},
+    )  # fmt: skip
+    model.learn(100)
+    model.save(tmp_path / "tqc")
+    expert = resolve_expert(str(tmp_path / "tqc.zip"), "Pendulum-v1")
+    states = np.random.default_rng(0).normal(0, 1, (1000, 3)).astype(np.float32)
+    reference, _ = model.predict(states, deterministic=True)
+    np.testing.assert_allclose(expert.act(states), reference, atol=1e-5)
+
+
 # ---- hand-off to RL ----------------------------------------------------------------
 
 

@@ -24,7 +24,16 @@ def test_run_command_produces_report_and_figures(
         "--distill.max-steps", "600", "--json",
     ]  # fmt: skip
     assert main(args) == 0
-    result = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    stages = [line for line in captured.err.splitlines() if line.startswith("imitate run [")]
+    assert len(stages) >= 7 and all(line.endswith(" s)") for line in stages), captured.err
+    html = (out / "report.html").read_text()
+    videos = result["drift"]["videos"]
+    assert {v["clone"] for v in videos} == {"BC-1", "BC-2", "DAgger"}
+    for video in videos:
+        assert all(Path(f).is_file() for f in video["files"])
+    assert html.count("data:image/gif;base64") == len(videos) and "plot-trajectories" in html
     report = (out / "report.md").read_text()
     figures = sorted(p.name for p in out.glob("*.png"))
     assert len(figures) >= 4, figures
@@ -38,3 +47,10 @@ def test_run_command_produces_report_and_figures(
     assert set(result["bc"]) == {"1", "2"} and result["dagger"]["rounds"]
     assert (out / "dagger" / "policy.pt").is_file() and (out / "demos.npz").is_file()
     assert json.loads((out / "results.json").read_text())["env"] == "CartPole-v1"
+
+
+def test_the_console_summary_keeps_every_table() -> None:
+    from imitate.pipeline import console_summary
+
+    report = "# t\n\n| a |\n|---|\n| 1 |\n\n![fig](f.png)\n\n## Drift\n\n| b |\n\n![g](g.png)\n"
+    assert console_summary(report) == "# t\n\n| a |\n|---|\n| 1 |\n\n## Drift\n\n| b |"
