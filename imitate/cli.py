@@ -46,7 +46,7 @@ from imitate.drift import (
     drift_results,
     off_support,
 )
-from imitate.environments import EnvLike, env_name, spec_of_record
+from imitate.environments import EnvLike, env_name, env_record, spec_of_record
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
 from imitate.losses import nats_to_bits
@@ -242,9 +242,16 @@ class DriftCommand:
     """Measure how clones drift from their expert: paired rollouts, shift gap, cost vs horizon."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
+    vecnormalize: Path | None = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 zip (a pickle: trusted files
+    only), an rl-zoo run folder, an imitate policy .pt or module:attr."""
     policy: Annotated[tuple[Path, ...], tyro.conf.UseAppendAction] = ()
     """Clone checkpoint .pt; repeat the flag to compare several."""
     episodes: int = 20
@@ -273,9 +280,16 @@ class DistillCommand:
     """Distil a teacher into a small student (soft targets with temperature T)."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
+    vecnormalize: Path | None = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     teacher: str = "zoo"
-    """Teacher with logits: 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Teacher with logits: 'zoo', an SB3 zip (a pickle: trusted files
+    only), an rl-zoo run folder, an imitate policy .pt or module:attr."""
     hidden: tuple[int, ...] = (16,)
     """Student hidden layer widths."""
     temperature: float | None = None
@@ -324,9 +338,16 @@ class OodCommand:
     policy: Path
     """Clone checkpoint .pt (Discrete actions)."""
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
+    vecnormalize: Path | None = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 zip (a pickle: trusted files
+    only), an rl-zoo run folder, an imitate policy .pt or module:attr."""
     data: Path | None = None
     """The clone's demonstrations (.npz): the support that drift leaves. Default: as many
     fresh expert episodes, reset seeds following the scored ones."""
@@ -758,18 +779,19 @@ def run_ood(args: OodCommand) -> dict[str, Any]:
     _require_positive(episodes=args.episodes)
     if not 0.0 < args.quantile < 1.0:
         raise ImitateError(f"--quantile must be in (0, 1), got {args.quantile}")
-    env_spaces(args.env)
+    env = command_env(args.env, args.env_kwargs)
+    env_spaces(env)
     policy = load_policy(args.policy)
-    check_policy_env(policy, args.env, str(args.policy))
+    check_policy_env(policy, env, str(args.policy))
     if not isinstance(policy.head, CategoricalHead):
         raise ImitateError("OOD scores need a policy with a Discrete action space")
-    expert = resolve_expert(args.expert, args.env)
+    expert = resolve_expert(args.expert, env, args.vecnormalize)
     if args.data is not None:
-        reference = load_dataset_for(args.data, args.env).obs
+        reference = load_dataset_for(args.data, env).obs
     else:
-        reference = collect(expert, args.env, args.episodes, args.seed + args.episodes).obs
-    expert_states = collect(expert, args.env, args.episodes, args.seed).obs
-    clone_states = collect(policy, args.env, args.episodes, args.seed).obs
+        reference = collect(expert, env, args.episodes, args.seed + args.episodes).obs
+    expert_states = collect(expert, env, args.episodes, args.seed).obs
+    clone_states = collect(policy, env, args.episodes, args.seed).obs
     support = off_support(reference, expert_states, clone_states, args.quantile)
     drifted = clone_states[support.mask]
     source = "clone drift states"
@@ -918,16 +940,17 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
         raise ImitateError("give at least one --policy to compare with the expert")
     if not args.horizons or min(args.horizons) < 1:
         raise ImitateError("--horizons must be positive integers")
-    env_spaces(args.env)
-    expert = resolve_expert(args.expert, args.env)
+    env = command_env(args.env, args.env_kwargs)
+    env_spaces(env)
+    expert = resolve_expert(args.expert, env, args.vecnormalize)
     clones: dict[str, Policy] = {}
     for path in args.policy:
         clone = load_policy(path)
-        check_policy_env(clone, args.env, str(path))
+        check_policy_env(clone, env, str(path))
         clones[path.parent.name + "/" + path.name if path.parent.name else path.name] = clone
     out_dir = make_run_dir(args.env, "drift", args.seed, args.out)
     analysis = analyse_drift(
-        args.env,
+        env,
         expert,
         clones,
         args.episodes,
@@ -953,8 +976,9 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
     _require_positive(episodes=args.episodes)
     if not args.hidden or min(args.hidden) < 1:
         raise ImitateError("--hidden must be positive layer widths")
-    env_spaces(args.env)
-    teacher = resolve_expert(args.teacher, args.env)
+    env = command_env(args.env, args.env_kwargs)
+    env_spaces(env)
+    teacher = resolve_expert(args.teacher, env, args.vecnormalize)
     config = DistillConfig(
         student=PolicyConfig(hidden=args.hidden),
         temperature=args.temperature,
@@ -963,14 +987,14 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
         seed=args.seed,
     )
     out_dir = make_run_dir(args.env, "distill", args.seed, args.out)
-    student, history = distill(teacher, args.env, config, progress=_progress())  # type: ignore[arg-type]
+    student, history = distill(teacher, env, config, progress=_progress())  # type: ignore[arg-type]
     save_policy(
         student,
         out_dir / "policy.pt",
-        {"env_id": args.env, "expert": args.teacher, "distill": config_to_json(config)},
+        {**env_record(env), "expert": args.teacher, "distill": config_to_json(config)},
     )
     write_json(out_dir / "config.json", config_to_json(args))
-    report = distillation_report(teacher, student, args.env, args.episodes, EVAL_SEED)
+    report = distillation_report(teacher, student, env, args.episodes, EVAL_SEED)
     result = {"policy": str(out_dir / "policy.pt"), **report, **history}
     write_json(out_dir / "distill.json", result)
     return result

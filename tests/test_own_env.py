@@ -152,6 +152,32 @@ def test_cli_run_on_a_module_env_with_kwargs(
     assert checkpoint_config(tmp_path / "run" / "dagger" / "policy.pt")["env_kwargs"] == {"size": 5}
 
 
+@pytest.mark.slow
+def test_cli_drift_ood_distill_take_env_kwargs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mypkg.envs import LineExpert
+
+    demos = collect(LineExpert(), env_spec(LINE, {"size": 5}), 5, seed=0)
+    policy, _ = train_bc(demos, BCConfig(max_steps=200))
+    path = save_policy(policy, tmp_path / "p.pt")
+    env = ["--env", LINE, "--env-kwargs", "size=5"]
+    expert = ["--expert", "mypkg.envs:LineExpert"]
+    for command in (
+        ["drift", *env, *expert, "--policy", str(path), "--episodes", "3", "--horizons", "5", "10"],
+        ["ood", *env, *expert, "--policy", str(path), "--episodes", "3"],
+        ["distill", *env, "--teacher", str(path), "--episodes", "3"],
+    ):
+        out = ["--out", str(tmp_path / command[0]), "--json"]
+        code, _, err = cli([*command, *out], capsys)
+        assert code == 0, (command[0], err)
+    student = checkpoint_config(tmp_path / "distill" / "policy.pt")
+    assert student["env_kwargs"] == {"size": 5}
+    code, _, err = cli(["drift", "--env", LINE, "--policy", str(path), "--expert",
+                        "mypkg.envs:LineExpert"], capsys)  # fmt: skip
+    assert code == 2 and "imitate: error:" in err  # size 10 by default: another space
+
+
 def test_eval_skips_calibration_with_a_note_when_no_expert_is_recorded(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
