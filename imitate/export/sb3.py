@@ -6,8 +6,8 @@
 * The observation normalisation is folded into the first linear layer
   (``W' = W / std``, ``b' = b - W' mean``), so the SB3 model takes raw observations and
   needs no VecNormalize.
-* ``ppo`` (Discrete actions): ``net_arch=dict(pi=hidden, vf=hidden)`` with the clone's
-  activation; the hidden layers go to ``mlp_extractor.policy_net``, the output layer to
+* ``ppo`` (Discrete, MultiDiscrete, MultiBinary actions):
+  ``net_arch=dict(pi=hidden, vf=hidden)`` with the clone's activation; the hidden layers go to ``mlp_extractor.policy_net``, the output layer to
   ``action_net``. The value network is SB3's fresh initialisation (BC learns no values).
 * ``sac`` (bounded Box actions): the clone's Gaussian head outputs ``[mean_raw, log_std]``
   and acts with ``center + half_range * tanh(mean_raw)``, which is exactly SAC's
@@ -34,7 +34,7 @@ from torch import nn
 
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy
-from imitate.spaces import CategoricalHead, GaussianHead
+from imitate.spaces import BernoulliHead, CategoricalHead, GaussianHead, MultiCategoricalHead
 
 Algo = Literal["ppo", "sac"]
 
@@ -93,10 +93,13 @@ def to_sb3(policy: MLPPolicy, algo: Algo | None = None, seed: int = 0) -> Any:
     env = _SpacesEnv(policy.observation_space, policy.action_space)
     layers = _linears(policy)
     if algo == "ppo":
-        if not isinstance(head, CategoricalHead) or head.start != 0:
+        discrete = isinstance(head, CategoricalHead) and head.start == 0
+        # SB3's MultiDiscrete / MultiBinary distributions read the same logits layout
+        # (concatenated per-factor logits; Bernoulli mode = logit > 0)
+        if not (discrete or isinstance(head, MultiCategoricalHead | BernoulliHead)):
             raise ImitateError(
-                "--algo ppo exports Discrete(n) policies (for bounded Box actions use --algo "
-                "sac: its tanh-squashed mean is the clone's)"
+                "--algo ppo exports Discrete, MultiDiscrete and MultiBinary policies (for "
+                "bounded Box actions use --algo sac: its tanh-squashed mean is the clone's)"
             )
         kwargs = {"net_arch": {"pi": hidden, "vf": hidden}, "activation_fn": activation}
         ppo: Any = PPO("MlpPolicy", env, policy_kwargs=kwargs, seed=seed, device="cpu", verbose=0)
