@@ -7,8 +7,9 @@
   (``W' = W / std``, ``b' = b - W' mean``), so the SB3 model takes raw observations and
   needs no VecNormalize.
 * ``ppo`` (Discrete, MultiDiscrete, MultiBinary actions):
-  ``net_arch=dict(pi=hidden, vf=hidden)`` with the clone's activation; the hidden layers go to ``mlp_extractor.policy_net``, the output layer to
-  ``action_net``. The value network is SB3's fresh initialisation (BC learns no values).
+  ``net_arch=dict(pi=hidden, vf=hidden)`` with the clone's activation; the hidden layers
+  go to ``mlp_extractor.policy_net``, the output layer to ``action_net``. The value
+  network is SB3's fresh initialisation (BC learns no values).
 * ``sac`` (bounded Box actions): the clone's Gaussian head outputs ``[mean_raw, log_std]``
   and acts with ``center + half_range * tanh(mean_raw)``, which is exactly SAC's
   deterministic action ``unscale(tanh(mu))``; so the hidden layers go to
