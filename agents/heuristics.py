@@ -11,10 +11,9 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
-from gymnasium.envs.box2d.lunar_lander import heuristic as lunar_lander_heuristic
 
 from imitate.errors import EnvError
-from imitate.policy import Policy
+from imitate.runtime import Policy
 
 
 class CartPoleExpert:
@@ -63,6 +62,9 @@ class LunarLanderExpert:
     _discrete_env = SimpleNamespace(unwrapped=SimpleNamespace(continuous=False))
 
     def act(self, obs: np.ndarray) -> np.ndarray:
+        # imported here: the box2d module loads Box2D and pygame (a noticeable start-up cost)
+        from gymnasium.envs.box2d.lunar_lander import heuristic as lunar_lander_heuristic
+
         rows = np.asarray(obs, dtype=np.float64)
         return np.array(
             [lunar_lander_heuristic(self._discrete_env, row) for row in rows], dtype=np.int64

@@ -219,8 +219,12 @@ def obs_statistics(files: SB3Files) -> dict[str, Any] | None:
     return None
 
 
-def load_sb3_expert(spec: str, env: EnvLike, vecnormalize: Path | None = None) -> Any:
-    """An SB3 teacher for the files ``spec`` names, checked against ``env``'s spaces."""
+def load_sb3_expert(
+    spec: str, env: EnvLike, vecnormalize: Path | None = None, safe: bool = False
+) -> Any:
+    """An SB3 teacher for the files ``spec`` names, checked against ``env``'s spaces; with
+    ``safe``, the actor rebuilt from the zip's tensors (:mod:`agents.sb3_safe`, nothing
+    unpickled) instead of SB3's loader (which runs the zip's pickles)."""
     from agents.teachers import SB3Teacher
     from agents.zoo import obs_norm_of
 
@@ -228,8 +232,20 @@ def load_sb3_expert(spec: str, env: EnvLike, vecnormalize: Path | None = None) -
     if files is None:
         raise ImitateError(f"{spec}: not an SB3 zip or rl-zoo run folder")
     stats = obs_statistics(files)
+    norm = obs_norm_of({"obs_norm": stats}) if stats else None
+    if safe:
+        from agents.sb3_safe import load_safe_for_env
+
+        safe_teacher = load_safe_for_env(files.zip, env, norm)  # type: ignore[arg-type]
+        safe_teacher.provenance = ExpertRecord(  # type: ignore[attr-defined]
+            spec=spec,
+            kind="sb3",
+            path=str(files.zip),
+            vecnormalize=None if stats is None else str(stats.get("file", files.vecnormalize)),
+        ).to_json()
+        return safe_teacher
     model = load_sb3_model(files)
-    teacher = SB3Teacher(model, obs_norm_of({"obs_norm": stats}) if stats else None)
+    teacher = SB3Teacher(model, norm)
     _check_spaces(teacher.model, env, str(files.zip))
     teacher.provenance = ExpertRecord(  # type: ignore[attr-defined]
         spec=spec,
@@ -283,14 +299,17 @@ def default_expert(env: EnvLike) -> str | None:
     return None
 
 
-def resolve_expert(spec: str, env: EnvLike, vecnormalize: Path | None = None) -> Policy:
+def resolve_expert(
+    spec: str, env: EnvLike, vecnormalize: Path | None = None, safe: bool = False
+) -> Policy:
     """What ``--expert spec`` names (see the module table) -> a Policy for ``env``, with
-    ``provenance``. ``vecnormalize`` only applies to SB3 experts."""
+    ``provenance``. ``vecnormalize`` only applies to SB3 experts; ``safe`` loads an SB3 zip
+    from its tensors without unpickling (:mod:`agents.sb3_safe`)."""
     if vecnormalize is not None and not vecnormalize.is_file():
         raise ImitateError(f"{vecnormalize}: VecNormalize statistics not found")
     if spec == "auto":
         spec = default_expert(env) or "heuristic"
-    expert = _resolve(spec, env, vecnormalize)
+    expert = _resolve(spec, env, vecnormalize, safe)
     if getattr(expert, "provenance", None) is None:
         kind = spec if spec in ("heuristic", "zoo") else "imitate"
         if ":" in spec and not Path(spec).exists():
@@ -300,7 +319,7 @@ def resolve_expert(spec: str, env: EnvLike, vecnormalize: Path | None = None) ->
     return expert
 
 
-def _resolve(spec: str, env: EnvLike, vecnormalize: Path | None) -> Policy:
+def _resolve(spec: str, env: EnvLike, vecnormalize: Path | None, safe: bool) -> Policy:
     env_id = env_name(env)
     if vecnormalize is not None and (spec in ("heuristic", "zoo") or spec.endswith(".pt")):
         raise ImitateError("--vecnormalize applies to an SB3 zip expert only")
@@ -331,7 +350,7 @@ def _resolve(spec: str, env: EnvLike, vecnormalize: Path | None) -> Policy:
     if spec.endswith(".pt"):
         return _imitate_policy(spec, env)
     if find_sb3_files(spec, vecnormalize) is not None:
-        return load_sb3_expert(spec, env, vecnormalize)
+        return load_sb3_expert(spec, env, vecnormalize, safe)
     if re.fullmatch(r"[\w.]+:[\w.]+", spec):
         return _python_expert(spec)
     raise ImitateError(

@@ -32,6 +32,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from agents.actors import actions_from_outputs
 from imitate.errors import ImitateError
 from imitate.policy import NumpyLayers
 
@@ -164,14 +165,5 @@ class SB3Teacher:
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions ``[B, *action_shape]``, as SB3 ``predict(deterministic=True)``."""
-        raw = self.logits(obs)
-        space = self.action_space
-        if isinstance(space, gym.spaces.Discrete):
-            return raw.argmax(axis=-1).astype(np.int64) + int(space.start)
-        dim = int(np.prod(space.shape))
-        mean = raw[:, :dim]
-        if self.kind in SQUASHED:
-            squashed = np.tanh(mean)
-            low, high = space.low, space.high
-            return (low + 0.5 * (squashed + 1.0) * (high - low)).astype(np.float32)
-        return np.clip(mean, space.low, space.high).astype(np.float32)
+        kind = "sac" if self.kind in SQUASHED else self.kind  # TQC, CrossQ act as SAC
+        return actions_from_outputs(self.logits(obs), self.action_space, kind)

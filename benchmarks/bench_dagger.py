@@ -74,7 +74,7 @@ def dagger_until(env_id: str, target: float, seed: int, gate: str) -> dict[str, 
     last = history.records[-1]
     return {
         "labels": last["expert_labels"],
-        "wall_time_s": last["wall_time"],
+        "wall_time_s": last["wall_time_s"],
         "reached": last["learner_return"] >= target,
         "rounds": len(history.records),
     }
@@ -124,7 +124,7 @@ def warm_vs_fresh() -> list[dict[str, float]]:
             key = "warm" if warm else "fresh"
             row[f"{key}_return"] = result.mean_return
             row[f"{key}_std"] = result.std_return
-            row[f"{key}_wall_time_s"] = history.records[-1]["wall_time"]
+            row[f"{key}_wall_time_s"] = history.records[-1]["wall_time_s"]
         print(row, flush=True)
         rows.append(row)
     return rows

@@ -13,14 +13,18 @@ failed share and each clone's mean return over 50 episodes (seeds 10000 + i), wh
 where that premise does not hold.
 
     python -m benchmarks.compounding [ENV ...]     # default: all five
+    python -m benchmarks.compounding --table       # the docs/compounding.md table
 
-Writes benchmarks/results/compounding.json and prints one line per clone.
+Writes benchmarks/results/compounding.json, one figure per env
+(docs/figures/compounding_<env>.png) and prints one line per clone.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,12 +32,13 @@ import torch
 
 import envs  # noqa: F401  (registers imitate/...)
 from agents.zoo import load_zoo_teacher
-from benchmarks.common import emit
+from benchmarks.common import RESULTS, emit
 from envs.tightrope import TightropeExpert
 from imitate import BCConfig, collect, evaluate, train_bc
 from imitate.dagger import DAggerConfig, dagger
-from imitate.drift import CostKind, HorizonScaling, horizon_scaling
+from imitate.drift import COST_LABELS, CostKind, HorizonScaling, horizon_scaling
 from imitate.pipeline import RunConfig
+from imitate.plots import plot_horizon_scaling
 from imitate.policy import Policy
 
 ENVS = ("CartPole-v1", "Acrobot-v1", "LunarLander-v3", "Pendulum-v1", "imitate/Tightrope-v0")
@@ -42,6 +47,7 @@ HORIZONS: dict[str, list[int]] = {
 }
 DEFAULT_HORIZONS = [25, 50, 100, 200, 400]
 DEMO_COUNTS = (1, 5, 20)
+FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
 EPISODES = 200
 SEED = 0
 
@@ -109,6 +115,7 @@ def main(env_ids: tuple[str, ...] = ENVS) -> None:
             ["negative_reward", "disagreement"] if "Tightrope" in env_id else ["disagreement"]
         )
         rows = []
+        primary: dict[str, HorizonScaling] = {}
         returns = {"expert": evaluate(expert, env_id, 50, 10_000).mean_return}
         for name, clone in clones.items():
             returns[name] = evaluate(clone, env_id, 50, 10_000).mean_return
@@ -123,6 +130,8 @@ def main(env_ids: tuple[str, ...] = ENVS) -> None:
                     expert,
                 )
                 rows.append(row(name, fit, labels[name], returns[name]))
+                if cost == costs[0]:
+                    primary[name] = fit
                 lo, hi = fit.slope_ci
                 print(
                     f"{env_id} {name} ({cost}): slope {fit.slope:.2f} [{lo:.2f}, {hi:.2f}], "
@@ -130,6 +139,17 @@ def main(env_ids: tuple[str, ...] = ENVS) -> None:
                     f"failed {fit.failed_share:.2f}, return {returns[name]:.1f}",
                     flush=True,
                 )
+        label = (
+            "steps off the rope (the task's failure indicator)"
+            if "Tightrope" in env_id
+            else COST_LABELS["disagreement"]
+        )
+        slug = env_id.split("/")[-1].split("-")[0].lower()
+        plot_horizon_scaling(
+            {n: f for n, f in primary.items() if np.isfinite(f.slope)},
+            FIGURES / f"compounding_{slug}.png",
+            cost_label=label,
+        )
         results[env_id] = {
             "horizons": horizons,
             "expert_mean_return": returns["expert"],
@@ -142,5 +162,35 @@ def main(env_ids: tuple[str, ...] = ENVS) -> None:
     )
 
 
+def markdown_table(path: Path = RESULTS / "compounding.json") -> str:
+    """The docs table from a results file: one row per env, one column per clone."""
+    data = json.loads(path.read_text())
+    names = [f"BC-{k}" for k in DEMO_COUNTS] + ["DAgger"]
+    lines = [
+        "| env (cost) | expert return | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for env_id, result in data["envs"].items():
+        rows = result["rows"]
+        for cost in dict.fromkeys(r["cost"] for r in rows):
+            cells = []
+            for name in names:
+                r = next(r for r in rows if r["clone"] == name and r["cost"] == cost)
+                lo, hi = r["slope_ci"]
+                cells.append(
+                    f"{r['slope']:.2f} [{lo:.2f}, {hi:.2f}]<br>cost {r['mean_costs'][-1]:.1f}, "
+                    f"return {r['mean_return']:.1f}, {r['labels']:,} labels"
+                )
+            lines.append(
+                f"| {env_id} ({cost}) | {result['expert_mean_return']:.1f} | "
+                + " | ".join(cells)
+                + " |"
+            )
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    main(tuple(sys.argv[1:]) or ENVS)
+    if sys.argv[1:] == ["--table"]:
+        print(markdown_table())
+    else:
+        main(tuple(sys.argv[1:]) or ENVS)

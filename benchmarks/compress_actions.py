@@ -17,10 +17,10 @@ held-out expert actions (:mod:`imitate.compress`); the table compares
 Braking's expert has no logits; its student distils a scripted soft teacher whose
 logits are ``[0, 200 (h - 0.96)]`` (the same argmax as the expert).
 
-    nice -n 5 python -m benchmarks.compress_actions [--env CartPole-v1 ...]
+    nice -n 5 python -m benchmarks.compress_actions [--env CartPole-v1 ...] [--seed 1]
 
-Writes benchmarks/results/compress_actions.json (rows merge by env) and prints a
-markdown table.
+Writes benchmarks/results/compress_actions[_seed<k>].json (rows merge by env) and
+prints a markdown table.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def experts(env_id: str) -> tuple[Any, Any]:
 
 
 def clones(env_id: str, expert: Any, teacher: Any, seed: int = 0) -> dict[str, MLPPolicy]:
-    demos = collect(expert, env_id, 20, seed)
+    demos = collect(expert, env_id, 20, 1000 * seed)  # seed 0: reset seeds 0-19
     bc = BCConfig(seed=seed)
     out = {
         "BC-1": train_bc(demos.select_episodes([0]), bc)[0],
@@ -188,7 +188,7 @@ def measure(env_id: str, seed: int = 0) -> dict[str, Any]:
 def markdown(results: list[dict[str, Any]]) -> str:
     """One table: per clone the held-out cross-entropy and the code, then the baselines."""
     lines = [
-        "| env (held-out actions) | coder | return | held-out CE, bits | 24-bit model, bits "
+        "| env (held-out actions) | coder | return | held-out CE, bits | our 24-bit tables, bits "
         "| payload, bits | payload bits/action | file bits/action | round trip |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -222,15 +222,17 @@ def markdown(results: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", action="append", help="env id (repeat); default: all four")
+    parser.add_argument("--seed", type=int, default=0, help="demonstrations and training")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    path = RESULTS / "compress_actions.json"
+    name = "compress_actions" + (f"_seed{args.seed}" if args.seed else "")
+    path = RESULTS / f"{name}.json"
     previous = json.loads(path.read_text())["results"] if path.exists() else []
     by_env = {r["env"]: r for r in previous}
     for env_id in args.env or ENVS:
-        by_env[env_id] = measure(env_id)
+        by_env[env_id] = {**measure(env_id, args.seed), "seed": args.seed}
     results = [by_env[e] for e in ENVS if e in by_env]
-    emit("compress_actions", {"results": results, "markdown": markdown(results)})
+    emit(name, {"results": results, "markdown": markdown(results)})
     print(markdown(results))
 
 

@@ -64,7 +64,9 @@ def main() -> None:
             f"DAgger slope {fits['DAgger'].slope:.2f} {fits['DAgger'].slope_ci}",
             flush=True,
         )
-    plot_horizon_scaling(first_fits, DOCS / "tightrope_horizon.png")
+    plot_horizon_scaling(
+        first_fits, DOCS / "tightrope_horizon.png", cost_label="steps off the rope"
+    )
     summary = {
         "bc_slope_mean": float(np.mean([r["BC_slope"] for r in rows])),
         "dagger_slope_mean": float(np.mean([r["DAgger_slope"] for r in rows])),

@@ -5,6 +5,12 @@ DataLoader: index shuffling is all small data needs), with early stopping on
 the held-out negative log-likelihood. It reports that NLL in bits per action
 (the code length of the expert's choices under the clone) and the held-out
 action error. DAgger and distillation call this same function.
+
+Box actions are the exception to "minimise the NLL": by default the Gaussian
+head's mean regresses the expert action (``box_loss='mse'``) and early stopping
+watches the held-out action MSE, because a learned std lets the NLL give up the
+states it fits worst (see :func:`box_loss` and the README's continuous-control
+section for the Pendulum evidence).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,99 +27,13 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from imitate import fastbc, losses
+from imitate.configs import BCConfig as BCConfig  # re-exported: the config lives there
 from imitate.data import Dataset
 from imitate.errors import ImitateError
 from imitate.losses import nats_to_bits
 from imitate.optim import FastAdam
-from imitate.policy import MLPPolicy, PolicyConfig
-from imitate.spaces import CategoricalHead
-
-
-@dataclass(frozen=True)
-class BCConfig:
-    """Behavioural-cloning hyperparameters (defaults work for classic-control tasks)."""
-
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
-    """Architecture of a new policy (ignored when warm-starting)."""
-    batch_size: int = 64
-    """Transitions per gradient step."""
-    lr: float = 3e-3
-    """Adam learning rate."""
-    weight_decay: float = 0.0
-    """Adam L2 penalty."""
-    max_steps: int = 20_000
-    """Upper bound on gradient steps."""
-    eval_every: int = 250
-    """Gradient steps between held-out evaluations."""
-    patience: int = 8
-    """Evaluations without held-out improvement before stopping early."""
-    holdout_fraction: float = 0.1
-    """Share of transitions held out for early stopping (0 disables it)."""
-    seed: int = 0
-    """Seed for initialisation, the held-out split and batch order."""
-    soft_weight: float = 0.0
-    """alpha: weight of the softened-teacher term; needs ``teacher_logits`` in the data.
-    The loss is ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(teacher action)``."""
-    temperature: float = 1.0
-    """T of the soft targets (Hinton et al. 2015); low T (0.01) sharpens Q-value teachers."""
-    label_smoothing: float = 0.0
-    """Discrete actions: train against ``(1 - eps) * onehot + eps / K`` (0.1 is usual)."""
-    class_weights: Literal["none", "balanced"] = "none"
-    """Discrete actions: weight each sample by ``n / (K * n_class)`` of its action."""
-    focal_gamma: float = 0.0
-    """Discrete actions: focal loss ``-(1 - p_a)^gamma log p_a`` (2 is usual; 0 is CE)."""
-    mixup_alpha: float = 0.0
-    """Discrete actions: mixup of observations and target distributions, Beta(alpha, alpha)."""
-    temporal_js: float = 0.0
-    """Discrete actions: weight of the Jensen-Shannon divergence between the action
-    distributions of consecutive steps of an episode (smoother, less flip-flopping clones)."""
-    temporal_js_temperature: float = 1.0
-    """Temperature of the distributions compared by ``temporal_js``; below 1 sharpens them,
-    so the penalty tracks changes of the chosen action rather than of confidence (two
-    near-uniform distributions are JS-close whatever their argmax)."""
-    ood_energy_weight: float = 0.0
-    """Discrete actions: weight of the energy-margin loss (Liu et al. 2020) that keeps the
-    energy ``-logsumexp(logits)`` low on training states and high on synthetic outliers
-    (training states plus Gaussian noise), so the energy score flags unfamiliar states."""
-    ood_noise: float = 2.0
-    """Standard deviation of the outliers' noise, in units of each observation's std."""
-    energy_margins: tuple[float, float] = (-8.0, -2.0)
-    """(m_in, m_out): energies above m_in on training states and below m_out on outliers
-    are penalised (squared hinge)."""
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
-            raise ValueError("batch_size, max_steps and eval_every must be >= 1")
-        if not 0.0 <= self.holdout_fraction < 1.0:
-            raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0.0 <= self.soft_weight <= 1.0 or self.temperature <= 0:
-            raise ValueError("soft_weight must be in [0, 1] and temperature > 0")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if min(self.focal_gamma, self.mixup_alpha, self.temporal_js, self.ood_energy_weight) < 0:
-            raise ValueError(
-                "focal_gamma, mixup_alpha, temporal_js and ood_energy_weight must be >= 0"
-            )
-        if self.temporal_js_temperature <= 0:
-            raise ValueError("temporal_js_temperature must be > 0")
-        if self.ood_noise <= 0 or self.energy_margins[0] >= self.energy_margins[1]:
-            raise ValueError("ood_noise must be > 0 and energy_margins (m_in, m_out) m_in < m_out")
-        if self.mixup_alpha > 0 and (self.soft_weight > 0 or self.temporal_js > 0):
-            raise ValueError("mixup combines with neither soft targets nor temporal_js")
-
-    @property
-    def uses_toolbox(self) -> bool:
-        """Whether any loss beyond the head's plain NLL is asked for."""
-        return bool(
-            self.label_smoothing
-            or self.class_weights != "none"
-            or self.focal_gamma
-            or self.mixup_alpha
-            or self.temporal_js
-            or self.ood_energy_weight
-        )
+from imitate.policy import MLPPolicy
+from imitate.spaces import CategoricalHead, GaussianHead
 
 
 @dataclass
@@ -127,6 +47,15 @@ class BCHistory:
     n_train: int = 0
     n_holdout: int = 0
 
+    def __repr__(self) -> str:
+        final = self.final
+        bits = final.get("holdout_bits_per_action")
+        held_out = "" if bits is None else f", holdout_bits_per_action={bits:.4f}"
+        return (
+            f"BCHistory(steps={self.steps}, best_step={self.best_step}, "
+            f"records={len(self.records)}{held_out}, wall_time_s={self.wall_time:.2f})"
+        )
+
     @property
     def final(self) -> dict[str, float]:
         """The record of the kept (best) weights."""
@@ -139,7 +68,7 @@ class BCHistory:
         return {
             "steps": self.steps,
             "best_step": self.best_step,
-            "wall_time": self.wall_time,
+            "wall_time_s": self.wall_time,
             "n_train": self.n_train,
             "n_holdout": self.n_holdout,
             **{k: v for k, v in self.final.items() if k != "step"},
@@ -191,6 +120,12 @@ def train_bc(
     train_teacher = _soft_targets(dataset, config, head.n_outputs, train_idx)
     alpha, temperature = config.soft_weight, config.temperature
     toolbox = LossToolbox.build(config, head, dataset, obs, train_idx)
+    box = isinstance(head, GaussianHead)
+
+    def train_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if isinstance(head, GaussianHead):
+            return box_loss(head, outputs, targets, config)
+        return head.nll(outputs, targets)
 
     # Plain CE on Discrete actions trains in numpy (see imitate/fastbc.py); the rest in torch.
     trainer: fastbc.NumpyMLPTrainer | None = None
@@ -220,7 +155,7 @@ def train_bc(
         batch_teacher = None if teacher_all is None else teacher_all[batch]
         if toolbox is None:
             outputs = policy.net(batch_obs)
-            nll = head.nll(outputs, batch_actions)
+            nll = train_loss(outputs, batch_actions)
         else:
             outputs, nll = toolbox.per_sample(
                 policy.net, batch_obs, batch_actions, batch_index, generator
@@ -234,6 +169,9 @@ def train_bc(
         optimizer.step()
         return loss.detach()
 
+    stop_key = "holdout_nll"
+    if box and config.box_early_stop == "action_mse":
+        stop_key = "holdout_action_mse"
     n_train = len(train_idx)
     batch_size = min(config.batch_size, n_train)
     history = BCHistory(n_train=n_train, n_holdout=len(holdout_idx))
@@ -261,12 +199,12 @@ def train_bc(
         if step % config.eval_every == 0 or step == config.max_steps:
             record = _evaluate_holdout(policy, hold_obs, hold_actions)
             record.update(step=step, train_loss=_mean_loss(step_losses))
-            record["wall_time"] = time.perf_counter() - start
+            record["wall_time_s"] = time.perf_counter() - start
             history.records.append(record)
             bar.update(step - bar.n)
             bar.set_postfix(holdout_bits=f"{record.get('holdout_bits_per_action', math.nan):.3f}")
             step_losses = []
-            score = record.get("holdout_nll", record["train_loss"])
+            score = record.get(stop_key, record["train_loss"])
             if score < best_nll - 1e-6:
                 best_nll, best_state, stale = score, copy.deepcopy(policy.state_dict()), 0
                 history.best_step = step
@@ -406,4 +344,33 @@ def _evaluate_holdout(
         record["holdout_accuracy"] = 1.0 - error
     else:
         record["holdout_error"] = error
+    if isinstance(policy.head, GaussianHead):
+        with torch.no_grad():
+            mean = policy.head.mode(outputs)
+            record["holdout_action_mse"] = float(losses.mse_action_loss(mean, hold_actions))
     return record
+
+
+def box_loss(
+    head: GaussianHead, outputs: torch.Tensor, actions: torch.Tensor, config: BCConfig
+) -> torch.Tensor:
+    """Per-sample training loss [B] of a Gaussian head under ``config.box_loss``.
+
+    'mse' and 'huber' add a fit of the std to the residuals with the mean detached: the
+    std still describes them (sampling, entropy and calibration use it) but has no say in
+    how much each state's mean error counts. That fit is beta-NLL with beta = 1, whose
+    log-std gradient ``sigma^2 - r^2`` stays bounded; the plain NLL's, ``1 - r^2 / sigma^2``,
+    grows without bound as sigma shrinks and, through the shared layers, swamps the mean's
+    (held-out action MSE 0.034 vs 0.004 on Pendulum).
+    """
+    mean, log_std = head.mean_log_std(outputs)
+    if config.box_loss == "nll":
+        return losses.gaussian_nll(mean, log_std, actions, reduction="none")
+    if config.box_loss == "beta_nll":
+        return losses.beta_nll(mean, log_std, actions, config.box_beta, reduction="none")
+    if config.box_loss == "mse":
+        fit = losses.mse_action_loss(mean, actions, reduction="none")
+    else:
+        fit = losses.huber_action_loss(mean, actions, config.huber_delta, reduction="none")
+    std_fit = losses.beta_nll(mean.detach(), log_std, actions, 1.0, reduction="none")
+    return fit + std_fit

@@ -8,9 +8,28 @@ scores gate DAgger's expert queries and flag drift states.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import Tensor
+
+from imitate._lazy import lazy_module
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+else:  # `imitate eval` calibrates with the numpy functions below, without torch
+    torch = lazy_module("torch")
+
+
+def softmax_and_nll(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
+    """Numpy ``(softmax(logits) [N, K], mean cross-entropy in nats)`` for labels ``[N]``
+    in ``0..K-1`` (log-sum-exp shifted by the row max, as torch's cross_entropy)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    labels = np.asarray(labels, dtype=np.int64)
+    nll = -log_probs[np.arange(len(labels)), labels].mean() if len(labels) else 0.0
+    return np.exp(log_probs), float(nll)
 
 
 def energy_score(logits: Tensor, temperature: float = 1.0) -> Tensor:

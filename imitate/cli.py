@@ -5,7 +5,11 @@ so flags, the Python API and the saved ``config.json`` say the same thing. The
 shared vocabulary: ``--env``, ``--expert``, ``--policy``, ``--data``,
 ``--episodes``, ``--seed``, ``--out``, ``--json`` (one JSON object on stdout).
 
-Errors caused by input print one line ``imitate: error: ...`` and exit 2.
+Errors caused by input print one line ``imitate: error: ...`` and exit 2; so does every
+file-system fault (``imitate: error: <path>: <what>``). SIGINT/SIGTERM print ``imitate:
+interrupted`` and exit 130/143. Commands that write a folder write it whole or not at
+all (:func:`imitate.runs.artefact_dir`). SB3 zips are pickles: one is loaded only when
+named on the command line, and ``--safe`` loads it without unpickling.
 """
 
 from __future__ import annotations
@@ -16,62 +20,37 @@ import json
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import gymnasium as gym
-import numpy as np
-import torch
 import tyro
 
-from imitate.bc import BCConfig, train_bc
-from imitate.calibration import (
-    auroc,
-    brier_score,
-    energy_score,
-    expected_calibration_error,
-    fpr_at_95_tpr,
-    max_softmax_probability,
-)
-from imitate.collect import Backend, EvalResult, Seeding, collect, env_spaces, evaluate
-from imitate.dagger import DAggerConfig, bc_label_curve, dagger
-from imitate.data import Dataset, load_dataset
-from imitate.distill import DistillConfig, distill, distillation_report
-from imitate.drift import (
-    action_flip_rate,
-    analyse_drift,
-    drift_figures,
-    drift_markdown,
-    drift_results,
-    off_support,
-)
-from imitate.environments import EnvLike, env_name, env_record, spec_of_record
-from imitate.errors import EnvError, ImitateError
+from imitate import validate
+from imitate.configs import BCConfig, DAggerConfig, RunConfig, Seeding
+from imitate.errors import EnvError, ImitateError, Interrupted, os_error
 from imitate.fileio import write_json, write_jsonl, write_text
-from imitate.losses import nats_to_bits
-from imitate.pipeline import RunConfig, console_summary, run_pipeline
-from imitate.plots import (
-    Curve,
-    plot_reliability,
-    plot_return_vs_labels,
-    plot_roc,
-    plot_score_histogram,
+from imitate.runs import (
+    artefact_dir,
+    check_out,
+    config_to_json,
+    default_run_dir,
+    make_run_dir,
+    out_lock,
 )
-from imitate.policy import (
-    JSGatedPolicy,
-    MLPPolicy,
-    Policy,
-    PolicyConfig,
-    load_policy,
-    save_policy,
-)
-from imitate.report import write_html_report
-from imitate.runs import config_to_json, make_run_dir
-from imitate.spaces import CategoricalHead
-from imitate.video import showcase_videos
+from imitate.tracking import Logger, RunLogger
+
+if TYPE_CHECKING:  # the library is imported by each command's handler, when it runs
+    from imitate.collect import Backend
+    from imitate.data import Dataset
+    from imitate.environments import EnvLike
+    from imitate.plots import Curve
+    from imitate.policy import MLPPolicy
+    from imitate.runtime import NumpyMLPPolicy, Policy
 
 Flatten = tyro.conf.arg(name="")
+DefaultInDoc = tyro.conf.arg(help_behavior_hint="")
+"""For options whose docstring says what they default to (tyro would add "(default: None)")."""
 
 
 @dataclass(frozen=True)
@@ -83,10 +62,12 @@ class BackendFlags:
     seeding: the same data as local with --seeding per-episode)."""
     workers: int = 2
     """Ray workers (one CPU each)."""
-    address: str | None = None
+    address: Annotated[str | None, DefaultInDoc] = None
     """Existing Ray cluster ('auto', 'ray://head:10001'); default: start a local Ray."""
 
     def to_backend(self) -> Backend:
+        from imitate.collect import Backend
+
         if self.workers < 1:
             raise ImitateError(f"--workers must be >= 1, got {self.workers}")
         if self.backend == "local" and self.address is not None:
@@ -104,16 +85,20 @@ class CollectCommand:
     """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
     data and the policy."""
     expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip; a pickle: trusted files
-    only), an rl-zoo run folder, an imitate policy .pt or module:attr."""
-    vecnormalize: Path | None = None
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
     """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
     vecnormalize.pkl beside the zip, read without unpickling code)."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     episodes: int = 10
     """Complete episodes to record."""
     seed: int = 0
     """Reset seed of the first episode."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Dataset file (default: runs/<env>__collect__<seed>__<time>/demos.npz)."""
     num_envs: int = 16
     """Vectorised env copies (per worker)."""
@@ -126,6 +111,12 @@ class CollectCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
+        validate.count("num_envs", self.num_envs)
+
 
 @dataclass(frozen=True)
 class BCCommand:
@@ -133,9 +124,9 @@ class BCCommand:
 
     data: Path
     """Dataset file written by 'imitate collect'."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder for policy.pt, config.json, metrics.jsonl (default: under runs/)."""
-    env: str | None = None
+    env: Annotated[str | None, DefaultInDoc] = None
     """Env to evaluate on after training (default: the dataset's, with its recorded kwargs);
     must match the dataset."""
     env_kwargs: tuple[str, ...] = ()
@@ -145,8 +136,15 @@ class BCCommand:
     """Evaluation episodes after training (0: skip); episode i resets with seed 10000 + i."""
     config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
     """Training settings; --seed seeds initialisation, split and batch order."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.count("eval_episodes", self.eval_episodes, minimum=0)
 
 
 @dataclass(frozen=True)
@@ -155,17 +153,20 @@ class EvalCommand:
 
     policy: Path | None = None
     """Policy checkpoint .pt (or use --expert)."""
-    expert: str | None = None
+    expert: Annotated[str | None, DefaultInDoc] = None
     """The expert: evaluated when alone; with --policy, the labels for calibration (ECE,
     Brier, NLL in bits per action on the policy's own states; default: the expert recorded
-    with the policy; none recorded: calibration is skipped with a note). An SB3 zip is a
-    pickle: trusted files only."""
-    vecnormalize: Path | None = None
+    with the policy's demonstrations, else the env's zoo or scripted expert)."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
     """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
     vecnormalize.pkl beside the zip, read without unpickling code)."""
-    env: str | None = None
-    """Gymnasium env id or module:EnvId (default: the env the policy was trained on, with
-    its recorded kwargs)."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
+    env: Annotated[str | None, DefaultInDoc] = None
+    """Gymnasium env id or module:EnvId (default: the env the policy was trained on, with its
+    recorded kwargs)."""
     env_kwargs: tuple[str, ...] = ()
     """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
     data and the policy."""
@@ -177,13 +178,18 @@ class EvalCommand:
     """Discrete policies: hold each action while the action distribution stays within this
     many nats (Jensen-Shannon) of the one it was chosen at (0: off; see JSGatedPolicy).
     The output then also reports the action-flip rate."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Folder for eval.json and, with calibration, the reliability diagram reliability.png
     (default: write nothing)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
     """Rollout backend of the evaluation episodes."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
 
 
 @dataclass(frozen=True)
@@ -197,17 +203,27 @@ class RunCommand:
     data and the policy."""
     expert: str = "auto"
     """Expert: 'auto' (the zoo expert if one is shipped, else 'heuristic'), 'heuristic', 'zoo',
-    an SB3 zip (with or without .zip; a pickle: trusted files only), an rl-zoo run folder,
-    an imitate policy .pt or module:attr."""
-    vecnormalize: Path | None = None
+    an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
     """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
     vecnormalize.pkl beside the zip, read without unpickling code)."""
-    out: Path | None = None
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__run__<seed>__<time>/)."""
     config: Annotated[RunConfig, Flatten] = field(default_factory=RunConfig)
     """What the job does (--episodes, --bc.*, --dagger.*, ...)."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
 
 
 @dataclass(frozen=True)
@@ -220,12 +236,16 @@ class DaggerCommand:
     """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
     data and the policy."""
     expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip; a pickle: trusted files
-    only), an rl-zoo run folder, an imitate policy .pt or module:attr."""
-    vecnormalize: Path | None = None
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
     """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
     vecnormalize.pkl beside the zip, read without unpickling code)."""
-    out: Path | None = None
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__dagger__<seed>__<time>/)."""
     compare_bc: bool = True
     """Also train BC on the same numbers of expert-trajectory labels (the plot's baseline)."""
@@ -233,8 +253,14 @@ class DaggerCommand:
     """DAgger settings (--rounds, --gate, --query-rate, --bc.* for each round's training)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
     """Backend of each round's rollouts and evaluation."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
 
 
 @dataclass(frozen=True)
@@ -246,12 +272,16 @@ class DriftCommand:
     env_kwargs: tuple[str, ...] = ()
     """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
     data and the policy."""
-    vecnormalize: Path | None = None
+    expert: str = "heuristic"
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
     """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
     vecnormalize.pkl beside the zip, read without unpickling code)."""
-    expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 zip (a pickle: trusted files
-    only), an rl-zoo run folder, an imitate policy .pt or module:attr."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     policy: Annotated[tuple[Path, ...], tyro.conf.UseAppendAction] = ()
     """Clone checkpoint .pt; repeat the flag to compare several."""
     episodes: int = 20
@@ -269,10 +299,16 @@ class DriftCommand:
     """Also render side-by-side expert/clone videos (earliest-diverging, median and best
     episode per clone; GIF, and MP4 with imageio-ffmpeg) into videos/ and write
     report.html."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Report folder (default: runs/<env>__drift__<seed>__<time>/)."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
+        validate.positive("threshold", self.threshold)
 
 
 @dataclass(frozen=True)
@@ -284,15 +320,24 @@ class DistillCommand:
     env_kwargs: tuple[str, ...] = ()
     """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
     data and the policy."""
-    vecnormalize: Path | None = None
+    teacher: str = "zoo"
+    """Teacher with logits: 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
     """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
     vecnormalize.pkl beside the zip, read without unpickling code)."""
-    teacher: str = "zoo"
-    """Teacher with logits: 'zoo', an SB3 zip (a pickle: trusted files
-    only), an rl-zoo run folder, an imitate policy .pt or module:attr."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     hidden: tuple[int, ...] = (16,)
     """Student hidden layer widths."""
-    temperature: float | None = None
+    activation: Literal["tanh", "relu", "hardtanh"] = "tanh"
+    """Student hidden activation (relu / hardtanh map exactly onto the int8 C export)."""
+    qat: bool = False
+    """Then fine-tune with int8 fake-quantised weights (QAT) on the student's own states, so
+    that the int8 C export computes the saved student's dot products exactly."""
+    temperature: Annotated[float | None, DefaultInDoc] = None
     """Softmax temperature T (default: 0.01 for Q-value teachers, else 2)."""
     alpha: float = 0.9
     """Weight of the soft-target term (0: hard teacher actions only)."""
@@ -302,10 +347,22 @@ class DistillCommand:
     """Seed of rollouts and training."""
     episodes: int = 50
     """Evaluation episodes for the report (reset seeds 10000 + i)."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder for the student's policy.pt (default: under runs/)."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.widths("hidden", self.hidden)
+        if self.temperature is not None:
+            validate.positive("temperature", self.temperature)
+        validate.fraction("alpha", self.alpha)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
 
 
 @dataclass(frozen=True)
@@ -315,14 +372,24 @@ class ExportCommand:
     policy: Path
     """Policy checkpoint .pt."""
     format: Literal["onnx", "torchscript", "numpy", "c", "sb3"] = "onnx"
-    """Artefact format ('sb3': a stable-baselines3 zip whose actor is the clone, to fine-tune
-    with PPO.load / SAC.load)."""
+    """Artefact format. ('sb3': a stable-baselines3 zip whose actor
+    is the clone, to fine-tune with PPO.load / SAC.load)."""
     algo: Literal["ppo", "sac"] | None = None
-    """sb3 only: 'ppo' (Discrete actions) or 'sac' (bounded Box actions); default by the
-    action space."""
+    """sb3 only: 'ppo' (Discrete, MultiDiscrete, MultiBinary actions) or 'sac' (bounded Box
+    actions); default by the action space."""
     int8: bool = False
-    """C only: int8 weights (per-channel symmetric, int32 accumulation)."""
-    out: Path | None = None
+    """C only: integer-only int8 (int8 weights, calibrated int activations, int32 accumulators)."""
+    activation_bits: Literal[8, 16] = 16
+    """C int8 only: activation width (observation and hidden); the weights stay int8."""
+    prefix: str = "policy"
+    """C only: name of the files (<prefix>.h/.c) and prefix of every symbol and macro."""
+    env: Annotated[str | None, DefaultInDoc] = None
+    """C int8 only: env whose rollouts of the policy calibrate it (default: the checkpoint's)."""
+    episodes: int = 10
+    """C int8 only: calibration episodes of the policy itself."""
+    seed: int = 0
+    """C int8 only: seed of the calibration rollouts."""
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Output folder (default: runs/<env>__export__0__<time>/)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -342,13 +409,17 @@ class OodCommand:
     env_kwargs: tuple[str, ...] = ()
     """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
     data and the policy."""
-    vecnormalize: Path | None = None
+    expert: str = "heuristic"
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
     """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
     vecnormalize.pkl beside the zip, read without unpickling code)."""
-    expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 zip (a pickle: trusted files
-    only), an rl-zoo run folder, an imitate policy .pt or module:attr."""
-    data: Path | None = None
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
+    data: Annotated[Path | None, DefaultInDoc] = None
     """The clone's demonstrations (.npz): the support that drift leaves. Default: as many
     fresh expert episodes, reset seeds following the scored ones."""
     episodes: int = 20
@@ -357,10 +428,15 @@ class OodCommand:
     """Reset seed of the first episode."""
     quantile: float = 0.99
     """Share of held-out expert states that count as in support."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Report folder (default: runs/<env>__ood__<seed>__<time>/)."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
 
 
 @dataclass(frozen=True)
@@ -371,7 +447,7 @@ class ExpertTrainCommand:
     """Gymnasium env id with a zoo entry."""
     seed: int = 0
     """Training seed."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """SB3 zip to write (default: runs/<env>__expert-train__<seed>__<time>/expert.zip)."""
     timesteps: int | None = None
     """Override the zoo's number of env steps (e.g. a short smoke run)."""
@@ -380,6 +456,10 @@ class ExpertTrainCommand:
     expert list` and `--expert zoo` read)."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
 
 
 @dataclass(frozen=True)
@@ -400,17 +480,26 @@ class ExpertEvalCommand:
     """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
     data and the policy."""
     expert: str = "zoo"
-    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip; a pickle: trusted files
-    only), an rl-zoo run folder, an imitate policy .pt or module:attr."""
-    vecnormalize: Path | None = None
+    """'zoo', 'heuristic', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
     """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
     vecnormalize.pkl beside the zip, read without unpickling code)."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     episodes: int = 50
     """Evaluation episodes."""
     seed: int = 10_000
     """Reset seed of the first episode."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
 
 
 @dataclass(frozen=True)
@@ -436,6 +525,10 @@ class SweepCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     grid: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
     """An axis 'name=v1,v2,...' (repeat for a second one): 'episodes', 'hidden' (e.g. 16,64x64)
     or a BC setting such as lr or label_smoothing. Default: episodes=1,2,5."""
@@ -447,12 +540,21 @@ class SweepCommand:
     """Evaluation episodes per trial (reset seeds 10000 + i)."""
     config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
     """BC settings shared by all trials."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__sweep__<first seed>__<time>/)."""
     rollouts: Annotated[BackendFlags, Flatten] = field(default_factory=BackendFlags)
     """'ray' runs one task per trial."""
+    logger: Logger = "none"
+    """Also send the metrics to 'tensorboard' (event files in the run folder) or 'wandb'
+    (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seeds("seeds", self.seeds)
+        validate.count("episodes", self.episodes)
+        validate.count("eval_episodes", self.eval_episodes)
 
 
 @dataclass(frozen=True)
@@ -463,7 +565,7 @@ class DataExportMinariCommand:
     """Dataset file written by 'imitate collect'."""
     dataset_id: str
     """Minari id to create, '(namespace/)name-v<version>', e.g. imitate/cartpole/expert-v0."""
-    root: Path | None = None
+    root: Annotated[Path | None, DefaultInDoc] = None
     """Minari datasets folder (default: $MINARI_DATASETS_PATH, else ~/.minari/datasets)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -475,9 +577,9 @@ class DataImportMinariCommand:
 
     dataset_id: str
     """Minari id of a local dataset."""
-    out: Path | None = None
+    out: Annotated[Path | None, DefaultInDoc] = None
     """Dataset file to write (default: runs/<env>__import-minari__0__<time>/demos.npz)."""
-    root: Path | None = None
+    root: Annotated[Path | None, DefaultInDoc] = None
     """Minari datasets folder (default: $MINARI_DATASETS_PATH, else ~/.minari/datasets)."""
     json: bool = False
     """Print one JSON object on stdout."""
@@ -529,6 +631,15 @@ class DecompressCommand:
     """Print one JSON object on stdout."""
 
 
+DESCRIPTION = (
+    "imitate: imitation learning and policy distillation. Trust rule: an SB3 .zip is a "
+    "pickle, and loading one runs any code inside it; imitate loads a zip only when you name "
+    "it (--expert/--teacher), never because a checkpoint or dataset mentions it. Name only "
+    "zips you trust, or add --safe to rebuild the actor from the zip's tensors without "
+    "unpickling (shipped zoo experts always load so). imitate's own .pt/.npz files hold no "
+    "pickled objects."
+)
+
 EVAL_SEED = 10_000
 """First reset seed of every evaluation (episode i: EVAL_SEED + i), kept apart from training."""
 
@@ -556,15 +667,54 @@ def _progress() -> bool:
 
 def _require_positive(**values: int) -> None:
     for name, value in values.items():
-        if value < 1:
-            raise ImitateError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        validate.count(name, value)
 
 
-def resolve_expert(spec: str, env_id: EnvLike, vecnormalize: Path | None = None) -> Policy:
-    """``--expert`` -> a Policy for the env (see :mod:`agents.registry`)."""
+SHIPPED_EXPERT_NAMES = ("heuristic", "zoo")
+"""Expert names a checkpoint may record for eval's calibration default: no file paths."""
+
+
+def _warn(warnings: list[str], message: str) -> None:
+    """One warning line on stderr now; the list goes into the result (``--json``)."""
+    print(f"imitate: warning: {message}", file=sys.stderr)
+    warnings.append(message)
+
+
+def _with_warnings(warnings: list[str], result: dict[str, Any]) -> dict[str, Any]:
+    return {**result, "warnings": warnings} if warnings else result
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """An existing ``--out`` file is replaced only when it is an imitate dataset."""
+    import zipfile
+
+    if path.is_file():
+        try:
+            with zipfile.ZipFile(path) as archive:
+                ours = "meta_json.npy" in archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            ours = False
+        if not ours:
+            raise ImitateError(
+                f"{path}: exists and is not an imitate dataset; imitate does not overwrite it"
+            )
+
+
+def _expert_inputs(spec: str) -> tuple[Path | None, ...]:
+    """The expert's file, if it is one (an artefact folder must not swallow its input)."""
+    return (Path(spec),) if spec.endswith((".zip", ".pt")) else ()
+
+
+def resolve_expert(
+    spec: str, env_id: EnvLike, safe: bool = False, vecnormalize: Path | None = None
+) -> Policy:
+    """``--expert`` -> a Policy for the env (one registry: :mod:`agents.registry`).
+
+    Only names the user typed come here (never a path read from a checkpoint). An SB3 zip
+    is loaded by SB3 (its pickles run: trusted input only) unless ``safe``."""
     from agents.registry import resolve_expert as resolve
 
-    return resolve(spec, env_id, vecnormalize)
+    return resolve(spec, env_id, vecnormalize, safe=safe)
 
 
 def command_env(env: str, env_kwargs: tuple[str, ...] = ()) -> EnvLike:
@@ -575,8 +725,12 @@ def command_env(env: str, env_kwargs: tuple[str, ...] = ()) -> EnvLike:
     return env_spec(env, kwargs) if kwargs else env
 
 
-def check_policy_env(policy: MLPPolicy, env_id: EnvLike, name: str) -> None:
-    """Raise ``EnvError`` when the policy's spaces differ from the env's."""
+def check_policy_env(policy: Any, env_id: EnvLike, name: str) -> None:
+    """Raise ``EnvError`` when the policy's spaces (``observation_space``, ``action_space``)
+    differ from the env's."""
+    from imitate.collect import env_spaces
+    from imitate.environments import env_name
+
     obs_space, action_space = env_spaces(env_id)
     if policy.observation_space.shape != obs_space.shape or policy.action_space != action_space:
         raise EnvError(
@@ -586,13 +740,31 @@ def check_policy_env(policy: MLPPolicy, env_id: EnvLike, name: str) -> None:
         )
 
 
+def _record_run(out_dir: Path, command: Any, stage: str, result: dict[str, Any]) -> None:
+    """config.json and a one-record metrics.jsonl (the result's numbers) for commands
+    that do not train (collect, eval, drift, ood, export, expert train)."""
+    write_json(out_dir / "config.json", config_to_json(command))
+    with RunLogger(out_dir) as log:
+        log.log(stage, {k: v for k, v in result.items() if isinstance(v, (int, float, str))}, 0)
+
+
 def run_collect(args: CollectCommand) -> dict[str, Any]:
+    from imitate.collect import collect, env_spaces
+
+    env = command_env(args.env, args.env_kwargs)
     _require_positive(episodes=args.episodes, num_envs=args.num_envs)
     backend = args.rollouts.to_backend()
-    env = command_env(args.env, args.env_kwargs)
     env_spaces(env)  # an unknown env id is reported before anything else
-    expert = resolve_expert(args.expert, env, args.vecnormalize)
-    out = args.out or make_run_dir(args.env, "collect", args.seed) / "demos.npz"
+    if args.out is not None:
+        check_out(args.out, "file")
+        _refuse_foreign_file(args.out)
+    warnings: list[str] = []
+    from imitate.data import collection_estimate, dataset_warnings
+
+    estimate = collection_estimate(args.env, args.episodes)
+    if estimate is not None:
+        _warn(warnings, estimate)
+    expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     start = time.perf_counter()
     dataset = collect(
         expert,
@@ -606,22 +778,35 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
         backend=backend,
     )
     elapsed = time.perf_counter() - start
-    dataset.save(out)
+    for message in dataset_warnings(dataset):
+        _warn(warnings, message)
+    target = args.out or default_run_dir(args.env, "collect", args.seed) / "demos.npz"
     returns = dataset.episode_returns
-    return {
-        "data": str(out),
+    result = {
+        "data": str(target),
         "env": args.env,
         "expert": args.expert,
         "episodes": dataset.n_episodes,
         "transitions": len(dataset),
         "mean_return": float(returns.mean()),
         "std_return": float(returns.std()),
-        "seconds": elapsed,
+        "wall_time_s": elapsed,
     }
+    if args.out is None:  # our run folder (an --out file's folder is the user's)
+        with artefact_dir(target.parent, "collect") as artefacts:
+            dataset.save(artefacts.work / "demos.npz")
+            _record_run(artefacts.work, args, "collect", result)
+    else:
+        with out_lock(target):
+            dataset.save(target)
+    return _with_warnings(warnings, result)
 
 
 def load_dataset_for(path: Path, env_id: EnvLike | None) -> Dataset:
     """Load a dataset; ``EnvError`` if it was collected on another env than ``env_id``."""
+    from imitate.data import load_dataset
+    from imitate.environments import env_name
+
     dataset = load_dataset(path)
     if env_id is not None and dataset.meta.env_id != env_name(env_id):
         raise EnvError(f"{path} was collected on {dataset.meta.env_id}, not on {env_name(env_id)}")
@@ -629,44 +814,68 @@ def load_dataset_for(path: Path, env_id: EnvLike | None) -> Dataset:
 
 
 def _train_and_save(
-    dataset: Dataset, config: BCConfig, out_dir: Path, command: Any
+    dataset: Dataset, config: BCConfig, out_dir: Path, command: Any, log: RunLogger | None = None
 ) -> tuple[MLPPolicy, dict[str, Any]]:
     """Train BC and write policy.pt, config.json and metrics.jsonl into ``out_dir``."""
+    from imitate.bc import train_bc
+    from imitate.policy import save_policy
+
     policy, history = train_bc(dataset, config, progress=_progress())
+    log = log or RunLogger(out_dir)
     env_config = {
         **dataset.meta.provenance(),  # env (kwargs), expert (eval's calibration labels), seed
         "bc": config_to_json(config),
     }
     save_policy(policy, out_dir / "policy.pt", env_config)
     write_json(out_dir / "config.json", config_to_json(command))
-    write_jsonl(out_dir / "metrics.jsonl", history.records)
+    log.log_records("bc", history.records)
+    log.close()
     return policy, {"policy": str(out_dir / "policy.pt"), **history.summary()}
 
 
 def run_bc(args: BCCommand) -> dict[str, Any]:
+    from imitate.collect import evaluate
+    from imitate.data import dataset_warnings
+
     given = None if args.env is None else command_env(args.env, args.env_kwargs)
     dataset = load_dataset_for(args.data, given)
+    warnings: list[str] = []
+    for message in dataset_warnings(dataset):
+        _warn(warnings, f"{args.data}: {message}")
     env_id = dataset.meta.env_id
     env = given if given is not None else dataset.meta.env()  # the recorded kwargs too
-    out_dir = make_run_dir(env_id, "bc", args.config.seed, args.out)
-    policy, result = _train_and_save(dataset, args.config, out_dir, args)
-    if args.eval_episodes > 0:
-        result["eval"] = evaluate(policy, env, args.eval_episodes, EVAL_SEED).to_json()
-    return result
+    target = args.out or default_run_dir(env_id, "bc", args.config.seed)
+    with artefact_dir(target, "bc", inputs=(args.data,)) as artefacts:
+        out_dir = artefacts.work
+        log = RunLogger(out_dir, args.logger, config_to_json(args))
+        policy, result = _train_and_save(dataset, args.config, out_dir, args, log)
+        if args.eval_episodes > 0:
+            result["eval"] = evaluate(policy, env, args.eval_episodes, EVAL_SEED).to_json()
+            write_json(out_dir / "eval.json", result["eval"])
+    return _with_warnings(warnings, artefacts.final(result))
 
 
 def run_eval(args: EvalCommand) -> dict[str, Any]:
+    import numpy as np
+
+    from imitate.collect import EvalResult, collect, evaluate
+    from imitate.drift import action_flip_rate
+    from imitate.environments import env_name, spec_of_record
+    from imitate.runtime import numpy_policy, read_checkpoint
+    from imitate.spaces import CategoricalHead
+
     _require_positive(episodes=args.episodes)
     if not 0.0 <= args.js_gate < np.log(2.0):
         raise ImitateError(f"--js-gate must be in [0, ln 2 = 0.693), got {args.js_gate}")
     if args.policy is None and args.expert is None:
         raise ImitateError("give --policy, --expert, or both (calibration against the expert)")
+    if args.out is not None:
+        check_out(args.out, "dir")
     backend = args.rollouts.to_backend()
     if args.policy is not None:
-        policy = load_policy(args.policy)
-        from imitate.policy import load_checkpoint
-
-        recorded = load_checkpoint(args.policy)["config"]
+        checkpoint = read_checkpoint(args.policy)  # numpy inference: torch is not loaded
+        policy = numpy_policy(checkpoint, str(args.policy))
+        recorded = checkpoint["config"]
         if args.env is not None:
             env_id: EnvLike = command_env(args.env, args.env_kwargs)
         elif recorded.get("env_id") is not None:
@@ -682,10 +891,14 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             )
             out: dict[str, Any] = {"env": env_name(env_id), **result.to_json()}
         else:  # record the actions too, for the flip rate
-            actor: Policy = JSGatedPolicy.wrap(policy, args.js_gate) if args.js_gate else policy
+            actor: Policy = policy
+            if args.js_gate:
+                from imitate.policy import JSGatedPolicy
+
+                actor = JSGatedPolicy.wrap(policy, args.js_gate)
             rollouts = collect(
                 actor, env_id, args.episodes, args.seed, seeding="per-episode",
-                progress=_progress(), backend=backend,
+                progress=_progress(), backend=backend, desc="eval",
             )  # fmt: skip
             result = EvalResult(rollouts.episode_returns, rollouts.episode_lengths, args.seed)
             out = {
@@ -701,45 +914,46 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             if isinstance(labels, str):
                 out["calibration"] = {"skipped": labels}
             else:
-                spec, vecnormalize, why = labels
-                expert = resolve_expert(spec, env_id, vecnormalize)
+                expert_name, why = labels
+                expert = resolve_expert(
+                    expert_name, env_id, safe=args.safe, vecnormalize=args.vecnormalize
+                )
                 figure = None if out_dir is None else out_dir / "reliability.png"
                 out["calibration"] = {
-                    "expert": spec,
+                    "expert": expert_name,
                     "expert_from": why,
                     **calibration_report(policy, expert, env_id, args.seed, figure),
                 }
         if out_dir is not None:
             write_json(out_dir / "eval.json", out)
+            _record_run(out_dir, args, "eval", out)
         return out
     if args.env is None:
         raise ImitateError("--expert needs --env")
     if args.js_gate:
         raise ImitateError("--js-gate gates a --policy (a Discrete imitate policy)")
     env = command_env(args.env, args.env_kwargs)
-    actor = resolve_expert(str(args.expert), env, args.vecnormalize)
+    actor = resolve_expert(str(args.expert), env, safe=args.safe, vecnormalize=args.vecnormalize)
     result = evaluate(actor, env, args.episodes, args.seed, progress=_progress(), backend=backend)
     return {"env": args.env, **result.to_json()}
 
 
-def calibration_expert(
-    args: EvalCommand, recorded: dict[str, Any]
-) -> tuple[str, Path | None, str] | str:
-    """The calibration labels' expert: ``--expert``, else the one recorded with the policy
-    (its spec and statistics file, if it can still be resolved); else why there is none."""
+def calibration_expert(args: EvalCommand, recorded: dict[str, Any]) -> tuple[str, str] | str:
+    """The calibration labels' expert and where it came from: ``--expert``, else the expert
+    recorded with the policy if it is a shipped name (a checkpoint never makes imitate load
+    a file or import code: a recorded path could be anybody's); else why there is none."""
     if args.expert is not None:
-        return args.expert, args.vecnormalize, "--expert"
+        return args.expert, "--expert"
     info = recorded.get("expert_info") or {}
     spec = info.get("spec") or recorded.get("expert")
+    if spec in SHIPPED_EXPERT_NAMES:
+        return str(spec), "recorded with the policy"
     if not spec or spec in ("policy", "dagger", "teacher", "unknown"):
         return "no expert recorded with the policy: pass --expert to calibrate"
-    stats = info.get("vecnormalize")
-    if info.get("kind") == "python" or spec in ("heuristic", "zoo"):
-        return spec, None, "recorded with the policy"
-    for path in (spec, info.get("path"), stats):
-        if path and not Path(path).exists() and not Path(path + ".zip").exists():
-            return f"recorded expert {spec!r} not found ({path}): pass --expert to calibrate"
-    return spec, None if stats is None else Path(stats), "recorded with the policy"
+    return (
+        f"the recorded expert {spec!r} is a file or code, which a checkpoint never makes "
+        f"imitate load: pass --expert {spec} to calibrate against it"
+    )
 
 
 def default_expert(env_id: EnvLike) -> str | None:
@@ -750,19 +964,29 @@ def default_expert(env_id: EnvLike) -> str | None:
 
 
 def calibration_report(
-    policy: MLPPolicy, expert: Policy, env_id: EnvLike, seed: int, figure: Path | None = None
+    policy: NumpyMLPPolicy | MLPPolicy,
+    expert: Policy,
+    env_id: EnvLike,
+    seed: int,
+    figure: Path | None = None,
 ) -> dict[str, Any]:
     """ECE, Brier and NLL (bits per action) of the policy on its own states, expert-labelled;
     with ``figure``, also the reliability diagram there."""
+    import numpy as np
+
+    from imitate.calibration import brier_score, expected_calibration_error, softmax_and_nll
+    from imitate.collect import collect
+    from imitate.spaces import CategoricalHead
+
     if not isinstance(policy.head, CategoricalHead):
         raise ImitateError("calibration needs a policy with a Discrete action space")
     states = collect(policy, env_id, 10, seed, max_steps=5000).obs
     labels = np.asarray(expert.act(states)) - policy.head.start
-    logits = torch.as_tensor(policy.logits(states))
-    probs = torch.softmax(logits, -1).numpy()
-    nll = float(torch.nn.functional.cross_entropy(logits, torch.as_tensor(labels)))
+    probs, nll = softmax_and_nll(policy.logits(states), labels)
     extra = {}
     if figure is not None:
+        from imitate.plots import plot_reliability
+
         extra["reliability_figure"] = str(plot_reliability(probs, labels, figure))
     return {
         **extra,
@@ -770,28 +994,47 @@ def calibration_report(
         "ece": expected_calibration_error(probs, labels),
         "ece_adaptive": expected_calibration_error(probs, labels, adaptive=True),
         "brier": brier_score(probs, labels),
-        "nll_bits_per_action": nats_to_bits(nll),
+        "nll_bits_per_action": nll / np.log(2.0),
         "accuracy": float((probs.argmax(1) == labels).mean()),
     }
 
 
 def run_ood(args: OodCommand) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    from imitate.calibration import auroc, energy_score, fpr_at_95_tpr, max_softmax_probability
+    from imitate.collect import collect, env_spaces
+    from imitate.drift import off_support
+    from imitate.plots import plot_roc, plot_score_histogram
+    from imitate.policy import load_policy
+    from imitate.spaces import CategoricalHead
+
+    env = command_env(args.env, args.env_kwargs)
     _require_positive(episodes=args.episodes)
     if not 0.0 < args.quantile < 1.0:
         raise ImitateError(f"--quantile must be in (0, 1), got {args.quantile}")
-    env = command_env(args.env, args.env_kwargs)
     env_spaces(env)
+    if args.out is not None:
+        check_out(args.out, "dir")
     policy = load_policy(args.policy)
     check_policy_env(policy, env, str(args.policy))
     if not isinstance(policy.head, CategoricalHead):
         raise ImitateError("OOD scores need a policy with a Discrete action space")
-    expert = resolve_expert(args.expert, env, args.vecnormalize)
+    expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     if args.data is not None:
         reference = load_dataset_for(args.data, env).obs
     else:
-        reference = collect(expert, env, args.episodes, args.seed + args.episodes).obs
-    expert_states = collect(expert, env, args.episodes, args.seed).obs
-    clone_states = collect(policy, env, args.episodes, args.seed).obs
+        reference = collect(
+            expert, env, args.episodes, args.seed + args.episodes,
+            progress=_progress(), desc="ood: reference",
+        ).obs  # fmt: skip
+    expert_states = collect(
+        expert, env, args.episodes, args.seed, progress=_progress(), desc="ood: expert"
+    ).obs
+    clone_states = collect(
+        policy, env, args.episodes, args.seed, progress=_progress(), desc="ood: clone"
+    ).obs
     support = off_support(reference, expert_states, clone_states, args.quantile)
     drifted = clone_states[support.mask]
     source = "clone drift states"
@@ -836,27 +1079,51 @@ def run_ood(args: OodCommand) -> dict[str, Any]:
         ),
     }
     write_json(out_dir / "ood.json", result)
+    _record_run(out_dir, args, "ood", result)
     return result
 
 
 def run_main_job(args: RunCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
+    from imitate.pipeline import run_pipeline
+
+    env = command_env(args.env, args.env_kwargs)
     config = args.config
     _require_positive(episodes=config.episodes, eval_episodes=config.eval_episodes)
-    env = command_env(args.env, args.env_kwargs)
     env_spaces(env)
     expert_name = args.expert
     if expert_name == "auto":
         expert_name = default_expert(env) or "heuristic"
-    expert = resolve_expert(expert_name, env, args.vecnormalize)
-    out_dir = make_run_dir(args.env, "run", config.seed, args.out)
-    write_json(out_dir / "config.json", config_to_json(args))
-    results = run_pipeline(env, expert, expert_name, config, out_dir, progress=_progress())
-    return {
-        "run": str(out_dir),
-        "report": str(out_dir / "report.md"),
-        "report_html": str(out_dir / "report.html"),
-        **results,
-    }
+    expert = resolve_expert(expert_name, env, safe=args.safe, vecnormalize=args.vecnormalize)
+    config = _scaled_run_config(env, config)
+    recorded = config_to_json(replace(args, config=config))
+    target = args.out or default_run_dir(args.env, "run", config.seed)
+    with artefact_dir(target, "run", inputs=_expert_inputs(expert_name)) as artefacts:
+        out_dir = artefacts.work
+        write_json(out_dir / "config.json", recorded)
+        log = RunLogger(out_dir, args.logger, recorded)
+        results = run_pipeline(
+            env, expert, expert_name, config, out_dir, progress=_progress(), metrics=log
+        )
+        result = {
+            "run": str(out_dir),
+            "report": str(out_dir / "report.md"),
+            "report_html": str(out_dir / "report.html"),
+            **results,
+        }
+    return artefacts.final(result)
+
+
+def _scaled_run_config(env_id: EnvLike, config: RunConfig) -> RunConfig:
+    """MuJoCo tasks left at every default get :func:`long_episode_config` (1000-step
+    episodes would make the classic-control defaults take an hour here)."""
+    from imitate.configs import long_episode_config
+    from imitate.environments import env_spec
+
+    entry_point = str(env_spec(env_id).entry_point)
+    if config == RunConfig() and entry_point.startswith("gymnasium.envs.mujoco"):
+        return long_episode_config()
+    return config
 
 
 def _one_line(text: str) -> str:
@@ -867,13 +1134,101 @@ def _one_line(text: str) -> str:
     rows = [row for row in rows if row not in titles and not row.startswith("usage:")]
     if not rows:
         return "invalid arguments (see imitate --help)"
+    if rows[0].startswith("Error parsing "):  # a value refused by imitate.validate, wrapped
+        message = []
+        for row in rows:
+            if row.startswith("For full helptext"):
+                break
+            message.append(row)
+        return re.sub(r"^Error parsing [^:]*: ", "", " ".join(message))
     if rows[0].endswith(":") and len(rows) > 1:
         return f"{rows[0]} {rows[1]}"
     return rows[0]
 
 
+def _boxed_rows(text: str) -> list[str]:
+    """tyro's boxed message as rows of text, box drawing removed; '' marks a separator."""
+    rows = []
+    for line in text.splitlines():
+        row = re.sub(r"[│╭╮╰╯┃]", " ", line).strip()
+        if re.fullmatch(r"[-─━ ]+", row):
+            row = ""
+        elif not row:
+            continue
+        rows.append(row)
+    return rows
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _subcommand_path(argv: list[str]) -> str:
+    """The subcommands the user typed (``expert eval``), i.e. the leading non-flag words."""
+    words = []
+    for arg in argv:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    return " ".join(words)
+
+
+def _error_message(text: str, argv: list[str]) -> str:
+    """One line from tyro's error box: an invalid choice names the flag and the choices;
+    an unknown command or flag gets a did-you-mean from the command's own vocabulary."""
+    rows = _boxed_rows(text)
+    titles = {"Value error", "Parsing error", "Required options", "Unrecognized options"}
+    body = [r for r in rows if r not in titles and not r.startswith("usage:")]
+    if "Invalid choice" in rows and "" in rows:
+        paragraph = []  # tyro wraps its sentence over several rows of the box
+        for row in rows[rows.index("") + 1 :]:
+            if row == "":
+                break
+            paragraph.append(row)
+        return " ".join(paragraph)
+    unknown = next((r for r in body if r.startswith("Unrecognized options:")), None)
+    if unknown is not None:
+        words = [w.strip() for w in unknown.split(":", 1)[1].split(",")]
+        flags = [w for w in words if w.startswith("-")]
+        available = next((r for r in body if r.startswith("Available subcommands:")), None)
+        if available is not None and not flags:  # an unknown (sub)command
+            at = rows.index(available)
+            listed = " ".join(r for r in rows[at : at + 3] if r and not r.startswith("For full"))
+            commands = [c.strip() for c in listed.split(":", 1)[1].split(",")]
+            hint = _did_you_mean(words[0], commands)
+            return f"unknown command {words[0]!r}{hint}; commands: {', '.join(commands)}"
+        if flags:
+            where = _subcommand_path(argv)
+            # tyro lists near matches across all commands: keep this command's own
+            candidates, flag = [], None
+            for row in body:
+                if row.startswith("--"):
+                    flag = row.split()[0]
+                elif flag and row == f"in imitate {where} --help":
+                    candidates.append(flag)
+            hint = _did_you_mean(flags[0], candidates)
+            return f"unrecognized option {flags[0]}{hint} (see imitate {where} --help)".replace(
+                "imitate  --help", "imitate --help"
+            )
+    return _one_line(text)
+
+
+def _report_error(message: str, as_json: bool) -> None:
+    """The error line on stderr and, under ``--json``, ``{"error": message}`` on stdout."""
+    if as_json:
+        print(json.dumps({"error": message}))
+    print(f"imitate: error: {message}", file=sys.stderr)
+
+
 def parse(argv: list[str]) -> Any:
     """Parse ``argv`` into a command dataclass; bad flags exit 2 with one line on stderr."""
+    from imitate.helptext import install
+
+    install()  # plain help text from the docstrings
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
@@ -881,30 +1236,53 @@ def parse(argv: list[str]) -> Any:
                 Command,
                 args=argv,
                 prog="imitate",
+                description=DESCRIPTION,
                 config=(tyro.conf.OmitSubcommandPrefixes,),
             )
     except SystemExit as exc:
         if exc.code in (0, None):
             sys.stdout.write(captured.getvalue())
             raise
-        sys.stderr.write(f"imitate: error: {_one_line(captured.getvalue())}\n")
+        _report_error(_error_message(captured.getvalue(), argv), "--json" in argv)
         raise SystemExit(2) from None
     except ValueError as exc:
-        sys.stderr.write(f"imitate: error: {exc}\n")
+        _report_error(str(exc), "--json" in argv)
         raise SystemExit(2) from None
 
 
 def run_dagger(args: DaggerCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
+
     env = command_env(args.env, args.env_kwargs)
     env_spaces(env)
-    expert = resolve_expert(args.expert, env, args.vecnormalize)
+    expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     config = args.config
-    out_dir = make_run_dir(args.env, "dagger", config.seed, args.out)
     backend = args.rollouts.to_backend()
+    target = args.out or default_run_dir(args.env, "dagger", config.seed)
+    with artefact_dir(target, "dagger", inputs=_expert_inputs(args.expert)) as artefacts:
+        result = _dagger_into(args, expert, backend, artefacts.work)
+    return artefacts.final(result)
+
+
+def _dagger_into(
+    args: DaggerCommand, expert: Policy, backend: Backend, out_dir: Path
+) -> dict[str, Any]:
+    from imitate.collect import evaluate
+    from imitate.dagger import bc_label_curve, dagger
+    from imitate.plots import plot_return_vs_labels
+    from imitate.policy import save_policy
+
+    env = command_env(args.env, args.env_kwargs)
+    config = args.config
+    log = RunLogger(out_dir, args.logger, config_to_json(args))
     policy, history = dagger(env, expert, config, progress=_progress(), backend=backend)
-    save_policy(policy, out_dir / "policy.pt", {"dagger": config_to_json(config)})
+    save_policy(
+        policy,
+        out_dir / "policy.pt",
+        {"dagger": config_to_json(config)},  # env (kwargs) and expert: recorded by dagger()
+    )
     write_json(out_dir / "config.json", config_to_json(args))
-    write_jsonl(out_dir / "metrics.jsonl", history.records)
+    log.log_records("dagger", history.records)
     result: dict[str, Any] = {
         "policy": str(out_dir / "policy.pt"),
         "rounds": history.records,
@@ -923,6 +1301,8 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
                 config.eval_episodes,
             )
             result["bc_same_labels"] = bc_curve
+            for point in bc_curve:
+                log.log("bc_same_labels", point, step=int(point["expert_labels"]))
             curves.append(("BC, same labels", labels, [p["learner_return"] for p in bc_curve]))
         expert_return = evaluate(expert, env, config.eval_episodes, EVAL_SEED).mean_return
         result["expert_return"] = expert_return
@@ -931,24 +1311,40 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
                 curves, out_dir / "dagger.png", expert_return, title=f"{args.env}: DAgger vs BC"
             )
         )
+    log.close()
     return result
 
 
 def run_drift(args: DriftCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
+    from imitate.policy import load_policy
+
+    env = command_env(args.env, args.env_kwargs)
     _require_positive(episodes=args.episodes)
     if not args.policy:
         raise ImitateError("give at least one --policy to compare with the expert")
     if not args.horizons or min(args.horizons) < 1:
         raise ImitateError("--horizons must be positive integers")
-    env = command_env(args.env, args.env_kwargs)
     env_spaces(env)
-    expert = resolve_expert(args.expert, env, args.vecnormalize)
+    expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     clones: dict[str, Policy] = {}
     for path in args.policy:
         clone = load_policy(path)
         check_policy_env(clone, env, str(path))
         clones[path.parent.name + "/" + path.name if path.parent.name else path.name] = clone
-    out_dir = make_run_dir(args.env, "drift", args.seed, args.out)
+    target = args.out or default_run_dir(args.env, "drift", args.seed)
+    inputs = (*args.policy, *_expert_inputs(args.expert))
+    with artefact_dir(target, "drift", inputs=inputs) as artefacts:
+        result = _drift_into(args, expert, clones, artefacts.work)
+    return artefacts.final(result)
+
+
+def _drift_into(
+    args: DriftCommand, expert: Policy, clones: dict[str, Policy], out_dir: Path
+) -> dict[str, Any]:
+    from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
+
+    env = command_env(args.env, args.env_kwargs)
     analysis = analyse_drift(
         env,
         expert,
@@ -958,9 +1354,13 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
         args.threshold,
         args.horizons,
         args.cost,
+        progress=_progress(),
     )
     results = drift_results(analysis, drift_figures(analysis, out_dir))
     if args.video:
+        from imitate.report import write_html_report
+        from imitate.video import showcase_videos
+
         videos = showcase_videos(analysis, expert, clones, out_dir, progress=_progress())
         results["videos"] = [v.to_json() for v in videos]
         html_path = write_html_report(
@@ -968,26 +1368,50 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
         )
         results["report_html"] = str(html_path)
     write_json(out_dir / "drift.json", results)
+    _record_run(out_dir, args, "drift", results)
     write_text(out_dir / "report.md", f"# {args.env}: drift report\n\n" + drift_markdown(results))
     return {"report": str(out_dir / "report.md"), **results}
 
 
 def run_distill(args: DistillCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
+    from imitate.configs import DistillConfig, PolicyConfig
+
+    env = command_env(args.env, args.env_kwargs)
     _require_positive(episodes=args.episodes)
     if not args.hidden or min(args.hidden) < 1:
         raise ImitateError("--hidden must be positive layer widths")
-    env = command_env(args.env, args.env_kwargs)
     env_spaces(env)
-    teacher = resolve_expert(args.teacher, env, args.vecnormalize)
+    teacher = resolve_expert(args.teacher, env, safe=args.safe, vecnormalize=args.vecnormalize)
     config = DistillConfig(
-        student=PolicyConfig(hidden=args.hidden),
+        student=PolicyConfig(hidden=args.hidden, activation=args.activation),
         temperature=args.temperature,
         alpha=args.alpha,
         mode=args.mode,
         seed=args.seed,
     )
-    out_dir = make_run_dir(args.env, "distill", args.seed, args.out)
-    student, history = distill(teacher, env, config, progress=_progress())  # type: ignore[arg-type]
+    target = args.out or default_run_dir(args.env, "distill", args.seed)
+    with artefact_dir(target, "distill", inputs=_expert_inputs(args.teacher)) as artefacts:
+        result = _distill_into(args, teacher, config, artefacts.work)
+    return artefacts.final(result)
+
+
+def _distill_into(args: DistillCommand, teacher: Any, config: Any, out_dir: Path) -> dict[str, Any]:
+    from imitate.collect import collect
+    from imitate.distill import distill, distillation_report
+    from imitate.environments import env_record
+    from imitate.policy import save_policy
+
+    env = command_env(args.env, args.env_kwargs)
+    log = RunLogger(out_dir, args.logger, config_to_json(args))
+    student, history = distill(teacher, env, config, progress=_progress())
+    if args.qat:
+        from imitate.export.int8 import quantization_aware_finetune
+
+        own_states = collect(student, env, 10, args.seed + 1).obs
+        student = quantization_aware_finetune(student, own_states, seed=args.seed)
+        history["qat"] = {"states": len(own_states), "weights": "int8 grid, per channel"}
+    log.log_records("distill", history.pop("training_records", None) or history.get("rounds", []))
     save_policy(
         student,
         out_dir / "policy.pt",
@@ -997,38 +1421,71 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
     report = distillation_report(teacher, student, env, args.episodes, EVAL_SEED)
     result = {"policy": str(out_dir / "policy.pt"), **report, **history}
     write_json(out_dir / "distill.json", result)
+    log.log("eval", {k: v for k, v in report.items() if isinstance(v, (int, float))}, step=0)
+    log.close()
     return result
+
+
+def _int8_calibration(args: ExportCommand, policy: Any, env_id: str) -> Any:
+    """States of the policy's own rollouts, for the int8 activation ranges."""
+    from imitate.collect import collect, env_spaces
+
+    _require_positive(episodes=args.episodes)
+    env = args.env or (None if env_id == "policy" else env_id)
+    if env is None:
+        raise ImitateError("--int8 calibrates on the policy's own states: give --env")
+    env_spaces(env)
+    return collect(policy, env, args.episodes, args.seed).obs
 
 
 def run_export(args: ExportCommand) -> dict[str, Any]:
     from imitate.export import export_policy
     from imitate.export.c import weight_bytes
-    from imitate.policy import load_checkpoint
+    from imitate.policy import load_checkpoint, load_policy
 
     policy = load_policy(args.policy)
     if args.int8 and args.format != "c":
         raise ImitateError("--int8 applies to the C export only")
-    env_id = load_checkpoint(args.policy)["config"].get("env_id", "policy")
-    out_dir = make_run_dir(env_id, "export", 0, args.out)
     if args.algo is not None and args.format != "sb3":
         raise ImitateError("--algo applies to --format sb3 only")
-    files = export_policy(policy, args.format, out_dir, args.int8, args.algo)
-    result: dict[str, Any] = {
-        "format": args.format,
-        "files": [str(f) for f in files],
-        "bytes": {f.name: f.stat().st_size for f in files},
-        "parameters": policy.n_parameters(),
-    }
     if args.format == "c":
-        result["weight_bytes"] = weight_bytes(policy, args.int8)
-    return result
+        from imitate.export.c import check_prefix
+
+        check_prefix(args.prefix)
+    elif args.prefix != "policy":
+        raise ImitateError("--prefix applies to the C export only")
+    env_id = load_checkpoint(args.policy)["config"].get("env_id", "policy")
+    calibration = _int8_calibration(args, policy, env_id) if args.int8 else None
+    target = args.out or default_run_dir(str(env_id), "export", 0)
+    with artefact_dir(target, "export", inputs=(args.policy,)) as artefacts:
+        out_dir = artefacts.work
+        files = export_policy(
+            policy,
+            args.format,
+            out_dir,
+            args.int8,
+            calibration,
+            args.prefix,
+            args.activation_bits,
+            algo=args.algo,
+        )
+        result: dict[str, Any] = {
+            "format": args.format,
+            "files": [str(f) for f in files],
+            "bytes": {f.name: f.stat().st_size for f in files},
+            "parameters": policy.n_parameters(),
+        }
+        if args.format == "c":
+            result["weight_bytes"] = weight_bytes(policy, args.int8)
+        _record_run(out_dir, args, "export", result)
+    return artefacts.final(result)
 
 
 def run_expert(args: ExpertCommand) -> dict[str, Any]:
     from agents import zoo
 
     action = args.action
-    if isinstance(action, ExpertListCommand):
+    if isinstance(action, ExpertListCommand):  # reads the manifest: no env, no rollouts
         manifest = zoo.read_manifest()
         return {
             "experts": [
@@ -1037,10 +1494,14 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
                 for env_id, entry in sorted(manifest.items())
             ]
         }
+    from imitate.collect import env_spaces, evaluate
+
     if isinstance(action, ExpertTrainCommand):
         zoo.zoo_spec(action.env)
         if action.timesteps is not None:
             _require_positive(timesteps=action.timesteps)
+        if action.out is not None:
+            check_out(action.out, "file")
         if action.ship:
             out = zoo.expert_file(action.env)
         else:
@@ -1057,26 +1518,28 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
             eval=f"50 episodes, reset seeds {EVAL_SEED} + i",
         )
         if action.ship:
+            from agents.actors import cache_actor
+
             zoo.update_manifest(entry)
+            entry["actor_cache"] = str(cache_actor(out, entry))  # numpy actor beside the zip
         else:
             write_json(out.with_suffix(".json"), entry)
+            if action.out is None:
+                _record_run(out.parent, action, "expert_train", entry)
         return entry
     _require_positive(episodes=action.episodes)
     env = command_env(action.env, action.env_kwargs)
     env_spaces(env)
-    expert = resolve_expert(action.expert, env, action.vecnormalize)
+    expert = resolve_expert(action.expert, env, safe=action.safe, vecnormalize=action.vecnormalize)
     result = evaluate(expert, env, action.episodes, action.seed, progress=_progress())
     return {"env": action.env, "expert": action.expert, **result.to_json()}
 
 
 def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
+    from imitate.collect import env_spaces
     from imitate.sweep import (
         SweepConfig,
         parse_axis,
-        plot_sweep,
-        run_sweep,
-        summarise,
-        sweep_markdown,
     )
 
     _require_positive(episodes=args.episodes, eval_episodes=args.eval_episodes)
@@ -1091,20 +1554,33 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
         eval_episodes=args.eval_episodes,
         bc=args.config,
     )
-    expert = resolve_expert(args.expert, args.env)
-    out_dir = make_run_dir(args.env, "sweep", args.seeds[0] if args.seeds else 0, args.out)
+    expert = resolve_expert(args.expert, args.env, safe=args.safe)
+    target = args.out or default_run_dir(args.env, "sweep", args.seeds[0] if args.seeds else 0)
+    with artefact_dir(target, "sweep", inputs=_expert_inputs(args.expert)) as artefacts:
+        result = _sweep_into(args, expert, config, axes, backend, artefacts.work)
+    return artefacts.final(result)
+
+
+def _sweep_into(
+    args: SweepCommand, expert: Policy, config: Any, axes: Any, backend: Backend, out_dir: Path
+) -> dict[str, Any]:
+    from imitate.sweep import plot_sweep, run_sweep, summarise, sweep_markdown
+
     start = time.perf_counter()
     rows = run_sweep(expert, config, backend, progress=_progress())
     summary = summarise(rows, axes)
     write_json(out_dir / "config.json", config_to_json(args))
     write_jsonl(out_dir / "trials.jsonl", rows)
+    with RunLogger(out_dir, args.logger, config_to_json(args)) as log:
+        for index, row in enumerate(rows):
+            log.log("sweep", {"trial": index, **row})
     write_text(out_dir / "sweep.md", sweep_markdown(summary, axes, args.env))
     plot_sweep(summary, axes, out_dir / "sweep.png", f"{args.env}: BC sweep")
     return {
         "table": str(out_dir / "sweep.md"),
         "plot": str(out_dir / "sweep.png"),
         "trials": len(rows),
-        "seconds": time.perf_counter() - start,
+        "wall_time_s": time.perf_counter() - start,
         "summary": summary,
     }
 
@@ -1112,10 +1588,12 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
 def run_data(args: DataCommand) -> dict[str, Any]:
     import os
 
+    from imitate.data import load_dataset
     from imitate.minari_io import export_minari, import_minari
 
     action = args.action
     if action.root is not None:
+        check_out(action.root, "dir")
         os.environ["MINARI_DATASETS_PATH"] = str(action.root)
     if isinstance(action, DataExportMinariCommand):
         dataset = load_dataset(action.data)
@@ -1126,9 +1604,13 @@ def run_data(args: DataCommand) -> dict[str, Any]:
             "episodes": dataset.n_episodes,
             "transitions": len(dataset),
         }
+    if action.out is not None:
+        check_out(action.out, "file")
+        _refuse_foreign_file(action.out)
     dataset = import_minari(action.dataset_id)
     out = action.out or make_run_dir(dataset.meta.env_id, "import-minari", 0) / "demos.npz"
-    dataset.save(out)
+    with out_lock(out):
+        dataset.save(out)
     return {
         "data": str(out),
         "dataset_id": action.dataset_id,
@@ -1140,6 +1622,8 @@ def run_data(args: DataCommand) -> dict[str, Any]:
 
 def run_compress(args: CompressCommand) -> dict[str, Any]:
     from imitate.compress import compress_actions, write_imz
+    from imitate.data import load_dataset
+    from imitate.policy import load_policy
 
     policy = load_policy(args.policy)
     dataset = load_dataset(args.data)
@@ -1169,6 +1653,8 @@ def run_decompress(args: DecompressCommand) -> dict[str, Any]:
     from dataclasses import replace
 
     from imitate.compress import decompress_actions, read_imz
+    from imitate.data import load_dataset
+    from imitate.policy import load_policy
 
     policy = load_policy(args.policy)
     compressed = read_imz(args.imz)
@@ -1216,23 +1702,78 @@ def _print_human(result: dict[str, Any], indent: str = "") -> None:
             print(f"{indent}{key}: {value}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``imitate`` console script."""
-    command = parse(sys.argv[1:] if argv is None else argv)
-    import envs  # noqa: F401  (registers the imitate/... envs)
+def _prepare_runtime() -> None:
+    """What every command needs once its arguments parse: the custom envs registered,
+    gymnasium's warnings quiet, the thread policy (``IMITATE_THREADS``, default 1)."""
+    import gymnasium as gym
 
-    # Small MLPs on 2 cores: one intra-op thread avoids thread hand-off costs.
-    torch.set_num_threads(1)
+    import envs  # noqa: F401  (registers the imitate/... envs)
+    from imitate.threads import set_threads
+
+    set_threads()
     gym.logger.min_level = 40  # keep library warnings out of the one-line error contract
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``imitate`` console script.
+
+    Exit codes: 0, 2 (bad input or a file-system fault, one line), 130/143 (SIGINT/SIGTERM,
+    one line ``imitate: interrupted``)."""
+    from imitate.signals import signals_raise
+
+    with signals_raise():
+        try:
+            return _main(argv)
+        except Interrupted as exc:
+            _stderr_line("imitate: interrupted")
+            return 128 + exc.signum
+        except KeyboardInterrupt:  # raised by code that caught our handler's signal itself
+            _stderr_line("imitate: interrupted")
+            return 130
+        finally:
+            _shutdown_ray()
+
+
+def _stderr_line(text: str) -> None:
+    with contextlib.suppress(BrokenPipeError, ValueError, OSError):
+        print(text, file=sys.stderr, flush=True)
+
+
+def _shutdown_ray() -> None:
+    """Stop the Ray this command started (or joined): no Ray process outlives the driver."""
+    ray = sys.modules.get("ray")
+    if ray is None:
+        return
+    try:
+        if ray.is_initialized():
+            ray.shutdown()
+    except Exception:  # shutting down after a failure: nothing more to report
+        pass
+
+
+def _main(argv: list[str] | None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        command = parse(args)
+    except ImitateError as exc:
+        _report_error(str(exc), "--json" in args)
+        return 2
+    if not (isinstance(command, ExpertCommand) and isinstance(command.action, ExpertListCommand)):
+        _prepare_runtime()  # (`expert list` only reads the manifest)
     try:
         result = HANDLERS[type(command)](command)
     except ImitateError as exc:
-        print(f"imitate: error: {exc}", file=sys.stderr)
+        _report_error(str(exc), bool(getattr(command, "json", False)))
+        return 2
+    except OSError as exc:  # disk full, read-only, permission, path kind: one line too
+        _report_error(str(os_error(exc)), bool(getattr(command, "json", False)))
         return 2
     try:
         if command.json:
             print(json.dumps(result, default=float))
         elif isinstance(command, RunCommand):
+            from imitate.pipeline import console_summary
+
             print(console_summary(Path(result["report"]).read_text()))
             print(f"\nreport: {result['report']}\nreport.html: {result['report_html']}")
         else:

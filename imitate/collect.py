@@ -30,14 +30,13 @@ from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
-from tqdm.auto import tqdm
 
+from imitate.configs import Seeding as Seeding  # re-exported
 from imitate.data import Dataset, make_meta
 from imitate.environments import EnvLike, env_record, env_spec
 from imitate.errors import BackendError, EnvError
-from imitate.policy import Policy, RecurrentPolicy, fast_policy
+from imitate.runtime import Policy, RecurrentPolicy, fast_policy
 
-Seeding = Literal["auto", "per-episode", "stream"]
 _CHUNK_STEPS = 1024
 
 
@@ -120,6 +119,12 @@ class EvalResult:
     returns: np.ndarray
     lengths: np.ndarray
     seed: int
+
+    def __repr__(self) -> str:
+        return (
+            f"EvalResult(mean_return={self.mean_return:.2f}, std_return={self.std_return:.2f}, "
+            f"episodes={len(self.returns)}, seed={self.seed})"
+        )
 
     @property
     def mean_return(self) -> float:
@@ -286,6 +291,8 @@ def _rollout(
     final_obs: dict[int, np.ndarray] = {}  # episode id -> observation after its last step
     n_recorded = 0
     budget = max_steps if max_steps is not None else np.inf
+    from tqdm.auto import tqdm  # here: importing tqdm costs start-up time of every command
+
     bar = tqdm(total=n_episodes, desc=desc, unit="ep", disable=not progress, leave=False)
     while len(completed) < n_episodes and n_recorded < budget:
         if per_episode:  # step only the slots that hold an episode (no work in the tail)
@@ -359,6 +366,7 @@ def collect(
     progress: bool = False,
     max_steps: int | None = None,
     backend: Backend = LOCAL,
+    desc: str = "collect",
 ) -> Dataset:
     """Roll out ``policy`` and record every transition of ``n_episodes`` complete episodes.
 
@@ -367,6 +375,7 @@ def collect(
     With ``max_steps``, collection also stops once that many transitions are
     recorded, and the episodes then running are kept although incomplete.
     ``backend`` runs the rollouts on Ray actors instead (per-episode seeding only).
+    ``desc`` labels the progress bar.
     """
     if backend.kind == "ray":
         from imitate.distributed import RolloutPool
@@ -380,7 +389,7 @@ def collect(
     envs = make_vec_env(env_id, min(num_envs, n_episodes), seeding)
     try:
         trace = _rollout(
-            fast_policy(policy), envs, n_episodes, seed, True, progress, "collect", max_steps
+            fast_policy(policy), envs, n_episodes, seed, True, progress, desc, max_steps
         )
         meta = make_meta(
             env_record(env_id),

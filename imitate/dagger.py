@@ -32,7 +32,7 @@ import copy
 import time
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,93 +41,17 @@ from tqdm.auto import tqdm
 from imitate.bc import BCConfig, train_bc
 from imitate.calibration import energy_score, vote_disagreement
 from imitate.collect import LOCAL, Backend, EvalResult, collect, evaluate
+from imitate.configs import BetaSchedule as BetaSchedule  # re-exported
+from imitate.configs import DAggerConfig as DAggerConfig
+from imitate.configs import Gate as Gate
 from imitate.data import Dataset, concatenate
 from imitate.environments import EnvLike, env_record
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, Policy, SoftPolicy, fast_policy
 
-Gate = Literal["none", "entropy", "energy", "ensemble"]
-
 
 class PartialRoundWarning(UserWarning):
     """A DAgger round of cut episodes held no complete episode."""
-
-
-@dataclass(frozen=True)
-class BetaSchedule:
-    """Probability that the expert acts in round ``i``.
-
-    ``default``: 1 in round 0, then 0. ``constant``: ``value`` from round 1 on.
-    ``linear``: ``1 - i / rounds``. ``exponential``: ``value ** i``.
-    """
-
-    kind: Literal["default", "constant", "linear", "exponential"] = "default"
-    value: float = 0.5
-
-    def beta(self, round_index: int, rounds: int) -> float:
-        if round_index == 0:
-            return 1.0  # there is no learner yet
-        if self.kind == "default":
-            return 0.0
-        if self.kind == "constant":
-            return self.value
-        if self.kind == "linear":
-            return max(0.0, 1.0 - round_index / rounds)
-        return float(self.value**round_index)
-
-
-@dataclass(frozen=True)
-class DAggerConfig:
-    """DAgger settings; ``bc`` trains each round (warm-started)."""
-
-    rounds: int = 10
-    """Most rounds, round 0 included (round 0: the expert drives)."""
-    steps_per_round: int = 500
-    """Env-step budget of a round (with ``whole_episodes``: the most its whole episodes may
-    hold, unless a single episode is longer)."""
-    whole_episodes: bool = True
-    """Rounds of whole episodes, as many as ``steps_per_round`` holds and at least one (round
-    0 is then plain BC data); False: exactly ``steps_per_round`` states, episodes cut short."""
-    patience: int | None = 2
-    """Stop when the evaluated learner return has not improved on its best for this many
-    rounds and return the best learner (needs ``eval_episodes`` > 0; None: run every round)."""
-    beta: BetaSchedule = field(default_factory=BetaSchedule)
-    """Mixture schedule."""
-    gate: Gate = "none"
-    """Which states of a learner-driven round the expert labels."""
-    query_rate: float = 0.3
-    """Target share of states labelled in gated rounds."""
-    ensemble_size: int = 5
-    """Members (the learner plus bootstrap copies) for the ensemble gate."""
-    energy_temperature: float = 1.0
-    """Temperature of the energy score."""
-    eval_episodes: int = 20
-    """Learner evaluation episodes after each round (seeds 10000 + i); 0 disables."""
-    target_return: float | None = None
-    """Stop once the learner's evaluated mean return reaches this."""
-    bc: BCConfig = field(
-        default_factory=lambda: BCConfig(max_steps=2000, eval_every=100, patience=4)
-    )
-    """Training of each round."""
-    seed: int = 0
-    """Seed of rollouts, mixture coins and bootstrap weights."""
-    num_envs: int = 8
-    """Vectorised envs for rollouts."""
-    soft_labels: bool = False
-    """Also store the expert's ``logits`` with each label (distillation on student states)."""
-    warm_start: bool = True
-    """Continue each round from the previous learner (fast; enough on CartPole), else train a
-    new one on the aggregate (better on LunarLander: see ``benchmarks/bench_dagger.py``)."""
-
-    def __post_init__(self) -> None:
-        if self.rounds < 1 or self.steps_per_round < 1:
-            raise ValueError("rounds and steps_per_round must be >= 1")
-        if self.patience is not None and self.patience < 1:
-            raise ValueError(f"patience must be >= 1 (or None), got {self.patience}")
-        if not 0.0 < self.query_rate <= 1.0:
-            raise ValueError(f"query_rate must be in (0, 1], got {self.query_rate}")
-        if self.gate == "ensemble" and self.ensemble_size < 2:
-            raise ValueError("the ensemble gate needs ensemble_size >= 2")
 
 
 @dataclass
@@ -141,6 +65,14 @@ class DAggerHistory:
     @property
     def expert_labels(self) -> int:
         return int(self.records[-1]["expert_labels"]) if self.records else 0
+
+    def __repr__(self) -> str:
+        last = self.records[-1] if self.records else {}
+        ret = last.get("learner_return")
+        shown = "" if ret is None else f", learner_return={ret:.2f}"
+        return (
+            f"DAggerHistory(rounds={len(self.records)}, expert_labels={self.expert_labels}{shown})"
+        )
 
 
 class MixturePolicy:
@@ -196,6 +128,7 @@ def dagger(
     config: DAggerConfig = DAggerConfig(),
     progress: bool = False,
     backend: Backend = LOCAL,
+    desc: str = "dagger",
 ) -> tuple[MLPPolicy, DAggerHistory]:
     """Run DAgger on ``env_id`` with ``expert`` labelling; returns the learner and the history.
 
@@ -208,7 +141,7 @@ def dagger(
     """
     with contextlib.ExitStack() as stack:
         rollouts = _Rollouts(env_id, config, backend, stack)
-        return _dagger_rounds(env_id, expert, config, progress, rollouts)
+        return _dagger_rounds(env_id, expert, config, progress, rollouts, desc)
 
 
 class _Rollouts:
@@ -276,7 +209,12 @@ class _Rollouts:
 
 
 def _dagger_rounds(
-    env_id: EnvLike, expert: Policy, config: DAggerConfig, progress: bool, rollouts: _Rollouts
+    env_id: EnvLike,
+    expert: Policy,
+    config: DAggerConfig,
+    progress: bool,
+    rollouts: _Rollouts,
+    desc: str = "dagger",
 ) -> tuple[MLPPolicy, DAggerHistory]:
     rng = np.random.default_rng(config.seed)
     history = DAggerHistory()
@@ -287,7 +225,7 @@ def _dagger_rounds(
     wall_time = 0.0
     best: tuple[float, MLPPolicy] | None = None
     since_best = 0
-    bar = tqdm(range(config.rounds), desc="dagger", unit="round", disable=not progress)
+    bar = tqdm(range(config.rounds), desc=desc, unit="round", disable=not progress)
     for round_index in bar:
         start = time.perf_counter()
         beta = config.beta.beta(round_index, config.rounds)
@@ -321,7 +259,9 @@ def _dagger_rounds(
         labelled.append(round_data)
         aggregate = concatenate(labelled)
         bc_config = replace(config.bc, seed=config.bc.seed + round_index)
-        policy, _ = train_bc(aggregate, bc_config, policy=policy if config.warm_start else None)
+        policy, round_bc = train_bc(
+            aggregate, bc_config, policy=policy if config.warm_start else None
+        )
         if config.gate == "ensemble":
             members = _train_members(aggregate, config, members, rng)
         wall_time += time.perf_counter() - start
@@ -335,8 +275,12 @@ def _dagger_rounds(
             "expert_labels": expert_labels,
             "env_steps": env_steps,
             "dataset_size": len(aggregate),
-            "wall_time": wall_time,
+            "wall_time_s": wall_time,
         }
+        # the round's training: loss and held-out NLL of the kept weights
+        for key in ("train_loss", "holdout_bits_per_action"):
+            if key in round_bc.final:
+                record[key] = round_bc.final[key]
         if config.eval_episodes > 0:
             result = rollouts.evaluate(policy)
             record["learner_return"] = result.mean_return
@@ -345,7 +289,10 @@ def _dagger_rounds(
             else:
                 since_best += 1
         history.records.append(record)
-        bar.set_postfix(labels=expert_labels, ret=record.get("learner_return", float("nan")))
+        shown: dict[str, float] = {"labels": expert_labels}  # return: where evaluated
+        if "learner_return" in record:
+            shown["ret"] = round(record["learner_return"], 1)
+        bar.set_postfix(shown)
         target = config.target_return
         if target is not None and record.get("learner_return", -np.inf) >= target:
             break

@@ -21,7 +21,7 @@ from typing import IO, Any
 import gymnasium as gym
 import numpy as np
 
-from imitate.errors import DatasetError
+from imitate.errors import DatasetError, scrub
 from imitate.fileio import atomic_write
 from imitate.spaces import space_from_json, space_to_json
 
@@ -108,6 +108,24 @@ class Dataset:
 
     def __len__(self) -> int:
         return int(self.obs.shape[0])
+
+    def __repr__(self) -> str:
+        """One line: env, size, array shapes and dtypes, source (never the arrays)."""
+
+        def shape(a: np.ndarray) -> str:
+            return f"{a.dtype}[{', '.join(map(str, a.shape))}]"
+
+        extras = [
+            f"{name}={shape(getattr(self, name))}"
+            for name in ("teacher_logits", "weights", "final_obs")
+            if getattr(self, name) is not None
+        ]
+        return (
+            f"Dataset({self.meta.env_id!r}, episodes={self.n_episodes}, transitions={len(self)}, "
+            f"obs={shape(self.obs)}, actions={shape(self.actions)}, "
+            + "".join(f"{e}, " for e in extras)
+            + f"source={self.meta.source!r})"
+        )
 
     @property
     def n_episodes(self) -> int:
@@ -224,11 +242,12 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: dataset file not found")
+    _check_headers(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise DatasetError(f"{path}: not a readable dataset file ({exc})") from exc
+        raise DatasetError(f"{path}: not a readable dataset file ({scrub(str(exc))})") from None
     for name in (*_REQUIRED, "meta_json"):
         if name not in arrays:
             raise DatasetError(f"{path}: field '{name}' is missing")
@@ -251,6 +270,34 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
     )
     validate(dataset, source=str(path))
     return dataset
+
+
+def _check_headers(path: Path) -> None:
+    """Read every member's ``.npy`` header (not its data) and refuse, before any allocation,
+    object arrays and shapes that claim more bytes than the member holds."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                name = info.filename.removesuffix(".npy")
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                    else:
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                    header_end = member.tell()
+                if dtype.hasobject:
+                    raise DatasetError(
+                        f"{path}: field '{name}' holds pickled objects, which imitate never loads"
+                    )
+                claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if claimed > info.file_size - header_end:
+                    raise DatasetError(
+                        f"{path}: field '{name}' claims shape {shape} ({claimed:,} bytes), but "
+                        f"the file holds {info.file_size - header_end:,}"
+                    )
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise DatasetError(f"{path}: not a readable dataset file ({scrub(str(exc))})") from None
 
 
 def validate(dataset: Dataset, source: str = "dataset") -> None:
@@ -357,4 +404,81 @@ def make_meta(
         seed=seed,
         seeding=seeding,
         versions={"imitate": __version__, "numpy": np.__version__, "gymnasium": gym.__version__},
+    )
+
+
+WARN_COLLECT_BYTES = 1 << 30
+"""``collect`` warns when a collection may hold more than this in memory (1 GiB)."""
+
+
+def dataset_warnings(dataset: Dataset) -> list[str]:
+    """Suspicious but valid data, one sentence each: a single action, constant observation
+    features, observations outside the space's bounds, episode boundaries that contradict
+    the terminated/truncated flags."""
+    out: list[str] = []
+    obs_space, action_space = dataset.meta.spaces()
+    n = len(dataset)
+    if isinstance(action_space, gym.spaces.Discrete) and n > 1:
+        actions = np.unique(dataset.actions)
+        if len(actions) == 1:
+            out.append(
+                f"all {n} transitions take action {int(actions[0])}: a clone can only learn "
+                "a constant policy"
+            )
+    flat = dataset.obs.reshape(n, -1)
+    if n > 1:
+        constant = np.flatnonzero(flat.min(axis=0) == flat.max(axis=0))
+        if len(constant):
+            shown = ", ".join(str(i) for i in constant[:8]) + (" ..." if len(constant) > 8 else "")
+            out.append(
+                f"observation features [{shown}] are constant over all {n} transitions "
+                "(the clone learns nothing from them)"
+            )
+    if isinstance(obs_space, gym.spaces.Box):
+        low = np.broadcast_to(obs_space.low, obs_space.shape).reshape(-1)
+        high = np.broadcast_to(obs_space.high, obs_space.shape).reshape(-1)
+        outside = ((flat < low) | (flat > high)).any(axis=1)
+        if outside.any():
+            out.append(
+                f"{int(outside.sum())} of {n} observations lie outside the observation space's "
+                f"bounds (first at index {int(np.argmax(outside))})"
+            )
+    done = dataset.terminated | dataset.truncated
+    ends = dataset.episode_ends - 1
+    inside = done.copy()
+    inside[ends] = False
+    if inside.any():
+        out.append(
+            f"{int(inside.sum())} transitions are flagged terminated/truncated inside an "
+            f"episode (first at index {int(np.argmax(inside))}): episode_starts disagree"
+        )
+    unflagged = ~done[ends[:-1]]  # the last episode may end on a step budget
+    if unflagged.any():
+        out.append(
+            f"{int(unflagged.sum())} episodes end on a step that is neither terminated nor "
+            f"truncated (first: episode {int(np.argmax(unflagged))}): episode_starts disagree"
+        )
+    return out
+
+
+def collection_estimate(env_id: str, episodes: int) -> str | None:
+    """A warning when ``episodes`` of ``env_id`` could exceed :data:`WARN_COLLECT_BYTES` in
+    memory (episodes x the env's step limit x bytes per transition), else None."""
+    spec = gym.spec(env_id) if env_id in gym.registry else None
+    limit = None if spec is None else spec.max_episode_steps
+    env = gym.make(env_id)
+    try:
+        obs_bytes = int(np.prod(env.observation_space.shape or (1,))) * 4
+        act_bytes = max(int(np.prod(env.action_space.shape or (1,))), 1) * 8
+    finally:
+        env.close()
+    per_step = obs_bytes + act_bytes + 4 + 2
+    if limit is None:
+        return None
+    total = episodes * int(limit) * per_step
+    if total <= WARN_COLLECT_BYTES:
+        return None
+    return (
+        f"{episodes} episodes of up to {limit} steps may hold {total / 2**30:.1f} GiB in memory "
+        "(collect keeps the dataset in memory until it is saved); collect fewer episodes per call"
     )

@@ -15,49 +15,33 @@ Two data modes, both composed from existing pieces:
 * ``on-student``: DAgger with soft labels, i.e. roll out the student and label
   its own states with the teacher's actions and logits.
 
-Box heads distil from the teacher's actions (the Gaussian mean), since SB3's
-Gaussian parameterisation differs from the student head's.
+Box heads distil by mean matching: the student regresses the teacher's
+deterministic action (the Gaussian mean, clipped or squashed into the box as the
+teacher acts) with BC's Box loss (``BCConfig.box_loss``, MSE by default), and its
+std is fitted to the residuals. The temperature has no effect for Box teachers:
+there is no softmax to soften, and the teacher's std is not a target (SB3 PPO's is
+a state-independent exploration level, SAC's lives before the tanh squash, so
+neither is the spread of the actions a student should reproduce). A Gaussian KL
+with widened stds (``GaussianHead.soft_target_loss``) exists for teachers whose
+outputs are in the student head's own parameterisation.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from imitate.bc import BCConfig, train_bc
 from imitate.collect import EvalResult, collect, env_spaces, evaluate
+from imitate.configs import DistillConfig as DistillConfig  # re-exported
 from imitate.dagger import DAggerConfig, PartialRoundWarning, dagger
 from imitate.environments import EnvLike
 from imitate.errors import ImitateError
-from imitate.policy import MLPPolicy, PolicyConfig, SoftPolicy
+from imitate.policy import MLPPolicy, SoftPolicy
 from imitate.spaces import head_for_space
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    """Student architecture, loss mixing and data mode."""
-
-    student: PolicyConfig = field(default_factory=lambda: PolicyConfig(hidden=(16,)))
-    """Student architecture."""
-    temperature: float | None = None
-    """T; None: 0.01 for Q-value teachers, 2.0 otherwise."""
-    alpha: float = 0.9
-    """Weight of the soft (teacher distribution) term; 0 is plain BC on teacher actions."""
-    mode: Literal["offline", "on-student"] = "on-student"
-    """Where the states come from."""
-    episodes: int = 20
-    """Offline: teacher episodes to record."""
-    rounds: int = 5
-    """On-student: DAgger rounds (round 0 uses teacher rollouts)."""
-    steps_per_round: int = 2000
-    """On-student: states per round."""
-    max_steps: int = 20_000
-    """Gradient steps per training call."""
-    seed: int = 0
-    """Seed of rollouts and training."""
 
 
 def resolve_temperature(teacher: Any, temperature: float | None) -> float:
@@ -94,7 +78,11 @@ def distill(
         if soft_ok:
             demos = replace(demos, teacher_logits=teacher.logits(demos.obs).astype(np.float32))
         student, bc_history = train_bc(demos, bc, progress=progress)
-        history.update(teacher_labels=len(demos), training=bc_history.summary())
+        history.update(
+            teacher_labels=len(demos),
+            training=bc_history.summary(),
+            training_records=bc_history.records,
+        )
     else:
         dagger_config = DAggerConfig(
             rounds=config.rounds,
@@ -107,7 +95,9 @@ def distill(
         )
         with warnings.catch_warnings():  # distillation labels states, not episodes
             warnings.simplefilter("ignore", PartialRoundWarning)
-            student, dagger_history = dagger(env_id, teacher, dagger_config, progress=progress)
+            student, dagger_history = dagger(
+                env_id, teacher, dagger_config, progress=progress, desc="distill"
+            )
         history.update(teacher_labels=dagger_history.expert_labels, rounds=dagger_history.records)
     return student, history
 

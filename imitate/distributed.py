@@ -57,16 +57,23 @@ def connect_ray(backend: Backend) -> Any:
         _check_reachable(backend.address)
     if ray.is_initialized():
         return ray
+    from imitate.signals import keep_handlers
+
     try:
-        if backend.address is not None:
-            ray.init(address=backend.address, log_to_driver=False)
-        else:
-            cpus = max(backend.workers, os.cpu_count() or 1)
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+        with keep_handlers():  # ray.init sets a SIGTERM handler that aborts (exit 134)
+            _init_ray(ray, backend)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = backend.address or "a local cluster"
         raise BackendError(f"cannot start or reach Ray at {where}: {exc}") from exc
     return ray
+
+
+def _init_ray(ray: Any, backend: Backend) -> None:
+    if backend.address is not None:
+        ray.init(address=backend.address, log_to_driver=False)
+    else:
+        cpus = max(backend.workers, os.cpu_count() or 1)
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
 
 
 def _check_reachable(address: str, timeout: float = 3.0) -> None:

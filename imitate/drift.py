@@ -30,15 +30,20 @@ while Acrobot and MountainCar terminate when they reach the goal.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
+from imitate._lazy import lazy_module
 from imitate.collect import collect, env_spaces, env_spec
 from imitate.data import Dataset
 from imitate.environments import EnvLike, env_name
-from imitate.policy import MLPPolicy, Policy
+from imitate.runtime import Policy
+
+if TYPE_CHECKING:
+    import torch
+else:  # torch loads when a function here first needs it (eval imports action_flip_rate)
+    torch = lazy_module("torch")
 
 TERMINATION_IS_SUCCESS = frozenset({"Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0"})
 """Envs whose only termination is reaching the goal."""
@@ -274,6 +279,8 @@ def distribution_shift(
         "disagreement_on_expert_states": float(_disagreement(expert, clone, expert_states).mean()),
         "disagreement_on_clone_states": float(_disagreement(expert, clone, clone_states).mean()),
     }
+    from imitate.policy import MLPPolicy
+
     if isinstance(clone, MLPPolicy):
         for name, states in (("expert", expert_states), ("clone", clone_states)):
             with torch.no_grad():
@@ -522,14 +529,18 @@ def analyse_drift(
     threshold: float = 1.0,
     horizons: tuple[int, ...] = (25, 50, 100, 200, 400),
     cost: CostKind = "disagreement",
+    progress: bool = False,
 ) -> DriftAnalysis:
-    """Paired rollouts, shift gap and horizon scaling for each clone."""
+    """Paired rollouts, shift gap and horizon scaling for each clone (``progress``: a bar
+    over the clones)."""
+    from tqdm.auto import tqdm
+
     pairs: dict[str, PairedRollouts] = {}
     fits: dict[str, HorizonScaling] = {}
     per_step: dict[str, np.ndarray] = {}
     summaries: dict[str, dict[str, Any]] = {}
     expert_data = collect(expert, env_id, n_episodes, seed, seeding="per-episode")
-    for name, clone in clones.items():
+    for name, clone in tqdm(clones.items(), desc="drift", unit="clone", disable=not progress):
         pair = paired_rollouts(expert, clone, env_id, n_episodes, seed, threshold, expert_data)
         pairs[name] = pair
         expert_states = pair.expert_obs[~np.isnan(pair.expert_obs).any(-1)].astype(np.float32)

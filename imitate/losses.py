@@ -73,6 +73,49 @@ def gaussian_nll(
     return reduce(per_dim.sum(dim=-1), reduction)
 
 
+# --- Box-action losses: what the Gaussian head can be trained with ----------------------
+#
+# The Gaussian NLL's gradient with respect to the mean is ``(mean - a) / sigma^2``: with a
+# learned, state-dependent sigma, states the clone fits badly can buy a large sigma and
+# then stop pulling on the mean at all. On Pendulum those are the swing-up states where the
+# expert saturates its torque (4.5 % of them), and the clone never swings up (see
+# README, "Continuous control"). The losses below fit the mean without that pathology.
+
+
+def mse_action_loss(mean: Tensor, actions: Tensor, reduction: Reduction = "mean") -> Tensor:
+    """Squared error of the mean ``[B, D]``, averaged over action dimensions, per sample [B].
+
+    ``reduction='mean'`` equals ``F.mse_loss(mean, actions)``.
+    """
+    per_dim = (mean - actions.to(mean.dtype)) ** 2
+    return reduce(per_dim.mean(dim=-1), reduction)
+
+
+def huber_action_loss(
+    mean: Tensor, actions: Tensor, delta: float = 1.0, reduction: Reduction = "mean"
+) -> Tensor:
+    """Huber loss of the mean ``[B, D]`` (quadratic within ``delta``, linear beyond),
+    averaged over action dimensions, per sample [B]; ``'mean'`` equals ``F.huber_loss``."""
+    per_dim = F.huber_loss(mean, actions.to(mean.dtype), reduction="none", delta=delta)
+    return reduce(per_dim.mean(dim=-1), reduction)
+
+
+def beta_nll(
+    mean: Tensor, log_std: Tensor, actions: Tensor, beta: float = 0.5, reduction: Reduction = "mean"
+) -> Tensor:
+    """beta-NLL (Seitzer et al. 2022): each dimension's Gaussian NLL times ``sg(sigma^(2 beta))``.
+
+    ``sg`` is stop-gradient, so the weight changes the gradients, not the model: the mean's
+    gradient becomes ``(mean - a) / sigma^(2 - 2 beta)``. ``beta = 0`` is the NLL,
+    ``beta = 1`` gives the mean the MSE's gradient while sigma is still fitted to the
+    residuals. ``mean``, ``log_std``, ``actions``: [B, D]; summed over dimensions.
+    """
+    z = (actions.to(mean.dtype) - mean) * torch.exp(-log_std)
+    per_dim = 0.5 * (z * z + _LOG_2PI) + log_std
+    weight = torch.exp(2.0 * beta * log_std).detach()
+    return reduce((weight * per_dim).sum(dim=-1), reduction)
+
+
 # --- The rest of the family: regularised and re-weighted cross-entropies -----------------
 
 

@@ -14,16 +14,16 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from imitate.bc import BCConfig, train_bc
+from imitate.bc import train_bc
 from imitate.collect import EvalResult, collect, evaluate
-from imitate.dagger import DAggerConfig, dagger
-from imitate.distill import DistillConfig, distill, distillation_report
+from imitate.configs import RunConfig as RunConfig  # re-exported
+from imitate.dagger import dagger
+from imitate.distill import distill, distillation_report
 from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
 from imitate.environments import EnvLike, env_name, env_record
 from imitate.export import export_policy, load_exported
@@ -33,48 +33,10 @@ from imitate.plots import plot_return_vs_labels
 from imitate.policy import MLPPolicy, Policy, SoftPolicy, save_policy
 from imitate.report import Table, write_html_report
 from imitate.runs import config_to_json
+from imitate.tracking import RunLogger
 from imitate.video import showcase_videos
 
 EVAL_SEED = 10_000
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """What the main job does; defaults finish in a few minutes on CartPole-v1."""
-
-    episodes: int = 20
-    """Demonstration episodes for the main BC clone."""
-    demo_counts: tuple[int, ...] = (1, 2, 5, 10, 20)
-    """BC is also trained on the first k of them, for the return-vs-demonstrations curve."""
-    eval_episodes: int = 50
-    """Evaluation episodes (reset seeds 10000 + i)."""
-    drift_episodes: int = 20
-    """Paired expert/clone episodes in the drift report."""
-    horizons: tuple[int, ...] = (25, 50, 100, 200, 400)
-    """Horizons of the cost-vs-T fit."""
-    bc: BCConfig = field(default_factory=BCConfig)
-    """Training of every BC clone."""
-    dagger: DAggerConfig = field(
-        default_factory=lambda: DAggerConfig(
-            rounds=6,  # the main job's measured settings (README); DAggerConfig's own
-            steps_per_round=1000,  # defaults (whole episodes, patience) are not yet
-            bc=BCConfig(max_steps=4000, eval_every=200, patience=5),  # measured here
-            warm_start=False,
-            whole_episodes=False,
-            patience=None,
-        )
-    )
-    """DAgger settings. Each round trains a new learner on the aggregate: on LunarLander
-    (seeds 0, 1) that gives 256.8 / 261.7 against 220.1 / 175.3 when warm-starting."""
-    distill: DistillConfig = field(default_factory=DistillConfig)
-    """Distillation of the expert into a small student (needs an expert with logits)."""
-    exports: tuple[str, ...] = ("onnx", "c")
-    """Formats the student is exported to (C as int8)."""
-    videos_per_clone: int = 3
-    """Side-by-side expert/clone episodes rendered per clone (BC-1, BC-<episodes>, DAgger):
-    the earliest-diverging, a median and the best one (0: no videos)."""
-    seed: int = 0
-    """Seed of demonstrations and training."""
 
 
 RESULTS_HEADER = ("policy", "mean return ± std", "expert labels", "parameters", "checkpoint bytes")
@@ -137,12 +99,17 @@ def run_pipeline(
     out_dir: Path,
     progress: bool = False,
     log: StageLog | None = None,
+    metrics: RunLogger | None = None,
 ) -> dict[str, Any]:
     """Run the whole job into ``out_dir``; returns the results written to ``results.json``.
 
     ``progress``: progress bars for the long stages (DAgger, distillation, videos);
-    ``log``: where the per-stage lines go (default: stderr)."""
+    ``log``: where the per-stage lines go (default: stderr). ``metrics`` (default:
+    metrics.jsonl only) receives every BC clone's training curve (stage ``bc_<k>``), the
+    DAgger rounds (``dagger``) and the student's (``distill``); it is closed before the
+    report is written (metrics.jsonl, training_curves.png)."""
     log = log or StageLog()
+    metrics = metrics or RunLogger(out_dir)
     start = time.perf_counter()
     episodes = max(config.episodes, *config.demo_counts)
     with log.stage(f"demonstrations ({episodes} expert episodes) + expert evaluation"):
@@ -162,6 +129,7 @@ def run_pipeline(
         for count in counts:
             subset = demos.select_episodes(np.arange(count))
             policy, history = train_bc(subset, config.bc)
+            metrics.log_records(f"bc_{count}", history.records)
             path = save_policy(policy, out_dir / f"bc_{count}" / "policy.pt", recorded)
             result = evaluate(policy, env_id, config.eval_episodes, EVAL_SEED)
             results["bc"][str(count)] = {
@@ -178,6 +146,7 @@ def run_pipeline(
 
     with log.stage(f"DAgger ({config.dagger.rounds} rounds)"):
         learner, dagger_history = dagger(env_id, expert, config.dagger, progress=progress)
+        metrics.log_records("dagger", dagger_history.records)
         path = save_policy(learner, out_dir / "dagger" / "policy.pt", recorded)
         dagger_eval = evaluate(learner, env_id, config.eval_episodes, EVAL_SEED)
     results["dagger"] = {"rounds": dagger_history.records, "eval": dagger_eval.to_json()}
@@ -190,7 +159,9 @@ def run_pipeline(
 
     if isinstance(expert, SoftPolicy):
         with log.stage(f"distillation into {config.distill.student.hidden} + exports"):
-            student, _ = distill(expert, env_id, config.distill, progress=progress)
+            student, distilled = distill(expert, env_id, config.distill, progress=progress)
+            curve = distilled.get("training_records") or distilled.get("rounds", [])
+            metrics.log_records("distill", curve)
             path = save_policy(student, out_dir / "student" / "policy.pt", recorded)
             report = distillation_report(
                 expert, student, env_id, config.eval_episodes, EVAL_SEED, expert_eval
@@ -207,8 +178,15 @@ def run_pipeline(
                 )
             )
             results["exports"] = {}
+            calibration = collect(student, env_id, 10, config.seed + 999).obs  # int8 ranges
             for fmt in config.exports:
-                files = export_policy(student, fmt, out_dir / "export" / fmt, int8=fmt == "c")  # type: ignore[arg-type]
+                files = export_policy(
+                    student,
+                    fmt,  # type: ignore[arg-type]
+                    out_dir / "export" / fmt,
+                    int8=fmt == "c",
+                    calibration=calibration,
+                )
                 artefact = next(f for f in files if f.suffix != ".h")  # the policy (not the gate)
                 size = weight_bytes(student, int8=True) if fmt == "c" else artefact.stat().st_size
                 results["exports"][fmt] = {"files": [str(f) for f in files], "bytes": size}
@@ -253,6 +231,9 @@ def run_pipeline(
         f"transitions (seed {config.seed}). Evaluation: {config.eval_episodes} episodes, reset "
         f"seeds {EVAL_SEED} + i."
     )
+    metrics.close()
+    curves = out_dir / "training_curves.png"
+    curves_md = f"![training curves]({curves.name})\n\n" if curves.is_file() else ""
     with log.stage("report.md + report.html"):
         results["wall_time_s"] = time.perf_counter() - start
         video_links = "\n".join(
@@ -268,7 +249,7 @@ def run_pipeline(
             "## Results\n\n"
             "| " + " | ".join(RESULTS_HEADER) + " |\n"
             f"|---|---|---|---|---|\n{table}\n\n"
-            f"![return vs labels]({labels_figure.name})\n\n"
+            f"![return vs labels]({labels_figure.name})\n\n{curves_md}"
             "## Drift from the expert\n\n"
             + drift_markdown(drift)
             + (f"\n## Videos (expert left, clone right)\n\n{video_links}\n" if videos else ""),

@@ -176,10 +176,14 @@ def plot_trajectories(
     episodes: int = 3,
     svg: bool = False,
     title: str = "Expert vs clone trajectories",
+    smooth: int = 10,
 ) -> Path:
     """Small multiples: one row per state dimension, one column per clone, each panel the
     expert (black) and that clone (colour) on the first ``episodes`` seeds, so no clone
-    hides another. Arrays ``[E, T, obs_dim]``; ``dim_names`` name the chosen ``dims``."""
+    hides another. Arrays ``[E, T, obs_dim]``; ``dim_names`` name the chosen ``dims``.
+
+    Bang-bang experts make velocities flip sign every step (a solid band at full scale),
+    so the lines are ``smooth``-step moving averages over the faint raw values."""
     names = list(clone_obs)
     fig, axes = plt.subplots(
         len(dims),
@@ -194,29 +198,48 @@ def plot_trajectories(
         for row, dim in enumerate(dims):
             ax = axes[row][col]
             for e in range(min(episodes, len(expert_obs))):
-                ax.plot(
-                    expert_obs[e, :, dim],
-                    color="black",
-                    alpha=0.6,
-                    linewidth=1.0,
-                    label="expert" if e == 0 else None,
-                )
-                ax.plot(
-                    clone_obs[name][e, :, dim],
-                    color=style["color"],
-                    alpha=0.85,
-                    linewidth=1.0,
-                    linestyle="--",
-                    label=name if e == 0 else None,
-                )
+                for values, color, dash, label in (
+                    (expert_obs[e, :, dim], "black", "-", "expert"),
+                    (clone_obs[name][e, :, dim], style["color"], "--", name),
+                ):
+                    ax.plot(values, color=color, alpha=0.18, linewidth=0.6)  # raw, faint
+                    ax.plot(
+                        moving_average(values, smooth),
+                        color=color,
+                        alpha=0.9,
+                        linewidth=1.1,
+                        linestyle=dash,
+                        label=label if e == 0 else None,
+                    )
             ax.grid(alpha=0.3)
             if col == 0:
                 ax.set_ylabel(dim_names[row] if dim_names else f"state[{dim}]", fontsize=8)
         axes[0][col].set_title(name, fontsize=10)
         axes[0][col].legend(fontsize=7, loc="best")
         axes[-1][col].set_xlabel("step t")
-    fig.suptitle(f"{title} (same {min(episodes, len(expert_obs))} reset seeds in every panel)")
+    seeds = min(episodes, len(expert_obs))
+    fig.suptitle(
+        f"{title} (same {seeds} reset seeds in every panel)\n"
+        f"lines: {smooth}-step moving average; faint: raw values",
+        fontsize=11,
+    )
     return save_figure(fig, path, svg)
+
+
+def moving_average(values: Any, window: int) -> np.ndarray:
+    """Trailing ``window``-step mean of ``values [T]`` (NaN stays NaN; shorter at the start)."""
+    values = np.asarray(values, dtype=np.float64)
+    if window <= 1:
+        return values
+    finite = np.isfinite(values)
+    sums = np.cumsum(np.where(finite, values, 0.0))
+    counts = np.cumsum(finite)
+    sums[window:] = sums[window:] - sums[:-window]
+    counts[window:] = counts[window:] - counts[:-window]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = sums / counts
+    out[~finite] = np.nan
+    return out
 
 
 def plot_distance(
@@ -347,3 +370,36 @@ def plot_reliability(
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
     ax.plot(centers, accuracy, marker="o", label="policy")
     return _finish(fig, ax, "confidence", "accuracy", "Reliability diagram", path, svg)
+
+
+def plot_training_curves(
+    curves: Mapping[tuple[str, str], Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+    path: str | os.PathLike[str],
+    svg: bool = False,
+) -> Path:
+    """Training loss and held-out NLL (bits per action), one line per stage: a row of
+    panels per x axis (``step``: gradient steps; ``round``: DAgger rounds), a column per
+    metric. ``{(metric, x key): {stage: (x, y)}}``."""
+    labels = {
+        "train_loss": "training loss",
+        "holdout_bits_per_action": "held-out NLL (bits per action)",
+        "step": "gradient step",
+        "round": "round (training on the aggregate so far)",
+    }
+    metrics = sorted({m for m, _ in curves}, key=lambda m: m != "train_loss")
+    x_keys = sorted({x for _, x in curves}, key=lambda x: x != "step")
+    fig, axes = plt.subplots(
+        len(x_keys), len(metrics), figsize=(5.5 * len(metrics), 3.8 * len(x_keys)), squeeze=False
+    )
+    for row, x_key in enumerate(x_keys):
+        for col, metric in enumerate(metrics):
+            ax = axes[row][col]
+            stages = curves.get((metric, x_key), {})
+            for stage, (x, y) in stages.items():
+                ax.plot(x, y, marker="." if len(x) < 30 else None, label=stage)
+            ax.set_xlabel(labels.get(x_key, x_key))
+            ax.set_ylabel(labels.get(metric, metric))
+            ax.grid(alpha=0.3)
+            if stages:
+                ax.legend(fontsize="small")
+    return save_figure(fig, path, svg)

@@ -9,26 +9,38 @@ per-episode state ``[B, S]`` that the rollout loop holds and resets, explicitly;
 ``JSGatedPolicy`` is one: it holds its action while the action distribution stays
 Jensen-Shannon-close to the one the action was chosen at.
 
-Checkpoints follow nanoGPT: a dict of weights + constructor arguments +
-training config + library versions, loaded with ``weights_only=True``; never a
-pickled object.
+Checkpoints follow nanoGPT: weights + constructor arguments + training config +
+library versions; never a pickled object. The file is safetensors with a JSON
+header (:mod:`imitate.runtime`, readable without torch); older ``torch.save``
+files are still read with ``weights_only=True``. The protocols and the numpy
+forward pass live in :mod:`imitate.runtime` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from imitate import runtime
+from imitate.configs import Activation, PolicyConfig
 from imitate.errors import CheckpointError, UnsupportedSpaceError
-from imitate.fileio import atomic_write
+from imitate.runtime import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    NumpyLayers,
+    NumpyMLPPolicy,
+    Policy,
+    RecurrentPolicy,
+    SoftPolicy,
+    StochasticPolicy,
+)
 from imitate.spaces import (
     ActionHead,
     CategoricalHead,
@@ -38,42 +50,24 @@ from imitate.spaces import (
     space_to_json,
 )
 
-CHECKPOINT_FORMAT = "imitate-policy"
-CHECKPOINT_VERSION = 1
-
-Activation = Literal["tanh", "relu"]
-
-
-@runtime_checkable
-class Policy(Protocol):
-    """Anything with a batched ``act``: ``obs [B, *obs_shape] -> actions [B, *action_shape]``."""
-
-    def act(self, obs: np.ndarray) -> np.ndarray: ...
-
-
-@runtime_checkable
-class SoftPolicy(Policy, Protocol):
-    """A Policy that also returns its raw outputs ``[B, n_outputs]`` (logits, Q-values, ...)."""
-
-    def logits(self, obs: np.ndarray) -> np.ndarray: ...
-
-
-@runtime_checkable
-class StochasticPolicy(Policy, Protocol):
-    """A Policy that draws random numbers; sharded rollouts give each shard its own stream."""
-
-    def reseed(self, seed: int) -> None: ...
-
-
-@runtime_checkable
-class RecurrentPolicy(Policy, Protocol):
-    """A Policy with per-episode state ``[B, S]``, carried by the caller: the rollout loop
-    starts every episode from ``initial_state`` and calls ``step`` on each batch of the
-    slots it steps. ``act`` is a first step (every row from the initial state)."""
-
-    def initial_state(self, batch: int) -> np.ndarray: ...
-
-    def step(self, obs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "Activation",
+    "JSGatedPolicy",
+    "MLPPolicy",
+    "NumpyLayers",
+    "NumpyMLPPolicy",
+    "Policy",
+    "PolicyConfig",
+    "RecurrentPolicy",
+    "SoftPolicy",
+    "StochasticPolicy",
+    "fast_policy",
+    "load_checkpoint",
+    "load_policy",
+    "save_policy",
+]
 
 
 def js_gate(logits: Tensor, anchor: Tensor, threshold: float | Tensor) -> Tensor:
@@ -131,18 +125,16 @@ class JSGatedPolicy:
     def act(self, obs: np.ndarray) -> np.ndarray:
         return self.step(obs, self.initial_state(len(obs)))[0]
 
-
-@dataclass(frozen=True)
-class PolicyConfig:
-    """Architecture of an MLP policy."""
-
-    hidden: tuple[int, ...] = (64, 64)
-    """Hidden layer widths."""
-    activation: Activation = "tanh"
-    """Hidden activation."""
+    def numpy_snapshot(self) -> JSGatedPolicy:
+        """The same gate around the fastest copy of the wrapped policy."""
+        return replace(self, policy=runtime.fast_policy(self.policy))  # type: ignore[arg-type]
 
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "hardtanh": nn.Hardtanh,
+}
 
 
 class MLPPolicy(nn.Module):
@@ -172,6 +164,13 @@ class MLPPolicy(nn.Module):
         self.config = config
         self.obs_dim = flat_obs_dim(observation_space)
         self.head: ActionHead = head_for_space(action_space)
+        n_params = runtime.mlp_parameter_count(self.obs_dim, config.hidden, self.head.n_outputs)
+        if n_params > runtime.MAX_PARAMETERS:
+            raise UnsupportedSpaceError(
+                f"an MLP of {self.obs_dim} inputs, hidden {list(config.hidden)} and "
+                f"{self.head.n_outputs} outputs has {n_params:,} parameters, more than "
+                f"{runtime.MAX_PARAMETERS:,}"
+            )
         layers: list[nn.Module] = []
         width = self.obs_dim
         for size in config.hidden:
@@ -232,93 +231,22 @@ class MLPPolicy(nn.Module):
             obs_mean=self.obs_mean.numpy().copy(),
             obs_std=self.obs_std.numpy().copy(),
             head=self.head,
+            observation_space=self.observation_space,
+            action_space=self.action_space,
         )
 
-
-class NumpyLayers:
-    """A chain of Linear / Tanh / ReLU / Flatten / Identity modules evaluated in numpy (float32).
-
-    For batches of a few dozen observations numpy's per-call cost is several
-    times lower than torch's, which dominates rollout and teacher-query speed for
-    small MLPs. Weights are copied: later training of the source does not change it.
-    """
-
-    def __init__(self, ops: list[tuple[str, Any, Any]]) -> None:
-        self.ops = ops  # (kind, weight [in, out] or None, bias [out] or None)
-
-    @classmethod
-    def from_modules(cls, modules: Iterable[nn.Module]) -> NumpyLayers:
-        """Copy a chain of supported modules; ``ValueError`` names an unsupported one."""
-        ops: list[tuple[str, Any, Any]] = []
-        for module in _flatten_modules(modules):
-            if isinstance(module, nn.Linear):
-                weight = module.weight.detach().numpy().T.astype(np.float32).copy()
-                bias = None if module.bias is None else module.bias.detach().numpy().copy()
-                ops.append(("linear", weight, bias))
-            elif isinstance(module, nn.Tanh):
-                ops.append(("tanh", None, None))
-            elif isinstance(module, nn.ReLU):
-                ops.append(("relu", None, None))
-            elif isinstance(module, nn.Flatten):
-                ops.append(("flatten", None, None))
-            elif not isinstance(module, nn.Identity):
-                raise ValueError(f"no numpy equivalent for {type(module).__name__}")
-        return cls(ops)
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        h = np.asarray(x, dtype=np.float32)
-        for kind, weight, bias in self.ops:
-            if kind == "linear":
-                h = h @ weight
-                if bias is not None:
-                    h = h + bias
-            elif kind == "tanh":
-                h = np.tanh(h)
-            elif kind == "relu":
-                h = np.maximum(h, 0.0)
-            else:
-                h = h.reshape(len(h), -1)
-        return h
-
-
-def _flatten_modules(modules: Iterable[nn.Module]) -> list[nn.Module]:
-    """Expand nested Sequentials (and other containers of children) into a flat list."""
-    flat: list[nn.Module] = []
-    for module in modules:
-        children = list(module.children())
-        flat.extend(_flatten_modules(children) if children else [module])
-    return flat
-
-
-class NumpyMLPPolicy:
-    """Pure-numpy forward pass of an MLPPolicy (float32), a SoftPolicy."""
-
-    def __init__(
-        self, layers: NumpyLayers, obs_mean: np.ndarray, obs_std: np.ndarray, head: ActionHead
-    ) -> None:
-        self.layers = layers
-        # Fold normalisation into one multiply-add: (x - mean) / std = x * scale + shift.
-        self.scale = (1.0 / obs_std).astype(np.float32)
-        self.shift = (-obs_mean / obs_std).astype(np.float32)
-        self.head = head
-
-    def logits(self, obs: np.ndarray) -> np.ndarray:
-        """Raw head outputs ``[B, n_outputs]``."""
-        flat = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
-        return self.layers(flat * self.scale + self.shift)
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Deterministic actions ``[B, *action_shape]``."""
-        return self.head.mode_numpy(self.logits(obs))
+    def __repr__(self) -> str:
+        """One line (torch's module tree is in ``repr(policy.net)``)."""
+        return (
+            f"MLPPolicy(obs_dim={self.obs_dim}, hidden={list(self.config.hidden)}, "
+            f"activation={self.config.activation!r}, head={self.head!r}, "
+            f"parameters={self.n_parameters()})"
+        )
 
 
 def fast_policy(policy: Policy) -> Policy:
     """The fastest equivalent of ``policy`` for rollouts (a numpy snapshot of an MLPPolicy)."""
-    if isinstance(policy, MLPPolicy):
-        return policy.numpy_snapshot()
-    if isinstance(policy, JSGatedPolicy) and isinstance(policy.policy, MLPPolicy):
-        return replace(policy, policy=policy.policy.numpy_snapshot())
-    return policy
+    return runtime.fast_policy(policy)
 
 
 def _versions() -> dict[str, str]:
@@ -334,37 +262,26 @@ def _versions() -> dict[str, str]:
 def save_policy(
     policy: MLPPolicy, path: str | os.PathLike[str], config: dict[str, Any] | None = None
 ) -> Path:
-    """Write a checkpoint atomically: weights + constructor args + config + versions."""
-    checkpoint = {
+    """Write a checkpoint atomically: weights (safetensors) + a JSON header of constructor
+    args, config and versions (see :mod:`imitate.runtime`)."""
+    header = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
         "kind": "mlp",
-        "state_dict": {k: v.detach().clone() for k, v in policy.state_dict().items()},
         "constructor": policy.constructor_args(),
         # what train_bc / load_policy attached: env, expert and seeds (explicit config wins)
         "config": {**getattr(policy, "provenance", {}), **(config or {})},
         "versions": _versions(),
     }
-    return atomic_write(path, lambda f: torch.save(checkpoint, f))
+    weights = {k: v.detach().cpu().numpy() for k, v in policy.state_dict().items()}
+    return runtime.write_checkpoint(path, weights, header)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check a checkpoint dict (no code is unpickled)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: policy checkpoint not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt or foreign files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable policy checkpoint ({reason})") from exc
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not an imitate policy checkpoint")
-    if checkpoint.get("format_version") != CHECKPOINT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format version {checkpoint.get('format_version')} "
-            f"is not supported (expected {CHECKPOINT_VERSION})"
-        )
+    """Read and check a checkpoint dict (no code is unpickled); ``state_dict`` as tensors."""
+    checkpoint = runtime.read_checkpoint(path)
+    weights = checkpoint.pop("weights", {})
+    checkpoint["state_dict"] = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}
     return checkpoint
 
 
@@ -375,13 +292,16 @@ def load_policy(path: str | os.PathLike[str]) -> MLPPolicy:
         raise CheckpointError(f"{path}: unsupported policy kind {checkpoint.get('kind')!r}")
     try:
         args = checkpoint["constructor"]
-        policy = MLPPolicy(
-            space_from_json(args["observation_space"]),
-            space_from_json(args["action_space"]),
-            PolicyConfig(hidden=tuple(args["hidden"]), activation=args["activation"]),
-        )
+        observation_space = space_from_json(args["observation_space"])
+        action_space = space_from_json(args["action_space"])
+        config = PolicyConfig(hidden=tuple(args["hidden"]), activation=args["activation"])
+        weights = {k: v.numpy() for k, v in checkpoint["state_dict"].items()}
+        runtime.check_weights(weights, observation_space, action_space, config.hidden, path)
+        policy = MLPPolicy(observation_space, action_space, config)
         policy.load_state_dict(checkpoint["state_dict"])
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+    except CheckpointError:
+        raise
+    except (KeyError, ValueError, TypeError, RuntimeError, UnsupportedSpaceError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path}: checkpoint does not match its architecture ({first_line})"

@@ -24,16 +24,24 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor
 
-from imitate import losses
+from imitate._lazy import lazy_module
 from imitate.errors import UnsupportedSpaceError
+
+if TYPE_CHECKING:  # torch is imported when a head first computes with tensors
+    import torch
+    import torch.nn.functional as F
+    from torch import Tensor
+
+    from imitate import losses
+else:
+    torch = lazy_module("torch")
+    F = lazy_module("torch.nn.functional")
+    losses = lazy_module("imitate.losses")
 
 LOG_STD_MIN = -5.0
 LOG_STD_MAX = 2.0

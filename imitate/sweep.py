@@ -134,10 +134,10 @@ def run_trial(expert: Policy, config: SweepConfig, trial: dict[str, Any]) -> dic
         "mean_return": result.mean_return,
         "std_return": result.std_return,
         "transitions": len(demos),
-        "holdout_bits": final.get("holdout_bits_per_action", float("nan")),
+        "holdout_bits_per_action": final.get("holdout_bits_per_action", float("nan")),
         "holdout_accuracy": final.get("holdout_accuracy", float("nan")),
         "pid": os.getpid(),
-        "seconds": time.perf_counter() - start,
+        "wall_time_s": time.perf_counter() - start,
     }
 
 
@@ -188,14 +188,16 @@ def summarise(rows: Sequence[dict[str, Any]], axes: Sequence[SweepAxis]) -> list
     summary = []
     for key, members in groups.items():
         returns = np.array([m["mean_return"] for m in members])
-        bits = np.array([m["holdout_bits"] for m in members], dtype=float)
+        bits = np.array([m["holdout_bits_per_action"] for m in members], dtype=float)
         summary.append(
             {
                 **dict(zip(names, key, strict=True)),
                 "seeds": len(members),
                 "mean_return": float(returns.mean()),
                 "std_over_seeds": float(returns.std()),
-                "holdout_bits": float(np.nanmean(bits)) if np.isfinite(bits).any() else None,
+                "holdout_bits_per_action": float(np.nanmean(bits))
+                if np.isfinite(bits).any()
+                else None,
             }
         )
     return summary
@@ -210,7 +212,11 @@ def sweep_markdown(
     lines = [f"# {env_id}: BC sweep over {' x '.join(names)}", "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "---|" * len(header))
     for row in summary:
-        bits = "n/a" if row["holdout_bits"] is None else f"{row['holdout_bits']:.3f}"
+        bits = (
+            "n/a"
+            if row["holdout_bits_per_action"] is None
+            else f"{row['holdout_bits_per_action']:.3f}"
+        )
         cells = [*(str(row[n]) for n in names), str(row["seeds"])]
         cells += [f"{row['mean_return']:.1f}", f"{row['std_over_seeds']:.1f}", bits]
         lines.append("| " + " | ".join(cells) + " |")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -111,7 +112,20 @@ BAD_INPUT = {
         ["collect", "--episodes", "0", "--out", "{tmp}/x.npz"],
         "--episodes must be >= 1",
     ),
-    "unknown flag": (["eval", "--polcy", "p.pt"], "Unrecognized options"),
+    "unknown flag": (
+        ["eval", "--polcy", "p.pt"],
+        "unrecognized option --polcy (did you mean --policy?) (see imitate eval --help)",
+    ),
+    "unknown flag of a nested command": (
+        ["expert", "eval", "--episode", "2"],
+        "unrecognized option --episode (did you mean --episodes?)",
+    ),
+    "unknown command": (["colect"], "unknown command 'colect' (did you mean collect?)"),
+    "invalid choice": (
+        ["export", "--policy", "p.pt", "--format", "tflite"],
+        "invalid choice 'tflite' for argument '--format'. Expected one of ('onnx', "
+        "'torchscript', 'numpy', 'c', 'sb3').",
+    ),
     "missing checkpoint": (
         ["eval", "--policy", "{tmp}/none.pt", "--env", "CartPole-v1"],
         "checkpoint not found",
@@ -166,3 +180,36 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
     assert (
         result.stderr.strip() == f"imitate: error: {tmp_path / 'nope.npz'}: dataset file not found"
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["collect", "--episodes", "0", "--json"],  # the library's check
+        ["collect", "--episode", "3", "--json"],  # the parser's
+    ],
+)
+def test_json_errors_are_one_object_on_stdout(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(args, capsys)
+    assert code == 2
+    assert out.count("\n") == 1 and json.loads(out) == {
+        "error": err.strip()[len("imitate: error: ") :]
+    }
+    assert err.startswith("imitate: error: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["eval", "run", "dagger", "bc", "ood", "sweep", "collect"])
+def test_help_text_is_plain(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """No reST markup, no second "(default: None)" after a documented default, no figures."""
+    code, out, _ = run_cli([command, "--help"], capsys)
+    assert code == 0 and "usage: imitate" in out
+    assert "``" not in out and ":class:" not in out
+    for entry in re.split(r"\n  (?=--)", out):  # one option each
+        text = " ".join(entry.split())
+        if text.endswith("(default: None)"):
+            assert "default" not in text[: -len("(default: None)")].lower(), text
+    flat = " ".join(out.split())
+    if command == "run":
+        assert "256.8" not in flat  # no benchmark numbers in help

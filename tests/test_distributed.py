@@ -160,7 +160,9 @@ def test_sweep_on_ray_equals_local(ray_cluster: None) -> None:
     # Same data, same seeds, same arithmetic; approx only in case BLAS threads differ.
     for mine, theirs in zip(remote, local, strict=True):
         assert mine["mean_return"] == pytest.approx(theirs["mean_return"], rel=1e-6)
-        assert mine["holdout_bits"] == pytest.approx(theirs["holdout_bits"], rel=1e-4, abs=1e-7)
+        assert mine["holdout_bits_per_action"] == pytest.approx(
+            theirs["holdout_bits_per_action"], rel=1e-4, abs=1e-7
+        )
     assert len({r["pid"] for r in remote} - {os.getpid()}) >= 1  # ran in Ray workers
 
 

@@ -64,6 +64,8 @@ def test_bc_cost_grows_like_t_squared_and_dagger_like_t(seed: int) -> None:
     assert 1.6 <= bc_fit.slope <= 2.4, bc_fit.to_json()
     assert 0.6 <= dagger_fit.slope <= 1.4, dagger_fit.to_json()
     assert bc_fit.slope_ci[0] <= bc_fit.slope <= bc_fit.slope_ci[1]
+    # the intervals hold the theory's exponents: BC's reaches >= 1.6, DAgger's <= 1.2
+    assert bc_fit.slope_ci[1] >= 1.6 and dagger_fit.slope_ci[0] <= 1.2
 
 
 def test_drift_command_writes_report_and_figures(
@@ -195,3 +197,10 @@ def test_drift_video_flag_writes_videos_and_report_html(tmp_path: Path) -> None:
     gifs = sorted((out / "videos").glob("*.gif"))
     assert len(gifs) == len(result["videos"])
     assert (out / "report.html").read_text().count("data:image/gif;base64") == len(gifs)
+
+
+def test_moving_average_by_hand() -> None:
+    from imitate.plots import moving_average
+
+    out = moving_average(np.array([1.0, 2.0, 3.0, 4.0, np.nan, 6.0]), 2)
+    np.testing.assert_allclose(out, [1.0, 1.5, 2.5, 3.5, np.nan, 6.0])

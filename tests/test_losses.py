@@ -80,3 +80,67 @@ def test_gaussian_nll_matches_torch() -> None:
 def test_nats_to_bits() -> None:
     assert losses.nats_to_bits(math.log(2)) == pytest.approx(1.0)
     assert np.isclose(losses.nats_to_bits(0.0), 0.0)
+
+
+# --- Box-action losses -------------------------------------------------------------------
+
+
+def _box_batch(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    mean = torch.randn(32, 4, generator=g)
+    log_std = torch.randn(32, 4, generator=g) * 0.7
+    actions = mean + torch.randn(32, 4, generator=g) * 2
+    return mean, log_std, actions
+
+
+def test_mse_action_loss_matches_torch() -> None:
+    mean, _, actions = _box_batch(3)
+    torch.testing.assert_close(losses.mse_action_loss(mean, actions), F.mse_loss(mean, actions))
+    per_sample = F.mse_loss(mean, actions, reduction="none").mean(-1)
+    torch.testing.assert_close(losses.mse_action_loss(mean, actions, reduction="none"), per_sample)
+
+
+def test_huber_action_loss_matches_torch_and_the_hand_formula() -> None:
+    mean, _, actions = _box_batch(4)
+    for delta in (0.5, 1.0, 3.0):
+        ours = losses.huber_action_loss(mean, actions, delta)
+        torch.testing.assert_close(ours, F.huber_loss(mean, actions, delta=delta))
+    assert float(losses.huber_action_loss(torch.zeros(1, 1), torch.tensor([[3.0]]), 1.0)) == (
+        pytest.approx(1.0 * (3.0 - 0.5))  # linear branch: delta * (|r| - delta / 2)
+    )
+    assert float(losses.huber_action_loss(torch.zeros(1, 1), torch.tensor([[0.4]]), 1.0)) == (
+        pytest.approx(0.5 * 0.4**2)
+    )
+
+
+def test_beta_nll_value_is_the_nll_weighted_by_sigma_to_the_2beta() -> None:
+    mean, log_std, actions = _box_batch(5)
+    per_dim = F.gaussian_nll_loss(
+        mean, actions, torch.exp(2 * log_std), full=True, reduction="none", eps=1e-12
+    )
+    for beta in (0.0, 0.5, 1.0):
+        expected = (per_dim * torch.exp(2 * log_std) ** beta).sum(-1)
+        ours = losses.beta_nll(mean, log_std, actions, beta, reduction="none")
+        torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        losses.beta_nll(mean, log_std, actions, 0.0),
+        losses.gaussian_nll(mean, log_std, actions),
+    )
+
+
+def test_beta_nll_gradients_follow_seitzer_et_al() -> None:
+    """d/dmean = (mean - a) / sigma^(2 - 2 beta): beta = 1 gives the MSE's direction."""
+    mean, log_std, actions = _box_batch(6)
+    for beta in (0.0, 0.5, 1.0):
+        m = mean.clone().requires_grad_(True)
+        losses.beta_nll(m, log_std, actions, beta, reduction="sum").backward()
+        sigma2 = torch.exp(2 * log_std)
+        expected = (mean - actions) / sigma2 ** (1 - beta)
+        assert m.grad is not None
+        torch.testing.assert_close(m.grad, expected, rtol=1e-4, atol=1e-5)
+    # The weight is a stop-gradient: the log-std gradient is sigma^(2 beta) times the NLL's.
+    s = log_std.clone().requires_grad_(True)
+    losses.beta_nll(mean, s, actions, 0.5, reduction="sum").backward()
+    z2 = ((actions - mean) * torch.exp(-log_std)) ** 2
+    assert s.grad is not None
+    torch.testing.assert_close(s.grad, torch.exp(log_std) * (1 - z2), rtol=1e-4, atol=1e-5)

@@ -10,7 +10,6 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 
 from imitate import BCConfig, collect, evaluate, load_dataset, train_bc
 from imitate.environments import env_record, env_spec, parse_env_kwargs, spec_of_record
@@ -38,7 +37,9 @@ def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 def checkpoint_config(path: Path) -> dict[str, object]:
-    return dict(torch.load(path, weights_only=True)["config"])
+    from imitate.runtime import read_checkpoint
+
+    return dict(read_checkpoint(path)["config"])
 
 
 def test_env_kwargs_parse_as_json_python_or_text() -> None:
@@ -120,8 +121,12 @@ def test_cli_collect_bc_eval_dagger_on_a_module_env_with_kwargs(
     assert code == 0, err
     result = json.loads(out)
     assert result["env"] == LINE
-    assert result["calibration"]["expert"] == expert[1]
-    assert result["calibration"]["expert_from"] == "recorded with the policy"
+    # the recorded expert is user code: named, never imported because a checkpoint says so
+    assert f"pass --expert {expert[1]}" in result["calibration"]["skipped"]
+    args = ["eval", "--policy", str(bc / "policy.pt"), "--episodes", "3", *expert, "--json"]
+    code, out, err = cli(args, capsys)
+    assert code == 0, err
+    assert json.loads(out)["calibration"]["expert_from"] == "--expert"
     # the default size (10) is another observation space: one line, exit 2
     code, _, err = cli(["eval", "--policy", str(bc / "policy.pt"), "--env", LINE], capsys)
     assert code == 2 and err.startswith("imitate: error:") and err.count("\n") == 1
@@ -195,6 +200,11 @@ def test_eval_skips_calibration_with_a_note_when_no_expert_is_recorded(
     code, out, err = cli(args, capsys)
     assert code == 0, err
     assert json.loads(out)["calibration"]["expert_from"] == "--expert"
+    recorded = save_policy(policy, tmp_path / "q.pt", {"expert": "heuristic"})
+    args = ["eval", "--policy", str(recorded), "--episodes", "2", "--json"]
+    code, out, err = cli(args, capsys)
+    assert code == 0, err
+    assert json.loads(out)["calibration"]["expert_from"] == "recorded with the policy"
 
 
 def test_minari_import_restores_env_kwargs_of_a_foreign_dataset(

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 
 from imitate import CheckpointError, MLPPolicy, PolicyConfig, load_policy, save_policy
 from imitate.errors import UnsupportedSpaceError
-from imitate.policy import JSGatedPolicy, Policy, RecurrentPolicy, SoftPolicy, fast_policy
+from imitate.policy import (
+    JSGatedPolicy,
+    Policy,
+    RecurrentPolicy,
+    SoftPolicy,
+    fast_policy,
+    load_checkpoint,
+)
+from imitate.runtime import load_numpy_policy, write_checkpoint
 from imitate.spaces import CategoricalHead
 
 OBS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
@@ -75,9 +85,41 @@ def test_checkpoint_round_trip(tmp_path: Path, action_space: gym.Space) -> None:
     loaded = load_policy(path)
     obs = np.random.default_rng(3).normal(size=(50, 4)).astype(np.float32)
     np.testing.assert_array_equal(loaded.logits(obs), policy.logits(obs))
-    checkpoint = torch.load(path, weights_only=True)  # a plain dict, no pickled objects
-    assert checkpoint["config"]["env_id"] == "X"
-    assert set(checkpoint) >= {"state_dict", "constructor", "config", "versions"}
+    # a safetensors file: named tensors plus a JSON header, read here without imitate
+    with safe_open(str(path), framework="np") as f:
+        header = json.loads(f.metadata()["imitate"])
+        assert set(f.keys()) == set(policy.state_dict())
+        np.testing.assert_array_equal(f.get_tensor("obs_std"), policy.obs_std.numpy())
+    assert header["config"]["env_id"] == "X"
+    assert set(header) >= {"format", "kind", "constructor", "config", "versions"}
+    assert set(load_checkpoint(path)) >= {"state_dict", "constructor", "config", "versions"}
+    fast = load_numpy_policy(path)  # the torch-free inference path
+    np.testing.assert_allclose(fast.logits(obs), policy.logits(obs), rtol=1e-5, atol=1e-5)
+    if np.issubdtype(policy.act(obs).dtype, np.floating):
+        np.testing.assert_allclose(fast.act(obs), policy.act(obs), rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(fast.act(obs), policy.act(obs))
+    assert fast.action_space == action_space
+
+
+def test_reads_checkpoints_of_the_torch_save_format(tmp_path: Path) -> None:
+    """Files written before the safetensors format (torch.save of a plain dict) still load."""
+    policy = _policy(gym.spaces.Discrete(3))
+    legacy = {
+        "format": "imitate-policy",
+        "format_version": 1,
+        "kind": "mlp",
+        "state_dict": {k: v.clone() for k, v in policy.state_dict().items()},
+        "constructor": policy.constructor_args(),
+        "config": {"env_id": "X"},
+        "versions": {},
+    }
+    torch.save(legacy, tmp_path / "old.pt")
+    obs = np.random.default_rng(4).normal(size=(20, 4)).astype(np.float32)
+    np.testing.assert_array_equal(load_policy(tmp_path / "old.pt").logits(obs), policy.logits(obs))
+    fast = load_numpy_policy(tmp_path / "old.pt")
+    np.testing.assert_array_equal(fast.act(obs), policy.act(obs))
+    assert load_checkpoint(tmp_path / "old.pt")["config"] == {"env_id": "X"}
 
 
 def test_load_missing_corrupt_and_foreign_files(tmp_path: Path) -> None:
@@ -95,11 +137,17 @@ def test_load_missing_corrupt_and_foreign_files(tmp_path: Path) -> None:
 
 def test_load_checkpoint_of_another_architecture(tmp_path: Path) -> None:
     path = save_policy(_policy(gym.spaces.Discrete(3)), tmp_path / "p.pt")
-    checkpoint = torch.load(path, weights_only=True)
+    checkpoint = load_checkpoint(path)
     checkpoint["constructor"]["hidden"] = [8]
-    torch.save(checkpoint, path)
+    weights = {k: v.numpy() for k, v in checkpoint.pop("state_dict").items()}
+    write_checkpoint(path, weights, checkpoint)
     with pytest.raises(CheckpointError, match="does not match its architecture"):
         load_policy(path)
+    with pytest.raises(CheckpointError, match="does not match its architecture"):
+        load_numpy_policy(path)
+    torch.save({**checkpoint, "state_dict": {}}, tmp_path / "old.pt")  # the older format too
+    with pytest.raises(CheckpointError, match="does not match its architecture"):
+        load_numpy_policy(tmp_path / "old.pt")
 
 
 def test_normalizer_handles_constant_features() -> None:

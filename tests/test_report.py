@@ -67,7 +67,14 @@ def test_the_red_border_starts_at_the_first_divergence(tmp_path: Path) -> None:
     # the strip's divergence marker: red pixels in the bottom rows of every frame
     assert all(any(_is_red(p) for p in f[-10:].reshape(-1, 3)) for f in frames)
     _, files = side_by_side(
-        CartPoleExpert(), SloppyCartPole(), "sloppy", "CartPole-v1", 0, SCALE, tmp_path / "v"
+        CartPoleExpert(),
+        SloppyCartPole(),
+        "sloppy",
+        "CartPole-v1",
+        0,
+        SCALE,
+        tmp_path / "v",
+        max_frames=40,
     )
     gif = next(f for f in files if f.suffix == ".gif")
     with Image.open(gif) as image:

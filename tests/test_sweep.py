@@ -35,7 +35,9 @@ def test_trials_cover_the_grid_and_summaries_average_seeds() -> None:
     )
     points = trials(config)
     assert len(points) == 8 and points[0] == {"seed": 0, "episodes": 1, "lr": 0.1}
-    rows = [{**p, "mean_return": float(p["seed"] * 10), "holdout_bits": 0.5} for p in points]
+    rows = [
+        {**p, "mean_return": float(p["seed"] * 10), "holdout_bits_per_action": 0.5} for p in points
+    ]
     summary = summarise(rows, config.axes)
     assert len(summary) == 4
     assert summary[0]["mean_return"] == 5.0 and summary[0]["std_over_seeds"] == 5.0

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
+from agents.actors import NumpyActor, cache_actor, read_actor
 from agents.teachers import SB3Teacher
 from agents.zoo import (
     PRETRAINED,
     ZOO,
     load_zip_teacher,
     load_zoo_teacher,
+    obs_norm_of,
     read_manifest,
     teacher_from_entry,
     train_expert,
@@ -24,6 +28,12 @@ from imitate.cli import main
 
 MANIFEST = read_manifest()
 SHIPPED = sorted(MANIFEST)
+
+
+def _sb3(env_id: str) -> SB3Teacher:
+    """The reference: an SB3Teacher around ``SB3.load`` of the shipped zip."""
+    entry = MANIFEST[env_id]
+    return teacher_from_entry(PRETRAINED / entry["file"], entry)
 
 
 def _states(teacher: SB3Teacher, env_id: str, n: int = 1000) -> np.ndarray:
@@ -53,7 +63,7 @@ def test_shipped_expert_meets_its_figure_and_reproduces_it(env_id: str) -> None:
 
 @pytest.mark.parametrize("env_id", SHIPPED)
 def test_wrapper_matches_sb3_predict_on_1000_states(env_id: str) -> None:
-    teacher = load_zoo_teacher(env_id)
+    teacher = _sb3(env_id)  # SB3Teacher around the SB3 model
     states = _states(teacher, env_id)
     normalized = teacher.normalize(states)
     expected = np.stack([teacher.model.predict(s, deterministic=True)[0] for s in normalized])
@@ -68,8 +78,63 @@ def test_wrapper_matches_sb3_predict_on_1000_states(env_id: str) -> None:
 
 
 @pytest.mark.parametrize("env_id", SHIPPED)
+def test_cached_numpy_actor_acts_exactly_as_the_sb3_model(env_id: str) -> None:
+    """The actor cached beside the zip (what --expert zoo loads) gives SB3's own actions."""
+    teacher = _sb3(env_id)  # SB3Teacher around the SB3 model
+    actor = load_zoo_teacher(env_id)
+    assert isinstance(actor, NumpyActor)
+    assert actor.output_kind == teacher.output_kind
+    assert actor.n_actor_parameters() == teacher.n_actor_parameters()
+    states = _states(teacher, env_id)
+    expected = np.stack(
+        [teacher.model.predict(s, deterministic=True)[0] for s in teacher.normalize(states)]
+    )
+    if isinstance(teacher.action_space, gym.spaces.Discrete):
+        np.testing.assert_array_equal(actor.act(states), expected)
+    else:
+        np.testing.assert_allclose(actor.act(states), expected, atol=1e-5)
+    np.testing.assert_allclose(actor.logits(states), teacher.torch_logits(states), atol=1e-4)
+
+
+@pytest.mark.parametrize("env_id", SHIPPED)
+def test_cached_numpy_actor_equals_the_safe_import(env_id: str) -> None:
+    """The cache and agents/sb3_safe.py (issue 16's no-unpickle loader) are the same actor."""
+    sb3_safe = pytest.importorskip("agents.sb3_safe")  # present once issue 16 is merged
+    entry = MANIFEST[env_id]
+    safe = sb3_safe.load_safe_for_env(PRETRAINED / entry["file"], env_id, obs_norm_of(entry))
+    actor = load_zoo_teacher(env_id)
+    assert isinstance(actor, NumpyActor)
+    states = _states(actor, env_id, 300)
+    np.testing.assert_allclose(actor.logits(states), safe.logits(states), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(actor.act(states), safe.act(states))
+
+
+def test_stale_actor_cache_is_ignored(tmp_path: Path) -> None:
+    """A cache made from another zip (hash mismatch) is not used."""
+    entry = MANIFEST["CartPole-v1"]
+    zip_path = tmp_path / "CartPole-v1-ppo.zip"
+    zip_path.write_bytes((PRETRAINED / entry["file"]).read_bytes())
+    cache = cache_actor(zip_path, entry)
+    assert read_actor(cache, zip_path) is not None
+    zip_path.write_bytes(zip_path.read_bytes() + b"\0")  # another file now
+    assert read_actor(cache, zip_path) is None
+    cache.write_bytes(b"corrupt")
+    assert read_actor(cache) is None
+
+
+def test_zoo_collection_imports_neither_torch_nor_sb3() -> None:
+    code = (
+        "import sys; from agents.zoo import load_zoo_teacher; from imitate.collect import collect;"
+        "d = collect(load_zoo_teacher('CartPole-v1'), 'CartPole-v1', 1, 0);"
+        "print(len(d), 'torch' in sys.modules, 'stable_baselines3' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[1:] == ["False", "False"], out.stdout
+
+
+@pytest.mark.parametrize("env_id", SHIPPED)
 def test_logits_have_the_documented_shape(env_id: str) -> None:
-    teacher = load_zoo_teacher(env_id)
+    teacher = _sb3(env_id)  # SB3Teacher around the SB3 model
     space = teacher.action_space
     width = (
         int(space.n) if isinstance(space, gym.spaces.Discrete) else 2 * int(np.prod(space.shape))
@@ -110,7 +175,45 @@ def test_training_smoke(env_id: str, tmp_path: Path) -> None:
     assert entry["timesteps"] == 300 and entry["algo"] == ZOO[env_id].algo
 
 
-def test_all_five_zoo_experts_are_shipped() -> None:
+def test_mujoco_expert_zip_is_actor_only_and_acts_like_the_full_model(tmp_path: Path) -> None:
+    """``--ship`` for a MuJoCo entry: critic and optimiser dropped, JSON policy_kwargs
+    (the activation by name), VecNormalize statistics as numbers; the actor-only zip
+    gives the full zip's outputs."""
+    pytest.importorskip("mujoco")
+    import shutil
+    import zipfile
+
+    import torch
+    from stable_baselines3 import PPO
+
+    from agents.zoo import MUJOCO_POLICY, load_sb3, resolve_policy_kwargs, strip_to_actor
+
+    out = tmp_path / "expert.zip"
+    entry = train_expert("Hopper-v5", seed=0, out=out, n_timesteps=64)
+    assert entry["actor_only"] and entry["policy_kwargs"]["activation_fn"] == "relu"
+    assert len(entry["obs_norm"]["mean"]) == 11
+    json.dumps(entry)  # nothing but numbers and strings in the manifest entry
+    with zipfile.ZipFile(out) as archive:
+        assert "policy.optimizer.pth" not in archive.namelist()
+    teacher = teacher_from_entry(out, entry)
+    assert isinstance(teacher.policy.mlp_extractor.policy_net[1], torch.nn.ReLU)
+
+    model = PPO("MlpPolicy", "Hopper-v5", policy_kwargs=resolve_policy_kwargs(MUJOCO_POLICY))
+    full, slim = tmp_path / "full.zip", tmp_path / "slim.zip"
+    model.save(full)
+    shutil.copy(full, slim)
+    strip_to_actor(slim)
+    assert slim.stat().st_size < 0.6 * full.stat().st_size
+    obs = np.random.default_rng(0).normal(size=(20, 11)).astype(np.float32)
+    a = SB3Teacher(load_sb3(full, "ppo", MUJOCO_POLICY))
+    b = SB3Teacher(load_sb3(slim, "ppo", MUJOCO_POLICY, actor_only=True))
+    np.testing.assert_array_equal(a.torch_logits(obs), b.torch_logits(obs))
+    assert (
+        a.n_actor_parameters() == b.n_actor_parameters() == (11 + 1) * 256 + 257 * 256 + 257 * 3 + 3
+    )
+
+
+def test_every_zoo_expert_is_shipped() -> None:
     assert sorted(ZOO) == SHIPPED
     assert MANIFEST["Acrobot-v1"]["obs_norm"] is not None  # trained under VecNormalize
 

@@ -1,0 +1,337 @@
+"""Configuration dataclasses of the learners and the main job, importable without torch.
+
+Frozen dataclasses only (fields, defaults, validation): the command line embeds
+them, ``config.json`` records them and the Python API takes them, so all three
+say the same thing. They live apart from the code that uses them so that building
+the command line (``imitate --help``) imports neither torch nor gymnasium; the
+learner modules re-export them (``imitate.bc.BCConfig`` is this ``BCConfig``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from imitate import validate
+
+Activation = Literal["tanh", "relu", "hardtanh"]
+
+BoxLoss = Literal["mse", "huber", "nll", "beta_nll"]
+"""How a Box (Gaussian) head is fitted (see :func:`imitate.bc.box_loss`)."""
+
+Seeding = Literal["auto", "per-episode", "stream"]
+"""How episodes are seeded (see :func:`imitate.collect.collect`)."""
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Architecture of an MLP policy."""
+
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer widths."""
+    activation: Activation = "tanh"
+    """Hidden activation ('hardtanh': clamp to [-1, 1], exact in the int8 C export)."""
+
+    def __post_init__(self) -> None:
+        validate.widths("policy.hidden", self.hidden)
+        if self.activation not in ("tanh", "relu"):
+            raise validate.ValueCheckError(
+                f"--policy.activation must be tanh or relu, got {self.activation!r}"
+            )
+
+
+@dataclass(frozen=True)
+class BCConfig:
+    """Behavioural-cloning hyperparameters (defaults work for classic-control tasks)."""
+
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    """Architecture of a new policy (ignored when warm-starting)."""
+    batch_size: int = 64
+    """Transitions per gradient step."""
+    lr: float = 3e-3
+    """Adam learning rate."""
+    weight_decay: float = 0.0
+    """Adam L2 penalty."""
+    max_steps: int = 20_000
+    """Upper bound on gradient steps."""
+    eval_every: int = 250
+    """Gradient steps between held-out evaluations."""
+    patience: int = 8
+    """Evaluations without held-out improvement before stopping early."""
+    holdout_fraction: float = 0.1
+    """Share of transitions held out for early stopping (0 disables it)."""
+    seed: int = 0
+    """Seed for initialisation, the held-out split and batch order."""
+    soft_weight: float = 0.0
+    """alpha: weight of the softened-teacher term; needs ``teacher_logits`` in the data.
+    The loss is ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(teacher action)``."""
+    temperature: float = 1.0
+    """T of the soft targets (Hinton et al. 2015); low T (0.01) sharpens Q-value teachers."""
+    label_smoothing: float = 0.0
+    """Discrete actions: train against ``(1 - eps) * onehot + eps / K`` (0.1 is usual)."""
+    class_weights: Literal["none", "balanced"] = "none"
+    """Discrete actions: weight each sample by ``n / (K * n_class)`` of its action."""
+    focal_gamma: float = 0.0
+    """Discrete actions: focal loss ``-(1 - p_a)^gamma log p_a`` (2 is usual; 0 is CE)."""
+    mixup_alpha: float = 0.0
+    """Discrete actions: mixup of observations and target distributions, Beta(alpha, alpha)."""
+    temporal_js: float = 0.0
+    """Discrete actions: weight of the Jensen-Shannon divergence between the action
+    distributions of consecutive steps of an episode (smoother, less flip-flopping clones)."""
+    temporal_js_temperature: float = 1.0
+    """Temperature of the distributions compared by ``temporal_js``; below 1 sharpens them,
+    so the penalty tracks changes of the chosen action rather than of confidence (two
+    near-uniform distributions are JS-close whatever their argmax)."""
+    ood_energy_weight: float = 0.0
+    """Discrete actions: weight of the energy-margin loss (Liu et al. 2020) that keeps the
+    energy ``-logsumexp(logits)`` low on training states and high on synthetic outliers
+    (training states plus Gaussian noise), so the energy score flags unfamiliar states."""
+    ood_noise: float = 2.0
+    """Standard deviation of the outliers' noise, in units of each observation's std."""
+    energy_margins: tuple[float, float] = (-8.0, -2.0)
+    """(m_in, m_out): energies above m_in on training states and below m_out on outliers
+    are penalised (squared hinge)."""
+    box_loss: BoxLoss = "mse"
+    """Box actions: how the Gaussian head is fitted. 'mse' / 'huber': the mean regresses
+    the expert action, the std is fitted to the residuals with the mean held fixed (so it
+    never re-weights states); 'nll': Gaussian NLL with learned std (its mean gradient is
+    divided by sigma^2, which lets hard states drop out: Pendulum's clone never swings up);
+    'beta_nll': Seitzer et al. 2022, the NLL times sg(sigma^(2 beta))."""
+    box_beta: float = 0.5
+    """beta of 'beta_nll' (0: the NLL; 1: the mean gets the MSE's gradient)."""
+    huber_delta: float = 1.0
+    """delta of 'huber', in action units."""
+    box_early_stop: Literal["action_mse", "nll"] = "action_mse"
+    """Box actions: held-out measure of early stopping and of the kept weights. Held-out
+    action MSE tracks the return; the held-out NLL improves while hard states are given up."""
+
+    def __post_init__(self) -> None:
+        validate.seed("seed", self.seed)
+        if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
+            raise ValueError("batch_size, max_steps and eval_every must be >= 1")
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.soft_weight <= 1.0 or self.temperature <= 0:
+            raise ValueError("soft_weight must be in [0, 1] and temperature > 0")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if min(self.focal_gamma, self.mixup_alpha, self.temporal_js, self.ood_energy_weight) < 0:
+            raise ValueError(
+                "focal_gamma, mixup_alpha, temporal_js and ood_energy_weight must be >= 0"
+            )
+        if self.temporal_js_temperature <= 0:
+            raise ValueError("temporal_js_temperature must be > 0")
+        if self.ood_noise <= 0 or self.energy_margins[0] >= self.energy_margins[1]:
+            raise ValueError("ood_noise must be > 0 and energy_margins (m_in, m_out) m_in < m_out")
+        if not 0.0 <= self.box_beta <= 1.0 or self.huber_delta <= 0:
+            raise ValueError("box_beta must be in [0, 1] and huber_delta > 0")
+        if self.mixup_alpha > 0 and (self.soft_weight > 0 or self.temporal_js > 0):
+            raise ValueError("mixup combines with neither soft targets nor temporal_js")
+
+    @property
+    def uses_toolbox(self) -> bool:
+        """Whether any loss beyond the head's plain NLL is asked for."""
+        return bool(
+            self.label_smoothing
+            or self.class_weights != "none"
+            or self.focal_gamma
+            or self.mixup_alpha
+            or self.temporal_js
+            or self.ood_energy_weight
+        )
+
+
+Gate = Literal["none", "entropy", "energy", "ensemble"]
+
+
+@dataclass(frozen=True)
+class BetaSchedule:
+    """Probability that the expert acts in round ``i``.
+
+    ``default``: 1 in round 0, then 0. ``constant``: ``value`` from round 1 on.
+    ``linear``: ``1 - i / rounds``. ``exponential``: ``value ** i``.
+    """
+
+    kind: Literal["default", "constant", "linear", "exponential"] = "default"
+    value: float = 0.5
+
+    def beta(self, round_index: int, rounds: int) -> float:
+        if round_index == 0:
+            return 1.0  # there is no learner yet
+        if self.kind == "default":
+            return 0.0
+        if self.kind == "constant":
+            return self.value
+        if self.kind == "linear":
+            return max(0.0, 1.0 - round_index / rounds)
+        return float(self.value**round_index)
+
+
+@dataclass(frozen=True)
+class DAggerConfig:
+    """DAgger settings; ``bc`` trains each round (warm-started)."""
+
+    rounds: int = 10
+    """Most rounds, round 0 included (round 0: the expert drives)."""
+    steps_per_round: int = 500
+    """Env-step budget of a round (with ``whole_episodes``: the most its whole episodes may
+    hold, unless a single episode is longer)."""
+    whole_episodes: bool = True
+    """Rounds of whole episodes, as many as ``steps_per_round`` holds and at least one (round
+    0 is then plain BC data); False: exactly ``steps_per_round`` states, episodes cut short."""
+    patience: int | None = 2
+    """Stop when the evaluated learner return has not improved on its best for this many
+    rounds and return the best learner (needs ``eval_episodes`` > 0; None: run every round)."""
+    beta: BetaSchedule = field(default_factory=BetaSchedule)
+    """Mixture schedule."""
+    gate: Gate = "none"
+    """Which states of a learner-driven round the expert labels."""
+    query_rate: float = 0.3
+    """Target share of states labelled in gated rounds."""
+    ensemble_size: int = 5
+    """Members (the learner plus bootstrap copies) for the ensemble gate."""
+    energy_temperature: float = 1.0
+    """Temperature of the energy score."""
+    eval_episodes: int = 20
+    """Learner evaluation episodes after each round (seeds 10000 + i); 0 disables."""
+    target_return: float | None = None
+    """Stop once the learner's evaluated mean return reaches this."""
+    bc: BCConfig = field(
+        default_factory=lambda: BCConfig(max_steps=2000, eval_every=100, patience=4)
+    )
+    """Training of each round."""
+    seed: int = 0
+    """Seed of rollouts, mixture coins and bootstrap weights."""
+    num_envs: int = 8
+    """Vectorised envs for rollouts."""
+    soft_labels: bool = False
+    """Also store the expert's ``logits`` with each label (distillation on student states)."""
+    warm_start: bool = True
+    """Continue each round from the previous learner (fast; enough on CartPole), else train a
+    new one on the aggregate (better on LunarLander: see ``benchmarks/bench_dagger.py``)."""
+
+    def __post_init__(self) -> None:
+        validate.seed("seed", self.seed)
+        validate.count("eval_episodes", self.eval_episodes, minimum=0)
+        validate.count("num_envs", self.num_envs)
+        validate.count("ensemble_size", self.ensemble_size)
+        validate.positive("energy_temperature", self.energy_temperature)
+        if self.rounds < 1 or self.steps_per_round < 1:
+            raise ValueError("rounds and steps_per_round must be >= 1")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1 (or None), got {self.patience}")
+        if not 0.0 < self.query_rate <= 1.0:
+            raise ValueError(f"query_rate must be in (0, 1], got {self.query_rate}")
+        if self.gate == "ensemble" and self.ensemble_size < 2:
+            raise ValueError("the ensemble gate needs ensemble_size >= 2")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Student architecture, loss mixing and data mode."""
+
+    student: PolicyConfig = field(default_factory=lambda: PolicyConfig(hidden=(16,)))
+    """Student architecture."""
+    temperature: float | None = None
+    """T; None: 0.01 for Q-value teachers, 2.0 otherwise. Ignored for Box actions (mean
+    matching, see :mod:`imitate.distill`)."""
+    alpha: float = 0.9
+    """Weight of the soft (teacher distribution) term; 0 is plain BC on teacher actions."""
+    mode: Literal["offline", "on-student"] = "on-student"
+    """Where the states come from."""
+    episodes: int = 20
+    """Offline: teacher episodes to record."""
+    rounds: int = 5
+    """On-student: DAgger rounds (round 0 uses teacher rollouts)."""
+    steps_per_round: int = 2000
+    """On-student: states per round."""
+    max_steps: int = 20_000
+    """Gradient steps per training call."""
+    seed: int = 0
+    """Seed of rollouts and training."""
+
+    def __post_init__(self) -> None:
+        if self.temperature is not None:
+            validate.positive("temperature", self.temperature)
+        validate.fraction("alpha", self.alpha)
+        validate.seed("seed", self.seed)
+        for name in ("episodes", "rounds", "steps_per_round", "max_steps"):
+            validate.count(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What the main job does; defaults finish in a few minutes on CartPole-v1."""
+
+    episodes: int = 20
+    """Demonstration episodes for the main BC clone."""
+    demo_counts: tuple[int, ...] = (1, 2, 5, 10, 20)
+    """BC is also trained on the first k of them, for the return-vs-demonstrations curve."""
+    eval_episodes: int = 50
+    """Evaluation episodes (reset seeds 10000 + i)."""
+    drift_episodes: int = 20
+    """Paired expert/clone episodes in the drift report."""
+    horizons: tuple[int, ...] = (25, 50, 100, 200, 400)
+    """Horizons of the cost-vs-T fit."""
+    bc: BCConfig = field(default_factory=BCConfig)
+    """Training of every BC clone."""
+    dagger: DAggerConfig = field(
+        default_factory=lambda: DAggerConfig(
+            rounds=6,  # the main job's measured settings (README); DAggerConfig's own
+            steps_per_round=1000,  # defaults (whole episodes, patience) are not yet
+            bc=BCConfig(max_steps=4000, eval_every=200, patience=5),  # measured here
+            warm_start=False,
+            whole_episodes=False,
+            patience=None,
+        )
+    )
+    """DAgger settings; each round trains a new learner on the aggregate (more robust than
+    warm-starting on LunarLander: see benchmarks/bench_dagger.py)."""
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    """Distillation of the expert into a small student (needs an expert with logits)."""
+    exports: tuple[str, ...] = ("onnx", "c")
+    """Formats the student is exported to (C as int8)."""
+    videos_per_clone: int = 3
+    """Side-by-side expert/clone episodes rendered per clone (BC-1, BC-<episodes>, DAgger):
+    the earliest-diverging, a median and the best one (0: no videos)."""
+    seed: int = 0
+    """Seed of demonstrations and training."""
+
+    def __post_init__(self) -> None:
+        validate.seed("seed", self.seed)
+        for name in ("episodes", "eval_episodes", "drift_episodes"):
+            validate.count(name, getattr(self, name))
+        validate.count("videos_per_clone", self.videos_per_clone, minimum=0)
+        validate.counts("demo_counts", self.demo_counts)
+        validate.counts("horizons", self.horizons)
+
+
+def long_episode_config() -> RunConfig:
+    """The main job scaled for 1000-step locomotion tasks (MuJoCo), ~10 minutes here.
+
+    Each evaluation episode is 5-50x longer than on classic control, so there are fewer
+    of them (10 instead of 50), BC curves on 1, 5 and 10 demonstrations, 4 DAgger rounds
+    of 2,500 states, a 2x32 student (HalfCheetah: 1/35 of the zoo actor), 5 drift pairs,
+    and no videos (MuJoCo renders through OpenGL, which a headless machine may not have:
+    here ``mujoco.FatalError``; ask for them with ``--videos-per-clone``).
+    """
+    return RunConfig(
+        episodes=10,
+        demo_counts=(1, 5, 10),
+        eval_episodes=10,
+        drift_episodes=5,
+        videos_per_clone=0,
+        bc=BCConfig(max_steps=5000),
+        dagger=DAggerConfig(
+            rounds=4,
+            steps_per_round=2500,
+            eval_episodes=3,
+            bc=BCConfig(max_steps=3000, eval_every=250, patience=4),
+            warm_start=True,
+        ),
+        distill=DistillConfig(
+            student=PolicyConfig(hidden=(32, 32)), rounds=4, steps_per_round=2500, max_steps=8000
+        ),
+    )
