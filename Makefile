@@ -76,6 +76,7 @@ arm-toolchain:
 	fi
 
 bench-embedded: $(VENV)/.installed-dev arm-toolchain
+	$(BIN)/pip install --quiet -e ".[embedded]"
 	$(BIN)/python -m benchmarks.bench_embedded
 
 clean:

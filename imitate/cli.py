@@ -1226,9 +1226,9 @@ def _report_error(message: str, as_json: bool) -> None:
 
 def parse(argv: list[str]) -> Any:
     """Parse ``argv`` into a command dataclass; bad flags exit 2 with one line on stderr."""
-    from imitate.helptext import install
+    from imitate.tyro_hooks import install
 
-    install()  # plain help text from the docstrings
+    install()  # plain help text; no typeguard import for default checks
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
@@ -1476,7 +1476,7 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
             "parameters": policy.n_parameters(),
         }
         if args.format == "c":
-            result["weight_bytes"] = weight_bytes(policy, args.int8)
+            result["weight_bytes"] = weight_bytes(policy, args.int8, args.activation_bits)
         _record_run(out_dir, args, "export", result)
     return artefacts.final(result)
 

@@ -10,7 +10,7 @@ learner modules re-export them (``imitate.bc.BCConfig`` is this ``BCConfig``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from imitate import validate
 
@@ -34,9 +34,10 @@ class PolicyConfig:
 
     def __post_init__(self) -> None:
         validate.widths("policy.hidden", self.hidden)
-        if self.activation not in ("tanh", "relu"):
+        if self.activation not in get_args(Activation):
+            choices = ", ".join(get_args(Activation))
             raise validate.ValueCheckError(
-                f"--policy.activation must be tanh or relu, got {self.activation!r}"
+                f"--policy.activation must be one of {choices}, got {self.activation!r}"
             )
 
 

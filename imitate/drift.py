@@ -627,28 +627,52 @@ def drift_results(analysis: DriftAnalysis, figures: dict[str, str]) -> dict[str,
     }
 
 
-def drift_table(results: dict[str, Any]) -> str:
-    """The markdown table of drift figures per clone."""
+DRIFT_HEADER = (
+    "clone",
+    "return",
+    "first divergence (mean step, or episode end)",
+    "diverged share",
+    "failed share",
+    "disagreement on expert states",
+    "on clone states",
+    "cost-vs-T slope [95 % CI]",
+)
+
+
+def drift_rows(summaries: dict[str, dict[str, Any]]) -> tuple[list[list[str]], str]:
+    """The cells of the drift table (one row per clone, :data:`DRIFT_HEADER`'s columns) and
+    the note that says what the slope's cost is."""
     rows = []
     kind = "disagreement"
-    for name, s in results["clones"].items():
+    for name, s in summaries.items():
         hs = s["horizon_scaling"]
         kind = hs.get("cost", kind)
         lo, hi = hs["slope_ci"]
         rows.append(
-            f"| {name} | {s['clone_mean_return']:.1f} | {s['mean_first_divergence_or_end']:.1f} "
-            f"| {s['diverged_share']:.2f} | {s['failed_share']:.2f} "
-            f"| {s['disagreement_on_expert_states']:.3f} "
-            f"| {s['disagreement_on_clone_states']:.3f} | {hs['slope']:.2f} [{lo:.2f}, {hi:.2f}] |"
+            [
+                name,
+                f"{s['clone_mean_return']:.1f}",
+                f"{s['mean_first_divergence_or_end']:.1f}",
+                f"{s['diverged_share']:.2f}",
+                f"{s['failed_share']:.2f}",
+                f"{s['disagreement_on_expert_states']:.3f}",
+                f"{s['disagreement_on_clone_states']:.3f}",
+                f"{hs['slope']:.2f} [{lo:.2f}, {hi:.2f}]",
+            ]
         )
-    return (
-        "| clone | return | first divergence (mean step, or episode end) | diverged share "
-        "| failed share | disagreement on expert states | on clone states "
-        "| cost-vs-T slope [95 % CI] |\n"
-        "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+    note = (
         f"Cost in the slope: {COST_LABELS.get(kind, kind)}, summed over a fixed horizon T on "
-        "the clone's own rollouts; 95 % bootstrap interval over episodes.\n"
+        "the clone's own rollouts; 95 % bootstrap interval over episodes."
     )
+    return rows, note
+
+
+def drift_table(results: dict[str, Any]) -> str:
+    """The markdown table of drift figures per clone, with its note."""
+    rows, note = drift_rows(results["clones"])
+    lines = ["| " + " | ".join(DRIFT_HEADER) + " |", "|" + "---|" * len(DRIFT_HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + f"\n\n{note}\n"
 
 
 def drift_markdown(results: dict[str, Any]) -> str:

@@ -282,12 +282,11 @@ def test_item3_export_over_another_envs_export_is_all_old_or_all_new(
     assert leftovers(small_disk.path) == []
 
 
-def test_item3_dagger_sweep_distill_run_leave_no_half_folder_on_a_full_disk(
+def test_item3_dagger_sweep_distill_run_leave_old_or_nothing_on_a_full_disk(
     small_disk: SmallDisk, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import importlib
 
-    small_disk.fill(leave=4096 * 6)
     commands = {
         "dagger": ["dagger", "--rounds", "1", "--steps-per-round", "200", "--bc.max-steps", "30",
                    "--eval-episodes", "0"],
@@ -313,12 +312,21 @@ def test_item3_dagger_sweep_distill_run_leave_no_half_folder_on_a_full_disk(
     # (the package's lazy names shadow the modules collect/dagger/distill: import the modules)
     monkeypatch.setattr(importlib.import_module("imitate.pipeline"), "run_pipeline", fake_pipeline)
     monkeypatch.setattr(importlib.import_module("imitate.distill"), "distill", fast_distill)
+    before = {}
+    for name, args in commands.items():  # an old set of each, written while there is room
+        code, err = _cli([*args, "--out", str(small_disk.path / name)], capsys)
+        assert code == 0, (name, err)
+        before[name] = tree_digest(small_disk.path / name)
+    small_disk.fill(leave=4096 * 6)
     for name, args in commands.items():
-        out = small_disk.path / name
-        code, err = _cli([*args, "--out", str(out)], capsys)
-        assert code == 2 and "No space left on device" in one_error_line(err), (name, err)
-        assert not out.exists(), name
-        assert leftovers(small_disk.path) == [], name
+        for out in (small_disk.path / name, small_disk.path / f"new-{name}"):
+            code, err = _cli([*args, "--out", str(out)], capsys)
+            assert code == 2 and "No space left on device" in one_error_line(err), (name, err)
+            if out.name == name:
+                assert tree_digest(out) == before[name], name  # exactly the old set
+            else:
+                assert not out.exists(), name
+            assert leftovers(small_disk.path) == [], name
 
 
 def test_item3_two_writers_of_one_out_do_not_interleave(tmp_path: Path) -> None:
