@@ -20,7 +20,7 @@ $(VENV)/.installed-run: $(BIN)/activate pyproject.toml
 
 $(VENV)/.installed-dev: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install --quiet $(TORCH_PIN)
-	$(BIN)/pip install --quiet -e ".[onnx,ray,minari,mujoco,bench,dev]"
+	$(BIN)/pip install --quiet -e ".[onnx,ray,minari,mujoco,bench,sb3-contrib,dev]"
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
