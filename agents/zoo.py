@@ -449,8 +449,20 @@ def env_spaces_match(model: Any, env_id: str) -> bool:
         env.close()
 
 
-def teacher_from_entry(path: Path, entry: dict[str, Any] | None) -> Any:
-    """An :class:`SB3Teacher` for the zip at ``path`` with its manifest entry's statistics."""
+def teacher_from_entry(
+    path: Path, entry: dict[str, Any] | None, safe: bool = False, env_id: str | None = None
+) -> Any:
+    """A teacher for the zip at ``path`` with its manifest entry's statistics: with ``safe``,
+    the actor rebuilt from the zip's tensors for ``env_id``'s spaces (nothing unpickled,
+    :mod:`agents.sb3_safe`), else an :class:`SB3Teacher` around ``SB3.load`` (which runs the
+    zip's pickles: trusted zips only)."""
+    if safe:
+        from agents.sb3_safe import load_safe_for_env
+
+        target = env_id or (entry or {}).get("env_id")
+        if target is None:
+            raise ImitateError(f"{path}: the safe import needs the env (--env)")
+        return load_safe_for_env(path, target, obs_norm_of(entry))
     from agents.teachers import SB3Teacher
 
     algo = entry.get("algo") if entry else None
@@ -459,11 +471,14 @@ def teacher_from_entry(path: Path, entry: dict[str, Any] | None) -> Any:
     return SB3Teacher(load_sb3(path, algo, kwargs, actor_only), obs_norm_of(entry))
 
 
-def load_zoo_teacher(env_id: str, cached: bool = True) -> Any:
+def load_zoo_teacher(env_id: str, cached: bool = True, safe: bool = True) -> Any:
     """The shipped zoo expert of ``env_id`` as a SoftPolicy (offline, no training objects).
 
     ``cached``: the numpy actor cached beside the zip (:mod:`agents.actors`; neither torch
-    nor SB3 is imported) when it matches the zip, else the SB3 model."""
+    nor SB3 is imported) when it matches the zip. Else, with ``safe`` (the default), the
+    actor rebuilt from the zip's tensors (:mod:`agents.sb3_safe`): either way nothing is
+    unpickled. ``cached=False, safe=False`` gives the :class:`SB3Teacher` around the SB3
+    model (it unpickles the zip), which the tests use as the reference."""
     zoo_spec(env_id)
     entry = read_manifest().get(env_id)
     if entry is None:
@@ -477,13 +492,22 @@ def load_zoo_teacher(env_id: str, cached: bool = True) -> Any:
         actor = read_actor(actor_file(path), path)
         if actor is not None:
             return actor
-    return teacher_from_entry(path, entry)
+    return teacher_from_entry(path, entry, safe=safe, env_id=env_id)
 
 
-def load_zip_teacher(path: Path, env_id: str) -> Any:
-    """A user's SB3 zip as a SoftPolicy; a sidecar ``<zip>.json`` may carry VecNormalize stats."""
+def load_zip_teacher(path: Path, env_id: str, safe: bool = False) -> Any:
+    """A user's SB3 zip as a SoftPolicy; a sidecar ``<zip>.json`` may carry VecNormalize stats.
+
+    SB3 zips are pickles: without ``safe`` this runs the zip's code (SB3's own loader), so
+    it is called only for a zip the user named. ``safe`` rebuilds the actor from the
+    zip's tensors instead (:mod:`agents.sb3_safe`)."""
     sidecar = path.with_suffix(".json")
-    entry = json.loads(sidecar.read_text()) if sidecar.is_file() else None
+    try:
+        entry = json.loads(sidecar.read_text()) if sidecar.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ImitateError(f"{sidecar}: not a JSON sidecar ({exc})") from None
+    if safe:
+        return teacher_from_entry(path, entry, safe=True, env_id=env_id)
     teacher = teacher_from_entry(path, entry)
     if not env_spaces_match(teacher.model, env_id):
         raise EnvError(

@@ -42,7 +42,7 @@ int main(void) {
         checksum += (long)action[0];
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
-    double ns = ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n;
+    double ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / (double)n;
     printf("%.3f %ld\n", ns, checksum);
     return 0;
 }
@@ -92,7 +92,7 @@ def main() -> None:
                 "us_per_action": per_action_us(load_exported(files[0]), obs),
             }
         for int8 in (False, True):
-            export_policy(student, "c", root / f"c{int8}", int8=int8)
+            export_policy(student, "c", root / f"c{int8}", int8=int8, calibration=obs)
             results["c_int8" if int8 else "c_float32"] = {
                 "bytes": weight_bytes(student, int8),
                 "us_per_action": c_ns_per_action(root / f"c{int8}") / 1000,

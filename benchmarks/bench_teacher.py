@@ -34,7 +34,7 @@ def main() -> None:
     env_ids = sys.argv[1:] or sorted(read_manifest())
     results = {}
     for env_id in env_ids:
-        teacher = load_zoo_teacher(env_id, cached=False)
+        teacher = load_zoo_teacher(env_id, cached=False, safe=False)
         states = collect(teacher, env_id, 2, seed=0).obs
         one, batch = states[:1], states[np.arange(256) % len(states)]
         predict_one = per_call_us(

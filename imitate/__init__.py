@@ -16,9 +16,12 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+from imitate.signals import quiet_while_the_command_starts
 from imitate.threads import init_threads, set_threads
 
 __version__ = "0.1.0"
+
+quiet_while_the_command_starts()  # the `imitate` command only; see imitate.signals
 
 _EXPORTS = {
     "BCConfig": "imitate.configs",

@@ -5,7 +5,11 @@ so flags, the Python API and the saved ``config.json`` say the same thing. The
 shared vocabulary: ``--env``, ``--expert``, ``--policy``, ``--data``,
 ``--episodes``, ``--seed``, ``--out``, ``--json`` (one JSON object on stdout).
 
-Errors caused by input print one line ``imitate: error: ...`` and exit 2.
+Errors caused by input print one line ``imitate: error: ...`` and exit 2; so does every
+file-system fault (``imitate: error: <path>: <what>``). SIGINT/SIGTERM print ``imitate:
+interrupted`` and exit 130/143. Commands that write a folder write it whole or not at
+all (:func:`imitate.runs.artefact_dir`). SB3 zips are pickles: one is loaded only when
+named on the command line, and ``--safe`` loads it without unpickling.
 """
 
 from __future__ import annotations
@@ -22,15 +26,24 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import tyro
 
+from imitate import validate
 from imitate.configs import BCConfig, DAggerConfig, RunConfig, Seeding
-from imitate.errors import EnvError, ImitateError
+from imitate.errors import EnvError, ImitateError, Interrupted, os_error
 from imitate.fileio import write_json, write_jsonl, write_text
-from imitate.runs import config_to_json, make_run_dir
+from imitate.runs import (
+    artefact_dir,
+    check_out,
+    config_to_json,
+    default_run_dir,
+    make_run_dir,
+    out_lock,
+)
 from imitate.tracking import Logger, RunLogger
 
 if TYPE_CHECKING:  # the library is imported by each command's handler, when it runs
     from imitate.collect import Backend
     from imitate.data import Dataset
+    from imitate.environments import EnvLike
     from imitate.plots import Curve
     from imitate.policy import MLPPolicy
     from imitate.runtime import NumpyMLPPolicy, Policy
@@ -67,9 +80,20 @@ class CollectCommand:
     """Roll out an expert and save its demonstrations as one dataset file."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     episodes: int = 10
     """Complete episodes to record."""
     seed: int = 0
@@ -87,6 +111,12 @@ class CollectCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
+        validate.count("num_envs", self.num_envs)
+
 
 @dataclass(frozen=True)
 class BCCommand:
@@ -97,7 +127,11 @@ class BCCommand:
     out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder for policy.pt, config.json, metrics.jsonl (default: under runs/)."""
     env: Annotated[str | None, DefaultInDoc] = None
-    """Env to evaluate on after training (default: the dataset's); must match the dataset."""
+    """Env to evaluate on after training (default: the dataset's, with its recorded kwargs);
+    must match the dataset."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     eval_episodes: int = 50
     """Evaluation episodes after training (0: skip); episode i resets with seed 10000 + i."""
     config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
@@ -107,6 +141,10 @@ class BCCommand:
     (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.count("eval_episodes", self.eval_episodes, minimum=0)
 
 
 @dataclass(frozen=True)
@@ -119,8 +157,19 @@ class EvalCommand:
     """The expert: evaluated when alone; with --policy, the labels for calibration (ECE,
     Brier, NLL in bits per action on the policy's own states; default: the expert recorded
     with the policy's demonstrations, else the env's zoo or scripted expert)."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     env: Annotated[str | None, DefaultInDoc] = None
-    """Gymnasium env id (default: the env the policy was trained on)."""
+    """Gymnasium env id or module:EnvId (default: the env the policy was trained on, with its
+    recorded kwargs)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     episodes: int = 50
     """Evaluation episodes."""
     seed: int = 10_000
@@ -137,16 +186,32 @@ class EvalCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
+
 
 @dataclass(frozen=True)
 class RunCommand:
     """The main job: expert -> demos -> BC -> DAgger -> student -> exports -> drift report."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "auto"
     """Expert: 'auto' (the zoo expert if one is shipped, else 'heuristic'), 'heuristic', 'zoo',
-    an SB3 .zip or an imitate policy .pt."""
+    an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__run__<seed>__<time>/)."""
     config: Annotated[RunConfig, Flatten] = field(default_factory=RunConfig)
@@ -157,15 +222,29 @@ class RunCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+
 
 @dataclass(frozen=True)
 class DaggerCommand:
     """Train a learner with DAgger; plot its return against expert labels next to BC's."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__dagger__<seed>__<time>/)."""
     compare_bc: bool = True
@@ -180,15 +259,29 @@ class DaggerCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+
 
 @dataclass(frozen=True)
 class DriftCommand:
     """Measure how clones drift from their expert: paired rollouts, shift gap, cost vs horizon."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     policy: Annotated[tuple[Path, ...], tyro.conf.UseAppendAction] = ()
     """Clone checkpoint .pt; repeat the flag to compare several."""
     episodes: int = 20
@@ -211,17 +304,39 @@ class DriftCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
+        validate.positive("threshold", self.threshold)
+
 
 @dataclass(frozen=True)
 class DistillCommand:
     """Distil a teacher into a small student (soft targets with temperature T)."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     teacher: str = "zoo"
-    """Teacher with logits: 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Teacher with logits: 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     hidden: tuple[int, ...] = (16,)
     """Student hidden layer widths."""
+    activation: Literal["tanh", "relu", "hardtanh"] = "tanh"
+    """Student hidden activation (relu / hardtanh map exactly onto the int8 C export)."""
+    qat: bool = False
+    """Then fine-tune with int8 fake-quantised weights (QAT) on the student's own states, so
+    that the int8 C export computes the saved student's dot products exactly."""
     temperature: Annotated[float | None, DefaultInDoc] = None
     """Softmax temperature T (default: 0.01 for Q-value teachers, else 2)."""
     alpha: float = 0.9
@@ -240,6 +355,15 @@ class DistillCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.widths("hidden", self.hidden)
+        if self.temperature is not None:
+            validate.positive("temperature", self.temperature)
+        validate.fraction("alpha", self.alpha)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
+
 
 @dataclass(frozen=True)
 class ExportCommand:
@@ -247,10 +371,24 @@ class ExportCommand:
 
     policy: Path
     """Policy checkpoint .pt."""
-    format: Literal["onnx", "torchscript", "numpy", "c"] = "onnx"
-    """Artefact format."""
+    format: Literal["onnx", "torchscript", "numpy", "c", "sb3"] = "onnx"
+    """Artefact format. ('sb3': a stable-baselines3 zip whose actor
+    is the clone, to fine-tune with PPO.load / SAC.load)."""
+    algo: Literal["ppo", "sac"] | None = None
+    """sb3 only: 'ppo' (Discrete, MultiDiscrete, MultiBinary actions) or 'sac' (bounded Box
+    actions); default by the action space."""
     int8: bool = False
-    """C only: int8 weights (per-channel symmetric, int32 accumulation)."""
+    """C only: integer-only int8 (int8 weights, calibrated int activations, int32 accumulators)."""
+    activation_bits: Literal[8, 16] = 16
+    """C int8 only: activation width (observation and hidden); the weights stay int8."""
+    prefix: str = "policy"
+    """C only: name of the files (<prefix>.h/.c) and prefix of every symbol and macro."""
+    env: Annotated[str | None, DefaultInDoc] = None
+    """C int8 only: env whose rollouts of the policy calibrate it (default: the checkpoint's)."""
+    episodes: int = 10
+    """C int8 only: calibration episodes of the policy itself."""
+    seed: int = 0
+    """C int8 only: seed of the calibration rollouts."""
     out: Annotated[Path | None, DefaultInDoc] = None
     """Output folder (default: runs/<env>__export__0__<time>/)."""
     json: bool = False
@@ -267,9 +405,20 @@ class OodCommand:
     policy: Path
     """Clone checkpoint .pt (Discrete actions)."""
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     data: Annotated[Path | None, DefaultInDoc] = None
     """The clone's demonstrations (.npz): the support that drift leaves. Default: as many
     fresh expert episodes, reset seeds following the scored ones."""
@@ -283,6 +432,11 @@ class OodCommand:
     """Report folder (default: runs/<env>__ood__<seed>__<time>/)."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
 
 
 @dataclass(frozen=True)
@@ -303,6 +457,10 @@ class ExpertTrainCommand:
     json: bool = False
     """Print one JSON object on stdout."""
 
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+
 
 @dataclass(frozen=True)
 class ExpertListCommand:
@@ -317,15 +475,31 @@ class ExpertEvalCommand:
     """Evaluate an expert on seeded episodes (episode i resets with seed + i)."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "zoo"
-    """'zoo', 'heuristic', an SB3 .zip or an imitate policy .pt."""
+    """'zoo', 'heuristic', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     episodes: int = 50
     """Evaluation episodes."""
     seed: int = 10_000
     """Reset seed of the first episode."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seed("seed", self.seed)
+        validate.count("episodes", self.episodes)
 
 
 @dataclass(frozen=True)
@@ -351,6 +525,10 @@ class SweepCommand:
     """Gymnasium env id."""
     expert: str = "heuristic"
     """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     grid: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
     """An axis 'name=v1,v2,...' (repeat for a second one): 'episodes', 'hidden' (e.g. 16,64x64)
     or a BC setting such as lr or label_smoothing. Default: episodes=1,2,5."""
@@ -371,6 +549,12 @@ class SweepCommand:
     (offline unless WANDB_MODE is set); metrics.jsonl is always written."""
     json: bool = False
     """Print one JSON object on stdout."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+        validate.seeds("seeds", self.seeds)
+        validate.count("episodes", self.episodes)
+        validate.count("eval_episodes", self.eval_episodes)
 
 
 @dataclass(frozen=True)
@@ -447,6 +631,15 @@ class DecompressCommand:
     """Print one JSON object on stdout."""
 
 
+DESCRIPTION = (
+    "imitate: imitation learning and policy distillation. Trust rule: an SB3 .zip is a "
+    "pickle, and loading one runs any code inside it; imitate loads a zip only when you name "
+    "it (--expert/--teacher), never because a checkpoint or dataset mentions it. Name only "
+    "zips you trust, or add --safe to rebuild the actor from the zip's tensors without "
+    "unpickling (shipped zoo experts always load so). imitate's own .pt/.npz files hold no "
+    "pickled objects."
+)
+
 EVAL_SEED = 10_000
 """First reset seed of every evaluation (episode i: EVAL_SEED + i), kept apart from training."""
 
@@ -474,51 +667,76 @@ def _progress() -> bool:
 
 def _require_positive(**values: int) -> None:
     for name, value in values.items():
-        if value < 1:
-            raise ImitateError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        validate.count(name, value)
 
 
-def resolve_expert(spec: str, env_id: str) -> Policy:
-    """``heuristic``, ``zoo``, an SB3 ``.zip`` or an imitate ``.pt`` -> a Policy for ``env_id``."""
-    if spec == "heuristic":
-        import envs
-        from agents.heuristics import HEURISTICS, heuristic_expert
-
-        if env_id in envs.EXPERTS:
-            return envs.EXPERTS[env_id]()  # type: ignore[return-value]
-        if env_id in HEURISTICS:
-            return heuristic_expert(env_id)
-        known = ", ".join(sorted([*HEURISTICS, *envs.EXPERTS]))
-        raise EnvError(f"no heuristic expert for {env_id!r} (available: {known})")
-    if spec == "zoo":
-        from agents.zoo import load_zoo_teacher
-
-        return load_zoo_teacher(env_id)
-    if spec.endswith(".zip"):
-        from agents.zoo import load_zip_teacher
-
-        return load_zip_teacher(Path(spec), env_id)
-    if spec.endswith(".pt"):
-        from imitate.policy import load_policy
-
-        policy = load_policy(spec)
-        check_policy_env(policy, env_id, spec)
-        return policy
-    raise ImitateError(
-        f"unknown expert {spec!r}: use 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt"
-    )
+SHIPPED_EXPERT_NAMES = ("heuristic", "zoo")
+"""Expert names a checkpoint may record for eval's calibration default: no file paths."""
 
 
-def check_policy_env(policy: Any, env_id: str, name: str) -> None:
+def _warn(warnings: list[str], message: str) -> None:
+    """One warning line on stderr now; the list goes into the result (``--json``)."""
+    print(f"imitate: warning: {message}", file=sys.stderr)
+    warnings.append(message)
+
+
+def _with_warnings(warnings: list[str], result: dict[str, Any]) -> dict[str, Any]:
+    return {**result, "warnings": warnings} if warnings else result
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """An existing ``--out`` file is replaced only when it is an imitate dataset."""
+    import zipfile
+
+    if path.is_file():
+        try:
+            with zipfile.ZipFile(path) as archive:
+                ours = "meta_json.npy" in archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            ours = False
+        if not ours:
+            raise ImitateError(
+                f"{path}: exists and is not an imitate dataset; imitate does not overwrite it"
+            )
+
+
+def _expert_inputs(spec: str) -> tuple[Path | None, ...]:
+    """The expert's file, if it is one (an artefact folder must not swallow its input)."""
+    return (Path(spec),) if spec.endswith((".zip", ".pt")) else ()
+
+
+def resolve_expert(
+    spec: str, env_id: EnvLike, safe: bool = False, vecnormalize: Path | None = None
+) -> Policy:
+    """``--expert`` -> a Policy for the env (one registry: :mod:`agents.registry`).
+
+    Only names the user typed come here (never a path read from a checkpoint). An SB3 zip
+    is loaded by SB3 (its pickles run: trusted input only) unless ``safe``."""
+    from agents.registry import resolve_expert as resolve
+
+    return resolve(spec, env_id, vecnormalize, safe=safe)
+
+
+def command_env(env: str, env_kwargs: tuple[str, ...] = ()) -> EnvLike:
+    """``--env`` and ``--env-kwargs`` -> what the library takes (an id, or a spec with kwargs)."""
+    from imitate.environments import env_spec, parse_env_kwargs
+
+    kwargs = parse_env_kwargs(env_kwargs)
+    return env_spec(env, kwargs) if kwargs else env
+
+
+def check_policy_env(policy: Any, env_id: EnvLike, name: str) -> None:
     """Raise ``EnvError`` when the policy's spaces (``observation_space``, ``action_space``)
     differ from the env's."""
     from imitate.collect import env_spaces
+    from imitate.environments import env_name
 
     obs_space, action_space = env_spaces(env_id)
     if policy.observation_space.shape != obs_space.shape or policy.action_space != action_space:
         raise EnvError(
             f"{name} was trained for observations {policy.observation_space.shape} and actions "
-            f"{policy.action_space}, but {env_id} has {obs_space.shape} and {action_space}"
+            f"{policy.action_space}, but {env_name(env_id)} has {obs_space.shape} and "
+            f"{action_space}"
         )
 
 
@@ -533,15 +751,24 @@ def _record_run(out_dir: Path, command: Any, stage: str, result: dict[str, Any])
 def run_collect(args: CollectCommand) -> dict[str, Any]:
     from imitate.collect import collect, env_spaces
 
+    env = command_env(args.env, args.env_kwargs)
     _require_positive(episodes=args.episodes, num_envs=args.num_envs)
     backend = args.rollouts.to_backend()
-    env_spaces(args.env)  # an unknown env id is reported before anything else
-    expert = resolve_expert(args.expert, args.env)
-    out = args.out or make_run_dir(args.env, "collect", args.seed) / "demos.npz"
+    env_spaces(env)  # an unknown env id is reported before anything else
+    if args.out is not None:
+        check_out(args.out, "file")
+        _refuse_foreign_file(args.out)
+    warnings: list[str] = []
+    from imitate.data import collection_estimate, dataset_warnings
+
+    estimate = collection_estimate(args.env, args.episodes)
+    if estimate is not None:
+        _warn(warnings, estimate)
+    expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     start = time.perf_counter()
     dataset = collect(
         expert,
-        args.env,
+        env,
         args.episodes,
         args.seed,
         args.num_envs,
@@ -551,10 +778,12 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
         backend=backend,
     )
     elapsed = time.perf_counter() - start
-    dataset.save(out)
+    for message in dataset_warnings(dataset):
+        _warn(warnings, message)
+    target = args.out or default_run_dir(args.env, "collect", args.seed) / "demos.npz"
     returns = dataset.episode_returns
     result = {
-        "data": str(out),
+        "data": str(target),
         "env": args.env,
         "expert": args.expert,
         "episodes": dataset.n_episodes,
@@ -564,17 +793,23 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
         "wall_time_s": elapsed,
     }
     if args.out is None:  # our run folder (an --out file's folder is the user's)
-        _record_run(out.parent, args, "collect", result)
-    return result
+        with artefact_dir(target.parent, "collect") as artefacts:
+            dataset.save(artefacts.work / "demos.npz")
+            _record_run(artefacts.work, args, "collect", result)
+    else:
+        with out_lock(target):
+            dataset.save(target)
+    return _with_warnings(warnings, result)
 
 
-def load_dataset_for(path: Path, env_id: str | None) -> Dataset:
+def load_dataset_for(path: Path, env_id: EnvLike | None) -> Dataset:
     """Load a dataset; ``EnvError`` if it was collected on another env than ``env_id``."""
     from imitate.data import load_dataset
+    from imitate.environments import env_name
 
     dataset = load_dataset(path)
-    if env_id is not None and dataset.meta.env_id != env_id:
-        raise EnvError(f"{path} was collected on {dataset.meta.env_id}, not on {env_id}")
+    if env_id is not None and dataset.meta.env_id != env_name(env_id):
+        raise EnvError(f"{path} was collected on {dataset.meta.env_id}, not on {env_name(env_id)}")
     return dataset
 
 
@@ -588,8 +823,7 @@ def _train_and_save(
     policy, history = train_bc(dataset, config, progress=_progress())
     log = log or RunLogger(out_dir)
     env_config = {
-        "env_id": dataset.meta.env_id,
-        "expert": dataset.meta.source,  # eval's default calibration labels
+        **dataset.meta.provenance(),  # env (kwargs), expert (eval's calibration labels), seed
         "bc": config_to_json(config),
     }
     save_policy(policy, out_dir / "policy.pt", env_config)
@@ -601,16 +835,24 @@ def _train_and_save(
 
 def run_bc(args: BCCommand) -> dict[str, Any]:
     from imitate.collect import evaluate
+    from imitate.data import dataset_warnings
 
-    dataset = load_dataset_for(args.data, args.env)
+    given = None if args.env is None else command_env(args.env, args.env_kwargs)
+    dataset = load_dataset_for(args.data, given)
+    warnings: list[str] = []
+    for message in dataset_warnings(dataset):
+        _warn(warnings, f"{args.data}: {message}")
     env_id = dataset.meta.env_id
-    out_dir = make_run_dir(env_id, "bc", args.config.seed, args.out)
-    log = RunLogger(out_dir, args.logger, config_to_json(args))
-    policy, result = _train_and_save(dataset, args.config, out_dir, args, log)
-    if args.eval_episodes > 0:
-        result["eval"] = evaluate(policy, env_id, args.eval_episodes, EVAL_SEED).to_json()
-        write_json(out_dir / "eval.json", result["eval"])
-    return result
+    env = given if given is not None else dataset.meta.env()  # the recorded kwargs too
+    target = args.out or default_run_dir(env_id, "bc", args.config.seed)
+    with artefact_dir(target, "bc", inputs=(args.data,)) as artefacts:
+        out_dir = artefacts.work
+        log = RunLogger(out_dir, args.logger, config_to_json(args))
+        policy, result = _train_and_save(dataset, args.config, out_dir, args, log)
+        if args.eval_episodes > 0:
+            result["eval"] = evaluate(policy, env, args.eval_episodes, EVAL_SEED).to_json()
+            write_json(out_dir / "eval.json", result["eval"])
+    return _with_warnings(warnings, artefacts.final(result))
 
 
 def run_eval(args: EvalCommand) -> dict[str, Any]:
@@ -618,6 +860,7 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
 
     from imitate.collect import EvalResult, collect, evaluate
     from imitate.drift import action_flip_rate
+    from imitate.environments import env_name, spec_of_record
     from imitate.runtime import numpy_policy, read_checkpoint
     from imitate.spaces import CategoricalHead
 
@@ -626,13 +869,18 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         raise ImitateError(f"--js-gate must be in [0, ln 2 = 0.693), got {args.js_gate}")
     if args.policy is None and args.expert is None:
         raise ImitateError("give --policy, --expert, or both (calibration against the expert)")
+    if args.out is not None:
+        check_out(args.out, "dir")
     backend = args.rollouts.to_backend()
     if args.policy is not None:
         checkpoint = read_checkpoint(args.policy)  # numpy inference: torch is not loaded
         policy = numpy_policy(checkpoint, str(args.policy))
         recorded = checkpoint["config"]
-        env_id = args.env or recorded.get("env_id")
-        if env_id is None:
+        if args.env is not None:
+            env_id: EnvLike = command_env(args.env, args.env_kwargs)
+        elif recorded.get("env_id") is not None:
+            env_id = spec_of_record(recorded)  # with the kwargs it was trained with
+        else:
             raise ImitateError(f"{args.policy} does not record its env: pass --env")
         check_policy_env(policy, env_id, str(args.policy))
         if args.js_gate and not isinstance(policy.head, CategoricalHead):
@@ -641,7 +889,7 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             result = evaluate(
                 policy, env_id, args.episodes, args.seed, progress=_progress(), backend=backend
             )
-            out: dict[str, Any] = {"env": env_id, **result.to_json()}
+            out: dict[str, Any] = {"env": env_name(env_id), **result.to_json()}
         else:  # record the actions too, for the flip rate
             actor: Policy = policy
             if args.js_gate:
@@ -654,23 +902,28 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             )  # fmt: skip
             result = EvalResult(rollouts.episode_returns, rollouts.episode_lengths, args.seed)
             out = {
-                "env": env_id,
+                "env": env_name(env_id),
                 **result.to_json(),
                 "js_gate": args.js_gate,
                 "action_flip_rate": action_flip_rate(rollouts.actions, rollouts.episode_starts),
             }
-        out_dir = None if args.out is None else make_run_dir(env_id, "eval", args.seed, args.out)
-        teacher = recorded.get("expert")  # the expert that labelled the clone's data
-        if not (teacher in ("heuristic", "zoo") or (teacher and Path(teacher).is_file())):
-            teacher = None
-        expert_name = args.expert or teacher or default_expert(env_id)
-        if expert_name is not None and isinstance(policy.head, CategoricalHead):
-            expert = resolve_expert(expert_name, env_id)
-            figure = None if out_dir is None else out_dir / "reliability.png"
-            out["calibration"] = {
-                "expert": expert_name,
-                **calibration_report(policy, expert, env_id, args.seed, figure),
-            }
+        name = env_name(env_id)
+        out_dir = None if args.out is None else make_run_dir(name, "eval", args.seed, args.out)
+        if isinstance(policy.head, CategoricalHead):
+            labels = calibration_expert(args, recorded)
+            if isinstance(labels, str):
+                out["calibration"] = {"skipped": labels}
+            else:
+                expert_name, why = labels
+                expert = resolve_expert(
+                    expert_name, env_id, safe=args.safe, vecnormalize=args.vecnormalize
+                )
+                figure = None if out_dir is None else out_dir / "reliability.png"
+                out["calibration"] = {
+                    "expert": expert_name,
+                    "expert_from": why,
+                    **calibration_report(policy, expert, env_id, args.seed, figure),
+                }
         if out_dir is not None:
             write_json(out_dir / "eval.json", out)
             _record_run(out_dir, args, "eval", out)
@@ -679,30 +932,41 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         raise ImitateError("--expert needs --env")
     if args.js_gate:
         raise ImitateError("--js-gate gates a --policy (a Discrete imitate policy)")
-    actor = resolve_expert(str(args.expert), args.env)
-    result = evaluate(
-        actor, args.env, args.episodes, args.seed, progress=_progress(), backend=backend
-    )
+    env = command_env(args.env, args.env_kwargs)
+    actor = resolve_expert(str(args.expert), env, safe=args.safe, vecnormalize=args.vecnormalize)
+    result = evaluate(actor, env, args.episodes, args.seed, progress=_progress(), backend=backend)
     return {"env": args.env, **result.to_json()}
 
 
-def default_expert(env_id: str) -> str | None:
-    """'zoo' when a zoo expert is shipped for the env, else 'heuristic' when one exists."""
-    import envs
-    from agents.heuristics import HEURISTICS
-    from agents.zoo import read_manifest
+def calibration_expert(args: EvalCommand, recorded: dict[str, Any]) -> tuple[str, str] | str:
+    """The calibration labels' expert and where it came from: ``--expert``, else the expert
+    recorded with the policy if it is a shipped name (a checkpoint never makes imitate load
+    a file or import code: a recorded path could be anybody's); else why there is none."""
+    if args.expert is not None:
+        return args.expert, "--expert"
+    info = recorded.get("expert_info") or {}
+    spec = info.get("spec") or recorded.get("expert")
+    if spec in SHIPPED_EXPERT_NAMES:
+        return str(spec), "recorded with the policy"
+    if not spec or spec in ("policy", "dagger", "teacher", "unknown"):
+        return "no expert recorded with the policy: pass --expert to calibrate"
+    return (
+        f"the recorded expert {spec!r} is a file or code, which a checkpoint never makes "
+        f"imitate load: pass --expert {spec} to calibrate against it"
+    )
 
-    if env_id in read_manifest():
-        return "zoo"
-    if env_id in HEURISTICS or env_id in envs.EXPERTS:
-        return "heuristic"
-    return None
+
+def default_expert(env_id: EnvLike) -> str | None:
+    """'zoo' when a zoo expert is shipped for the env, else 'heuristic' when one exists."""
+    from agents.registry import default_expert as default
+
+    return default(env_id)
 
 
 def calibration_report(
     policy: NumpyMLPPolicy | MLPPolicy,
     expert: Policy,
-    env_id: str,
+    env_id: EnvLike,
     seed: int,
     figure: Path | None = None,
 ) -> dict[str, Any]:
@@ -746,27 +1010,30 @@ def run_ood(args: OodCommand) -> dict[str, Any]:
     from imitate.policy import load_policy
     from imitate.spaces import CategoricalHead
 
+    env = command_env(args.env, args.env_kwargs)
     _require_positive(episodes=args.episodes)
     if not 0.0 < args.quantile < 1.0:
         raise ImitateError(f"--quantile must be in (0, 1), got {args.quantile}")
-    env_spaces(args.env)
+    env_spaces(env)
+    if args.out is not None:
+        check_out(args.out, "dir")
     policy = load_policy(args.policy)
-    check_policy_env(policy, args.env, str(args.policy))
+    check_policy_env(policy, env, str(args.policy))
     if not isinstance(policy.head, CategoricalHead):
         raise ImitateError("OOD scores need a policy with a Discrete action space")
-    expert = resolve_expert(args.expert, args.env)
+    expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     if args.data is not None:
-        reference = load_dataset_for(args.data, args.env).obs
+        reference = load_dataset_for(args.data, env).obs
     else:
         reference = collect(
-            expert, args.env, args.episodes, args.seed + args.episodes,
+            expert, env, args.episodes, args.seed + args.episodes,
             progress=_progress(), desc="ood: reference",
         ).obs  # fmt: skip
     expert_states = collect(
-        expert, args.env, args.episodes, args.seed, progress=_progress(), desc="ood: expert"
+        expert, env, args.episodes, args.seed, progress=_progress(), desc="ood: expert"
     ).obs
     clone_states = collect(
-        policy, args.env, args.episodes, args.seed, progress=_progress(), desc="ood: clone"
+        policy, env, args.episodes, args.seed, progress=_progress(), desc="ood: clone"
     ).obs
     support = off_support(reference, expert_states, clone_states, args.quantile)
     drifted = clone_states[support.mask]
@@ -820,37 +1087,40 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
     from imitate.collect import env_spaces
     from imitate.pipeline import run_pipeline
 
+    env = command_env(args.env, args.env_kwargs)
     config = args.config
     _require_positive(episodes=config.episodes, eval_episodes=config.eval_episodes)
-    env_spaces(args.env)
+    env_spaces(env)
     expert_name = args.expert
     if expert_name == "auto":
-        expert_name = default_expert(args.env) or "heuristic"
-    expert = resolve_expert(expert_name, args.env)
-    config = _scaled_run_config(args.env, config)
-    out_dir = make_run_dir(args.env, "run", config.seed, args.out)
+        expert_name = default_expert(env) or "heuristic"
+    expert = resolve_expert(expert_name, env, safe=args.safe, vecnormalize=args.vecnormalize)
+    config = _scaled_run_config(env, config)
     recorded = config_to_json(replace(args, config=config))
-    write_json(out_dir / "config.json", recorded)
-    log = RunLogger(out_dir, args.logger, recorded)
-    results = run_pipeline(
-        args.env, expert, expert_name, config, out_dir, progress=_progress(), metrics=log
-    )
-    return {
-        "run": str(out_dir),
-        "report": str(out_dir / "report.md"),
-        "report_html": str(out_dir / "report.html"),
-        **results,
-    }
+    target = args.out or default_run_dir(args.env, "run", config.seed)
+    with artefact_dir(target, "run", inputs=_expert_inputs(expert_name)) as artefacts:
+        out_dir = artefacts.work
+        write_json(out_dir / "config.json", recorded)
+        log = RunLogger(out_dir, args.logger, recorded)
+        results = run_pipeline(
+            env, expert, expert_name, config, out_dir, progress=_progress(), metrics=log
+        )
+        result = {
+            "run": str(out_dir),
+            "report": str(out_dir / "report.md"),
+            "report_html": str(out_dir / "report.html"),
+            **results,
+        }
+    return artefacts.final(result)
 
 
-def _scaled_run_config(env_id: str, config: RunConfig) -> RunConfig:
+def _scaled_run_config(env_id: EnvLike, config: RunConfig) -> RunConfig:
     """MuJoCo tasks left at every default get :func:`long_episode_config` (1000-step
     episodes would make the classic-control defaults take an hour here)."""
-    import gymnasium as gym
-
     from imitate.configs import long_episode_config
+    from imitate.environments import env_spec
 
-    entry_point = str(gym.spec(env_id).entry_point)
+    entry_point = str(env_spec(env_id).entry_point)
     if config == RunConfig() and entry_point.startswith("gymnasium.envs.mujoco"):
         return long_episode_config()
     return config
@@ -864,6 +1134,13 @@ def _one_line(text: str) -> str:
     rows = [row for row in rows if row not in titles and not row.startswith("usage:")]
     if not rows:
         return "invalid arguments (see imitate --help)"
+    if rows[0].startswith("Error parsing "):  # a value refused by imitate.validate, wrapped
+        message = []
+        for row in rows:
+            if row.startswith("For full helptext"):
+                break
+            message.append(row)
+        return re.sub(r"^Error parsing [^:]*: ", "", " ".join(message))
     if rows[0].endswith(":") and len(rows) > 1:
         return f"{rows[0]} {rows[1]}"
     return rows[0]
@@ -949,9 +1226,9 @@ def _report_error(message: str, as_json: bool) -> None:
 
 def parse(argv: list[str]) -> Any:
     """Parse ``argv`` into a command dataclass; bad flags exit 2 with one line on stderr."""
-    from imitate.helptext import install
+    from imitate.tyro_hooks import install
 
-    install()  # plain help text from the docstrings
+    install()  # plain help text; no typeguard import for default checks
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
@@ -959,6 +1236,7 @@ def parse(argv: list[str]) -> Any:
                 Command,
                 args=argv,
                 prog="imitate",
+                description=DESCRIPTION,
                 config=(tyro.conf.OmitSubcommandPrefixes,),
             )
     except SystemExit as exc:
@@ -973,22 +1251,35 @@ def parse(argv: list[str]) -> Any:
 
 
 def run_dagger(args: DaggerCommand) -> dict[str, Any]:
-    from imitate.collect import env_spaces, evaluate
+    from imitate.collect import env_spaces
+
+    env = command_env(args.env, args.env_kwargs)
+    env_spaces(env)
+    expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
+    config = args.config
+    backend = args.rollouts.to_backend()
+    target = args.out or default_run_dir(args.env, "dagger", config.seed)
+    with artefact_dir(target, "dagger", inputs=_expert_inputs(args.expert)) as artefacts:
+        result = _dagger_into(args, expert, backend, artefacts.work)
+    return artefacts.final(result)
+
+
+def _dagger_into(
+    args: DaggerCommand, expert: Policy, backend: Backend, out_dir: Path
+) -> dict[str, Any]:
+    from imitate.collect import evaluate
     from imitate.dagger import bc_label_curve, dagger
     from imitate.plots import plot_return_vs_labels
     from imitate.policy import save_policy
 
-    env_spaces(args.env)
-    expert = resolve_expert(args.expert, args.env)
+    env = command_env(args.env, args.env_kwargs)
     config = args.config
-    out_dir = make_run_dir(args.env, "dagger", config.seed, args.out)
-    backend = args.rollouts.to_backend()
     log = RunLogger(out_dir, args.logger, config_to_json(args))
-    policy, history = dagger(args.env, expert, config, progress=_progress(), backend=backend)
+    policy, history = dagger(env, expert, config, progress=_progress(), backend=backend)
     save_policy(
         policy,
         out_dir / "policy.pt",
-        {"env_id": args.env, "expert": args.expert, "dagger": config_to_json(config)},
+        {"dagger": config_to_json(config)},  # env (kwargs) and expert: recorded by dagger()
     )
     write_json(out_dir / "config.json", config_to_json(args))
     log.log_records("dagger", history.records)
@@ -1002,7 +1293,7 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
         curves: list[Curve] = [("DAgger", labels, [r["learner_return"] for r in history.records])]
         if args.compare_bc:
             bc_curve = bc_label_curve(
-                args.env,
+                env,
                 expert,
                 [int(n) for n in labels],
                 config.bc,
@@ -1013,7 +1304,7 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
             for point in bc_curve:
                 log.log("bc_same_labels", point, step=int(point["expert_labels"]))
             curves.append(("BC, same labels", labels, [p["learner_return"] for p in bc_curve]))
-        expert_return = evaluate(expert, args.env, config.eval_episodes, EVAL_SEED).mean_return
+        expert_return = evaluate(expert, env, config.eval_episodes, EVAL_SEED).mean_return
         result["expert_return"] = expert_return
         result["plot"] = str(
             plot_return_vs_labels(
@@ -1026,24 +1317,36 @@ def run_dagger(args: DaggerCommand) -> dict[str, Any]:
 
 def run_drift(args: DriftCommand) -> dict[str, Any]:
     from imitate.collect import env_spaces
-    from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
     from imitate.policy import load_policy
 
+    env = command_env(args.env, args.env_kwargs)
     _require_positive(episodes=args.episodes)
     if not args.policy:
         raise ImitateError("give at least one --policy to compare with the expert")
     if not args.horizons or min(args.horizons) < 1:
         raise ImitateError("--horizons must be positive integers")
-    env_spaces(args.env)
-    expert = resolve_expert(args.expert, args.env)
+    env_spaces(env)
+    expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     clones: dict[str, Policy] = {}
     for path in args.policy:
         clone = load_policy(path)
-        check_policy_env(clone, args.env, str(path))
+        check_policy_env(clone, env, str(path))
         clones[path.parent.name + "/" + path.name if path.parent.name else path.name] = clone
-    out_dir = make_run_dir(args.env, "drift", args.seed, args.out)
+    target = args.out or default_run_dir(args.env, "drift", args.seed)
+    inputs = (*args.policy, *_expert_inputs(args.expert))
+    with artefact_dir(target, "drift", inputs=inputs) as artefacts:
+        result = _drift_into(args, expert, clones, artefacts.work)
+    return artefacts.final(result)
+
+
+def _drift_into(
+    args: DriftCommand, expert: Policy, clones: dict[str, Policy], out_dir: Path
+) -> dict[str, Any]:
+    from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
+
+    env = command_env(args.env, args.env_kwargs)
     analysis = analyse_drift(
-        args.env,
+        env,
         expert,
         clones,
         args.episodes,
@@ -1073,37 +1376,66 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
 def run_distill(args: DistillCommand) -> dict[str, Any]:
     from imitate.collect import env_spaces
     from imitate.configs import DistillConfig, PolicyConfig
-    from imitate.distill import distill, distillation_report
-    from imitate.policy import save_policy
 
+    env = command_env(args.env, args.env_kwargs)
     _require_positive(episodes=args.episodes)
     if not args.hidden or min(args.hidden) < 1:
         raise ImitateError("--hidden must be positive layer widths")
-    env_spaces(args.env)
-    teacher = resolve_expert(args.teacher, args.env)
+    env_spaces(env)
+    teacher = resolve_expert(args.teacher, env, safe=args.safe, vecnormalize=args.vecnormalize)
     config = DistillConfig(
-        student=PolicyConfig(hidden=args.hidden),
+        student=PolicyConfig(hidden=args.hidden, activation=args.activation),
         temperature=args.temperature,
         alpha=args.alpha,
         mode=args.mode,
         seed=args.seed,
     )
-    out_dir = make_run_dir(args.env, "distill", args.seed, args.out)
+    target = args.out or default_run_dir(args.env, "distill", args.seed)
+    with artefact_dir(target, "distill", inputs=_expert_inputs(args.teacher)) as artefacts:
+        result = _distill_into(args, teacher, config, artefacts.work)
+    return artefacts.final(result)
+
+
+def _distill_into(args: DistillCommand, teacher: Any, config: Any, out_dir: Path) -> dict[str, Any]:
+    from imitate.collect import collect
+    from imitate.distill import distill, distillation_report
+    from imitate.environments import env_record
+    from imitate.policy import save_policy
+
+    env = command_env(args.env, args.env_kwargs)
     log = RunLogger(out_dir, args.logger, config_to_json(args))
-    student, history = distill(teacher, args.env, config, progress=_progress())  # type: ignore[arg-type]
+    student, history = distill(teacher, env, config, progress=_progress())
+    if args.qat:
+        from imitate.export.int8 import quantization_aware_finetune
+
+        own_states = collect(student, env, 10, args.seed + 1).obs
+        student = quantization_aware_finetune(student, own_states, seed=args.seed)
+        history["qat"] = {"states": len(own_states), "weights": "int8 grid, per channel"}
     log.log_records("distill", history.pop("training_records", None) or history.get("rounds", []))
     save_policy(
         student,
         out_dir / "policy.pt",
-        {"env_id": args.env, "expert": args.teacher, "distill": config_to_json(config)},
+        {**env_record(env), "expert": args.teacher, "distill": config_to_json(config)},
     )
     write_json(out_dir / "config.json", config_to_json(args))
-    report = distillation_report(teacher, student, args.env, args.episodes, EVAL_SEED)
+    report = distillation_report(teacher, student, env, args.episodes, EVAL_SEED)
     result = {"policy": str(out_dir / "policy.pt"), **report, **history}
     write_json(out_dir / "distill.json", result)
     log.log("eval", {k: v for k, v in report.items() if isinstance(v, (int, float))}, step=0)
     log.close()
     return result
+
+
+def _int8_calibration(args: ExportCommand, policy: Any, env_id: str) -> Any:
+    """States of the policy's own rollouts, for the int8 activation ranges."""
+    from imitate.collect import collect, env_spaces
+
+    _require_positive(episodes=args.episodes)
+    env = args.env or (None if env_id == "policy" else env_id)
+    if env is None:
+        raise ImitateError("--int8 calibrates on the policy's own states: give --env")
+    env_spaces(env)
+    return collect(policy, env, args.episodes, args.seed).obs
 
 
 def run_export(args: ExportCommand) -> dict[str, Any]:
@@ -1114,19 +1446,39 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
     policy = load_policy(args.policy)
     if args.int8 and args.format != "c":
         raise ImitateError("--int8 applies to the C export only")
-    env_id = load_checkpoint(args.policy)["config"].get("env_id", "policy")
-    out_dir = make_run_dir(env_id, "export", 0, args.out)
-    files = export_policy(policy, args.format, out_dir, args.int8)
-    result: dict[str, Any] = {
-        "format": args.format,
-        "files": [str(f) for f in files],
-        "bytes": {f.name: f.stat().st_size for f in files},
-        "parameters": policy.n_parameters(),
-    }
+    if args.algo is not None and args.format != "sb3":
+        raise ImitateError("--algo applies to --format sb3 only")
     if args.format == "c":
-        result["weight_bytes"] = weight_bytes(policy, args.int8)
-    _record_run(out_dir, args, "export", result)
-    return result
+        from imitate.export.c import check_prefix
+
+        check_prefix(args.prefix)
+    elif args.prefix != "policy":
+        raise ImitateError("--prefix applies to the C export only")
+    env_id = load_checkpoint(args.policy)["config"].get("env_id", "policy")
+    calibration = _int8_calibration(args, policy, env_id) if args.int8 else None
+    target = args.out or default_run_dir(str(env_id), "export", 0)
+    with artefact_dir(target, "export", inputs=(args.policy,)) as artefacts:
+        out_dir = artefacts.work
+        files = export_policy(
+            policy,
+            args.format,
+            out_dir,
+            args.int8,
+            calibration,
+            args.prefix,
+            args.activation_bits,
+            algo=args.algo,
+        )
+        result: dict[str, Any] = {
+            "format": args.format,
+            "files": [str(f) for f in files],
+            "bytes": {f.name: f.stat().st_size for f in files},
+            "parameters": policy.n_parameters(),
+        }
+        if args.format == "c":
+            result["weight_bytes"] = weight_bytes(policy, args.int8, args.activation_bits)
+        _record_run(out_dir, args, "export", result)
+    return artefacts.final(result)
 
 
 def run_expert(args: ExpertCommand) -> dict[str, Any]:
@@ -1148,6 +1500,8 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
         zoo.zoo_spec(action.env)
         if action.timesteps is not None:
             _require_positive(timesteps=action.timesteps)
+        if action.out is not None:
+            check_out(action.out, "file")
         if action.ship:
             out = zoo.expert_file(action.env)
         else:
@@ -1174,9 +1528,10 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
                 _record_run(out.parent, action, "expert_train", entry)
         return entry
     _require_positive(episodes=action.episodes)
-    env_spaces(action.env)
-    expert = resolve_expert(action.expert, action.env)
-    result = evaluate(expert, action.env, action.episodes, action.seed, progress=_progress())
+    env = command_env(action.env, action.env_kwargs)
+    env_spaces(env)
+    expert = resolve_expert(action.expert, env, safe=action.safe, vecnormalize=action.vecnormalize)
+    result = evaluate(expert, env, action.episodes, action.seed, progress=_progress())
     return {"env": action.env, "expert": action.expert, **result.to_json()}
 
 
@@ -1185,10 +1540,6 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
     from imitate.sweep import (
         SweepConfig,
         parse_axis,
-        plot_sweep,
-        run_sweep,
-        summarise,
-        sweep_markdown,
     )
 
     _require_positive(episodes=args.episodes, eval_episodes=args.eval_episodes)
@@ -1203,8 +1554,18 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
         eval_episodes=args.eval_episodes,
         bc=args.config,
     )
-    expert = resolve_expert(args.expert, args.env)
-    out_dir = make_run_dir(args.env, "sweep", args.seeds[0] if args.seeds else 0, args.out)
+    expert = resolve_expert(args.expert, args.env, safe=args.safe)
+    target = args.out or default_run_dir(args.env, "sweep", args.seeds[0] if args.seeds else 0)
+    with artefact_dir(target, "sweep", inputs=_expert_inputs(args.expert)) as artefacts:
+        result = _sweep_into(args, expert, config, axes, backend, artefacts.work)
+    return artefacts.final(result)
+
+
+def _sweep_into(
+    args: SweepCommand, expert: Policy, config: Any, axes: Any, backend: Backend, out_dir: Path
+) -> dict[str, Any]:
+    from imitate.sweep import plot_sweep, run_sweep, summarise, sweep_markdown
+
     start = time.perf_counter()
     rows = run_sweep(expert, config, backend, progress=_progress())
     summary = summarise(rows, axes)
@@ -1232,6 +1593,7 @@ def run_data(args: DataCommand) -> dict[str, Any]:
 
     action = args.action
     if action.root is not None:
+        check_out(action.root, "dir")
         os.environ["MINARI_DATASETS_PATH"] = str(action.root)
     if isinstance(action, DataExportMinariCommand):
         dataset = load_dataset(action.data)
@@ -1242,9 +1604,13 @@ def run_data(args: DataCommand) -> dict[str, Any]:
             "episodes": dataset.n_episodes,
             "transitions": len(dataset),
         }
+    if action.out is not None:
+        check_out(action.out, "file")
+        _refuse_foreign_file(action.out)
     dataset = import_minari(action.dataset_id)
     out = action.out or make_run_dir(dataset.meta.env_id, "import-minari", 0) / "demos.npz"
-    dataset.save(out)
+    with out_lock(out):
+        dataset.save(out)
     return {
         "data": str(out),
         "dataset_id": action.dataset_id,
@@ -1349,14 +1715,58 @@ def _prepare_runtime() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``imitate`` console script."""
-    command = parse(sys.argv[1:] if argv is None else argv)
+    """Entry point of the ``imitate`` console script.
+
+    Exit codes: 0, 2 (bad input or a file-system fault, one line), 130/143 (SIGINT/SIGTERM,
+    one line ``imitate: interrupted``)."""
+    from imitate.signals import signals_raise
+
+    with signals_raise():
+        try:
+            return _main(argv)
+        except Interrupted as exc:
+            _stderr_line("imitate: interrupted")
+            return 128 + exc.signum
+        except KeyboardInterrupt:  # raised by code that caught our handler's signal itself
+            _stderr_line("imitate: interrupted")
+            return 130
+        finally:
+            _shutdown_ray()
+
+
+def _stderr_line(text: str) -> None:
+    with contextlib.suppress(BrokenPipeError, ValueError, OSError):
+        print(text, file=sys.stderr, flush=True)
+
+
+def _shutdown_ray() -> None:
+    """Stop the Ray this command started (or joined): no Ray process outlives the driver."""
+    ray = sys.modules.get("ray")
+    if ray is None:
+        return
+    try:
+        if ray.is_initialized():
+            ray.shutdown()
+    except Exception:  # shutting down after a failure: nothing more to report
+        pass
+
+
+def _main(argv: list[str] | None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        command = parse(args)
+    except ImitateError as exc:
+        _report_error(str(exc), "--json" in args)
+        return 2
     if not (isinstance(command, ExpertCommand) and isinstance(command.action, ExpertListCommand)):
         _prepare_runtime()  # (`expert list` only reads the manifest)
     try:
         result = HANDLERS[type(command)](command)
     except ImitateError as exc:
         _report_error(str(exc), bool(getattr(command, "json", False)))
+        return 2
+    except OSError as exc:  # disk full, read-only, permission, path kind: one line too
+        _report_error(str(os_error(exc)), bool(getattr(command, "json", False)))
         return 2
     try:
         if command.json:

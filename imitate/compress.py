@@ -48,6 +48,7 @@ import json
 import math
 import os
 import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,8 @@ PRECISION_BITS = 24
 TOTAL = 1 << PRECISION_BITS
 HASH_HEX = 32
 """Identity hashes in the header are SHA-256 truncated to 128 bits (32 hex digits)."""
+CHUNK_ROWS = 8192
+"""Steps whose tables are held in memory at once (coding order: block, then group)."""
 MAX_BOX_CELLS = 1 << 16
 """Upper bound on the grid size of one Box dimension (keeps the tables in memory)."""
 
@@ -232,13 +235,6 @@ def _array_sha256(array: np.ndarray) -> str:
     return digest.hexdigest()[:HASH_HEX]
 
 
-def _tables_sha256(freqs: list[np.ndarray]) -> str:
-    digest = hashlib.sha256()
-    for table in freqs:
-        digest.update(np.ascontiguousarray(table, dtype="<i8").tobytes())
-    return digest.hexdigest()[:HASH_HEX]
-
-
 # ---- coding ------------------------------------------------------------------------------
 
 
@@ -263,30 +259,43 @@ def _coder_json() -> dict[str, Any]:
     }
 
 
-def encode(symbols: list[np.ndarray], freqs: list[np.ndarray]) -> np.ndarray:
-    """Range-code each group's symbols ``[N]`` with its frequency rows ``[N, K]``, in order;
-    returns the compressed uint32 words."""
+def encode(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Range-code each ``(symbols [n], frequency rows [n, K])`` pair, in order; returns the
+    compressed uint32 words."""
     c = _constriction()
     encoder = c.stream.queue.RangeEncoder()
     model = c.stream.model.Categorical(perfect=False)
-    for syms, table in zip(symbols, freqs, strict=True):
+    for syms, table in pairs:
         if len(syms):
             encoder.encode(np.ascontiguousarray(syms, dtype=np.int32), model, table / TOTAL)
     return np.asarray(encoder.get_compressed(), dtype=np.uint32)
 
 
-def decode(words: np.ndarray, freqs: list[np.ndarray]) -> list[np.ndarray]:
-    """Inverse of :func:`encode` given the same frequency tables."""
+def decode(words: np.ndarray, tables: Iterable[np.ndarray]) -> list[np.ndarray]:
+    """Inverse of :func:`encode`: one ``[n]`` symbol array per frequency table, in order."""
     c = _constriction()
     decoder = c.stream.queue.RangeDecoder(np.ascontiguousarray(words, dtype=np.uint32))
     model = c.stream.model.Categorical(perfect=False)
     out = []
-    for table in freqs:
+    for table in tables:
         if len(table) == 0:
             out.append(np.zeros(0, dtype=np.int32))
             continue
         out.append(np.asarray(decoder.decode(model, table / TOTAL), dtype=np.int32))
     return out
+
+
+def _chunks(
+    head: ActionHead, outputs: np.ndarray, resolution: float | None
+) -> Iterator[tuple[slice, list[np.ndarray], list[np.ndarray]]]:
+    """Per block of ``CHUNK_ROWS`` steps: (rows, float tables, frequency tables) per group.
+
+    Symbols are coded block by block and, within a block, group by group; so memory
+    stays at one block's tables (Box: rows x grid cells per dimension)."""
+    for start in range(0, len(outputs), CHUNK_ROWS):
+        rows = slice(start, min(start + CHUNK_ROWS, len(outputs)))
+        tables = probability_tables(head, outputs[rows], resolution)
+        yield rows, tables, [quantize(t) for t in tables]
 
 
 def ideal_bits(symbols: list[np.ndarray], tables: list[np.ndarray], total: float = 1.0) -> float:
@@ -373,13 +382,25 @@ def compress_actions(
         actions = quantize_box_actions(head, actions, resolution)  # type: ignore[arg-type]
     elif resolution is not None:
         raise CompressedFileError("--resolution applies to Box actions only")
-    tables = probability_tables(head, _policy_outputs(policy, obs), resolution)
+    outputs = _policy_outputs(policy, obs)
     symbols = action_symbols(head, actions, resolution)
-    for syms, table in zip(symbols, tables, strict=True):
-        if len(syms) and (syms.min() < 0 or syms.max() >= table.shape[1]):
-            raise CompressedFileError(f"actions outside the policy's action space {head.space()}")
-    freqs = [quantize(t) for t in tables]
-    words = encode(symbols, freqs)
+    digest = hashlib.sha256()
+    stats = {"cross_entropy_bits": 0.0, "quantized_bits": 0.0}
+
+    def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for rows, tables, freqs in _chunks(head, outputs, resolution):
+            for group, table, freq in zip(symbols, tables, freqs, strict=True):
+                syms = group[rows]
+                if len(syms) and (syms.min() < 0 or syms.max() >= table.shape[1]):
+                    raise CompressedFileError(
+                        f"actions outside the policy's action space {head.space()}"
+                    )
+                digest.update(np.ascontiguousarray(freq, dtype="<i8").tobytes())
+                stats["cross_entropy_bits"] += ideal_bits([syms], [table])
+                stats["quantized_bits"] += ideal_bits([syms], [freq], TOTAL)
+                yield syms, freq
+
+    words = encode(pairs())
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -393,13 +414,9 @@ def compress_actions(
             "n_actions": len(actions),
             "obs_sha256": _array_sha256(np.asarray(obs, dtype=np.float32)),
         },
-        "frequencies_sha256": _tables_sha256(freqs),
+        "frequencies_sha256": digest.hexdigest()[:HASH_HEX],
         "actions_sha256": _array_sha256(np.asarray(actions)),
         "n_words": len(words),
-    }
-    stats = {
-        "cross_entropy_bits": ideal_bits(symbols, tables),
-        "quantized_bits": ideal_bits(symbols, freqs, TOTAL),
     }
     return Compressed(header, words, stats)
 
@@ -418,6 +435,12 @@ def decompress_actions(policy: MLPPolicy, obs: np.ndarray, compressed: Compresse
         freqs_hash, actions_hash = header["frequencies_sha256"], header["actions_sha256"]
     except (KeyError, TypeError, ValueError) as exc:
         raise CompressedFileError(f"compressed header lacks a field ({exc})") from exc
+    if not all(isinstance(h, str) for h in (expected_policy, obs_hash, freqs_hash, actions_hash)):
+        raise CompressedFileError("compressed header has a hash that is not a string")
+    if resolution is not None and (
+        isinstance(resolution, bool) or not isinstance(resolution, int | float)
+    ):
+        raise CompressedFileError(f"compressed header has a bad resolution {resolution!r}")
     if policy_fingerprint(policy) != expected_policy:
         raise CompressedFileError(
             f"the file was compressed with another policy (sha256 {expected_policy[:12]}...); "
@@ -428,17 +451,27 @@ def decompress_actions(policy: MLPPolicy, obs: np.ndarray, compressed: Compresse
             f"the observations differ from those at compression time ({len(obs)} given, {n} coded)"
         )
     head = policy.head
-    tables = probability_tables(head, _policy_outputs(policy, obs), resolution)
-    freqs = [quantize(t) for t in tables]
-    if _tables_sha256(freqs) != freqs_hash:
+    outputs = _policy_outputs(policy, obs)
+    # first pass: the tables must be those of compression time, else refuse to decode
+    digest = hashlib.sha256()
+    for _, _, freqs in _chunks(head, outputs, resolution):
+        for freq in freqs:
+            digest.update(np.ascontiguousarray(freq, dtype="<i8").tobytes())
+    if digest.hexdigest()[:HASH_HEX] != freqs_hash:
         raise CompressedFileError(
             "the policy's probabilities differ from those at compression time "
             "(another torch build or CPU?): cannot decode safely"
         )
+    n_groups = len(probability_tables(head, np.zeros((0, head.n_outputs)), resolution))
+    tables = (freq for _, _, freqs in _chunks(head, outputs, resolution) for freq in freqs)
     try:
-        symbols = decode(compressed.words, freqs)
+        flat = decode(compressed.words, tables)
     except (ValueError, RuntimeError, AssertionError) as exc:
         raise CompressedFileError(f"corrupt compressed payload ({exc})") from exc
+    symbols = [
+        np.concatenate(flat[g::n_groups]) if flat else np.zeros(0, np.int32)
+        for g in range(n_groups)
+    ]
     actions = symbols_to_actions(head, symbols, resolution, dtype)
     if _array_sha256(actions) != actions_hash:
         raise CompressedFileError("decoded actions fail their checksum: the payload is corrupt")

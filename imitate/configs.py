@@ -10,9 +10,11 @@ learner modules re-export them (``imitate.bc.BCConfig`` is this ``BCConfig``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
-Activation = Literal["tanh", "relu"]
+from imitate import validate
+
+Activation = Literal["tanh", "relu", "hardtanh"]
 
 BoxLoss = Literal["mse", "huber", "nll", "beta_nll"]
 """How a Box (Gaussian) head is fitted (see :func:`imitate.bc.box_loss`)."""
@@ -28,7 +30,15 @@ class PolicyConfig:
     hidden: tuple[int, ...] = (64, 64)
     """Hidden layer widths."""
     activation: Activation = "tanh"
-    """Hidden activation."""
+    """Hidden activation ('hardtanh': clamp to [-1, 1], exact in the int8 C export)."""
+
+    def __post_init__(self) -> None:
+        validate.widths("policy.hidden", self.hidden)
+        if self.activation not in get_args(Activation):
+            choices = ", ".join(get_args(Activation))
+            raise validate.ValueCheckError(
+                f"--policy.activation must be one of {choices}, got {self.activation!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,7 @@ class BCConfig:
     action MSE tracks the return; the held-out NLL improves while hard states are given up."""
 
     def __post_init__(self) -> None:
+        validate.seed("seed", self.seed)
         if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
             raise ValueError("batch_size, max_steps and eval_every must be >= 1")
         if not 0.0 <= self.holdout_fraction < 1.0:
@@ -163,10 +174,17 @@ class BetaSchedule:
 class DAggerConfig:
     """DAgger settings; ``bc`` trains each round (warm-started)."""
 
-    rounds: int = 6
-    """Rounds, round 0 included (round 0: the expert drives)."""
+    rounds: int = 10
+    """Most rounds, round 0 included (round 0: the expert drives)."""
     steps_per_round: int = 500
-    """Env steps (visited states) per round."""
+    """Env-step budget of a round (with ``whole_episodes``: the most its whole episodes may
+    hold, unless a single episode is longer)."""
+    whole_episodes: bool = True
+    """Rounds of whole episodes, as many as ``steps_per_round`` holds and at least one (round
+    0 is then plain BC data); False: exactly ``steps_per_round`` states, episodes cut short."""
+    patience: int | None = 2
+    """Stop when the evaluated learner return has not improved on its best for this many
+    rounds and return the best learner (needs ``eval_episodes`` > 0; None: run every round)."""
     beta: BetaSchedule = field(default_factory=BetaSchedule)
     """Mixture schedule."""
     gate: Gate = "none"
@@ -196,8 +214,15 @@ class DAggerConfig:
     new one on the aggregate (better on LunarLander: see ``benchmarks/bench_dagger.py``)."""
 
     def __post_init__(self) -> None:
+        validate.seed("seed", self.seed)
+        validate.count("eval_episodes", self.eval_episodes, minimum=0)
+        validate.count("num_envs", self.num_envs)
+        validate.count("ensemble_size", self.ensemble_size)
+        validate.positive("energy_temperature", self.energy_temperature)
         if self.rounds < 1 or self.steps_per_round < 1:
             raise ValueError("rounds and steps_per_round must be >= 1")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1 (or None), got {self.patience}")
         if not 0.0 < self.query_rate <= 1.0:
             raise ValueError(f"query_rate must be in (0, 1], got {self.query_rate}")
         if self.gate == "ensemble" and self.ensemble_size < 2:
@@ -228,6 +253,14 @@ class DistillConfig:
     seed: int = 0
     """Seed of rollouts and training."""
 
+    def __post_init__(self) -> None:
+        if self.temperature is not None:
+            validate.positive("temperature", self.temperature)
+        validate.fraction("alpha", self.alpha)
+        validate.seed("seed", self.seed)
+        for name in ("episodes", "rounds", "steps_per_round", "max_steps"):
+            validate.count(name, getattr(self, name))
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -247,9 +280,12 @@ class RunConfig:
     """Training of every BC clone."""
     dagger: DAggerConfig = field(
         default_factory=lambda: DAggerConfig(
-            steps_per_round=1000,
-            bc=BCConfig(max_steps=4000, eval_every=200, patience=5),
+            rounds=6,  # the main job's measured settings (README); DAggerConfig's own
+            steps_per_round=1000,  # defaults (whole episodes, patience) are not yet
+            bc=BCConfig(max_steps=4000, eval_every=200, patience=5),  # measured here
             warm_start=False,
+            whole_episodes=False,
+            patience=None,
         )
     )
     """DAgger settings; each round trains a new learner on the aggregate (more robust than
@@ -263,6 +299,14 @@ class RunConfig:
     the earliest-diverging, a median and the best one (0: no videos)."""
     seed: int = 0
     """Seed of demonstrations and training."""
+
+    def __post_init__(self) -> None:
+        validate.seed("seed", self.seed)
+        for name in ("episodes", "eval_episodes", "drift_episodes"):
+            validate.count(name, getattr(self, name))
+        validate.count("videos_per_clone", self.videos_per_clone, minimum=0)
+        validate.counts("demo_counts", self.demo_counts)
+        validate.counts("horizons", self.horizons)
 
 
 def long_episode_config() -> RunConfig:

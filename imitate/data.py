@@ -21,7 +21,7 @@ from typing import IO, Any
 import gymnasium as gym
 import numpy as np
 
-from imitate.errors import DatasetError
+from imitate.errors import DatasetError, scrub
 from imitate.fileio import atomic_write
 from imitate.spaces import space_from_json, space_to_json
 
@@ -47,6 +47,30 @@ class DatasetMeta:
     """``per-episode`` (episode i reset with seed + i) or ``stream`` (one seed, autoreset)."""
     format_version: int = FORMAT_VERSION
     versions: dict[str, str] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Kwargs given to the env on top of its registered ones (``gym.make(env_id, **kw)``)."""
+    env_wrappers: list[dict[str, Any]] = field(default_factory=list)
+    """Wrappers added to the env (gymnasium ``WrapperSpec`` JSON: name, entry_point, kwargs)."""
+    expert: dict[str, Any] = field(default_factory=dict)
+    """The expert that labelled the data, as resolved (``spec``, ``kind``, files, ``algo``);
+    empty when not known. ``source`` is its name as given."""
+
+    def env(self) -> Any:
+        """The gymnasium ``EnvSpec`` the data was collected on (kwargs and wrappers included)."""
+        from imitate.environments import spec_of_record
+
+        return spec_of_record(asdict(self))
+
+    def provenance(self) -> dict[str, Any]:
+        """What a policy trained on this data records: env (kwargs, wrappers), expert, seed."""
+        return {
+            "env_id": self.env_id,
+            "env_kwargs": self.env_kwargs,
+            "env_wrappers": self.env_wrappers,
+            "expert": self.source,
+            "expert_info": self.expert,
+            "data_seed": self.seed,
+        }
 
     def spaces(self) -> tuple[gym.Space[Any], gym.Space[Any]]:
         """The (observation, action) spaces as gymnasium objects."""
@@ -218,11 +242,12 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: dataset file not found")
+    _check_headers(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise DatasetError(f"{path}: not a readable dataset file ({exc})") from exc
+        raise DatasetError(f"{path}: not a readable dataset file ({scrub(str(exc))})") from None
     for name in (*_REQUIRED, "meta_json"):
         if name not in arrays:
             raise DatasetError(f"{path}: field '{name}' is missing")
@@ -245,6 +270,34 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
     )
     validate(dataset, source=str(path))
     return dataset
+
+
+def _check_headers(path: Path) -> None:
+    """Read every member's ``.npy`` header (not its data) and refuse, before any allocation,
+    object arrays and shapes that claim more bytes than the member holds."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                name = info.filename.removesuffix(".npy")
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                    else:
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                    header_end = member.tell()
+                if dtype.hasobject:
+                    raise DatasetError(
+                        f"{path}: field '{name}' holds pickled objects, which imitate never loads"
+                    )
+                claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if claimed > info.file_size - header_end:
+                    raise DatasetError(
+                        f"{path}: field '{name}' claims shape {shape} ({claimed:,} bytes), but "
+                        f"the file holds {info.file_size - header_end:,}"
+                    )
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise DatasetError(f"{path}: not a readable dataset file ({scrub(str(exc))})") from None
 
 
 def validate(dataset: Dataset, source: str = "dataset") -> None:
@@ -329,22 +382,103 @@ def _check_actions(actions: np.ndarray, space: gym.Space[Any], n: int, fail: Any
 
 
 def make_meta(
-    env_id: str,
+    env_id: str | dict[str, Any],
     observation_space: gym.Space[Any],
     action_space: gym.Space[Any],
     source: str,
     seed: int | None,
     seeding: str,
 ) -> DatasetMeta:
-    """Metadata for a dataset collected now, with library versions."""
+    """Metadata for a dataset collected now, with library versions; ``env_id`` is an id or
+    an :func:`imitate.environments.env_record`."""
     from imitate import __version__
 
+    record: dict[str, Any] = {"env_id": env_id} if isinstance(env_id, str) else env_id
     return DatasetMeta(
-        env_id=env_id,
+        env_id=record["env_id"],
+        env_kwargs=dict(record.get("env_kwargs") or {}),
+        env_wrappers=list(record.get("env_wrappers") or []),
         observation_space=space_to_json(observation_space),
         action_space=space_to_json(action_space),
         source=source,
         seed=seed,
         seeding=seeding,
         versions={"imitate": __version__, "numpy": np.__version__, "gymnasium": gym.__version__},
+    )
+
+
+WARN_COLLECT_BYTES = 1 << 30
+"""``collect`` warns when a collection may hold more than this in memory (1 GiB)."""
+
+
+def dataset_warnings(dataset: Dataset) -> list[str]:
+    """Suspicious but valid data, one sentence each: a single action, constant observation
+    features, observations outside the space's bounds, episode boundaries that contradict
+    the terminated/truncated flags."""
+    out: list[str] = []
+    obs_space, action_space = dataset.meta.spaces()
+    n = len(dataset)
+    if isinstance(action_space, gym.spaces.Discrete) and n > 1:
+        actions = np.unique(dataset.actions)
+        if len(actions) == 1:
+            out.append(
+                f"all {n} transitions take action {int(actions[0])}: a clone can only learn "
+                "a constant policy"
+            )
+    flat = dataset.obs.reshape(n, -1)
+    if n > 1:
+        constant = np.flatnonzero(flat.min(axis=0) == flat.max(axis=0))
+        if len(constant):
+            shown = ", ".join(str(i) for i in constant[:8]) + (" ..." if len(constant) > 8 else "")
+            out.append(
+                f"observation features [{shown}] are constant over all {n} transitions "
+                "(the clone learns nothing from them)"
+            )
+    if isinstance(obs_space, gym.spaces.Box):
+        low = np.broadcast_to(obs_space.low, obs_space.shape).reshape(-1)
+        high = np.broadcast_to(obs_space.high, obs_space.shape).reshape(-1)
+        outside = ((flat < low) | (flat > high)).any(axis=1)
+        if outside.any():
+            out.append(
+                f"{int(outside.sum())} of {n} observations lie outside the observation space's "
+                f"bounds (first at index {int(np.argmax(outside))})"
+            )
+    done = dataset.terminated | dataset.truncated
+    ends = dataset.episode_ends - 1
+    inside = done.copy()
+    inside[ends] = False
+    if inside.any():
+        out.append(
+            f"{int(inside.sum())} transitions are flagged terminated/truncated inside an "
+            f"episode (first at index {int(np.argmax(inside))}): episode_starts disagree"
+        )
+    unflagged = ~done[ends[:-1]]  # the last episode may end on a step budget
+    if unflagged.any():
+        out.append(
+            f"{int(unflagged.sum())} episodes end on a step that is neither terminated nor "
+            f"truncated (first: episode {int(np.argmax(unflagged))}): episode_starts disagree"
+        )
+    return out
+
+
+def collection_estimate(env_id: str, episodes: int) -> str | None:
+    """A warning when ``episodes`` of ``env_id`` could exceed :data:`WARN_COLLECT_BYTES` in
+    memory (episodes x the env's step limit x bytes per transition), else None."""
+    spec = gym.spec(env_id) if env_id in gym.registry else None
+    limit = None if spec is None else spec.max_episode_steps
+    env = gym.make(env_id)
+    try:
+        obs_bytes = int(np.prod(env.observation_space.shape or (1,))) * 4
+        act_bytes = max(int(np.prod(env.action_space.shape or (1,))), 1) * 8
+    finally:
+        env.close()
+    per_step = obs_bytes + act_bytes + 4 + 2
+    if limit is None:
+        return None
+    total = episodes * int(limit) * per_step
+    if total <= WARN_COLLECT_BYTES:
+        return None
+    return (
+        f"{episodes} episodes of up to {limit} steps may hold {total / 2**30:.1f} GiB in memory "
+        "(collect keeps the dataset in memory until it is saved); collect fewer episodes per call"
     )

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from imitate.collect import Backend, EvalResult, collect, env_spec, evaluate
 from imitate.data import Dataset, concatenate
+from imitate.environments import EnvLike
 from imitate.errors import BackendError
 from imitate.policy import Policy, StochasticPolicy, fast_policy
 
@@ -56,16 +57,23 @@ def connect_ray(backend: Backend) -> Any:
         _check_reachable(backend.address)
     if ray.is_initialized():
         return ray
+    from imitate.signals import keep_handlers
+
     try:
-        if backend.address is not None:
-            ray.init(address=backend.address, log_to_driver=False)
-        else:
-            cpus = max(backend.workers, os.cpu_count() or 1)
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+        with keep_handlers():  # ray.init sets a SIGTERM handler that aborts (exit 134)
+            _init_ray(ray, backend)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = backend.address or "a local cluster"
         raise BackendError(f"cannot start or reach Ray at {where}: {exc}") from exc
     return ray
+
+
+def _init_ray(ray: Any, backend: Backend) -> None:
+    if backend.address is not None:
+        ray.init(address=backend.address, log_to_driver=False)
+    else:
+        cpus = max(backend.workers, os.cpu_count() or 1)
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
 
 
 def _check_reachable(address: str, timeout: float = 3.0) -> None:
@@ -220,7 +228,7 @@ class RolloutPool:
     def collect(
         self,
         policy: Policy,
-        env_id: str,
+        env_id: EnvLike,
         n_episodes: int,
         seed: int,
         num_envs: int = 16,
@@ -253,7 +261,7 @@ class RolloutPool:
     def evaluate(
         self,
         policy: Policy,
-        env_id: str,
+        env_id: EnvLike,
         n_episodes: int,
         seed: int,
         num_envs: int = 16,

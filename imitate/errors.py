@@ -34,3 +34,46 @@ class BackendError(ImitateError):
 
 class CompressedFileError(ImitateError):
     """A ``.imz`` compressed-actions file is corrupt, or does not match its policy or data."""
+
+
+class OutputError(ImitateError):
+    """A file or folder cannot be written or read: disk full, read-only, permission, path kind.
+
+    The message is ``<path>: <what>``; :func:`os_error` builds it from an ``OSError``."""
+
+
+class ValueCheckError(ImitateError, ValueError):
+    """A setting is out of its range (a negative seed, a zero temperature, ...)."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: unwinds (``finally`` blocks run) to ``main``, which exits
+    with ``128 + signum``. A ``BaseException`` so that ``except Exception`` does not eat it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+# Phrases with which torch and numpy suggest loading a file unsafely (running its pickle).
+_UNSAFE_ADVICE = ("weights_only", "allow_pickle", "unsafe", "trust the source", "pickle")
+
+
+def scrub(message: str) -> str:
+    """The first line of a library's error message, or, when the message advises loading
+    the file unsafely, a plain statement that the file holds pickled objects.
+
+    torch (``Re-running torch.load with weights_only set to False will likely succeed``)
+    and numpy (``load it unsafely using allow_pickle=``) suggest running the file's
+    pickle; imitate never passes that advice on."""
+    if any(phrase in message.lower() for phrase in _UNSAFE_ADVICE):
+        return "it holds pickled objects, which imitate never loads"
+    lines = message.strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def os_error(exc: OSError, path: object = None) -> OutputError:
+    """``OutputError('<path>: <what>')`` for an ``OSError`` (disk full, read-only, ...)."""
+    where = exc.filename if exc.filename is not None else path
+    what = exc.strerror or str(exc) or type(exc).__name__
+    return OutputError(f"{where}: {what}" if where is not None else what)

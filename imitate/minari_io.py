@@ -18,17 +18,23 @@ nothing is downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from imitate.data import Dataset, DatasetMeta, validate
-from imitate.errors import DatasetError, ImitateError
+from imitate.errors import DatasetError, ImitateError, OutputError, os_error
+from imitate.fileio import remove_stale_temporaries
+from imitate.runs import check_out, out_lock
 from imitate.spaces import space_to_json
 
 _META_MARK = "imitate-meta:"
@@ -76,6 +82,8 @@ def export_minari(
     target = get_dataset_path(dataset_id)
     if target.exists():
         raise DatasetError(f"a Minari dataset {dataset_id!r} already exists; choose another id")
+    root = get_dataset_path()
+    check_out(root, "dir", expected_bytes=_expected_bytes(dataset))
     observation_space, action_space = dataset.meta.spaces()
     buffers = []
     for e, (start, end) in enumerate(
@@ -98,28 +106,106 @@ def export_minari(
                 infos=infos,
             )
         )
-    env_spec = gym.spec(dataset.meta.env_id) if dataset.meta.env_id in gym.registry else None
+    try:  # kwargs and wrappers included, so that Minari's recovered env is the one used
+        env_spec = dataset.meta.env()
+    except ImitateError:
+        env_spec = None
     meta_json = json.dumps(asdict(dataset.meta))
+    with out_lock(root / f"{dataset_id.replace('/', '__')}"), _temporary_root(root) as scratch:
+        kwargs = {
+            "dataset_id": dataset_id,
+            "buffer": buffers,
+            "env": env_spec,
+            "eval_env": env_spec,
+            "algorithm_name": dataset.meta.source,
+            "author": author,
+            "author_email": "",
+            "code_permalink": "",
+            "observation_space": observation_space,
+            "action_space": action_space,
+            "description": f"{description}\n{_META_MARK}{meta_json}".lstrip(),
+        }
+        _write_in_child(minari, kwargs, root)
+        if target.exists():
+            raise DatasetError(f"a Minari dataset {dataset_id!r} already exists; choose another id")
+        built = scratch / dataset_id
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(built, target)  # one step: the dataset is whole or absent
+        except OSError as exc:
+            raise os_error(exc, target) from None
+    return str(target / "data")
+
+
+def _write_in_child(minari: Any, kwargs: dict[str, Any], root: Path) -> None:
+    """Run ``minari.create_dataset_from_buffers`` in a forked child process.
+
+    HDF5 does not survive a failed write: on a full disk h5py raises, then crashes the
+    interpreter (SIGSEGV, thousands of lines of tracebacks). In a child, that crash costs
+    only the child; the parent reports one line and removes the scratch folder."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+
+    def child() -> None:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # HDF5's own diagnostics go nowhere
+        try:
+            with warnings.catch_warnings():  # Minari warns about every optional field left empty
+                warnings.simplefilter("ignore", UserWarning)
+                minari.create_dataset_from_buffers(**kwargs)
+        except BaseException as exc:
+            send.send(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+            os._exit(1)
+        os._exit(0)
+
+    process = context.Process(target=child, daemon=True)
+    process.start()
+    send.close()
     try:
-        with warnings.catch_warnings():  # Minari warns about every optional field left empty
-            warnings.simplefilter("ignore", UserWarning)
-            created = minari.create_dataset_from_buffers(
-                dataset_id=dataset_id,
-                buffer=buffers,
-                env=env_spec,
-                eval_env=env_spec,
-                algorithm_name=dataset.meta.source,
-                author=author,
-                author_email="",
-                code_permalink="",
-                observation_space=observation_space,
-                action_space=action_space,
-                description=f"{description}\n{_META_MARK}{meta_json}".lstrip(),
-            )
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)  # never leave half a dataset behind
-        raise
-    return str(created.storage.data_path)
+        process.join()
+    finally:
+        if process.is_alive():
+            process.kill()
+            process.join()
+    if process.exitcode == 0:
+        return
+    reason = receive.recv() if receive.poll() else f"the HDF5 writer died (exit {process.exitcode})"
+    if shutil.disk_usage(root).free < (1 << 16):
+        reason = f"No space left on device ({reason})"
+    raise OutputError(f"{root}: writing the Minari dataset failed: {reason}")
+
+
+def _expected_bytes(dataset: Dataset) -> int:
+    """Roughly what the HDF5 file takes: the arrays (observations once more per episode)
+    plus a few kB of structure per episode."""
+    arrays = sum(a.nbytes for a in dataset.arrays().values())
+    return int(arrays * 1.1) + 8192 * dataset.n_episodes + (1 << 16)
+
+
+@contextlib.contextmanager
+def _temporary_root(root: Path) -> Iterator[Path]:
+    """A scratch Minari root ``root/.imitate-export.<pid>.<random>.tmp`` (Minari writes there,
+    then the dataset folder is renamed into ``root``); removed on success and on failure,
+    and removed by the next export if its process died."""
+    remove_stale_temporaries(root / "imitate-export")
+    try:
+        scratch = Path(tempfile.mkdtemp(dir=root, prefix=f".imitate-export.{os.getpid()}."))
+        scratch = scratch.rename(scratch.with_name(scratch.name + ".tmp"))
+    except OSError as exc:
+        raise os_error(exc, root) from None
+    previous = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(scratch)
+    try:
+        yield scratch
+    except OSError as exc:
+        raise os_error(exc, root) from None
+    finally:
+        if previous is None:
+            os.environ.pop("MINARI_DATASETS_PATH", None)
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = previous
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def import_minari(dataset_id: str) -> Dataset:
@@ -175,8 +261,15 @@ def _meta_of(source: Any, dataset_id: str) -> DatasetMeta:
         meta_json = description.split(_META_MARK, 1)[1]
         return DatasetMeta(**json.loads(meta_json))
     spec = source.env_spec
+    record: dict[str, Any] = {"env_id": dataset_id}
+    if spec is not None:  # Minari keeps the env's kwargs in its spec: keep them too
+        from imitate.environments import env_record
+
+        record = env_record(spec)
     return DatasetMeta(
-        env_id=spec.id if spec is not None else dataset_id,
+        env_id=record["env_id"],
+        env_kwargs=record.get("env_kwargs") or {},
+        env_wrappers=record.get("env_wrappers") or [],
         observation_space=space_to_json(source.observation_space),
         action_space=space_to_json(source.action_space),
         source=f"minari:{dataset_id}",

@@ -130,7 +130,11 @@ class JSGatedPolicy:
         return replace(self, policy=runtime.fast_policy(self.policy))  # type: ignore[arg-type]
 
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "hardtanh": nn.Hardtanh,
+}
 
 
 class MLPPolicy(nn.Module):
@@ -160,6 +164,13 @@ class MLPPolicy(nn.Module):
         self.config = config
         self.obs_dim = flat_obs_dim(observation_space)
         self.head: ActionHead = head_for_space(action_space)
+        n_params = runtime.mlp_parameter_count(self.obs_dim, config.hidden, self.head.n_outputs)
+        if n_params > runtime.MAX_PARAMETERS:
+            raise UnsupportedSpaceError(
+                f"an MLP of {self.obs_dim} inputs, hidden {list(config.hidden)} and "
+                f"{self.head.n_outputs} outputs has {n_params:,} parameters, more than "
+                f"{runtime.MAX_PARAMETERS:,}"
+            )
         layers: list[nn.Module] = []
         width = self.obs_dim
         for size in config.hidden:
@@ -167,6 +178,8 @@ class MLPPolicy(nn.Module):
             width = size
         layers.append(nn.Linear(width, self.head.n_outputs))
         self.net = nn.Sequential(*layers)
+        self.provenance: dict[str, Any] = {}
+        """Env, expert and seeds of the data it was trained on (saved in checkpoints)."""
         self.register_buffer("obs_mean", torch.zeros(self.obs_dim))
         self.register_buffer("obs_std", torch.ones(self.obs_dim))
 
@@ -256,7 +269,8 @@ def save_policy(
         "format_version": CHECKPOINT_VERSION,
         "kind": "mlp",
         "constructor": policy.constructor_args(),
-        "config": config or {},
+        # what train_bc / load_policy attached: env, expert and seeds (explicit config wins)
+        "config": {**getattr(policy, "provenance", {}), **(config or {})},
         "versions": _versions(),
     }
     weights = {k: v.detach().cpu().numpy() for k, v in policy.state_dict().items()}
@@ -278,16 +292,20 @@ def load_policy(path: str | os.PathLike[str]) -> MLPPolicy:
         raise CheckpointError(f"{path}: unsupported policy kind {checkpoint.get('kind')!r}")
     try:
         args = checkpoint["constructor"]
-        policy = MLPPolicy(
-            space_from_json(args["observation_space"]),
-            space_from_json(args["action_space"]),
-            PolicyConfig(hidden=tuple(args["hidden"]), activation=args["activation"]),
-        )
+        observation_space = space_from_json(args["observation_space"])
+        action_space = space_from_json(args["action_space"])
+        config = PolicyConfig(hidden=tuple(args["hidden"]), activation=args["activation"])
+        weights = {k: v.numpy() for k, v in checkpoint["state_dict"].items()}
+        runtime.check_weights(weights, observation_space, action_space, config.hidden, path)
+        policy = MLPPolicy(observation_space, action_space, config)
         policy.load_state_dict(checkpoint["state_dict"])
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+    except CheckpointError:
+        raise
+    except (KeyError, ValueError, TypeError, RuntimeError, UnsupportedSpaceError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path}: checkpoint does not match its architecture ({first_line})"
         ) from exc
     policy.eval()
+    policy.provenance = dict(checkpoint.get("config") or {})
     return policy

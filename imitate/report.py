@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from imitate.drift import COST_LABELS, DriftAnalysis
+from imitate.drift import COST_LABELS, DRIFT_HEADER, DriftAnalysis, drift_rows
 from imitate.fileio import write_text
 from imitate.plots import bootstrap_over_alive
 
@@ -258,40 +258,10 @@ def _table_html(table: Table) -> str:
 
 
 def drift_table(analysis: DriftAnalysis) -> Table:
-    """The drift summary per clone as a :class:`Table`."""
-    rows = []
-    kind = "disagreement"
-    for name, s in analysis.summaries.items():
-        fit = s["horizon_scaling"]
-        kind = fit.get("cost", kind)
-        lo, hi = fit["slope_ci"]
-        rows.append(
-            [
-                name,
-                f"{s['clone_mean_return']:.1f}",
-                f"{s['mean_first_divergence_or_end']:.1f}",
-                f"{s['diverged_share']:.2f}",
-                f"{s['failed_share']:.2f}",
-                f"{s['disagreement_on_expert_states']:.3f}",
-                f"{s['disagreement_on_clone_states']:.3f}",
-                f"{fit['slope']:.2f} [{lo:.2f}, {hi:.2f}]",
-            ]
-        )
-    header = [
-        "clone",
-        "return",
-        "first divergence (mean step, or episode end)",
-        "diverged share",
-        "failed share",
-        "disagreement on expert states",
-        "on clone states",
-        "cost-vs-T slope [95 % CI]",
-    ]
-    note = (
-        f"{analysis.n_episodes} paired episodes from reset seeds {analysis.seed} + i. Cost in "
-        f"the slope: {COST_LABELS.get(kind, kind)}, summed over a fixed horizon T."
-    )
-    return Table("Drift from the expert", header, rows, note)
+    """The drift summary per clone as a :class:`Table` (the same cells as report.md's)."""
+    rows, note = drift_rows(analysis.summaries)
+    setting = f"{analysis.n_episodes} paired episodes from reset seeds {analysis.seed} + i. "
+    return Table("Drift from the expert", DRIFT_HEADER, rows, setting + note)
 
 
 def _media_html(path: Path, caption: str) -> str:

@@ -2,16 +2,38 @@
 
 A run folder holds ``config.json`` (what was asked), ``metrics.jsonl`` (one
 record per evaluation), checkpoints, figures and ``report.md``. All files are
-written atomically (:mod:`imitate.fileio`).
+written atomically (:mod:`imitate.fileio`), and so is the set: :func:`artefact_dir`
+has a command write into a temporary sibling folder ``.<name>.tmp-<pid>-<random>``
+that replaces the target in one rename (``renameat2(RENAME_EXCHANGE)`` where the
+target exists, so a reader sees the old set or the new one, never a mix). A lock file
+``.<name>.lock`` (``flock``) keeps two writers of one ``--out`` apart, and temporaries
+whose writer is gone are removed by the next writer. An existing folder is replaced
+only when it is empty or carries imitate's marker ``.imitate-run.json``: a ``--out``
+naming somebody's own folder is refused, never emptied.
+
+:func:`check_out` tests an output path before any work: its kind, that its nearest
+existing parent is a folder, writable (a probe file) and has room for what is known.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
+import errno
+import json
+import os
 import re
+import shutil
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from imitate.errors import OutputError, os_error
+from imitate.fileio import remove_stale_temporaries
 
 RUNS_ROOT = Path("runs")
 
@@ -21,6 +43,11 @@ def run_name(env_id: str, command: str, seed: int, timestamp: float | None = Non
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(timestamp))
     safe_env = re.sub(r"[^A-Za-z0-9._-]+", "-", env_id)
     return f"{safe_env}__{command}__{seed}__{stamp}"
+
+
+def default_run_dir(env_id: str, command: str, seed: int, root: Path = RUNS_ROOT) -> Path:
+    """``root/<env>__<command>__<seed>__<time>`` (not created)."""
+    return root / run_name(env_id, command, seed)
 
 
 def make_run_dir(
@@ -43,3 +70,205 @@ def config_to_json(config: Any) -> Any:
     if isinstance(config, Path):
         return str(config)
     return config
+
+
+MARKER = ".imitate-run.json"
+"""Written into every artefact set: which command wrote it, its run id, that it is whole."""
+
+
+def _nearest_existing(path: Path) -> Path:
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return probe
+
+
+def check_out(
+    path: Path, kind: Literal["dir", "file"], expected_bytes: int = 0, replace_file: bool = True
+) -> None:
+    """Raise ``OutputError`` now if ``path`` cannot receive output of ``kind``.
+
+    Checks: an existing ``path`` of the other kind; a parent that is a file; a read-only or
+    unwritable nearest existing folder (found by creating and removing a probe file);
+    fewer free bytes than ``expected_bytes``; with ``replace_file=False``, any existing file.
+    """
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        if kind == "dir" and not path.is_dir():
+            raise OutputError(f"{path}: exists and is not a folder")
+        if kind == "file" and path.is_dir():
+            raise OutputError(f"{path}: is a folder, expected a file name")
+        if kind == "file" and not replace_file:
+            raise OutputError(f"{path}: exists; imitate does not overwrite it (choose a new name)")
+    parent = _nearest_existing(path.parent if kind == "file" or not path.exists() else path)
+    if not parent.is_dir():
+        raise OutputError(f"{parent}: is not a folder, so {path} cannot be created")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".imitate-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"{path}: {exc.strerror or exc} (in {parent})") from None
+    if expected_bytes > 0:
+        free = shutil.disk_usage(parent).free
+        if free < expected_bytes:
+            raise OutputError(
+                f"{path}: {errno.errorcode.get(errno.ENOSPC, 'ENOSPC')}: needs about "
+                f"{expected_bytes / 1e6:.1f} MB, {free / 1e6:.1f} MB free"
+            )
+
+
+@contextlib.contextmanager
+def out_lock(target: Path) -> Iterator[None]:
+    """Hold ``.<name>.lock`` beside ``target`` (``flock``, not blocking): a second writer of
+    the same ``--out`` gets ``OutputError`` instead of interleaving its files."""
+    import fcntl
+
+    lock_path = target.parent / f".{target.name}.lock"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise os_error(exc, lock_path) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(f"{target}: another imitate process is writing it") from None
+        try:
+            yield
+        finally:
+            # Removed while still held (no litter beside every output). A writer that opened
+            # it just before may lock the unlinked file and run alongside a third; each set
+            # is still swapped in whole, so the worst case is last-wins, never a mix.
+            with contextlib.suppress(OSError):
+                os.unlink(lock_path)
+    finally:
+        os.close(fd)
+
+
+def _replaceable(target: Path) -> bool:
+    """An existing folder imitate may replace: empty, or an artefact set imitate wrote."""
+    return not any(target.iterdir()) or (target / MARKER).is_file()
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2``); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    """Move the finished folder ``tmp`` to ``target``, replacing an old set."""
+    if not target.exists():
+        os.rename(tmp, target)
+        return
+    if _exchange(tmp, target):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old set
+        return
+    old = target.parent / f".{target.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    os.rename(target, old)
+    os.rename(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _relocate_text(folder: Path, old: str, new: str) -> None:
+    """Replace the temporary folder's path by the final one in the set's text files."""
+    for path in folder.rglob("*"):
+        if path.suffix in (".json", ".jsonl", ".md", ".html", ".txt") and path.is_file():
+            text = path.read_text(encoding="utf-8", errors="surrogateescape")
+            if old in text:
+                path.write_text(text.replace(old, new), encoding="utf-8", errors="surrogateescape")
+
+
+def relocate(value: Any, old: str, new: str) -> Any:
+    """``value`` (nested dicts/lists/strings) with the path prefix ``old`` replaced by ``new``."""
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, dict):
+        return {k: relocate(v, old, new) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(relocate(v, old, new) for v in value)
+    return value
+
+
+@dataclasses.dataclass
+class ArtefactSet:
+    """The folder a command writes into (``work``) and where it will land (``target``)."""
+
+    work: Path
+    target: Path
+
+    def final(self, value: Any) -> Any:
+        """``value`` with paths inside ``work`` rewritten to their place in ``target``."""
+        return relocate(value, str(self.work), str(self.target))
+
+
+@contextlib.contextmanager
+def artefact_dir(
+    target: Path, command: str, inputs: tuple[Path | None, ...] = ()
+) -> Iterator[ArtefactSet]:
+    """Write an artefact set into a temporary sibling of ``target``, then swap it into place.
+
+    On any exception (a full disk, SIGINT as :class:`~imitate.errors.Interrupted`) the
+    temporary folder is removed and ``target`` is exactly what it was before (or absent).
+    """
+    target = Path(target)
+    check_out(target, "dir")
+    for source in inputs:
+        if source is not None and target.resolve() in Path(source).resolve().parents:
+            raise OutputError(
+                f"{target}: holds the input {source}, which replacing the folder would delete; "
+                "choose another --out"
+            )
+    if target.is_dir() and not _replaceable(target):
+        raise OutputError(
+            f"{target}: folder exists, is not empty and was not written by imitate "
+            f"(no {MARKER}); choose a new --out"
+        )
+    with out_lock(target):
+        remove_stale_temporaries(target)
+        try:
+            work = Path(
+                tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-{os.getpid()}-")
+            )
+        except OSError as exc:
+            raise os_error(exc, target) from None
+        try:
+            artefacts = ArtefactSet(work, target)
+            yield artefacts
+            run_id = uuid.uuid4().hex
+            marker = {"command": command, "run_id": run_id, "complete": True}
+            (work / MARKER).write_text(json.dumps(marker) + "\n")
+            _relocate_text(work, str(work), str(target))
+            os.chmod(work, 0o777 & ~_umask())
+            _swap_into_place(work, target)
+        except OSError as exc:
+            shutil.rmtree(work, ignore_errors=True)
+            raise os_error(exc, target) from None
+        except OutputError as exc:  # name the output, not its temporary folder
+            shutil.rmtree(work, ignore_errors=True)
+            raise OutputError(str(exc).replace(str(work), str(target))) from None
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

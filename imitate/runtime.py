@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from imitate.errors import CheckpointError
+from imitate.errors import CheckpointError, scrub
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -71,7 +71,7 @@ class RecurrentPolicy(Policy, Protocol):
 
 
 class NumpyLayers:
-    """A chain of Linear / Tanh / ReLU / Flatten / Identity modules evaluated in numpy (float32).
+    """Linear / Tanh / ReLU / Hardtanh / Flatten / Identity modules evaluated in numpy (float32).
 
     For batches of a few dozen observations numpy's per-call cost is several
     times lower than torch's, which dominates rollout and teacher-query speed for
@@ -101,6 +101,8 @@ class NumpyLayers:
                 ops.append(("tanh", None, None))
             elif isinstance(module, nn.ReLU):
                 ops.append(("relu", None, None))
+            elif isinstance(module, nn.Hardtanh) and (module.min_val, module.max_val) == (-1, 1):
+                ops.append(("hardtanh", None, None))
             elif isinstance(module, nn.Flatten):
                 ops.append(("flatten", None, None))
             elif not isinstance(module, nn.Identity):
@@ -118,6 +120,8 @@ class NumpyLayers:
                 h = np.tanh(h)
             elif kind == "relu":
                 h = np.maximum(h, 0.0)
+            elif kind == "hardtanh":
+                h = np.clip(h, -1.0, 1.0)
             else:
                 h = h.reshape(len(h), -1)
         return h
@@ -251,8 +255,8 @@ def _read_torch(path: Path) -> dict[str, Any]:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or foreign files
         raise CheckpointError(
-            f"{path}: not a readable policy checkpoint ({_first_line(exc)})"
-        ) from exc
+            f"{path}: not a readable policy checkpoint ({scrub(str(exc)) or _first_line(exc)})"
+        ) from None
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
         state = checkpoint.pop("state_dict")
         checkpoint["weights"] = {k: v.detach().cpu().numpy() for k, v in state.items()}
@@ -270,6 +274,7 @@ def numpy_policy(checkpoint: dict[str, Any], name: str = "checkpoint") -> NumpyM
         args = checkpoint["constructor"]
         obs_space = space_from_json(args["observation_space"])
         action_space = space_from_json(args["action_space"])
+        check_weights(weights, obs_space, action_space, tuple(args["hidden"]), name)
         n_linear = len(args["hidden"]) + 1
         activation = str(args["activation"])
         ops: list[tuple[str, Any, Any]] = []
@@ -281,7 +286,7 @@ def numpy_policy(checkpoint: dict[str, Any], name: str = "checkpoint") -> NumpyM
                 ops.append((activation, None, None))
         expected = {f"net.{2 * i}.{p}" for i in range(n_linear) for p in ("weight", "bias")}
         unexpected = set(weights) - expected - {"obs_mean", "obs_std"}
-        if unexpected or activation not in ("tanh", "relu"):
+        if unexpected or activation not in ("tanh", "relu", "hardtanh"):
             raise ValueError(f"unexpected weights {sorted(unexpected)} or activation")
         head = head_for_space(action_space)
         if ops[-1][1].shape[1] != head.n_outputs:
@@ -304,3 +309,53 @@ def load_numpy_policy(path: str | os.PathLike[str]) -> NumpyMLPPolicy:
     """Load a policy checkpoint for inference with numpy only (torch is not imported for
     safetensors checkpoints)."""
     return numpy_policy(read_checkpoint(path), str(path))
+
+
+MAX_PARAMETERS = 100_000_000
+"""Largest MLP built (400 MB of float32): checked before anything is allocated."""
+
+
+def mlp_parameter_count(obs_dim: int, hidden: Iterable[int], n_outputs: int) -> int:
+    """Weights and biases of an MLP ``obs_dim -> hidden... -> n_outputs``."""
+    count, width = 0, obs_dim
+    for size in (*hidden, n_outputs):
+        count += (width + 1) * size
+        width = size
+    return count
+
+
+def check_weights(
+    weights: dict[str, np.ndarray],
+    observation_space: gym.Space[Any],
+    action_space: gym.Space[Any],
+    hidden: tuple[int, ...],
+    name: str | os.PathLike[str],
+) -> None:
+    """Before anything is allocated: the constructor's shapes must be the weights' shapes
+    (so sizes are bounded by what the file holds), every weight finite, ``obs_std > 0``;
+    ``CheckpointError`` naming the field otherwise."""
+    from imitate.spaces import flat_obs_dim, head_for_space
+
+    obs_dim = flat_obs_dim(observation_space)
+    n_outputs = head_for_space(action_space).n_outputs
+    expected: dict[str, tuple[int, ...]] = {"obs_mean": (obs_dim,), "obs_std": (obs_dim,)}
+    width = obs_dim
+    for i, size in enumerate((*hidden, n_outputs)):
+        expected[f"net.{2 * i}.weight"] = (int(size), width)
+        expected[f"net.{2 * i}.bias"] = (int(size),)
+        width = int(size)
+    for key, shape in expected.items():
+        if key not in weights:
+            raise CheckpointError(
+                f"{name}: checkpoint does not match its architecture (no 'state_dict.{key}')"
+            )
+        if tuple(np.shape(weights[key])) != shape:
+            raise CheckpointError(
+                f"{name}: checkpoint does not match its architecture (field 'state_dict.{key}' "
+                f"has shape {tuple(np.shape(weights[key]))}, the constructor needs {shape})"
+            )
+    for key in sorted(weights):
+        if not np.isfinite(np.asarray(weights[key], np.float64)).all():
+            raise CheckpointError(f"{name}: field 'state_dict.{key}' contains NaN or inf")
+    if not bool((np.asarray(weights["obs_std"]) > 0).all()):
+        raise CheckpointError(f"{name}: field 'state_dict.obs_std' must be > 0 everywhere")

@@ -85,19 +85,31 @@ class PairedEpisode:
 
 def can_render(env_id: str) -> bool:
     """Whether ``env_id`` offers ``rgb_array`` rendering."""
-    env_spec(env_id)
-    env = gym.make(env_id)
+    return "rgb_array" in (_metadata(env_id).get("render_modes") or [])
+
+
+def _metadata(env_id: str) -> dict[str, Any]:
+    env = gym.make(env_spec(env_id))  # kwargs and wrappers included
     try:
-        return "rgb_array" in (env.metadata.get("render_modes") or [])
+        return dict(env.metadata)
     finally:
         env.close()
+
+
+def playback_fps(env_id: str, stride: int) -> float:
+    """Frames a second that play a clip sampled every ``stride`` steps at about the env's own
+    speed (``render_fps``, default 50), kept within 8-25 so that it neither crawls nor
+    skips."""
+    fps = float(_metadata(env_id).get("render_fps") or 50) / max(stride, 1)
+    return float(np.clip(fps, 8.0, 25.0))
 
 
 class _Runner:
     """One policy in its own env, stepped one action at a time from ``reset(seed=seed)``."""
 
     def __init__(self, policy: Policy, env_id: str, seed: int, render: bool) -> None:
-        self.env = gym.make(env_id, render_mode="rgb_array") if render else gym.make(env_id)
+        spec = env_spec(env_id)  # an id or a spec with the user's kwargs and wrappers
+        self.env = gym.make(spec, render_mode="rgb_array") if render else gym.make(spec)
         self.actor = fast_policy(policy)
         obs, _ = self.env.reset(seed=seed)
         self.obs = np.asarray(obs, dtype=np.float32)
@@ -416,13 +428,16 @@ def side_by_side(
     """Render one paired episode to ``path`` (.gif / .mp4, or .png without rendering).
 
     At most ``max_frames`` frames are kept (every ``ceil(T / max_frames)``-th step, plus
-    the first divergence); the GIF plays at 25 frames a second."""
+    the first divergence), played at about the env's own speed (:func:`playback_fps`)."""
     episode = render_paired_episode(expert, clone, env_id, seed, scale, threshold, max_frames)
     target = Path(path)
     if episode.expert_frames is None:
         png = plot_paired_episode(episode, clone_name, target.with_suffix(".png"), dim_names)
         return episode, [png]
-    return episode, write_video(compose_frames(episode, clone_name, width), target, 25.0, mp4)
+    steps = episode.frame_steps
+    stride = int(np.median(np.diff(steps))) if len(steps) > 2 else 1
+    fps = playback_fps(env_id, stride)
+    return episode, write_video(compose_frames(episode, clone_name, width), target, fps, mp4)
 
 
 def gif_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -469,7 +484,7 @@ def showcase_videos(
             expert,
             clones[name],
             name,
-            analysis.env_id,
+            analysis.env if analysis.env is not None else analysis.env_id,
             seed,
             scale,
             folder / f"{stem}_{why.split()[0]}_seed{seed}",

@@ -135,6 +135,22 @@ def test_confident_policy_codes_its_own_mode_in_almost_nothing() -> None:
     assert compressed.payload_bits <= 64
 
 
+@pytest.mark.parametrize("kind", ["multi_discrete", "box"])
+def test_blocks_of_steps_round_trip(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Coding in blocks (here of 7 steps, several groups each) is still exact."""
+    import imitate.compress
+
+    monkeypatch.setattr(imitate.compress, "CHUNK_ROWS", 7)
+    policy = random_policy(SPACES[kind], 3)
+    obs, actions = sampled(policy, 50, 3)
+    resolution = 0.1 if kind == "box" else None
+    compressed = compress_actions(policy, obs, actions, resolution)
+    expected = quantize_box_actions(policy.head, actions, 0.1) if kind == "box" else actions
+    assert decompress_actions(policy, obs, compressed).tobytes() == expected.tobytes()
+    ce_bits = compressed.stats["cross_entropy_bits"]
+    assert abs(compressed.payload_bits - ce_bits) <= 0.01 * ce_bits + 32
+
+
 def test_quantize_is_exact_and_deterministic() -> None:
     rng = np.random.default_rng(0)
     probs = rng.dirichlet(np.full(5, 0.05), size=500)
@@ -150,11 +166,11 @@ def test_coder_on_known_vectors() -> None:
     """Hand-checkable streams: uniform 1/4 symbols cost exactly 2 bits each (+ flush)."""
     freqs = [np.full((64, 4), TOTAL // 4, dtype=np.int64)]
     symbols = [np.arange(64, dtype=np.int32) % 4]
-    words = encode(symbols, freqs)
+    words = encode(zip(symbols, freqs, strict=True))
     assert ideal_bits(symbols, freqs, TOTAL) == 128.0
     assert 128 <= 32 * len(words) <= 128 + 64
     assert np.array_equal(decode(words, freqs)[0], symbols[0])
-    assert len(encode([np.zeros(0, np.int32)], [np.zeros((0, 2), np.int64)])) <= 1
+    assert len(encode([(np.zeros(0, np.int32), np.zeros((0, 2), np.int64))])) <= 1
 
 
 def test_box_grid_and_tables() -> None:
@@ -195,6 +211,15 @@ def test_decoding_refuses_another_policy_other_obs_or_corrupt_bytes(tmp_path: Pa
     other_tables = replace(compressed, header={**compressed.header, "frequencies_sha256": "0" * 32})
     with pytest.raises(CompressedFileError, match="probabilities differ"):
         decompress_actions(policy, obs, other_tables)
+    for field, value, message in (
+        ("policy_sha256", 5, "not a string"),
+        ("resolution", "fine", "bad resolution"),
+        ("dataset", None, "lacks a field"),
+    ):
+        with pytest.raises(CompressedFileError, match=message):
+            decompress_actions(
+                policy, obs, replace(compressed, header={**compressed.header, field: value})
+            )
     flipped = replace(compressed, words=compressed.words ^ np.uint32(0x5A5A5A5A))
     with pytest.raises(CompressedFileError, match="corrupt"):
         decompress_actions(policy, obs, flipped)

@@ -66,25 +66,33 @@ def test_int8_c_export_agrees_on_99_percent(
     env_id: str, trained: dict[str, tuple[MLPPolicy, np.ndarray]], tmp_path: Path
 ) -> None:
     policy, states = trained[env_id]
-    exported = load_exported(_artefact(export_policy(policy, "c", tmp_path, int8=True)))
+    calibration = collect(policy, env_id, 10, seed=100, max_steps=10_000).obs
+    files = export_policy(policy, "c", tmp_path, int8=True, calibration=calibration)
+    exported = load_exported(_artefact(files))
     expected, actions = policy.act(states), exported.act(states)
     if policy.head.discrete:
         assert (actions == expected).reshape(len(states), -1).all(axis=1).mean() >= 0.99
     else:
         assert np.abs(actions - expected).mean() < 0.02
-    assert "int32_t acc" in (tmp_path / "policy.c").read_text()
+    source = (tmp_path / "policy.c").read_text()
+    assert "int32_t acc" in source and "float x[" not in source
 
 
 def test_int8_cartpole_keeps_its_return_and_is_small(
     trained: dict[str, tuple[MLPPolicy, np.ndarray]], tmp_path: Path
 ) -> None:
-    policy, _ = trained["CartPole-v1"]
-    exported = load_exported(_artefact(export_policy(policy, "c", tmp_path, int8=True)))
+    policy, states = trained["CartPole-v1"]
+    exported = load_exported(
+        _artefact(export_policy(policy, "c", tmp_path, int8=True, calibration=states[:5000]))
+    )
     torch_return = evaluate(policy, "CartPole-v1", 20, 10_000).mean_return
     c_return = evaluate(exported, "CartPole-v1", 20, 10_000).mean_return
     assert c_return >= 0.98 * torch_return
-    assert weight_bytes(policy, int8=True) < weight_bytes(policy, int8=False) / 2
-    assert {"-std=c99", "-Wall", "-Wextra", "-Werror"} <= set(CFLAGS)
+    relu = MLPPolicy(policy.observation_space, policy.action_space, PolicyConfig((16, 16), "relu"))
+    assert weight_bytes(relu, int8=True) < weight_bytes(relu, int8=False) / 2
+    # a tanh student adds one 257-entry int16 table per hidden layer
+    assert weight_bytes(policy, int8=True) == weight_bytes(relu, int8=True) + 2 * 514
+    assert {"-std=c99", "-Wall", "-Wextra", "-Wconversion", "-pedantic", "-Werror"} <= set(CFLAGS)
 
 
 def test_export_bad_input_exits_2(

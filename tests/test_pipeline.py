@@ -21,7 +21,7 @@ def test_run_command_produces_report_and_figures(
         "--drift-episodes", "3", "--horizons", "10", "20", "40",
         "--dagger.rounds", "2", "--dagger.steps-per-round", "200", "--dagger.eval-episodes", "3",
         "--bc.max-steps", "500", "--distill.rounds", "2", "--distill.steps-per-round", "300",
-        "--distill.max-steps", "600", "--json",
+        "--distill.max-steps", "600", "--videos-per-clone", "1", "--json",
     ]  # fmt: skip
     assert main(args) == 0
     captured = capsys.readouterr()

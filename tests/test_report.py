@@ -191,3 +191,10 @@ def test_report_html_loads_in_headless_chromium(tmp_path: Path) -> None:
     pixels = np.asarray(Image.open(shot).convert("RGB"))
     assert pixels.shape[:2] == (1800, 1200)
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # more than a blank page
+
+
+def test_videos_play_at_about_the_envs_own_speed() -> None:
+    from imitate.video import playback_fps
+
+    assert playback_fps("CartPole-v1", 4) == 12.5  # render_fps 50, every 4th step
+    assert playback_fps("CartPole-v1", 1) == 25.0 and playback_fps("CartPole-v1", 20) == 8.0

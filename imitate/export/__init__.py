@@ -11,19 +11,42 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, Policy
 from imitate.spaces import CategoricalHead
 
-Format = Literal["onnx", "torchscript", "numpy", "c"]
-FORMATS: tuple[str, ...] = ("onnx", "torchscript", "numpy", "c")
+Format = Literal["onnx", "torchscript", "numpy", "c", "sb3"]
+FORMATS: tuple[str, ...] = ("onnx", "torchscript", "numpy", "c", "sb3")
 
 
-def export_policy(policy: MLPPolicy, fmt: Format, out_dir: Path, int8: bool = False) -> list[Path]:
-    """Write ``policy`` in format ``fmt`` into ``out_dir``; returns the files written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def export_policy(
+    policy: MLPPolicy,
+    fmt: Format,
+    out_dir: Path,
+    int8: bool = False,
+    calibration: np.ndarray | None = None,
+    prefix: str = "policy",
+    bits: int = 16,
+    algo: str | None = None,
+) -> list[Path]:
+    """Write ``policy`` in format ``fmt`` into ``out_dir``; returns the files written.
+
+    C only: ``int8`` (integer-only; ``calibration`` states ``[N, *obs_shape]``, the
+    policy's own, set the activation ranges; ``bits``: activation width 8 or 16),
+    ``prefix`` (file names, symbols, macros). sb3 only: ``algo`` (``ppo``/``sac``; default
+    by the action head)."""
     if int8 and fmt != "c":
         raise ImitateError("--int8 applies to the C export only")
+    if prefix != "policy" and fmt != "c":
+        raise ImitateError("--prefix applies to the C export only")
+    if fmt == "c":
+        from imitate.export.c import check_prefix, generate_c
+
+        check_prefix(prefix)
+        sources = generate_c(policy, int8, calibration, prefix, bits)  # fails before writing
+    out_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "onnx":
         from imitate.export.onnx import export_gated_onnx, export_onnx
 
@@ -40,15 +63,27 @@ def export_policy(policy: MLPPolicy, fmt: Format, out_dir: Path, int8: bool = Fa
 
         return [export_numpy(policy, out_dir / "policy.npz")]
     if fmt == "c":
-        from imitate.export.c import export_c
+        from imitate.fileio import write_text
 
-        return export_c(policy, out_dir, int8=int8)
+        header, source = sources
+        return [
+            write_text(out_dir / f"{prefix}.h", header),
+            write_text(out_dir / f"{prefix}.c", source),
+        ]
+    if fmt == "sb3":
+        from imitate.export.sb3 import export_sb3
+
+        return [export_sb3(policy, out_dir / "policy_sb3.zip", algo)]  # type: ignore[arg-type]
     raise ImitateError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
 
 
 def load_exported(path: Path) -> Policy:
     """A batched Policy running an exported artefact (by file extension; C: the .c file)."""
     suffix = path.suffix
+    if suffix == ".zip":
+        from imitate.export.sb3 import SB3ExportPolicy
+
+        return SB3ExportPolicy(path)
     if suffix == ".onnx":
         from imitate.export.onnx import OnnxPolicy
 
@@ -61,7 +96,7 @@ def load_exported(path: Path) -> Policy:
         from imitate.export.numpy_runtime import load_numpy
 
         return load_numpy(path)
-    if suffix == ".c":
+    if suffix == ".c":  # <prefix>.c beside <prefix>.h
         from imitate.export.c import CPolicy
 
         return CPolicy(path)

@@ -1,40 +1,84 @@
-"""C99 export: a header/source pair with float32 or int8 weights, no malloc.
+"""C99 export: a header/source pair, float32 or integer-only int8, no malloc, a symbol prefix.
 
-``void policy_act(const float *obs, policy_action_t *action)`` maps one raw
-observation to one action (normalisation and decision inside);
-``policy_act_batch`` loops over ``n`` observations; ``policy_logits`` gives the raw
-outputs. Discrete policies also get the JS gate of :class:`imitate.policy.JSGatedPolicy`
-(``policy_act_gated``, with a caller-held anchor per episode). int8 weights are
-symmetric, per output channel (or per tensor), activations are quantised per
-vector at run time, and dot products accumulate in int32. libm is used for
-``tanhf`` (tanh activations and bounded Box actions) and, in the gate, ``expf``/``logf``.
+With ``prefix="policy"`` (the default) the files are ``policy.h``/``policy.c`` and
+``void policy_act(const float *obs, policy_action_t *action)`` maps one raw observation
+to one action (normalisation and decision inside); ``policy_act_batch`` loops over ``n``
+observations; ``policy_logits`` gives the raw outputs. Every external symbol, macro and
+the header guard carry the prefix, and the static helpers too, so that several exports
+link into one image; the header has ``extern "C"`` guards for C++ callers, states what
+to link and the stack the call needs. Tables are ``static const`` (flash).
 
-:class:`CPolicy` compiles the source with ``cc -std=c99 -O2 -Wall -Wextra
--Werror`` into a shared library and calls it through ctypes.
+int8 (:mod:`imitate.export.int8`): integer-only from the observation's float bits to
+the action, the TFLite Micro / CMSIS-NN scheme; the activations (observation and hidden) are
+int16 by default (``bits=8`` for int8; the weights are int8 either way). ``<prefix>_quantize_obs`` and
+``<prefix>_act_q`` (pre-quantised observations) split the path for callers whose sensors
+deliver integers. libm is used only where the header says: ``tanhf`` in float32 tanh
+students and bounded Box actions, ``expf``/``logf`` in the JS gate of Discrete policies
+(:class:`imitate.policy.JSGatedPolicy`, ``<prefix>_act_gated``; float32 export only: the
+int8 outputs' error moves the gate's switches, see :data:`INT8_NO_GATE`).
+
+:class:`CPolicy` compiles the source with ``cc -std=c99 -O2 -Wall -Wextra -Wconversion
+-pedantic -Werror`` into a shared library and calls it through ctypes.
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import keyword
+import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import numpy as np
 
 from imitate.errors import ImitateError
+from imitate.export.int8 import Q_LIMIT, QuantizedMLP, QuantLayer, quantize_policy
 from imitate.fileio import write_text
 from imitate.policy import MLPPolicy
 from imitate.spaces import BernoulliHead, CategoricalHead, GaussianHead, MultiCategoricalHead
 
-Quantization = Literal["per-channel", "per-tensor"]
-CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wconversion", "-pedantic", "-Werror"]
+FRAME_BYTES = 40
+"""Stack allowance per call level (saved registers, return address, spills) in the
+header's stack figure; the Cortex-M test checks the figure against ``-fstack-usage``."""
+C_KEYWORDS = frozenset(
+    {
+        "auto", "break", "case", "char", "const", "continue", "default", "do", "double",
+        "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long",
+        "register", "restrict", "return", "short", "signed", "sizeof", "static", "struct",
+        "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
+    }
+)  # fmt: skip
+
+
+INT8_NO_GATE = (
+    "No JS gate in the int8 export: its hold/switch decision compares a divergence with a\n"
+    "   threshold, and the outputs' quantisation error moves the switch by a step now and then,\n"
+    "   after which the held action differs for many steps (measured: 80-99 % agreement with\n"
+    "   the Python gate along LunarLander episodes). Use the float32 export for the gate."
+)
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if it is a usable C identifier prefix, else ImitateError."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,30}", prefix) or prefix in C_KEYWORDS:
+        raise ImitateError(
+            f"--prefix {prefix!r}: needs a C identifier (a letter, then letters, digits, _; "
+            "at most 31 characters, not a C keyword)"
+        )
+    if keyword.iskeyword(prefix):  # harmless in C, but a confusing file name for Python users
+        raise ImitateError(f"--prefix {prefix!r} is a Python keyword; choose another name")
+    return prefix
 
 
 def _float_literal(value: float) -> str:
+    if not np.isfinite(value):  # "nan.0f" / "inf.0f" would not compile
+        raise ImitateError(f"the C export needs finite weights and normalisation, got {value}")
     text = f"{value:.9g}"
     return f"{text}f" if any(c in text for c in ".e") else f"{text}.0f"
 
@@ -47,20 +91,24 @@ def _ints(values: np.ndarray) -> str:
     return ", ".join(str(int(v)) for v in np.asarray(values).ravel())
 
 
-def quantize(weight: np.ndarray, mode: Quantization) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8 ``[out, in]`` weights and float scales (``[out]`` or one repeated)."""
-    amax = (
-        np.abs(weight).max(axis=1)
-        if mode == "per-channel"
-        else np.full(len(weight), np.abs(weight).max())
-    )
-    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-    q = np.clip(np.rint(weight / scale[:, None]), -127, 127).astype(np.int8)
-    return q, scale
+def _int32(value: int) -> str:
+    """An int32 literal that is valid C on 16-bit-int targets too."""
+    return f"INT32_C({int(value)})"
 
 
-def _decision(policy: MLPPolicy) -> tuple[str, str, int]:
-    """(C action type, C code writing ``action`` from ``out``, action length)."""
+@dataclass(frozen=True)
+class _Names:
+    """The prefix in its two spellings: ``p`` for symbols, ``P`` for macros."""
+
+    p: str
+
+    @property
+    def P(self) -> str:
+        return self.p.upper()
+
+
+def _decision(policy: MLPPolicy, n: _Names, integer: bool) -> tuple[str, str, int, bool]:
+    """(C action type, C code writing ``action`` from ``out``, action length, uses libm)."""
     head = policy.head
     if isinstance(head, CategoricalHead):
         code = (
@@ -68,185 +116,483 @@ def _decision(policy: MLPPolicy) -> tuple[str, str, int]:
             f"    for (int k = 1; k < {head.n}; ++k) if (out[k] > out[best]) best = k;\n"
             f"    action[0] = best + ({head.start});\n"
         )
-        return "int", code, 1
+        return "int", code, 1, False
     if isinstance(head, MultiCategoricalHead):
         lines, offset = [], 0
-        for i, n in enumerate(head.nvec):
+        for i, size in enumerate(head.nvec):
             lines.append(
                 f"    {{ int best = {offset};\n"
-                f"      for (int k = {offset + 1}; k < {offset + n}; ++k) if (out[k] > out[best]) best = k;\n"
+                f"      for (int k = {offset + 1}; k < {offset + size}; ++k) if (out[k] > out[best]) best = k;\n"
                 f"      action[{i}] = best - {offset}; }}\n"
             )
-            offset += n
-        return "int", "".join(lines), len(head.nvec)
+            offset += size
+        return "int", "".join(lines), len(head.nvec), False
     if isinstance(head, BernoulliHead):
-        return "int", f"    for (int k = 0; k < {head.n}; ++k) action[k] = out[k] > 0.0f;\n", head.n
+        zero = "0" if integer else "0.0f"
+        return (
+            "int",
+            f"    for (int k = 0; k < {head.n}; ++k) action[k] = out[k] > {zero};\n",
+            head.n,
+            False,
+        )
     if isinstance(head, GaussianHead):
+        value = f"(float)out[k] * {n.P}_OUT_SCALE" if integer else "out[k]"
         if head.bounded:
             low, high = np.array(head.low), np.array(head.high)
             code = (
                 f"    static const float center[{head.dim}] = {{{_floats((high + low) / 2)}}};\n"
                 f"    static const float half[{head.dim}] = {{{_floats((high - low) / 2)}}};\n"
-                f"    for (int k = 0; k < {head.dim}; ++k) action[k] = center[k] + half[k] * tanhf(out[k]);\n"
+                f"    for (int k = 0; k < {head.dim}; ++k) action[k] = center[k] + half[k] * tanhf({value});\n"
             )
-        else:
-            code = f"    for (int k = 0; k < {head.dim}; ++k) action[k] = out[k];\n"
-        return "float", code, head.dim
+            return "float", code, head.dim, True
+        return (
+            "float",
+            f"    for (int k = 0; k < {head.dim}; ++k) action[k] = {value};\n",
+            head.dim,
+            False,
+        )
     raise ImitateError(f"no C export for head {type(head).__name__}")
 
 
-GATE_HEADER = """
-/* JS gate (imitate.policy.JSGatedPolicy): keep the previous action until the action
-   distribution has moved more than `threshold` nats (Jensen-Shannon) from the one it was
-   chosen at. `anchor` [POLICY_N_OUTPUTS] is the caller's state for one episode: call
-   policy_gate_reset(anchor) when the episode starts. */
-void policy_gate_reset(float *anchor);
-void policy_act_gated(const float *obs, float threshold, float *anchor, policy_action_t *action);
-/* n observations -> n actions, anchors [n * POLICY_N_OUTPUTS] (one per episode slot). */
-void policy_act_gated_batch(const float *obs, int n, float threshold, float *anchors,
-                            policy_action_t *actions);
-"""
-
-
-def _gate_source(head: CategoricalHead, obs_dim: int) -> str:
-    """C of the JS gate for a categorical head (softmax, JS in nats, argmax of the anchor)."""
-    n = head.n
+def _gate_header(n: _Names) -> str:
+    p, P = n.p, n.P
     return (
-        "\nstatic void softmax(const float *z, float *p) {\n"
+        "\n/* JS gate (imitate.policy.JSGatedPolicy): keep the previous action until the action\n"
+        "   distribution has moved more than `threshold` nats (Jensen-Shannon) from the one it was\n"
+        f"   chosen at. `anchor` [{P}_N_OUTPUTS] is the caller's state for one episode: call\n"
+        f"   {p}_gate_reset(anchor) when the episode starts. Float, and libm (expf, logf). */\n"
+        f"void {p}_gate_reset(float *anchor);\n"
+        f"void {p}_act_gated(const float *obs, float threshold, float *anchor, {p}_action_t *action);\n"
+        f"/* n observations -> n actions, anchors [n * {P}_N_OUTPUTS] (one per episode slot). */\n"
+        f"void {p}_act_gated_batch(const float *obs, int n, float threshold, float *anchors,\n"
+        f"                        {p}_action_t *actions);\n"
+    )
+
+
+def _gate_source(head: CategoricalHead, obs_dim: int, n: _Names) -> str:
+    """C of the JS gate for a categorical head (softmax, JS in nats, argmax of the anchor)."""
+    p, k = n.p, head.n
+    return (
+        f"\nstatic void {p}_softmax(const float *z, float *prob) {{\n"
         "    float top = z[0], total = 0.0f;\n"
-        f"    for (int k = 1; k < {n}; ++k) if (z[k] > top) top = z[k];\n"
-        f"    for (int k = 0; k < {n}; ++k) {{ p[k] = expf(z[k] - top); total += p[k]; }}\n"
-        f"    for (int k = 0; k < {n}; ++k) p[k] /= total;\n}}\n\n"
-        "static float js_nats(const float *a, const float *b) {\n"
-        f"    float p[{n}], q[{n}], js = 0.0f;\n"
-        "    softmax(a, p);\n    softmax(b, q);\n"
-        f"    for (int k = 0; k < {n}; ++k) {{\n"
-        "        float m = 0.5f * (p[k] + q[k]);\n"
-        "        if (p[k] > 0.0f) js += 0.5f * p[k] * logf(p[k] / m);\n"
-        "        if (q[k] > 0.0f) js += 0.5f * q[k] * logf(q[k] / m);\n    }\n"
+        f"    for (int k = 1; k < {k}; ++k) if (z[k] > top) top = z[k];\n"
+        f"    for (int k = 0; k < {k}; ++k) {{ prob[k] = expf(z[k] - top); total += prob[k]; }}\n"
+        f"    for (int k = 0; k < {k}; ++k) prob[k] /= total;\n}}\n\n"
+        f"static float {p}_js_nats(const float *a, const float *b) {{\n"
+        f"    float pa[{k}], pb[{k}], js = 0.0f;\n"
+        f"    {p}_softmax(a, pa);\n    {p}_softmax(b, pb);\n"
+        f"    for (int k = 0; k < {k}; ++k) {{\n"
+        "        float m = 0.5f * (pa[k] + pb[k]);\n"
+        "        if (pa[k] > 0.0f) js += 0.5f * pa[k] * logf(pa[k] / m);\n"
+        "        if (pb[k] > 0.0f) js += 0.5f * pb[k] * logf(pb[k] / m);\n    }\n"
         "    return js;\n}\n\n"
-        "void policy_gate_reset(float *anchor) { anchor[0] = NAN; }\n\n"
-        "void policy_act_gated(const float *obs, float threshold, float *anchor,\n"
-        "                      policy_action_t *action) {\n"
-        f"    float out[{n}];\n"
-        "    policy_logits(obs, out);\n"
-        "    if (isnan(anchor[0]) || js_nats(out, anchor) > threshold)\n"
-        f"        for (int k = 0; k < {n}; ++k) anchor[k] = out[k];\n"
+        f"void {p}_gate_reset(float *anchor) {{ anchor[0] = NAN; }}\n\n"
+        f"void {p}_act_gated(const float *obs, float threshold, float *anchor,\n"
+        f"                   {p}_action_t *action) {{\n"
+        f"    float out[{k}];\n"
+        f"    {p}_logits(obs, out);\n"
+        f"    if (isnan(anchor[0]) || {p}_js_nats(out, anchor) > threshold)\n"
+        f"        for (int k = 0; k < {k}; ++k) anchor[k] = out[k];\n"
         "    int best = 0;\n"
-        f"    for (int k = 1; k < {n}; ++k) if (anchor[k] > anchor[best]) best = k;\n"
+        f"    for (int k = 1; k < {k}; ++k) if (anchor[k] > anchor[best]) best = k;\n"
         f"    action[0] = best + ({head.start});\n}}\n\n"
-        "void policy_act_gated_batch(const float *obs, int n, float threshold, float *anchors,\n"
-        "                            policy_action_t *actions) {\n"
+        f"void {p}_act_gated_batch(const float *obs, int n, float threshold, float *anchors,\n"
+        f"                         {p}_action_t *actions) {{\n"
         "    for (int i = 0; i < n; ++i)\n"
-        f"        policy_act_gated(obs + i * {obs_dim}, threshold, anchors + i * {n}, actions + i);\n"
+        f"        {p}_act_gated(obs + i * {obs_dim}, threshold, anchors + i * {k}, actions + i);\n"
         "}\n"
     )
 
 
-def generate_c(
-    policy: MLPPolicy, int8: bool = False, quantization: Quantization = "per-channel"
-) -> tuple[str, str]:
-    """(header, source) of the C99 runtime."""
-    linears = [(w.T, b) for kind, w, b in policy.numpy_snapshot().layers.ops if kind == "linear"]
-    activation = "tanhf(h)" if policy.config.activation == "tanh" else "(h > 0.0f ? h : 0.0f)"
-    action_type, decision, action_len = _decision(policy)
-    n_outputs = linears[-1][0].shape[0]
-    widths = [policy.obs_dim] + [w.shape[0] for w, _ in linears]
-    max_width = max(widths)
+def _pad4(width: int) -> int:
+    return -(-width // 4) * 4
+
+
+def paired(weight: np.ndarray) -> np.ndarray:
+    """int8 ``[out, in]`` -> ``[out, in4]`` padded with zeros to a multiple of 4 and each
+    group of 4 stored as ``w0 w2 w1 w3`` (the order SXTB16 / SMLAD consume)."""
+    out_dim, in_dim = weight.shape
+    padded = np.zeros((out_dim, _pad4(in_dim)), dtype=weight.dtype)
+    padded[:, :in_dim] = weight
+    groups = padded.reshape(out_dim, -1, 4)
+    return groups[:, :, [0, 2, 1, 3]].reshape(out_dim, -1)
+
+
+def _linears(policy: MLPPolicy) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(weight [out, in], bias [out])`` float32 per Linear layer."""
+    return [(w.T, b) for kind, w, b in policy.numpy_snapshot().layers.ops if kind == "linear"]
+
+
+def _header(
+    policy: MLPPolicy,
+    n: _Names,
+    kind: str,
+    action_type: str,
+    action_len: int,
+    libm: list[str],
+    stack: int,
+    extra: str,
+) -> str:
+    p, P = n.p, n.P
+    gate = isinstance(policy.head, CategoricalHead) and kind == "float32"
+    int8_note = "" if gate or kind == "float32" else "; int8: dequantised, in float"
+    act_link = f"-lm ({', '.join(libm)})" if libm else "nothing beyond the C library (no libm)"
+    lines = [
+        f"/* Generated by imitate: an MLP policy, observation -> action ({kind}).",
+        f"   Build: cc -std=c99 -O2 -c {p}.c (C99; C++ callers include this header as is).",
+        f"   Link, for {p}_act / {p}_act_batch / {p}_logits: {act_link}.",
+    ]
+    if gate:
+        lines.append(f"   The gate functions ({p}_act_gated*) use expf and logf: link with -lm.")
+    lines += [
+        "   Firmware: -ffunction-sections -fdata-sections -Wl,--gc-sections keeps only the",
+        "   functions called (and so no libm unless a function needing it is called).",
+        f"   Stack: {p}_act needs at most {P}_STACK_BYTES bytes. Tables are const (flash). */",
+        f"#ifndef IMITATE_{P}_H",
+        f"#define IMITATE_{P}_H",
+        "",
+        "#include <stdint.h>",
+        "",
+        "#ifdef __cplusplus",
+        'extern "C" {',
+        "#endif",
+        "",
+        f"#define {P}_OBS_DIM {policy.obs_dim}",
+        f"#define {P}_ACTION_DIM {action_len}",
+        f"#define {P}_N_OUTPUTS {policy.head.n_outputs}",
+        f"#define {P}_STACK_BYTES {stack}",
+        f"typedef {action_type} {p}_action_t;",
+        "",
+        f"/* One raw observation [{P}_OBS_DIM] -> one action [{P}_ACTION_DIM]. */",
+        f"void {p}_act(const float *obs, {p}_action_t *action);",
+        "/* n observations, row-major -> n actions. */",
+        f"void {p}_act_batch(const float *obs, int n, {p}_action_t *actions);",
+        f"/* One raw observation -> the network's outputs [{P}_N_OUTPUTS] (float{int8_note}). */",
+        f"void {p}_logits(const float *obs, float *out);",
+    ]
+    if isinstance(policy.head, CategoricalHead) and not gate:
+        extra += f"\n/* {INT8_NO_GATE} */\n"
+    return (
+        "\n".join(lines)
+        + "\n"
+        + extra
+        + (_gate_header(n) if gate else "")
+        + (f"\n#ifdef __cplusplus\n}}\n#endif\n\n#endif /* IMITATE_{P}_H */\n")
+    )
+
+
+def _float_source(policy: MLPPolicy, n: _Names) -> tuple[str, str]:
+    p, P = n.p, n.P
+    linears = _linears(policy)
+    activation = {
+        "tanh": "tanhf(h)",
+        "relu": "(h > 0.0f ? h : 0.0f)",
+        "hardtanh": "(h < -1.0f ? -1.0f : h > 1.0f ? 1.0f : h)",
+    }[policy.config.activation]
+    action_type, decision, action_len, box_libm = _decision(policy, n, integer=False)
+    max_width = max([policy.obs_dim] + [w.shape[0] for w, _ in linears])
     data = [
-        f"static const float obs_mean[{policy.obs_dim}] = {{{_floats(policy.obs_mean.numpy())}}};",
-        f"static const float obs_inv_std[{policy.obs_dim}] = {{{_floats(1.0 / policy.obs_std.numpy())}}};",
+        f"static const float {p}_obs_mean[{policy.obs_dim}] = {{{_floats(policy.obs_mean.numpy())}}};",
+        f"static const float {p}_obs_inv_std[{policy.obs_dim}] = {{{_floats(1.0 / policy.obs_std.numpy())}}};",
     ]
     body = []
     for i, (weight, bias) in enumerate(linears):
         out_dim, in_dim = weight.shape
-        data.append(f"static const float b{i}[{out_dim}] = {{{_floats(bias)}}};")
-        if int8:
-            q, scale = quantize(weight, quantization)
-            data.append(f"static const int8_t w{i}[{out_dim * in_dim}] = {{{_ints(q)}}};")
-            data.append(f"static const float s{i}[{out_dim}] = {{{_floats(scale)}}};")
-            body.append(f"    dense_i8(w{i}, s{i}, b{i}, x, y, {in_dim}, {out_dim});")
-        else:
-            data.append(f"static const float w{i}[{out_dim * in_dim}] = {{{_floats(weight)}}};")
-            body.append(f"    dense_f32(w{i}, b{i}, x, y, {in_dim}, {out_dim});")
+        data.append(f"static const float {p}_b{i}[{out_dim}] = {{{_floats(bias)}}};")
+        data.append(f"static const float {p}_w{i}[{out_dim * in_dim}] = {{{_floats(weight)}}};")
+        body.append(f"    {p}_dense({p}_w{i}, {p}_b{i}, x, y, {in_dim}, {out_dim});")
         if i < len(linears) - 1:
             body.append(
                 f"    for (int k = 0; k < {out_dim}; ++k) {{ float h = y[k]; x[k] = {activation}; }}"
             )
         else:
             body.append(f"    for (int k = 0; k < {out_dim}; ++k) out[k] = y[k];")
-    header = (
-        "/* Generated by imitate: an MLP policy, observation -> action. */\n"
-        "#ifndef IMITATE_POLICY_H\n#define IMITATE_POLICY_H\n\n"
-        f"#define POLICY_OBS_DIM {policy.obs_dim}\n#define POLICY_ACTION_DIM {action_len}\n"
-        f"typedef {action_type} policy_action_t;\n\n"
-        "/* One raw observation [POLICY_OBS_DIM] -> one action [POLICY_ACTION_DIM]. */\n"
-        "void policy_act(const float *obs, policy_action_t *action);\n"
-        "/* n observations, row-major -> n actions. */\n"
-        "void policy_act_batch(const float *obs, int n, policy_action_t *actions);\n"
-        "/* One raw observation -> the network's outputs [POLICY_N_OUTPUTS]. */\n"
-        f"#define POLICY_N_OUTPUTS {n_outputs}\n"
-        "void policy_logits(const float *obs, float *out);\n\n#endif\n"
-    )
-    dense = (
-        "static void dense_f32(const float *w, const float *b, const float *x, float *y, int in, int out) {\n"
+    libm = ["tanhf"] if policy.config.activation == "tanh" or box_libm else []
+    stack = 4 * (2 * max_width + policy.head.n_outputs) + 3 * FRAME_BYTES
+    header = _header(policy, n, "float32", action_type, action_len, libm, stack, "")
+    source = (
+        f'#include "{p}.h"\n#include <math.h>\n\n'
+        f"#define {P}_MAX_WIDTH {max_width}\n\n" + "\n".join(data) + "\n\n"
+        f"static void {p}_dense(const float *w, const float *b, const float *x, float *y, int in, int out) {{\n"
         "    for (int j = 0; j < out; ++j) {\n"
         "        float acc = b[j];\n"
         "        for (int i = 0; i < in; ++i) acc += w[j * in + i] * x[i];\n"
-        "        y[j] = acc;\n    }\n}\n"
-    )
-    if int8:
-        dense = (
-            "static void dense_i8(const int8_t *w, const float *s, const float *b, const float *x,\n"
-            "                     float *y, int in, int out) {\n"
-            "    int8_t xq[MAX_WIDTH];\n"
-            "    float amax = 0.0f;\n"
-            "    for (int i = 0; i < in; ++i) { float a = x[i] < 0.0f ? -x[i] : x[i]; if (a > amax) amax = a; }\n"
-            "    const float sx = amax > 0.0f ? amax / 127.0f : 1.0f;\n"
-            "    for (int i = 0; i < in; ++i) {\n"
-            "        float v = x[i] / sx;\n"
-            "        xq[i] = (int8_t)(v >= 0.0f ? v + 0.5f : v - 0.5f);\n    }\n"
-            "    for (int j = 0; j < out; ++j) {\n"
-            "        int32_t acc = 0;\n"
-            "        for (int i = 0; i < in; ++i) acc += (int32_t)w[j * in + i] * (int32_t)xq[i];\n"
-            "        y[j] = (float)acc * sx * s[j] + b[j];\n    }\n}\n"
-        )
-    source = (
-        '#include "policy.h"\n#include <math.h>\n#include <stdint.h>\n\n'
-        f"#define MAX_WIDTH {max_width}\n\n" + "\n".join(data) + "\n\n" + dense + "\n"
-        "void policy_logits(const float *obs, float *out) {\n"
-        "    float x[MAX_WIDTH], y[MAX_WIDTH];\n"
-        f"    for (int k = 0; k < {policy.obs_dim}; ++k) x[k] = (obs[k] - obs_mean[k]) * obs_inv_std[k];\n"
+        "        y[j] = acc;\n    }\n}\n\n"
+        f"void {p}_logits(const float *obs, float *out) {{\n"
+        f"    float x[{P}_MAX_WIDTH], y[{P}_MAX_WIDTH];\n"
+        f"    for (int k = 0; k < {policy.obs_dim}; ++k) x[k] = (obs[k] - {p}_obs_mean[k]) * {p}_obs_inv_std[k];\n"
         + "\n".join(body)
         + "\n}\n\n"
-        "void policy_act(const float *obs, policy_action_t *action) {\n"
-        f"    float out[{n_outputs}];\n"
-        "    policy_logits(obs, out);\n" + decision + "}\n\n"
-        "void policy_act_batch(const float *obs, int n, policy_action_t *actions) {\n"
-        f"    for (int i = 0; i < n; ++i) policy_act(obs + i * {policy.obs_dim}, actions + i * {action_len});\n"
+        f"void {p}_act(const float *obs, {p}_action_t *action) {{\n"
+        f"    float out[{policy.head.n_outputs}];\n"
+        f"    {p}_logits(obs, out);\n" + decision + "}\n\n" + _batch(policy, n, action_len)
+    )
+    return header, source
+
+
+def _batch(policy: MLPPolicy, n: _Names, action_len: int) -> str:
+    p = n.p
+    return (
+        f"void {p}_act_batch(const float *obs, int n, {p}_action_t *actions) {{\n"
+        f"    for (int i = 0; i < n; ++i) {p}_act(obs + i * {policy.obs_dim}, actions + i * {action_len});\n"
         "}\n"
     )
-    if isinstance(policy.head, CategoricalHead):
-        header = header.replace("\n#endif\n", GATE_HEADER + "\n#endif\n")
-        source += _gate_source(policy.head, policy.obs_dim)
+
+
+def _layer_function(n: _Names, i: int, layer: QuantLayer, last: bool) -> str:
+    """C of one dense layer with its sizes, shift and activation clamp as constants:
+    ``y[j] = round(acc_j * m[j] * 2^(shift - 31))`` (half up, one rounding: CMSIS-NN's
+    ``arm_nn_requantize``), then ``zero`` added and clamped (ReLU / hard-tanh) or kept int32
+    (the last layer, tanh layers before their table)."""
+    p = n.p
+    in4, clamp = _pad4(layer.in_dim), not last and layer.lut is None
+    out_type = "int16_t" if clamp else "int32_t"
+    shift = 30 - int(layer.shift[0])
+    store = (
+        f"        acc = ((acc + 1) >> 1) + ({layer.zero});\n"
+        f"        y[j] = (int16_t)(acc < {layer.lo} ? {layer.lo} : acc > {layer.hi} ? {layer.hi} : acc);\n"
+        if clamp
+        else "        y[j] = (acc + 1) >> 1;\n"
+    )
+    return (
+        f"static void {p}_layer{i}(const int16_t *x, {out_type} *y) {{\n"
+        f"    for (int j = 0; j < {layer.out_dim}; ++j) {{\n"
+        f"        const int8_t *row = {p}_w{i} + j * {in4};\n"
+        f"        int32_t acc = {p}_b{i}[j];\n"
+        f"        for (int i = 0; i < {in4}; i += 4) {n.P}_DOT4(acc, row + i, x + i);\n"
+        f"        acc = (int32_t)({p}_mul64(acc, {p}_m{i}[j]) >> {shift});\n"
+        + store
+        + "    }\n}\n\n"
+    )
+
+
+def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, str]:
+    p, P = n.p, n.P
+    action_type, decision, action_len, box_libm = _decision(policy, n, integer=True)
+    bits, frac = q.bits, q.frac_bits
+    obs_t = "int16_t" if bits == 16 else "int8_t"
+    top = (1 << (bits - 1)) - 1
+    widths = [q.obs_dim] + [layer.out_dim for layer in q.layers]
+    max_width = max(_pad4(w) for w in widths)
+    padded = any(layer.in_dim % 4 for layer in q.layers)
+    zeros = " = {0}" if padded else ""
+    data = [
+        f"static const int16_t {p}_in_mult[{q.obs_dim}] = {{{_ints(q.in_mult)}}};",
+        f"static const int16_t {p}_in_exp[{q.obs_dim}] = {{{_ints(q.in_exp)}}};",
+        f"static const int32_t {p}_in_offset[{q.obs_dim}] = {{{_ints(q.in_offset)}}};",
+    ]
+    body: list[str] = []
+    layer_fns: list[str] = []
+    last = len(q.layers) - 1
+    direct = bits == 16 and q.obs_dim % 4 == 0  # obs_q is the first layer's input as is
+    source_buffer = "obs_q" if direct else "xb"
+    if not direct:
+        body.append(f"    for (int k = 0; k < {q.obs_dim}; ++k) xb[k] = obs_q[k];")
+    for i, layer in enumerate(q.layers):
+        data += [
+            f"static const int8_t {p}_w{i}[{paired(layer.weight).size}] = {{{_ints(paired(layer.weight))}}};",
+            f"static const int32_t {p}_b{i}[{layer.out_dim}] = {{{_ints(layer.bias)}}};",
+            f"static const int32_t {p}_m{i}[{layer.out_dim}] = {{{_ints(layer.multiplier)}}};",
+        ]
+        into = "xa" if source_buffer != "xa" else "xb"
+        layer_fns.append(_layer_function(n, i, layer, last=i == last))
+        if i == last:
+            body.append(f"    {p}_layer{i}({source_buffer}, out);")
+        elif layer.lut is None:  # ReLU / hard-tanh: the clamp inside the layer's loop
+            body.append(f"    {p}_layer{i}({source_buffer}, {into});")
+        else:
+            data.append(f"static const {obs_t} {p}_lut{i}[257] = {{{_ints(layer.lut)}}};")
+            offset = (layer.zero + 128) * 256
+            body.append(f"    {p}_layer{i}({source_buffer}, y);")
+            body.append(
+                f"    for (int k = 0; k < {layer.out_dim}; ++k) {{\n"
+                f"        int32_t pos = y[k] + {_int32(offset)};\n"
+                "        pos = pos < 0 ? 0 : pos > 65535 ? 65535 : pos;\n"
+                f"        {{ const int32_t a = {p}_lut{i}[pos >> 8], b = {p}_lut{i}[(pos >> 8) + 1];\n"
+                f"          {into}[k] = (int16_t)(a + (((b - a) * (pos & 255) + 128) >> 8)); }}\n    }}"
+            )
+        source_buffer = into
+    uses_y = any(layer.lut is not None for layer in q.layers)
+    gain = 1.0 / (policy.obs_std.numpy().astype(np.float64) * q.in_scale)
+    offset = -policy.obs_mean.numpy().astype(np.float64) * gain + q.in_zero
+    n_out = policy.head.n_outputs
+    extra = (
+        f"\n/* Integer-only path: int8 weights, {obs_t} activations, int32 accumulators, fixed-point\n"
+        "   requantisation (int32 multiplier and shift per channel).\n"
+        f"   Observations enter as {obs_t}: obs_q[i] = round(obs[i] * a[i] + b[i]), clamped to\n"
+        f"   [{-top - 1}, {top}], with a = {{{', '.join(f'{v:.9g}' for v in gain)}}},\n"
+        f"   b = {{{', '.join(f'{v:.9g}' for v in offset)}}}. */\n"
+        f"#define {P}_ACTIVATION_BITS {bits}\n"
+        f"typedef {obs_t} {p}_obs_q_t;\n"
+        f"/* The real value of one unit of the int32 outputs. */\n"
+        f"#define {P}_OUT_SCALE {_float_literal(q.out_scale)}\n"
+        f"/* Raw float observation -> {obs_t} (integer operations on the float's bits). */\n"
+        f"void {p}_quantize_obs(const float *obs, {p}_obs_q_t *obs_q);\n"
+        f"/* A quantised observation -> one action; no float anywhere. */\n"
+        f"void {p}_act_q(const {p}_obs_q_t *obs_q, {p}_action_t *action);\n"
+        f"/* A quantised observation -> int32 outputs [{P}_N_OUTPUTS] (real: out * {P}_OUT_SCALE). */\n"
+        f"void {p}_outputs_q(const {p}_obs_q_t *obs_q, int32_t *out);\n"
+    )
+    # act -> act_q -> outputs_q -> dense -> requant (+ quantize_obs -> quantize1)
+    stack = 2 * q.obs_dim + 4 * n_out + 2 * max_width + 4 * max_width + 5 * FRAME_BYTES
+    libm = ["tanhf"] if box_libm else []
+    header = _header(
+        policy,
+        n,
+        f"integer-only int8, {obs_t} activations",
+        action_type,
+        action_len,
+        libm,
+        stack,
+        extra,
+    )
+    includes = (
+        f'#include "{p}.h"\n'
+        + ("#include <math.h>\n" if box_libm else "")
+        + "#if defined(__ARM_FEATURE_DSP)\n#include <arm_acle.h>\n#include <string.h>\n#endif\n"
+    )
+    helpers = (
+        f"/* acc * mult in 64 bits; ARMv6-M has no 32x32->64 multiply, and libgcc's 64x64\n"
+        f"   __aeabi_lmul (or C on 16-bit halves) costs about twice this sequence. */\n"
+        f"static int64_t {p}_mul64(int32_t a, int32_t b) {{\n"
+        "#if defined(__ARM_ARCH_6M__) && defined(__GNUC__)\n"
+        "    uint32_t lo, hi, t0, t1, t2; /* unsigned 32x32 -> 64 from four 16x16 products */\n"
+        '    __asm__(".syntax unified\\n"\n'
+        '            "uxth %[t0], %[a]\\n lsrs %[t1], %[a], #16\\n"\n'
+        '            "uxth %[t2], %[b]\\n lsrs %[hi], %[b], #16\\n"\n'
+        '            "movs %[lo], %[t0]\\n muls %[lo], %[t2]\\n muls %[t0], %[hi]\\n"\n'
+        '            "muls %[t2], %[t1]\\n muls %[hi], %[t1]\\n adds %[t0], %[t0], %[t2]\\n"\n'
+        '            "bcc 1f\\n movs %[t1], #1\\n lsls %[t1], %[t1], #16\\n adds %[hi], %[hi], %[t1]\\n"\n'
+        '            "1:\\n lsls %[t1], %[t0], #16\\n lsrs %[t0], %[t0], #16\\n"\n'
+        '            "adds %[lo], %[lo], %[t1]\\n adcs %[hi], %[hi], %[t0]\\n"\n'
+        '            : [lo] "=&l"(lo), [hi] "=&l"(hi), [t0] "=&l"(t0), [t1] "=&l"(t1),\n'
+        '              [t2] "=&l"(t2)\n'
+        '            : [a] "l"(a), [b] "l"(b)\n'
+        '            : "cc");\n'
+        "    if (a < 0) hi -= (uint32_t)b; /* signed: subtract the sign corrections */\n"
+        "    if (b < 0) hi -= (uint32_t)a;\n"
+        "    return (int64_t)(((uint64_t)hi << 32) | lo);\n"
+        "#else\n"
+        "    return (int64_t)a * b;\n"
+        "#endif\n}\n\n"
+        "/* acc += the dot product of 4 int8 weights (stored w0 w2 w1 w3) with 4 int16 inputs:\n"
+        "   on cores with the DSP extension SXTB16 unpacks the two int8 pairs that SMLAD\n"
+        "   multiplies with two int16 pairs of x. */\n"
+        "#if defined(__ARM_FEATURE_DSP)\n"
+        f"#define {P}_DOT4(acc, row, x) do {{ \\\n"
+        "        uint32_t w4_; int32_t x01_, x23_; \\\n"
+        "        memcpy(&w4_, (row), 4); memcpy(&x01_, (x), 4); memcpy(&x23_, (x) + 2, 4); \\\n"
+        "        (acc) = __smlad(__sxtb16((int32_t)w4_), x01_, (acc)); \\\n"
+        "        (acc) = __smlad(__sxtb16((int32_t)((w4_ >> 8) | (w4_ << 24))), x23_, (acc)); \\\n"
+        "    } while (0)\n"
+        "#else\n"
+        f"#define {P}_DOT4(acc, row, x) \\\n"
+        "    ((acc) += (row)[0] * (x)[0] + (row)[2] * (x)[1] + (row)[1] * (x)[2] + (row)[3] * (x)[3])\n"
+        "#endif\n\n"
+        f"/* clamp(round(v * m + c)) from the IEEE-754 bits of v: 16 mantissa bits times a\n"
+        f"   15-bit multiplier, in fixed point with {frac} fractional bits; inf/NaN saturate. */\n"
+        f"static int32_t {p}_quantize1(float v, int32_t mult, int32_t exp, int32_t offset) {{\n"
+        "    union { float f; uint32_t u; } bits;\n"
+        "    int32_t t = 0;\n"
+        "    bits.f = v;\n"
+        "    {\n"
+        "        const int32_t e = (int32_t)((bits.u >> 23) & 0xffu);\n"
+        "        const int32_t sh = e - exp;\n"
+        "        const int32_t prod = (int32_t)(((bits.u & 0x7fffffu) | 0x800000u) >> 8) * mult;\n"
+        f"        if (e == 255 || (sh >= 0 && (sh >= 30 || prod > ({_int32(Q_LIMIT)} >> sh))))\n"
+        f"            t = {_int32(Q_LIMIT)};\n"
+        "        else if (e == 0) t = 0;\n"
+        "        else if (sh >= 0) t = prod << sh;\n"
+        "        else if (sh > -31) t = prod >> -sh;\n"
+        "        if (bits.u >> 31) t = -t;\n"
+        "    }\n"
+        f"    t = (t + offset + {_int32(1 << (frac - 1))}) >> {frac};\n"
+        f"    return t < {-top - 1} ? {-top - 1} : t > {top} ? {top} : t;\n}}\n\n"
+    )
+    source = (
+        includes
+        + f"\n#define {P}_MAX_WIDTH {max_width}\n\n"
+        + "\n".join(data)
+        + "\n\n"
+        + helpers
+        + "".join(layer_fns)
+        + f"void {p}_quantize_obs(const float *obs, {p}_obs_q_t *obs_q) {{\n"
+        f"    for (int k = 0; k < {q.obs_dim}; ++k)\n"
+        f"        obs_q[k] = ({obs_t}){p}_quantize1(obs[k], {p}_in_mult[k], {p}_in_exp[k], {p}_in_offset[k]);\n}}\n\n"
+        f"void {p}_outputs_q(const {p}_obs_q_t *obs_q, int32_t *out) {{\n"
+        + "".join(
+            f"    int16_t {name}[{P}_MAX_WIDTH]{zeros};\n"
+            for name in ("xa", "xb")
+            if any(f"{name}," in line or f"{name}[" in line for line in body)
+        )
+        + (f"    int32_t y[{P}_MAX_WIDTH];\n" if uses_y else "")
+        + "\n".join(body)
+        + "\n}\n\n"
+        f"void {p}_act_q(const {p}_obs_q_t *obs_q, {p}_action_t *action) {{\n"
+        f"    int32_t out[{n_out}];\n"
+        f"    {p}_outputs_q(obs_q, out);\n" + decision + "}\n\n"
+        f"void {p}_act(const float *obs, {p}_action_t *action) {{\n"
+        f"    {p}_obs_q_t obs_q[{q.obs_dim}];\n"
+        f"    {p}_quantize_obs(obs, obs_q);\n"
+        f"    {p}_act_q(obs_q, action);\n}}\n\n"
+        f"void {p}_logits(const float *obs, float *out) {{\n"
+        f"    {p}_obs_q_t obs_q[{q.obs_dim}];\n    int32_t raw[{n_out}];\n"
+        f"    {p}_quantize_obs(obs, obs_q);\n    {p}_outputs_q(obs_q, raw);\n"
+        f"    for (int k = 0; k < {n_out}; ++k) out[k] = (float)raw[k] * {P}_OUT_SCALE;\n}}\n\n"
+        + _batch(policy, n, action_len)
+    )
+    return header, source
+
+
+def generate_c(
+    policy: MLPPolicy,
+    int8: bool = False,
+    calibration: np.ndarray | None = None,
+    prefix: str = "policy",
+    bits: int = 16,
+) -> tuple[str, str]:
+    """(header, source) of the C99 runtime. int8 needs ``calibration`` states
+    ``[N, *obs_shape]`` (the policy's own) for the activation ranges."""
+    names = _Names(check_prefix(prefix))
+    if int8:
+        if calibration is None:
+            raise ImitateError("the int8 C export needs calibration states (the policy's own)")
+        header, source = _int8_source(policy, quantize_policy(policy, calibration, bits), names)
+    else:
+        header, source = _float_source(policy, names)
+    if isinstance(policy.head, CategoricalHead) and not int8:
+        source += _gate_source(policy.head, policy.obs_dim, names)
     return header, source
 
 
 def export_c(
-    policy: MLPPolicy, out_dir: Path, int8: bool = False, quantization: Quantization = "per-channel"
+    policy: MLPPolicy,
+    out_dir: Path,
+    int8: bool = False,
+    calibration: np.ndarray | None = None,
+    prefix: str = "policy",
+    bits: int = 16,
 ) -> list[Path]:
-    """Write ``policy.h`` and ``policy.c`` into ``out_dir``."""
-    header, source = generate_c(policy, int8, quantization)
-    return [write_text(out_dir / "policy.h", header), write_text(out_dir / "policy.c", source)]
+    """Write ``<prefix>.h`` and ``<prefix>.c`` into ``out_dir``."""
+    header, source = generate_c(policy, int8, calibration, prefix, bits)
+    return [
+        write_text(out_dir / f"{prefix}.h", header),
+        write_text(out_dir / f"{prefix}.c", source),
+    ]
 
 
-def weight_bytes(policy: MLPPolicy, int8: bool) -> int:
-    """Bytes of constant data in the C export (weights, biases, scales, normalisation)."""
-    total = 2 * 4 * policy.obs_dim
-    for kind, weight, _ in policy.numpy_snapshot().layers.ops:
-        if kind == "linear":
-            n_in, n_out = weight.shape
-            total += n_in * n_out * (1 if int8 else 4) + 4 * n_out + (4 * n_out if int8 else 0)
+def weight_bytes(policy: MLPPolicy, int8: bool, bits: int = 16) -> int:
+    """Bytes of constant tables in the C export (weights, biases, requantisation, input;
+    int8 tanh students: a 257-entry table of ``bits`` per hidden layer)."""
+    linears = _linears(policy)
+    if not int8:
+        return 2 * 4 * policy.obs_dim + sum(4 * (w.size + len(b)) for w, b in linears)
+    total = (2 + 2 + 4) * policy.obs_dim  # input multiplier, exponent, offset
+    for i, (weight, _) in enumerate(linears):
+        out_dim, in_dim = weight.shape
+        total += out_dim * _pad4(in_dim) + (4 + 4 + 1) * out_dim  # int8 w; bias, mult, shift
+        if policy.config.activation == "tanh" and i < len(linears) - 1:
+            total += 257 * bits // 8
     return total
 
 
@@ -255,8 +601,10 @@ def compile_shared(source: Path, out: Path | None = None) -> Path:
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         raise ImitateError("no C compiler (cc) found to build the C export")
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    target = out or Path(tempfile.gettempdir()) / f"imitate_policy_{digest}.so"
+    digest = hashlib.sha256(
+        source.read_bytes() + source.with_suffix(".h").read_bytes()
+    ).hexdigest()[:16]
+    target = out or Path(tempfile.gettempdir()) / f"imitate_{source.stem}_{digest}.so"
     command = [compiler, *CFLAGS, "-shared", "-fPIC", str(source), "-o", str(target), "-lm"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -266,26 +614,44 @@ def compile_shared(source: Path, out: Path | None = None) -> Path:
     return target
 
 
+def _define(header: str, name: str) -> int:
+    match = re.search(rf"#define {name} (\d+)", header)
+    if match is None:
+        raise ImitateError(f"not a C export of imitate: no {name} in the header")
+    return int(match.group(1))
+
+
 class CPolicy:
-    """Call an exported C policy (``policy.c`` beside ``policy.h``) through ctypes."""
+    """Call an exported C policy (``<prefix>.c`` beside ``<prefix>.h``) through ctypes."""
 
     def __init__(self, source: Path) -> None:
         self.source = source
-        header = (source.parent / "policy.h").read_text()
-        self.obs_dim = int(header.split("#define POLICY_OBS_DIM ")[1].split()[0])
-        self.action_dim = int(header.split("#define POLICY_ACTION_DIM ")[1].split()[0])
-        self.is_float = "typedef float policy_action_t" in header
+        self.prefix = source.stem
+        header = source.with_suffix(".h").read_text()
+        P = self.prefix.upper()
+        self.obs_dim = _define(header, f"{P}_OBS_DIM")
+        self.action_dim = _define(header, f"{P}_ACTION_DIM")
+        self.n_outputs = _define(header, f"{P}_N_OUTPUTS")
+        self.is_float = f"typedef float {self.prefix}_action_t" in header
         self.scalar = (
-            "POLICY_ACTION_DIM 1" in header
-            and not self.is_float
-            and "int best = 0;" in source.read_text()
+            self.action_dim == 1 and not self.is_float and "int best = 0;" in source.read_text()
+        )
+        self.bits = (
+            _define(header, f"{P}_ACTIVATION_BITS") if f"{P}_ACTIVATION_BITS" in header else None
         )
         self.lib = ctypes.CDLL(str(compile_shared(source)))
-        self.lib.policy_act_batch.restype = None
+        self.fn("act_batch").restype = None
+
+    def fn(self, name: str) -> Any:
+        """The exported function ``<prefix>_<name>``."""
+        return getattr(self.lib, f"{self.prefix}_{name}")
 
     def gated(self, threshold: float) -> CGatedPolicy:
         """The export's JS gate (Discrete policies) as a RecurrentPolicy."""
-        if not hasattr(self.lib, "policy_act_gated_batch"):
+        if not hasattr(self.lib, f"{self.prefix}_act_gated_batch"):
+            if self.bits is not None:
+                reason = " ".join(INT8_NO_GATE.split())
+                raise ImitateError(f"this int8 C export has no JS gate. {reason}")
             raise ImitateError("this C export has no JS gate (it needs a Discrete policy)")
         return CGatedPolicy(self, threshold)
 
@@ -293,7 +659,7 @@ class CPolicy:
         flat = np.ascontiguousarray(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
         dtype = np.float32 if self.is_float else np.intc
         out = np.zeros((len(obs), self.action_dim), dtype=dtype)
-        self.lib.policy_act_batch(
+        self.fn("act_batch")(
             flat.ctypes.data_as(ctypes.c_void_p),
             ctypes.c_int(len(obs)),
             out.ctypes.data_as(ctypes.c_void_p),
@@ -302,15 +668,47 @@ class CPolicy:
             return out[:, 0].astype(np.int64)
         return out if self.is_float else out.astype(np.int64)
 
+    def logits(self, obs: np.ndarray) -> np.ndarray:
+        """``<prefix>_logits`` per row ``[B, n_outputs]`` float32."""
+        flat = np.ascontiguousarray(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
+        out = np.zeros((len(obs), self.n_outputs), dtype=np.float32)
+        for i in range(len(flat)):
+            self.fn("logits")(
+                flat[i].ctypes.data_as(ctypes.c_void_p), out[i].ctypes.data_as(ctypes.c_void_p)
+            )
+        return out
+
+    def quantize_obs(self, obs: np.ndarray) -> np.ndarray:
+        """int8 exports: ``<prefix>_quantize_obs`` per row ``[B, obs_dim]`` (int8 / int16)."""
+        if self.bits is None:
+            raise ImitateError("a float32 C export has no quantised input path")
+        flat = np.ascontiguousarray(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
+        out = np.zeros(flat.shape, dtype=np.int16 if self.bits == 16 else np.int8)
+        for i in range(len(flat)):
+            self.fn("quantize_obs")(
+                flat[i].ctypes.data_as(ctypes.c_void_p), out[i].ctypes.data_as(ctypes.c_void_p)
+            )
+        return out
+
+    def outputs_q(self, obs_q: np.ndarray) -> np.ndarray:
+        """int8 exports: ``<prefix>_outputs_q`` per row -> int32 ``[B, n_outputs]``."""
+        rows = np.ascontiguousarray(obs_q)
+        out = np.zeros((len(rows), self.n_outputs), dtype=np.int32)
+        for i in range(len(rows)):
+            self.fn("outputs_q")(
+                rows[i].ctypes.data_as(ctypes.c_void_p), out[i].ctypes.data_as(ctypes.c_void_p)
+            )
+        return out
+
 
 class CGatedPolicy:
-    """``policy_act_gated_batch`` of a C export as a RecurrentPolicy: state ``[B, n_outputs]``
-    holds one anchor per episode slot (NaN rows: a new episode, as ``policy_gate_reset``)."""
+    """``<prefix>_act_gated_batch`` of a C export as a RecurrentPolicy: state
+    ``[B, n_outputs]`` holds one anchor per episode slot (NaN rows: a new episode, as
+    ``<prefix>_gate_reset``)."""
 
     def __init__(self, policy: CPolicy, threshold: float) -> None:
         self.policy, self.threshold = policy, threshold
-        header = (policy.source.parent / "policy.h").read_text()
-        self.n_outputs = int(header.split("#define POLICY_N_OUTPUTS ")[1].split()[0])
+        self.n_outputs = policy.n_outputs
 
     def initial_state(self, batch: int) -> np.ndarray:
         return np.full((batch, self.n_outputs), np.nan, dtype=np.float32)
@@ -319,7 +717,7 @@ class CGatedPolicy:
         flat = np.ascontiguousarray(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
         anchors = np.ascontiguousarray(state, dtype=np.float32).copy()
         out = np.zeros(len(obs), dtype=np.intc)
-        self.policy.lib.policy_act_gated_batch(
+        self.policy.fn("act_gated_batch")(
             flat.ctypes.data_as(ctypes.c_void_p),
             ctypes.c_int(len(obs)),
             ctypes.c_float(self.threshold),
