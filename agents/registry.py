@@ -43,7 +43,7 @@ import yaml
 
 from imitate.environments import EnvLike, env_name
 from imitate.errors import EnvError, ImitateError
-from imitate.policy import Policy
+from imitate.runtime import Policy
 
 # Which algorithm class loads a zip, from the module of its saved policy class.
 _ALGOS_BY_MODULE = {
