@@ -1638,8 +1638,26 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:  # raised by code that caught our handler's signal itself
             _stderr_line("imitate: interrupted")
             return 130
+        except BaseException as exc:  # Ray's Cython wraps our Interrupted in a SystemError
+            signum = _interrupt_behind(exc)
+            if signum is None:
+                raise
+            _stderr_line("imitate: interrupted")
+            return 128 + signum
         finally:
             _shutdown_ray()
+
+
+def _interrupt_behind(exc: BaseException) -> int | None:
+    """The signal of an ``Interrupted`` that caused ``exc`` (its cause/context chain)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, Interrupted):
+            return current.signum
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _stderr_line(text: str) -> None:
@@ -1671,6 +1689,8 @@ def _main(argv: list[str] | None) -> int:
     try:
         result = HANDLERS[type(command)](command)
     except ImitateError as exc:
+        if _interrupt_behind(exc) is not None:  # e.g. a backend error wrapping the signal
+            raise
         _report_error(str(exc), bool(getattr(command, "json", False)))
         return 2
     except OSError as exc:  # disk full, read-only, permission, path kind: one line too
