@@ -20,7 +20,7 @@ $(VENV)/.installed-run: $(BIN)/activate pyproject.toml
 
 $(VENV)/.installed-dev: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install --quiet $(TORCH_PIN)
-	$(BIN)/pip install --quiet -e ".[onnx,ray,minari,mujoco,bench,dev]"
+	$(BIN)/pip install --quiet -e ".[onnx,ray,minari,mujoco,bench,sb3-contrib,dev]"
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
@@ -76,6 +76,7 @@ arm-toolchain:
 	fi
 
 bench-embedded: $(VENV)/.installed-dev arm-toolchain
+	$(BIN)/pip install --quiet -e ".[embedded]"
 	$(BIN)/python -m benchmarks.bench_embedded
 
 clean:

@@ -6,11 +6,15 @@ student can be distilled from:
 ==========================  ==========================================
 model                       ``logits`` ``[B, K]``
 ==========================  ==========================================
-PPO / A2C, Discrete         categorical logits
+PPO / A2C / TRPO, Discrete  categorical logits
 DQN                         Q-values
-PPO / A2C, Box              ``[mean, log_std]`` of the Gaussian
-SAC, Box                    ``[mean, log_std]`` before the tanh squash
+QR-DQN (sb3-contrib)        Q-values (the mean over quantiles)
+PPO / A2C / TRPO, Box       ``[mean, log_std]`` of the Gaussian
+SAC / TQC / CrossQ, Box     ``[mean, log_std]`` before the tanh squash
 ==========================  ==========================================
+
+Algorithms without a deterministic memoryless actor of these shapes (RecurrentPPO,
+ARS, MaskablePPO) are refused with one line.
 
 The actor's layers are copied once into numpy and run on the whole batch
 (``model.predict`` costs hundreds of µs of checks and torch dispatch per call
@@ -29,11 +33,15 @@ import numpy as np
 import torch
 
 from agents.actors import actions_from_outputs
+from imitate.errors import ImitateError
 from imitate.policy import NumpyLayers
 
 # SB3's clamp of the SAC actor's log-std (stable_baselines3.sac.policies).
 SAC_LOG_STD_MIN, SAC_LOG_STD_MAX = -20.0, 2.0
 NUMPY_MAX_BATCH = 64
+ACTOR_CRITIC = ("ppo", "a2c", "trpo")
+SQUASHED = ("sac", "tqc", "crossq")  # tanh-squashed Gaussian actors (SAC's actor API)
+SUPPORTED = (*ACTOR_CRITIC, "dqn", "qrdqn", *SQUASHED)
 
 
 class SB3Teacher:
@@ -45,6 +53,11 @@ class SB3Teacher:
         self.policy.set_training_mode(False)
         self.action_space = model.action_space
         self.kind = type(model).__name__.lower()
+        if self.kind not in SUPPORTED:
+            raise ImitateError(
+                f"{type(model).__name__} has no deterministic feed-forward actor imitate can "
+                f"read (supported: {', '.join(SUPPORTED)})"
+            )
         self.obs_norm = obs_norm
         if obs_norm is not None:
             self._mean = np.asarray(obs_norm["mean"], np.float32)
@@ -52,7 +65,7 @@ class SB3Teacher:
             self._std = std.astype(np.float32)
             self._clip = float(obs_norm["clip"])
         self._numpy = self._numpy_heads()
-        self.output_kind = {"dqn": "q_values"}.get(self.kind, "logits")
+        self.output_kind = {"dqn": "q_values", "qrdqn": "q_values"}.get(self.kind, "logits")
         if isinstance(self.action_space, gym.spaces.Box):
             self.output_kind = "gaussian"
 
@@ -61,7 +74,9 @@ class SB3Teacher:
         policy = self.policy
         if self.kind == "dqn":
             return [policy.q_net]
-        if self.kind == "sac":
+        if self.kind == "qrdqn":
+            return [policy.quantile_net]
+        if self.kind in SQUASHED:
             return [policy.actor]
         modules = [policy.mlp_extractor.policy_net, policy.action_net]
         return modules
@@ -69,7 +84,7 @@ class SB3Teacher:
     def n_actor_parameters(self) -> int:
         """Parameters of the acting network (critics and value heads excluded)."""
         count = sum(p.numel() for m in self.actor_modules() for p in m.parameters())
-        if self.kind not in ("dqn", "sac") and isinstance(self.action_space, gym.spaces.Box):
+        if self.kind in ACTOR_CRITIC and isinstance(self.action_space, gym.spaces.Box):
             count += self.policy.log_std.numel()
         return int(count)
 
@@ -79,7 +94,10 @@ class SB3Teacher:
         try:
             if self.kind == "dqn":
                 return [NumpyLayers.from_modules([policy.q_net])]
-            if self.kind == "sac":
+            if self.kind == "qrdqn":
+                net = policy.quantile_net
+                return [NumpyLayers.from_modules([net.features_extractor, net.quantile_net])]
+            if self.kind in SQUASHED:
                 actor = policy.actor
                 trunk = [actor.features_extractor, actor.latent_pi]
                 return [
@@ -114,7 +132,9 @@ class SB3Teacher:
         policy = self.policy
         if self.kind == "dqn":
             return policy.q_net(x)
-        if self.kind == "sac":
+        if self.kind == "qrdqn":
+            return policy.quantile_net(x).mean(dim=1)
+        if self.kind in SQUASHED:
             mean, log_std, _ = policy.actor.get_action_dist_params(x)
             return torch.cat([mean, log_std], dim=-1)
         features = policy.extract_features(x, policy.pi_features_extractor)
@@ -131,7 +151,10 @@ class SB3Teacher:
         if self._numpy is None or len(obs) > NUMPY_MAX_BATCH:
             return self.torch_logits(obs)
         x = self.normalize(obs)
-        if self.kind == "sac":
+        if self.kind == "qrdqn":
+            quantiles = self._numpy[0](x)
+            return quantiles.reshape(len(x), -1, int(self.action_space.n)).mean(axis=1)
+        if self.kind in SQUASHED:
             mean, log_std = (layers(x) for layers in self._numpy)
             return np.concatenate([mean, np.clip(log_std, SAC_LOG_STD_MIN, SAC_LOG_STD_MAX)], -1)
         out = self._numpy[0](x)
@@ -142,4 +165,5 @@ class SB3Teacher:
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions ``[B, *action_shape]``, as SB3 ``predict(deterministic=True)``."""
-        return actions_from_outputs(self.logits(obs), self.action_space, self.kind)
+        kind = "sac" if self.kind in SQUASHED else self.kind  # TQC, CrossQ act as SAC
+        return actions_from_outputs(self.logits(obs), self.action_space, kind)

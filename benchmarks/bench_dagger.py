@@ -10,14 +10,22 @@ fixed budget of rounds on CartPole-v1 and Acrobot-v1.
 steps, 4,000 BC steps per round), warm-starting each round from the previous learner vs
 training a new learner on the aggregate; 50 evaluation episodes, seeds 0-2.
 
+``defaults``: DAgger with its default settings (whole-episode rounds, stop after 2 rounds
+without improvement, at most 10 rounds of 500 steps) against BC trained (BC defaults) on
+the first ``L`` transitions of expert demonstrations, ``L`` = all the labels DAgger asked
+for, on five envs and 5 seeds. Both are scored on 50 episodes with reset seeds 20000 + i,
+apart from the seeds 10000 + i DAgger uses to pick its best round.
+
     python -m benchmarks.bench_dagger               # the label study
     python -m benchmarks.bench_dagger warm-start    # the warm-start study
+    python -m benchmarks.bench_dagger defaults [ENV ...] [--seeds N]   # defaults vs BC
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,6 +67,8 @@ def dagger_until(env_id: str, target: float, seed: int, gate: str) -> dict[str, 
         target_return=target,
         bc=ROUND_BC,
         seed=seed,
+        whole_episodes=False,  # this study's rounds are cut at the step budget
+        patience=None,
     )
     _, history = dagger(env_id, load_zoo_teacher(env_id), config)
     last = history.records[-1]
@@ -80,6 +90,8 @@ def gated_vs_plain(env_id: str, seed: int) -> dict[str, float]:
             query_rate=0.3,
             eval_episodes=0,
             seed=seed,
+            whole_episodes=False,
+            patience=None,
         )
         learner, history = dagger(env_id, load_zoo_teacher(env_id), config)
         out[f"{gate}_labels"] = history.expert_labels
@@ -98,7 +110,15 @@ def warm_vs_fresh() -> list[dict[str, float]]:
     for seed in range(3):
         row: dict[str, float] = {"seed": seed}
         for warm in (True, False):
-            config = replace(RunConfig().dagger, warm_start=warm, eval_episodes=0, seed=seed)
+            config = replace(
+                RunConfig().dagger,
+                warm_start=warm,
+                eval_episodes=0,
+                seed=seed,
+                rounds=6,  # the settings this study was measured with
+                whole_episodes=False,
+                patience=None,
+            )
             learner, history = dagger(env_id, expert, config)
             result = evaluate(learner, env_id, 50, 10_000)
             key = "warm" if warm else "fresh"
@@ -110,8 +130,77 @@ def warm_vs_fresh() -> list[dict[str, float]]:
     return rows
 
 
+DEFAULTS_ENVS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3", "Pendulum-v1")
+SCORE_SEED = 20_000
+
+
+def defaults_vs_bc(env_id: str, seed: int) -> dict[str, float]:
+    """One seed of DAgger with defaults and BC with the same number of labels."""
+    expert = load_zoo_teacher(env_id)
+    start = time.perf_counter()
+    learner, history = dagger(env_id, expert, DAggerConfig(seed=seed))
+    dagger_wall = time.perf_counter() - start
+    labels = history.expert_labels
+    scored = evaluate(learner, env_id, 50, SCORE_SEED)
+    demos = collect(expert, env_id, 10**9, seed, max_steps=labels)
+    start = time.perf_counter()
+    bc, _ = train_bc(
+        demos.select_transitions(np.arange(min(labels, len(demos)))), BCConfig(seed=seed)
+    )
+    bc_wall = time.perf_counter() - start
+    bc_scored = evaluate(bc, env_id, 50, SCORE_SEED)
+    return {
+        "seed": seed,
+        "labels": labels,
+        "rounds": len(history.records),
+        "best_round": -1 if history.best_round is None else history.best_round,
+        "round0_labels": history.records[0]["expert_labels"],
+        "dagger_return": scored.mean_return,
+        "bc_return": bc_scored.mean_return,
+        "dagger_wall_time_s": dagger_wall,
+        "bc_wall_time_s": bc_wall,
+    }
+
+
+def run_defaults(argv: list[str]) -> None:
+    seeds = 5
+    if "--seeds" in argv:
+        at = argv.index("--seeds")
+        seeds = int(argv[at + 1])
+        argv = argv[:at] + argv[at + 2 :]
+    env_ids = tuple(argv) or DEFAULTS_ENVS
+    results: dict[str, Any] = {}
+    for env_id in env_ids:
+        rows = []
+        for seed in range(seeds):
+            rows.append(defaults_vs_bc(env_id, seed))
+            print(env_id, rows[-1], flush=True)
+        summary = {
+            key: float(np.mean([r[key] for r in rows]))
+            for key in ("labels", "dagger_return", "bc_return", "rounds")
+        }
+        summary["dagger_minus_bc_se"] = (
+            float(
+                np.std([r["dagger_return"] - r["bc_return"] for r in rows], ddof=1)
+                / np.sqrt(len(rows))
+            )
+            if len(rows) > 1
+            else float("nan")
+        )
+        results[env_id] = {"rows": rows, "mean": summary}
+        print(env_id, summary, flush=True)
+        emit(
+            f"bench_dagger_defaults_{env_id}",
+            {"seeds": seeds, "score_seed": SCORE_SEED, **results[env_id]},
+        )
+    emit("bench_dagger_defaults", {"seeds": seeds, "score_seed": SCORE_SEED, "envs": results})
+
+
 def main() -> None:
     torch.set_num_threads(1)
+    if sys.argv[1:2] == ["defaults"]:
+        run_defaults(sys.argv[2:])
+        return
     if sys.argv[1:] == ["warm-start"]:
         emit("bench_dagger_warm_start", {"env": "LunarLander-v3", "rows": warm_vs_fresh()})
         return

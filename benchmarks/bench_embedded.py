@@ -125,11 +125,99 @@ def measure(
     return rows
 
 
+EMLEARN_HEADER = """#include <stdint.h>
+#define EMLW_OBS_DIM {obs_dim}
+#define EMLW_ACTION_DIM 1
+#define EMLW_N_OUTPUTS {n_outputs}
+typedef int emlw_action_t;
+void emlw_act(const float *obs, emlw_action_t *action);
+"""
+EMLEARN_WRAPPER = """
+/* the runner's API around emlearn's eml_net_predict (normalisation folded into layer 0) */
+#include "emlw.h"
+void emlw_act(const float *obs, emlw_action_t *action) {{
+    action[0] = (emlw_action_t)emlw_net_predict(obs, {obs_dim});
+}}
+"""
+
+
+def emlearn_export(policy: MLPPolicy, folder: Path) -> tuple[str, ...] | None:
+    """The same float MLP through emlearn's ``eml_net`` (weights copied in, the
+    observation normalisation folded into the first layer, an identity output layer and
+    argmax), as ``emlw.h``/``emlw.c``; the extra compiler flags it needs. None: emlearn
+    is not installed, or the activation is not one of emlearn's."""
+    try:
+        import emlearn
+        from emlearn.net import c_generate_net_loadable
+    except ImportError:
+        return None
+    if policy.config.activation not in ("relu", "tanh"):
+        return None
+    layers = [(w, b) for kind, w, b in policy.numpy_snapshot().layers.ops if kind == "linear"]
+    inv_std = 1.0 / policy.obs_std.numpy()
+    first_w, first_b = layers[0]
+    layers[0] = (
+        first_w * inv_std[:, None],
+        first_b - (policy.obs_mean.numpy() * inv_std) @ first_w,
+    )
+    activations = [policy.config.activation] * (len(layers) - 1) + ["identity"]
+    code = c_generate_net_loadable(
+        activations,
+        [w.astype(np.float32) for w, _ in layers],
+        [b.astype(np.float32) for _, b in layers],
+        "emlw_net",
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    fields = {"obs_dim": policy.obs_dim, "n_outputs": policy.head.n_outputs}
+    (folder / "emlw.h").write_text(EMLEARN_HEADER.format(**fields))
+    (folder / "emlw.c").write_text(code + EMLEARN_WRAPPER.format(**fields))
+    return (f"-I{Path(emlearn.__file__).parent}", "-Wno-error", "-Wno-conversion", "-Wno-pedantic")
+
+
+def measure_emlearn(
+    policy: MLPPolicy, reference: np.ndarray, states: np.ndarray, root: Path
+) -> list[dict[str, Any]]:
+    folder = root / "emlearn"
+    flags = emlearn_export(policy, folder)
+    if flags is None:
+        return []
+    rows: list[dict[str, Any]] = []
+    for name, target in cortexm.TARGETS.items():
+        work = root / "emlearn_runs" / name
+        run = cortexm.run_states(folder, target, states, work / "run", extra=flags)
+        source = cortexm.SIZE_MAIN.format(p="emlw", P="EMLW")
+        image = cortexm.build(folder, target, source, work / "size.elf", flags)
+        empty = cortexm.build(folder, target, source, work / "empty" / "e.elf", (*flags, "-DEMPTY"))
+        full, base = cortexm.section_sizes(image), cortexm.section_sizes(empty)
+        symbols = cortexm.symbols(image)
+        rows.append(
+            {
+                "variant": "emlearn float32",
+                "target": name,
+                "instructions_per_action": round(run.instructions_per_action, 1),
+                "parity": float((run.actions[:, 0] == reference).mean()),
+                "policy_flash": sum(v for k, v in symbols.items() if k.startswith("eml")),
+                "image": full,
+                "growth": {k: full[k] - base[k] for k in full},
+                "soft_float": cortexm.soft_float_symbols(image),
+                "stack": cortexm.stack_usage(work, "emlw"),
+            }
+        )
+        print(
+            f"  emlearn float32 {name:4s} {run.instructions_per_action:9.1f} instr, "
+            f"growth {rows[-1]['growth']['text'] + rows[-1]['growth']['data']} B, "
+            f"parity {rows[-1]['parity']:.4f}",
+            flush=True,
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--states", type=int, default=10_000)
     parser.add_argument("--envs", nargs="+", default=list(STUDENTS))
     parser.add_argument("--activations", nargs="+", default=list(ACTIVATIONS))
+    parser.add_argument("--no-emlearn", action="store_true", help="skip the emlearn rows")
     args = parser.parse_args(argv)
     if not cortexm.toolchain():
         raise SystemExit("needs arm-none-eabi-gcc and qemu-system-arm: run `make bench-embedded`")
@@ -167,6 +255,9 @@ def main(argv: list[str] | None = None) -> None:
                             (qat.act(states) == student.act(states)).mean()
                         )
                     results += [{**base, **row, **extra} for row in rows]
+                if not args.no_emlearn:
+                    rows = measure_emlearn(student, student.act(states), states, root)
+                    results += [{**base, **row} for row in rows]
     emit(
         "bench_embedded",
         {

@@ -42,7 +42,7 @@ int main(void) {
         checksum += (long)action[0];
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
-    double ns = ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n;
+    double ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / (double)n;
     printf("%.3f %ld\n", ns, checksum);
     return 0;
 }

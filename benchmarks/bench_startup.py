@@ -23,8 +23,9 @@ The load average before and after is recorded: other work on the machine slows e
 number down.
 
     python -m benchmarks.bench_startup [--repeats 5] [--distill] [--peer-python PATH]
+    python -m benchmarks.bench_startup --skip-startup --distill --name bench_startup_distill
 
-Writes ``benchmarks/results/bench_startup.json``.
+Writes ``benchmarks/results/bench_startup.json`` (or ``NAME.json``).
 """
 
 from __future__ import annotations
@@ -89,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--distill", action="store_true", help="also time the distill parity")
     parser.add_argument("--distill-repeats", type=int, default=3)
+    parser.add_argument(
+        "--name", default="bench_startup", help="results file benchmarks/results/NAME.json"
+    )
+    parser.add_argument("--skip-startup", action="store_true", help="only the distill parity")
     parser.add_argument("--peer-python", type=Path, default=Path("/tmp/i18_peer_venv/bin/python"))
     args = parser.parse_args(argv)
     py = sys.executable
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             ],
         }
         results: dict[str, Any] = {}
-        for name, command in cases.items():
+        for name, command in {} if args.skip_startup else cases.items():
             results[name] = measure(command, work, args.repeats)
             results[name]["target_s"] = TARGETS_S[name]
             results[name]["meets_target"] = results[name]["median_s"] <= TARGETS_S[name]
@@ -131,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": measure([py, "-c", "pass"], work, args.repeats),
             "import_torch": measure([py, "-c", "import torch"], work, args.repeats),
         }
-        if args.peer_python.is_file():
+        if args.peer_python.is_file() and not args.skip_startup:
             peer = "import imitation.algorithms.bc, imitation.algorithms.dagger"
             baselines["peer_imitation_import"] = measure(
                 [str(args.peer_python), "-c", peer], work, args.repeats
@@ -166,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if distill_result is not None:
         payload["distill"] = distill_result
-    emit("bench_startup", payload)
+    emit(args.name, payload)
     return 0
 
 

@@ -57,7 +57,9 @@ def clones_for(env_id: str, seed: int) -> tuple[Policy, dict[str, Policy], dict[
     if env_id == "imitate/Tightrope-v0":
         expert: Policy = TightropeExpert()
         demo_env = "imitate/TightropeCalm-v0"  # demonstrations never leave the rope
-        dagger_config = DAggerConfig(rounds=4, steps_per_round=1000, eval_episodes=0, seed=seed)
+        dagger_config = DAggerConfig(
+            rounds=4, steps_per_round=1000, eval_episodes=0, seed=seed, whole_episodes=False
+        )
     else:
         expert = load_zoo_teacher(env_id)
         demo_env = env_id
@@ -69,6 +71,8 @@ def clones_for(env_id: str, seed: int) -> tuple[Policy, dict[str, Policy], dict[
             warm_start=base.warm_start,
             eval_episodes=0,
             seed=seed,
+            whole_episodes=base.whole_episodes,
+            patience=base.patience,
         )
     demos = collect(expert, demo_env, max(DEMO_COUNTS), seed, seeding="per-episode")
     clones: dict[str, Policy] = {}

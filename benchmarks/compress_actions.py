@@ -94,6 +94,7 @@ def clones(env_id: str, expert: Any, teacher: Any, seed: int = 0) -> dict[str, M
             warm_start=False,
             eval_episodes=0,
             seed=seed,
+            whole_episodes=False,
         ),
     )[0]
     out["student (16)"] = distill(

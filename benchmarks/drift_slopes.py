@@ -37,7 +37,9 @@ def main() -> None:
         learner, history = dagger(
             "imitate/Tightrope-v0",
             TightropeExpert(),
-            DAggerConfig(rounds=4, steps_per_round=1000, eval_episodes=0, seed=seed),
+            DAggerConfig(
+                rounds=4, steps_per_round=1000, eval_episodes=0, seed=seed, whole_episodes=False
+            ),
         )
         fits = {
             "BC": horizon_scaling(clone, "imitate/Tightrope-v0", HORIZONS, 200, 50_000 + seed),

@@ -219,6 +219,7 @@ def train_bc(
     policy.eval()
     history.steps = step
     history.wall_time = time.perf_counter() - start
+    policy.provenance = dataset.meta.provenance()  # env, expert, seed: into checkpoints
     return policy, history
 
 

@@ -44,6 +44,7 @@ from imitate.tracking import Logger, RunLogger
 if TYPE_CHECKING:  # the library is imported by each command's handler, when it runs
     from imitate.collect import Backend
     from imitate.data import Dataset
+    from imitate.environments import EnvLike
     from imitate.plots import Curve
     from imitate.policy import MLPPolicy
     from imitate.runtime import NumpyMLPPolicy, Policy
@@ -80,9 +81,16 @@ class CollectCommand:
     """Roll out an expert and save its demonstrations as one dataset file."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     safe: bool = False
     """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
     trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
@@ -120,7 +128,11 @@ class BCCommand:
     out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder for policy.pt, config.json, metrics.jsonl (default: under runs/)."""
     env: Annotated[str | None, DefaultInDoc] = None
-    """Env to evaluate on after training (default: the dataset's); must match the dataset."""
+    """Env to evaluate on after training (default: the dataset's, with its recorded kwargs);
+    must match the dataset."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     eval_episodes: int = 50
     """Evaluation episodes after training (0: skip); episode i resets with seed 10000 + i."""
     config: Annotated[BCConfig, Flatten] = field(default_factory=BCConfig)
@@ -146,12 +158,19 @@ class EvalCommand:
     """The expert: evaluated when alone; with --policy, the labels for calibration (ECE,
     Brier, NLL in bits per action on the policy's own states; default: the expert recorded
     with the policy's demonstrations, else the env's zoo or scripted expert)."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     safe: bool = False
     """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
     trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
     actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     env: Annotated[str | None, DefaultInDoc] = None
-    """Gymnasium env id (default: the env the policy was trained on)."""
+    """Gymnasium env id or module:EnvId (default: the env the policy was trained on, with its
+    recorded kwargs)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     episodes: int = 50
     """Evaluation episodes."""
     seed: int = 10_000
@@ -179,10 +198,17 @@ class RunCommand:
     """The main job: expert -> demos -> BC -> DAgger -> student -> exports -> drift report."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "auto"
     """Expert: 'auto' (the zoo expert if one is shipped, else 'heuristic'), 'heuristic', 'zoo',
-    an SB3 .zip or an imitate policy .pt."""
+    an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     safe: bool = False
     """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
     trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
@@ -206,9 +232,16 @@ class DaggerCommand:
     """Train a learner with DAgger; plot its return against expert labels next to BC's."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     safe: bool = False
     """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
     trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
@@ -236,9 +269,16 @@ class DriftCommand:
     """Measure how clones drift from their expert: paired rollouts, shift gap, cost vs horizon."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     safe: bool = False
     """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
     trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
@@ -277,9 +317,16 @@ class DistillCommand:
     """Distil a teacher into a small student (soft targets with temperature T)."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     teacher: str = "zoo"
-    """Teacher with logits: 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Teacher with logits: 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     safe: bool = False
     """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
     trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
@@ -325,8 +372,12 @@ class ExportCommand:
 
     policy: Path
     """Policy checkpoint .pt."""
-    format: Literal["onnx", "torchscript", "numpy", "c"] = "onnx"
-    """Artefact format."""
+    format: Literal["onnx", "torchscript", "numpy", "c", "sb3"] = "onnx"
+    """Artefact format. ('sb3': a stable-baselines3 zip whose actor
+    is the clone, to fine-tune with PPO.load / SAC.load)."""
+    algo: Literal["ppo", "sac"] | None = None
+    """sb3 only: 'ppo' (Discrete, MultiDiscrete, MultiBinary actions) or 'sac' (bounded Box
+    actions); default by the action space."""
     int8: bool = False
     """C only: integer-only int8 (int8 weights, calibrated int activations, int32 accumulators)."""
     activation_bits: Literal[8, 16] = 16
@@ -355,9 +406,16 @@ class OodCommand:
     policy: Path
     """Clone checkpoint .pt (Discrete actions)."""
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "heuristic"
-    """Expert: 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt."""
+    """Expert: 'heuristic', 'zoo', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     safe: bool = False
     """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
     trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
@@ -418,9 +476,16 @@ class ExpertEvalCommand:
     """Evaluate an expert on seeded episodes (episode i resets with seed + i)."""
 
     env: str = "CartPole-v1"
-    """Gymnasium env id."""
+    """Gymnasium env id, or module:EnvId (the module registers it)."""
+    env_kwargs: tuple[str, ...] = ()
+    """Env kwargs key=value (e.g. --env-kwargs size=5 continuous=True), recorded with the
+    data and the policy."""
     expert: str = "zoo"
-    """'zoo', 'heuristic', an SB3 .zip or an imitate policy .pt."""
+    """'zoo', 'heuristic', an SB3 zip (with or without .zip)
+    or rl-zoo run folder, an imitate policy .pt or module:attr."""
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
     safe: bool = False
     """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
     trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
@@ -641,50 +706,38 @@ def _expert_inputs(spec: str) -> tuple[Path | None, ...]:
     return (Path(spec),) if spec.endswith((".zip", ".pt")) else ()
 
 
-def resolve_expert(spec: str, env_id: str, safe: bool = False) -> Policy:
-    """``heuristic``, ``zoo``, an SB3 ``.zip`` or an imitate ``.pt`` -> a Policy for ``env_id``.
+def resolve_expert(
+    spec: str, env_id: EnvLike, safe: bool = False, vecnormalize: Path | None = None
+) -> Policy:
+    """``--expert`` -> a Policy for the env (one registry: :mod:`agents.registry`).
 
-    Only names the user typed come here (never a path read from a checkpoint). A ``.zip``
+    Only names the user typed come here (never a path read from a checkpoint). An SB3 zip
     is loaded by SB3 (its pickles run: trusted input only) unless ``safe``."""
-    if spec == "heuristic":
-        import envs
-        from agents.heuristics import HEURISTICS, heuristic_expert
+    from agents.registry import resolve_expert as resolve
 
-        if env_id in envs.EXPERTS:
-            return envs.EXPERTS[env_id]()  # type: ignore[return-value]
-        if env_id in HEURISTICS:
-            return heuristic_expert(env_id)
-        known = ", ".join(sorted([*HEURISTICS, *envs.EXPERTS]))
-        raise EnvError(f"no heuristic expert for {env_id!r} (available: {known})")
-    if spec == "zoo":
-        from agents.zoo import load_zoo_teacher
-
-        return load_zoo_teacher(env_id)
-    if spec.endswith(".zip"):
-        from agents.zoo import load_zip_teacher
-
-        return load_zip_teacher(Path(spec), env_id, safe=safe)
-    if spec.endswith(".pt"):
-        from imitate.policy import load_policy
-
-        policy = load_policy(spec)
-        check_policy_env(policy, env_id, spec)
-        return policy
-    raise ImitateError(
-        f"unknown expert {spec!r}: use 'heuristic', 'zoo', an SB3 .zip or an imitate policy .pt"
-    )
+    return resolve(spec, env_id, vecnormalize, safe=safe)
 
 
-def check_policy_env(policy: Any, env_id: str, name: str) -> None:
+def command_env(env: str, env_kwargs: tuple[str, ...] = ()) -> EnvLike:
+    """``--env`` and ``--env-kwargs`` -> what the library takes (an id, or a spec with kwargs)."""
+    from imitate.environments import env_spec, parse_env_kwargs
+
+    kwargs = parse_env_kwargs(env_kwargs)
+    return env_spec(env, kwargs) if kwargs else env
+
+
+def check_policy_env(policy: Any, env_id: EnvLike, name: str) -> None:
     """Raise ``EnvError`` when the policy's spaces (``observation_space``, ``action_space``)
     differ from the env's."""
     from imitate.collect import env_spaces
+    from imitate.environments import env_name
 
     obs_space, action_space = env_spaces(env_id)
     if policy.observation_space.shape != obs_space.shape or policy.action_space != action_space:
         raise EnvError(
             f"{name} was trained for observations {policy.observation_space.shape} and actions "
-            f"{policy.action_space}, but {env_id} has {obs_space.shape} and {action_space}"
+            f"{policy.action_space}, but {env_name(env_id)} has {obs_space.shape} and "
+            f"{action_space}"
         )
 
 
@@ -699,9 +752,10 @@ def _record_run(out_dir: Path, command: Any, stage: str, result: dict[str, Any])
 def run_collect(args: CollectCommand) -> dict[str, Any]:
     from imitate.collect import collect, env_spaces
 
+    env = command_env(args.env, args.env_kwargs)
     _require_positive(episodes=args.episodes, num_envs=args.num_envs)
     backend = args.rollouts.to_backend()
-    env_spaces(args.env)  # an unknown env id is reported before anything else
+    env_spaces(env)  # an unknown env id is reported before anything else
     if args.out is not None:
         check_out(args.out, "file")
         _refuse_foreign_file(args.out)
@@ -711,11 +765,11 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
     estimate = collection_estimate(args.env, args.episodes)
     if estimate is not None:
         _warn(warnings, estimate)
-    expert = resolve_expert(args.expert, args.env, safe=args.safe)
+    expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     start = time.perf_counter()
     dataset = collect(
         expert,
-        args.env,
+        env,
         args.episodes,
         args.seed,
         args.num_envs,
@@ -749,13 +803,14 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
     return _with_warnings(warnings, result)
 
 
-def load_dataset_for(path: Path, env_id: str | None) -> Dataset:
+def load_dataset_for(path: Path, env_id: EnvLike | None) -> Dataset:
     """Load a dataset; ``EnvError`` if it was collected on another env than ``env_id``."""
     from imitate.data import load_dataset
+    from imitate.environments import env_name
 
     dataset = load_dataset(path)
-    if env_id is not None and dataset.meta.env_id != env_id:
-        raise EnvError(f"{path} was collected on {dataset.meta.env_id}, not on {env_id}")
+    if env_id is not None and dataset.meta.env_id != env_name(env_id):
+        raise EnvError(f"{path} was collected on {dataset.meta.env_id}, not on {env_name(env_id)}")
     return dataset
 
 
@@ -769,8 +824,7 @@ def _train_and_save(
     policy, history = train_bc(dataset, config, progress=_progress())
     log = log or RunLogger(out_dir)
     env_config = {
-        "env_id": dataset.meta.env_id,
-        "expert": dataset.meta.source,  # eval's default calibration labels
+        **dataset.meta.provenance(),  # env (kwargs), expert (eval's calibration labels), seed
         "bc": config_to_json(config),
     }
     save_policy(policy, out_dir / "policy.pt", env_config)
@@ -784,18 +838,20 @@ def run_bc(args: BCCommand) -> dict[str, Any]:
     from imitate.collect import evaluate
     from imitate.data import dataset_warnings
 
-    dataset = load_dataset_for(args.data, args.env)
+    given = None if args.env is None else command_env(args.env, args.env_kwargs)
+    dataset = load_dataset_for(args.data, given)
     warnings: list[str] = []
     for message in dataset_warnings(dataset):
         _warn(warnings, f"{args.data}: {message}")
     env_id = dataset.meta.env_id
+    env = given if given is not None else dataset.meta.env()  # the recorded kwargs too
     target = args.out or default_run_dir(env_id, "bc", args.config.seed)
     with artefact_dir(target, "bc", inputs=(args.data,)) as artefacts:
         out_dir = artefacts.work
         log = RunLogger(out_dir, args.logger, config_to_json(args))
         policy, result = _train_and_save(dataset, args.config, out_dir, args, log)
         if args.eval_episodes > 0:
-            result["eval"] = evaluate(policy, env_id, args.eval_episodes, EVAL_SEED).to_json()
+            result["eval"] = evaluate(policy, env, args.eval_episodes, EVAL_SEED).to_json()
             write_json(out_dir / "eval.json", result["eval"])
     return _with_warnings(warnings, artefacts.final(result))
 
@@ -805,6 +861,7 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
 
     from imitate.collect import EvalResult, collect, evaluate
     from imitate.drift import action_flip_rate
+    from imitate.environments import env_name, spec_of_record
     from imitate.runtime import numpy_policy, read_checkpoint
     from imitate.spaces import CategoricalHead
 
@@ -820,8 +877,11 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         checkpoint = read_checkpoint(args.policy)  # numpy inference: torch is not loaded
         policy = numpy_policy(checkpoint, str(args.policy))
         recorded = checkpoint["config"]
-        env_id = args.env or recorded.get("env_id")
-        if env_id is None:
+        if args.env is not None:
+            env_id: EnvLike = command_env(args.env, args.env_kwargs)
+        elif recorded.get("env_id") is not None:
+            env_id = spec_of_record(recorded)  # with the kwargs it was trained with
+        else:
             raise ImitateError(f"{args.policy} does not record its env: pass --env")
         check_policy_env(policy, env_id, str(args.policy))
         if args.js_gate and not isinstance(policy.head, CategoricalHead):
@@ -830,7 +890,7 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             result = evaluate(
                 policy, env_id, args.episodes, args.seed, progress=_progress(), backend=backend
             )
-            out: dict[str, Any] = {"env": env_id, **result.to_json()}
+            out: dict[str, Any] = {"env": env_name(env_id), **result.to_json()}
         else:  # record the actions too, for the flip rate
             actor: Policy = policy
             if args.js_gate:
@@ -843,25 +903,28 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
             )  # fmt: skip
             result = EvalResult(rollouts.episode_returns, rollouts.episode_lengths, args.seed)
             out = {
-                "env": env_id,
+                "env": env_name(env_id),
                 **result.to_json(),
                 "js_gate": args.js_gate,
                 "action_flip_rate": action_flip_rate(rollouts.actions, rollouts.episode_starts),
             }
-        out_dir = None if args.out is None else make_run_dir(env_id, "eval", args.seed, args.out)
-        # The expert that labelled the clone's data, if it is a shipped name: a checkpoint
-        # never makes imitate load another file (a recorded path could be anybody's zip).
-        teacher = recorded.get("expert")
-        if teacher not in SHIPPED_EXPERT_NAMES:
-            teacher = None
-        expert_name = args.expert or teacher or default_expert(env_id)
-        if expert_name is not None and isinstance(policy.head, CategoricalHead):
-            expert = resolve_expert(expert_name, env_id, safe=args.safe)
-            figure = None if out_dir is None else out_dir / "reliability.png"
-            out["calibration"] = {
-                "expert": expert_name,
-                **calibration_report(policy, expert, env_id, args.seed, figure),
-            }
+        name = env_name(env_id)
+        out_dir = None if args.out is None else make_run_dir(name, "eval", args.seed, args.out)
+        if isinstance(policy.head, CategoricalHead):
+            labels = calibration_expert(args, recorded)
+            if isinstance(labels, str):
+                out["calibration"] = {"skipped": labels}
+            else:
+                expert_name, why = labels
+                expert = resolve_expert(
+                    expert_name, env_id, safe=args.safe, vecnormalize=args.vecnormalize
+                )
+                figure = None if out_dir is None else out_dir / "reliability.png"
+                out["calibration"] = {
+                    "expert": expert_name,
+                    "expert_from": why,
+                    **calibration_report(policy, expert, env_id, args.seed, figure),
+                }
         if out_dir is not None:
             write_json(out_dir / "eval.json", out)
             _record_run(out_dir, args, "eval", out)
@@ -870,30 +933,41 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         raise ImitateError("--expert needs --env")
     if args.js_gate:
         raise ImitateError("--js-gate gates a --policy (a Discrete imitate policy)")
-    actor = resolve_expert(str(args.expert), args.env, safe=args.safe)
-    result = evaluate(
-        actor, args.env, args.episodes, args.seed, progress=_progress(), backend=backend
-    )
+    env = command_env(args.env, args.env_kwargs)
+    actor = resolve_expert(str(args.expert), env, safe=args.safe, vecnormalize=args.vecnormalize)
+    result = evaluate(actor, env, args.episodes, args.seed, progress=_progress(), backend=backend)
     return {"env": args.env, **result.to_json()}
 
 
-def default_expert(env_id: str) -> str | None:
-    """'zoo' when a zoo expert is shipped for the env, else 'heuristic' when one exists."""
-    import envs
-    from agents.heuristics import HEURISTICS
-    from agents.zoo import read_manifest
+def calibration_expert(args: EvalCommand, recorded: dict[str, Any]) -> tuple[str, str] | str:
+    """The calibration labels' expert and where it came from: ``--expert``, else the expert
+    recorded with the policy if it is a shipped name (a checkpoint never makes imitate load
+    a file or import code: a recorded path could be anybody's); else why there is none."""
+    if args.expert is not None:
+        return args.expert, "--expert"
+    info = recorded.get("expert_info") or {}
+    spec = info.get("spec") or recorded.get("expert")
+    if spec in SHIPPED_EXPERT_NAMES:
+        return str(spec), "recorded with the policy"
+    if not spec or spec in ("policy", "dagger", "teacher", "unknown"):
+        return "no expert recorded with the policy: pass --expert to calibrate"
+    return (
+        f"the recorded expert {spec!r} is a file or code, which a checkpoint never makes "
+        f"imitate load: pass --expert {spec} to calibrate against it"
+    )
 
-    if env_id in read_manifest():
-        return "zoo"
-    if env_id in HEURISTICS or env_id in envs.EXPERTS:
-        return "heuristic"
-    return None
+
+def default_expert(env_id: EnvLike) -> str | None:
+    """'zoo' when a zoo expert is shipped for the env, else 'heuristic' when one exists."""
+    from agents.registry import default_expert as default
+
+    return default(env_id)
 
 
 def calibration_report(
     policy: NumpyMLPPolicy | MLPPolicy,
     expert: Policy,
-    env_id: str,
+    env_id: EnvLike,
     seed: int,
     figure: Path | None = None,
 ) -> dict[str, Any]:
@@ -937,29 +1011,30 @@ def run_ood(args: OodCommand) -> dict[str, Any]:
     from imitate.policy import load_policy
     from imitate.spaces import CategoricalHead
 
+    env = command_env(args.env, args.env_kwargs)
     _require_positive(episodes=args.episodes)
     if not 0.0 < args.quantile < 1.0:
         raise ImitateError(f"--quantile must be in (0, 1), got {args.quantile}")
-    env_spaces(args.env)
+    env_spaces(env)
     if args.out is not None:
         check_out(args.out, "dir")
     policy = load_policy(args.policy)
-    check_policy_env(policy, args.env, str(args.policy))
+    check_policy_env(policy, env, str(args.policy))
     if not isinstance(policy.head, CategoricalHead):
         raise ImitateError("OOD scores need a policy with a Discrete action space")
-    expert = resolve_expert(args.expert, args.env, safe=args.safe)
+    expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     if args.data is not None:
-        reference = load_dataset_for(args.data, args.env).obs
+        reference = load_dataset_for(args.data, env).obs
     else:
         reference = collect(
-            expert, args.env, args.episodes, args.seed + args.episodes,
+            expert, env, args.episodes, args.seed + args.episodes,
             progress=_progress(), desc="ood: reference",
         ).obs  # fmt: skip
     expert_states = collect(
-        expert, args.env, args.episodes, args.seed, progress=_progress(), desc="ood: expert"
+        expert, env, args.episodes, args.seed, progress=_progress(), desc="ood: expert"
     ).obs
     clone_states = collect(
-        policy, args.env, args.episodes, args.seed, progress=_progress(), desc="ood: clone"
+        policy, env, args.episodes, args.seed, progress=_progress(), desc="ood: clone"
     ).obs
     support = off_support(reference, expert_states, clone_states, args.quantile)
     drifted = clone_states[support.mask]
@@ -1013,14 +1088,15 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
     from imitate.collect import env_spaces
     from imitate.pipeline import run_pipeline
 
+    env = command_env(args.env, args.env_kwargs)
     config = args.config
     _require_positive(episodes=config.episodes, eval_episodes=config.eval_episodes)
-    env_spaces(args.env)
+    env_spaces(env)
     expert_name = args.expert
     if expert_name == "auto":
-        expert_name = default_expert(args.env) or "heuristic"
-    expert = resolve_expert(expert_name, args.env, safe=args.safe)
-    config = _scaled_run_config(args.env, config)
+        expert_name = default_expert(env) or "heuristic"
+    expert = resolve_expert(expert_name, env, safe=args.safe, vecnormalize=args.vecnormalize)
+    config = _scaled_run_config(env, config)
     recorded = config_to_json(replace(args, config=config))
     target = args.out or default_run_dir(args.env, "run", config.seed)
     with artefact_dir(target, "run", inputs=_expert_inputs(expert_name)) as artefacts:
@@ -1028,7 +1104,7 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
         write_json(out_dir / "config.json", recorded)
         log = RunLogger(out_dir, args.logger, recorded)
         results = run_pipeline(
-            args.env, expert, expert_name, config, out_dir, progress=_progress(), metrics=log
+            env, expert, expert_name, config, out_dir, progress=_progress(), metrics=log
         )
         result = {
             "run": str(out_dir),
@@ -1039,14 +1115,13 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
     return artefacts.final(result)
 
 
-def _scaled_run_config(env_id: str, config: RunConfig) -> RunConfig:
+def _scaled_run_config(env_id: EnvLike, config: RunConfig) -> RunConfig:
     """MuJoCo tasks left at every default get :func:`long_episode_config` (1000-step
     episodes would make the classic-control defaults take an hour here)."""
-    import gymnasium as gym
-
     from imitate.configs import long_episode_config
+    from imitate.environments import env_spec
 
-    entry_point = str(gym.spec(env_id).entry_point)
+    entry_point = str(env_spec(env_id).entry_point)
     if config == RunConfig() and entry_point.startswith("gymnasium.envs.mujoco"):
         return long_episode_config()
     return config
@@ -1152,9 +1227,9 @@ def _report_error(message: str, as_json: bool) -> None:
 
 def parse(argv: list[str]) -> Any:
     """Parse ``argv`` into a command dataclass; bad flags exit 2 with one line on stderr."""
-    from imitate.helptext import install
+    from imitate.tyro_hooks import install
 
-    install()  # plain help text from the docstrings
+    install()  # plain help text; no typeguard import for default checks
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
@@ -1179,8 +1254,9 @@ def parse(argv: list[str]) -> Any:
 def run_dagger(args: DaggerCommand) -> dict[str, Any]:
     from imitate.collect import env_spaces
 
-    env_spaces(args.env)
-    expert = resolve_expert(args.expert, args.env, safe=args.safe)
+    env = command_env(args.env, args.env_kwargs)
+    env_spaces(env)
+    expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     config = args.config
     backend = args.rollouts.to_backend()
     target = args.out or default_run_dir(args.env, "dagger", config.seed)
@@ -1197,13 +1273,14 @@ def _dagger_into(
     from imitate.plots import plot_return_vs_labels
     from imitate.policy import save_policy
 
+    env = command_env(args.env, args.env_kwargs)
     config = args.config
     log = RunLogger(out_dir, args.logger, config_to_json(args))
-    policy, history = dagger(args.env, expert, config, progress=_progress(), backend=backend)
+    policy, history = dagger(env, expert, config, progress=_progress(), backend=backend)
     save_policy(
         policy,
         out_dir / "policy.pt",
-        {"env_id": args.env, "expert": args.expert, "dagger": config_to_json(config)},
+        {"dagger": config_to_json(config)},  # env (kwargs) and expert: recorded by dagger()
     )
     write_json(out_dir / "config.json", config_to_json(args))
     log.log_records("dagger", history.records)
@@ -1217,7 +1294,7 @@ def _dagger_into(
         curves: list[Curve] = [("DAgger", labels, [r["learner_return"] for r in history.records])]
         if args.compare_bc:
             bc_curve = bc_label_curve(
-                args.env,
+                env,
                 expert,
                 [int(n) for n in labels],
                 config.bc,
@@ -1228,7 +1305,7 @@ def _dagger_into(
             for point in bc_curve:
                 log.log("bc_same_labels", point, step=int(point["expert_labels"]))
             curves.append(("BC, same labels", labels, [p["learner_return"] for p in bc_curve]))
-        expert_return = evaluate(expert, args.env, config.eval_episodes, EVAL_SEED).mean_return
+        expert_return = evaluate(expert, env, config.eval_episodes, EVAL_SEED).mean_return
         result["expert_return"] = expert_return
         result["plot"] = str(
             plot_return_vs_labels(
@@ -1243,17 +1320,18 @@ def run_drift(args: DriftCommand) -> dict[str, Any]:
     from imitate.collect import env_spaces
     from imitate.policy import load_policy
 
+    env = command_env(args.env, args.env_kwargs)
     _require_positive(episodes=args.episodes)
     if not args.policy:
         raise ImitateError("give at least one --policy to compare with the expert")
     if not args.horizons or min(args.horizons) < 1:
         raise ImitateError("--horizons must be positive integers")
-    env_spaces(args.env)
-    expert = resolve_expert(args.expert, args.env, safe=args.safe)
+    env_spaces(env)
+    expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     clones: dict[str, Policy] = {}
     for path in args.policy:
         clone = load_policy(path)
-        check_policy_env(clone, args.env, str(path))
+        check_policy_env(clone, env, str(path))
         clones[path.parent.name + "/" + path.name if path.parent.name else path.name] = clone
     target = args.out or default_run_dir(args.env, "drift", args.seed)
     inputs = (*args.policy, *_expert_inputs(args.expert))
@@ -1267,8 +1345,9 @@ def _drift_into(
 ) -> dict[str, Any]:
     from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
 
+    env = command_env(args.env, args.env_kwargs)
     analysis = analyse_drift(
-        args.env,
+        env,
         expert,
         clones,
         args.episodes,
@@ -1299,11 +1378,12 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
     from imitate.collect import env_spaces
     from imitate.configs import DistillConfig, PolicyConfig
 
+    env = command_env(args.env, args.env_kwargs)
     _require_positive(episodes=args.episodes)
     if not args.hidden or min(args.hidden) < 1:
         raise ImitateError("--hidden must be positive layer widths")
-    env_spaces(args.env)
-    teacher = resolve_expert(args.teacher, args.env, safe=args.safe)
+    env_spaces(env)
+    teacher = resolve_expert(args.teacher, env, safe=args.safe, vecnormalize=args.vecnormalize)
     config = DistillConfig(
         student=PolicyConfig(hidden=args.hidden, activation=args.activation),
         temperature=args.temperature,
@@ -1320,24 +1400,26 @@ def run_distill(args: DistillCommand) -> dict[str, Any]:
 def _distill_into(args: DistillCommand, teacher: Any, config: Any, out_dir: Path) -> dict[str, Any]:
     from imitate.collect import collect
     from imitate.distill import distill, distillation_report
+    from imitate.environments import env_record
     from imitate.policy import save_policy
 
+    env = command_env(args.env, args.env_kwargs)
     log = RunLogger(out_dir, args.logger, config_to_json(args))
-    student, history = distill(teacher, args.env, config, progress=_progress())
+    student, history = distill(teacher, env, config, progress=_progress())
     if args.qat:
         from imitate.export.int8 import quantization_aware_finetune
 
-        own_states = collect(student, args.env, 10, args.seed + 1).obs
+        own_states = collect(student, env, 10, args.seed + 1).obs
         student = quantization_aware_finetune(student, own_states, seed=args.seed)
         history["qat"] = {"states": len(own_states), "weights": "int8 grid, per channel"}
     log.log_records("distill", history.pop("training_records", None) or history.get("rounds", []))
     save_policy(
         student,
         out_dir / "policy.pt",
-        {"env_id": args.env, "expert": args.teacher, "distill": config_to_json(config)},
+        {**env_record(env), "expert": args.teacher, "distill": config_to_json(config)},
     )
     write_json(out_dir / "config.json", config_to_json(args))
-    report = distillation_report(teacher, student, args.env, args.episodes, EVAL_SEED)
+    report = distillation_report(teacher, student, env, args.episodes, EVAL_SEED)
     result = {"policy": str(out_dir / "policy.pt"), **report, **history}
     write_json(out_dir / "distill.json", result)
     log.log("eval", {k: v for k, v in report.items() if isinstance(v, (int, float))}, step=0)
@@ -1365,6 +1447,8 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
     policy = load_policy(args.policy)
     if args.int8 and args.format != "c":
         raise ImitateError("--int8 applies to the C export only")
+    if args.algo is not None and args.format != "sb3":
+        raise ImitateError("--algo applies to --format sb3 only")
     if args.format == "c":
         from imitate.export.c import check_prefix
 
@@ -1377,7 +1461,14 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
     with artefact_dir(target, "export", inputs=(args.policy,)) as artefacts:
         out_dir = artefacts.work
         files = export_policy(
-            policy, args.format, out_dir, args.int8, calibration, args.prefix, args.activation_bits
+            policy,
+            args.format,
+            out_dir,
+            args.int8,
+            calibration,
+            args.prefix,
+            args.activation_bits,
+            algo=args.algo,
         )
         result: dict[str, Any] = {
             "format": args.format,
@@ -1386,7 +1477,7 @@ def run_export(args: ExportCommand) -> dict[str, Any]:
             "parameters": policy.n_parameters(),
         }
         if args.format == "c":
-            result["weight_bytes"] = weight_bytes(policy, args.int8)
+            result["weight_bytes"] = weight_bytes(policy, args.int8, args.activation_bits)
         _record_run(out_dir, args, "export", result)
     return artefacts.final(result)
 
@@ -1438,9 +1529,10 @@ def run_expert(args: ExpertCommand) -> dict[str, Any]:
                 _record_run(out.parent, action, "expert_train", entry)
         return entry
     _require_positive(episodes=action.episodes)
-    env_spaces(action.env)
-    expert = resolve_expert(action.expert, action.env, safe=action.safe)
-    result = evaluate(expert, action.env, action.episodes, action.seed, progress=_progress())
+    env = command_env(action.env, action.env_kwargs)
+    env_spaces(env)
+    expert = resolve_expert(action.expert, env, safe=action.safe, vecnormalize=action.vecnormalize)
+    result = evaluate(expert, env, action.episodes, action.seed, progress=_progress())
     return {"env": action.env, "expert": action.expert, **result.to_json()}
 
 

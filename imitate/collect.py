@@ -25,7 +25,7 @@ is a few array copies.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -33,6 +33,7 @@ import numpy as np
 
 from imitate.configs import Seeding as Seeding  # re-exported
 from imitate.data import Dataset, make_meta
+from imitate.environments import EnvLike, env_record, env_spec
 from imitate.errors import BackendError, EnvError
 from imitate.runtime import Policy, RecurrentPolicy, fast_policy
 
@@ -66,39 +67,34 @@ class Backend:
 LOCAL = Backend()
 
 
-def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    """The registered spec of ``env_id``; an unknown id raises ``EnvError``."""
-    try:
-        return gym.spec(env_id)
-    except gym.error.Error as exc:
-        raise EnvError(f"unknown env id {env_id!r}: {exc}") from exc
-
-
-def make_vec_env(env_id: str, num_envs: int, seeding: Seeding = "auto") -> gym.vector.VectorEnv:
-    """Create ``num_envs`` copies of ``env_id`` vectorised for the seeding mode.
+def make_vec_env(env: EnvLike, num_envs: int, seeding: Seeding = "auto") -> gym.vector.VectorEnv:
+    """Create ``num_envs`` copies of ``env`` (see :mod:`imitate.environments`) vectorised for
+    the seeding mode.
 
     ``auto`` picks ``stream`` when gymnasium has a native vector implementation
-    of the env and ``per-episode`` otherwise. Unknown ids raise ``EnvError``.
+    of the env (and no wrappers are added) and ``per-episode`` otherwise. Unknown ids raise
+    ``EnvError``.
     """
-    spec = env_spec(env_id)
+    spec = env_spec(env)
+    native = spec.vector_entry_point is not None and not spec.additional_wrappers
     if seeding == "auto":
-        seeding = "stream" if spec.vector_entry_point is not None else "per-episode"
+        seeding = "stream" if native else "per-episode"
     try:
         if seeding == "stream":
-            return gym.make_vec(env_id, num_envs=num_envs)
+            return gym.make_vec(spec, num_envs=num_envs)
         return gym.make_vec(
-            env_id,
+            spec,
             num_envs=num_envs,
             vectorization_mode="sync",
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.DISABLED},
         )
-    except gym.error.Error as exc:
-        raise EnvError(f"cannot create env {env_id!r}: {exc}") from exc
+    except (gym.error.Error, TypeError) as exc:
+        raise EnvError(f"cannot create env {spec.id!r}: {exc}") from exc
 
 
-def env_spaces(env_id: str) -> tuple[gym.Space[Any], gym.Space[Any]]:
-    """The single-env (observation, action) spaces of ``env_id``."""
-    envs = make_vec_env(env_id, 1, "per-episode")
+def env_spaces(env: EnvLike) -> tuple[gym.Space[Any], gym.Space[Any]]:
+    """The single-env (observation, action) spaces of ``env``."""
+    envs = make_vec_env(env, 1, "per-episode")
     try:
         return envs.single_observation_space, envs.single_action_space
     finally:
@@ -361,7 +357,7 @@ def _rollout(
 
 def collect(
     policy: Policy,
-    env_id: str,
+    env_id: EnvLike,
     n_episodes: int,
     seed: int,
     num_envs: int = 16,
@@ -396,7 +392,7 @@ def collect(
             fast_policy(policy), envs, n_episodes, seed, True, progress, desc, max_steps
         )
         meta = make_meta(
-            env_id,
+            env_record(env_id),
             envs.single_observation_space,
             envs.single_action_space,
             source,
@@ -406,6 +402,10 @@ def collect(
     finally:
         envs.close()
     assert trace.obs is not None and trace.actions is not None
+    provenance = getattr(policy, "provenance", None)  # set by agents.registry.resolve_expert
+    if isinstance(provenance, dict) and "kind" in provenance:
+        named = provenance.get("spec", source) if source == "policy" else source
+        meta = replace(meta, source=str(named), expert=dict(provenance))
     starts = np.flatnonzero(np.diff(trace.episode_ids, prepend=-1)).astype(np.int64)
     return Dataset(
         obs=trace.obs,
@@ -421,7 +421,7 @@ def collect(
 
 def evaluate(
     policy: Policy,
-    env_id: str,
+    env_id: EnvLike,
     n_episodes: int = 50,
     seed: int = 10_000,
     num_envs: int = 16,

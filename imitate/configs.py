@@ -174,10 +174,17 @@ class BetaSchedule:
 class DAggerConfig:
     """DAgger settings; ``bc`` trains each round (warm-started)."""
 
-    rounds: int = 6
-    """Rounds, round 0 included (round 0: the expert drives)."""
+    rounds: int = 10
+    """Most rounds, round 0 included (round 0: the expert drives)."""
     steps_per_round: int = 500
-    """Env steps (visited states) per round."""
+    """Env-step budget of a round (with ``whole_episodes``: the most its whole episodes may
+    hold, unless a single episode is longer)."""
+    whole_episodes: bool = True
+    """Rounds of whole episodes, as many as ``steps_per_round`` holds and at least one (round
+    0 is then plain BC data); False: exactly ``steps_per_round`` states, episodes cut short."""
+    patience: int | None = 2
+    """Stop when the evaluated learner return has not improved on its best for this many
+    rounds and return the best learner (needs ``eval_episodes`` > 0; None: run every round)."""
     beta: BetaSchedule = field(default_factory=BetaSchedule)
     """Mixture schedule."""
     gate: Gate = "none"
@@ -214,6 +221,8 @@ class DAggerConfig:
         validate.positive("energy_temperature", self.energy_temperature)
         if self.rounds < 1 or self.steps_per_round < 1:
             raise ValueError("rounds and steps_per_round must be >= 1")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1 (or None), got {self.patience}")
         if not 0.0 < self.query_rate <= 1.0:
             raise ValueError(f"query_rate must be in (0, 1], got {self.query_rate}")
         if self.gate == "ensemble" and self.ensemble_size < 2:
@@ -271,9 +280,12 @@ class RunConfig:
     """Training of every BC clone."""
     dagger: DAggerConfig = field(
         default_factory=lambda: DAggerConfig(
-            steps_per_round=1000,
-            bc=BCConfig(max_steps=4000, eval_every=200, patience=5),
+            rounds=6,  # the main job's measured settings (README); DAggerConfig's own
+            steps_per_round=1000,  # defaults (whole episodes, patience) are not yet
+            bc=BCConfig(max_steps=4000, eval_every=200, patience=5),  # measured here
             warm_start=False,
+            whole_episodes=False,
+            patience=None,
         )
     )
     """DAgger settings; each round trains a new learner on the aggregate (more robust than

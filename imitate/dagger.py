@@ -12,12 +12,25 @@ disagreement of a small bootstrap ensemble. The learner still drives every
 state; after each round the ``query_rate`` share of its states with the highest
 scores is labelled (ties broken at random). Every expert call that
 labels a state is counted, including the calls that let the expert drive.
+
+Defaults (chosen so that DAgger does not lose to BC on the same labels; measured in
+``benchmarks/bench_dagger.py``): every round is made of *whole* episodes, as many as
+``steps_per_round`` holds and at least one (episodes run one after another with reset
+seeds ``seed + i``; the episode the budget cuts short is dropped, its steps counted in
+``env_steps`` but not in ``expert_labels``). Round 0 is therefore ordinary BC data, and a
+learner round always holds at least one episode the learner finished (or failed) on its
+own. With ``whole_episodes=False`` a round is exactly ``steps_per_round`` states on
+``num_envs`` envs, and a round that holds no complete episode warns. DAgger stops after
+``rounds`` rounds, or when the evaluated learner return has not improved on its best for
+``patience`` rounds; the best evaluated learner is returned.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,8 +45,13 @@ from imitate.configs import BetaSchedule as BetaSchedule  # re-exported
 from imitate.configs import DAggerConfig as DAggerConfig
 from imitate.configs import Gate as Gate
 from imitate.data import Dataset, concatenate
+from imitate.environments import EnvLike, env_record
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, Policy, SoftPolicy, fast_policy
+
+
+class PartialRoundWarning(UserWarning):
+    """A DAgger round of cut episodes held no complete episode."""
 
 
 @dataclass
@@ -41,6 +59,8 @@ class DAggerHistory:
     """One record per round: labels and env steps so far, learner return, wall time."""
 
     records: list[dict[str, float]] = field(default_factory=list)
+    best_round: int | None = None
+    """The round whose learner was returned (with ``patience``: the best evaluated one)."""
 
     @property
     def expert_labels(self) -> int:
@@ -103,7 +123,7 @@ def most_uncertain(scores: np.ndarray, rate: float, rng: np.random.Generator) ->
 
 
 def dagger(
-    env_id: str,
+    env_id: EnvLike,
     expert: Policy,
     config: DAggerConfig = DAggerConfig(),
     progress: bool = False,
@@ -128,7 +148,7 @@ class _Rollouts:
     """DAgger's rollout phase and evaluations on the chosen backend."""
 
     def __init__(
-        self, env_id: str, config: DAggerConfig, backend: Backend, stack: contextlib.ExitStack
+        self, env_id: EnvLike, config: DAggerConfig, backend: Backend, stack: contextlib.ExitStack
     ) -> None:
         self.env_id, self.config = env_id, config
         self.pool = None
@@ -137,23 +157,47 @@ class _Rollouts:
 
             self.pool = stack.enter_context(RolloutPool(backend))
 
-    def collect(self, driver: Policy, seed: int) -> tuple[Dataset, int]:
-        """States visited by ``driver`` (budget: steps_per_round) and the mixture's expert calls."""
+    def collect(self, driver: Policy, seed: int) -> tuple[Dataset, int, int]:
+        """States visited by ``driver`` (budget: steps_per_round), the env steps taken and the
+        mixture's expert calls (see the module docstring for ``whole_episodes``)."""
+        if not self.config.whole_episodes:
+            rollout, calls = self._collect(driver, seed, self.config.num_envs)
+            if not rollout.truncated.any() and not rollout.terminated.any():
+                warnings.warn(
+                    f"DAgger round of {len(rollout)} states on {self.config.num_envs} envs holds "
+                    "no complete episode: raise steps_per_round or use whole_episodes",
+                    PartialRoundWarning,
+                    stacklevel=4,
+                )
+            return rollout, len(rollout), calls
+        rollout, calls = self._collect(driver, seed, 1)
+        complete = whole_episode_index(rollout)
+        if len(complete) == 0:  # one episode is longer than the budget: run it to its end
+            if isinstance(driver, MixturePolicy):
+                driver.expert_calls = 0
+            rollout, calls = self._collect(driver, seed, 1, budget=None)
+            return rollout, len(rollout), calls
+        return rollout.select_episodes(complete), len(rollout), calls
+
+    def _collect(
+        self, driver: Policy, seed: int, num_envs: int, budget: int | None = -1
+    ) -> tuple[Dataset, int]:
         config = self.config
+        max_steps = config.steps_per_round if budget == -1 else budget
+        n_episodes = 10**9 if max_steps is not None else 1
         if self.pool is not None:
             return self.pool.collect(
-                driver, self.env_id, 10**9, seed, config.num_envs, "dagger",
-                max_steps=config.steps_per_round,
+                driver, self.env_id, n_episodes, seed, num_envs, "dagger", max_steps=max_steps
             )  # fmt: skip
         rollout = collect(
             driver,
             self.env_id,
-            n_episodes=10**9,
+            n_episodes=n_episodes,
             seed=seed,
-            num_envs=config.num_envs,
+            num_envs=num_envs,
             seeding="per-episode",
             source="dagger",
-            max_steps=config.steps_per_round,
+            max_steps=max_steps,
         )
         return rollout, driver.expert_calls if isinstance(driver, MixturePolicy) else 0
 
@@ -165,7 +209,7 @@ class _Rollouts:
 
 
 def _dagger_rounds(
-    env_id: str,
+    env_id: EnvLike,
     expert: Policy,
     config: DAggerConfig,
     progress: bool,
@@ -179,6 +223,8 @@ def _dagger_rounds(
     members: list[MLPPolicy] = []
     expert_labels = env_steps = 0
     wall_time = 0.0
+    best: tuple[float, MLPPolicy] | None = None
+    since_best = 0
     bar = tqdm(range(config.rounds), desc=desc, unit="round", disable=not progress)
     for round_index in bar:
         start = time.perf_counter()
@@ -189,10 +235,10 @@ def _dagger_rounds(
         else:
             mixture = MixturePolicy(expert, fast_policy(policy), beta, rng)
             driver = mixture
-        rollout, mixture_calls = rollouts.collect(
+        rollout, steps, mixture_calls = rollouts.collect(
             driver, config.seed * 1_000_003 + round_index * 10_007
         )
-        env_steps += len(rollout)
+        env_steps += steps
         if driver is expert:
             round_data, queried = rollout, len(rollout)  # the recorded actions are the labels
             if config.soft_labels:
@@ -223,6 +269,7 @@ def _dagger_rounds(
             "round": round_index,
             "beta": beta,
             "states": len(rollout),
+            "episodes": rollout.n_episodes,
             "labelled": len(round_data),
             "query_rate": queried / len(rollout),
             "expert_labels": expert_labels,
@@ -237,6 +284,10 @@ def _dagger_rounds(
         if config.eval_episodes > 0:
             result = rollouts.evaluate(policy)
             record["learner_return"] = result.mean_return
+            if best is None or result.mean_return > best[0]:
+                best, since_best = (result.mean_return, copy.deepcopy(policy)), 0
+            else:
+                since_best += 1
         history.records.append(record)
         shown: dict[str, float] = {"labels": expert_labels}  # return: where evaluated
         if "learner_return" in record:
@@ -245,8 +296,30 @@ def _dagger_rounds(
         target = config.target_return
         if target is not None and record.get("learner_return", -np.inf) >= target:
             break
+        if config.patience is not None and since_best >= config.patience:
+            break
     assert policy is not None
+    if best is not None and config.patience is not None:
+        history.best_round = int(np.argmax([r["learner_return"] for r in history.records]))
+        policy = best[1]
+    expert_info = getattr(expert, "provenance", None)
+    policy.provenance = {
+        **env_record(env_id),
+        "expert": expert_info.get("spec", "unknown")
+        if isinstance(expert_info, dict)
+        else "unknown",
+        "expert_info": expert_info if isinstance(expert_info, dict) else {},
+        "dagger_seed": config.seed,
+    }
     return policy, history
+
+
+def whole_episode_index(data: Dataset) -> np.ndarray:
+    """Indices of the episodes of ``data`` that ended (terminated or truncated)."""
+    if len(data) == 0:
+        return np.zeros(0, np.int64)
+    last = data.episode_ends - 1
+    return np.flatnonzero(data.terminated[last] | data.truncated[last])
 
 
 def _logits(expert: Policy, obs: np.ndarray) -> np.ndarray:
@@ -270,7 +343,7 @@ def _train_members(
 
 
 def bc_label_curve(
-    env_id: str,
+    env_id: EnvLike,
     expert: Policy,
     label_counts: list[int],
     config: BCConfig,

@@ -47,6 +47,30 @@ class DatasetMeta:
     """``per-episode`` (episode i reset with seed + i) or ``stream`` (one seed, autoreset)."""
     format_version: int = FORMAT_VERSION
     versions: dict[str, str] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Kwargs given to the env on top of its registered ones (``gym.make(env_id, **kw)``)."""
+    env_wrappers: list[dict[str, Any]] = field(default_factory=list)
+    """Wrappers added to the env (gymnasium ``WrapperSpec`` JSON: name, entry_point, kwargs)."""
+    expert: dict[str, Any] = field(default_factory=dict)
+    """The expert that labelled the data, as resolved (``spec``, ``kind``, files, ``algo``);
+    empty when not known. ``source`` is its name as given."""
+
+    def env(self) -> Any:
+        """The gymnasium ``EnvSpec`` the data was collected on (kwargs and wrappers included)."""
+        from imitate.environments import spec_of_record
+
+        return spec_of_record(asdict(self))
+
+    def provenance(self) -> dict[str, Any]:
+        """What a policy trained on this data records: env (kwargs, wrappers), expert, seed."""
+        return {
+            "env_id": self.env_id,
+            "env_kwargs": self.env_kwargs,
+            "env_wrappers": self.env_wrappers,
+            "expert": self.source,
+            "expert_info": self.expert,
+            "data_seed": self.seed,
+        }
 
     def spaces(self) -> tuple[gym.Space[Any], gym.Space[Any]]:
         """The (observation, action) spaces as gymnasium objects."""
@@ -358,18 +382,22 @@ def _check_actions(actions: np.ndarray, space: gym.Space[Any], n: int, fail: Any
 
 
 def make_meta(
-    env_id: str,
+    env_id: str | dict[str, Any],
     observation_space: gym.Space[Any],
     action_space: gym.Space[Any],
     source: str,
     seed: int | None,
     seeding: str,
 ) -> DatasetMeta:
-    """Metadata for a dataset collected now, with library versions."""
+    """Metadata for a dataset collected now, with library versions; ``env_id`` is an id or
+    an :func:`imitate.environments.env_record`."""
     from imitate import __version__
 
+    record: dict[str, Any] = {"env_id": env_id} if isinstance(env_id, str) else env_id
     return DatasetMeta(
-        env_id=env_id,
+        env_id=record["env_id"],
+        env_kwargs=dict(record.get("env_kwargs") or {}),
+        env_wrappers=list(record.get("env_wrappers") or []),
         observation_space=space_to_json(observation_space),
         action_space=space_to_json(action_space),
         source=source,

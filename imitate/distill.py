@@ -28,6 +28,7 @@ outputs are in the student head's own parameterisation.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from typing import Any
 
@@ -36,7 +37,8 @@ import numpy as np
 from imitate.bc import BCConfig, train_bc
 from imitate.collect import EvalResult, collect, env_spaces, evaluate
 from imitate.configs import DistillConfig as DistillConfig  # re-exported
-from imitate.dagger import DAggerConfig, dagger
+from imitate.dagger import DAggerConfig, PartialRoundWarning, dagger
+from imitate.environments import EnvLike
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, SoftPolicy
 from imitate.spaces import head_for_space
@@ -51,7 +53,7 @@ def resolve_temperature(teacher: Any, temperature: float | None) -> float:
 
 def distill(
     teacher: SoftPolicy,
-    env_id: str,
+    env_id: EnvLike,
     config: DistillConfig = DistillConfig(),
     progress: bool = False,
 ) -> tuple[MLPPolicy, dict[str, Any]]:
@@ -89,10 +91,13 @@ def distill(
             bc=replace(bc, max_steps=max(1, config.max_steps // config.rounds)),
             seed=config.seed,
             soft_labels=soft_ok,
+            whole_episodes=False,  # steps_per_round states on the student's own rollouts
         )
-        student, dagger_history = dagger(
-            env_id, teacher, dagger_config, progress=progress, desc="distill"
-        )
+        with warnings.catch_warnings():  # distillation labels states, not episodes
+            warnings.simplefilter("ignore", PartialRoundWarning)
+            student, dagger_history = dagger(
+                env_id, teacher, dagger_config, progress=progress, desc="distill"
+            )
         history.update(teacher_labels=dagger_history.expert_labels, rounds=dagger_history.records)
     return student, history
 
@@ -108,7 +113,7 @@ def agreement(teacher: Any, student: Any, obs: np.ndarray) -> float:
 def distillation_report(
     teacher: Any,
     student: MLPPolicy,
-    env_id: str,
+    env_id: EnvLike,
     episodes: int = 50,
     seed: int = 10_000,
     teacher_eval: EvalResult | None = None,

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from imitate.collect import Backend, EvalResult, collect, env_spec, evaluate
 from imitate.data import Dataset, concatenate
+from imitate.environments import EnvLike
 from imitate.errors import BackendError
 from imitate.policy import Policy, StochasticPolicy, fast_policy
 
@@ -227,7 +228,7 @@ class RolloutPool:
     def collect(
         self,
         policy: Policy,
-        env_id: str,
+        env_id: EnvLike,
         n_episodes: int,
         seed: int,
         num_envs: int = 16,
@@ -260,7 +261,7 @@ class RolloutPool:
     def evaluate(
         self,
         policy: Policy,
-        env_id: str,
+        env_id: EnvLike,
         n_episodes: int,
         seed: int,
         num_envs: int = 16,

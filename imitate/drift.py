@@ -37,6 +37,7 @@ import numpy as np
 from imitate._lazy import lazy_module
 from imitate.collect import collect, env_spaces, env_spec
 from imitate.data import Dataset
+from imitate.environments import EnvLike, env_name
 from imitate.runtime import Policy
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ def _nan_median(values: np.ndarray) -> float:
 def paired_rollouts(
     expert: Policy,
     clone: Policy,
-    env_id: str,
+    env_id: EnvLike,
     n_episodes: int,
     seed: int = 10_000,
     threshold: float = 1.0,
@@ -169,7 +170,9 @@ def paired_rollouts(
     beyond = np.nan_to_num(distance, nan=0.0) > threshold
     first = np.where(beyond.any(axis=1), beyond.argmax(axis=1), np.nan).astype(np.float64)
     ends = clone_data.episode_ends - 1
-    failed = failed_at_termination(env_id, clone_data.terminated[ends], clone_data.rewards[ends])
+    failed = failed_at_termination(
+        env_name(env_id), clone_data.terminated[ends], clone_data.rewards[ends]
+    )
     failure = np.where(failed, clone_data.episode_lengths, np.nan)
     return PairedRollouts(
         expert_obs=expert_obs,
@@ -357,7 +360,7 @@ def imitation_loss01(
     return (ours != theirs).reshape(len(obs), -1).any(axis=1).astype(np.float64)
 
 
-def box_tolerance_of(env_id: str, fraction: float = 0.05) -> float | None:
+def box_tolerance_of(env_id: EnvLike, fraction: float = 0.05) -> float | None:
     """``fraction`` of the smallest action range of a bounded Box action space, else None."""
     _, action_space = env_spaces(env_id)
     low, high = getattr(action_space, "low", None), getattr(action_space, "high", None)
@@ -383,7 +386,7 @@ def horizon_costs(
 
 def horizon_scaling(
     policy: Policy,
-    env_id: str,
+    env_id: EnvLike,
     horizons: list[int],
     n_episodes: int,
     seed: int = 50_000,
@@ -416,7 +419,7 @@ def horizon_scaling(
     else:
         step_cost = -data.rewards.astype(np.float64)
     ends = data.episode_ends - 1
-    failed = failed_at_termination(env_id, data.terminated[ends], data.rewards[ends])
+    failed = failed_at_termination(env_name(env_id), data.terminated[ends], data.rewards[ends])
     failed &= data.episode_lengths < hs.max()
     padded = horizon_costs(step_cost, data.episode_lengths, data.episode_starts, failed, hs.max())
     costs = np.cumsum(padded, axis=1)[:, hs - 1]
@@ -508,6 +511,8 @@ class DriftAnalysis:
     disagreement: dict[str, np.ndarray]
     fits: dict[str, HorizonScaling]
     summaries: dict[str, dict[str, Any]]
+    env: Any = None
+    """The env as given (an id, or a spec with kwargs and wrappers), for re-rollouts."""
 
     @property
     def state_names(self) -> list[str]:
@@ -516,7 +521,7 @@ class DriftAnalysis:
 
 
 def analyse_drift(
-    env_id: str,
+    env_id: EnvLike,
     expert: Policy,
     clones: dict[str, Policy],
     n_episodes: int = 20,
@@ -549,7 +554,9 @@ def analyse_drift(
         fits[name] = fit
         summary["horizon_scaling"] = fit.to_json()
         summaries[name] = summary
-    return DriftAnalysis(env_id, n_episodes, seed, threshold, pairs, per_step, fits, summaries)
+    return DriftAnalysis(
+        env_name(env_id), n_episodes, seed, threshold, pairs, per_step, fits, summaries, env_id
+    )
 
 
 def drift_figures(analysis: DriftAnalysis, out_dir: Any) -> dict[str, str]:
@@ -591,7 +598,7 @@ def drift_figures(analysis: DriftAnalysis, out_dir: Any) -> dict[str, str]:
 
 
 def drift_report(
-    env_id: str,
+    env_id: EnvLike,
     expert: Policy,
     clones: dict[str, Policy],
     out_dir: Any,

@@ -29,7 +29,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from imitate.data import Dataset, DatasetMeta, validate
@@ -107,7 +106,10 @@ def export_minari(
                 infos=infos,
             )
         )
-    env_spec = gym.spec(dataset.meta.env_id) if dataset.meta.env_id in gym.registry else None
+    try:  # kwargs and wrappers included, so that Minari's recovered env is the one used
+        env_spec = dataset.meta.env()
+    except ImitateError:
+        env_spec = None
     meta_json = json.dumps(asdict(dataset.meta))
     with out_lock(root / f"{dataset_id.replace('/', '__')}"), _temporary_root(root) as scratch:
         kwargs = {
@@ -259,8 +261,15 @@ def _meta_of(source: Any, dataset_id: str) -> DatasetMeta:
         meta_json = description.split(_META_MARK, 1)[1]
         return DatasetMeta(**json.loads(meta_json))
     spec = source.env_spec
+    record: dict[str, Any] = {"env_id": dataset_id}
+    if spec is not None:  # Minari keeps the env's kwargs in its spec: keep them too
+        from imitate.environments import env_record
+
+        record = env_record(spec)
     return DatasetMeta(
-        env_id=spec.id if spec is not None else dataset_id,
+        env_id=record["env_id"],
+        env_kwargs=record.get("env_kwargs") or {},
+        env_wrappers=record.get("env_wrappers") or [],
         observation_space=space_to_json(source.observation_space),
         action_space=space_to_json(source.action_space),
         source=f"minari:{dataset_id}",

@@ -25,6 +25,7 @@ from imitate.configs import RunConfig as RunConfig  # re-exported
 from imitate.dagger import dagger
 from imitate.distill import distill, distillation_report
 from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
+from imitate.environments import EnvLike, env_name, env_record
 from imitate.export import export_policy, load_exported
 from imitate.export.c import weight_bytes
 from imitate.fileio import write_json, write_text
@@ -91,7 +92,7 @@ def _file_size(path: Path) -> int:
 
 
 def run_pipeline(
-    env_id: str,
+    env_id: EnvLike,
     expert: Policy,
     expert_name: str,
     config: RunConfig,
@@ -116,9 +117,11 @@ def run_pipeline(
         demos.save(out_dir / "demos.npz")
         expert_eval = evaluate(expert, env_id, config.eval_episodes, EVAL_SEED)
     rows = [_row(f"expert (`{expert_name}`)", _returns(expert_eval), "-", expert, "-")]
-    results: dict[str, Any] = {"env": env_id, "expert": expert_eval.to_json(), "bc": {}}
+    results: dict[str, Any] = {"env": env_name(env_id), "expert": expert_eval.to_json(), "bc": {}}
 
-    recorded = {"env_id": env_id, "expert": expert_name}  # in every checkpoint's config
+    # in every checkpoint's config: the env (kwargs, wrappers) and the expert
+    expert_info = getattr(expert, "provenance", None) or {"spec": expert_name}
+    recorded = {**env_record(env_id), "expert": expert_name, "expert_info": expert_info}
     clones: dict[str, Policy] = {}
     curve_labels, curve_returns = [], []
     counts = sorted({*config.demo_counts, config.episodes})
@@ -207,7 +210,7 @@ def run_pipeline(
             ],
             out_dir / "return_vs_labels.png",
             expert_eval.mean_return,
-            title=f"{env_id}: return vs expert labels",
+            title=f"{env_name(env_id)}: return vs expert labels",
         )
         analysis = analyse_drift(
             env_id, expert, clones, config.drift_episodes, EVAL_SEED, horizons=config.horizons
@@ -240,7 +243,8 @@ def run_pipeline(
         )
         write_text(
             out_dir / "report.md",
-            f"# {env_id}: imitation run\n\n{intro} Wall time: {results['wall_time_s']:.0f} s."
+            f"# {env_name(env_id)}: imitation run\n\n{intro}"
+            f" Wall time: {results['wall_time_s']:.0f} s."
             " Interactive version with videos: `report.html`.\n\n"
             "## Results\n\n"
             "| " + " | ".join(RESULTS_HEADER) + " |\n"
@@ -252,7 +256,7 @@ def run_pipeline(
         )
         write_html_report(
             out_dir / "report.html",
-            f"{env_id}: imitation run",
+            f"{env_name(env_id)}: imitation run",
             analysis,
             [Table("Results", RESULTS_HEADER, [[c.strip("`") for c in r] for r in rows])],
             videos,

@@ -178,6 +178,8 @@ class MLPPolicy(nn.Module):
             width = size
         layers.append(nn.Linear(width, self.head.n_outputs))
         self.net = nn.Sequential(*layers)
+        self.provenance: dict[str, Any] = {}
+        """Env, expert and seeds of the data it was trained on (saved in checkpoints)."""
         self.register_buffer("obs_mean", torch.zeros(self.obs_dim))
         self.register_buffer("obs_std", torch.ones(self.obs_dim))
 
@@ -267,7 +269,8 @@ def save_policy(
         "format_version": CHECKPOINT_VERSION,
         "kind": "mlp",
         "constructor": policy.constructor_args(),
-        "config": config or {},
+        # what train_bc / load_policy attached: env, expert and seeds (explicit config wins)
+        "config": {**getattr(policy, "provenance", {}), **(config or {})},
         "versions": _versions(),
     }
     weights = {k: v.detach().cpu().numpy() for k, v in policy.state_dict().items()}
@@ -304,4 +307,5 @@ def load_policy(path: str | os.PathLike[str]) -> MLPPolicy:
             f"{path}: checkpoint does not match its architecture ({first_line})"
         ) from exc
     policy.eval()
+    policy.provenance = dict(checkpoint.get("config") or {})
     return policy

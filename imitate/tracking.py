@@ -158,6 +158,9 @@ def _wandb_run(out_dir: Path, config: dict[str, Any]) -> Any:
             "--logger wandb needs the wandb package (pip install imitate[wandb])"
         ) from exc
     mode = os.environ.get("WANDB_MODE", "offline")
+    # W&B mistakes this project's `agents` package for the OpenAI Agents SDK and prints a
+    # tracing tip on every run; its own switch turns that off
+    os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
     return wandb.init(
         project=os.environ.get("WANDB_PROJECT", "imitate"),
         name=out_dir.name,

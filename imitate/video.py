@@ -89,8 +89,7 @@ def can_render(env_id: str) -> bool:
 
 
 def _metadata(env_id: str) -> dict[str, Any]:
-    env_spec(env_id)
-    env = gym.make(env_id)
+    env = gym.make(env_spec(env_id))  # kwargs and wrappers included
     try:
         return dict(env.metadata)
     finally:
@@ -109,7 +108,8 @@ class _Runner:
     """One policy in its own env, stepped one action at a time from ``reset(seed=seed)``."""
 
     def __init__(self, policy: Policy, env_id: str, seed: int, render: bool) -> None:
-        self.env = gym.make(env_id, render_mode="rgb_array") if render else gym.make(env_id)
+        spec = env_spec(env_id)  # an id or a spec with the user's kwargs and wrappers
+        self.env = gym.make(spec, render_mode="rgb_array") if render else gym.make(spec)
         self.actor = fast_policy(policy)
         obs, _ = self.env.reset(seed=seed)
         self.obs = np.asarray(obs, dtype=np.float32)
@@ -484,7 +484,7 @@ def showcase_videos(
             expert,
             clones[name],
             name,
-            analysis.env_id,
+            analysis.env if analysis.env is not None else analysis.env_id,
             seed,
             scale,
             folder / f"{stem}_{why.split()[0]}_seed{seed}",

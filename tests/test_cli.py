@@ -124,7 +124,7 @@ BAD_INPUT = {
     "invalid choice": (
         ["export", "--policy", "p.pt", "--format", "tflite"],
         "invalid choice 'tflite' for argument '--format'. Expected one of ('onnx', "
-        "'torchscript', 'numpy', 'c').",
+        "'torchscript', 'numpy', 'c', 'sb3').",
     ),
     "missing checkpoint": (
         ["eval", "--policy", "{tmp}/none.pt", "--env", "CartPole-v1"],

@@ -42,8 +42,11 @@ def test_mixture_counts_expert_calls() -> None:
 
 
 def test_aggregation_grows_as_counted() -> None:
-    config = DAggerConfig(rounds=3, steps_per_round=300, eval_episodes=0, bc=FAST_BC)
-    _, history = dagger("imitate/Tightrope-v0", TightropeExpert(), config)
+    config = DAggerConfig(
+        rounds=3, steps_per_round=300, eval_episodes=0, bc=FAST_BC, whole_episodes=False
+    )
+    with pytest.warns(UserWarning, match="holds no complete episode"):
+        _, history = dagger("imitate/Tightrope-v0", TightropeExpert(), config)
     records = history.records
     assert [r["round"] for r in records] == [0, 1, 2]
     assert all(300 <= r["states"] < 300 + config.num_envs for r in records)
@@ -60,10 +63,18 @@ def test_without_warm_start_each_round_is_bc_on_the_aggregate() -> None:
     from imitate.data import concatenate
 
     config = DAggerConfig(
-        rounds=2, steps_per_round=300, eval_episodes=0, bc=FAST_BC, warm_start=False
+        rounds=2,
+        steps_per_round=300,
+        eval_episodes=0,
+        bc=FAST_BC,
+        warm_start=False,
+        whole_episodes=False,
     )
-    learner, history = dagger("imitate/Tightrope-v0", TightropeExpert(), config)
-    warm, _ = dagger("imitate/Tightrope-v0", TightropeExpert(), replace(config, warm_start=True))
+    with pytest.warns(UserWarning, match="no complete episode"):
+        learner, history = dagger("imitate/Tightrope-v0", TightropeExpert(), config)
+        warm, _ = dagger(
+            "imitate/Tightrope-v0", TightropeExpert(), replace(config, warm_start=True)
+        )
     assert [r["dataset_size"] for r in history.records][-1] >= 600
     # Round 0 is the expert's rollout; round 1 relabels the learner's own states. Rebuild both.
     round0 = collect(TightropeExpert(), "imitate/Tightrope-v0", 10**9, 0, 8, "per-episode",
@@ -121,3 +132,37 @@ def test_dagger_beats_bc_with_the_same_labels_on_tightrope() -> None:
     bc_return = evaluate(clone, "imitate/Tightrope-v0", 100, seed=10_000).mean_return
     # returns are minus the steps spent off the rope, out of 400
     assert dagger_return > bc_return + 20, (dagger_return, bc_return)
+
+
+def test_default_rounds_hold_whole_episodes_within_the_budget() -> None:
+    """Round 0 is whole expert episodes (as many as the budget holds); so is every round."""
+    from imitate.dagger import whole_episode_index
+
+    config = DAggerConfig(rounds=3, steps_per_round=1000, eval_episodes=0, bc=FAST_BC)
+    _, history = dagger("imitate/Tightrope-v0", TightropeExpert(), config)
+    demos = collect(TightropeExpert(), "imitate/Tightrope-v0", 20, config.seed * 1_000_003, 1)
+    fits = int(np.searchsorted(np.cumsum(demos.episode_lengths), 1000, side="right"))
+    first = history.records[0]
+    assert first["episodes"] == fits >= 1
+    assert first["states"] == demos.episode_lengths[:fits].sum() <= 1000
+    assert first["expert_labels"] == first["states"]
+    for record in history.records:
+        assert record["episodes"] >= 1 and record["env_steps"] >= record["states"]
+    cut = collect(TightropeExpert(), "imitate/Tightrope-v0", 10**9, 0, 1, max_steps=1000)
+    assert len(whole_episode_index(cut)) == fits
+
+
+def test_a_round_keeps_one_episode_longer_than_its_budget() -> None:
+    config = DAggerConfig(rounds=1, steps_per_round=5, eval_episodes=0, bc=FAST_BC)
+    _, history = dagger("imitate/Tightrope-v0", TightropeExpert(), config)
+    assert history.records[0]["episodes"] == 1 and history.records[0]["states"] > 5
+
+
+def test_patience_stops_and_returns_the_best_round() -> None:
+    config = DAggerConfig(rounds=8, steps_per_round=200, eval_episodes=5, bc=FAST_BC, patience=1)
+    learner, history = dagger("imitate/Tightrope-v0", TightropeExpert(), config)
+    returns = [r["learner_return"] for r in history.records]
+    assert history.best_round == int(np.argmax(returns))
+    if len(returns) < 8:  # stopped early: the last round did not improve on the best
+        assert returns[-1] <= max(returns[:-1])
+    assert evaluate(learner, "imitate/Tightrope-v0", 5, 10_000).mean_return == max(returns)

@@ -120,6 +120,7 @@ def test_dagger_rollouts_on_ray(ray_cluster: None) -> None:
         beta=BetaSchedule("constant", 0.5),
         eval_episodes=4,
         bc=BCConfig(max_steps=300, eval_every=100),
+        whole_episodes=False,  # cut rounds: every visited state is kept and counted
     )
     _, history = dagger("CartPole-v1", heuristic_expert("CartPole-v1"), config, backend=RAY)
     second = history.records[1]
@@ -128,6 +129,17 @@ def test_dagger_rollouts_on_ray(ray_cluster: None) -> None:
     extra = second["query_rate"] * second["states"] - second["labelled"]
     assert 0.35 * second["states"] < extra < 0.65 * second["states"]
     assert "learner_return" in second
+
+
+def test_dagger_whole_episode_rounds_on_ray(ray_cluster: None) -> None:
+    """The default rounds on Ray: only complete episodes are kept, within the budget."""
+    config = DAggerConfig(
+        rounds=2, steps_per_round=600, eval_episodes=0, bc=BCConfig(max_steps=200)
+    )
+    _, history = dagger("CartPole-v1", heuristic_expert("CartPole-v1"), config, backend=RAY)
+    for record in history.records:
+        assert record["episodes"] >= 1 and record["states"] <= max(600, 500)
+        assert record["env_steps"] >= record["states"] == record["labelled"]
 
 
 def test_sweep_on_ray_equals_local(ray_cluster: None) -> None:

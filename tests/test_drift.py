@@ -55,7 +55,9 @@ def test_bc_cost_grows_like_t_squared_and_dagger_like_t(seed: int) -> None:
     learner, _ = dagger(
         "imitate/Tightrope-v0",
         TightropeExpert(),
-        DAggerConfig(rounds=4, steps_per_round=1000, eval_episodes=0, seed=seed),
+        DAggerConfig(
+            rounds=4, steps_per_round=1000, eval_episodes=0, seed=seed, whole_episodes=False
+        ),
     )
     bc_fit = horizon_scaling(clone, "imitate/Tightrope-v0", HORIZONS, 200, seed=50_000 + seed)
     dagger_fit = horizon_scaling(learner, "imitate/Tightrope-v0", HORIZONS, 200, seed=50_000 + seed)

@@ -243,3 +243,59 @@ def test_qat_puts_the_weights_on_the_int8_grid(
             scale = w.abs().amax(dim=1, keepdim=True) / 127
             torch.testing.assert_close(w / scale, torch.round(w / scale), atol=1e-4, rtol=0)
     assert (qat.act(states) == lunar.act(states)).mean() >= 0.97  # still the same student
+
+
+MUL_MAIN = r"""#include <stdint.h>
+int sh_call(int op, const void *arg);
+FUNCTION
+static int32_t pairs[2 * 64];
+static int64_t products[64];
+static int sh_open(const char *name, int mode) {
+    uint32_t block[3] = {(uint32_t)(uintptr_t)name, (uint32_t)mode, 9u};
+    return sh_call(0x01, block);
+}
+static int sh_io(int op, int fd, void *p, int bytes) {
+    uint32_t block[3] = {(uint32_t)fd, (uint32_t)(uintptr_t)p, (uint32_t)bytes};
+    return sh_call(op, block);
+}
+int main(void) {
+    int in = sh_open("pairs.bin", 1), out = sh_open("prods.bin", 5);
+    for (;;) {
+        int n = (int)((sizeof(pairs) - (unsigned)sh_io(0x06, in, pairs, (int)sizeof(pairs))) / 8);
+        if (n <= 0) return 0;
+        for (int i = 0; i < n; ++i) products[i] = policy_mul64(pairs[2 * i], pairs[2 * i + 1]);
+        sh_io(0x05, out, products, n * 8);
+    }
+}
+"""
+
+
+@needs_arm
+def test_cortex_m0_64_bit_product_is_exact(
+    students: dict[str, tuple[MLPPolicy, np.ndarray, np.ndarray]], tmp_path: Path
+) -> None:
+    """The hand-written Thumb-1 32x32->64 multiply of the requantisation, on edge values."""
+    policy, _, calibration = students["cartpole-relu"]
+    source = export_policy(policy, "c", tmp_path / "e", int8=True, calibration=calibration)[1]
+    text = source.read_text()
+    start = text.index("static int64_t policy_mul64")
+    function = text[start : text.index("#endif\n}\n", start) + 9]
+    rng = np.random.default_rng(0)
+    edges = [-(2**31), 2**31 - 1, -1, 0, 1, -65536, 65535, -65537, 2**30]
+    a = np.concatenate([rng.integers(-(2**31), 2**31, 2000), np.repeat(edges, len(edges))])
+    b = np.concatenate([rng.integers(-(2**31), 2**31, 2000), np.tile(edges, len(edges))])
+    (tmp_path / "pairs.bin").write_bytes(np.stack([a, b], 1).astype("<i4").tobytes())
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "m.h").write_text("")
+    (tmp_path / "d" / "m.c").write_text("typedef int m_unused_t;\n")  # build() links one export
+    elf = cortexm.build(
+        tmp_path / "d",
+        cortexm.TARGETS["m0"],
+        MUL_MAIN.replace("FUNCTION", function),
+        tmp_path / "mul.elf",
+    )
+    subprocess.run(
+        cortexm.qemu_command(cortexm.TARGETS["m0"], elf), cwd=tmp_path, check=True, timeout=120
+    )
+    got = np.frombuffer((tmp_path / "prods.bin").read_bytes(), dtype="<i8")
+    assert [int(g) for g in got] == [int(x) * int(y) for x, y in zip(a, b, strict=True)]

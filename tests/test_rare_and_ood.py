@@ -139,14 +139,19 @@ def test_energy_margin_flags_lunarlander_drift_states() -> None:
     assert returns["margin"] >= 0.98 * returns["plain"]
 
 
-def test_eval_uses_the_envs_expert_for_calibration_by_default(
+def test_eval_never_guesses_the_calibration_expert(
     one_demo_clone: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "eval"
+    """No expert recorded with the clone: calibration is skipped with a note (it used to
+    fall back to the env's zoo expert silently); --expert zoo calibrates and says so."""
     args = ["eval", "--policy", str(one_demo_clone), "--episodes", "2", "--json"]
-    assert main([*args, "--out", str(out)]) == 0
+    assert main(args) == 0
+    assert "pass --expert" in json.loads(capsys.readouterr().out)["calibration"]["skipped"]
+    out = tmp_path / "eval"
+    assert main([*args, "--expert", "zoo", "--out", str(out)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["calibration"]["expert"] == "zoo"
+    assert result["calibration"]["expert_from"] == "--expert"
     assert Path(result["calibration"]["reliability_figure"]) == out / "reliability.png"
     assert (out / "reliability.png").stat().st_size > 0
     assert json.loads((out / "eval.json").read_text())["returns"] == result["returns"]

@@ -16,7 +16,16 @@ import torch
 from imitate import MLPPolicy, collect, save_policy
 from imitate.calibration import softmax_and_nll
 
-HEAVY = ("torch", "gymnasium", "matplotlib", "stable_baselines3", "ray", "tensorboard", "wandb")
+HEAVY = (
+    "torch",
+    "gymnasium",
+    "matplotlib",
+    "stable_baselines3",
+    "ray",
+    "tensorboard",
+    "wandb",
+    "typeguard",
+)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -39,6 +48,9 @@ def test_help_and_import_load_nothing_heavy() -> None:
     help_ = "from imitate.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
     assert _loaded_after(help_) == []
     assert _loaded_after("from imitate import BCConfig, DAggerConfig, Dataset") == ["gymnasium"]
+    # parsing checks every default against its type: without typeguard (tyro_hooks)
+    parsed = "from imitate.cli import parse\nparse(['run', '--episodes', '3', '--out', 'x'])"
+    assert _loaded_after(parsed) == []
 
 
 def test_eval_of_a_checkpoint_loads_neither_torch_nor_sb3(tmp_path: Path) -> None:
@@ -53,6 +65,7 @@ def test_eval_of_a_checkpoint_loads_neither_torch_nor_sb3(tmp_path: Path) -> Non
     assert _loaded_after(code) == ["gymnasium"]
 
 
+@pytest.mark.slow  # five fresh processes that import torch (~26 s on the loaded machine)
 def test_thread_policy() -> None:
     threads = "import imitate, torch\nprint(torch.get_num_threads())"
     assert _run(threads) == "1"  # the default for small MLPs
@@ -82,3 +95,32 @@ def test_numpy_calibration_nll_equals_torch_cross_entropy() -> None:
     expected = torch.nn.functional.cross_entropy(torch.as_tensor(logits), torch.as_tensor(labels))
     assert nll == pytest.approx(float(expected), rel=1e-5)
     np.testing.assert_allclose(probs, torch.softmax(torch.as_tensor(logits), -1).numpy(), atol=1e-6)
+
+
+def test_fast_default_check_agrees_with_typeguard() -> None:
+    import typeguard
+    from tyro import _resolver
+
+    from imitate.tyro_hooks import install
+
+    install()
+    cases = [
+        (Path | None, None),
+        (Path | None, Path("x")),
+        (Path | None, "x"),
+        (tuple[int, ...], (1, 2)),
+        (tuple[int, ...], (1, "2")),
+        (tuple[int, int], (1, 2)),
+        (tuple[int, int], (1, 2, 3)),
+        (tuple[float, float], (-8.0, -2.0)),
+        (int | None, 3),
+        (str | None, 3),
+    ]
+    for typ, value in cases:
+        try:
+            every_item = typeguard.CollectionCheckStrategy.ALL_ITEMS  # not only the first
+            typeguard.check_type(value, typ, collection_check_strategy=every_item)
+            expected = True
+        except typeguard.TypeCheckError:
+            expected = False
+        assert _resolver.is_instance(typ, value) == expected, (typ, value)

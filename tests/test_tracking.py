@@ -84,22 +84,24 @@ def test_imitate_run_curves_in_tensorboard(
 
 
 def test_bc_with_wandb_offline_and_no_network(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("wandb")
     monkeypatch.delenv("WANDB_MODE", raising=False)  # offline is the default
+    monkeypatch.delenv("WANDB_DISABLE_WEAVE", raising=False)  # (restored after the test)
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     data = tmp_path / "d.npz"
     assert main(["collect", "--episodes", "2", "--out", str(data)]) == 0
-    capsys.readouterr()
+    capfd.readouterr()
     args = ["bc", "--data", str(data), "--out", str(tmp_path / "bc"), "--max-steps", "300"]
     assert (
         main([*args, "--eval-every", "50", "--eval-episodes", "0", "--logger", "wandb", "--json"])
         == 0
     )
-    out = capsys.readouterr().out
-    assert json.loads(out)["policy"].endswith("policy.pt")  # W&B printed nothing on stdout
+    captured = capfd.readouterr()
+    assert json.loads(captured.out)["policy"].endswith("policy.pt")  # W&B: nothing on stdout
+    assert "Weave" not in captured.err  # nor its tip (it takes our `agents` for an LLM SDK)
     runs = list((tmp_path / "bc" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
     assert [r["stage"] for r in _metrics(tmp_path / "bc")] == ["bc"] * 6

@@ -17,8 +17,8 @@ from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, Policy
 from imitate.spaces import CategoricalHead
 
-Format = Literal["onnx", "torchscript", "numpy", "c"]
-FORMATS: tuple[str, ...] = ("onnx", "torchscript", "numpy", "c")
+Format = Literal["onnx", "torchscript", "numpy", "c", "sb3"]
+FORMATS: tuple[str, ...] = ("onnx", "torchscript", "numpy", "c", "sb3")
 
 
 def export_policy(
@@ -29,12 +29,14 @@ def export_policy(
     calibration: np.ndarray | None = None,
     prefix: str = "policy",
     bits: int = 16,
+    algo: str | None = None,
 ) -> list[Path]:
     """Write ``policy`` in format ``fmt`` into ``out_dir``; returns the files written.
 
     C only: ``int8`` (integer-only; ``calibration`` states ``[N, *obs_shape]``, the
     policy's own, set the activation ranges; ``bits``: activation width 8 or 16),
-    ``prefix`` (file names, symbols, macros)."""
+    ``prefix`` (file names, symbols, macros). sb3 only: ``algo`` (``ppo``/``sac``; default
+    by the action head)."""
     if int8 and fmt != "c":
         raise ImitateError("--int8 applies to the C export only")
     if prefix != "policy" and fmt != "c":
@@ -68,12 +70,20 @@ def export_policy(
             write_text(out_dir / f"{prefix}.h", header),
             write_text(out_dir / f"{prefix}.c", source),
         ]
+    if fmt == "sb3":
+        from imitate.export.sb3 import export_sb3
+
+        return [export_sb3(policy, out_dir / "policy_sb3.zip", algo)]  # type: ignore[arg-type]
     raise ImitateError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
 
 
 def load_exported(path: Path) -> Policy:
     """A batched Policy running an exported artefact (by file extension; C: the .c file)."""
     suffix = path.suffix
+    if suffix == ".zip":
+        from imitate.export.sb3 import SB3ExportPolicy
+
+        return SB3ExportPolicy(path)
     if suffix == ".onnx":
         from imitate.export.onnx import OnnxPolicy
 

@@ -452,18 +452,26 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
         + "#if defined(__ARM_FEATURE_DSP)\n#include <arm_acle.h>\n#include <string.h>\n#endif\n"
     )
     helpers = (
-        f"/* acc * mult in 64 bits; ARMv6-M has no 32x32->64 multiply and libgcc's 64x64\n"
-        f"   __aeabi_lmul costs twice these 16-bit partial products. */\n"
+        f"/* acc * mult in 64 bits; ARMv6-M has no 32x32->64 multiply, and libgcc's 64x64\n"
+        f"   __aeabi_lmul (or C on 16-bit halves) costs about twice this sequence. */\n"
         f"static int64_t {p}_mul64(int32_t a, int32_t b) {{\n"
-        "#if defined(__ARM_ARCH_6M__) || defined(__ARM_ARCH_8M_BASE__)\n"
-        "    const uint32_t ua = a < 0 ? 0u - (uint32_t)a : (uint32_t)a;\n"
-        "    const uint32_t ub = b < 0 ? 0u - (uint32_t)b : (uint32_t)b;\n"
-        "    const uint32_t al = ua & 0xffffu, ah = ua >> 16, bl = ub & 0xffffu, bh = ub >> 16;\n"
-        "    uint64_t r = (uint64_t)(ah * bh) << 32;\n"
-        "    r += (uint64_t)(ah * bl) << 16;\n"
-        "    r += (uint64_t)(al * bh) << 16;\n"
-        "    r += al * bl;\n"
-        "    return (a < 0) != (b < 0) ? -(int64_t)r : (int64_t)r;\n"
+        "#if defined(__ARM_ARCH_6M__) && defined(__GNUC__)\n"
+        "    uint32_t lo, hi, t0, t1, t2; /* unsigned 32x32 -> 64 from four 16x16 products */\n"
+        '    __asm__(".syntax unified\\n"\n'
+        '            "uxth %[t0], %[a]\\n lsrs %[t1], %[a], #16\\n"\n'
+        '            "uxth %[t2], %[b]\\n lsrs %[hi], %[b], #16\\n"\n'
+        '            "movs %[lo], %[t0]\\n muls %[lo], %[t2]\\n muls %[t0], %[hi]\\n"\n'
+        '            "muls %[t2], %[t1]\\n muls %[hi], %[t1]\\n adds %[t0], %[t0], %[t2]\\n"\n'
+        '            "bcc 1f\\n movs %[t1], #1\\n lsls %[t1], %[t1], #16\\n adds %[hi], %[hi], %[t1]\\n"\n'
+        '            "1:\\n lsls %[t1], %[t0], #16\\n lsrs %[t0], %[t0], #16\\n"\n'
+        '            "adds %[lo], %[lo], %[t1]\\n adcs %[hi], %[hi], %[t0]\\n"\n'
+        '            : [lo] "=&l"(lo), [hi] "=&l"(hi), [t0] "=&l"(t0), [t1] "=&l"(t1),\n'
+        '              [t2] "=&l"(t2)\n'
+        '            : [a] "l"(a), [b] "l"(b)\n'
+        '            : "cc");\n'
+        "    if (a < 0) hi -= (uint32_t)b; /* signed: subtract the sign corrections */\n"
+        "    if (b < 0) hi -= (uint32_t)a;\n"
+        "    return (int64_t)(((uint64_t)hi << 32) | lo);\n"
         "#else\n"
         "    return (int64_t)a * b;\n"
         "#endif\n}\n\n"

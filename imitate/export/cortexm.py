@@ -323,7 +323,12 @@ def runner_source(p: str, gate: float | None = None) -> str:
 
 
 def run_states(
-    export_dir: Path, target: Target, states: np.ndarray, work: Path, gate: float | None = None
+    export_dir: Path,
+    target: Target,
+    states: np.ndarray,
+    work: Path,
+    gate: float | None = None,
+    extra: tuple[str, ...] = (),
 ) -> Run:
     """Run the export's ``<prefix>_act`` (``gate``: ``<prefix>_act_gated`` with that
     threshold) on ``states [N, obs_dim]`` under QEMU."""
@@ -333,7 +338,7 @@ def run_states(
     is_float = f"typedef float {p}_action_t" in header
     work.mkdir(parents=True, exist_ok=True)
     (work / "states.bin").write_bytes(np.ascontiguousarray(states, dtype="<f4").tobytes())
-    elf = build(export_dir, target, runner_source(p, gate), work / "run.elf")
+    elf = build(export_dir, target, runner_source(p, gate), work / "run.elf", extra)
     _run(qemu_command(target, elf), cwd=work, timeout=1800)
     raw = (work / "actions.bin").read_bytes()
     ticks = np.frombuffer(raw[-12:], dtype="<u4").astype(np.float64)

@@ -1,0 +1,1 @@
+"""A user's own package, as the tests see it: ``mypkg.envs`` registers ``Line-v0``."""
