@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import sys
 import time
@@ -1721,17 +1722,44 @@ def main(argv: list[str] | None = None) -> int:
     one line ``imitate: interrupted``)."""
     from imitate.signals import signals_raise
 
+    code: int | None = None
     with signals_raise():
         try:
             return _main(argv)
         except Interrupted as exc:
-            _stderr_line("imitate: interrupted")
-            return 128 + exc.signum
+            code = 128 + exc.signum
         except KeyboardInterrupt:  # raised by code that caught our handler's signal itself
-            _stderr_line("imitate: interrupted")
-            return 130
+            code = 130
+        except BaseException as exc:  # Ray's Cython wraps our Interrupted in a SystemError
+            signum = _interrupt_behind(exc)
+            if signum is None:
+                raise
+            code = 128 + signum
         finally:
+            if code is not None:
+                _stderr_line("imitate: interrupted")
+            ray_used = "ray" in sys.modules
             _shutdown_ray()
+            if code is not None and ray_used and argv is None:
+                # The process is ending on a signal after Ray ran in it: skip the interpreter's
+                # teardown, where Ray's native objects sometimes crash (SIGSEGV) afterwards.
+                with contextlib.suppress(Exception):
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                os._exit(code)
+    return code
+
+
+def _interrupt_behind(exc: BaseException) -> int | None:
+    """The signal of an ``Interrupted`` that caused ``exc`` (its cause/context chain)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, Interrupted):
+            return current.signum
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _stderr_line(text: str) -> None:
@@ -1763,6 +1791,8 @@ def _main(argv: list[str] | None) -> int:
     try:
         result = HANDLERS[type(command)](command)
     except ImitateError as exc:
+        if _interrupt_behind(exc) is not None:  # e.g. a backend error wrapping the signal
+            raise
         _report_error(str(exc), bool(getattr(command, "json", False)))
         return 2
     except OSError as exc:  # disk full, read-only, permission, path kind: one line too

@@ -80,6 +80,8 @@ def keep_handlers() -> Iterator[None]:
         return
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
     ours = getattr(previous[signal.SIGTERM], "imitate", False)
+    if ours:  # Ray's native (absl) handler would dump a stack and abort on SIGTERM (exit 134)
+        os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         yield
     except SystemExit as exc:  # ray.init's own handler turns SIGTERM into sys.exit(15)
