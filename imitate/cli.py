@@ -1706,6 +1706,8 @@ def _print_human(result: dict[str, Any], indent: str = "") -> None:
 def _prepare_runtime() -> None:
     """What every command needs once its arguments parse: the custom envs registered,
     gymnasium's warnings quiet, the thread policy (``IMITATE_THREADS``, default 1)."""
+    import warnings as python_warnings  # ("warnings" names the commands' warning lists)
+
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the imitate/... envs)
@@ -1713,6 +1715,20 @@ def _prepare_runtime() -> None:
 
     set_threads()
     gym.logger.min_level = 40  # keep library warnings out of the one-line error contract
+    python_warnings.showwarning = _warning_line
+
+
+def _warning_line(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Python warnings raised while a command runs (e.g. DAgger's PartialRoundWarning) as
+    one line ``imitate: warning: ...``, like the command's own data warnings."""
+    _stderr_line(f"imitate: warning: {message}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -109,6 +109,12 @@ class _Runner:
 
     def __init__(self, policy: Policy, env_id: str, seed: int, render: bool) -> None:
         spec = env_spec(env_id)  # an id or a spec with the user's kwargs and wrappers
+        if render:
+            # pygame's rgb_array rendering calls pygame.init(), whose audio and display
+            # probes print "error: XDG_RUNTIME_DIR ..." on a headless machine; frames need
+            # neither (a user's own SDL settings win).
+            os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         self.env = gym.make(spec, render_mode="rgb_array") if render else gym.make(spec)
         self.actor = fast_policy(policy)
         obs, _ = self.env.reset(seed=seed)

@@ -60,6 +60,8 @@ def _export(
         warnings.catch_warnings(),
     ):
         warnings.simplefilter("ignore", FutureWarning)
+        # Batch axes of several inputs share one constraint; the exporter says so per input.
+        warnings.filterwarnings("ignore", "# The axis name: .* will not be used", UserWarning)
         program = torch.onnx.export(
             graph,
             example,
