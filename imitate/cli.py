@@ -1569,12 +1569,15 @@ def _sweep_into(
 
     start = time.perf_counter()
     rows = run_sweep(expert, config, backend, progress=_progress())
+    curves = [row.pop("curve", []) for row in rows]
     summary = summarise(rows, axes)
     write_json(out_dir / "config.json", config_to_json(args))
     write_jsonl(out_dir / "trials.jsonl", rows)
     with RunLogger(out_dir, args.logger, config_to_json(args)) as log:
-        for index, row in enumerate(rows):
+        for index, (row, curve) in enumerate(zip(rows, curves, strict=True)):
             log.log("sweep", {"trial": index, **row})
+            # one stage per trial: its BC curve in metrics.jsonl and training_curves.png
+            log.log_records(f"trial {index}", curve)
     write_text(out_dir / "sweep.md", sweep_markdown(summary, axes, args.env))
     plot_sweep(summary, axes, out_dir / "sweep.png", f"{args.env}: BC sweep")
     return {

@@ -138,6 +138,11 @@ def run_trial(expert: Policy, config: SweepConfig, trial: dict[str, Any]) -> dic
         "holdout_accuracy": final.get("holdout_accuracy", float("nan")),
         "pid": os.getpid(),
         "wall_time_s": time.perf_counter() - start,
+        # the trial's BC curve (train loss, held-out bits per action by gradient step)
+        "curve": [
+            {k: r[k] for k in ("step", "train_loss", "holdout_bits_per_action") if k in r}
+            for r in history.records
+        ],
     }
 
 

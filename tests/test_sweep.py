@@ -57,6 +57,12 @@ def test_cli_sweep_writes_table_plot_and_trials(
     assert (out / "sweep.png").stat().st_size > 0
     assert "| episodes | seeds | mean return |" in (out / "sweep.md").read_text()
     assert len((out / "trials.jsonl").read_text().splitlines()) == 4
+    # every trial's BC curve (2 held-out evaluations: steps 50 and 100) is logged and drawn
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for index in range(4):
+        steps = [r["step"] for r in records if r["stage"] == f"trial {index}"]
+        assert steps == [50, 100]
+    assert (out / "training_curves.png").stat().st_size > 0
     assert main(["sweep", "--grid", "colour=1", "--out", str(tmp_path / "bad")]) == 2
     assert "cannot sweep 'colour'" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
