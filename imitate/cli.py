@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import tyro
 
@@ -1181,6 +1181,11 @@ def _subcommand_path(argv: list[str]) -> str:
 def _error_message(text: str, argv: list[str]) -> str:
     """One line from tyro's error box: an invalid choice names the flag and the choices;
     an unknown command or flag gets a did-you-mean from the command's own vocabulary."""
+    commands = _command_names()
+    if argv and not argv[0].startswith("-") and argv[0] not in commands:
+        # (tyro words this differently when a flag follows the word, e.g. `colect --json`)
+        hint = _did_you_mean(argv[0], commands)
+        return f"unknown command {argv[0]!r}{hint}; commands: {', '.join(commands)}"
     rows = _boxed_rows(text)
     titles = {"Value error", "Parsing error", "Required options", "Unrecognized options"}
     body = [r for r in rows if r not in titles and not r.startswith("usage:")]
@@ -1196,7 +1201,7 @@ def _error_message(text: str, argv: list[str]) -> str:
         words = [w.strip() for w in unknown.split(":", 1)[1].split(",")]
         flags = [w for w in words if w.startswith("-")]
         available = next((r for r in body if r.startswith("Available subcommands:")), None)
-        if available is not None and not flags:  # an unknown (sub)command
+        if available is not None and not words[0].startswith("-"):  # an unknown (sub)command
             at = rows.index(available)
             listed = " ".join(r for r in rows[at : at + 3] if r and not r.startswith("For full"))
             commands = [c.strip() for c in listed.split(":", 1)[1].split(",")]
@@ -1216,6 +1221,17 @@ def _error_message(text: str, argv: list[str]) -> str:
                 "imitate  --help", "imitate --help"
             )
     return _one_line(text)
+
+
+def _command_names() -> list[str]:
+    """The subcommand names of :data:`Command`, in their order."""
+    names = []
+    for member in get_args(Command):
+        for marker in get_args(member)[1:]:
+            name = getattr(marker, "name", None)
+            if isinstance(name, str):
+                names.append(name)
+    return names
 
 
 def _report_error(message: str, as_json: bool) -> None:

@@ -121,6 +121,11 @@ BAD_INPUT = {
         "unrecognized option --episode (did you mean --episodes?)",
     ),
     "unknown command": (["colect"], "unknown command 'colect' (did you mean collect?)"),
+    "unknown command before a flag": (
+        ["colect", "--episodes", "3"],
+        "unknown command 'colect' (did you mean collect?)",
+    ),
+    "unknown nested command": (["expert", "lst"], "unknown command 'lst' (did you mean list?)"),
     "invalid choice": (
         ["export", "--policy", "p.pt", "--format", "tflite"],
         "invalid choice 'tflite' for argument '--format'. Expected one of ('onnx', "
@@ -187,6 +192,7 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
     [
         ["collect", "--episodes", "0", "--json"],  # the library's check
         ["collect", "--episode", "3", "--json"],  # the parser's
+        ["colect", "--json"],  # an unknown command (tyro words this one differently)
     ],
 )
 def test_json_errors_are_one_object_on_stdout(
