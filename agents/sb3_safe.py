@@ -33,11 +33,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agents.actors import NumpyActor
 from imitate.errors import ImitateError, scrub
-from imitate.policy import NumpyLayers
+from imitate.runtime import NumpyLayers
 from imitate.spaces import flat_obs_dim
 
-SAC_LOG_STD_MIN, SAC_LOG_STD_MAX = -20.0, 2.0
 MAX_MEMBER_BYTES = 1 << 30  # policy.pth / data larger than this are refused unread
 _ACTIVATIONS = {"Tanh": "tanh", "ReLU": "relu"}
 _DEFAULT_ACTIVATION = {"ppo": "tanh", "dqn": "relu", "sac": "relu"}
@@ -150,73 +150,9 @@ def _check_chain(ops: list[tuple[str, Any, Any]], n_in: int, path: Path) -> int:
     return width
 
 
-class SafeSB3Teacher:
-    """An SB3 MLP actor rebuilt from its tensors: a numpy SoftPolicy (see the module text).
-
-    ``logits(obs [B, *obs_shape]) -> [B, K]``: categorical logits (PPO/A2C Discrete),
-    Q-values (DQN), ``[mean, log_std]`` (PPO/A2C Box; SAC before the tanh squash).
-    """
-
-    def __init__(
-        self,
-        kind: str,
-        heads: list[NumpyLayers],
-        observation_space: gym.Space[Any],
-        action_space: gym.Space[Any],
-        log_std: np.ndarray | None,
-        n_parameters: int,
-        obs_norm: dict[str, Any] | None = None,
-    ) -> None:
-        self.kind = kind
-        self.heads = heads
-        self.observation_space = observation_space
-        self.action_space = action_space
-        self.log_std = log_std
-        self._n_parameters = n_parameters
-        self.obs_norm = obs_norm
-        if obs_norm is not None:
-            self._mean = np.asarray(obs_norm["mean"], np.float32)
-            std = np.sqrt(np.asarray(obs_norm["var"], np.float64) + float(obs_norm["epsilon"]))
-            self._std = std.astype(np.float32)
-            self._clip = float(obs_norm["clip"])
-        self.output_kind = {"dqn": "q_values"}.get(kind, "logits")
-        if isinstance(action_space, gym.spaces.Box):
-            self.output_kind = "gaussian"
-
-    def n_actor_parameters(self) -> int:
-        """Parameters of the acting network (critics and value heads excluded)."""
-        return self._n_parameters
-
-    def normalize(self, obs: np.ndarray) -> np.ndarray:
-        """Flatten to ``[B, obs_dim]`` float32 and apply VecNormalize statistics, if any."""
-        x = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
-        if self.obs_norm is not None:
-            x = np.clip((x - self._mean) / self._std, -self._clip, self._clip)
-        return x
-
-    def logits(self, obs: np.ndarray) -> np.ndarray:
-        x = self.normalize(obs)
-        if self.kind == "sac":
-            mean, log_std = (head(x) for head in self.heads)
-            return np.concatenate([mean, np.clip(log_std, SAC_LOG_STD_MIN, SAC_LOG_STD_MAX)], -1)
-        out = self.heads[0](x)
-        if self.log_std is not None:
-            return np.concatenate([out, np.broadcast_to(self.log_std, out.shape)], -1)
-        return out
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Deterministic actions, as SB3 ``predict(deterministic=True)``."""
-        raw = self.logits(obs)
-        space = self.action_space
-        if isinstance(space, gym.spaces.Discrete):
-            return raw.argmax(axis=-1).astype(np.int64) + int(space.start)
-        assert isinstance(space, gym.spaces.Box)
-        dim = int(np.prod(space.shape))
-        mean = raw[:, :dim].reshape(len(raw), *space.shape)
-        if self.kind == "sac":
-            low, high = space.low, space.high
-            return (low + 0.5 * (np.tanh(mean) + 1.0) * (high - low)).astype(np.float32)
-        return np.clip(mean, space.low, space.high).astype(np.float32)
+SafeSB3Teacher = NumpyActor
+"""The safe import's result is the same numpy actor as the cache beside a shipped zip
+(:class:`agents.actors.NumpyActor`): one forward pass and one action rule for both."""
 
 
 def load_safe(
@@ -281,24 +217,13 @@ def load_safe(
             raise SafeLoadError(
                 f"{path}: the actor has {width} outputs, but the action space needs {n_out}"
             )
-    used: set[int] = set()
-    n_parameters = 0
-    for ops in heads:
-        for _, weight, bias in ops:
-            for array in (weight, bias):
-                if array is not None and id(array) not in used:
-                    used.add(id(array))
-                    n_parameters += int(array.size)
-    if log_std is not None:
-        n_parameters += int(log_std.size)
-    return SafeSB3Teacher(
+    return NumpyActor(
         kind,
-        [NumpyLayers(ops) for ops in heads],
         observation_space,
         action_space,
-        log_std,
-        n_parameters,
-        obs_norm,
+        [NumpyLayers(ops) for ops in heads],
+        log_std=log_std,
+        obs_norm=obs_norm,
     )
 
 
