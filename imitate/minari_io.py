@@ -170,7 +170,11 @@ def _write_in_child(minari: Any, kwargs: dict[str, Any], root: Path) -> None:
             process.join()
     if process.exitcode == 0:
         return
-    reason = receive.recv() if receive.poll() else f"the HDF5 writer died (exit {process.exitcode})"
+    reason = f"the HDF5 writer died (exit {process.exitcode})"
+    # poll() is also true at end of file: a child that crashed before sending left nothing
+    with contextlib.suppress(EOFError):
+        if receive.poll():
+            reason = receive.recv()
     if shutil.disk_usage(root).free < (1 << 16):
         reason = f"No space left on device ({reason})"
     raise OutputError(f"{root}: writing the Minari dataset failed: {reason}")
