@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
@@ -760,11 +761,19 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
         check_out(args.out, "file")
         _refuse_foreign_file(args.out)
     warnings: list[str] = []
-    from imitate.data import collection_estimate, dataset_warnings
+    from imitate.data import collection_chunk_episodes, collection_estimate, dataset_warnings
 
     estimate = collection_estimate(args.env, args.episodes)
     if estimate is not None:
         _warn(warnings, estimate)
+    chunk = collection_chunk_episodes(args.env, args.episodes)
+    if chunk is not None:
+        if args.seeding == "stream":
+            raise ImitateError(
+                "a collection this large is streamed to disk in chunks of episodes, which "
+                "needs --seeding per-episode (or auto)"
+            )
+        return _collect_in_chunks(args, env, backend, chunk, warnings)
     expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     start = time.perf_counter()
     dataset = collect(
@@ -801,6 +810,74 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
         with out_lock(target):
             dataset.save(target)
     return _with_warnings(warnings, result)
+
+
+def _collect_in_chunks(
+    args: CollectCommand, env: Any, backend: Backend, chunk: int, warnings: list[str]
+) -> dict[str, Any]:
+    """``collect`` of more episodes than memory should hold: chunks of ``chunk`` episodes
+    with per-episode seeding (episode i still resets with seed + i, so the file equals one
+    per-episode collection), each written out before the next is collected."""
+    import numpy as np
+
+    from imitate.collect import collect
+    from imitate.data import dataset_warnings, save_chunks
+
+    expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
+    # running sums, not a list of returns: memory stays one chunk's whatever the count
+    episodes, transitions, total, total_sq = 0, 0, 0.0, 0.0
+
+    def chunks() -> Iterator[Dataset]:
+        nonlocal episodes, transitions, total, total_sq
+        for first in range(0, args.episodes, chunk):
+            part = collect(
+                expert,
+                env,
+                min(chunk, args.episodes - first),
+                args.seed + first,
+                args.num_envs,
+                seeding="per-episode",
+                source=args.expert,
+                progress=_progress(),
+                backend=backend,
+            )
+            for message in dataset_warnings(part):
+                if message not in warnings:
+                    _warn(warnings, message)
+            part_returns = part.episode_returns.astype(np.float64)
+            episodes += len(part_returns)
+            transitions += len(part)
+            total += float(part_returns.sum())
+            total_sq += float((part_returns**2).sum())
+            yield part
+
+    start = time.perf_counter()
+    target = args.out or default_run_dir(args.env, "collect", args.seed) / "demos.npz"
+
+    def result() -> dict[str, Any]:
+        mean = total / episodes
+        return {
+            "data": str(target),
+            "env": args.env,
+            "expert": args.expert,
+            "episodes": episodes,
+            "transitions": transitions,
+            "mean_return": mean,
+            "std_return": float(np.sqrt(max(total_sq / episodes - mean**2, 0.0))),
+            "wall_time_s": time.perf_counter() - start,
+            "chunk_episodes": chunk,
+        }
+
+    if args.out is None:
+        with artefact_dir(target.parent, "collect") as artefacts:
+            save_chunks(artefacts.work / "demos.npz", chunks())
+            summary = result()
+            _record_run(artefacts.work, args, "collect", summary)
+    else:
+        with out_lock(target):
+            save_chunks(target, chunks())
+        summary = result()
+    return _with_warnings(warnings, summary)
 
 
 def load_dataset_for(path: Path, env_id: EnvLike | None) -> Dataset:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -464,21 +465,103 @@ def dataset_warnings(dataset: Dataset) -> list[str]:
 def collection_estimate(env_id: str, episodes: int) -> str | None:
     """A warning when ``episodes`` of ``env_id`` could exceed :data:`WARN_COLLECT_BYTES` in
     memory (episodes x the env's step limit x bytes per transition), else None."""
+    chunk = collection_chunk_episodes(env_id, episodes)
+    if chunk is None:
+        return None
+    limit, per_step = _step_bytes(env_id)  # (not None: a chunk size was found)
+    total = episodes * limit * per_step
+    return (
+        f"{episodes} episodes of up to {limit} steps may hold {total / 2**30:.1f} GiB; "
+        f"collect streams them to disk in chunks of {chunk} episodes (per-episode seeding)"
+    )
+
+
+def collection_chunk_episodes(env_id: str, episodes: int) -> int | None:
+    """Episodes per chunk when ``episodes`` of ``env_id`` may exceed
+    :data:`WARN_COLLECT_BYTES` in memory (each chunk then holds at most a quarter of it),
+    else None: the collection fits and is made in one piece."""
+    limit, per_step = _step_bytes(env_id)
+    if limit is None or episodes * limit * per_step <= WARN_COLLECT_BYTES:
+        return None
+    return max(1, WARN_COLLECT_BYTES // (4 * limit * per_step))
+
+
+def _step_bytes(env_id: str) -> tuple[Any, int]:
+    """(the env's step limit or None, an upper bound on the bytes of one recorded step)."""
     spec = gym.spec(env_id) if env_id in gym.registry else None
     limit = None if spec is None else spec.max_episode_steps
+    if limit is None:
+        return None, 0
     env = gym.make(env_id)
     try:
         obs_bytes = int(np.prod(env.observation_space.shape or (1,))) * 4
         act_bytes = max(int(np.prod(env.action_space.shape or (1,))), 1) * 8
     finally:
         env.close()
-    per_step = obs_bytes + act_bytes + 4 + 2
-    if limit is None:
-        return None
-    total = episodes * int(limit) * per_step
-    if total <= WARN_COLLECT_BYTES:
-        return None
-    return (
-        f"{episodes} episodes of up to {limit} steps may hold {total / 2**30:.1f} GiB in memory "
-        "(collect keeps the dataset in memory until it is saved); collect fewer episodes per call"
-    )
+    return int(limit), obs_bytes + act_bytes + 4 + 2
+
+
+def save_chunks(path: str | os.PathLike[str], chunks: Iterable[Dataset]) -> Dataset:
+    """Write datasets of whole episodes, end to end, as one ``.npz`` dataset at ``path``,
+    holding one chunk in memory at a time (what ``collect`` of a very large number of
+    episodes needs). Returns a small summary dataset: the last chunk.
+
+    Each chunk is validated, then its arrays are appended to raw spool files in a
+    temporary folder beside ``path``; at the end the ``.npz`` (the same members and
+    format as :meth:`Dataset.save`, deflated) is streamed from those files and renamed
+    into place. numpy's ``savez`` needs every array in memory at once, hence this."""
+    import shutil
+    import tempfile
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    spool = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.spool-"))
+    try:
+        first: Dataset | None = None
+        last: Dataset | None = None
+        shapes: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}
+        n, episodes = 0, 0
+        for chunk in chunks:
+            validate(chunk, source=str(target))
+            first = first or chunk
+            if (chunk.meta.observation_space, chunk.meta.action_space) != (
+                first.meta.observation_space,
+                first.meta.action_space,
+            ):
+                raise DatasetError(f"{target}: chunks of different spaces")
+            arrays = chunk.arrays()
+            arrays["episode_starts"] = chunk.episode_starts + n
+            if shapes and set(arrays) != set(shapes):
+                raise DatasetError(f"{target}: chunks with different fields")
+            for name, array in arrays.items():
+                array = np.ascontiguousarray(array)
+                rows, dtype = shapes.get(name, ((0, *array.shape[1:]), array.dtype))
+                shapes[name] = ((rows[0] + len(array), *array.shape[1:]), dtype)
+                with open(spool / name, "ab") as f:
+                    f.write(array.astype(dtype, copy=False).tobytes())
+            n += len(chunk)
+            episodes += chunk.n_episodes
+            last = chunk
+        if first is None or last is None:
+            raise DatasetError(f"{target}: no episodes to write")
+        meta_json = np.array(json.dumps(asdict(first.meta)))
+
+        def write(f: IO[bytes]) -> None:
+            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+                for name, (shape, dtype) in shapes.items():
+                    with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                        header = {
+                            "descr": np.lib.format.dtype_to_descr(dtype),
+                            "fortran_order": False,
+                            "shape": shape,
+                        }
+                        np.lib.format.write_array_header_2_0(member, header)
+                        with open(spool / name, "rb") as raw:
+                            shutil.copyfileobj(raw, member, 1 << 20)
+                with archive.open("meta_json.npy", "w") as member:
+                    np.lib.format.write_array(member, meta_json, allow_pickle=False)
+
+        atomic_write(target, write)
+        return last
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)

@@ -743,6 +743,48 @@ def test_item9_a_huge_collect_is_announced_before_it_starts(
     assert err.splitlines()[0].startswith("imitate: warning: 10000000 episodes of up to 500 steps")
 
 
+def test_item9_a_huge_collect_streams_to_disk_in_chunks_equal_to_one_collection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    from imitate.data import load_dataset
+
+    data = importlib.import_module("imitate.data")
+    collect_module = importlib.import_module("imitate.collect")
+    # 500 steps x (16 + 8 + 6) bytes = 15 kB per CartPole episode: 4 episodes' worth makes
+    # 7 episodes "too large", and a chunk is a quarter of the bound: 1 episode
+    monkeypatch.setattr(data, "WARN_COLLECT_BYTES", 4 * 15_000)
+    sizes: list[int] = []
+    real_collect = collect_module.collect
+
+    def spy(*args: object, **kwargs: object) -> Dataset:
+        part = real_collect(*args, **kwargs)  # type: ignore[arg-type]
+        sizes.append(len(part))
+        return part
+
+    monkeypatch.setattr(collect_module, "collect", spy)
+    out = tmp_path / "d.npz"
+    args = ["collect", "--episodes", "7", "--seed", "3", "--out", str(out), "--json"]
+    code, stdout, err = run(args, capsys)
+    assert code == 0, err
+    assert "streams them to disk in chunks of 1 episodes" in err
+    assert len(sizes) == 7  # one chunk per episode, none held with another
+    result = json.loads(stdout)
+    assert result["episodes"] == 7 and result["transitions"] == sum(sizes)
+    streamed = load_dataset(out)
+    whole = real_collect(CartPoleExpert(), "CartPole-v1", 7, 3, seeding="per-episode")
+    for name, array in whole.arrays().items():
+        np.testing.assert_array_equal(streamed.arrays()[name], array, err_msg=name)
+    assert streamed.meta.seed == 3 and streamed.meta.seeding == "per-episode"
+    assert result["mean_return"] == pytest.approx(float(whole.episode_returns.mean()))
+    assert result["std_return"] == pytest.approx(float(whole.episode_returns.std()))
+    assert [p.name for p in tmp_path.iterdir()] == ["d.npz"]  # no spool or temporary left
+    bad = ["collect", "--episodes", "7", "--seeding", "stream", "--out", str(tmp_path / "s")]
+    code, _, err = run(bad, capsys)
+    assert code == 2 and "needs --seeding per-episode" in err
+
+
 # --- item 10: no advice to load unsafely -------------------------------------------------
 
 
