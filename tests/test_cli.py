@@ -9,18 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_cli
 
 from imitate import Dataset
 from imitate.cli import main
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(args)
-    except SystemExit as exc:  # argument errors exit from the parser
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

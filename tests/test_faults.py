@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from cli_helpers import run_cli as run
 
 from agents.heuristics import CartPoleExpert
 from imitate import Dataset, collect
@@ -37,15 +38,6 @@ from imitate.policy import MLPPolicy, PolicyConfig, load_checkpoint, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ROOT / "agents" / "pretrained"
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def one_error_line(err: str) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from cli_helpers import run_cli as cli
 
 from imitate import BCConfig, collect, evaluate, load_dataset, train_bc
 from imitate.environments import env_record, env_spec, parse_env_kwargs, spec_of_record
@@ -23,17 +24,6 @@ LINE = "mypkg.envs:Line-v0"
 @pytest.fixture(autouse=True)
 def importable_mypkg(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(TESTS))
-
-
-def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from imitate.cli import main
-
-    try:
-        code = main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def checkpoint_config(path: Path) -> dict[str, object]:

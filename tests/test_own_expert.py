@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from cli_helpers import run_cli as cli
 
 from agents.heuristics import CartPoleExpert
 from agents.registry import resolve_expert
@@ -22,17 +23,6 @@ from imitate import BCConfig, collect, evaluate, train_bc
 from imitate.errors import ImitateError
 
 ACROBOT = "Acrobot-v1"
-
-
-def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from imitate.cli import main
-
-    try:
-        code = main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
