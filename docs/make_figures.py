@@ -19,20 +19,9 @@ import numpy as np
 from PIL import Image
 
 from imitate.cli import main
+from imitate.report import HEADLESS_CHROMIUM_FLAGS
 
 FIGURES = Path(__file__).resolve().parent / "figures"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--virtual-time-budget=15000",
-]
 
 
 def video_still(run: Path, target: Path) -> None:
@@ -61,8 +50,8 @@ def screenshot(page: Path, target: Path) -> bool:
         return False
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1200,2400",
-             f"--screenshot={target}", page.as_uri()],
+            [chromium, *HEADLESS_CHROMIUM_FLAGS, "--hide-scrollbars", f"--user-data-dir={profile}",
+             "--window-size=1200,2400", f"--screenshot={target}", page.as_uri()],
             check=True, capture_output=True, timeout=300,
         )  # fmt: skip
     return True

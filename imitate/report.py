@@ -25,6 +25,20 @@ from imitate.drift import COST_LABELS, DRIFT_HEADER, DriftAnalysis, drift_rows
 from imitate.fileio import write_text
 from imitate.plots import bootstrap_over_alive
 
+HEADLESS_CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=15000",
+)
+"""How the report is opened in headless Chromium (its test and the README screenshot): no
+network traffic of the browser's own, and time for plotly to draw before the page is read."""
+
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 DASHES = ("solid", "dash", "dot", "dashdot")
 

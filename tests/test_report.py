@@ -14,7 +14,7 @@ from PIL import Image
 
 from agents.heuristics import CartPoleExpert
 from imitate.drift import analyse_drift, state_names
-from imitate.report import write_html_report
+from imitate.report import HEADLESS_CHROMIUM_FLAGS, write_html_report
 from imitate.video import (
     RED,
     compose_frames,
@@ -116,17 +116,6 @@ def test_an_env_without_rendering_gets_the_strip_and_trajectories(tmp_path: Path
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--virtual-time-budget=15000",
-]
 PROBE = """<script>
 window.__errors = [];
 window.addEventListener('error', e => window.__errors.push(String(e.message)));
@@ -168,7 +157,11 @@ def test_report_html_loads_in_headless_chromium(tmp_path: Path) -> None:
     probed = tmp_path / "probed.html"
     probed.write_text(text.replace("<head>", "<head>" + PROBE, 1))
     shot = tmp_path / "shot.png"
-    browse = [str(CHROMIUM), *FLAGS, "--user-data-dir=" + str(tmp_path / "profile")]
+    browse = [
+        str(CHROMIUM),
+        *HEADLESS_CHROMIUM_FLAGS,
+        "--user-data-dir=" + str(tmp_path / "profile"),
+    ]
     dom = subprocess.run(
         [*browse, "--window-size=1200,1800", f"--screenshot={shot}", "--dump-dom", probed.as_uri()],
         capture_output=True,
