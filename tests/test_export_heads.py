@@ -1,0 +1,100 @@
+"""Every action head through every export, with action parity against the torch policy.
+
+Tiny random policies (no training) on random observations: the head's decision in each
+runtime (ONNX, TorchScript, the numpy file and snapshot, C float32, C int8, SB3) must
+give the torch policy's actions. ``SPACES`` must cover every class of
+``imitate.spaces.HEADS``, so a new head is tested here as soon as it is registered.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from imitate.errors import ImitateError
+from imitate.export import FORMATS, export_policy, load_exported
+from imitate.export.c import CPolicy
+from imitate.export.int8 import quantize_policy
+from imitate.policy import MLPPolicy, Policy, PolicyConfig, load_policy, save_policy
+from imitate.runtime import load_numpy_policy
+from imitate.spaces import HEADS, head_class
+
+SPACES = {
+    "discrete": gym.spaces.Discrete(4, start=-1),
+    "discrete0": gym.spaces.Discrete(3),
+    "multidiscrete": gym.spaces.MultiDiscrete([3, 2, 4]),
+    "multibinary": gym.spaces.MultiBinary(3),
+    "box": gym.spaces.Box(np.array([-2.0, 0.0]), np.array([2.0, 1.0]), dtype=np.float32),
+    "box-unbounded": gym.spaces.Box(-np.inf, np.inf, (2,), np.float32),
+}
+OBS_SPACE = gym.spaces.Box(-5.0, 5.0, (5,), np.float32)
+RUNTIMES = (*FORMATS, "c-int8", "numpy-snapshot", "checkpoint-numpy")
+# tanh everywhere; relu where the activation changes the artefact (the C, the layer list)
+CASES = [(name, runtime, "tanh") for name in SPACES for runtime in RUNTIMES] + [
+    (name, runtime, "relu") for name in SPACES for runtime in ("c", "c-int8", "numpy-snapshot")
+]
+
+
+def test_the_spaces_cover_every_registered_head() -> None:
+    assert {head_class(space) for space in SPACES.values()} == set(HEADS)
+
+
+def _policy(space: gym.Space, activation: str) -> tuple[MLPPolicy, np.ndarray, np.ndarray]:
+    """A random (untrained) policy, 1,000 test observations and 500 calibration ones."""
+    torch.manual_seed(0)
+    policy = MLPPolicy(OBS_SPACE, space, PolicyConfig((12, 8), activation))  # type: ignore[arg-type]
+    with torch.no_grad():  # larger outputs than the default init: decisions not all alike
+        for param in policy.net.parameters():
+            param.mul_(2.0)
+    rng = np.random.default_rng(1)
+    obs = rng.normal(0.5, 2.0, size=(1500, 5)).astype(np.float32)
+    policy.fit_normalizer(obs[1000:])
+    policy.eval()
+    return policy, obs[:1000], obs[1000:]
+
+
+def _runtime(policy: MLPPolicy, runtime: str, calibration: np.ndarray, tmp_path: Path) -> Policy:
+    if runtime == "numpy-snapshot":
+        return policy.numpy_snapshot()
+    if runtime == "checkpoint-numpy":  # the torch-free checkpoint reader
+        return load_numpy_policy(save_policy(policy, tmp_path / "p.safetensors"))
+    fmt, int8 = ("c", True) if runtime == "c-int8" else (runtime, False)
+    files = export_policy(policy, fmt, tmp_path, int8=int8, calibration=calibration)  # type: ignore[arg-type]
+    return load_exported(next(f for f in files if f.suffix != ".h"))
+
+
+@pytest.mark.parametrize(("name", "runtime", "activation"), CASES)
+def test_every_head_through_every_export(
+    name: str, runtime: str, activation: str, tmp_path: Path
+) -> None:
+    space = SPACES[name]
+    policy, obs, calibration = _policy(space, activation)
+    if runtime == "sb3" and not policy.head.sb3_algorithms():
+        with pytest.raises(ImitateError, match="--algo"):
+            export_policy(policy, "sb3", tmp_path)
+        return
+    exported = _runtime(policy, runtime, calibration, tmp_path)
+    expected, actions = policy.act(obs), np.asarray(exported.act(obs))
+    assert actions.shape == expected.shape
+    assert all(space.contains(a.astype(space.dtype)) for a in actions[:50])
+    if policy.head.discrete:
+        same = (actions == expected).reshape(len(obs), -1).all(axis=1)
+        assert len(np.unique(expected, axis=0)) > 1  # the decisions differ between states
+        # int8: quantisation moves near-ties; float: reassociation can only flip exact ties
+        assert same.mean() >= (0.97 if runtime == "c-int8" else 0.999), same.mean()
+    elif runtime == "c-int8":
+        assert np.abs(actions - expected).mean() < 0.02
+    else:
+        np.testing.assert_allclose(actions, expected, atol=1e-5)
+    if runtime == "c-int8":  # the C decision equals the head's decision on the int32 outputs
+        assert isinstance(exported, CPolicy)
+        model = quantize_policy(policy, calibration)  # bit-exact but for tanhf vs np.tanh
+        np.testing.assert_allclose(actions, model.act(obs), rtol=0, atol=1e-6)
+        if policy.head.discrete:
+            np.testing.assert_array_equal(actions, model.act(obs))
+    if runtime == "checkpoint-numpy":
+        np.testing.assert_array_equal(load_policy(tmp_path / "p.safetensors").act(obs), expected)
