@@ -110,21 +110,39 @@ class NumpyLayers:
         return cls(ops)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.trace(x)[-1]
+
+    def trace(self, x: np.ndarray) -> list[np.ndarray]:
+        """The forward pass keeping what a backward pass needs: the input of every linear
+        layer (float32 ``[B, in]``), then the output. The one numpy MLP forward: rollouts,
+        teachers, and the numpy BC trainer (:mod:`imitate.fastbc`) all run it.
+
+        Elementwise layers write into the linear layer's fresh result (no copies); the
+        caller's ``x`` is never written."""
         h = np.asarray(x, dtype=np.float32)
+        kept: list[np.ndarray] = []
+        fresh = False  # h is an array this pass made (safe to overwrite)
         for kind, weight, bias in self.ops:
             if kind == "linear":
+                kept.append(h)
                 h = h @ weight
                 if bias is not None:
-                    h = h + bias
-            elif kind == "tanh":
-                h = np.tanh(h)
+                    h += bias
+                fresh = True
+                continue
+            out = h if fresh else None
+            if kind == "tanh":
+                h = np.tanh(h, out=out)
             elif kind == "relu":
-                h = np.maximum(h, 0.0)
+                h = np.maximum(h, 0.0, out=out)
             elif kind == "hardtanh":
-                h = np.clip(h, -1.0, 1.0)
+                h = np.clip(h, -1.0, 1.0, out=out)
             else:
                 h = h.reshape(len(h), -1)
-        return h
+                continue
+            fresh = True
+        kept.append(h)
+        return kept
 
     def n_parameters(self) -> int:
         return sum(w.size + (0 if b is None else b.size) for _, w, b in self.ops if w is not None)

@@ -87,6 +87,8 @@ class ActionHead(ABC):
     """The gymnasium space class this head serves."""
     json_type: ClassVar[str]
     """The ``"type"`` of the space's JSON form."""
+    discrete: ClassVar[bool]
+    """True when actions are integers and exact agreement is meaningful."""
 
     @classmethod
     @abstractmethod
@@ -119,11 +121,6 @@ class ActionHead(ABC):
     @abstractmethod
     def action_shape(self) -> tuple[int, ...]:
         """Shape of one action."""
-
-    @property
-    @abstractmethod
-    def discrete(self) -> bool:
-        """True when actions are integers and exact agreement is meaningful."""
 
     @abstractmethod
     def space(self) -> gym.Space[Any]:
@@ -226,6 +223,7 @@ class CategoricalHead(ActionHead):
 
     space_type = gym.spaces.Discrete
     json_type = "Discrete"
+    discrete = True
 
     n: int
     start: int = 0
@@ -237,10 +235,6 @@ class CategoricalHead(ActionHead):
     @property
     def action_shape(self) -> tuple[int, ...]:
         return ()
-
-    @property
-    def discrete(self) -> bool:
-        return True
 
     def space(self) -> gym.spaces.Discrete:
         return gym.spaces.Discrete(self.n, start=self.start)
@@ -312,6 +306,7 @@ class MultiCategoricalHead(ActionHead):
 
     space_type = gym.spaces.MultiDiscrete
     json_type = "MultiDiscrete"
+    discrete = True
 
     nvec: tuple[int, ...]
 
@@ -322,10 +317,6 @@ class MultiCategoricalHead(ActionHead):
     @property
     def action_shape(self) -> tuple[int, ...]:
         return (len(self.nvec),)
-
-    @property
-    def discrete(self) -> bool:
-        return True
 
     def space(self) -> gym.spaces.MultiDiscrete:
         return gym.spaces.MultiDiscrete(np.array(self.nvec, dtype=np.int64))
@@ -410,6 +401,7 @@ class BernoulliHead(ActionHead):
 
     space_type = gym.spaces.MultiBinary
     json_type = "MultiBinary"
+    discrete = True
 
     n: int
 
@@ -420,10 +412,6 @@ class BernoulliHead(ActionHead):
     @property
     def action_shape(self) -> tuple[int, ...]:
         return (self.n,)
-
-    @property
-    def discrete(self) -> bool:
-        return True
 
     def space(self) -> gym.spaces.MultiBinary:
         return gym.spaces.MultiBinary(self.n)
@@ -495,6 +483,7 @@ class GaussianHead(ActionHead):
 
     space_type = gym.spaces.Box
     json_type = "Box"
+    discrete = False
 
     low: tuple[float, ...]
     high: tuple[float, ...]
@@ -514,10 +503,6 @@ class GaussianHead(ActionHead):
     @property
     def action_shape(self) -> tuple[int, ...]:
         return (self.dim,)
-
-    @property
-    def discrete(self) -> bool:
-        return False
 
     def space(self) -> gym.spaces.Box:
         return gym.spaces.Box(

@@ -203,6 +203,7 @@ def _header(
         "",
         f"#define {P}_OBS_DIM {policy.obs_dim}",
         f"#define {P}_ACTION_DIM {action_len}",
+        f"#define {P}_ACTION_SCALAR {int(policy.head.action_shape == ())}",
         f"#define {P}_N_OUTPUTS {policy.head.n_outputs}",
         f"#define {P}_STACK_BYTES {stack}",
         f"typedef {action_type} {p}_action_t;",
@@ -549,8 +550,10 @@ def export_c(
     prefix: str = "policy",
     bits: int = 16,
 ) -> list[Path]:
-    """Write ``<prefix>.h`` and ``<prefix>.c`` into ``out_dir``."""
+    """Write ``<prefix>.h`` and ``<prefix>.c`` into ``out_dir`` (nothing is written when
+    the prefix, the policy or the calibration is refused)."""
     header, source = generate_c(policy, int8, calibration, prefix, bits)
+    out_dir.mkdir(parents=True, exist_ok=True)
     return [
         write_text(out_dir / f"{prefix}.h", header),
         write_text(out_dir / f"{prefix}.c", source),
@@ -609,9 +612,12 @@ class CPolicy:
         self.action_dim = _define(header, f"{P}_ACTION_DIM")
         self.n_outputs = _define(header, f"{P}_N_OUTPUTS")
         self.is_float = f"typedef float {self.prefix}_action_t" in header
-        self.scalar = (
-            self.action_dim == 1 and not self.is_float and "int best = 0;" in source.read_text()
-        )
+        if f"#define {P}_ACTION_SCALAR " in header:  # one action is a scalar, not [1]
+            self.scalar = bool(_define(header, f"{P}_ACTION_SCALAR"))
+        else:  # exports made before the define: Discrete decisions start so
+            self.scalar = (
+                self.action_dim == 1 and not self.is_float and "int best = 0;" in source.read_text()
+            )
         self.bits = (
             _define(header, f"{P}_ACTIVATION_BITS") if f"{P}_ACTIVATION_BITS" in header else None
         )
@@ -646,32 +652,27 @@ class CPolicy:
 
     def logits(self, obs: np.ndarray) -> np.ndarray:
         """``<prefix>_logits`` per row ``[B, n_outputs]`` float32."""
-        flat = np.ascontiguousarray(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
-        out = np.zeros((len(obs), self.n_outputs), dtype=np.float32)
-        for i in range(len(flat)):
-            self.fn("logits")(
-                flat[i].ctypes.data_as(ctypes.c_void_p), out[i].ctypes.data_as(ctypes.c_void_p)
-            )
-        return out
+        flat = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
+        return self._per_row("logits", flat, np.zeros((len(obs), self.n_outputs), np.float32))
 
     def quantize_obs(self, obs: np.ndarray) -> np.ndarray:
         """int8 exports: ``<prefix>_quantize_obs`` per row ``[B, obs_dim]`` (int8 / int16)."""
         if self.bits is None:
             raise ImitateError("a float32 C export has no quantised input path")
-        flat = np.ascontiguousarray(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
+        flat = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
         out = np.zeros(flat.shape, dtype=np.int16 if self.bits == 16 else np.int8)
-        for i in range(len(flat)):
-            self.fn("quantize_obs")(
-                flat[i].ctypes.data_as(ctypes.c_void_p), out[i].ctypes.data_as(ctypes.c_void_p)
-            )
-        return out
+        return self._per_row("quantize_obs", flat, out)
 
     def outputs_q(self, obs_q: np.ndarray) -> np.ndarray:
         """int8 exports: ``<prefix>_outputs_q`` per row -> int32 ``[B, n_outputs]``."""
-        rows = np.ascontiguousarray(obs_q)
-        out = np.zeros((len(rows), self.n_outputs), dtype=np.int32)
+        out = np.zeros((len(obs_q), self.n_outputs), dtype=np.int32)
+        return self._per_row("outputs_q", np.asarray(obs_q), out)
+
+    def _per_row(self, name: str, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Call ``<prefix>_<name>(row, out_row)`` on each row; returns ``out``."""
+        rows = np.ascontiguousarray(rows)
         for i in range(len(rows)):
-            self.fn("outputs_q")(
+            self.fn(name)(
                 rows[i].ctypes.data_as(ctypes.c_void_p), out[i].ctypes.data_as(ctypes.c_void_p)
             )
         return out
