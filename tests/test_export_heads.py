@@ -8,6 +8,7 @@ give the torch policy's actions. ``SPACES`` must cover every class of
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ import numpy as np
 import pytest
 import torch
 
-from imitate import spaces
-from imitate.errors import ImitateError
+from imitate import BCConfig, Dataset, spaces, train_bc
+from imitate.data import load_dataset, make_meta
+from imitate.errors import DatasetError, ImitateError
 from imitate.export import FORMATS, export_policy, load_exported
 from imitate.export.c import CPolicy
 from imitate.export.int8 import quantize_policy
@@ -204,3 +206,31 @@ def test_a_new_head_is_one_class(
     monkeypatch.setattr(spaces, "HEADS", (*spaces.HEADS, SignHead))
     assert isinstance(spaces.head_for_space(Sign()), SignHead)
     _check_parity(Sign(), runtime, "tanh", tmp_path)
+
+
+def test_a_new_head_trains_and_its_datasets_round_trip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same toy head through the dataset file (JSON form, action validation) and BC."""
+    monkeypatch.setattr(spaces, "HEADS", (*spaces.HEADS, SignHead))
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(2000, 5)).astype(np.float32)
+    labels = np.sign(obs[:, 0] + obs[:, 1]).astype(np.int64)  # the toy's mode is never 0
+    n = len(obs)
+    demos = Dataset(
+        obs=obs,
+        actions=labels,
+        rewards=np.zeros(n, np.float32),
+        terminated=np.zeros(n, bool),
+        truncated=np.arange(n) % 100 == 99,
+        episode_starts=np.arange(0, n, 100),
+        meta=make_meta("toy", OBS_SPACE, Sign(), "test", 0, "per-episode"),
+    )
+    loaded = load_dataset(demos.save(tmp_path / "d.npz"))
+    assert loaded.meta.spaces()[1] == Sign()
+    bad = dataclasses.replace(demos, actions=labels + 2)
+    with pytest.raises(DatasetError, match="field 'actions' has actions outside Sign"):
+        bad.save(tmp_path / "bad.npz")
+    policy, _ = train_bc(loaded, BCConfig(policy=PolicyConfig((16,)), max_steps=600))
+    assert isinstance(policy.head, SignHead)
+    assert (policy.act(obs) == labels).mean() > 0.9
