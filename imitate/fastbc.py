@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from imitate.policy import MLPPolicy, NumpyLayers
+from imitate.policy import MLPPolicy
 from imitate.spaces import CategoricalHead
 
 
@@ -76,11 +76,6 @@ class NumpyMLPTrainer:
             (views[i], views[i + 1], grad_views[i], grad_views[i + 1])
             for i in range(0, len(views), 2)
         ]
-        # The forward pass is the runtime's numpy MLP on views of the buffer ([in, out]).
-        ops: list[tuple[str, Any, Any]] = []
-        for w, b, _, _ in self.layers:
-            ops += [("linear", w.T, b), (policy.config.activation, None, None)]
-        self.forward = NumpyLayers(ops[:-1])
 
     def release(self) -> None:
         """Give the torch parameters their own memory again (the trainer can be dropped)."""
@@ -91,8 +86,14 @@ class NumpyMLPTrainer:
         """One Adam step on a batch: ``obs [B, obs_dim]`` normalised float32, ``actions [B]``
         class indices (0-based), optional ``weights [B]``; returns the batch loss."""
         batch = len(obs)
-        inputs = self.forward.trace(obs)  # each Linear's input, then the logits
-        logits = inputs.pop()
+        inputs = [obs]
+        for w, b, _, _ in self.layers[:-1]:
+            pre = inputs[-1] @ w.T
+            pre += b
+            inputs.append(np.tanh(pre, out=pre) if self.tanh else np.maximum(pre, 0, out=pre))
+        w_out, b_out, _, _ = self.layers[-1]
+        logits = inputs[-1] @ w_out.T
+        logits += b_out
         # Softmax CE: nll_i = logsumexp(z_i) - z_i[a_i], gradient softmax - onehot.
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)

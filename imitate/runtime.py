@@ -113,36 +113,25 @@ class NumpyLayers:
         return self.trace(x)[-1]
 
     def trace(self, x: np.ndarray) -> list[np.ndarray]:
-        """The forward pass keeping what a backward pass needs: the input of every linear
-        layer (float32 ``[B, in]``), then the output. The one numpy MLP forward: rollouts,
-        teachers, and the numpy BC trainer (:mod:`imitate.fastbc`) all run it.
-
-        Elementwise layers write into the linear layer's fresh result (no copies); the
-        caller's ``x`` is never written."""
+        """The input and every op's output, in order (the last is ``self(x)``); the numpy
+        BC trainer (:mod:`imitate.fastbc`) back-propagates through them."""
         h = np.asarray(x, dtype=np.float32)
-        kept: list[np.ndarray] = []
-        fresh = False  # h is an array this pass made (safe to overwrite)
+        values = [h]
         for kind, weight, bias in self.ops:
             if kind == "linear":
-                kept.append(h)
                 h = h @ weight
                 if bias is not None:
-                    h += bias
-                fresh = True
-                continue
-            out = h if fresh else None
-            if kind == "tanh":
-                h = np.tanh(h, out=out)
+                    h = h + bias
+            elif kind == "tanh":
+                h = np.tanh(h)
             elif kind == "relu":
-                h = np.maximum(h, 0.0, out=out)
+                h = np.maximum(h, 0.0)
             elif kind == "hardtanh":
-                h = np.clip(h, -1.0, 1.0, out=out)
+                h = np.clip(h, -1.0, 1.0)
             else:
                 h = h.reshape(len(h), -1)
-                continue
-            fresh = True
-        kept.append(h)
-        return kept
+            values.append(h)
+        return values
 
     def n_parameters(self) -> int:
         return sum(w.size + (0 if b is None else b.size) for _, w, b in self.ops if w is not None)
