@@ -185,14 +185,14 @@ class ActionHead(ABC):
         as ``predict(deterministic=True)`` (``squashed``: a SAC-style tanh actor).
         Discrete heads: ``mode_numpy`` (SB3's argmax / ``round(sigmoid)``)."""
         if not self.discrete:
-            raise NotImplementedError
+            raise UnsupportedSpaceError(f"no SB3 action convention for {type(self).__name__}")
         return self.mode_numpy(outputs)
 
     def sb3_algorithms(self) -> tuple[str, ...]:
         """The SB3 algorithms whose actor reads this head's outputs as the head does (the SB3
         export): ``ppo`` (the outputs are the action distribution's logits) or ``sac``
-        (outputs ``[mean, log_std]``, the action the tanh-squashed mean)."""
-        return ("ppo",)
+        (outputs ``[mean, log_std]``, the action the tanh-squashed mean). None by default."""
+        return ()
 
 
 def _categorical_kl(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
@@ -394,6 +394,9 @@ class MultiCategoricalHead(ActionHead):
             offset += size
         return CDecision("int", "".join(lines), len(self.nvec))
 
+    def sb3_algorithms(self) -> tuple[str, ...]:
+        return ("ppo",)  # SB3's distribution reads the same logits layout
+
 
 @dataclass(frozen=True)
 class BernoulliHead(ActionHead):
@@ -471,6 +474,9 @@ class BernoulliHead(ActionHead):
         zero = "0" if out_scale is not None else "0.0f"
         code = f"    for (int k = 0; k < {self.n}; ++k) action[k] = out[k] > {zero};\n"
         return CDecision("int", code, self.n)
+
+    def sb3_algorithms(self) -> tuple[str, ...]:
+        return ("ppo",)  # SB3's distribution reads the same logits layout
 
 
 @dataclass(frozen=True)
