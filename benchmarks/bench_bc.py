@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from agents.heuristics import CartPoleExpert
 from benchmarks.common import best_of, emit
-from imitate import BCConfig, PolicyConfig, collect, train_bc
+from imitate import BCConfig, EarlyStopConfig, OptimConfig, PolicyConfig, collect, train_bc
 
 STEPS = 3000
 
@@ -51,10 +51,8 @@ def main() -> None:
     for batch_size in (32, 256):
         config = BCConfig(
             policy=PolicyConfig((64, 64)),
-            batch_size=batch_size,
-            max_steps=STEPS,
-            eval_every=STEPS,
-            holdout_fraction=0.0,
+            optim=OptimConfig(batch_size=batch_size, max_steps=STEPS),
+            early_stop=EarlyStopConfig(eval_every=STEPS, holdout_fraction=0.0),
         )
 
         def imitate_run(c: BCConfig = config) -> int:

@@ -113,12 +113,14 @@ def train_bc(
         obs = policy.normalize(torch.as_tensor(dataset.obs, dtype=torch.float32))
     actions = head.actions_to_tensor(dataset.actions)
     weights = None if dataset.weights is None else torch.as_tensor(dataset.weights).float()
-    train_idx, holdout_idx = split_holdout(len(dataset), config.holdout_fraction, config.seed)
+    train_idx, holdout_idx = split_holdout(
+        len(dataset), config.early_stop.holdout_fraction, config.seed
+    )
     train_obs, train_actions = obs[train_idx], actions[train_idx]
     train_weights = None if weights is None else weights[train_idx]
     hold_obs, hold_actions = obs[holdout_idx], actions[holdout_idx]
     train_teacher = _soft_targets(dataset, config, head.n_outputs, train_idx)
-    alpha, temperature = config.soft_weight, config.temperature
+    alpha, temperature = config.loss.soft_weight, config.loss.temperature
     toolbox = LossToolbox.build(config, head, dataset, obs, train_idx)
     box = isinstance(head, GaussianHead)
 
@@ -132,11 +134,13 @@ def train_bc(
     optimizer: FastAdam | None = None
     columns: tuple[Any, ...]  # per-sample arrays, shuffled together once per epoch
     if fastbc.supports(policy, toolbox is not None or train_teacher is not None):
-        trainer = fastbc.NumpyMLPTrainer(policy, config.lr, config.weight_decay)
+        trainer = fastbc.NumpyMLPTrainer(policy, config.optim.lr, config.optim.weight_decay)
         numpy_weights = None if train_weights is None else train_weights.numpy()
         columns = (train_obs.numpy(), train_actions.numpy(), numpy_weights)
     else:
-        optimizer = FastAdam(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = FastAdam(
+            policy.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
+        )
         columns = (
             train_obs,
             train_actions,
@@ -170,18 +174,20 @@ def train_bc(
         return loss.detach()
 
     stop_key = "holdout_nll"
-    if box and config.box_early_stop == "action_mse":
+    if box and config.early_stop.box_early_stop == "action_mse":
         stop_key = "holdout_action_mse"
     n_train = len(train_idx)
-    batch_size = min(config.batch_size, n_train)
+    batch_size = min(config.optim.batch_size, n_train)
     history = BCHistory(n_train=n_train, n_holdout=len(holdout_idx))
     best_nll, best_state, stale = math.inf, copy.deepcopy(policy.state_dict()), 0
     cursor = n_train  # forces a shuffle before the first batch
     step_losses: list[Any] = []  # torch scalars (no sync per step) or floats (numpy path)
     epoch: tuple[Any, ...] = ()
     start = time.perf_counter()
-    bar = tqdm(total=config.max_steps, desc="bc", unit="step", disable=not progress, leave=False)
-    for step in range(1, config.max_steps + 1):
+    bar = tqdm(
+        total=config.optim.max_steps, desc="bc", unit="step", disable=not progress, leave=False
+    )
+    for step in range(1, config.optim.max_steps + 1):
         if cursor + batch_size > n_train:
             # Shuffle once per epoch so that batches are contiguous slices (no gather per step).
             order = torch.randperm(n_train, generator=generator)
@@ -196,7 +202,7 @@ def train_bc(
             step_losses.append(trainer.step(obs_np[batch], actions_np[batch], weights_batch))
         else:
             step_losses.append(torch_step(epoch, batch))
-        if step % config.eval_every == 0 or step == config.max_steps:
+        if step % config.early_stop.eval_every == 0 or step == config.optim.max_steps:
             record = _evaluate_holdout(policy, hold_obs, hold_actions)
             record.update(step=step, train_loss=_mean_loss(step_losses))
             record["wall_time_s"] = time.perf_counter() - start
@@ -210,7 +216,7 @@ def train_bc(
                 history.best_step = step
             else:
                 stale += 1
-                if len(holdout_idx) and stale >= config.patience:
+                if len(holdout_idx) and stale >= config.early_stop.patience:
                     break
     bar.close()
     policy.load_state_dict(best_state)
@@ -245,7 +251,7 @@ class LossToolbox:
                 "the energy margin need a Discrete action space"
             )
         weights = None
-        if config.class_weights == "balanced":
+        if config.loss.class_weights == "balanced":
             actions = np.asarray(dataset.actions)[train_idx] - head.start
             weights = torch.as_tensor(losses.balanced_class_weights(actions, head.n))
         next_index = np.arange(1, len(dataset) + 1)
@@ -262,45 +268,45 @@ class LossToolbox:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(outputs, per-sample loss [B]) for one batch."""
         config = self.config
-        if config.mixup_alpha > 0:
-            eps = config.label_smoothing
+        if config.loss.mixup_alpha > 0:
+            eps = config.loss.label_smoothing
             targets = F.one_hot(actions, self.n_classes).float() * (1 - eps) + eps / self.n_classes
-            obs, targets = losses.mixup(obs, targets, config.mixup_alpha, generator)
+            obs, targets = losses.mixup(obs, targets, config.loss.mixup_alpha, generator)
             outputs = net(obs)
             per_sample = losses.soft_cross_entropy(outputs, targets, reduction="none")
             if self.class_weights is not None:
                 per_sample = per_sample * (targets @ self.class_weights)
         else:
             outputs = net(obs)
-            if config.focal_gamma > 0:
+            if config.loss.focal_gamma > 0:
                 per_sample = losses.focal_loss(
-                    outputs, actions, config.focal_gamma, reduction="none"
+                    outputs, actions, config.loss.focal_gamma, reduction="none"
                 )
             else:
                 per_sample = losses.smoothed_cross_entropy(
-                    outputs, actions, config.label_smoothing, reduction="none"
+                    outputs, actions, config.loss.label_smoothing, reduction="none"
                 )
             if self.class_weights is not None:
                 per_sample = per_sample * self.class_weights[actions]
-        if config.temporal_js > 0:
+        if config.loss.temporal_js > 0:
             following = self.next_index[index]
             has_next = following >= 0
             js = torch.zeros_like(per_sample)
             if bool(has_next.any()):
                 next_outputs = net(self.all_obs[following[has_next]])
-                tau = config.temporal_js_temperature
+                tau = config.loss.temporal_js_temperature
                 js[has_next] = losses.js_divergence(
                     outputs[has_next] / tau, next_outputs / tau, reduction="none"
                 )
-            per_sample = per_sample + config.temporal_js * js
-        if config.ood_energy_weight > 0:
+            per_sample = per_sample + config.loss.temporal_js * js
+        if config.loss.ood_energy_weight > 0:
             # Inputs are normalised, so unit noise is one std of each observation.
-            noise = torch.randn(obs.shape, generator=generator) * config.ood_noise
-            margin_in, margin_out = config.energy_margins
+            noise = torch.randn(obs.shape, generator=generator) * config.loss.ood_noise
+            margin_in, margin_out = config.loss.energy_margins
             energy = losses.energy_margin_loss(
                 outputs, net(obs + noise), margin_in, margin_out, reduction="none"
             )
-            per_sample = per_sample + config.ood_energy_weight * energy
+            per_sample = per_sample + config.loss.ood_energy_weight * energy
         return outputs, per_sample
 
 
@@ -314,7 +320,7 @@ def _soft_targets(
     dataset: Dataset, config: BCConfig, n_outputs: int, train_idx: np.ndarray
 ) -> torch.Tensor | None:
     """Teacher outputs of the training rows when soft targets are asked for, else None."""
-    if config.soft_weight == 0.0:
+    if config.loss.soft_weight == 0.0:
         return None
     if dataset.teacher_logits is None:
         raise ImitateError("soft_weight > 0 needs a dataset with teacher_logits")
@@ -354,7 +360,7 @@ def _evaluate_holdout(
 def box_loss(
     head: GaussianHead, outputs: torch.Tensor, actions: torch.Tensor, config: BCConfig
 ) -> torch.Tensor:
-    """Per-sample training loss [B] of a Gaussian head under ``config.box_loss``.
+    """Per-sample training loss [B] of a Gaussian head under ``config.loss.box_loss``.
 
     'mse' and 'huber' add a fit of the std to the residuals with the mean detached: the
     std still describes them (sampling, entropy and calibration use it) but has no say in
@@ -364,13 +370,13 @@ def box_loss(
     (held-out action MSE 0.034 vs 0.004 on Pendulum).
     """
     mean, log_std = head.mean_log_std(outputs)
-    if config.box_loss == "nll":
+    if config.loss.box_loss == "nll":
         return losses.gaussian_nll(mean, log_std, actions, reduction="none")
-    if config.box_loss == "beta_nll":
-        return losses.beta_nll(mean, log_std, actions, config.box_beta, reduction="none")
-    if config.box_loss == "mse":
+    if config.loss.box_loss == "beta_nll":
+        return losses.beta_nll(mean, log_std, actions, config.loss.box_beta, reduction="none")
+    if config.loss.box_loss == "mse":
         fit = losses.mse_action_loss(mean, actions, reduction="none")
     else:
-        fit = losses.huber_action_loss(mean, actions, config.huber_delta, reduction="none")
+        fit = losses.huber_action_loss(mean, actions, config.loss.huber_delta, reduction="none")
     std_fit = losses.beta_nll(mean.detach(), log_std, actions, 1.0, reduction="none")
     return fit + std_fit

@@ -139,7 +139,16 @@ def test_vote_disagreement() -> None:
 
 # --- wiring into BC -------------------------------------------------------------------------
 
-from imitate import BCConfig, Dataset, ImitateError, MLPPolicy, train_bc  # noqa: E402
+from imitate import (  # noqa: E402
+    BCConfig,
+    Dataset,
+    EarlyStopConfig,
+    ImitateError,
+    LossConfig,
+    MLPPolicy,
+    OptimConfig,
+    train_bc,
+)
 from imitate.bc import LossToolbox  # noqa: E402
 
 
@@ -147,7 +156,7 @@ def _toolbox(dataset: Dataset, **options: object) -> tuple[LossToolbox, MLPPolic
     obs_space, action_space = dataset.meta.spaces()
     policy = MLPPolicy(obs_space, action_space)
     obs = policy.normalize(torch.as_tensor(dataset.obs))
-    config = BCConfig(**options)  # type: ignore[arg-type]
+    config = BCConfig(loss=LossConfig(**options))  # type: ignore[arg-type]
     toolbox = LossToolbox.build(config, policy.head, dataset, obs, np.arange(len(dataset)))
     assert toolbox is not None
     return toolbox, policy
@@ -245,7 +254,9 @@ def test_energy_margin_makes_far_states_look_unfamiliar() -> None:
     far = states + np.random.default_rng(0).normal(0, 3.0, states.shape) * states.std(0)
 
     def separation(**options: float) -> float:
-        policy, _ = train_bc(demos, BCConfig(seed=0, max_steps=3000, **options))  # type: ignore[arg-type]
+        policy, _ = train_bc(
+            demos, BCConfig(seed=0, optim=OptimConfig(max_steps=3000), loss=LossConfig(**options))
+        )  # type: ignore[arg-type]
         score = lambda x: energy_score(torch.as_tensor(policy.logits(x.astype(np.float32))))  # noqa: E731
         return auroc(score(states).numpy(), score(far).numpy())
 
@@ -260,20 +271,41 @@ def test_toolbox_options_train_and_are_validated(cartpole_demos: Dataset) -> Non
         {"mixup_alpha": 0.2},
         {"focal_gamma": 2.0, "class_weights": "balanced"},
     ):
-        policy, history = train_bc(data, BCConfig(max_steps=200, eval_every=100, **options))  # type: ignore[arg-type]
+        policy, history = train_bc(
+            data,
+            BCConfig(
+                optim=OptimConfig(max_steps=200),
+                early_stop=EarlyStopConfig(eval_every=100),
+                loss=LossConfig(**options),
+            ),
+        )  # type: ignore[arg-type]
         assert history.records and policy.act(data.obs[:5]).shape == (5,)
-    smooth, _ = train_bc(data, BCConfig(max_steps=1500, label_smoothing=0.3, holdout_fraction=0.0))
-    sharp, _ = train_bc(data, BCConfig(max_steps=1500, holdout_fraction=0.0))
+    smooth, _ = train_bc(
+        data,
+        BCConfig(
+            optim=OptimConfig(max_steps=1500),
+            early_stop=EarlyStopConfig(holdout_fraction=0.0),
+            loss=LossConfig(label_smoothing=0.3),
+        ),
+    )
+    sharp, _ = train_bc(
+        data,
+        BCConfig(
+            optim=OptimConfig(max_steps=1500), early_stop=EarlyStopConfig(holdout_fraction=0.0)
+        ),
+    )
 
     def confidence(p):
         return torch.softmax(torch.as_tensor(p.logits(data.obs)), -1).max(-1).values.mean()
 
     assert confidence(smooth) < confidence(sharp)  # smoothing keeps the clone less over-confident
     with pytest.raises(ValueError, match="mixup combines"):
-        BCConfig(mixup_alpha=0.2, temporal_js=0.1)
+        BCConfig(loss=LossConfig(mixup_alpha=0.2, temporal_js=0.1))
     from envs import EXPERTS
     from imitate import collect
 
     box = collect(EXPERTS["imitate/LabelBox-v0"](), "imitate/LabelBox-v0", 1, seed=0)  # type: ignore[arg-type]
     with pytest.raises(ImitateError, match="need a Discrete action space"):
-        train_bc(box, BCConfig(label_smoothing=0.1, max_steps=10))
+        train_bc(
+            box, BCConfig(optim=OptimConfig(max_steps=10), loss=LossConfig(label_smoothing=0.1))
+        )
