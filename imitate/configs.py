@@ -5,6 +5,12 @@ them, ``config.json`` records them and the Python API takes them, so all three
 say the same thing. They live apart from the code that uses them so that building
 the command line (``imitate --help``) imports neither torch nor gymnasium; the
 learner modules re-export them (``imitate.bc.BCConfig`` is this ``BCConfig``).
+
+``BCConfig`` groups its settings in ``OptimConfig``, ``EarlyStopConfig`` and
+``LossConfig``. Each group is marked for tyro with ``arg(name="")`` so that the command
+line keeps one flat flag per field (``--lr``, not ``--optim.lr``); this is why the
+module imports ``tyro.conf`` (~50 ms, no torch) and why field names are unique across
+the groups. ``config.json`` records the nesting as it is.
 """
 
 from __future__ import annotations
@@ -198,11 +204,6 @@ class BCConfig:
             raise validate.ValueCheckError(
                 f"--trainer must be one of {choices}, got {self.trainer!r}"
             )
-
-    @property
-    def uses_toolbox(self) -> bool:
-        """Whether any loss beyond the head's plain NLL is asked for."""
-        return self.loss.uses_toolbox
 
     @staticmethod
     def settings() -> dict[str, str]:

@@ -81,7 +81,7 @@ def distill(
         history.update(
             teacher_labels=len(demos),
             training=bc_history.summary(),
-            training_records=bc_history.records,
+            training_records=[record.to_dict() for record in bc_history.records],
         )
     else:
         dagger_config = DAggerConfig(

@@ -65,13 +65,11 @@ def test_box_loss_dispatch_matches_the_losses_by_hand() -> None:
     outputs = torch.randn(8, 4, generator=g)
     actions = torch.rand(8, 2, generator=g) * 2 - 1
     mean, log_std = head.mean_log_std(outputs)
-    nll = box_loss(head, outputs, actions, BCConfig(loss=LossConfig(box_loss="nll")))
+    nll = box_loss(head, outputs, actions, LossConfig(box_loss="nll"))
     torch.testing.assert_close(nll, gaussian_nll(mean, log_std, actions, reduction="none"))
-    beta = box_loss(
-        head, outputs, actions, BCConfig(loss=LossConfig(box_loss="beta_nll", box_beta=0.25))
-    )
+    beta = box_loss(head, outputs, actions, LossConfig(box_loss="beta_nll", box_beta=0.25))
     torch.testing.assert_close(beta, beta_nll(mean, log_std, actions, 0.25, reduction="none"))
-    mse = box_loss(head, outputs, actions, BCConfig(loss=LossConfig(box_loss="mse")))
+    mse = box_loss(head, outputs, actions, LossConfig(box_loss="mse"))
     expected = ((mean - actions) ** 2).mean(-1) + beta_nll(
         mean, log_std, actions, 1.0, reduction="none"
     )
@@ -83,7 +81,7 @@ def test_mse_loss_leaves_the_mean_gradient_to_the_regression() -> None:
     head = GaussianHead((-1.0,), (1.0,))
     raw = torch.tensor([[0.3, -1.0]], requires_grad=True)
     action = torch.tensor([[0.9]])
-    box_loss(head, raw, action, BCConfig(loss=LossConfig(box_loss="mse"))).sum().backward()
+    box_loss(head, raw, action, LossConfig(box_loss="mse")).sum().backward()
     assert raw.grad is not None
     mean = float(np.tanh(0.3))
     expected = 2 * (mean - 0.9) * (1 - mean**2)  # d/d raw of (tanh(raw) - a)^2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -149,17 +150,24 @@ from imitate import (  # noqa: E402
     OptimConfig,
     train_bc,
 )
-from imitate.bc import LossToolbox  # noqa: E402
+from imitate.losses import BCLoss  # noqa: E402
+from imitate.training import build_loss  # noqa: E402
 
 
-def _toolbox(dataset: Dataset, **options: object) -> tuple[LossToolbox, MLPPolicy]:
+def _toolbox(dataset: Dataset, **options: object) -> tuple[BCLoss, MLPPolicy]:
     obs_space, action_space = dataset.meta.spaces()
     policy = MLPPolicy(obs_space, action_space)
     obs = policy.normalize(torch.as_tensor(dataset.obs))
     config = BCConfig(loss=LossConfig(**options))  # type: ignore[arg-type]
-    toolbox = LossToolbox.build(config, policy.head, dataset, obs, np.arange(len(dataset)))
-    assert toolbox is not None
+    toolbox = build_loss(config.loss, policy.head, dataset, obs, np.arange(len(dataset)))
+    assert not toolbox.is_plain_nll
     return toolbox, policy
+
+
+def _run(toolbox: BCLoss, *batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(outputs, per-sample loss) of one batch."""
+    result = toolbox.per_sample(*batch)
+    return result.outputs, result.per_sample
 
 
 def test_toolbox_losses_are_the_documented_formulas(cartpole_demos: Dataset) -> None:
@@ -171,26 +179,27 @@ def test_toolbox_losses_are_the_documented_formulas(cartpole_demos: Dataset) -> 
 
     toolbox, policy = _toolbox(data, label_smoothing=0.2)
     normed = policy.normalize(obs)
-    outputs, per = toolbox.per_sample(policy.net, normed, actions, index, generator)
+    outputs, per = _run(toolbox, policy.net, normed, actions, index, generator)
     torch.testing.assert_close(
         per, F.cross_entropy(outputs, actions, label_smoothing=0.2, reduction="none")
     )
 
     toolbox, policy = _toolbox(data, class_weights="balanced")
     weights = losses.balanced_class_weights(data.actions, 2)
-    outputs, per = toolbox.per_sample(policy.net, policy.normalize(obs), actions, index, generator)
+    outputs, per = _run(toolbox, policy.net, policy.normalize(obs), actions, index, generator)
     expected = (
         F.cross_entropy(outputs, actions, reduction="none") * torch.as_tensor(weights)[actions]
     )
     torch.testing.assert_close(per, expected)
 
     toolbox, policy = _toolbox(data, focal_gamma=2.0)
-    outputs, per = toolbox.per_sample(policy.net, policy.normalize(obs), actions, index, generator)
+    outputs, per = _run(toolbox, policy.net, policy.normalize(obs), actions, index, generator)
     torch.testing.assert_close(per, losses.focal_loss(outputs, actions, 2.0, reduction="none"))
 
     toolbox, policy = _toolbox(data, temporal_js=0.5)
     last = torch.tensor([499, 999])  # episode ends: no following step, no penalty
-    outputs, per = toolbox.per_sample(
+    outputs, per = _run(
+        toolbox,
         policy.net,
         policy.normalize(torch.as_tensor(data.obs[last.numpy()])),
         torch.as_tensor(data.actions[last.numpy()]),
@@ -200,7 +209,7 @@ def test_toolbox_losses_are_the_documented_formulas(cartpole_demos: Dataset) -> 
     torch.testing.assert_close(
         per, F.cross_entropy(outputs, torch.as_tensor(data.actions[last.numpy()]), reduction="none")
     )
-    outputs, per = toolbox.per_sample(policy.net, normed, actions, index, generator)
+    outputs, per = _run(toolbox, policy.net, normed, actions, index, generator)
     following = policy.net(policy.normalize(torch.as_tensor(data.obs[index.numpy() + 1])))
     expected = F.cross_entropy(outputs, actions, reduction="none") + 0.5 * losses.js_divergence(
         outputs, following, reduction="none"
@@ -208,7 +217,7 @@ def test_toolbox_losses_are_the_documented_formulas(cartpole_demos: Dataset) -> 
     torch.testing.assert_close(per, expected)
 
     toolbox, policy = _toolbox(data, temporal_js=0.5, temporal_js_temperature=0.25)
-    outputs, per = toolbox.per_sample(policy.net, normed, actions, index, generator)
+    outputs, per = _run(toolbox, policy.net, normed, actions, index, generator)
     following = policy.net(policy.normalize(torch.as_tensor(data.obs[index.numpy() + 1])))
     expected = F.cross_entropy(outputs, actions, reduction="none") + 0.5 * losses.js_divergence(
         outputs / 0.25, following / 0.25, reduction="none"
@@ -216,8 +225,8 @@ def test_toolbox_losses_are_the_documented_formulas(cartpole_demos: Dataset) -> 
     torch.testing.assert_close(per, expected)
 
     toolbox, policy = _toolbox(data, ood_energy_weight=0.3, ood_noise=1.5)
-    outputs, per = toolbox.per_sample(
-        policy.net, normed, actions, index, torch.Generator().manual_seed(7)
+    outputs, per = _run(
+        toolbox, policy.net, normed, actions, index, torch.Generator().manual_seed(7)
     )
     noise = torch.randn(normed.shape, generator=torch.Generator().manual_seed(7)) * 1.5
     energy_in = -torch.logsumexp(outputs, -1)
