@@ -130,7 +130,7 @@ class BCHistory:
                 return record
         return self.records[-1] if self.records else {}
 
-    def summary(self) -> dict[str, Any]:
+    def _totals(self) -> dict[str, Any]:
         return {
             "steps": self.steps,
             "best_step": self.best_step,
@@ -138,18 +138,16 @@ class BCHistory:
             "n_train": self.n_train,
             "n_holdout": self.n_holdout,
             "trainer": self.trainer,
-            **{k: v for k, v in self.final.items() if k != "step"},
         }
 
+    def summary(self) -> dict[str, Any]:
+        """The totals and the kept weights' record (what ``imitate bc --json`` prints)."""
+        return {**self._totals(), **{k: v for k, v in self.final.items() if k != "step"}}
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe: the summary fields and every record as a plain dict."""
+        """JSON-safe: the totals and every record as a plain dict."""
         return {
-            "trainer": self.trainer,
-            "steps": self.steps,
-            "best_step": self.best_step,
-            "wall_time_s": self.wall_time,
-            "n_train": self.n_train,
-            "n_holdout": self.n_holdout,
+            **self._totals(),
             "records": [record.to_dict() for record in self.records],
         }
 

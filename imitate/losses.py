@@ -511,6 +511,8 @@ class BCLoss:
         generator: torch.Generator,
         teacher: Tensor | None = None,
     ) -> BatchLoss:
+        """One batch: ``obs`` [B, obs_dim] normalised, ``actions`` the head's tensor,
+        ``index`` [B] dataset rows, ``teacher`` [B, n_outputs] (needed with soft targets)."""
         targets = None
         if self.mixup is not None:
             obs, targets = self.mixup(obs, actions, generator)
@@ -528,19 +530,3 @@ class BCLoss:
             terms.append(TermMetrics(self.soft.name, soft.detach().mean()))
             per_sample = (1.0 - self.soft.alpha) * per_sample + self.soft.alpha * soft
         return BatchLoss(outputs, per_sample, tuple(terms))
-
-    def __call__(
-        self,
-        net: Callable[[Tensor], Tensor],
-        obs: Tensor,
-        actions: Tensor,
-        index: Tensor,
-        generator: torch.Generator,
-        teacher: Tensor | None = None,
-        weights: Tensor | None = None,
-    ) -> tuple[Tensor, tuple[TermMetrics, ...]]:
-        """The batch loss (mean, times ``weights`` [B] when given) and the term metrics."""
-        batch = self.per_sample(net, obs, actions, index, generator, teacher)
-        per_sample = batch.per_sample
-        loss = per_sample.mean() if weights is None else (per_sample * weights).mean()
-        return loss, batch.terms

@@ -122,19 +122,16 @@ class TorchTrainer:
 
     def step(self, batch: slice) -> StepMetrics:
         e = self.epoch
-        loss, terms = self.loss(
-            self.net,
-            e.obs[batch],
-            e.actions[batch],
-            e.index[batch],
-            self.generator,
-            teacher=None if e.teacher is None else e.teacher[batch],
-            weights=None if e.weights is None else e.weights[batch],
+        teacher = None if e.teacher is None else e.teacher[batch]
+        result = self.loss.per_sample(
+            self.net, e.obs[batch], e.actions[batch], e.index[batch], self.generator, teacher
         )
+        per_sample = result.per_sample
+        loss = per_sample.mean() if e.weights is None else (per_sample * e.weights[batch]).mean()
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        return StepMetrics(loss.detach(), terms)
+        return StepMetrics(loss.detach(), result.terms)
 
     def close(self) -> None:
         pass

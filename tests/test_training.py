@@ -19,6 +19,7 @@ from imitate import (
     LossConfig,
     MLPPolicy,
     OptimConfig,
+    PolicyConfig,
     train_bc,
 )
 from imitate import losses as L
@@ -87,9 +88,10 @@ def test_numpy_unsupported_reasons() -> None:
     assert data_free.is_plain_nll and numpy_unsupported(policy, data_free) is None
     soft = L.BCLoss(L.HeadNLL(policy.head), soft=L.SoftTargets(policy.head, 0.5, 2.0))
     assert not soft.is_plain_nll and numpy_unsupported(policy, soft) is not None
-    hard = MLPPolicy(gym.spaces.Box(-5, 5, (4,)), gym.spaces.Discrete(2))
-    hard.config = type(hard.config)(hidden=(8,), activation="hardtanh")
-    assert numpy_unsupported(hard, data_free) is not None
+    hard = MLPPolicy(
+        gym.spaces.Box(-5, 5, (4,)), gym.spaces.Discrete(2), PolicyConfig((8,), "hardtanh")
+    )
+    assert numpy_unsupported(hard, data_free) is not None  # no hardtanh backward in numpy
 
 
 def test_fast_adam_matches_torch_adam_on_a_flat_buffer() -> None:
@@ -189,11 +191,6 @@ def test_bc_loss_mixes_terms_and_reports_each(cartpole_demos: Dataset) -> None:
     torch.testing.assert_close(batch.per_sample, 0.75 * (ce + 0.5 * energy) + 0.25 * soft)
     for term, value in zip(batch.terms, (ce, energy, soft), strict=True):
         torch.testing.assert_close(term.value, value.mean().detach())
-    mean, terms = loss(
-        policy.net, obs[rows], actions, rows, torch.Generator().manual_seed(4), teacher[rows]
-    )
-    torch.testing.assert_close(mean, batch.per_sample.mean())
-    assert [t.name for t in terms] == names
 
 
 # --- typed records --------------------------------------------------------------------------
@@ -228,3 +225,24 @@ def test_records_are_typed_and_serialise_to_the_old_keys(cartpole_demos: Dataset
     data = json.loads(json.dumps(history.to_dict()))
     assert data["trainer"] == "torch" and data["records"][0]["step"] == 100
     assert history.final is history.records[history.best_step // 100 - 1]
+
+
+# --- nested config, flat names --------------------------------------------------------------
+
+
+def test_flat_flags_and_names_reach_the_nested_config() -> None:
+    from imitate.cli import parse
+
+    flags = ["--lr", "0.01", "--patience", "3", "--label-smoothing", "0.1", "--max-steps", "50"]
+    bc = parse(["bc", "--data", "d.npz", *flags, "--trainer", "torch"]).config
+    assert (bc.optim.lr, bc.optim.max_steps, bc.early_stop.patience) == (0.01, 50, 3)
+    assert (bc.loss.label_smoothing, bc.trainer) == (0.1, "torch")
+    dagger = parse(["dagger", "--env", "CartPole-v1", "--bc.lr", "0.02", "--bc.eval-every", "7"])
+    assert (dagger.config.bc.optim.lr, dagger.config.bc.early_stop.eval_every) == (0.02, 7)
+    settings = BCConfig.settings()
+    assert settings["lr"] == "optim" and settings["patience"] == "early_stop"
+    assert settings["box_loss"] == "loss" and settings["seed"] == ""
+    changed = BCConfig().with_setting("focal_gamma", 2.0).with_setting("seed", 4)
+    assert (changed.loss.focal_gamma, changed.seed, changed.setting("focal_gamma")) == (2.0, 4, 2.0)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        BCConfig().with_setting("label_smoothing", 1.5)  # the group's own check
