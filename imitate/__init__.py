@@ -27,7 +27,8 @@ _EXPORTS = {
     "BCConfig": "imitate.configs",
     "BCHistory": "imitate.bc",
     "train_bc": "imitate.bc",
-    "Backend": "imitate.collect",
+    "Backend": "imitate.backends",
+    "Rollouts": "imitate.backends",
     "EvalResult": "imitate.collect",
     "collect": "imitate.collect",
     "evaluate": "imitate.collect",
@@ -77,6 +78,7 @@ __all__ = [
     "NumpyMLPPolicy",
     "Policy",
     "PolicyConfig",
+    "Rollouts",
     "SoftPolicy",
     "UnsupportedSpaceError",
     "__version__",
@@ -126,8 +128,9 @@ class _Package(types.ModuleType):
 sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:
+    from imitate.backends import Backend, Rollouts
     from imitate.bc import BCHistory, train_bc
-    from imitate.collect import Backend, EvalResult, collect, evaluate
+    from imitate.collect import EvalResult, collect, evaluate
     from imitate.configs import BCConfig, BetaSchedule, DAggerConfig, DistillConfig, PolicyConfig
     from imitate.dagger import dagger
     from imitate.data import Dataset, DatasetMeta, concatenate, load_dataset
