@@ -23,6 +23,14 @@ own. With ``whole_episodes=False`` a round is exactly ``steps_per_round`` states
 ``num_envs`` envs, and a round that holds no complete episode warns. DAgger stops after
 ``rounds`` rounds, or when the evaluated learner return has not improved on its best for
 ``patience`` rounds; the best evaluated learner is returned.
+
+The mixture marks the states where its expert chose the action (the data's
+``expert_acted`` column, filled by the rollout on every backend), so those calls are
+counted from the data. With a run folder (``run_dir``), every round's labels, learner and
+record are saved as the round finishes (:class:`RoundStore`); ``resume=True`` loads them
+and continues. The random streams of round ``k`` (mixture coins, gate tie-breaks,
+bootstrap weights) come from ``SeedSequence([seed, k])`` and its rollouts reset from
+:func:`round_seed`, so a resumed run equals an uninterrupted one.
 """
 
 from __future__ import annotations

@@ -161,3 +161,51 @@ def test_cli_dagger_resume_after_an_interrupt(
     assert not (cut / ".resume").exists()
     code, _, err = run_cli([*args, "--resume", str(cut)], capsys)
     assert code == 2 and "nothing to resume (the run finished)" in err
+
+
+@pytest.mark.slow
+def test_cli_run_resume_loads_the_demonstrations_and_finished_rounds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+    import json
+
+    args = ["run", "--env", "CartPole-v1", "--expert", "heuristic", "--episodes", "2",
+            "--demo-counts", "1", "--eval-episodes", "2", "--drift-episodes", "2",
+            "--horizons", "10", "20", "--dagger.rounds", "3", "--dagger.steps-per-round", "200",
+            "--dagger.eval-episodes", "0", "--bc.max-steps", "100",
+            "--videos-per-clone", "0"]  # fmt: skip
+    assert run_cli([*args, "--out", str(tmp_path / "whole")], capsys)[0] == 0
+    save = RoundStore.save
+
+    def interrupted_after_round_1(self: RoundStore, round_index: int, *rest: object) -> Path:
+        path = save(self, round_index, *rest)  # type: ignore[arg-type]
+        if round_index == 1:
+            raise Interrupted(signal.SIGTERM)
+        return path
+
+    monkeypatch.setattr(RoundStore, "save", interrupted_after_round_1)
+    cut = tmp_path / "cut"
+    assert run_cli([*args, "--out", str(cut)], capsys)[0] == 143
+    state = cut / ".resume"
+    assert (state / "demos.npz").is_file() and (state / "dagger_rounds" / "round_001").is_dir()
+    monkeypatch.undo()
+
+    pipeline = importlib.import_module("imitate.pipeline")
+    real_collect = pipeline.collect
+
+    def no_demonstrations(*a: object, source: str = "policy", **kw: object) -> object:
+        assert source != "heuristic", "the demonstrations were collected again"
+        return real_collect(*a, source=source, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "collect", no_demonstrations)
+    assert run_cli([*args, "--resume", str(cut)], capsys)[0] == 0
+    mine, theirs = (json.loads((d / "results.json").read_text()) for d in (cut, tmp_path / "whole"))
+    assert without_time(mine["dagger"]["rounds"]) == without_time(theirs["dagger"]["rounds"])
+    assert mine["dagger"]["eval"] == theirs["dagger"]["eval"]
+    assert same_weights(
+        load_policy(cut / "dagger" / "policy.pt"),
+        load_policy(tmp_path / "whole" / "dagger" / "policy.pt"),
+    )
+    assert (cut / "demos.npz").is_file() and (cut / "dagger_rounds" / "round_002").is_dir()
+    assert not state.exists()
