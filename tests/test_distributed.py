@@ -16,8 +16,8 @@ import pytest
 
 from agents.heuristics import heuristic_expert
 from imitate import Dataset, collect, evaluate, load_dataset
-from imitate.bc import BCConfig
 from imitate.backends import Backend
+from imitate.bc import BCConfig
 from imitate.dagger import BetaSchedule, DAggerConfig, dagger
 from imitate.errors import BackendError
 
