@@ -180,7 +180,11 @@ def dagger(
     in the round, cumulative ``expert_labels`` and ``env_steps``, ``query_rate``,
     ``learner_return`` (if evaluated) and ``wall_time`` (training and rollouts only).
     """
-    store = None if run_dir is None else RoundStore(Path(run_dir), env_id, config, resume)
+    info = getattr(expert, "provenance", None)
+    store = None
+    if run_dir is not None:
+        expert_info = info if isinstance(info, dict) else None
+        store = RoundStore(Path(run_dir), env_id, config, resume, expert_info)
     runner = _RoundRollouts(env_id, config, rollouts or LocalRollouts())
     return _dagger_rounds(env_id, expert, config, progress, runner, desc, store, on_round)
 
@@ -390,20 +394,30 @@ class SavedRound:
 
 
 class RoundStore:
-    """The rounds of one DAgger run, in a folder: ``dagger.json`` (env and config, written
-    when the run starts) and, per finished round ``k``, ``round_<k>/`` holding
-    ``labels.npz``, ``policy.pt``, ``member_<j>.pt`` (ensemble gate) and ``record.json``.
+    """The rounds of one DAgger run, in a folder: ``dagger.json`` (env, config and the
+    expert's provenance when it has one, written when the run starts) and, per finished
+    round ``k``, ``round_<k>/`` holding ``labels.npz``, ``policy.pt``, ``member_<j>.pt``
+    (ensemble gate) and ``record.json``.
 
     A round folder is written whole or not at all (:func:`imitate.runs.artefact_dir`: a
     temporary sibling renamed into place), so an interrupted run leaves only finished
     rounds. ``resume=False`` starts afresh (earlier rounds there are removed);
-    ``resume=True`` refuses a folder saved with another env or config
+    ``resume=True`` refuses a folder saved with another env, config or expert
     (:class:`~imitate.errors.ResumeError`).
     """
 
-    def __init__(self, root: Path, env_id: EnvLike, config: DAggerConfig, resume: bool) -> None:
+    def __init__(
+        self,
+        root: Path,
+        env_id: EnvLike,
+        config: DAggerConfig,
+        resume: bool,
+        expert_info: dict[str, Any] | None = None,
+    ) -> None:
         self.root = root
-        expected = _json_form({"env": env_record(env_id), "config": config_to_json(config)})
+        expected = _json_form(
+            {"env": env_record(env_id), "config": config_to_json(config), "expert": expert_info}
+        )
         path = root / "dagger.json"
         if resume:
             if not path.is_file():

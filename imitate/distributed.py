@@ -4,7 +4,7 @@ actors. Opened by :meth:`imitate.backends.Backend.open`.
 
 Work is split into chunks of consecutive episode indices (large first, small last).
 Each chunk is collected with per-episode seeding (episode ``i`` resets with
-``seed + i``) by a :class:`RolloutPool` actor and the chunks are joined in episode
+``seed + i``) by a :class:`RayRollouts` actor and the chunks are joined in episode
 order, so the dataset equals the local backend's (``seeding="per-episode"``) whatever
 the number of workers or the order in which chunks finish. Chunks are handed out as
 workers become free (episode lengths vary).
@@ -305,7 +305,3 @@ class RayRollouts:
         a call whose worker dies runs again on its replacement."""
         fn_ref = self.ray.put(fn)
         return self._run("map", [(fn_ref, item) for item in items], progress, None, desc)
-
-
-RolloutPool = RayRollouts
-"""The former name."""
