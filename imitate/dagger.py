@@ -42,7 +42,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,31 +62,72 @@ from imitate.environments import EnvLike, env_record
 from imitate.errors import ImitateError, ResumeError
 from imitate.fileio import write_json
 from imitate.policy import MLPPolicy, Policy, SoftPolicy, fast_policy, load_policy, save_policy
-from imitate.runs import artefact_dir, config_to_json, first_difference
+from imitate.runs import artefact_dir, check_same_settings, config_to_json, json_form
 
 
 class PartialRoundWarning(UserWarning):
     """A DAgger round of cut episodes held no complete episode."""
 
 
+@dataclass(frozen=True)
+class DAggerRound:
+    """The record of one round (its JSON form: :meth:`to_json`, in ``history.records``,
+    metrics.jsonl and the round's ``record.json``). Counts are cumulative where named so."""
+
+    round: int
+    beta: float
+    """Share of the mixture's steps the expert drove (1: round 0)."""
+    states: int
+    """States kept from the round's rollout."""
+    episodes: int
+    labelled: int
+    """States labelled by the expert in this round (the round's dataset)."""
+    query_rate: float
+    """Expert calls of the round (labels + driving) per kept state."""
+    expert_labels: int
+    """Expert calls so far."""
+    env_steps: int
+    """Env steps so far (cut episodes included)."""
+    dataset_size: int
+    """Size of the aggregate trained on."""
+    wall_time_s: float
+    """Training and rollouts so far."""
+    train_loss: float | None = None
+    holdout_bits_per_action: float | None = None
+    learner_return: float | None = None
+    """Mean evaluated return of the round's learner (None: not evaluated)."""
+
+    def to_json(self) -> dict[str, float]:
+        """The fields that are set, by name."""
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> DAggerRound:
+        return cls(**{f.name: record[f.name] for f in fields(cls) if f.name in record})
+
+
 @dataclass
 class DAggerHistory:
     """One record per round: labels and env steps so far, learner return, wall time."""
 
-    records: list[dict[str, float]] = field(default_factory=list)
+    rounds: list[DAggerRound] = field(default_factory=list)
     best_round: int | None = None
     """The round whose learner was returned (with ``patience``: the best evaluated one)."""
 
     @property
+    def records(self) -> list[dict[str, float]]:
+        """The rounds as JSON records."""
+        return [r.to_json() for r in self.rounds]
+
+    @property
     def expert_labels(self) -> int:
-        return int(self.records[-1]["expert_labels"]) if self.records else 0
+        return self.rounds[-1].expert_labels if self.rounds else 0
 
     def __repr__(self) -> str:
-        last = self.records[-1] if self.records else {}
-        ret = last.get("learner_return")
+        ret = self.rounds[-1].learner_return if self.rounds else None
         shown = "" if ret is None else f", learner_return={ret:.2f}"
         return (
-            f"DAggerHistory(rounds={len(self.records)}, expert_labels={self.expert_labels}{shown})"
+            f"DAggerHistory(rounds={len(self.rounds)}, expert_labels={self.expert_labels}{shown})"
         )
 
 
@@ -151,8 +192,8 @@ def most_uncertain(scores: np.ndarray, rate: float, rng: np.random.Generator) ->
     return shuffled[np.argsort(-scores[shuffled], kind="stable")[:count]]
 
 
-RoundCallback = Callable[[int, dict[str, float]], None]
-"""Called after each finished (and, with a run folder, saved) round: (round, record)."""
+RoundCallback = Callable[[DAggerRound], None]
+"""Called after each finished (and, with a run folder, saved) round with its record."""
 
 
 def dagger(
@@ -174,7 +215,7 @@ def dagger(
     (:class:`RoundStore`); with ``resume``, the rounds found there are loaded instead of
     run again (the expert is not asked about them) and the run continues: every random
     stream of a round derives from ``(config.seed, round)``, so the result equals an
-    uninterrupted run's. ``on_round(round, record)`` is called after each new round.
+    uninterrupted run's. ``on_round(record)`` is called after each new round.
 
     History records per round: ``round``, ``beta``, ``states`` visited, ``labelled``
     in the round, cumulative ``expert_labels`` and ``env_steps``, ``query_rate``,
@@ -261,10 +302,9 @@ def _dagger_rounds(
         for saved in store.load():
             labelled.append(saved.labels)
             policy, members, done = saved.policy, saved.members, saved.record
-            history.records.append(done)
-            expert_labels, env_steps = int(done["expert_labels"]), int(done["env_steps"])
-            wall_time = float(done["wall_time_s"])
-            first_round = int(done["round"]) + 1
+            history.rounds.append(done)
+            expert_labels, env_steps = done.expert_labels, done.env_steps
+            wall_time, first_round = done.wall_time_s, done.round + 1
             best, since_best = _track_best(done, policy, best, since_best)
             stop = _should_stop(done, config, since_best)
     bar = tqdm(range(first_round, config.rounds), desc=desc, unit="round", disable=not progress)
@@ -308,41 +348,43 @@ def _dagger_rounds(
         if config.gate == "ensemble":
             members = _train_members(aggregate, config, members, member_rng)
         wall_time += time.perf_counter() - start
-        record: dict[str, float] = {
-            "round": round_index,
-            "beta": beta,
-            "states": len(rollout),
-            "episodes": rollout.n_episodes,
-            "labelled": len(round_data),
-            "query_rate": queried / len(rollout),
-            "expert_labels": expert_labels,
-            "env_steps": env_steps,
-            "dataset_size": len(aggregate),
-            "wall_time_s": wall_time,
-        }
-        # the round's training: loss and held-out NLL of the kept weights
-        for key in ("train_loss", "holdout_bits_per_action"):
-            if key in round_bc.final:
-                record[key] = round_bc.final[key]
-        if config.eval_episodes > 0:
-            result = rollouts.evaluate(policy)
-            record["learner_return"] = result.mean_return
+        final = round_bc.final  # the round's training: the kept weights' loss and NLL
+        record = DAggerRound(
+            round=round_index,
+            beta=beta,
+            states=len(rollout),
+            episodes=rollout.n_episodes,
+            labelled=len(round_data),
+            query_rate=queried / len(rollout),
+            expert_labels=expert_labels,
+            env_steps=env_steps,
+            dataset_size=len(aggregate),
+            wall_time_s=wall_time,
+            train_loss=final.get("train_loss"),
+            holdout_bits_per_action=final.get("holdout_bits_per_action"),
+            learner_return=(
+                rollouts.evaluate(policy).mean_return if config.eval_episodes > 0 else None
+            ),
+        )
         best, since_best = _track_best(record, policy, best, since_best)
-        history.records.append(record)
+        history.rounds.append(record)
         if store is not None:
             store.save(round_index, round_data, policy, members, record)
         if on_round is not None:
-            on_round(round_index, record)
+            on_round(record)
         shown: dict[str, float] = {"labels": expert_labels}  # return: where evaluated
-        if "learner_return" in record:
-            shown["ret"] = round(record["learner_return"], 1)
+        if record.learner_return is not None:
+            shown["ret"] = round(record.learner_return, 1)
         bar.set_postfix(shown)
         if _should_stop(record, config, since_best):
             break
     bar.close()
     assert policy is not None
     if best is not None and config.patience is not None:
-        history.best_round = int(np.argmax([r["learner_return"] for r in history.records]))
+        returns = [
+            -np.inf if r.learner_return is None else r.learner_return for r in history.rounds
+        ]
+        history.best_round = int(np.argmax(returns))
         policy = best[1]
     expert_info = getattr(expert, "provenance", None)
     policy.provenance = {
@@ -357,24 +399,24 @@ def _dagger_rounds(
 
 
 def _track_best(
-    record: dict[str, float],
+    record: DAggerRound,
     policy: MLPPolicy,
     best: tuple[float, MLPPolicy] | None,
     since_best: int,
 ) -> tuple[tuple[float, MLPPolicy] | None, int]:
     """The best evaluated learner so far and the rounds since it (patience)."""
-    if "learner_return" not in record:
+    value = record.learner_return
+    if value is None:
         return best, since_best
-    value = record["learner_return"]
     if best is None or value > best[0]:
         return (value, copy.deepcopy(policy)), 0
     return best, since_best + 1
 
 
-def _should_stop(record: dict[str, float], config: DAggerConfig, since_best: int) -> bool:
+def _should_stop(record: DAggerRound, config: DAggerConfig, since_best: int) -> bool:
     """The target return is reached, or ``patience`` rounds passed without improvement."""
-    target = config.target_return
-    if target is not None and record.get("learner_return", -np.inf) >= target:
+    target, value = config.target_return, record.learner_return
+    if target is not None and value is not None and value >= target:
         return True
     return config.patience is not None and since_best >= config.patience
 
@@ -389,7 +431,7 @@ class SavedRound:
     """The learner after the round's training."""
     members: list[MLPPolicy]
     """The ensemble gate's bootstrap members after the round (empty for other gates)."""
-    record: dict[str, float]
+    record: DAggerRound
     """The round's history record."""
 
 
@@ -415,23 +457,14 @@ class RoundStore:
         expert_info: dict[str, Any] | None = None,
     ) -> None:
         self.root = root
-        expected = _json_form(
+        expected = json_form(
             {"env": env_record(env_id), "config": config_to_json(config), "expert": expert_info}
         )
         path = root / "dagger.json"
         if resume:
             if not path.is_file():
                 raise ResumeError(f"{root}: no DAgger run to resume here (no dagger.json)")
-            try:
-                saved = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
-                raise ResumeError(f"{path}: unreadable ({exc})") from None
-            difference = first_difference(saved, expected)
-            if difference is not None:
-                raise ResumeError(
-                    f"{root}: was started with another config ({difference}); "
-                    "resume it with the settings it was started with"
-                )
+            check_same_settings(path, expected, root)
             return
         for old in self._round_dirs():
             shutil.rmtree(old)
@@ -449,7 +482,7 @@ class RoundStore:
         labels: Dataset,
         policy: MLPPolicy,
         members: list[MLPPolicy],
-        record: dict[str, float],
+        record: DAggerRound,
     ) -> Path:
         """Write round ``round_index`` (whole, or nothing if interrupted)."""
         target = self.path(round_index)
@@ -458,7 +491,7 @@ class RoundStore:
             save_policy(policy, artefacts.work / "policy.pt")
             for j, member in enumerate(members):
                 save_policy(member, artefacts.work / f"member_{j}.pt")
-            write_json(artefacts.work / "record.json", record)
+            write_json(artefacts.work / "record.json", record.to_json())
         return target
 
     def load(self) -> Iterator[SavedRound]:
@@ -471,7 +504,7 @@ class RoundStore:
                 labels=load_dataset(folder / "labels.npz"),
                 policy=load_policy(folder / "policy.pt"),
                 members=[load_policy(m) for m in members],
-                record=json.loads((folder / "record.json").read_text()),
+                record=DAggerRound.from_json(json.loads((folder / "record.json").read_text())),
             )
             round_index += 1
 
@@ -481,11 +514,6 @@ class RoundStore:
         while self.path(count).is_dir():
             count += 1
         return count
-
-
-def _json_form(value: Any) -> Any:
-    """``value`` as it reads back from JSON (tuples as lists)."""
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
 def whole_episode_index(data: Dataset) -> np.ndarray:

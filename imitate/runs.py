@@ -300,23 +300,14 @@ def resumable(
     from imitate.fileio import write_json
 
     state = target / RESUME_DIR
-    recorded = json.loads(json.dumps({"command": command, "config": config}, default=str))
+    recorded = json_form({"command": command, "config": config})
     if resume:
         saved_path = state / "config.json"
         if not saved_path.is_file():
             finished = (target / MARKER).is_file() and _marker(target).get("complete")
             why = "the run finished" if finished else "no interrupted run here"
             raise ResumeError(f"{target}: nothing to resume ({why})")
-        try:
-            saved = json.loads(saved_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ResumeError(f"{saved_path}: unreadable ({exc})") from None
-        difference = first_difference(saved, recorded)
-        if difference is not None:
-            raise ResumeError(
-                f"{target}: was started with other settings ({difference}); "
-                "resume with the settings it was started with"
-            )
+        check_same_settings(saved_path, recorded, target)
         yield state, True
         return
     made_target = not target.exists()
@@ -343,6 +334,28 @@ def resumable(
             with contextlib.suppress(OSError):
                 target.rmdir()
         raise
+
+
+def json_form(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples as lists, paths as strings)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def check_same_settings(saved_path: Path, asked: Any, folder: Path) -> None:
+    """Raise :class:`~imitate.errors.ResumeError` unless the JSON at ``saved_path`` equals
+    ``asked`` (in :func:`json_form`); the message names the first setting that differs."""
+    from imitate.errors import ResumeError
+
+    try:
+        saved = json.loads(saved_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResumeError(f"{saved_path}: unreadable ({exc})") from None
+    difference = first_difference(saved, json_form(asked))
+    if difference is not None:
+        raise ResumeError(
+            f"{folder}: was started with other settings ({difference}); "
+            "resume with the settings it was started with"
+        )
 
 
 def keep_state(state: Path, work: Path) -> None:

@@ -12,7 +12,7 @@ import torch
 
 from envs.tightrope import TightropeExpert
 from imitate import BCConfig
-from imitate.dagger import BetaSchedule, DAggerConfig, RoundStore, dagger
+from imitate.dagger import BetaSchedule, DAggerConfig, DAggerRound, RoundStore, dagger
 from imitate.data import load_dataset
 from imitate.errors import Interrupted, ResumeError
 from imitate.policy import MLPPolicy, load_policy
@@ -68,11 +68,11 @@ def test_a_run_killed_after_round_3_resumes_to_the_same_learner_and_labels(
         whole_expert,
         CONFIG,
         run_dir=tmp_path / "whole",
-        on_round=lambda k, record: asked_by_round.append(whole_expert.asked),
+        on_round=lambda record: asked_by_round.append(whole_expert.asked),
     )
 
-    def kill_after_round_3(round_index: int, record: dict[str, float]) -> None:
-        if round_index == 3:
+    def kill_after_round_3(record: DAggerRound) -> None:
+        if record.round == 3:
             raise Killed
 
     with pytest.raises(Killed):
@@ -115,7 +115,7 @@ def test_expert_acted_counts_the_mixture_labels(tmp_path: Path) -> None:
 def test_resume_refuses_another_config_or_an_empty_folder(tmp_path: Path) -> None:
     config = replace(CONFIG, rounds=1, gate="none", eval_episodes=0)
     dagger(ENV, TightropeExpert(), config, run_dir=tmp_path / "run")
-    with pytest.raises(ResumeError, match=r"config \(config.rounds: saved 1, asked 2\)"):
+    with pytest.raises(ResumeError, match=r"other settings \(config.rounds: saved 1, asked 2\)"):
         dagger(
             ENV, TightropeExpert(), replace(config, rounds=2), run_dir=tmp_path / "run", resume=True
         )
