@@ -33,6 +33,7 @@ from imitate.errors import ImitateError
 from imitate.losses import nats_to_bits
 from imitate.optim import FastAdam
 from imitate.policy import MLPPolicy
+from imitate.runs import config_to_json
 from imitate.spaces import CategoricalHead, GaussianHead
 
 
@@ -219,7 +220,8 @@ def train_bc(
     policy.eval()
     history.steps = step
     history.wall_time = time.perf_counter() - start
-    policy.provenance = dataset.meta.provenance()  # env, expert, seed: into checkpoints
+    # env, expert, seed and this config: into checkpoints (PolicyMeta), as the CLI records
+    policy.provenance = {**dataset.meta.provenance(), "bc": config_to_json(config)}
     return policy, history
 
 

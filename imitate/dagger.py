@@ -48,6 +48,7 @@ from imitate.data import Dataset, concatenate
 from imitate.environments import EnvLike, env_record
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, Policy, SoftPolicy, fast_policy
+from imitate.runs import config_to_json
 
 
 class PartialRoundWarning(UserWarning):
@@ -310,6 +311,7 @@ def _dagger_rounds(
         else "unknown",
         "expert_info": expert_info if isinstance(expert_info, dict) else {},
         "dagger_seed": config.seed,
+        "dagger": config_to_json(config),
     }
     return policy, history
 
