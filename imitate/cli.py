@@ -19,7 +19,6 @@ without unpickling.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from imitate import commands as c
 from imitate import console, validate
-from imitate.errors import ImitateError, os_error
+from imitate.errors import ImitateError
 from imitate.fileio import write_json
 from imitate.runs import artefact_dir, check_out, config_to_json, default_run_dir, out_lock
 from imitate.tracking import RunLogger
@@ -401,19 +400,13 @@ def parse(argv: list[str]) -> Any:
         at = argv.index("--from")
         if at + 1 >= len(argv):
             raise ImitateError("--from needs a config.json path")
-        names = dict(zip(console.command_names(c.Command), _command_types(), strict=True))
-        kind = names.get(argv[0]) if argv else None
+        names = console.command_names(c.Command)
+        kind = dict(zip(names, console.command_types(c.Command), strict=True)).get(argv[0])
         if kind is None or kind in (c.ExpertCommand, c.DataCommand):
             raise ImitateError("--from follows a command that records its config.json")
         default = replace(load_command_config(kind, Path(argv[at + 1])), out=None)
         argv = argv[:at] + argv[at + 2 :]
     return console.parse(c.Command, argv, c.DESCRIPTION, default)
-
-
-def _command_types() -> list[type]:
-    from typing import get_args
-
-    return [get_args(member)[0] for member in get_args(c.Command)]
 
 
 def _prepare_runtime() -> None:
@@ -451,27 +444,7 @@ def _main(argv: list[str] | None) -> int:
     ):
         _prepare_runtime()  # (`expert list` only reads the manifest)
     as_json = bool(getattr(command, "json", False))
-    try:
-        result = HANDLERS[type(command)](command)
-    except ImitateError as exc:
-        if console.interrupt_behind(exc) is not None:  # e.g. a backend error wrapping the signal
-            raise
-        console.report_error(str(exc), as_json)
-        return 2
-    except OSError as exc:  # disk full, read-only, permission, path kind: one line too
-        console.report_error(str(os_error(exc)), as_json)
-        return 2
-    try:
-        if as_json:
-            print(json.dumps(result, default=float))
-        elif isinstance(command, c.RunCommand):
-            print(result.get("summary", ""))  # (what the pipeline says about its run)
-            print(f"\nreport: {result['report']}\nreport.html: {result['report_html']}")
-        else:
-            console.print_human(result)
-    except BrokenPipeError:  # e.g. piped into `head`: the reader has gone, nothing to report
-        sys.stderr.close()
-    return 0
+    return console.run_handler(lambda: HANDLERS[type(command)](command), as_json)
 
 
 if __name__ == "__main__":

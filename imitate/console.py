@@ -80,6 +80,11 @@ def command_names(command: Any) -> list[str]:
     return names
 
 
+def command_types(command: Any) -> list[type]:
+    """The dataclasses of a tyro union of ``Annotated[Dataclass, subcommand(name)]``."""
+    return [get_args(member)[0] for member in get_args(command)]
+
+
 def _one_line(text: str) -> str:
     """Condense tyro's boxed error message into one line: the first informative row."""
     rows = [re.sub(_BOX, " ", line).strip() for line in text.splitlines()]
@@ -226,6 +231,43 @@ def print_human(result: dict[str, Any], indent: str = "") -> None:
             print(f"{indent}{key}: {value:.4g}")
         else:
             print(f"{indent}{key}: {value}")
+
+
+def emit(result: dict[str, Any], as_json: bool) -> None:
+    """A command's result on stdout: one JSON object, or its ``summary`` text (the main
+    job's tables) and report paths, or ``key: value`` lines."""
+    if as_json:
+        print(json.dumps(result, default=float))
+    elif "summary" in result:  # (the main job's; it also names its reports)
+        print(result["summary"])
+        paths = [
+            f"{k.replace('_', '.')}: {result[k]}" for k in ("report", "report_html") if k in result
+        ]
+        print("\n" + "\n".join(paths))
+    else:
+        print_human(result)
+
+
+def run_handler(handler: Callable[[], dict[str, Any]], as_json: bool) -> int:
+    """Run a command's handler: its result printed (:func:`emit`) and exit code 0, or one
+    error line and 2 for bad input (``ImitateError``) and file-system faults (``OSError``)."""
+    from imitate.errors import ImitateError, os_error
+
+    try:
+        result = handler()
+    except ImitateError as exc:
+        if interrupt_behind(exc) is not None:  # e.g. a backend error wrapping the signal
+            raise
+        report_error(str(exc), as_json)
+        return 2
+    except OSError as exc:  # disk full, read-only, permission, path kind: one line too
+        report_error(str(os_error(exc)), as_json)
+        return 2
+    try:
+        emit(result, as_json)
+    except BrokenPipeError:  # e.g. piped into `head`: the reader has gone, nothing to report
+        sys.stderr.close()
+    return 0
 
 
 def interrupt_behind(exc: BaseException) -> int | None:
