@@ -274,7 +274,12 @@ class DistillCommand:
 
     env: EnvId = "CartPole-v1"
     env_kwargs: EnvKwargs = ()
-    teacher: Annotated[str, tyro.conf.arg(help=f"Teacher with logits: 'zoo', {_SPECS}.")] = "zoo"
+    teacher: Annotated[
+        str,
+        tyro.conf.arg(
+            help=f"Teacher with logits (also --expert): 'zoo', {_SPECS}.", aliases=("--expert",)
+        ),
+    ] = "zoo"
     sb3: Sb3 = field(default_factory=SB3Flags)
     config: Annotated[DistillConfig, Flatten] = field(default_factory=DistillConfig)
     """Distillation settings (--student.hidden, --temperature, --alpha, --mode, --episodes:
