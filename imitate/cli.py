@@ -40,7 +40,7 @@ def _progress() -> bool:
     return sys.stderr.isatty()
 
 
-def _resolve(flags: c.SB3Flags, spec: str, env: EnvLike) -> Policy:
+def _resolve(flags: c.SB3Flags | c.EnvExpert, spec: str, env: EnvLike) -> Policy:
     """``--expert`` -> a Policy (:func:`agents.registry.resolve_expert`: the one registry)."""
     from agents.registry import resolve_expert
 
@@ -78,18 +78,18 @@ def run_collect(args: c.CollectCommand) -> dict[str, Any]:
     from imitate.runs import refuse_foreign_file
 
     backend = args.rollouts.to_backend()
-    env = _checked_env(args.env, args.env_kwargs)
+    env = _checked_env(args.setup.env, args.setup.env_kwargs)
     if args.out is not None:
         check_out(args.out, "file")
         refuse_foreign_file(args.out)
     warnings: list[str] = []
-    expert = _resolve(args.sb3, args.expert, env)
-    target = args.out or default_run_dir(args.env, "collect", args.seed) / "demos.npz"
+    expert = _resolve(args.setup, args.setup.expert, env)
+    target = args.out or default_run_dir(args.setup.env, "collect", args.seed) / "demos.npz"
 
     def job(path: Path) -> dict[str, Any]:
         summary = collect_demos(
             expert, env, path, args.episodes, args.seed, args.num_envs, args.seeding,
-            args.expert, backend, _progress(), lambda m: console.warn(warnings, m),
+            args.setup.expert, backend, _progress(), lambda m: console.warn(warnings, m),
         )  # fmt: skip
         return {"data": str(target), **summary}
 
@@ -137,7 +137,8 @@ def run_eval(args: c.EvalCommand) -> dict[str, Any]:
             raise ImitateError("--expert needs --env")
         if args.js_gate:
             raise ImitateError("--js-gate gates a --policy (a Discrete imitate policy)")
-        return run_expert_eval(args, backend)
+        setup = c.EnvExpert(args.env, args.env_kwargs, str(args.expert), **vars(args.sb3))
+        return run_expert_eval(setup, args.episodes, args.seed, backend, named=False)
     env = None if args.env is None else _env(args.env, args.env_kwargs)
     result = evaluate_checkpoint(
         args.policy, env, args.episodes, args.seed, args.js_gate, args.expert,
@@ -149,16 +150,14 @@ def run_eval(args: c.EvalCommand) -> dict[str, Any]:
 
 
 def run_expert_eval(
-    args: c.EvalCommand | c.ExpertEvalCommand, backend: Any = None
+    setup: c.EnvExpert, episodes: int, seed: int, backend: Any = None, named: bool = True
 ) -> dict[str, Any]:
     from imitate.collect import LOCAL, evaluate
 
-    env = _checked_env(str(args.env), args.env_kwargs)
-    expert = _resolve(args.sb3, str(args.expert), env)
-    result = evaluate(expert, env, args.episodes, args.seed, progress=_progress(),
-                      backend=backend or LOCAL)  # fmt: skip
-    named = {"expert": args.expert} if isinstance(args, c.ExpertEvalCommand) else {}
-    return {"env": args.env, **named, **result.to_json()}
+    env = _checked_env(setup.env, setup.env_kwargs)
+    expert = _resolve(setup, setup.expert, env)
+    result = evaluate(expert, env, episodes, seed, progress=_progress(), backend=backend or LOCAL)
+    return {"env": setup.env, **({"expert": setup.expert} if named else {}), **result.to_json()}
 
 
 def run_ood(args: c.OodCommand) -> dict[str, Any]:
@@ -168,14 +167,14 @@ def run_ood(args: c.OodCommand) -> dict[str, Any]:
     from imitate.runs import make_run_dir
 
     check_quantile(args.quantile)
-    env = _checked_env(args.env, args.env_kwargs)
+    env = _checked_env(args.setup.env, args.setup.env_kwargs)
     if args.out is not None:
         check_out(args.out, "dir")
     policy = load_policy(args.policy)
     check_policy_env(policy, env, str(args.policy))
-    expert = _resolve(args.sb3, args.expert, env)
+    expert = _resolve(args.setup, args.setup.expert, env)
     reference = None if args.data is None else load_dataset_for(args.data, env).obs
-    out_dir = make_run_dir(args.env, "ood", args.seed, args.out)
+    out_dir = make_run_dir(args.setup.env, "ood", args.seed, args.out)
     result = ood_report(
         policy, expert, env, out_dir, args.episodes, args.seed, args.quantile, reference,
         _progress(),
@@ -189,11 +188,13 @@ def run_main_job(args: c.RunCommand) -> dict[str, Any]:
     from agents.registry import default_expert
     from imitate.pipeline import run_pipeline, scaled_run_config
 
-    env = _checked_env(args.env, args.env_kwargs)
-    name = (default_expert(env) or "heuristic") if args.expert == "auto" else args.expert
-    expert = _resolve(args.sb3, name, env)
+    env = _checked_env(args.setup.env, args.setup.env_kwargs)
+    name = (
+        (default_expert(env) or "heuristic") if args.setup.expert == "auto" else args.setup.expert
+    )
+    expert = _resolve(args.setup, name, env)
     recorded = replace(args, config=scaled_run_config(env, args.config))
-    target = args.out or default_run_dir(args.env, "run", recorded.config.seed)
+    target = args.out or default_run_dir(args.setup.env, "run", recorded.config.seed)
     with artefact_dir(target, "run", inputs=_inputs(name)) as artefacts:
         write_json(artefacts.work / "config.json", config_to_json(recorded))
         results = run_pipeline(
@@ -208,11 +209,11 @@ def run_main_job(args: c.RunCommand) -> dict[str, Any]:
 def run_dagger(args: c.DaggerCommand) -> dict[str, Any]:
     from imitate.jobs import dagger_into
 
-    env = _checked_env(args.env, args.env_kwargs)
-    expert = _resolve(args.sb3, args.expert, env)
+    env = _checked_env(args.setup.env, args.setup.env_kwargs)
+    expert = _resolve(args.setup, args.setup.expert, env)
     backend = args.rollouts.to_backend()
-    target = args.out or default_run_dir(args.env, "dagger", args.config.seed)
-    with artefact_dir(target, "dagger", inputs=_inputs(args.expert)) as artefacts:
+    target = args.out or default_run_dir(args.setup.env, "dagger", args.config.seed)
+    with artefact_dir(target, "dagger", inputs=_inputs(args.setup.expert)) as artefacts:
         write_json(artefacts.work / "config.json", config_to_json(args))
         result = dagger_into(
             env, expert, args.config, artefacts.work, args.compare_bc, backend,
@@ -226,15 +227,17 @@ def run_drift(args: c.DriftCommand) -> dict[str, Any]:
     from imitate.policy import load_policy
 
     check_drift_options(len(args.policy), args.horizons)
-    env = _checked_env(args.env, args.env_kwargs)
-    expert = _resolve(args.sb3, args.expert, env)
+    env = _checked_env(args.setup.env, args.setup.env_kwargs)
+    expert = _resolve(args.setup, args.setup.expert, env)
     clones: dict[str, Policy] = {}
     for path in args.policy:
         clone = load_policy(path)
         check_policy_env(clone, env, str(path))
         clones[path.parent.name + "/" + path.name if path.parent.name else path.name] = clone
-    target = args.out or default_run_dir(args.env, "drift", args.seed)
-    with artefact_dir(target, "drift", inputs=(*args.policy, *_inputs(args.expert))) as artefacts:
+    target = args.out or default_run_dir(args.setup.env, "drift", args.seed)
+    with artefact_dir(
+        target, "drift", inputs=(*args.policy, *_inputs(args.setup.expert))
+    ) as artefacts:
         result = drift_into(
             env, expert, clones, artefacts.work, args.episodes, args.seed, args.threshold,
             args.horizons, args.cost, args.video, _progress(),
@@ -288,7 +291,7 @@ def run_expert(args: c.ExpertCommand) -> dict[str, Any]:
     if isinstance(action, c.ExpertListCommand):  # reads the manifest: no env, no rollouts
         return {"experts": zoo.list_experts()}
     if isinstance(action, c.ExpertEvalCommand):
-        return run_expert_eval(action)
+        return run_expert_eval(action.setup, action.episodes, action.seed)
     zoo.zoo_spec(action.env)
     if action.timesteps is not None:
         validate.count("timesteps", action.timesteps)

@@ -40,7 +40,13 @@ def _help(text: str, hint: bool = True) -> Any:
     return tyro.conf.arg(help=text, help_behavior_hint=None if hint else "")
 
 
-Expert = Annotated[str, _help(f"Expert: 'heuristic', 'zoo', {_SPECS}.")]
+Expert = Annotated[
+    str,
+    _help(
+        "Expert: 'heuristic', 'zoo', 'auto' (the zoo expert if one is shipped, else "
+        f"'heuristic'), {_SPECS}."
+    ),
+]
 EnvId = Annotated[str, _help("Gymnasium env id, or module:EnvId (the module registers it).")]
 EnvKwargs = Annotated[
     tuple[str, ...],
@@ -76,6 +82,25 @@ class SB3Flags:
 
 
 @dataclass(frozen=True)
+class EnvExpert:
+    """The env and the expert a command rolls out (the same five flags on every such command)."""
+
+    env: EnvId = "CartPole-v1"
+    env_kwargs: EnvKwargs = ()
+    expert: Expert = "heuristic"
+    vecnormalize: Annotated[Path | None, DefaultInDoc] = None
+    """VecNormalize statistics (vecnormalize.pkl) of an SB3 expert (default: the
+    vecnormalize.pkl beside the zip, read without unpickling code)."""
+    safe: bool = False
+    """SB3 zips are pickles: loading one runs any code inside it, so name only zips you
+    trust. --safe reads just the zip's tensors (policy.pth, weights only) and rebuilds the
+    actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
+
+    def __post_init__(self) -> None:
+        validate.nonempty("env", self.env)
+
+
+@dataclass(frozen=True)
 class BackendFlags:
     """Where rollouts run (the same three flags on every command that rolls out)."""
 
@@ -98,6 +123,7 @@ class BackendFlags:
 
 
 Sb3 = Annotated[SB3Flags, Flatten]
+Setup = Annotated[EnvExpert, Flatten]
 Rollouts = Annotated[BackendFlags, Flatten]
 
 
@@ -105,10 +131,7 @@ Rollouts = Annotated[BackendFlags, Flatten]
 class CollectCommand:
     """Roll out an expert and save its demonstrations as one dataset file."""
 
-    env: EnvId = "CartPole-v1"
-    env_kwargs: EnvKwargs = ()
-    expert: Expert = "heuristic"
-    sb3: Sb3 = field(default_factory=SB3Flags)
+    setup: Setup = field(default_factory=EnvExpert)
     episodes: int = 10
     """Complete episodes to record."""
     seed: int = 0
@@ -125,7 +148,6 @@ class CollectCommand:
     json: Json = False
 
     def __post_init__(self) -> None:
-        validate.nonempty("env", self.env)
         validate.seed("seed", self.seed)
         validate.count("episodes", self.episodes)
         validate.count("num_envs", self.num_envs)
@@ -193,33 +215,19 @@ class EvalCommand:
 class RunCommand:
     """The main job: expert -> demos -> BC -> DAgger -> student -> exports -> drift report."""
 
-    env: EnvId = "CartPole-v1"
-    env_kwargs: EnvKwargs = ()
-    expert: Annotated[
-        str,
-        _help(
-            f"Expert: 'auto' (the zoo expert if shipped, else 'heuristic'), 'heuristic', {_SPECS}."
-        ),
-    ] = "auto"
-    sb3: Sb3 = field(default_factory=SB3Flags)
+    setup: Setup = field(default_factory=lambda: EnvExpert(expert="auto"))
     out: Out = None
     config: Annotated[RunConfig, Flatten] = field(default_factory=RunConfig)
     """What the job does (--episodes, --bc.*, --dagger.*, ...)."""
     logger: Logging = "none"
     json: Json = False
 
-    def __post_init__(self) -> None:
-        validate.nonempty("env", self.env)
-
 
 @dataclass(frozen=True)
 class DaggerCommand:
     """Train a learner with DAgger; plot its return against expert labels next to BC's."""
 
-    env: EnvId = "CartPole-v1"
-    env_kwargs: EnvKwargs = ()
-    expert: Expert = "heuristic"
-    sb3: Sb3 = field(default_factory=SB3Flags)
+    setup: Setup = field(default_factory=EnvExpert)
     out: Out = None
     compare_bc: bool = True
     """Also train BC on the same numbers of expert-trajectory labels (the plot's baseline)."""
@@ -229,18 +237,12 @@ class DaggerCommand:
     logger: Logging = "none"
     json: Json = False
 
-    def __post_init__(self) -> None:
-        validate.nonempty("env", self.env)
-
 
 @dataclass(frozen=True)
 class DriftCommand:
     """Measure how clones drift from their expert: paired rollouts, shift gap, cost vs horizon."""
 
-    env: EnvId = "CartPole-v1"
-    env_kwargs: EnvKwargs = ()
-    expert: Expert = "heuristic"
-    sb3: Sb3 = field(default_factory=SB3Flags)
+    setup: Setup = field(default_factory=EnvExpert)
     policy: Annotated[tuple[Path, ...], tyro.conf.UseAppendAction] = ()
     """Clone checkpoint .pt; repeat the flag to compare several."""
     episodes: int = 20
@@ -262,7 +264,6 @@ class DriftCommand:
     json: Json = False
 
     def __post_init__(self) -> None:
-        validate.nonempty("env", self.env)
         validate.seed("seed", self.seed)
         validate.count("episodes", self.episodes)
         validate.positive("threshold", self.threshold)
@@ -335,10 +336,7 @@ class OodCommand:
 
     policy: Path
     """Clone checkpoint .pt (Discrete actions)."""
-    env: EnvId = "CartPole-v1"
-    env_kwargs: EnvKwargs = ()
-    expert: Expert = "heuristic"
-    sb3: Sb3 = field(default_factory=SB3Flags)
+    setup: Setup = field(default_factory=EnvExpert)
     data: Annotated[Path | None, DefaultInDoc] = None
     """The clone's demonstrations (.npz): the support that drift leaves. Default: as many
     fresh expert episodes, reset seeds following the scored ones."""
@@ -352,7 +350,6 @@ class OodCommand:
     json: Json = False
 
     def __post_init__(self) -> None:
-        validate.nonempty("env", self.env)
         validate.seed("seed", self.seed)
         validate.count("episodes", self.episodes)
 
@@ -390,10 +387,7 @@ class ExpertListCommand:
 class ExpertEvalCommand:
     """Evaluate an expert on seeded episodes (episode i resets with seed + i)."""
 
-    env: EnvId = "CartPole-v1"
-    env_kwargs: EnvKwargs = ()
-    expert: Annotated[str, tyro.conf.arg(help=f"'zoo', 'heuristic', {_SPECS}.")] = "zoo"
-    sb3: Sb3 = field(default_factory=SB3Flags)
+    setup: Setup = field(default_factory=lambda: EnvExpert(expert="zoo"))
     episodes: int = 50
     """Evaluation episodes."""
     seed: int = EVAL_SEED
@@ -401,7 +395,6 @@ class ExpertEvalCommand:
     json: Json = False
 
     def __post_init__(self) -> None:
-        validate.nonempty("env", self.env)
         validate.seed("seed", self.seed)
         validate.count("episodes", self.episodes)
 
