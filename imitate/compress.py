@@ -304,6 +304,21 @@ class RangeEncoder:
             self._shift()
             self.range <<= 8
 
+    def encode_all(self, cums: list[int], freqs: list[int], totals: list[int]) -> None:
+        """:meth:`encode` of each step in turn (the same arithmetic, fewer lookups)."""
+        for cum, freq, total in zip(cums, freqs, totals, strict=True):
+            r = self.range // total
+            if r < 1 << 32 or not 0 < freq <= total - cum or cum < 0:
+                raise ValueError(
+                    f"cannot code [{cum}, {cum + freq}) of {total} in {self.bits} bits"
+                )
+            self.low += r * cum
+            rng = r * freq
+            while rng < self.top:
+                self._shift()
+                rng <<= 8
+            self.range = rng
+
     def _shift(self) -> None:
         low = self.low
         if low < 0xFF << (self.bits - 8) or low > self.mask:
@@ -349,6 +364,33 @@ class RangeDecoder:
         if t >= total:
             raise ValueError("code value outside the coding interval")
         return t
+
+    def decode_rows(self, rows: list[Any]) -> list[int]:
+        """Decode one symbol per cumulative row (a list of ints, or an int64 array)."""
+        out = []
+        data, top, n = self.data, self.top, len(self.data)
+        code, rng, pos = self.code, self.range, self.pos
+        for row in rows:
+            total = int(row[-1])
+            r = rng // total
+            t = code // r
+            if t >= total:
+                raise ValueError("code value outside the coding interval")
+            if isinstance(row, list):
+                s = bisect.bisect_right(row, t) - 1
+                cum, nxt = row[s], row[s + 1]
+            else:
+                s = int(np.searchsorted(row, t, side="right")) - 1
+                cum, nxt = int(row[s]), int(row[s + 1])
+            code -= r * cum
+            rng = r * (nxt - cum)
+            while rng < top:
+                code = (code << 8) | (data[pos] if pos < n else 0)
+                pos += 1
+                rng <<= 8
+            out.append(s)
+        self.code, self.range, self.pos = code, rng, pos
+        return out
 
     def consume(self, cum: int, freq: int) -> None:
         self.code -= self.r * cum
@@ -515,10 +557,18 @@ def encode_v2(
     encoder = RangeEncoder(state_bits)
     ideal = 0.0
     for syms, table in pairs:
-        for row, s in zip(table.rows(), syms.tolist(), strict=True):
-            cum, nxt, total = int(row[s]), int(row[s + 1]), int(row[-1])
-            encoder.encode(cum, nxt - cum, total)
-            ideal += math.log2(total) - math.log2(nxt - cum)
+        rows = np.arange(len(syms))
+        cum = table.small[rows, syms]
+        freq = table.small[rows, syms + 1] - cum
+        total = table.small[:, -1]
+        small = total > 0
+        ideal += float((np.log2(total[small]) - np.log2(freq[small])).sum())
+        cums, freqs, totals = cum.tolist(), freq.tolist(), total.tolist()
+        for i, row in table.big.items():
+            s = int(syms[i])
+            cums[i], freqs[i], totals[i] = row[s], row[s + 1] - row[s], row[-1]
+            ideal += math.log2(row[-1]) - math.log2(freqs[i])
+        encoder.encode_all(cums, freqs, totals)
     return np.frombuffer(encoder.finish(), dtype=np.uint8).copy(), ideal
 
 
@@ -528,19 +578,7 @@ def decode_v2(
     """Inverse of :func:`encode_v2`: one ``[n]`` int32 symbol array per table, in order;
     ``ValueError`` on a stream that no table sequence could have produced."""
     decoder = RangeDecoder(np.asarray(words).astype(np.uint8).tobytes(), state_bits)
-    out = []
-    for table in tables:
-        syms = []
-        for row in table.rows():
-            t = decoder.target(int(row[-1]))
-            if isinstance(row, list):
-                s = bisect.bisect_right(row, t) - 1
-            else:
-                s = int(np.searchsorted(row, t, side="right")) - 1
-            syms.append(s)
-            decoder.consume(int(row[s]), int(row[s + 1]) - int(row[s]))
-        out.append(np.asarray(syms, dtype=np.int32))
-    return out
+    return [np.asarray(decoder.decode_rows(t.rows()), dtype=np.int32) for t in tables]
 
 
 # ---- format 1: constriction's 24-bit range coder (still decoded) -----------------
