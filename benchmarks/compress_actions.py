@@ -146,6 +146,7 @@ def measure(env_id: str, seed: int = 0) -> dict[str, Any]:
             policy, heldout.obs, Compressed.from_bytes(compressed.to_bytes())
         )
         t2 = time.perf_counter()
+        old = compress_actions(policy, heldout.obs, heldout.actions, format_version=1)
         with torch.no_grad():
             outputs = policy(torch.as_tensor(heldout.obs))
             nll = policy.head.nll(outputs, policy.head.actions_to_tensor(heldout.actions))
@@ -166,6 +167,8 @@ def measure(env_id: str, seed: int = 0) -> dict[str, Any]:
                 "bits_per_action": compressed.payload_bits / n,
                 "cross_entropy_bits_per_action": ce_bits / n,
                 "payload_minus_ce_bits": compressed.payload_bits - ce_bits,
+                "format1_payload_bits": old.payload_bits,
+                "format1_header_bytes": len(old.header_bytes()) + 8,
                 "payload_within_1pct_plus_16_bits_of_ce": abs(compressed.payload_bits - ce_bits)
                 <= 0.01 * ce_bits + 16,
                 "file_within_1pct_plus_header_of_ce": abs(8 * len(compressed.to_bytes()) - ce_bits)
@@ -209,8 +212,9 @@ def markdown(results: list[dict[str, Any]]) -> str:
     """One table: per clone the held-out cross-entropy and the code, then the baselines."""
     lines = [
         "| env (held-out actions) | coder | return | held-out CE, bits | our integer tables, bits "
-        "| payload, bits | payload - CE | payload bits/action | file bits/action | round trip |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| payload, bits | payload - CE | format 1 payload (2^-24 floor) "
+        "| payload bits/action | file bits/action | round trip |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         env = f"{r['env']} ({r['heldout_actions']})"
@@ -220,6 +224,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 f"| {env} | {row['policy']} | {row['return']:.1f} "
                 f"| {row['cross_entropy_bits']:.1f} | {row['quantized_model_bits']:.1f} "
                 f"| {row['payload_bits']} | {row['payload_minus_ce_bits']:+.1f} "
+                f"| {row['format1_payload_bits']} "
                 f"| {row['bits_per_action']:.4f} "
                 f"| {8 * row['file_bytes'] / n:.3f} "
                 f"| {'exact' if row['round_trip_exact'] else 'FAILED'} |"
@@ -228,16 +233,16 @@ def markdown(results: list[dict[str, Any]]) -> str:
         b = r["baselines_bits_per_action"]
         lines.append(
             f"| | expert's own distribution (CE only) | {r['expert_return']:.1f} "
-            f"| {r['teacher_ce_bits_per_action'] * n:.1f} | | | | "
+            f"| {r['teacher_ce_bits_per_action'] * n:.1f} | | | | | "
             f"{r['teacher_ce_bits_per_action']:.4f} | | |"
         )
         lines.append(
             f"| | marginal entropy (order 0, no model) | | {b['marginal_entropy'] * n:.1f} "
-            f"| | | | {b['marginal_entropy']:.4f} | | |"
+            f"| | | | | {b['marginal_entropy']:.4f} | | |"
         )
         for key, label in (("gzip_9", "gzip -9"), ("xz_9", "xz -9"), ("zstd_19", "zstd -19")):
             lines.append(
-                f"| | {label} (payload: minus its output for no input) | | | | | "
+                f"| | {label} (payload: minus its output for no input) | | | | | | "
                 f"| {b[key + '_payload']:.3f} | {b[key]:.3f} | |"
             )
     return "\n".join(lines)

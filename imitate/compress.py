@@ -767,7 +767,7 @@ class Compressed:
         if len(data) < 4 or data[:4] != MAGIC:
             if len(data) >= 4 and data[:3] == b"IMZ":
                 raise CompressedFileError(
-                    f"{source}: .imz format {data[3:4]!r} is not supported "
+                    f"{source}: .imz format {data[3:4].decode('latin-1')!r} is not supported "
                     f"(this imitate reads formats 1 and 2)"
                 )
             raise CompressedFileError(f"{source}: not an imitate .imz file (bad magic bytes)")

@@ -194,10 +194,26 @@ def test_format_1_files_still_decode_and_unknown_formats_are_refused(tmp_path: P
     assert data[:4] == b"IMZ1" and old.header["format_version"] == 1
     restored = decompress_actions(policy, obs, Compressed.from_bytes(data))
     assert restored.tobytes() == actions.tobytes()
-    with pytest.raises(CompressedFileError, match="format b'3' is not supported"):
+    with pytest.raises(CompressedFileError, match="format '3' is not supported"):
         Compressed.from_bytes(b"IMZ3" + data[4:])
     with pytest.raises(CompressedFileError, match="cannot write"):
         compress_actions(policy, obs, actions, format_version=3)
+
+
+def test_cli_refuses_an_unknown_format_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from imitate.cli import main
+    from imitate.policy import save_policy
+
+    save_policy(random_policy(gym.spaces.Discrete(2), 0), tmp_path / "p.pt")
+    (tmp_path / "new.imz").write_bytes(b"IMZ9" + bytes(40))
+    out = tmp_path / "r.npz"
+    args = ["--policy", str(tmp_path / "p.pt"), "--imz", str(tmp_path / "new.imz")]
+    assert main(["decompress", *args, "--data", str(tmp_path / "d.npz"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("imitate: error: ") and err.count("\n") == 1
+    assert "format '9' is not supported" in err and not out.exists()
 
 
 def test_log2_box_tables_keep_the_upper_tail() -> None:
