@@ -39,8 +39,8 @@ What it owns:
   (8-28 % short for the BC-1 clones in docs/compression.md). Python integers have no
   such limit: the coder's state is as wide as the largest table needs (``state_bits``
   in the header). It is tested against known vectors and with hypothesis round trips,
-  including carries through runs of 0xFF bytes. Its cost is speed: about a
-  microsecond or two per coded symbol instead of tens of nanoseconds.
+  including carries through runs of 0xFF bytes. Its cost is speed: 3-11x the time of
+  constriction's coder (``benchmarks/bench_compress.py``).
 * **Box tables** are the Gaussian's log cell masses from ``log_ndtr`` (in the lower
   tail, mirrored for cells above the mean), so even cells far out in a tail get their
   mass. Coding them with big integers would take too long over grids of up to 65,536
