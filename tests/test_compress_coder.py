@@ -184,20 +184,34 @@ def test_compact_header_and_payload_only_file() -> None:
     assert again.header == meta.header and again.header["dataset"]["env_id"] == "CartPole-v1"
 
 
-def test_format_1_files_still_decode_and_unknown_formats_are_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "space",
+    [
+        gym.spaces.MultiBinary(3),
+        gym.spaces.Discrete(3),
+        gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
+    ],
+    ids=["multi_binary", "discrete", "box"],
+)
+def test_format_1_files_still_decode_and_unknown_formats_are_refused(space: gym.Space) -> None:
     pytest.importorskip("constriction")
-    policy = random_policy(gym.spaces.MultiBinary(3), 1, scale=3.0)
+    policy = random_policy(space, 1, scale=3.0)
     obs = np.random.default_rng(3).uniform(-1, 1, (300, 3)).astype(np.float32)
-    actions = np.random.default_rng(4).integers(0, 2, (300, 3)).astype(np.int8)
-    old = compress_actions(policy, obs, actions, format_version=1)
+    space.seed(4)
+    actions = np.stack([space.sample() for _ in range(300)])
+    resolution = 0.05 if isinstance(space, gym.spaces.Box) else None
+    old = compress_actions(policy, obs, actions, resolution, format_version=1)
     data = old.to_bytes()
     assert data[:4] == b"IMZ1" and old.header["format_version"] == 1
+    new = compress_actions(policy, obs, actions, resolution)
     restored = decompress_actions(policy, obs, Compressed.from_bytes(data))
-    assert restored.tobytes() == actions.tobytes()
+    assert restored.tobytes() == decompress_actions(policy, obs, new).tobytes()
+    if resolution is None:
+        assert restored.tobytes() == actions.tobytes()
     with pytest.raises(CompressedFileError, match="format '3' is not supported"):
         Compressed.from_bytes(b"IMZ3" + data[4:])
     with pytest.raises(CompressedFileError, match="cannot write"):
-        compress_actions(policy, obs, actions, format_version=3)
+        compress_actions(policy, obs, actions, resolution, format_version=3)
 
 
 def test_cli_refuses_an_unknown_format_in_one_line(
