@@ -441,7 +441,7 @@ def log2_probability_tables(
                 lower, upper = torch.cat([-inf, z], 1), torch.cat([z, inf], 1)
                 # a cell above the mean is measured in the mirrored lower tail, and each
                 # mass is log(ndtr(u) - ndtr(l)) from log_ndtr: no cancellation, no
-                # underflow (torch's float64 ndtr is 0 below -9.5 standard deviations)
+                # underflow (torch's float64 ndtr is 0 from -8.5 standard deviations)
                 flip = (lower + upper) > 0
                 lo = torch.where(flip, -upper, lower)
                 hi = torch.where(flip, -lower, upper)
