@@ -4,6 +4,8 @@ wrong, the compact header, and format 1 files still decoding."""
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from pathlib import Path
 
@@ -57,9 +59,9 @@ def code(steps: list[tuple[list[int], int]]) -> tuple[bytes, list[int], float, i
     decoded = []
     for freqs, _ in steps:
         t = decoder.target(sum(freqs))
-        cum = np.cumsum([0, *freqs])
-        s = int(np.searchsorted(cum, t, side="right")) - 1
-        decoder.consume(int(cum[s]), freqs[s])
+        cum = [0, *itertools.accumulate(freqs)]  # Python ints: frequencies exceed int64
+        s = bisect.bisect_right(cum, t) - 1
+        decoder.consume(cum[s], freqs[s])
         decoded.append(s)
     return data, decoded, ideal, bits
 
