@@ -458,6 +458,8 @@ def table_precision(head: ActionHead, log2p: np.ndarray) -> np.ndarray:
     """``[N, K]`` log2-probabilities -> ``[N]`` int64 bits of each step's integer table:
     ``32 + ceil(-log2 p_min)`` (at most :data:`MAX_PRECISION_BITS`); Box: 62."""
     if isinstance(head, GaussianHead):
+        if np.isnan(log2p).any():
+            raise CompressedFileError("the policy produced non-finite probabilities")
         return np.full(len(log2p), BOX_PRECISION_BITS, dtype=np.int64)
     if not np.isfinite(log2p).all():
         raise CompressedFileError("the policy produced non-finite probabilities")

@@ -244,3 +244,19 @@ def test_log2_box_tables_keep_the_upper_tail() -> None:
     assert table[0, cell] == pytest.approx(math.log2(mass), abs=0.5)
     assert np.isfinite(table).all() and np.exp2(table).sum() == pytest.approx(1.0)
     assert table[0, -1] < -500  # the end cell at 1.0, ~29 standard deviations out
+
+
+@pytest.mark.parametrize(
+    "space",
+    [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, (1,), np.float32)],
+    ids=["discrete", "box"],
+)
+def test_non_finite_policy_outputs_are_refused(space: gym.Space) -> None:
+    policy = random_policy(space, 0)
+    with torch.no_grad():
+        policy.net[-1].bias.fill_(math.nan)
+    obs = np.zeros((4, 3), np.float32)
+    actions = np.stack([space.sample() for _ in range(4)])
+    resolution = 0.1 if isinstance(space, gym.spaces.Box) else None
+    with pytest.raises(CompressedFileError, match="non-finite"):
+        compress_actions(policy, obs, actions, resolution)
