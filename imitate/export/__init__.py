@@ -28,13 +28,15 @@ def export_policy(
     int8: bool = False,
     calibration: np.ndarray | None = None,
     prefix: str = "policy",
-    bits: int = 16,
+    bits: int = 8,
+    input_bits: int = 16,
     algo: str | None = None,
 ) -> list[Path]:
     """Write ``policy`` in format ``fmt`` into ``out_dir``; returns the files written.
 
     C only: ``int8`` (integer-only; ``calibration`` states ``[N, *obs_shape]``, the
-    policy's own, set the activation ranges; ``bits``: activation width 8 or 16),
+    policy's own, set the activation ranges; ``bits``: the hidden activations' width, 8 or
+    16; ``input_bits``: the observation's, 16 or 8),
     ``prefix`` (file names, symbols, macros). sb3 only: ``algo`` (``ppo``/``sac``; default
     by the action head)."""
     if int8 and fmt != "c":
@@ -45,7 +47,8 @@ def export_policy(
         from imitate.export.c import check_prefix, generate_c
 
         check_prefix(prefix)
-        sources = generate_c(policy, int8, calibration, prefix, bits)  # fails before writing
+        # fails before writing
+        sources = generate_c(policy, int8, calibration, prefix, bits, input_bits)
     out_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "onnx":
         from imitate.export.onnx import export_gated_onnx, export_onnx
