@@ -337,8 +337,9 @@ class DistillCommand:
     activation: Literal["tanh", "relu", "hardtanh"] = "tanh"
     """Student hidden activation (relu / hardtanh map exactly onto the int8 C export)."""
     qat: bool = False
-    """Then fine-tune with int8 fake-quantised weights (QAT) on the student's own states, so
-    that the int8 C export computes the saved student's dot products exactly."""
+    """Then fine-tune through the int8 scheme (QAT: fake-quantised weights and activations)
+    on the student's own states, keeping the checkpoint whose int8 form agrees best with the
+    student; the weights are saved on the int8 grid (the int8 C export computes them exactly)."""
     temperature: Annotated[float | None, DefaultInDoc] = None
     """Softmax temperature T (default: 0.01 for Q-value teachers, else 2)."""
     alpha: float = 0.9
