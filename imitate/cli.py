@@ -382,8 +382,8 @@ class ExportCommand:
     actions); default by the action space."""
     int8: bool = False
     """C only: integer-only int8 (int8 weights, calibrated int activations, int32 accumulators)."""
-    activation_bits: Literal[8, 16] = 8
-    """C int8 only: hidden activation width; the weights stay int8."""
+    activation_bits: Annotated[Literal[8, 16] | None, DefaultInDoc] = None
+    """C int8 only: hidden activation width (default: 8; 16 for Box actions); weights: int8."""
     input_bits: Literal[8, 16] = 16
     """C int8 only: observation width (8 bits flip 3.5-4.5 % of a balancing policy's actions)."""
     prefix: str = "policy"

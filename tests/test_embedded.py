@@ -348,3 +348,19 @@ def test_calibration_search_and_qat_choose_by_agreement(
     assert agreement(qat) >= agreement(_on_grid(lunar))  # QAT keeps its starting point if best
     with pytest.raises(ImitateError, match="clip needs 1 quantiles"):
         quantize_policy(lunar, calibration, clip=(0.99, 0.99))
+
+
+def test_box_policies_default_to_16_bit_hidden_activations(tmp_path: Path) -> None:
+    import gymnasium as gym
+
+    obs_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
+    action_space = gym.spaces.Box(-2.0, 2.0, (2,), np.float32)
+    policy = MLPPolicy(obs_space, action_space, PolicyConfig((8,), "relu"))
+    states = np.random.default_rng(0).normal(size=(500, 3)).astype(np.float32)
+    for bits, expected in ((None, 16), (8, 8)):
+        folder = tmp_path / str(bits)
+        files = export_policy(policy, "c", folder, int8=True, calibration=states, bits=bits)
+        assert f"#define POLICY_ACTIVATION_BITS {expected}\n" in files[0].read_text()
+        model = quantize_policy(policy, states, bits)
+        assert model.bits == expected
+        np.testing.assert_allclose(CPolicy(files[1]).act(states), model.act(states), atol=1e-6)

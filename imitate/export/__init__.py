@@ -28,7 +28,7 @@ def export_policy(
     int8: bool = False,
     calibration: np.ndarray | None = None,
     prefix: str = "policy",
-    bits: int = 8,
+    bits: int | None = None,
     input_bits: int = 16,
     algo: str | None = None,
 ) -> list[Path]:
@@ -36,7 +36,7 @@ def export_policy(
 
     C only: ``int8`` (integer-only; ``calibration`` states ``[N, *obs_shape]``, the
     policy's own, set the activation ranges; ``bits``: the hidden activations' width, 8 or
-    16; ``input_bits``: the observation's, 16 or 8),
+    16, None: 8, 16 for Box actions; ``input_bits``: the observation's, 16 or 8),
     ``prefix`` (file names, symbols, macros). sb3 only: ``algo`` (``ppo``/``sac``; default
     by the action head)."""
     if int8 and fmt != "c":

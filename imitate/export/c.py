@@ -38,7 +38,14 @@ from typing import Any
 import numpy as np
 
 from imitate.errors import ImitateError
-from imitate.export.int8 import ODD_LUT, Q_LIMIT, QuantizedMLP, QuantLayer, quantize_policy
+from imitate.export.int8 import (
+    ODD_LUT,
+    Q_LIMIT,
+    QuantizedMLP,
+    QuantLayer,
+    default_bits,
+    quantize_policy,
+)
 from imitate.fileio import write_text
 from imitate.policy import MLPPolicy
 from imitate.spaces import BernoulliHead, CategoricalHead, GaussianHead, MultiCategoricalHead
@@ -563,12 +570,13 @@ def generate_c(
     int8: bool = False,
     calibration: np.ndarray | None = None,
     prefix: str = "policy",
-    bits: int = 8,
+    bits: int | None = None,
     input_bits: int = 16,
 ) -> tuple[str, str]:
     """(header, source) of the C99 runtime. int8 needs ``calibration`` states
     ``[N, *obs_shape]`` (the policy's own) for the activation ranges; ``bits`` and
-    ``input_bits``: the hidden activations' and the observation's width (8 or 16)."""
+    ``input_bits``: the hidden activations' and the observation's width (8 or 16; ``bits``
+    None: 8, 16 for Box actions)."""
     names = _Names(check_prefix(prefix))
     if int8:
         if calibration is None:
@@ -588,7 +596,7 @@ def export_c(
     int8: bool = False,
     calibration: np.ndarray | None = None,
     prefix: str = "policy",
-    bits: int = 8,
+    bits: int | None = None,
     input_bits: int = 16,
 ) -> list[Path]:
     """Write ``<prefix>.h`` and ``<prefix>.c`` into ``out_dir``."""
@@ -599,7 +607,7 @@ def export_c(
     ]
 
 
-def weight_bytes(policy: MLPPolicy, int8: bool, bits: int = 8) -> int:
+def weight_bytes(policy: MLPPolicy, int8: bool, bits: int | None = None) -> int:
     """Bytes of constant tables in the C export (weights, biases, requantisation, input;
     int8 tanh students: per hidden layer a 129-entry int8 table (odd symmetry), with
     ``bits=16`` a 257-entry int16 one)."""
@@ -611,7 +619,7 @@ def weight_bytes(policy: MLPPolicy, int8: bool, bits: int = 8) -> int:
         out_dim, in_dim = weight.shape
         total += out_dim * _pad4(in_dim) + (4 + 4 + 1) * out_dim  # int8 w; bias, mult, shift
         if policy.config.activation == "tanh" and i < len(linears) - 1:
-            total += ODD_LUT if bits == 8 else 257 * 2
+            total += ODD_LUT if (bits or default_bits(policy)) == 8 else 257 * 2
     return total
 
 
