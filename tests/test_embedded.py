@@ -364,3 +364,21 @@ def test_box_policies_default_to_16_bit_hidden_activations(tmp_path: Path) -> No
         model = quantize_policy(policy, states, bits)
         assert model.bits == expected
         np.testing.assert_allclose(CPolicy(files[1]).act(states), model.act(states), atol=1e-6)
+
+
+def test_distill_cli_qat_saves_weights_on_the_int8_grid(
+    students: dict[str, tuple[MLPPolicy, np.ndarray, np.ndarray]], tmp_path: Path
+) -> None:
+    from imitate.policy import load_policy
+
+    teacher, _, _ = students["cartpole-relu"]
+    save_policy(teacher, tmp_path / "t.pt", {"env_id": "CartPole-v1"})
+    args = ["distill", "--env", "CartPole-v1", "--teacher", str(tmp_path / "t.pt")]
+    args += ["--hidden", "8", "--activation", "relu", "--qat", "--episodes", "2"]
+    assert main([*args, "--out", str(tmp_path / "s")]) == 0
+    student = load_policy(tmp_path / "s" / "policy.pt")
+    for module in student.net:
+        if isinstance(module, torch.nn.Linear):
+            w = module.weight.detach().double()
+            scale = w.abs().amax(dim=1, keepdim=True) / 127
+            torch.testing.assert_close(w / scale, torch.round(w / scale), atol=1e-4, rtol=0)
