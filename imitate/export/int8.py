@@ -2,10 +2,13 @@
 
 The scheme is the one TFLite Micro and CMSIS-NN use (Jacob et al. 2018):
 
-* weights: symmetric int8 per output channel, ``w = s_w[j] * q``;
-* activations: int8, or int16 (the default: CMSIS-NN's 16x8 kernels, same int8 weights),
-  with a per-tensor scale and zero point, ``x = s * (q - z)``, the ranges calibrated on
-  the student's own states (min/max, zero always representable);
+* weights: symmetric int8 per output channel, ``w = s_w[j] * q``, rounded by GPTQ
+  (:func:`gptq_round`) on the calibration inputs;
+* hidden activations: int8 (int16 for Box actions or on request: CMSIS-NN's 16x8
+  kernels, the same int8 weights) with a per-tensor scale and zero point,
+  ``x = s * (q - z)``, the range of each layer the best of min/max and a few quantiles
+  (:data:`CLIP_QUANTILES`) of the student's own states, zero always representable;
+* the observation: int16 by default (int8 on request; see :func:`quantize_policy`);
 * the observation normalisation and the input quantisation are folded into one
   per-feature multiplier and offset;
 * int32 accumulators with the zero points folded into the bias;
@@ -13,8 +16,9 @@ The scheme is the one TFLite Micro and CMSIS-NN use (Jacob et al. 2018):
   multiplier ``M`` per output channel and one shift per layer, the int64 product
   rounded once, half up (TFLM's / CMSIS-NN's single-rounding
   ``MultiplyByQuantizedMultiplier``);
-* ReLU and hard-tanh are the requantisation clamp (exact); tanh is a 257-entry lookup
-  table, linearly interpolated on the pre-activation's 8 low bits;
+* ReLU and hard-tanh are the requantisation clamp (exact); tanh is a lookup table,
+  linearly interpolated on the pre-activation's 8 low bits: 129 int8 entries for
+  ``t >= 0`` with zero points 0 (tanh is odd), or 257 int16 entries with int16 units;
 * the last layer is requantised to int32 at one common scale, so the decision (argmax,
   sign) compares integers.
 
@@ -54,10 +58,11 @@ class QuantLayer:
     ``acc[j] = bias[j] + sum_i weight[j, i] * x[i]`` (int32; ``weight [out, in]`` int8,
     ``bias [out]`` int32 with the input zero points folded in), then
     ``requantize(acc, multiplier[j], shift[j])`` (``multiplier [out]`` int32 ``< 2^31``,
-    ``shift [out]`` in ``[-33, 30]``, the same for every channel). Hidden layers add ``zero`` and
-    clamp to ``[lo, hi]`` (the activation); a tanh layer (``lut [257]`` int8 set) instead
-    requantises to 8 more fractional bits and interpolates linearly between neighbouring
-    table entries; the last layer (``lo is None``) keeps the int32 value."""
+    ``shift [out]`` in ``[-33, 30]``, the same for every channel). Hidden layers add
+    ``zero`` and clamp to ``[lo, hi]`` (the activation); a tanh layer (``lut`` set: 129 odd
+    int8 or 257 int16 entries) instead requantises to 8 more fractional bits and
+    interpolates linearly between neighbouring table entries; the last layer
+    (``lo is None``) keeps the int32 value."""
 
     weight: np.ndarray
     bias: np.ndarray
