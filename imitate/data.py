@@ -22,13 +22,14 @@ from typing import IO, Any
 import gymnasium as gym
 import numpy as np
 
-from imitate.errors import DatasetError, scrub
+from imitate.errors import DatasetError, UnsupportedSpaceError, scrub
 from imitate.fileio import atomic_write
-from imitate.spaces import space_from_json, space_to_json
+from imitate.spaces import space_from_json, space_to_json, validate_actions
 
 FORMAT_VERSION = 1
 _REQUIRED = ("obs", "actions", "rewards", "terminated", "truncated", "episode_starts")
-_OPTIONAL = ("teacher_logits", "weights")  # per transition
+_OPTIONAL = ("teacher_logits", "weights")  # per transition, float
+_FLAGS = ("expert_acted",)  # per transition, bool (optional: older files have none)
 _PER_EPISODE = ("final_obs",)
 
 
@@ -94,6 +95,8 @@ class Dataset:
         weights: optional ``[N]`` float32 per-sample loss weights.
         final_obs: optional ``[E, *obs_shape]`` float32 observation after each episode's
             last step (``s_T``; Minari stores ``T + 1`` observations per episode).
+        expert_acted: optional ``[N]`` bool, true where the expert chose the action taken
+            (a DAgger mixture's expert steps; its queries are counted from this column).
     """
 
     obs: np.ndarray
@@ -106,6 +109,7 @@ class Dataset:
     teacher_logits: np.ndarray | None = None
     weights: np.ndarray | None = None
     final_obs: np.ndarray | None = None
+    expert_acted: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.obs.shape[0])
@@ -118,7 +122,7 @@ class Dataset:
 
         extras = [
             f"{name}={shape(getattr(self, name))}"
-            for name in ("teacher_logits", "weights", "final_obs")
+            for name in ("teacher_logits", "weights", "final_obs", "expert_acted")
             if getattr(self, name) is not None
         ]
         return (
@@ -180,13 +184,14 @@ class Dataset:
             episode_starts=episode_starts,
             teacher_logits=None if self.teacher_logits is None else self.teacher_logits[index],
             weights=None if self.weights is None else self.weights[index],
+            expert_acted=None if self.expert_acted is None else self.expert_acted[index],
             final_obs=None,
         )
 
     def arrays(self) -> dict[str, np.ndarray]:
         """All arrays by field name (optional ones only when present)."""
         out = {name: getattr(self, name) for name in _REQUIRED}
-        for name in (*_OPTIONAL, *_PER_EPISODE):
+        for name in (*_OPTIONAL, *_FLAGS, *_PER_EPISODE):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return out
@@ -235,6 +240,7 @@ def concatenate(datasets: list[Dataset], meta: DatasetMeta | None = None) -> Dat
         teacher_logits=optional("teacher_logits"),
         weights=optional("weights"),
         final_obs=optional("final_obs"),
+        expert_acted=optional("expert_acted"),
     )
 
 
@@ -268,6 +274,7 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
         teacher_logits=arrays.get("teacher_logits"),
         weights=arrays.get("weights"),
         final_obs=arrays.get("final_obs"),
+        expert_acted=arrays.get("expert_acted"),
     )
     validate(dataset, source=str(path))
     return dataset
@@ -350,6 +357,10 @@ def validate(dataset: Dataset, source: str = "dataset") -> None:
             raise fail(name, "contains NaN or inf")
     if dataset.weights is not None and np.any(dataset.weights < 0):
         raise fail("weights", "contains negative weights")
+    for name in _FLAGS:
+        values = getattr(dataset, name)
+        if values is not None and (values.shape != (n,) or values.dtype != np.bool_):
+            raise fail(name, f"must be bool of shape ({n},), got {values.dtype}{values.shape}")
     final_obs = dataset.final_obs
     if final_obs is not None:
         if final_obs.shape != (len(starts), *dataset.obs.shape[1:]):
@@ -359,27 +370,16 @@ def validate(dataset: Dataset, source: str = "dataset") -> None:
 
 
 def _check_actions(actions: np.ndarray, space: gym.Space[Any], n: int, fail: Any) -> None:
-    """Vectorised membership test of every action in ``space``."""
+    """Vectorised membership test of every action in ``space`` (the head's check:
+    :meth:`imitate.spaces.ActionHead.validate_actions`)."""
     if actions.shape != (n, *tuple(space.shape or ())):
         raise fail("actions", f"has shape {actions.shape}, expected [{n}, {space.shape}]")
-    if isinstance(space, gym.spaces.Box):
-        if not np.isfinite(actions).all():
-            raise fail("actions", "contains NaN or inf")
-        inside = (actions >= space.low) & (actions <= space.high)
-    else:
-        if not np.issubdtype(actions.dtype, np.integer):
-            raise fail("actions", f"has dtype {actions.dtype}, expected integers for {space}")
-        if isinstance(space, gym.spaces.Discrete):
-            inside = (actions >= space.start) & (actions < space.start + space.n)
-        elif isinstance(space, gym.spaces.MultiDiscrete):
-            inside = (actions >= space.start) & (actions < space.start + space.nvec)
-        elif isinstance(space, gym.spaces.MultiBinary):
-            inside = (actions == 0) | (actions == 1)
-        else:
-            raise fail("meta_json", f"has unsupported action space {space}")
-    if not inside.all():
-        first = int(np.argwhere(~inside.reshape(n, -1).all(axis=1))[0][0])
-        raise fail("actions", f"has actions outside {space} (first at index {first})")
+    try:
+        problem = validate_actions(space, actions)
+    except UnsupportedSpaceError:
+        raise fail("meta_json", f"has unsupported action space {space}") from None
+    if problem is not None:
+        raise fail("actions", problem)
 
 
 def make_meta(
@@ -392,7 +392,7 @@ def make_meta(
 ) -> DatasetMeta:
     """Metadata for a dataset collected now, with library versions; ``env_id`` is an id or
     an :func:`imitate.environments.env_record`."""
-    from imitate import __version__
+    from imitate.version import __version__
 
     record: dict[str, Any] = {"env_id": env_id} if isinstance(env_id, str) else env_id
     return DatasetMeta(

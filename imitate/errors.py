@@ -32,6 +32,10 @@ class BackendError(ImitateError):
     """The rollout backend cannot run: Ray missing, unreachable, or its workers keep dying."""
 
 
+class ResumeError(ImitateError):
+    """A run cannot be resumed: nothing saved there, or it was started with another config."""
+
+
 class CompressedFileError(ImitateError):
     """A ``.imz`` compressed-actions file is corrupt, or does not match its policy or data."""
 
@@ -40,6 +44,10 @@ class OutputError(ImitateError):
     """A file or folder cannot be written or read: disk full, read-only, permission, path kind.
 
     The message is ``<path>: <what>``; :func:`os_error` builds it from an ``OSError``."""
+
+
+class ConfigFileError(ImitateError):
+    """A ``config.json`` given to ``--from`` does not describe the command's config."""
 
 
 class ValueCheckError(ImitateError, ValueError):

@@ -37,6 +37,7 @@ from imitate.runtime import (
     NumpyLayers,
     NumpyMLPPolicy,
     Policy,
+    PolicyMeta,
     RecurrentPolicy,
     SoftPolicy,
     StochasticPolicy,
@@ -60,12 +61,14 @@ __all__ = [
     "NumpyMLPPolicy",
     "Policy",
     "PolicyConfig",
+    "PolicyMeta",
     "RecurrentPolicy",
     "SoftPolicy",
     "StochasticPolicy",
     "fast_policy",
     "load_checkpoint",
     "load_policy",
+    "load_policy_with_meta",
     "save_policy",
 ]
 
@@ -250,7 +253,7 @@ def fast_policy(policy: Policy) -> Policy:
 
 
 def _versions() -> dict[str, str]:
-    from imitate import __version__
+    from imitate.version import __version__
 
     return {
         "imitate": __version__,
@@ -286,7 +289,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_policy(path: str | os.PathLike[str]) -> MLPPolicy:
-    """Load an ``MLPPolicy`` checkpoint written by :func:`save_policy`."""
+    """Load an ``MLPPolicy`` checkpoint written by :func:`save_policy` (its metadata:
+    ``policy.provenance``, or :func:`load_policy_with_meta` for the typed record)."""
+    return load_policy_with_meta(path)[0]
+
+
+def load_policy_with_meta(path: str | os.PathLike[str]) -> tuple[MLPPolicy, PolicyMeta]:
+    """The policy of a checkpoint and its :class:`PolicyMeta`, from one read of the file."""
     checkpoint = load_checkpoint(path)
     if checkpoint.get("kind") != "mlp":
         raise CheckpointError(f"{path}: unsupported policy kind {checkpoint.get('kind')!r}")
@@ -308,4 +317,4 @@ def load_policy(path: str | os.PathLike[str]) -> MLPPolicy:
         ) from exc
     policy.eval()
     policy.provenance = dict(checkpoint.get("config") or {})
-    return policy
+    return policy, PolicyMeta.from_header(checkpoint)
