@@ -24,6 +24,9 @@ quiet_while_the_command_starts()  # the `imitate` command only; see imitate.sign
 
 _EXPORTS = {
     "BCConfig": "imitate.configs",
+    "EarlyStopConfig": "imitate.configs",
+    "LossConfig": "imitate.configs",
+    "OptimConfig": "imitate.configs",
     "BCHistory": "imitate.bc",
     "train_bc": "imitate.bc",
     "Backend": "imitate.collect",
@@ -69,11 +72,14 @@ __all__ = [
     "DatasetError",
     "DatasetMeta",
     "DistillConfig",
+    "EarlyStopConfig",
     "EnvError",
     "EvalResult",
     "ImitateError",
+    "LossConfig",
     "MLPPolicy",
     "NumpyMLPPolicy",
+    "OptimConfig",
     "Policy",
     "PolicyConfig",
     "SoftPolicy",
@@ -127,7 +133,16 @@ sys.modules[__name__].__class__ = _Package
 if TYPE_CHECKING:
     from imitate.bc import BCHistory, train_bc
     from imitate.collect import Backend, EvalResult, collect, evaluate
-    from imitate.configs import BCConfig, BetaSchedule, DAggerConfig, DistillConfig, PolicyConfig
+    from imitate.configs import (
+        BCConfig,
+        BetaSchedule,
+        DAggerConfig,
+        DistillConfig,
+        EarlyStopConfig,
+        LossConfig,
+        OptimConfig,
+        PolicyConfig,
+    )
     from imitate.dagger import dagger
     from imitate.data import Dataset, DatasetMeta, concatenate, load_dataset
     from imitate.distill import distill

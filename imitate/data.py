@@ -22,9 +22,9 @@ from typing import IO, Any
 import gymnasium as gym
 import numpy as np
 
-from imitate.errors import DatasetError, scrub
+from imitate.errors import DatasetError, UnsupportedSpaceError, scrub
 from imitate.fileio import atomic_write
-from imitate.spaces import space_from_json, space_to_json
+from imitate.spaces import space_from_json, space_to_json, validate_actions
 
 FORMAT_VERSION = 1
 _REQUIRED = ("obs", "actions", "rewards", "terminated", "truncated", "episode_starts")
@@ -359,27 +359,16 @@ def validate(dataset: Dataset, source: str = "dataset") -> None:
 
 
 def _check_actions(actions: np.ndarray, space: gym.Space[Any], n: int, fail: Any) -> None:
-    """Vectorised membership test of every action in ``space``."""
+    """Vectorised membership test of every action in ``space`` (the head's check:
+    :meth:`imitate.spaces.ActionHead.validate_actions`)."""
     if actions.shape != (n, *tuple(space.shape or ())):
         raise fail("actions", f"has shape {actions.shape}, expected [{n}, {space.shape}]")
-    if isinstance(space, gym.spaces.Box):
-        if not np.isfinite(actions).all():
-            raise fail("actions", "contains NaN or inf")
-        inside = (actions >= space.low) & (actions <= space.high)
-    else:
-        if not np.issubdtype(actions.dtype, np.integer):
-            raise fail("actions", f"has dtype {actions.dtype}, expected integers for {space}")
-        if isinstance(space, gym.spaces.Discrete):
-            inside = (actions >= space.start) & (actions < space.start + space.n)
-        elif isinstance(space, gym.spaces.MultiDiscrete):
-            inside = (actions >= space.start) & (actions < space.start + space.nvec)
-        elif isinstance(space, gym.spaces.MultiBinary):
-            inside = (actions == 0) | (actions == 1)
-        else:
-            raise fail("meta_json", f"has unsupported action space {space}")
-    if not inside.all():
-        first = int(np.argwhere(~inside.reshape(n, -1).all(axis=1))[0][0])
-        raise fail("actions", f"has actions outside {space} (first at index {first})")
+    try:
+        problem = validate_actions(space, actions)
+    except UnsupportedSpaceError:
+        raise fail("meta_json", f"has unsupported action space {space}") from None
+    if problem is not None:
+        raise fail("actions", problem)
 
 
 def make_meta(

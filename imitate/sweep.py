@@ -16,7 +16,7 @@ import itertools
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +64,9 @@ def _sweepable() -> dict[str, Any]:
     """Scalar BCConfig fields by name -> their default value (its type parses the values)."""
     defaults = BCConfig()
     return {
-        f.name: getattr(defaults, f.name)
-        for f in fields(BCConfig)
-        if isinstance(getattr(defaults, f.name), int | float | str) and f.name != "seed"
+        name: defaults.setting(name)
+        for name in BCConfig.settings()
+        if isinstance(defaults.setting(name), int | float | str) and name != "seed"
     }
 
 
@@ -97,7 +97,7 @@ def parse_axis(text: str) -> SweepAxis:
             else:
                 values = [kind(item) for item in items]
             for value in values:  # BCConfig's own checks
-                replace(BCConfig(), **{name: value})
+                BCConfig().with_setting(name, value)
     except ValueError as exc:
         raise ImitateError(f"--grid {text!r}: {exc}") from exc
     return SweepAxis(name, tuple(values))
@@ -119,8 +119,9 @@ def run_trial(expert: Policy, config: SweepConfig, trial: dict[str, Any]) -> dic
     seed = int(trial["seed"])
     episodes = int(trial.get("episodes", config.episodes))
     bc = replace(config.bc, seed=seed)
-    overrides = {k: v for k, v in trial.items() if k not in ("seed", *_SPECIAL_AXES)}
-    bc = replace(bc, **overrides)
+    for name, value in trial.items():
+        if name not in ("seed", *_SPECIAL_AXES):
+            bc = bc.with_setting(name, value)
     if "hidden" in trial:
         bc = replace(
             bc, policy=PolicyConfig(hidden=trial["hidden"], activation=bc.policy.activation)

@@ -11,7 +11,7 @@ import pytest
 from cli_helpers import run_cli
 
 from agents.heuristics import CartPoleExpert
-from imitate import BCConfig, collect, evaluate, train_bc
+from imitate import BCConfig, EarlyStopConfig, OptimConfig, collect, evaluate, train_bc
 from imitate.constants import EVAL_SEED
 from imitate.data import load_dataset
 from imitate.policy import load_policy, load_policy_with_meta
@@ -59,7 +59,10 @@ def test_bc_equals_the_library_and_records_the_same_provenance(
         ["bc", "--data", str(demos), *BC, "--eval-episodes", "3", "--out", str(tmp_path / "b")],
         capsys,
     )
-    policy, _ = train_bc(load_dataset(demos), BCConfig(max_steps=60, eval_every=30))
+    policy, _ = train_bc(
+        load_dataset(demos),
+        BCConfig(optim=OptimConfig(max_steps=60), early_stop=EarlyStopConfig(eval_every=30)),
+    )
     cli_policy, meta = load_policy_with_meta(result["policy"])
     obs = load_dataset(demos).obs
     np.testing.assert_array_equal(cli_policy.logits(obs), policy.logits(obs))
@@ -70,7 +73,9 @@ def test_bc_equals_the_library_and_records_the_same_provenance(
     _, python_meta = load_policy_with_meta(save_policy(policy, tmp_path / "p.pt"))
     assert python_meta.to_config() == meta.to_config()
     assert (
-        meta.env_id == ENV and meta.expert == "heuristic" and meta.training["bc"]["max_steps"] == 60
+        meta.env_id == ENV
+        and meta.expert == "heuristic"
+        and meta.training["bc"]["optim"]["max_steps"] == 60
     )
     assert meta.versions["imitate"]
 
@@ -155,7 +160,9 @@ def test_dagger_equals_the_library(tmp_path: Path, capsys: pytest.CaptureFixture
         "--no-compare-bc",
     ]
     result = _json(["dagger", *flags, "--out", str(tmp_path / "d")], capsys)
-    config = DAggerConfig(rounds=2, steps_per_round=100, eval_episodes=1, bc=BCConfig(max_steps=40))
+    config = DAggerConfig(
+        rounds=2, steps_per_round=100, eval_episodes=1, bc=BCConfig(optim=OptimConfig(max_steps=40))
+    )
     policy, history = dagger(ENV, CartPoleExpert(), config)
     assert result["expert_labels"] == history.expert_labels
     obs = collect(CartPoleExpert(), ENV, 1, seed=0).obs

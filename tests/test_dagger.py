@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from envs.tightrope import TightropeExpert
-from imitate import BCConfig, collect, evaluate, train_bc
+from imitate import BCConfig, EarlyStopConfig, OptimConfig, collect, evaluate, train_bc
 from imitate.dagger import BetaSchedule, DAggerConfig, MixturePolicy, dagger
 
-FAST_BC = BCConfig(max_steps=600, eval_every=100, patience=3)
+FAST_BC = BCConfig(
+    optim=OptimConfig(max_steps=600), early_stop=EarlyStopConfig(eval_every=100, patience=3)
+)
 
 
 def test_beta_schedules() -> None:

@@ -18,6 +18,7 @@ from agents.heuristics import heuristic_expert
 from imitate import Dataset, collect, evaluate, load_dataset
 from imitate.bc import BCConfig
 from imitate.collect import Backend
+from imitate.configs import EarlyStopConfig, OptimConfig
 from imitate.dagger import BetaSchedule, DAggerConfig, dagger
 from imitate.errors import BackendError
 
@@ -69,7 +70,7 @@ def test_js_gated_collection_on_ray_equals_local(ray_cluster: None) -> None:
     from imitate.policy import JSGatedPolicy
 
     demos = collect(load_zoo_teacher("CartPole-v1"), "CartPole-v1", 2, seed=0)
-    policy, _ = train_bc(demos, BCConfig(max_steps=300))
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=300)))
     gated = JSGatedPolicy.wrap(policy, 0.2)  # per-episode state travels to the workers
     local = collect(gated, "CartPole-v1", 7, seed=3, seeding="per-episode")
     assert_same_data(local, collect(gated, "CartPole-v1", 7, seed=3, backend=RAY))
@@ -119,7 +120,7 @@ def test_dagger_rollouts_on_ray(ray_cluster: None) -> None:
         steps_per_round=400,
         beta=BetaSchedule("constant", 0.5),
         eval_episodes=4,
-        bc=BCConfig(max_steps=300, eval_every=100),
+        bc=BCConfig(optim=OptimConfig(max_steps=300), early_stop=EarlyStopConfig(eval_every=100)),
         whole_episodes=False,  # cut rounds: every visited state is kept and counted
     )
     _, history = dagger("CartPole-v1", heuristic_expert("CartPole-v1"), config, backend=RAY)
@@ -134,7 +135,10 @@ def test_dagger_rollouts_on_ray(ray_cluster: None) -> None:
 def test_dagger_whole_episode_rounds_on_ray(ray_cluster: None) -> None:
     """The default rounds on Ray: only complete episodes are kept, within the budget."""
     config = DAggerConfig(
-        rounds=2, steps_per_round=600, eval_episodes=0, bc=BCConfig(max_steps=200)
+        rounds=2,
+        steps_per_round=600,
+        eval_episodes=0,
+        bc=BCConfig(optim=OptimConfig(max_steps=200)),
     )
     _, history = dagger("CartPole-v1", heuristic_expert("CartPole-v1"), config, backend=RAY)
     for record in history.records:
@@ -150,7 +154,7 @@ def test_sweep_on_ray_equals_local(ray_cluster: None) -> None:
         axes=(parse_axis("episodes=1,2"),),
         seeds=(0, 1),
         eval_episodes=3,
-        bc=BCConfig(max_steps=200, eval_every=100),
+        bc=BCConfig(optim=OptimConfig(max_steps=200), early_stop=EarlyStopConfig(eval_every=100)),
     )
     expert = heuristic_expert("CartPole-v1")
     local = run_sweep(expert, config)
