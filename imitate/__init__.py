@@ -29,7 +29,8 @@ _EXPORTS = {
     "OptimConfig": "imitate.configs",
     "BCHistory": "imitate.bc",
     "train_bc": "imitate.bc",
-    "Backend": "imitate.collect",
+    "Backend": "imitate.backends",
+    "Rollouts": "imitate.backends",
     "EvalResult": "imitate.collect",
     "collect": "imitate.collect",
     "evaluate": "imitate.collect",
@@ -82,6 +83,7 @@ __all__ = [
     "OptimConfig",
     "Policy",
     "PolicyConfig",
+    "Rollouts",
     "SoftPolicy",
     "UnsupportedSpaceError",
     "__version__",
@@ -131,8 +133,9 @@ class _Package(types.ModuleType):
 sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:
+    from imitate.backends import Backend, Rollouts
     from imitate.bc import BCHistory, train_bc
-    from imitate.collect import Backend, EvalResult, collect, evaluate
+    from imitate.collect import EvalResult, collect, evaluate
     from imitate.configs import (
         BCConfig,
         BetaSchedule,

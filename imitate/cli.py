@@ -32,6 +32,7 @@ from imitate.runs import artefact_dir, check_out, config_to_json, default_run_di
 from imitate.tracking import RunLogger
 
 if TYPE_CHECKING:
+    from imitate.backends import Backend, Rollouts
     from imitate.environments import EnvLike
     from imitate.runtime import Policy
 
@@ -78,6 +79,7 @@ def run_collect(args: c.CollectCommand) -> dict[str, Any]:
     from imitate.runs import refuse_foreign_file
 
     backend = args.rollouts.to_backend()
+    seeding = backend.seeding(args.seeding)  # stream on Ray: refused before Ray starts
     env = _checked_env(args.setup.env, args.setup.env_kwargs)
     if args.out is not None:
         check_out(args.out, "file")
@@ -86,20 +88,20 @@ def run_collect(args: c.CollectCommand) -> dict[str, Any]:
     expert = _resolve(args.setup, args.setup.expert, env)
     target = args.out or default_run_dir(args.setup.env, "collect", args.seed) / "demos.npz"
 
-    def job(path: Path) -> dict[str, Any]:
+    def job(path: Path, rollouts: Rollouts) -> dict[str, Any]:
         summary = collect_demos(
-            expert, env, path, args.episodes, args.seed, args.num_envs, args.seeding,
-            args.setup.expert, backend, _progress(), lambda m: console.warn(warnings, m),
+            expert, env, path, args.episodes, args.seed, args.num_envs, seeding,
+            args.setup.expert, rollouts, _progress(), lambda m: console.warn(warnings, m),
         )  # fmt: skip
         return {"data": str(target), **summary}
 
     if args.out is None:  # our run folder (an --out file's folder is the user's)
-        with artefact_dir(target.parent, "collect") as artefacts:
-            result = job(artefacts.work / "demos.npz")
+        with artefact_dir(target.parent, "collect") as artefacts, backend.open() as rollouts:
+            result = job(artefacts.work / "demos.npz", rollouts)
             record_run(artefacts.work, args, "collect", result)
     else:
-        with out_lock(target):
-            result = job(target)
+        with out_lock(target), backend.open() as rollouts:
+            result = job(target, rollouts)
     return console.with_warnings(warnings, result)
 
 
@@ -140,23 +142,26 @@ def run_eval(args: c.EvalCommand) -> dict[str, Any]:
         setup = c.EnvExpert(args.env, args.env_kwargs, str(args.expert), **vars(args.sb3))
         return run_expert_eval(setup, args.episodes, args.seed, backend, named=False)
     env = None if args.env is None else _env(args.env, args.env_kwargs)
-    result = evaluate_checkpoint(
-        args.policy, env, args.episodes, args.seed, args.js_gate, args.expert,
-        lambda name, on: _resolve(args.sb3, name, on), args.out, backend, _progress(),
-    )  # fmt: skip
+    with backend.open() as rollouts:
+        result = evaluate_checkpoint(
+            args.policy, env, args.episodes, args.seed, args.js_gate, args.expert,
+            lambda name, on: _resolve(args.sb3, name, on), args.out, rollouts, _progress(),
+        )  # fmt: skip
     if args.out is not None:
         record_run(args.out, args, "eval", result)
     return result
 
 
 def run_expert_eval(
-    setup: c.EnvExpert, episodes: int, seed: int, backend: Any = None, named: bool = True
+    setup: c.EnvExpert, episodes: int, seed: int, backend: Backend | None = None, named: bool = True
 ) -> dict[str, Any]:
-    from imitate.collect import LOCAL, evaluate
+    from imitate.backends import LOCAL
 
+    backend = backend or LOCAL
     env = _checked_env(setup.env, setup.env_kwargs)
     expert = _resolve(setup, setup.expert, env)
-    result = evaluate(expert, env, episodes, seed, progress=_progress(), backend=backend or LOCAL)
+    with backend.open() as rollouts:
+        result = rollouts.evaluate(expert, env, episodes, seed, progress=_progress())
     return {"env": setup.env, **({"expert": setup.expert} if named else {}), **result.to_json()}
 
 
@@ -187,6 +192,7 @@ def run_ood(args: c.OodCommand) -> dict[str, Any]:
 def run_main_job(args: c.RunCommand) -> dict[str, Any]:
     from agents.registry import default_expert
     from imitate.pipeline import run_pipeline, scaled_run_config
+    from imitate.runs import keep_state, resumable, resume_settings, resume_target
 
     env = _checked_env(args.setup.env, args.setup.env_kwargs)
     name = (
@@ -194,13 +200,20 @@ def run_main_job(args: c.RunCommand) -> dict[str, Any]:
     )
     expert = _resolve(args.setup, name, env)
     recorded = replace(args, config=scaled_run_config(env, args.config))
-    target = args.out or default_run_dir(args.setup.env, "run", recorded.config.seed)
-    with artefact_dir(target, "run", inputs=_inputs(name)) as artefacts:
+    target = resume_target(args.out, args.resume) or default_run_dir(
+        args.setup.env, "run", recorded.config.seed
+    )
+    settings = resume_settings(recorded)
+    with (
+        artefact_dir(target, "run", inputs=_inputs(name)) as artefacts,
+        resumable(target, "run", settings, args.resume is not None) as (state, resuming),
+    ):
         write_json(artefacts.work / "config.json", config_to_json(recorded))
         results = run_pipeline(
             env, expert, name, recorded.config, artefacts.work, progress=_progress(),
-            metrics=_log(artefacts.work, recorded),
+            metrics=_log(artefacts.work, recorded), state_dir=state, resume=resuming,
         )  # fmt: skip
+        keep_state(state, artefacts.work)
         paths = {"run": str(artefacts.work), "report": str(artefacts.work / "report.md")}
         result = {**paths, "report_html": str(artefacts.work / "report.html"), **results}
     return artefacts.final(result)
@@ -208,17 +221,28 @@ def run_main_job(args: c.RunCommand) -> dict[str, Any]:
 
 def run_dagger(args: c.DaggerCommand) -> dict[str, Any]:
     from imitate.jobs import dagger_into
+    from imitate.runs import keep_state, resumable, resume_settings, resume_target
 
     env = _checked_env(args.setup.env, args.setup.env_kwargs)
     expert = _resolve(args.setup, args.setup.expert, env)
     backend = args.rollouts.to_backend()
-    target = args.out or default_run_dir(args.setup.env, "dagger", args.config.seed)
-    with artefact_dir(target, "dagger", inputs=_inputs(args.setup.expert)) as artefacts:
+    target = resume_target(args.out, args.resume) or default_run_dir(
+        args.setup.env, "dagger", args.config.seed
+    )
+    resume = args.resume is not None
+    with (
+        artefact_dir(target, "dagger", inputs=_inputs(args.setup.expert)) as artefacts,
+        resumable(target, "dagger", resume_settings(args), resume) as (state, resuming),
+    ):
         write_json(artefacts.work / "config.json", config_to_json(args))
-        result = dagger_into(
-            env, expert, args.config, artefacts.work, args.compare_bc, backend,
-            _log(artefacts.work, args), _progress(),
-        )  # fmt: skip
+        rounds = state / "rounds"
+        with backend.open() as rollouts:
+            result = dagger_into(
+                env, expert, args.config, artefacts.work, args.compare_bc, rollouts,
+                _log(artefacts.work, args), _progress(), rounds,
+                resuming and (rounds / "dagger.json").is_file(),
+            )  # fmt: skip
+        keep_state(state, artefacts.work)
     return artefacts.final(result)
 
 
@@ -323,10 +347,11 @@ def run_sweep_command(args: c.SweepCommand) -> dict[str, Any]:
     )  # fmt: skip
     expert = _resolve(args.sb3, args.expert, env)
     target = args.out or default_run_dir(args.env, "sweep", args.seeds[0] if args.seeds else 0)
-    with artefact_dir(target, "sweep", inputs=_inputs(args.expert)) as artefacts:
+    inputs = _inputs(args.expert)
+    with artefact_dir(target, "sweep", inputs=inputs) as artefacts, backend.open() as rollouts:
         write_json(artefacts.work / "config.json", config_to_json(args))
         log = _log(artefacts.work, args)
-        result = sweep_into(expert, config, artefacts.work, backend, log, _progress())
+        result = sweep_into(expert, config, artefacts.work, rollouts, log, _progress())
     return artefacts.final(result)
 
 

@@ -24,7 +24,7 @@ from imitate.errors import ImitateError
 from imitate.tracking import Logger
 
 if TYPE_CHECKING:
-    from imitate.collect import Backend
+    from imitate.backends import Backend
 
 Flatten = tyro.conf.arg(name="")
 DefaultInDoc = tyro.conf.arg(help_behavior_hint="")
@@ -113,7 +113,7 @@ class BackendFlags:
     """Existing Ray cluster ('auto', 'ray://head:10001'); default: start a local Ray."""
 
     def to_backend(self) -> Backend:
-        from imitate.collect import Backend
+        from imitate.backends import Backend
 
         if self.workers < 1:
             raise ImitateError(f"--workers must be >= 1, got {self.workers}")
@@ -217,6 +217,9 @@ class RunCommand:
 
     setup: Setup = field(default_factory=lambda: EnvExpert(expert="auto"))
     out: Out = None
+    resume: Annotated[Path | None, DefaultInDoc] = None
+    """Continue the interrupted run in this folder (give the settings it was started with):
+    the demonstrations and finished DAgger rounds are loaded, not asked of the expert again."""
     config: Annotated[RunConfig, Flatten] = field(default_factory=RunConfig)
     """What the job does (--episodes, --bc.*, --dagger.*, ...)."""
     logger: Logging = "none"
@@ -229,6 +232,9 @@ class DaggerCommand:
 
     setup: Setup = field(default_factory=EnvExpert)
     out: Out = None
+    resume: Annotated[Path | None, DefaultInDoc] = None
+    """Continue the interrupted run in this folder (give the settings it was started with):
+    its finished rounds are loaded, not run again."""
     compare_bc: bool = True
     """Also train BC on the same numbers of expert-trajectory labels (the plot's baseline)."""
     config: Annotated[DAggerConfig, Flatten] = field(default_factory=DAggerConfig)

@@ -28,7 +28,8 @@ from imitate.spaces import space_from_json, space_to_json, validate_actions
 
 FORMAT_VERSION = 1
 _REQUIRED = ("obs", "actions", "rewards", "terminated", "truncated", "episode_starts")
-_OPTIONAL = ("teacher_logits", "weights")  # per transition
+_OPTIONAL = ("teacher_logits", "weights")  # per transition, float
+_FLAGS = ("expert_acted",)  # per transition, bool (optional: older files have none)
 _PER_EPISODE = ("final_obs",)
 
 
@@ -94,6 +95,8 @@ class Dataset:
         weights: optional ``[N]`` float32 per-sample loss weights.
         final_obs: optional ``[E, *obs_shape]`` float32 observation after each episode's
             last step (``s_T``; Minari stores ``T + 1`` observations per episode).
+        expert_acted: optional ``[N]`` bool, true where the expert chose the action taken
+            (a DAgger mixture's expert steps; its queries are counted from this column).
     """
 
     obs: np.ndarray
@@ -106,6 +109,7 @@ class Dataset:
     teacher_logits: np.ndarray | None = None
     weights: np.ndarray | None = None
     final_obs: np.ndarray | None = None
+    expert_acted: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.obs.shape[0])
@@ -118,7 +122,7 @@ class Dataset:
 
         extras = [
             f"{name}={shape(getattr(self, name))}"
-            for name in ("teacher_logits", "weights", "final_obs")
+            for name in ("teacher_logits", "weights", "final_obs", "expert_acted")
             if getattr(self, name) is not None
         ]
         return (
@@ -180,13 +184,14 @@ class Dataset:
             episode_starts=episode_starts,
             teacher_logits=None if self.teacher_logits is None else self.teacher_logits[index],
             weights=None if self.weights is None else self.weights[index],
+            expert_acted=None if self.expert_acted is None else self.expert_acted[index],
             final_obs=None,
         )
 
     def arrays(self) -> dict[str, np.ndarray]:
         """All arrays by field name (optional ones only when present)."""
         out = {name: getattr(self, name) for name in _REQUIRED}
-        for name in (*_OPTIONAL, *_PER_EPISODE):
+        for name in (*_OPTIONAL, *_FLAGS, *_PER_EPISODE):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         return out
@@ -235,6 +240,7 @@ def concatenate(datasets: list[Dataset], meta: DatasetMeta | None = None) -> Dat
         teacher_logits=optional("teacher_logits"),
         weights=optional("weights"),
         final_obs=optional("final_obs"),
+        expert_acted=optional("expert_acted"),
     )
 
 
@@ -268,6 +274,7 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
         teacher_logits=arrays.get("teacher_logits"),
         weights=arrays.get("weights"),
         final_obs=arrays.get("final_obs"),
+        expert_acted=arrays.get("expert_acted"),
     )
     validate(dataset, source=str(path))
     return dataset
@@ -350,6 +357,10 @@ def validate(dataset: Dataset, source: str = "dataset") -> None:
             raise fail(name, "contains NaN or inf")
     if dataset.weights is not None and np.any(dataset.weights < 0):
         raise fail("weights", "contains negative weights")
+    for name in _FLAGS:
+        values = getattr(dataset, name)
+        if values is not None and (values.shape != (n,) or values.dtype != np.bool_):
+            raise fail(name, f"must be bool of shape ({n},), got {values.dtype}{values.shape}")
     final_obs = dataset.final_obs
     if final_obs is not None:
         if final_obs.shape != (len(starts), *dataset.obs.shape[1:]):

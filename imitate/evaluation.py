@@ -22,7 +22,7 @@ from imitate.constants import (
 from imitate.errors import ImitateError
 
 if TYPE_CHECKING:
-    from imitate.collect import Backend
+    from imitate.backends import Rollouts
     from imitate.environments import EnvLike
     from imitate.policy import MLPPolicy
     from imitate.runtime import NumpyMLPPolicy, Policy
@@ -42,40 +42,39 @@ def evaluate_policy(
     episodes: int,
     seed: int,
     js_gate: float = 0.0,
-    backend: Backend | None = None,
+    rollouts: Rollouts | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Returns on ``episodes`` episodes (episode i resets with ``seed + i``); for a Discrete
     policy also the action-flip rate, executed through a JS gate of ``js_gate`` nats (0: off,
     see :class:`imitate.policy.JSGatedPolicy`)."""
-    from imitate.collect import LOCAL, EvalResult, collect, evaluate
+    from imitate.collect import EvalResult, LocalRollouts
     from imitate.drift import action_flip_rate
     from imitate.environments import env_name
     from imitate.spaces import CategoricalHead
 
-    backend = backend or LOCAL
+    rollouts = rollouts or LocalRollouts()
     check_js_gate(js_gate)
     discrete = isinstance(policy.head, CategoricalHead)
     if js_gate and not discrete:
         raise ImitateError("--js-gate needs a policy with a Discrete action space")
     if not discrete:
-        result = evaluate(policy, env, episodes, seed, progress=progress, backend=backend)
+        result = rollouts.evaluate(policy, env, episodes, seed, progress=progress)
         return {"env": env_name(env), **result.to_json()}
     actor: Policy = policy  # record the actions too, for the flip rate
     if js_gate:
         from imitate.policy import JSGatedPolicy
 
         actor = JSGatedPolicy.wrap(policy, js_gate)
-    rollouts = collect(
-        actor, env, episodes, seed, seeding="per-episode", progress=progress, backend=backend,
-        desc="eval",
-    )  # fmt: skip
-    result = EvalResult(rollouts.episode_returns, rollouts.episode_lengths, seed)
+    data = rollouts.collect(
+        actor, env, episodes, seed, seeding="per-episode", progress=progress, desc="eval"
+    )
+    result = EvalResult(data.episode_returns, data.episode_lengths, seed)
     return {
         "env": env_name(env),
         **result.to_json(),
         "js_gate": js_gate,
-        "action_flip_rate": action_flip_rate(rollouts.actions, rollouts.episode_starts),
+        "action_flip_rate": action_flip_rate(data.actions, data.episode_starts),
     }
 
 
@@ -145,7 +144,7 @@ def evaluate_checkpoint(
     expert: str | None = None,
     resolve: Callable[[str, EnvLike], Policy] | None = None,
     out_dir: Path | None = None,
-    backend: Backend | None = None,
+    rollouts: Rollouts | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """``imitate eval --policy``: the checkpoint at ``path`` (numpy inference, torch is not
@@ -166,7 +165,7 @@ def evaluate_checkpoint(
             raise ImitateError(f"{path} does not record its env: pass --env")
         env = meta.env()  # with the kwargs it was trained with
     check_policy_env(policy, env, str(path))
-    out = evaluate_policy(policy, env, episodes, seed, js_gate, backend, progress)
+    out = evaluate_policy(policy, env, episodes, seed, js_gate, rollouts, progress)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(policy.head, CategoricalHead) and resolve is not None:

@@ -25,7 +25,7 @@ from imitate.runs import config_to_json
 from imitate.tracking import RunLogger
 
 if TYPE_CHECKING:
-    from imitate.collect import Backend
+    from imitate.backends import Rollouts
     from imitate.configs import BCConfig, DAggerConfig, DistillConfig, Seeding
     from imitate.data import Dataset
     from imitate.environments import EnvLike
@@ -85,7 +85,7 @@ def collect_demos(
     num_envs: int = 16,
     seeding: Seeding = "auto",
     source: str = "policy",
-    backend: Backend | None = None,
+    rollouts: Rollouts | None = None,
     progress: bool = False,
     warn: Warn = _ignore,
 ) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def collect_demos(
     episodes, transitions, return statistics, wall time)."""
     import numpy as np
 
-    from imitate.collect import LOCAL, collect
+    from imitate.collect import LocalRollouts
     from imitate.data import (
         collection_chunk_episodes,
         collection_estimate,
@@ -107,7 +107,7 @@ def collect_demos(
     )
     from imitate.environments import env_name
 
-    backend = backend or LOCAL
+    rollouts = rollouts or LocalRollouts()
     name = env_name(env)
     estimate = collection_estimate(name, episodes)
     if estimate is not None:
@@ -121,9 +121,9 @@ def collect_demos(
     start = time.perf_counter()
     summary: dict[str, Any] = {"env": name, "expert": source}
     if chunk is None:
-        dataset = collect(
+        dataset = rollouts.collect(
             expert, env, episodes, seed, num_envs, seeding=seeding, source=source,
-            progress=progress, backend=backend,
+            progress=progress,
         )  # fmt: skip
         elapsed = time.perf_counter() - start
         for message in dataset_warnings(dataset):
@@ -144,9 +144,9 @@ def collect_demos(
 
     def chunks() -> Iterator[Dataset]:
         for first in range(0, episodes, chunk):
-            part = collect(
+            part = rollouts.collect(
                 expert, env, min(chunk, episodes - first), seed + first, num_envs,
-                seeding="per-episode", source=source, progress=progress, backend=backend,
+                seeding="per-episode", source=source, progress=progress,
             )  # fmt: skip
             for message in dataset_warnings(part):
                 if message not in warned:
@@ -209,20 +209,26 @@ def dagger_into(
     config: DAggerConfig,
     out_dir: Path,
     compare_bc: bool = True,
-    backend: Backend | None = None,
+    rollouts: Rollouts | None = None,
     log: RunLogger | None = None,
     progress: bool = False,
+    run_dir: Path | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """DAgger into ``out_dir``: policy.pt, metrics.jsonl and (with evaluation) dagger.png,
-    the learner's return against expert labels, next to BC's on the same label counts."""
-    from imitate.collect import LOCAL, evaluate
+    the learner's return against expert labels, next to BC's on the same label counts.
+    ``run_dir``/``resume``: where DAgger persists each round, and whether to continue the
+    rounds found there (:func:`imitate.dagger.dagger`)."""
+    from imitate.collect import evaluate
     from imitate.dagger import bc_label_curve, dagger
     from imitate.environments import env_name
     from imitate.plots import plot_return_vs_labels
     from imitate.policy import save_policy
 
     log = log or RunLogger(out_dir)
-    policy, history = dagger(env, expert, config, progress=progress, backend=backend or LOCAL)
+    policy, history = dagger(
+        env, expert, config, progress=progress, rollouts=rollouts, run_dir=run_dir, resume=resume
+    )
     save_policy(policy, out_dir / "policy.pt")  # env, expert, config: recorded by dagger()
     log.log_records("dagger", history.records)
     result: dict[str, Any] = {
@@ -397,16 +403,15 @@ def sweep_into(
     expert: Policy,
     config: SweepConfig,
     out_dir: Path,
-    backend: Backend | None = None,
+    rollouts: Rollouts | None = None,
     log: RunLogger | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """BC over the grid of ``config``: trials.jsonl, sweep.md, sweep.png and metrics."""
-    from imitate.collect import LOCAL
     from imitate.sweep import plot_sweep, run_sweep, summarise, sweep_markdown
 
     start = time.perf_counter()
-    rows = run_sweep(expert, config, backend or LOCAL, progress=progress)
+    rows = run_sweep(expert, config, rollouts, progress=progress)
     curves = [row.pop("curve", []) for row in rows]
     summary = summarise(rows, config.axes)
     write_jsonl(out_dir / "trials.jsonl", rows)
