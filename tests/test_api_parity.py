@@ -262,3 +262,21 @@ def test_export_and_compress_equal_the_library(
     ours = compress_dataset(load_policy(clone), load_dataset(demos), tmp_path / "b.imz")
     assert packed["payload_bits"] == ours["payload_bits"]
     assert (tmp_path / "a.imz").read_bytes() == (tmp_path / "b.imz").read_bytes()
+
+
+def test_sweep_and_expert_eval_equal_the_library(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from imitate.sweep import SweepConfig, parse_axis, run_sweep, summarise
+
+    flags = ["--grid", "episodes=1,2", "--seeds", "0", "--eval-episodes", "2", "--max-steps", "30"]
+    result = _json(["sweep", *flags, "--out", str(tmp_path / "s")], capsys)
+    axes = (parse_axis("episodes=1,2"),)
+    bc = BCConfig(optim=OptimConfig(max_steps=30))
+    config = SweepConfig(env_id=ENV, axes=axes, seeds=(0,), eval_episodes=2, bc=bc)
+    rows = run_sweep(CartPoleExpert(), config)
+    for row in rows:
+        row.pop("curve", None)
+    assert result["summary"] == json.loads(json.dumps(summarise(rows, axes), default=float))
+    expert = _json(["expert", "eval", "--expert", "heuristic", "--episodes", "3"], capsys)
+    assert expert["mean_return"] == evaluate(CartPoleExpert(), ENV, 3, EVAL_SEED).mean_return
