@@ -32,7 +32,6 @@ from imitate.runs import artefact_dir, check_out, config_to_json, default_run_di
 from imitate.tracking import RunLogger
 
 if TYPE_CHECKING:
-    from imitate.backends import Backend, Rollouts
     from imitate.environments import EnvLike
     from imitate.runtime import Policy
 
@@ -88,20 +87,21 @@ def run_collect(args: c.CollectCommand) -> dict[str, Any]:
     expert = _resolve(args.setup, args.setup.expert, env)
     target = args.out or default_run_dir(args.setup.env, "collect", args.seed) / "demos.npz"
 
-    def job(path: Path, rollouts: Rollouts) -> dict[str, Any]:
-        summary = collect_demos(
-            expert, env, path, args.episodes, args.seed, args.num_envs, seeding,
-            args.setup.expert, rollouts, _progress(), lambda m: console.warn(warnings, m),
-        )  # fmt: skip
+    def job(path: Path) -> dict[str, Any]:
+        with backend.open() as rollouts:
+            summary = collect_demos(
+                expert, env, path, args.episodes, args.seed, args.num_envs, seeding,
+                args.setup.expert, rollouts, _progress(), lambda m: console.warn(warnings, m),
+            )  # fmt: skip
         return {"data": str(target), **summary}
 
     if args.out is None:  # our run folder (an --out file's folder is the user's)
-        with artefact_dir(target.parent, "collect") as artefacts, backend.open() as rollouts:
-            result = job(artefacts.work / "demos.npz", rollouts)
+        with artefact_dir(target.parent, "collect") as artefacts:
+            result = job(artefacts.work / "demos.npz")
             record_run(artefacts.work, args, "collect", result)
     else:
-        with out_lock(target), backend.open() as rollouts:
-            result = job(target, rollouts)
+        with out_lock(target):
+            result = job(target)
     return console.with_warnings(warnings, result)
 
 
@@ -153,14 +153,13 @@ def run_eval(args: c.EvalCommand) -> dict[str, Any]:
 
 
 def run_expert_eval(
-    setup: c.EnvExpert, episodes: int, seed: int, backend: Backend | None = None, named: bool = True
+    setup: c.EnvExpert, episodes: int, seed: int, backend: Any = None, named: bool = True
 ) -> dict[str, Any]:
     from imitate.backends import LOCAL
 
-    backend = backend or LOCAL
     env = _checked_env(setup.env, setup.env_kwargs)
     expert = _resolve(setup, setup.expert, env)
-    with backend.open() as rollouts:
+    with (backend or LOCAL).open() as rollouts:
         result = rollouts.evaluate(expert, env, episodes, seed, progress=_progress())
     return {"env": setup.env, **({"expert": setup.expert} if named else {}), **result.to_json()}
 
@@ -203,10 +202,12 @@ def run_main_job(args: c.RunCommand) -> dict[str, Any]:
     target = resume_target(args.out, args.resume) or default_run_dir(
         args.setup.env, "run", recorded.config.seed
     )
-    settings = resume_settings(recorded)
     with (
         artefact_dir(target, "run", inputs=_inputs(name)) as artefacts,
-        resumable(target, "run", settings, args.resume is not None) as (state, resuming),
+        resumable(target, "run", resume_settings(recorded), args.resume is not None) as (
+            state,
+            resuming,
+        ),
     ):
         write_json(artefacts.work / "config.json", config_to_json(recorded))
         results = run_pipeline(
@@ -235,12 +236,10 @@ def run_dagger(args: c.DaggerCommand) -> dict[str, Any]:
         resumable(target, "dagger", resume_settings(args), resume) as (state, resuming),
     ):
         write_json(artefacts.work / "config.json", config_to_json(args))
-        rounds = state / "rounds"
         with backend.open() as rollouts:
             result = dagger_into(
                 env, expert, args.config, artefacts.work, args.compare_bc, rollouts,
-                _log(artefacts.work, args), _progress(), rounds,
-                resuming and (rounds / "dagger.json").is_file(),
+                _log(artefacts.work, args), _progress(), state, resuming,
             )  # fmt: skip
         keep_state(state, artefacts.work)
     return artefacts.final(result)

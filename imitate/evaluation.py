@@ -53,28 +53,28 @@ def evaluate_policy(
     from imitate.environments import env_name
     from imitate.spaces import CategoricalHead
 
-    rollouts = rollouts or LocalRollouts()
+    runner: Rollouts = rollouts or LocalRollouts()
     check_js_gate(js_gate)
     discrete = isinstance(policy.head, CategoricalHead)
     if js_gate and not discrete:
         raise ImitateError("--js-gate needs a policy with a Discrete action space")
     if not discrete:
-        result = rollouts.evaluate(policy, env, episodes, seed, progress=progress)
+        result = runner.evaluate(policy, env, episodes, seed, progress=progress)
         return {"env": env_name(env), **result.to_json()}
     actor: Policy = policy  # record the actions too, for the flip rate
     if js_gate:
         from imitate.policy import JSGatedPolicy
 
         actor = JSGatedPolicy.wrap(policy, js_gate)
-    data = rollouts.collect(
+    episodes_data = runner.collect(
         actor, env, episodes, seed, seeding="per-episode", progress=progress, desc="eval"
     )
-    result = EvalResult(data.episode_returns, data.episode_lengths, seed)
+    result = EvalResult(episodes_data.episode_returns, episodes_data.episode_lengths, seed)
     return {
         "env": env_name(env),
         **result.to_json(),
         "js_gate": js_gate,
-        "action_flip_rate": action_flip_rate(data.actions, data.episode_starts),
+        "action_flip_rate": action_flip_rate(episodes_data.actions, episodes_data.episode_starts),
     }
 
 

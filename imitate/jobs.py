@@ -107,7 +107,7 @@ def collect_demos(
     )
     from imitate.environments import env_name
 
-    rollouts = rollouts or LocalRollouts()
+    runner: Rollouts = rollouts or LocalRollouts()
     name = env_name(env)
     estimate = collection_estimate(name, episodes)
     if estimate is not None:
@@ -121,7 +121,7 @@ def collect_demos(
     start = time.perf_counter()
     summary: dict[str, Any] = {"env": name, "expert": source}
     if chunk is None:
-        dataset = rollouts.collect(
+        dataset = runner.collect(
             expert, env, episodes, seed, num_envs, seeding=seeding, source=source,
             progress=progress,
         )  # fmt: skip
@@ -144,7 +144,7 @@ def collect_demos(
 
     def chunks() -> Iterator[Dataset]:
         for first in range(0, episodes, chunk):
-            part = rollouts.collect(
+            part = runner.collect(
                 expert, env, min(chunk, episodes - first), seed + first, num_envs,
                 seeding="per-episode", source=source, progress=progress,
             )  # fmt: skip
@@ -212,13 +212,14 @@ def dagger_into(
     rollouts: Rollouts | None = None,
     log: RunLogger | None = None,
     progress: bool = False,
-    run_dir: Path | None = None,
+    state_dir: Path | None = None,
     resume: bool = False,
 ) -> dict[str, Any]:
     """DAgger into ``out_dir``: policy.pt, metrics.jsonl and (with evaluation) dagger.png,
     the learner's return against expert labels, next to BC's on the same label counts.
-    ``run_dir``/``resume``: where DAgger persists each round, and whether to continue the
-    rounds found there (:func:`imitate.dagger.dagger`)."""
+
+    ``state_dir`` (:func:`imitate.runs.resumable`): each round is saved in its ``rounds``
+    folder as it finishes; with ``resume``, the rounds found there are loaded, not rerun."""
     from imitate.collect import evaluate
     from imitate.dagger import bc_label_curve, dagger
     from imitate.environments import env_name
@@ -226,8 +227,15 @@ def dagger_into(
     from imitate.policy import save_policy
 
     log = log or RunLogger(out_dir)
+    rounds = None if state_dir is None else state_dir / "rounds"
     policy, history = dagger(
-        env, expert, config, progress=progress, rollouts=rollouts, run_dir=run_dir, resume=resume
+        env,
+        expert,
+        config,
+        progress=progress,
+        rollouts=rollouts,
+        run_dir=rounds,
+        resume=resume and rounds is not None and (rounds / "dagger.json").is_file(),
     )
     save_policy(policy, out_dir / "policy.pt")  # env, expert, config: recorded by dagger()
     log.log_records("dagger", history.records)

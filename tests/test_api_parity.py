@@ -11,7 +11,8 @@ import pytest
 from cli_helpers import run_cli
 
 from agents.heuristics import CartPoleExpert
-from imitate import BCConfig, EarlyStopConfig, OptimConfig, collect, evaluate, train_bc
+from imitate import BCConfig, collect, evaluate, train_bc
+from imitate.configs import EarlyStopConfig, OptimConfig
 from imitate.constants import EVAL_SEED
 from imitate.data import load_dataset
 from imitate.policy import load_policy, load_policy_with_meta
