@@ -301,7 +301,7 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
     with artefact_dir(target, "export", inputs=(args.policy,)) as artefacts:
         result = export_into(
             policy, args.format, artefacts.work, args.int8, calibration, args.prefix,
-            args.activation_bits, args.algo,
+            args.activation_bits, args.algo, args.input_bits,
         )  # fmt: skip
         record_run(artefacts.work, args, "export", result)
     return artefacts.final(result)
