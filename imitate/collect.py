@@ -33,6 +33,7 @@ import gymnasium as gym
 import numpy as np
 
 from imitate.configs import Seeding as Seeding  # re-exported
+from imitate.constants import EVAL_SEED
 from imitate.data import Dataset, make_meta
 from imitate.environments import EnvLike, env_record, env_spec
 from imitate.errors import EnvError
@@ -413,7 +414,7 @@ def evaluate(
     policy: Policy,
     env_id: EnvLike,
     n_episodes: int = 50,
-    seed: int = 10_000,
+    seed: int = EVAL_SEED,
     num_envs: int = 16,
     progress: bool = False,
 ) -> EvalResult:
@@ -472,7 +473,7 @@ class LocalRollouts:
         policy: Policy,
         env_id: EnvLike,
         n_episodes: int = 50,
-        seed: int = 10_000,
+        seed: int = EVAL_SEED,
         num_envs: int = 16,
         progress: bool = False,
     ) -> EvalResult:
