@@ -332,11 +332,14 @@ def run_sweep_command(args: c.SweepCommand) -> dict[str, Any]:
     from imitate.sweep import SweepConfig, parse_axis
 
     backend = args.rollouts.to_backend()
-    env = _checked_env(args.env)
+    from imitate.environments import parse_env_kwargs
+
+    env = _checked_env(args.env, args.env_kwargs)
     axes = tuple(parse_axis(text) for text in (args.grid or ("episodes=1,2,5",)))
     config = SweepConfig(
         env_id=args.env, axes=axes, seeds=args.seeds, episodes=args.episodes,
         eval_episodes=args.eval_episodes, bc=args.config,
+        env_kwargs=tuple(sorted(parse_env_kwargs(args.env_kwargs).items())),
     )  # fmt: skip
     expert = _resolve(args.sb3, args.expert, env)
     target = args.out or default_run_dir(args.env, "sweep", args.seeds[0] if args.seeds else 0)

@@ -429,6 +429,7 @@ class SweepCommand:
 
     env: str = "CartPole-v1"
     """Gymnasium env id."""
+    env_kwargs: EnvKwargs = ()
     expert: Expert = "heuristic"
     sb3: Sb3 = field(default_factory=SB3Flags)
     grid: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()

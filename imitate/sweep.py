@@ -28,6 +28,7 @@ from imitate.backends import Rollouts
 from imitate.bc import BCConfig, train_bc
 from imitate.collect import LocalRollouts, collect, evaluate
 from imitate.constants import EVAL_SEED
+from imitate.environments import EnvLike
 from imitate.errors import ImitateError
 from imitate.policy import Policy, PolicyConfig
 
@@ -53,6 +54,14 @@ class SweepConfig:
     """Demonstrations per trial (unless ``episodes`` is an axis)."""
     eval_episodes: int = 20
     bc: BCConfig = field(default_factory=BCConfig)
+    env_kwargs: tuple[tuple[str, Any], ...] = ()
+    """Keyword arguments of the env (``(name, value)`` pairs), as ``--env-kwargs`` gives them."""
+
+    def env(self) -> EnvLike:
+        """What the trials collect and evaluate on: the id, or its spec with the kwargs."""
+        from imitate.environments import env_spec
+
+        return env_spec(self.env_id, dict(self.env_kwargs)) if self.env_kwargs else self.env_id
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.axes) <= 2:
@@ -129,9 +138,9 @@ def run_trial(expert: Policy, config: SweepConfig, trial: dict[str, Any]) -> dic
         bc = replace(
             bc, policy=PolicyConfig(hidden=trial["hidden"], activation=bc.policy.activation)
         )
-    demos = collect(expert, config.env_id, episodes, 1000 * seed, seeding="per-episode")
+    demos = collect(expert, config.env(), episodes, 1000 * seed, seeding="per-episode")
     policy, history = train_bc(demos, bc)
-    result = evaluate(policy, config.env_id, config.eval_episodes, EVAL_SEED)
+    result = evaluate(policy, config.env(), config.eval_episodes, EVAL_SEED)
     final = history.final
     return {
         **{k: "x".join(map(str, v)) if k == "hidden" else v for k, v in trial.items()},

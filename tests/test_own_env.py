@@ -241,3 +241,22 @@ def test_minari_import_restores_env_kwargs_of_a_foreign_dataset(
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_cli_sweep_takes_env_kwargs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The sweep's trials collect and evaluate on the env with its kwargs (size=5: five
+    features), and its config.json records them."""
+    from imitate.sweep import SweepConfig, parse_axis
+
+    axis = parse_axis("episodes=2")
+    config = SweepConfig(env_id=LINE, axes=(axis,), seeds=(0,), env_kwargs=(("size", 5),))
+    assert gym.make(config.env()).observation_space.shape == (5,)
+    args = ["sweep", "--env", LINE, "--env-kwargs", "size=5", "--expert", "mypkg.envs:LineExpert",
+            "--grid", "episodes=2", "--seeds", "0", "--eval-episodes", "2", "--max-steps", "50",
+            "--out", str(tmp_path / "s"), "--json"]  # fmt: skip
+    code, _, err = cli(args, capsys)
+    assert code == 0, err
+    lines = (tmp_path / "s" / "trials.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["transitions"] > 0
+    recorded = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert recorded["env_kwargs"] == ["size=5"]
