@@ -224,6 +224,18 @@ def batch(observations: Sequence[Any], space: gym.Space[Any]) -> ObsBatch:
     return as_leaf(list(observations), space)
 
 
+def compact(obs: ObsBatch) -> ObsBatch:
+    """Text leaves narrowed to their longest string (a buffer preallocated at the space's
+    ``max_length`` can be far wider than the strings it holds); other leaves unchanged."""
+
+    def narrow(a: np.ndarray) -> np.ndarray:
+        if a.dtype.kind != "U" or a.size == 0:
+            return a
+        return a.astype(f"<U{max(int(np.char.str_len(a).max()), 1)}")
+
+    return map_obs(narrow, obs)
+
+
 def as_leaf(values: Any, space: gym.Space[Any]) -> np.ndarray:
     """A leaf batch in its storage dtype (strings as fixed-width unicode)."""
     if isinstance(space, gym.spaces.Text):
@@ -289,6 +301,8 @@ def _validate_leaf(array: np.ndarray, space: gym.Space[Any], n: int, where: str)
     if isinstance(space, gym.spaces.Box):
         if np.dtype(space.dtype).kind in "iu" and array.dtype.kind not in "iub":
             raise DatasetError(f"{where} must be integers ({space.dtype}), got {array.dtype}")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise DatasetError(f"{where} contains NaN or inf")
         return
     if array.dtype.kind == "f" and n and not np.array_equal(array, np.round(array)):
         raise DatasetError(f"{where} must hold integers, got fractional values")

@@ -88,6 +88,7 @@ def test_missing_key_names_it() -> None:
         ("image", np.zeros((3, 4, 4), np.uint8), r"field 'obs/image' has shape"),
         ("image", np.zeros((3, 4, 4, 3), np.float32), "must be integers"),
         ("mission", np.zeros(3, np.float32), "must hold strings"),
+        ("arm", (np.full((3, 2), np.nan), np.zeros((3, 3), np.int8)), "NaN or inf"),
         ("mission", np.array(["x" * 30] * 3), "longer than 24"),
     ],
 )
@@ -118,6 +119,8 @@ def test_concatenate_take_and_text_widening() -> None:
     np.testing.assert_array_equal(ob.take(both, slice(2, None))["image"], b["image"])  # type: ignore[index]
     wide = ob.concatenate([np.array(["ab"]), np.array(["abcdef"])])
     assert list(wide) == ["ab", "abcdef"]
+    narrow = ob.compact({"t": np.array(["ab", "abc"], dtype="<U256"), "x": np.zeros(2)})
+    assert narrow["t"].dtype == np.dtype("<U3") and list(narrow["t"]) == ["ab", "abc"]  # type: ignore[index]
 
 
 def test_empty_assign_and_vector_env_batches() -> None:
