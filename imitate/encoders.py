@@ -67,6 +67,8 @@ from imitate.observations import (
 PAD, UNKNOWN = 0, 1
 """Token ids of padding and of words not in the vocabulary; words start at 2."""
 _WORD = re.compile(r"[a-z0-9]+")
+SYMBOLIC_MAX_LEVELS = 32
+"""``image_mode="auto"`` reads a uint8 image as symbolic when all its values are below this."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,11 @@ class EncoderConfig:
     """Word-embedding width of Text encoders."""
     max_tokens: int = 16
     """Words kept per string (the rest are dropped)."""
+    image_mode: Literal["auto", "pixels", "symbolic"] = "auto"
+    """``pixels``: intensities scaled to [0, 1]; ``symbolic``: each channel's values are
+    categories (BabyAI's grid: object, colour, state), one-hot per channel before the
+    convolutions; ``auto``: symbolic when every value in the fitting data is below
+    :data:`SYMBOLIC_MAX_LEVELS` (a frame of real pixels has brighter ones), else pixels."""
 
 
 class ObsEncoder(nn.Module):
@@ -305,6 +312,31 @@ def image_layout(shape: tuple[int, ...]) -> ImageLayout:
     return "CHW" if shape[0] < shape[-1] else "HWC"
 
 
+def image_geometry(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """``(channels, height, width)`` of an image shape (stacked frames are channels)."""
+    layout = image_layout(shape)
+    if layout == "HW":
+        return 1, shape[0], shape[1]
+    if layout == "HWC":
+        return shape[2], shape[0], shape[1]
+    if layout == "CHW":
+        return shape[0], shape[1], shape[2]
+    return shape[0] * shape[3], shape[1], shape[2]  # KHWC
+
+
+def to_nchw(x: np.ndarray) -> np.ndarray:
+    """A batch of images ``[B, *shape]`` as ``[B, channels, height, width]`` (numpy)."""
+    shape = tuple(int(s) for s in x.shape[1:])
+    layout = image_layout(shape)
+    if layout == "HW":
+        return x[:, None]
+    if layout == "HWC":
+        return x.transpose(0, 3, 1, 2)
+    if layout == "KHWC":
+        return x.transpose(0, 1, 4, 2, 3).reshape(len(x), *image_geometry(shape))
+    return x
+
+
 def _conv_plan(
     height: int, width: int, cnn: Literal["auto", "nature", "small"]
 ) -> list[tuple[int, int, int]]:
@@ -325,36 +357,45 @@ def _conv_plan(
 
 
 class ImageEncoder(ObsEncoder):
-    """uint8 images: ``x / 255``, per-channel standardisation (fitted; 0 and 1 before
-    fitting), convolutions + ReLU (Nature-CNN shaped, sized to the image), flatten,
-    ``Linear(features) + ReLU``. Stacked frames (``KxHxW`` or ``KxHxWxC``) are channels."""
+    """uint8 images: ``x / 255`` and per-channel standardisation (fitted; 0 and 1 before
+    fitting), or, with ``levels`` (symbolic grids), a one-hot of each channel's value
+    (``levels[c]`` categories; larger values are all-zero); then convolutions + ReLU
+    (Nature-CNN shaped, sized to the image), flatten, ``Linear(features) + ReLU``.
+    Stacked frames (``KxHxW`` or ``KxHxWxC``) are channels. BabyAI 1.1 (Hui et al. 2020)
+    found such per-value embeddings of the symbolic grid better than raw integers."""
 
     mean: Tensor
     std: Tensor
+    one_hot_source: Tensor
+    one_hot_value: Tensor
 
     space: gym.spaces.Box
 
-    def __init__(self, space: gym.spaces.Box, config: EncoderConfig = EncoderConfig()) -> None:
+    def __init__(
+        self,
+        space: gym.spaces.Box,
+        config: EncoderConfig = EncoderConfig(),
+        levels: Sequence[int] | None = None,
+    ) -> None:
         super().__init__()
         if not is_image_space(space):
             raise UnsupportedSpaceError(f"{space} is not a uint8 image space")
         self.space = space
         self.config = config
         self.layout = image_layout(tuple(space.shape))
-        shape = tuple(int(s) for s in space.shape)
-        if self.layout == "HW":
-            channels, height, width = 1, *shape
-        elif self.layout == "HWC":
-            height, width, channels = shape
-        elif self.layout == "CHW":
-            channels, height, width = shape
-        else:  # KHWC
-            stack, height, width, c = shape
-            channels = stack * c
+        channels, height, width = image_geometry(tuple(int(s) for s in space.shape))
         self.channels, self.height, self.width = channels, height, width
+        self.levels = None if levels is None else tuple(int(v) for v in levels)
+        if self.levels is not None and (len(self.levels) != channels or min(self.levels) < 1):
+            raise ValueError(f"levels {self.levels} must give >= 1 category per channel")
+        levels_ = self.levels or ()
+        source = [c for c, n in enumerate(levels_) for _ in range(n)]
+        value = [v for n in levels_ for v in range(n)]
+        self.register_buffer("one_hot_source", torch.tensor(source, dtype=torch.int64))
+        self.register_buffer("one_hot_value", torch.tensor(value, dtype=torch.int64))
         self.plan = _conv_plan(height, width, config.cnn)
         layers: list[nn.Module] = []
-        c_in, h, w = channels, height, width
+        c_in, h, w = (len(source) if self.levels else channels), height, width
         for c_out, k, s in self.plan:
             layers += [nn.Conv2d(c_in, c_out, k, s), nn.ReLU()]
             c_in, h, w = c_out, (h - k) // s + 1, (w - k) // s + 1
@@ -370,22 +411,14 @@ class ImageEncoder(ObsEncoder):
             "space": obs_space_to_json(self.space),
             "image_features": self.config.image_features,
             "cnn": self.config.cnn,
+            "levels": None if self.levels is None else list(self.levels),
         }
 
     def input_dtype(self) -> np.dtype[Any]:
         return np.dtype(np.uint8)
 
     def _nchw_numpy(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
-        if self.layout == "HW":
-            return x[:, None]
-        if self.layout == "HWC":
-            return x.transpose(0, 3, 1, 2)
-        if self.layout == "KHWC":
-            return x.transpose(0, 1, 4, 2, 3).reshape(
-                len(x), self.channels, self.height, self.width
-            )
-        return x
+        return to_nchw(np.asarray(x))
 
     def _nchw(self, x: Tensor) -> Tensor:
         if self.layout == "HW":
@@ -408,15 +441,23 @@ class ImageEncoder(ObsEncoder):
 
     def forward(self, *inputs: Tensor) -> Tensor:
         (x,) = inputs
-        h = self._nchw(x).to(torch.float32) / 255.0
-        h = (h - self.mean[:, None, None]) / self.std[:, None, None]
+        if self.levels is not None:
+            codes = self._nchw(x).to(torch.int64)[:, self.one_hot_source]
+            h = (codes == self.one_hot_value[None, :, None, None]).to(torch.float32)
+        else:
+            h = self._nchw(x).to(torch.float32) / 255.0
+            h = (h - self.mean[:, None, None]) / self.std[:, None, None]
         h = self.convs(h)
         return torch.relu(self.dense(h.reshape(h.shape[0], -1)))
 
     def forward_numpy(self, *inputs: np.ndarray) -> np.ndarray:
         (x,) = inputs
-        h = self._nchw_numpy(x).astype(np.float32) / np.float32(255.0)
-        h = (h - _np(self.mean)[:, None, None]) / _np(self.std)[:, None, None]
+        if self.levels is not None:
+            codes = self._nchw_numpy(x).astype(np.int64)[:, _np(self.one_hot_source)]
+            h = (codes == _np(self.one_hot_value)[None, :, None, None]).astype(np.float32)
+        else:
+            h = self._nchw_numpy(x).astype(np.float32) / np.float32(255.0)
+            h = (h - _np(self.mean)[:, None, None]) / _np(self.std)[:, None, None]
         for module in self.convs:
             if isinstance(module, nn.Conv2d):
                 assert module.bias is not None
@@ -627,7 +668,7 @@ def _build(space: gym.Space[Any], obs: ObsBatch | None, config: EncoderConfig) -
         return DictEncoder(space, parts)
     if isinstance(space, gym.spaces.Box):
         if is_image_space(space):
-            return ImageEncoder(space, config)
+            return ImageEncoder(space, config, _symbolic_levels(space, obs, config))
         return BoxEncoder(space)
     if isinstance(space, gym.spaces.Discrete):
         return DiscreteEncoder(space)
@@ -639,6 +680,23 @@ def _build(space: gym.Space[Any], obs: ObsBatch | None, config: EncoderConfig) -
         vocabulary = [] if obs is None else fit_vocabulary(np.asarray(obs))
         return TextEncoder(space, vocabulary, config)
     raise UnsupportedSpaceError(describe_unsupported(space))
+
+
+def _symbolic_levels(
+    space: gym.spaces.Box, obs: ObsBatch | None, config: EncoderConfig
+) -> list[int] | None:
+    """Categories per channel for a symbolic image (see ``EncoderConfig.image_mode``):
+    the largest value of each channel in ``obs`` + 1; None for pixels."""
+    if config.image_mode == "pixels" or (obs is None and config.image_mode == "auto"):
+        return None
+    channels = image_geometry(tuple(int(s) for s in space.shape))[0]
+    if obs is None:  # symbolic without data: every value of a uint8 channel
+        return [256] * channels
+    x = to_nchw(np.asarray(obs))
+    top = x.max(axis=(0, 2, 3)).astype(np.int64) if len(x) else np.zeros(channels, np.int64)
+    if config.image_mode == "auto" and int(top.max(initial=0)) >= SYMBOLIC_MAX_LEVELS:
+        return None
+    return [int(t) + 1 for t in top]
 
 
 def encoder_from_json(spec: dict[str, Any]) -> ObsEncoder:
@@ -659,7 +717,8 @@ def encoder_from_json(spec: dict[str, Any]) -> ObsEncoder:
         return BoxEncoder(space)
     if kind == "image" and isinstance(space, gym.spaces.Box):
         config = EncoderConfig(image_features=int(spec["image_features"]), cnn=spec["cnn"])
-        return ImageEncoder(space, config)
+        levels = spec.get("levels")
+        return ImageEncoder(space, config, None if levels is None else [int(v) for v in levels])
     if kind == "discrete" and isinstance(space, gym.spaces.Discrete):
         return DiscreteEncoder(space)
     if kind == "multi_discrete" and isinstance(space, gym.spaces.MultiDiscrete):

@@ -284,10 +284,13 @@ def test_onnx_export_of_a_dict_encoder_matches_torch(tmp_path) -> None:
             ("bits", gym.spaces.MultiBinary(3)),
             ("vec", gym.spaces.Box(-1.0, 1.0, (2,), np.float32)),
             ("md", gym.spaces.MultiDiscrete([2, 3])),
+            ("grid", gym.spaces.Box(0, 255, (5, 5, 2), np.uint8)),
         ]
     )
     obs = _sample(space, 16)
+    obs["grid"] = np.random.default_rng(0).integers(0, 4, (16, 5, 5, 2)).astype(np.uint8)
     encoder = encoder_for_space(space, obs, EncoderConfig(image_features=8, text_dim=4)).eval()
+    assert encoder.parts["grid"].levels == (4, 4)  # symbolic, one-hot inside the graph
     example = tuple(torch.as_tensor(a) for a in encoder.example_inputs(2))
     names = [n.replace("/", "_") for n in encoder.input_names()]
     batch_dim = torch.export.Dim("batch")
@@ -304,3 +307,32 @@ def test_onnx_export_of_a_dict_encoder_matches_torch(tmp_path) -> None:
     (out,) = session.run(None, feeds)
     with torch.no_grad():
         np.testing.assert_allclose(out, encoder.encode(obs).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_symbolic_grid_is_one_hot_per_channel(tmp_path) -> None:
+    torch.manual_seed(0)
+    space = gym.spaces.Box(0, 255, (7, 7, 3), np.uint8)
+    rng = np.random.default_rng(0)
+    grid = np.stack([rng.integers(0, n, (20, 7, 7)) for n in (11, 6, 3)], axis=-1)
+    grid = grid.astype(np.uint8)
+    encoder = encoder_for_space(space, grid, EncoderConfig(image_features=8))
+    assert isinstance(encoder, ImageEncoder)
+    assert encoder.levels == (11, 6, 3)  # BabyAI: object, colour, state
+    assert encoder.convs[0].in_channels == 20
+    # the one-hot input by hand: cell (2, 5) of image 0
+    codes = encoder._nchw(torch.as_tensor(grid))[:, encoder.one_hot_source]
+    hot = (codes == encoder.one_hot_value[None, :, None, None]).numpy()[0, :, 2, 5]
+    expected = np.concatenate([np.eye(n)[grid[0, 2, 5, c]] for c, n in enumerate((11, 6, 3))])
+    np.testing.assert_array_equal(hot, expected)
+    with torch.no_grad():
+        features = encoder.encode(grid).numpy()
+    np.testing.assert_allclose(encoder.encode_numpy(grid), features, rtol=1e-5, atol=1e-5)
+    rebuilt = encoder_from_json(json.loads(json.dumps(encoder.to_json())))
+    rebuilt.load_state_dict(encoder.state_dict())
+    with torch.no_grad():
+        np.testing.assert_array_equal(rebuilt.encode(grid).numpy(), features)
+    # pixels (bright values) stay pixels; the mode can be forced
+    frames = rng.integers(0, 256, (4, 7, 7, 3), dtype=np.uint8)
+    assert encoder_for_space(space, frames).levels is None  # type: ignore[attr-defined]
+    forced = encoder_for_space(space, grid, EncoderConfig(image_mode="pixels"))
+    assert forced.levels is None  # type: ignore[attr-defined]
