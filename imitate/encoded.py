@@ -171,6 +171,36 @@ class NumpyEncodedPolicy:
         return self.head.mode_numpy(self.logits(obs))
 
 
+def needs_encoder(space: gym.Space[Any]) -> bool:
+    """True for observation spaces the flat ``MLPPolicy`` does not take (everything but a
+    non-image Box): they get an :class:`EncodedPolicy`."""
+    from imitate.encoders import is_image_space
+
+    space = canonical_space(space)
+    return not isinstance(space, gym.spaces.Box) or is_image_space(space)
+
+
+class IndexedNet(nn.Module):
+    """``policy`` applied to rows of ``obs`` given by index: ``forward(index [B]) ->
+    outputs [B, n_outputs]``.
+
+    Trainers written for vector observations hold a tensor of (normalised) rows and call
+    ``net(rows[batch])``; handing them ``torch.arange(N)`` as the rows and this module as
+    the net trains an encoded policy with the same loop, the observations staying in
+    their storage dtypes (uint8 images are not widened to float32 for the whole set)."""
+
+    def __init__(self, policy: EncodedPolicy, obs: ObsBatch) -> None:
+        super().__init__()
+        self.policy = policy
+        self.obs = obs
+
+    def forward(self, index: Tensor) -> Tensor:
+        from imitate.observations import take
+
+        rows = take(self.obs, index.detach().cpu().numpy())
+        return self.policy.outputs(rows)
+
+
 def save_encoded_policy(
     policy: EncodedPolicy, path: str | os.PathLike[str], config: dict[str, Any] | None = None
 ) -> Path:

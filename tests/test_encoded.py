@@ -102,3 +102,19 @@ def test_checkpoint_of_another_kind_is_refused(tmp_path) -> None:
     )
     with pytest.raises(CheckpointError, match="not an encoded policy"):
         load_encoded_policy(path)
+
+
+def test_indexed_net_gathers_rows_and_needs_encoder() -> None:
+    from imitate.encoded import IndexedNet, needs_encoder
+
+    assert needs_encoder(gym.spaces.Discrete(3))
+    assert needs_encoder(gym.spaces.Box(0, 255, (8, 8, 3), np.uint8))
+    assert not needs_encoder(gym.spaces.Box(-1.0, 1.0, (4,), np.float32))
+    space, obs, _ = _demos("imitate/ObsDict-v0", 40, seed=0)
+    policy = EncodedPolicy.for_data(space, gym.spaces.Discrete(3), obs)
+    net = IndexedNet(policy, obs)
+    index = torch.tensor([5, 0, 17])
+    with torch.no_grad():
+        np.testing.assert_array_equal(
+            net(index).numpy(), policy.outputs(ob.take(obs, [5, 0, 17])).numpy()
+        )
