@@ -45,6 +45,9 @@ from imitate.spaces import space_from_json, space_to_json
 
 ObsBatch: TypeAlias = "np.ndarray | dict[str, ObsBatch] | tuple[ObsBatch, ...]"
 """A batch of observations: an array, or a dict / tuple of batches (see the module doc)."""
+AnyObs: TypeAlias = Any
+"""An :data:`ObsBatch` where code written for flat arrays must keep type-checking
+(``Dataset.obs``): the structure is checked at run time by :func:`validate`."""
 
 SEP = "/"
 MISSION_CHARSET = string.ascii_letters + string.digits + " ,.;:'!?-_"

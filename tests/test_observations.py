@@ -170,3 +170,44 @@ def test_check_supported_names_the_space() -> None:
     with pytest.raises(UnsupportedSpaceError, match="no /"):
         ob.check_supported(gym.spaces.Dict({"a/b": gym.spaces.Discrete(2)}))
     assert ob.check_supported(SPACE) == SPACE
+
+
+def test_dataset_with_dict_observations_round_trips_through_npz(tmp_path) -> None:
+    from imitate.data import Dataset, concatenate, load_dataset, make_meta
+    from imitate.errors import DatasetError
+
+    n = 6
+    obs = _obs(n)
+    meta = make_meta("x", SPACE, gym.spaces.Discrete(2), "test", 0, "per-episode")
+    data = Dataset(
+        obs=obs,
+        actions=np.zeros(n, np.int64),
+        rewards=np.ones(n, np.float32),
+        terminated=np.array([0, 0, 1, 0, 0, 1], bool),
+        truncated=np.zeros(n, bool),
+        episode_starts=np.array([0, 3]),
+        meta=meta,
+        final_obs=_obs(2, seed=5),
+    )
+    assert len(data) == n and "image: uint8[6, 4, 4, 3]" in repr(data)
+    path = data.save(tmp_path / "d.npz")
+    with np.load(path, allow_pickle=False) as npz:
+        assert "obs/image" in npz.files and "final_obs/mission" in npz.files
+        assert npz["obs/image"].dtype == np.uint8
+    loaded = load_dataset(path)
+    assert loaded.meta.spaces()[0] == SPACE
+    for a, b in zip(ob.leaf_arrays(loaded.obs, SPACE), ob.leaf_arrays(obs, SPACE), strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    second = loaded.select_episodes([1])
+    assert len(second) == 3
+    np.testing.assert_array_equal(second.obs["image"], obs["image"][3:])
+    np.testing.assert_array_equal(second.final_obs["direction"], data.final_obs["direction"][1:])
+    both = concatenate([loaded, second])
+    assert len(both) == 9 and both.final_obs["mission"].shape == (3,)
+    # a bad key fails the load naming it
+    arrays = {k: v for k, v in np.load(path, allow_pickle=False).items()}
+    arrays["obs/direction"] = np.full(n, 9)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DatasetError, match=r"bad.npz: field 'obs/direction' holds values"):
+        load_dataset(tmp_path / "bad.npz")
