@@ -63,20 +63,12 @@ def normalize_obs(obs: np.ndarray, obs_norm: dict[str, Any] | None) -> np.ndarra
 
 def actions_from_outputs(raw: np.ndarray, space: gym.Space[Any], kind: str) -> np.ndarray:
     """Deterministic env actions from an SB3 actor's raw outputs ``[B, K]``, as SB3's
-    ``predict(deterministic=True)``: argmax (Discrete), tanh-squashed and rescaled mean
-    (SAC), clipped mean (PPO/A2C Box)."""
-    import gymnasium as gym
+    ``predict(deterministic=True)``: the action head's SB3 convention
+    (:meth:`imitate.spaces.ActionHead.sb3_actions`): argmax (Discrete), tanh-squashed and
+    rescaled mean (SAC), clipped mean (PPO/A2C Box)."""
+    from imitate.spaces import head_for_space
 
-    if isinstance(space, gym.spaces.Discrete):
-        return raw.argmax(axis=-1).astype(np.int64) + int(space.start)
-    assert isinstance(space, gym.spaces.Box)
-    dim = int(np.prod(space.shape))
-    mean = raw[:, :dim]
-    if kind == "sac":
-        squashed = np.tanh(mean)
-        low, high = space.low, space.high
-        return (low + 0.5 * (squashed + 1.0) * (high - low)).astype(np.float32)
-    return np.clip(mean, space.low, space.high).astype(np.float32)
+    return head_for_space(space).sb3_actions(raw, squashed=kind == "sac")
 
 
 class NumpyActor:

@@ -31,7 +31,7 @@ import envs  # noqa: F401  (registers imitate/...)
 from agents.zoo import load_zoo_teacher
 from benchmarks.common import RESULTS, emit, energy_of
 from envs.braking import BrakingExpert
-from imitate import BCConfig, collect, evaluate, train_bc
+from imitate import BCConfig, LossConfig, collect, evaluate, train_bc
 from imitate.calibration import auroc, expected_calibration_error, fit_temperature
 from imitate.drift import action_flip_rate, off_support
 from imitate.policy import JSGatedPolicy
@@ -60,7 +60,7 @@ def measure(
     env_id: str, expert: Any, options: dict[str, Any], seed: int, js_gate: float = 0.0
 ) -> dict[str, float]:
     demos = collect(expert, env_id, 10, seed=seed)
-    policy, _ = train_bc(demos, BCConfig(seed=seed, **options))
+    policy, _ = train_bc(demos, BCConfig(seed=seed, loss=LossConfig(**options)))
     actor = JSGatedPolicy.wrap(policy, js_gate) if js_gate else policy
     held_out = collect(expert, env_id, 10, seed=5000 + seed)
     labels = expert.act(held_out.obs)

@@ -1,12 +1,16 @@
 """BC training throughput: samples per second for a 2x64 MLP at batch 32 and 256.
 
 Baseline in the same run: the textbook loop (TensorDataset + DataLoader +
-torch.optim.Adam) on the same data and model size.
+torch.optim.Adam) on the same data and model size. ``imitate_*`` is ``train_bc`` with
+its default ``trainer="auto"`` (the numpy trainer here); ``imitate_torch_*`` forces the
+torch reference trainer.
 
     python benchmarks/bench_bc.py
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -14,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from agents.heuristics import CartPoleExpert
 from benchmarks.common import best_of, emit
-from imitate import BCConfig, PolicyConfig, collect, train_bc
+from imitate import BCConfig, EarlyStopConfig, OptimConfig, PolicyConfig, collect, train_bc
 
 STEPS = 3000
 
@@ -51,13 +55,16 @@ def main() -> None:
     for batch_size in (32, 256):
         config = BCConfig(
             policy=PolicyConfig((64, 64)),
-            batch_size=batch_size,
-            max_steps=STEPS,
-            eval_every=STEPS,
-            holdout_fraction=0.0,
+            optim=OptimConfig(batch_size=batch_size, max_steps=STEPS),
+            early_stop=EarlyStopConfig(eval_every=STEPS, holdout_fraction=0.0),
         )
 
         def imitate_run(c: BCConfig = config) -> int:
+            return train_bc(demos, c)[1].steps
+
+        reference = replace(config, trainer="torch")
+
+        def torch_run(c: BCConfig = reference) -> int:
             return train_bc(demos, c)[1].steps
 
         def baseline_run(b: int = batch_size) -> int:
@@ -65,6 +72,8 @@ def main() -> None:
 
         seconds, _ = best_of(3, imitate_run)
         results[f"imitate_batch{batch_size}_samples_per_s"] = STEPS * batch_size / seconds
+        seconds, _ = best_of(3, torch_run)
+        results[f"imitate_torch_batch{batch_size}_samples_per_s"] = STEPS * batch_size / seconds
         seconds, samples = best_of(3, baseline_run)
         results[f"baseline_batch{batch_size}_samples_per_s"] = samples / seconds
         results[f"ratio_batch{batch_size}"] = (

@@ -17,7 +17,7 @@ import torch
 
 from agents.heuristics import CartPoleExpert
 from benchmarks.common import best_of, emit
-from imitate import BCConfig, collect, train_bc
+from imitate import BCConfig, OptimConfig, collect, train_bc
 
 ENV = "CartPole-v1"
 
@@ -37,7 +37,7 @@ def bare_loop(policy: torch.nn.Module, num_envs: int, steps: int) -> int:
 def main() -> None:
     torch.set_num_threads(1)
     demos = collect(CartPoleExpert(), ENV, 10, seed=0)
-    mlp, _ = train_bc(demos, BCConfig(max_steps=3000))
+    mlp, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=3000)))
     results: dict[str, float] = {}
     for name, policy in (("heuristic", CartPoleExpert()), ("mlp_2x64", mlp)):
         for num_envs in (1, 16):

@@ -32,7 +32,7 @@ import torch
 
 from agents.zoo import load_zoo_teacher
 from benchmarks.common import emit
-from imitate import BCConfig, collect, evaluate, train_bc
+from imitate import BCConfig, EarlyStopConfig, OptimConfig, collect, evaluate, train_bc
 from imitate.dagger import DAggerConfig, dagger
 
 TARGETS = {"CartPole-v1": 475.0, "MountainCar-v0": -110.0}
@@ -41,7 +41,9 @@ TARGETS = {"CartPole-v1": 475.0, "MountainCar-v0": -110.0}
 STEPS_PER_ROUND = {"CartPole-v1": 250, "MountainCar-v0": 1000}
 BC_SIZES = [100, 200, 500, 1000, 2000, 5000, 10000]
 SEEDS = range(5)
-ROUND_BC = BCConfig(max_steps=1000, eval_every=100, patience=4)
+ROUND_BC = BCConfig(
+    optim=OptimConfig(max_steps=1000), early_stop=EarlyStopConfig(eval_every=100, patience=4)
+)
 
 
 def bc_until(env_id: str, target: float, seed: int) -> dict[str, float]:

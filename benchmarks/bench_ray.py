@@ -18,8 +18,9 @@ import torch
 
 from agents.heuristics import heuristic_expert
 from benchmarks.common import best_of, emit
-from imitate.collect import Backend, collect
-from imitate.distributed import RolloutPool
+from imitate.backends import Backend
+from imitate.collect import collect
+from imitate.distributed import RayRollouts
 
 ENV = "LunarLander-v3"
 EPISODES = 160
@@ -38,21 +39,21 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     identical = True
     for workers in (1, 2):
-        with RolloutPool(Backend(kind="ray", workers=workers)) as pool:
+        with RayRollouts(workers) as pool:
             pool.worker_pids()  # actors up before timing
 
-            def run(p: RolloutPool = pool) -> int:
-                return len(p.collect(expert, ENV, EPISODES, 0)[0])
+            def run(p: RayRollouts = pool) -> int:
+                return len(p.collect(expert, ENV, EPISODES, 0))
 
             seconds, _ = best_of(3, run)
-            data, _ = pool.collect(expert, ENV, EPISODES, 0)
+            data = pool.collect(expert, ENV, EPISODES, 0)
         identical &= all(
             np.array_equal(array, data.arrays()[name]) for name, array in local.arrays().items()
         )
         results[f"ray_{workers}_workers_warm_steps_per_s"] = steps / seconds
     start = time.perf_counter()
-    with RolloutPool(Backend(kind="ray", workers=2)) as pool:
-        pool.collect(expert, ENV, EPISODES, 0)
+    with Backend(kind="ray", workers=2).open() as rollouts:
+        rollouts.collect(expert, ENV, EPISODES, 0)
     results["ray_2_workers_cold_steps_per_s"] = steps / (time.perf_counter() - start)
     ray.shutdown()
     results["ratio_ray2_vs_ray1"] = (

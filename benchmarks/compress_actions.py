@@ -39,6 +39,7 @@ from benchmarks.common import RESULTS, emit
 from imitate.bc import BCConfig, train_bc
 from imitate.collect import collect, evaluate
 from imitate.compress import Compressed, compress_actions, decompress_actions
+from imitate.configs import EarlyStopConfig, OptimConfig
 from imitate.dagger import DAggerConfig, dagger
 from imitate.distill import DistillConfig, distill
 from imitate.losses import nats_to_bits
@@ -90,7 +91,11 @@ def clones(env_id: str, expert: Any, teacher: Any, seed: int = 0) -> dict[str, M
         DAggerConfig(
             rounds=4,
             steps_per_round=1000,
-            bc=BCConfig(max_steps=4000, eval_every=200, patience=5, seed=seed),
+            bc=BCConfig(
+                seed=seed,
+                optim=OptimConfig(max_steps=4000),
+                early_stop=EarlyStopConfig(eval_every=200, patience=5),
+            ),
             warm_start=False,
             eval_episodes=0,
             seed=seed,

@@ -31,7 +31,7 @@ import torch
 
 from agents.zoo import load_zoo_teacher
 from benchmarks.common import RESULTS, emit
-from imitate import BCConfig, collect, evaluate, train_bc
+from imitate import BCConfig, OptimConfig, collect, evaluate, train_bc
 from imitate.collect import env_spaces
 from imitate.configs import BoxLoss
 from imitate.dagger import DAggerConfig, dagger
@@ -96,10 +96,10 @@ def one_seed(
         row(f"BC-{count}", policy, len(subset), wall)
     for loss in losses:
         name = f"BC-{max(DEMO_COUNTS)} {loss}"
-        if loss == config.box_loss:  # the BC-25 row above, same config and seed
+        if loss == config.loss.box_loss:  # the BC-25 row above, same config and seed
             rows.append(rows[len(DEMO_COUNTS) - 1] | {"method": name, "loss": loss})
             continue
-        loss_config = replace(config, box_loss=loss)  # type: ignore[arg-type]
+        loss_config = config.with_setting("box_loss", loss)
         (policy, _), wall = timed(lambda c=loss_config: train_bc(demos, c))
         row(name, policy, len(demos), wall, loss=loss)
 
@@ -108,7 +108,7 @@ def one_seed(
         rounds=rounds,
         steps_per_round=len(demos) // rounds,  # labels <= BC-25's
         eval_episodes=0,
-        bc=replace(config, max_steps=max(1, config.max_steps // 2)),
+        bc=config.with_setting("max_steps", max(1, config.optim.max_steps // 2)),
         seed=seed,
         warm_start=True,
     )
@@ -122,7 +122,7 @@ def one_seed(
         mode="on-student",
         rounds=rounds,
         steps_per_round=len(demos) // rounds,
-        max_steps=config.max_steps,
+        max_steps=config.optim.max_steps,
         seed=seed,
     )
     (student, info), wall = timed(lambda: distill(expert, env_id, distill_config))
@@ -257,7 +257,7 @@ def merge(names: list[str], out: str) -> None:
         "seeds_completed": {t: r["seeds_completed"] for r in runs for t in r["tasks"]},
         "eval_episodes": sorted({r["eval_episodes"] for r in runs}),
         "eval_seeds": f"{EVAL_SEED} + i",
-        "default_box_loss": BCConfig().box_loss,
+        "default_box_loss": BCConfig().loss.box_loss,
         "references": {k: v for r in runs for k, v in r["references"].items()},
         "rows": [row for r in runs for row in r["rows"]],
         "wall_time_s": {n: r["wall_time_s"] for n, r in zip(names, runs, strict=True)},
@@ -272,7 +272,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=50, help="evaluation episodes")
     parser.add_argument("--losses", default=",".join(LOSSES), help="'' skips the comparison")
     parser.add_argument("--loss-seeds", type=int, default=None, help="seeds of the comparison")
-    parser.add_argument("--max-steps", type=int, default=BCConfig().max_steps)
+    parser.add_argument("--max-steps", type=int, default=BCConfig().optim.max_steps)
     parser.add_argument("--out", default="continuous")
     parser.add_argument("--merge", default="", help="comma-separated result names to merge")
     args = parser.parse_args()
@@ -284,7 +284,7 @@ def main() -> None:
     tasks = [t for t in args.tasks.split(",") if t]
     losses = tuple(x for x in args.losses.split(",") if x)
     loss_seeds = args.seeds if args.loss_seeds is None else args.loss_seeds
-    bc = BCConfig(max_steps=args.max_steps)
+    bc = BCConfig(optim=OptimConfig(max_steps=args.max_steps))
     start = time.perf_counter()
     run: dict[str, Any] = {
         "command": "python -m benchmarks.continuous "
@@ -294,7 +294,7 @@ def main() -> None:
         "seeds_completed": 0,
         "eval_episodes": args.episodes,
         "eval_seeds": f"{EVAL_SEED} + i",
-        "default_box_loss": BCConfig().box_loss,
+        "default_box_loss": BCConfig().loss.box_loss,
         "references": {},
         "rows": [],
     }

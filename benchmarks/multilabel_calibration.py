@@ -51,6 +51,7 @@ from imitate.bc import BCConfig, train_bc
 from imitate.calibration import binary_calibration_error
 from imitate.collect import collect, evaluate
 from imitate.compress import compress_actions
+from imitate.configs import EarlyStopConfig, OptimConfig
 from imitate.policy import MLPPolicy
 from imitate.spaces import space_to_json
 
@@ -258,7 +259,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = BCConfig(
-        batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps, patience=args.patience
+        optim=OptimConfig(batch_size=args.batch_size, lr=args.lr, max_steps=args.max_steps),
+        early_stop=EarlyStopConfig(patience=args.patience),
     )
     per_seed = [measure(seed, args.episodes, config) for seed in SEEDS]
     refs = references()

@@ -28,7 +28,7 @@ import torch
 
 from agents.zoo import load_zoo_teacher
 from benchmarks.common import emit, energy_of
-from imitate import BCConfig, collect, evaluate, train_bc
+from imitate import BCConfig, LossConfig, collect, evaluate, train_bc
 from imitate.calibration import auroc
 from imitate.data import Dataset
 from imitate.drift import OffSupport, action_flip_rate, off_support
@@ -60,7 +60,7 @@ def js_gate_study() -> list[dict[str, Any]]:
     for seed in ENERGY_SEEDS:
         demos = collect(expert, env_id, 10, seed=seed)
         for weight in (0.0, 2.0, 3.0, 5.0):
-            policy, _ = train_bc(demos, BCConfig(seed=seed, temporal_js=weight))
+            policy, _ = train_bc(demos, BCConfig(seed=seed, loss=LossConfig(temporal_js=weight)))
             for threshold in (0.0, 0.05, 0.1):
                 own = collect(JSGatedPolicy.wrap(policy, threshold), env_id, 20, seed=10_000)
                 row = {
@@ -95,7 +95,9 @@ def js_study() -> list[dict[str, Any]]:
         expert_flips = action_flip_rate(demos.actions, demos.episode_starts)
         expert_pulses = one_step_pulse_share(demos.actions, demos.episode_starts)
         for weight, temperature in JS_SETTINGS:
-            config = BCConfig(seed=seed, temporal_js=weight, temporal_js_temperature=temperature)
+            config = BCConfig(
+                seed=seed, loss=LossConfig(temporal_js=weight, temporal_js_temperature=temperature)
+            )
             policy, _ = train_bc(demos, config)
             own = collect(policy, env_id, 10, seed=9000 + seed)
             row = {
@@ -119,7 +121,9 @@ def clone_and_drift(
     """BC from ``n_demos`` demonstrations, then (policy, held-out expert states, clone
     states, off-support split of the clone states) over 20 episodes from reset seed 10,000."""
     demos = collect(expert, env_id, n_demos, seed=seed)
-    policy, _ = train_bc(demos, BCConfig(seed=seed, ood_energy_weight=margin_weight))
+    policy, _ = train_bc(
+        demos, BCConfig(seed=seed, loss=LossConfig(ood_energy_weight=margin_weight))
+    )
     expert_states = collect(expert, env_id, 20, seed=10_000).obs
     clone_states = collect(policy, env_id, 20, seed=10_000)
     support = off_support(demos.obs, expert_states, clone_states.obs)

@@ -25,9 +25,13 @@ quiet_while_the_command_starts()  # the `imitate` command only; see imitate.sign
 
 _EXPORTS = {
     "BCConfig": "imitate.configs",
+    "EarlyStopConfig": "imitate.configs",
+    "LossConfig": "imitate.configs",
+    "OptimConfig": "imitate.configs",
     "BCHistory": "imitate.bc",
     "train_bc": "imitate.bc",
-    "Backend": "imitate.collect",
+    "Backend": "imitate.backends",
+    "Rollouts": "imitate.backends",
     "EvalResult": "imitate.collect",
     "collect": "imitate.collect",
     "evaluate": "imitate.collect",
@@ -70,13 +74,17 @@ __all__ = [
     "DatasetError",
     "DatasetMeta",
     "DistillConfig",
+    "EarlyStopConfig",
     "EnvError",
     "EvalResult",
     "ImitateError",
+    "LossConfig",
     "MLPPolicy",
     "NumpyMLPPolicy",
+    "OptimConfig",
     "Policy",
     "PolicyConfig",
+    "Rollouts",
     "SoftPolicy",
     "UnsupportedSpaceError",
     "__version__",
@@ -126,9 +134,19 @@ class _Package(types.ModuleType):
 sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:
+    from imitate.backends import Backend, Rollouts
     from imitate.bc import BCHistory, train_bc
-    from imitate.collect import Backend, EvalResult, collect, evaluate
-    from imitate.configs import BCConfig, BetaSchedule, DAggerConfig, DistillConfig, PolicyConfig
+    from imitate.collect import EvalResult, collect, evaluate
+    from imitate.configs import (
+        BCConfig,
+        BetaSchedule,
+        DAggerConfig,
+        DistillConfig,
+        EarlyStopConfig,
+        LossConfig,
+        OptimConfig,
+        PolicyConfig,
+    )
     from imitate.dagger import dagger
     from imitate.data import Dataset, DatasetMeta, concatenate, load_dataset
     from imitate.distill import distill

@@ -11,6 +11,12 @@ head's mean regresses the expert action (``box_loss='mse'``) and early stopping
 watches the held-out action MSE, because a learned std lets the NLL give up the
 states it fits worst (see :func:`box_loss` and the README's continuous-control
 section for the Pendulum evidence).
+
+The step itself belongs to a trainer (:mod:`imitate.training`: the torch reference or
+the numpy fast path, chosen by ``BCConfig.trainer`` and recorded in the history); the
+loss to a :class:`~imitate.losses.BCLoss` built once from ``BCConfig.loss``. Each
+held-out evaluation is a frozen :class:`BCRecord` (a read-only mapping of the keys
+``metrics.jsonl`` has always had).
 """
 
 from __future__ import annotations
@@ -18,60 +24,131 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from imitate import fastbc, losses
+from imitate import losses, training
 from imitate.configs import BCConfig as BCConfig  # re-exported: the config lives there
+from imitate.configs import EarlyStopConfig as EarlyStopConfig
+from imitate.configs import LossConfig as LossConfig
+from imitate.configs import OptimConfig as OptimConfig
 from imitate.data import Dataset
 from imitate.errors import ImitateError
-from imitate.losses import nats_to_bits
-from imitate.optim import FastAdam
+from imitate.losses import LossInputs, nats_to_bits
 from imitate.policy import MLPPolicy
-from imitate.spaces import CategoricalHead, GaussianHead
+from imitate.spaces import GaussianHead
+
+
+@dataclass(frozen=True)
+class HoldoutMetrics:
+    """Held-out measures of the current weights: NLL in nats and bits per action, and
+    ``accuracy`` (discrete heads) or ``error`` (mean action error), and for Box heads the
+    mean's ``action_mse``."""
+
+    nll: float
+    bits_per_action: float
+    accuracy: float | None = None
+    error: float | None = None
+    action_mse: float | None = None
+
+    def to_dict(self) -> dict[str, float]:
+        record = {"holdout_nll": self.nll, "holdout_bits_per_action": self.bits_per_action}
+        if self.accuracy is not None:
+            record["holdout_accuracy"] = self.accuracy
+        if self.error is not None:
+            record["holdout_error"] = self.error
+        if self.action_mse is not None:
+            record["holdout_action_mse"] = self.action_mse
+        return record
+
+
+@dataclass(frozen=True)
+class BCRecord(Mapping[str, float]):
+    """One held-out evaluation during training.
+
+    ``train_loss``: mean batch loss since the previous record; ``train_terms``: the mean of
+    each loss term over the same steps (``(name, value)``; empty for a single-term loss);
+    ``holdout``: None without a holdout. Read as a mapping (``record["step"]``), it is
+    :meth:`to_dict`, the row ``metrics.jsonl`` holds.
+    """
+
+    step: int
+    train_loss: float
+    wall_time_s: float
+    holdout: HoldoutMetrics | None = None
+    train_terms: tuple[tuple[str, float], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {} if self.holdout is None else self.holdout.to_dict()
+        record.update(step=self.step, train_loss=self.train_loss)
+        record.update({f"train_{name}": value for name, value in self.train_terms})
+        record["wall_time_s"] = self.wall_time_s
+        return record
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
 
 
 @dataclass
 class BCHistory:
-    """What happened during training: one record per held-out evaluation."""
+    """What happened during training: one :class:`BCRecord` per held-out evaluation, and
+    the trainer that took the steps ('torch' or 'numpy')."""
 
-    records: list[dict[str, float]] = field(default_factory=list)
+    records: list[BCRecord] = field(default_factory=list)
     best_step: int = 0
     steps: int = 0
     wall_time: float = 0.0
     n_train: int = 0
     n_holdout: int = 0
+    trainer: str = ""
 
     def __repr__(self) -> str:
         final = self.final
         bits = final.get("holdout_bits_per_action")
         held_out = "" if bits is None else f", holdout_bits_per_action={bits:.4f}"
         return (
-            f"BCHistory(steps={self.steps}, best_step={self.best_step}, "
+            f"BCHistory(trainer={self.trainer}, steps={self.steps}, best_step={self.best_step}, "
             f"records={len(self.records)}{held_out}, wall_time_s={self.wall_time:.2f})"
         )
 
     @property
-    def final(self) -> dict[str, float]:
+    def final(self) -> Mapping[str, Any]:
         """The record of the kept (best) weights."""
         for record in self.records:
-            if record["step"] == self.best_step:
+            if record.step == self.best_step:
                 return record
         return self.records[-1] if self.records else {}
 
-    def summary(self) -> dict[str, Any]:
+    def _totals(self) -> dict[str, Any]:
         return {
             "steps": self.steps,
             "best_step": self.best_step,
             "wall_time_s": self.wall_time,
             "n_train": self.n_train,
             "n_holdout": self.n_holdout,
-            **{k: v for k, v in self.final.items() if k != "step"},
+            "trainer": self.trainer,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The totals and the kept weights' record (what ``imitate bc --json`` prints)."""
+        return {**self._totals(), **{k: v for k, v in self.final.items() if k != "step"}}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: the totals and every record as a plain dict."""
+        return {
+            **self._totals(),
+            "records": [record.to_dict() for record in self.records],
         }
 
 
@@ -92,7 +169,7 @@ def train_bc(
 
     Args:
         dataset: transitions; ``dataset.weights`` [N], if present, weights each sample.
-        config: hyperparameters.
+        config: hyperparameters (``config.trainer`` picks the trainer).
         policy: warm start (DAgger); its observation normaliser is kept. ``None``
             builds a new ``MLPPolicy`` for the dataset's spaces and fits the normaliser.
         progress: show a progress bar over gradient steps.
@@ -107,115 +184,72 @@ def train_bc(
             policy = MLPPolicy(obs_space, action_space, config.policy)
         policy.fit_normalizer(dataset.obs)
     head = policy.head
+    optim, stopping = config.optim, config.early_stop
     # Normalisation is a fixed affine map during training: apply it once to the whole
     # dataset and train ``policy.net`` on normalised inputs (4 fewer ops per step).
     with torch.no_grad():
         obs = policy.normalize(torch.as_tensor(dataset.obs, dtype=torch.float32))
     actions = head.actions_to_tensor(dataset.actions)
     weights = None if dataset.weights is None else torch.as_tensor(dataset.weights).float()
-    train_idx, holdout_idx = split_holdout(len(dataset), config.holdout_fraction, config.seed)
-    train_obs, train_actions = obs[train_idx], actions[train_idx]
-    train_weights = None if weights is None else weights[train_idx]
+    train_idx, holdout_idx = split_holdout(len(dataset), stopping.holdout_fraction, config.seed)
     hold_obs, hold_actions = obs[holdout_idx], actions[holdout_idx]
-    train_teacher = _soft_targets(dataset, config, head.n_outputs, train_idx)
-    alpha, temperature = config.soft_weight, config.temperature
-    toolbox = LossToolbox.build(config, head, dataset, obs, train_idx)
-    box = isinstance(head, GaussianHead)
-
-    def train_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if isinstance(head, GaussianHead):
-            return box_loss(head, outputs, targets, config)
-        return head.nll(outputs, targets)
-
-    # Plain CE on Discrete actions trains in numpy (see imitate/fastbc.py); the rest in torch.
-    trainer: fastbc.NumpyMLPTrainer | None = None
-    optimizer: FastAdam | None = None
-    columns: tuple[Any, ...]  # per-sample arrays, shuffled together once per epoch
-    if fastbc.supports(policy, toolbox is not None or train_teacher is not None):
-        trainer = fastbc.NumpyMLPTrainer(policy, config.lr, config.weight_decay)
-        numpy_weights = None if train_weights is None else train_weights.numpy()
-        columns = (train_obs.numpy(), train_actions.numpy(), numpy_weights)
-    else:
-        optimizer = FastAdam(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        columns = (
-            train_obs,
-            train_actions,
-            train_weights,
-            train_teacher,
-            torch.as_tensor(train_idx),
-        )
+    rows = training.TrainingRows(
+        obs[train_idx],
+        actions[train_idx],
+        None if weights is None else weights[train_idx],
+        _soft_targets(dataset, config.loss, head.n_outputs, train_idx),
+        torch.as_tensor(train_idx),
+    )
+    loss = training.build_loss(config.loss, head, dataset, obs, train_idx)
     generator = torch.Generator().manual_seed(config.seed)
-
-    def torch_step(epoch: tuple[Any, ...], batch: slice) -> torch.Tensor:
-        """One autograd + FastAdam step; returns the loss without syncing on its value."""
-        assert optimizer is not None
-        obs_all, actions_all, weights_all, teacher_all, index_all = epoch
-        batch_obs, batch_actions, batch_index = obs_all[batch], actions_all[batch], index_all[batch]
-        batch_weights = None if weights_all is None else weights_all[batch]
-        batch_teacher = None if teacher_all is None else teacher_all[batch]
-        if toolbox is None:
-            outputs = policy.net(batch_obs)
-            nll = train_loss(outputs, batch_actions)
-        else:
-            outputs, nll = toolbox.per_sample(
-                policy.net, batch_obs, batch_actions, batch_index, generator
-            )
-        if batch_teacher is not None:
-            soft = head.soft_target_loss(outputs, batch_teacher, temperature)
-            nll = (1.0 - alpha) * nll + alpha * soft
-        loss = nll.mean() if batch_weights is None else (nll * batch_weights).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
+    trainer = training.make_trainer(config.trainer, policy, loss, rows, optim, generator)
 
     stop_key = "holdout_nll"
-    if box and config.box_early_stop == "action_mse":
+    if isinstance(head, GaussianHead) and stopping.box_early_stop == "action_mse":
         stop_key = "holdout_action_mse"
     n_train = len(train_idx)
-    batch_size = min(config.batch_size, n_train)
-    history = BCHistory(n_train=n_train, n_holdout=len(holdout_idx))
+    batch_size = min(optim.batch_size, n_train)
+    history = BCHistory(n_train=n_train, n_holdout=len(holdout_idx), trainer=trainer.name)
     best_nll, best_state, stale = math.inf, copy.deepcopy(policy.state_dict()), 0
     cursor = n_train  # forces a shuffle before the first batch
-    step_losses: list[Any] = []  # torch scalars (no sync per step) or floats (numpy path)
-    epoch: tuple[Any, ...] = ()
+    steps: list[training.StepMetrics] = []  # since the last evaluation
     start = time.perf_counter()
-    bar = tqdm(total=config.max_steps, desc="bc", unit="step", disable=not progress, leave=False)
-    for step in range(1, config.max_steps + 1):
-        if cursor + batch_size > n_train:
-            # Shuffle once per epoch so that batches are contiguous slices (no gather per step).
-            order = torch.randperm(n_train, generator=generator)
-            rows = order if trainer is None else order.numpy()
-            epoch = tuple(None if column is None else column[rows] for column in columns)
-            cursor = 0
-        batch = slice(cursor, cursor + batch_size)
-        cursor += batch_size
-        if trainer is not None:
-            obs_np, actions_np, weights_np = epoch
-            weights_batch = None if weights_np is None else weights_np[batch]
-            step_losses.append(trainer.step(obs_np[batch], actions_np[batch], weights_batch))
-        else:
-            step_losses.append(torch_step(epoch, batch))
-        if step % config.eval_every == 0 or step == config.max_steps:
-            record = _evaluate_holdout(policy, hold_obs, hold_actions)
-            record.update(step=step, train_loss=_mean_loss(step_losses))
-            record["wall_time_s"] = time.perf_counter() - start
-            history.records.append(record)
-            bar.update(step - bar.n)
-            bar.set_postfix(holdout_bits=f"{record.get('holdout_bits_per_action', math.nan):.3f}")
-            step_losses = []
-            score = record.get(stop_key, record["train_loss"])
-            if score < best_nll - 1e-6:
-                best_nll, best_state, stale = score, copy.deepcopy(policy.state_dict()), 0
-                history.best_step = step
-            else:
-                stale += 1
-                if len(holdout_idx) and stale >= config.patience:
-                    break
-    bar.close()
+    bar = tqdm(total=optim.max_steps, desc="bc", unit="step", disable=not progress, leave=False)
+    try:
+        for step in range(1, optim.max_steps + 1):
+            if cursor + batch_size > n_train:
+                # Shuffle once per epoch so that batches are contiguous slices (no gather).
+                trainer.new_epoch(torch.randperm(n_train, generator=generator))
+                cursor = 0
+            steps.append(trainer.step(slice(cursor, cursor + batch_size)))
+            cursor += batch_size
+            if step % stopping.eval_every == 0 or step == optim.max_steps:
+                train_loss, terms = _mean_metrics(steps)
+                record = BCRecord(
+                    step=step,
+                    train_loss=train_loss,
+                    wall_time_s=time.perf_counter() - start,
+                    holdout=_evaluate_holdout(policy, hold_obs, hold_actions),
+                    train_terms=terms,
+                )
+                history.records.append(record)
+                bar.update(step - bar.n)
+                bar.set_postfix(
+                    holdout_bits=f"{record.get('holdout_bits_per_action', math.nan):.3f}"
+                )
+                steps = []
+                score = record.get(stop_key, record.train_loss)
+                if score < best_nll - 1e-6:
+                    best_nll, best_state, stale = score, copy.deepcopy(policy.state_dict()), 0
+                    history.best_step = step
+                else:
+                    stale += 1
+                    if len(holdout_idx) and stale >= stopping.patience:
+                        break
+    finally:
+        bar.close()
+        trainer.close()
     policy.load_state_dict(best_state)
-    if trainer is not None:
-        trainer.release()
     policy.eval()
     history.steps = step
     history.wall_time = time.perf_counter() - start
@@ -223,95 +257,8 @@ def train_bc(
     return policy, history
 
 
-@dataclass
-class LossToolbox:
-    """The configured cross-entropy variants for a Discrete head (see :mod:`imitate.losses`)."""
-
-    config: BCConfig
-    n_classes: int
-    class_weights: torch.Tensor | None
-    next_index: torch.Tensor  # [N] index of the next step of the same episode, -1 at the end
-    all_obs: torch.Tensor  # [N, obs_dim] normalised
-
-    @classmethod
-    def build(
-        cls, config: BCConfig, head: Any, dataset: Dataset, obs: torch.Tensor, train_idx: np.ndarray
-    ) -> LossToolbox | None:
-        if not config.uses_toolbox:
-            return None
-        if not isinstance(head, CategoricalHead):
-            raise ImitateError(
-                "label smoothing, class weights, focal loss, mixup, temporal smoothness and "
-                "the energy margin need a Discrete action space"
-            )
-        weights = None
-        if config.class_weights == "balanced":
-            actions = np.asarray(dataset.actions)[train_idx] - head.start
-            weights = torch.as_tensor(losses.balanced_class_weights(actions, head.n))
-        next_index = np.arange(1, len(dataset) + 1)
-        next_index[dataset.episode_ends - 1] = -1
-        return cls(config, head.n, weights, torch.as_tensor(next_index), obs)
-
-    def per_sample(
-        self,
-        net: torch.nn.Module,
-        obs: torch.Tensor,
-        actions: torch.Tensor,
-        index: torch.Tensor,
-        generator: torch.Generator,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(outputs, per-sample loss [B]) for one batch."""
-        config = self.config
-        if config.mixup_alpha > 0:
-            eps = config.label_smoothing
-            targets = F.one_hot(actions, self.n_classes).float() * (1 - eps) + eps / self.n_classes
-            obs, targets = losses.mixup(obs, targets, config.mixup_alpha, generator)
-            outputs = net(obs)
-            per_sample = losses.soft_cross_entropy(outputs, targets, reduction="none")
-            if self.class_weights is not None:
-                per_sample = per_sample * (targets @ self.class_weights)
-        else:
-            outputs = net(obs)
-            if config.focal_gamma > 0:
-                per_sample = losses.focal_loss(
-                    outputs, actions, config.focal_gamma, reduction="none"
-                )
-            else:
-                per_sample = losses.smoothed_cross_entropy(
-                    outputs, actions, config.label_smoothing, reduction="none"
-                )
-            if self.class_weights is not None:
-                per_sample = per_sample * self.class_weights[actions]
-        if config.temporal_js > 0:
-            following = self.next_index[index]
-            has_next = following >= 0
-            js = torch.zeros_like(per_sample)
-            if bool(has_next.any()):
-                next_outputs = net(self.all_obs[following[has_next]])
-                tau = config.temporal_js_temperature
-                js[has_next] = losses.js_divergence(
-                    outputs[has_next] / tau, next_outputs / tau, reduction="none"
-                )
-            per_sample = per_sample + config.temporal_js * js
-        if config.ood_energy_weight > 0:
-            # Inputs are normalised, so unit noise is one std of each observation.
-            noise = torch.randn(obs.shape, generator=generator) * config.ood_noise
-            margin_in, margin_out = config.energy_margins
-            energy = losses.energy_margin_loss(
-                outputs, net(obs + noise), margin_in, margin_out, reduction="none"
-            )
-            per_sample = per_sample + config.ood_energy_weight * energy
-        return outputs, per_sample
-
-
-def _mean_loss(step_losses: list[Any]) -> float:
-    if step_losses and isinstance(step_losses[0], torch.Tensor):
-        return float(torch.stack(step_losses).mean())
-    return float(np.mean(step_losses))
-
-
 def _soft_targets(
-    dataset: Dataset, config: BCConfig, n_outputs: int, train_idx: np.ndarray
+    dataset: Dataset, config: LossConfig, n_outputs: int, train_idx: np.ndarray
 ) -> torch.Tensor | None:
     """Teacher outputs of the training rows when soft targets are asked for, else None."""
     if config.soft_weight == 0.0:
@@ -328,31 +275,30 @@ def _soft_targets(
 
 def _evaluate_holdout(
     policy: MLPPolicy, hold_obs: torch.Tensor, hold_actions: torch.Tensor
-) -> dict[str, float]:
-    """Held-out NLL (nats, bits per action) and action error on normalised ``hold_obs``.
-
-    Returns an empty dict when there is no holdout.
-    """
+) -> HoldoutMetrics | None:
+    """Held-out NLL (nats, bits per action) and action error on normalised ``hold_obs``;
+    None when there is no holdout."""
     if len(hold_obs) == 0:
-        return {}
+        return None
+    head = policy.head
     with torch.no_grad():
         outputs = policy.net(hold_obs)
-        nll = float(policy.head.nll(outputs, hold_actions).mean())
-        error = float(policy.head.action_error(outputs, hold_actions).mean())
-    record = {"holdout_nll": nll, "holdout_bits_per_action": nats_to_bits(nll)}
-    if policy.head.discrete:
-        record["holdout_accuracy"] = 1.0 - error
-    else:
-        record["holdout_error"] = error
-    if isinstance(policy.head, GaussianHead):
-        with torch.no_grad():
-            mean = policy.head.mode(outputs)
-            record["holdout_action_mse"] = float(losses.mse_action_loss(mean, hold_actions))
-    return record
+        nll = float(head.nll(outputs, hold_actions).mean())
+        error = float(head.action_error(outputs, hold_actions).mean())
+        action_mse = None
+        if isinstance(head, GaussianHead):
+            action_mse = float(losses.mse_action_loss(head.mode(outputs), hold_actions))
+    return HoldoutMetrics(
+        nll,
+        nats_to_bits(nll),
+        accuracy=1.0 - error if head.discrete else None,
+        error=None if head.discrete else error,
+        action_mse=action_mse,
+    )
 
 
 def box_loss(
-    head: GaussianHead, outputs: torch.Tensor, actions: torch.Tensor, config: BCConfig
+    head: GaussianHead, outputs: torch.Tensor, actions: torch.Tensor, config: LossConfig
 ) -> torch.Tensor:
     """Per-sample training loss [B] of a Gaussian head under ``config.box_loss``.
 
@@ -361,16 +307,26 @@ def box_loss(
     how much each state's mean error counts. That fit is beta-NLL with beta = 1, whose
     log-std gradient ``sigma^2 - r^2`` stays bounded; the plain NLL's, ``1 - r^2 / sigma^2``,
     grows without bound as sigma shrinks and, through the shared layers, swamps the mean's
-    (held-out action MSE 0.034 vs 0.004 on Pendulum).
+    (held-out action MSE 0.034 vs 0.004 on Pendulum). The terms are
+    :class:`~imitate.losses.BoxRegression` and :class:`~imitate.losses.BoxNLL`.
     """
-    mean, log_std = head.mean_log_std(outputs)
-    if config.box_loss == "nll":
-        return losses.gaussian_nll(mean, log_std, actions, reduction="none")
-    if config.box_loss == "beta_nll":
-        return losses.beta_nll(mean, log_std, actions, config.box_beta, reduction="none")
-    if config.box_loss == "mse":
-        fit = losses.mse_action_loss(mean, actions, reduction="none")
-    else:
-        fit = losses.huber_action_loss(mean, actions, config.huber_delta, reduction="none")
-    std_fit = losses.beta_nll(mean.detach(), log_std, actions, 1.0, reduction="none")
-    return fit + std_fit
+    term = training.box_term(config, head)
+    # Box terms read the outputs only: no network, observations or rows are needed.
+    empty = torch.zeros(0, dtype=torch.long)
+    return term(LossInputs(lambda x: x, outputs, outputs, actions, empty, torch.Generator()))
+
+
+def _mean_metrics(
+    steps: list[training.StepMetrics],
+) -> tuple[float, tuple[tuple[str, float], ...]]:
+    """Mean loss and mean of each term over the steps since the last record (one sync)."""
+    if not steps:
+        return math.nan, ()
+    first = steps[0]
+    if not isinstance(first.loss, torch.Tensor):
+        return float(np.mean([s.loss for s in steps])), ()
+    names = [term.name for term in first.terms]
+    columns = [torch.stack([torch.as_tensor(s.loss) for s in steps])]
+    columns += [torch.stack([s.terms[i].value for s in steps]) for i in range(len(names))]
+    means = torch.stack([c.mean() for c in columns]).tolist()
+    return means[0], tuple(zip(names, means[1:], strict=True))

@@ -43,7 +43,7 @@ from imitate.runs import (
 from imitate.tracking import Logger, RunLogger
 
 if TYPE_CHECKING:  # the library is imported by each command's handler, when it runs
-    from imitate.collect import Backend
+    from imitate.backends import Backend, Rollouts
     from imitate.data import Dataset
     from imitate.environments import EnvLike
     from imitate.plots import Curve
@@ -68,7 +68,7 @@ class BackendFlags:
     """Existing Ray cluster ('auto', 'ray://head:10001'); default: start a local Ray."""
 
     def to_backend(self) -> Backend:
-        from imitate.collect import Backend
+        from imitate.backends import Backend
 
         if self.workers < 1:
             raise ImitateError(f"--workers must be >= 1, got {self.workers}")
@@ -216,6 +216,9 @@ class RunCommand:
     actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__run__<seed>__<time>/)."""
+    resume: Annotated[Path | None, DefaultInDoc] = None
+    """Continue the interrupted run in this folder (give the settings it was started with):
+    the demonstrations and finished DAgger rounds are loaded, not asked of the expert again."""
     config: Annotated[RunConfig, Flatten] = field(default_factory=RunConfig)
     """What the job does (--episodes, --bc.*, --dagger.*, ...)."""
     logger: Logger = "none"
@@ -249,6 +252,9 @@ class DaggerCommand:
     actor (MLP PPO/A2C/DQN/SAC) without unpickling; the shipped zoo experts always load so."""
     out: Annotated[Path | None, DefaultInDoc] = None
     """Run folder (default: runs/<env>__dagger__<seed>__<time>/)."""
+    resume: Annotated[Path | None, DefaultInDoc] = None
+    """Continue the interrupted run in this folder (give the settings it was started with):
+    its finished rounds are loaded, not run again."""
     compare_bc: bool = True
     """Also train BC on the same numbers of expert-trajectory labels (the plot's baseline)."""
     config: Annotated[DAggerConfig, Flatten] = field(default_factory=DAggerConfig)
@@ -751,11 +757,12 @@ def _record_run(out_dir: Path, command: Any, stage: str, result: dict[str, Any])
 
 
 def run_collect(args: CollectCommand) -> dict[str, Any]:
-    from imitate.collect import collect, env_spaces
+    from imitate.collect import env_spaces
 
     env = command_env(args.env, args.env_kwargs)
     _require_positive(episodes=args.episodes, num_envs=args.num_envs)
     backend = args.rollouts.to_backend()
+    seeding = backend.seeding(args.seeding)  # stream on Ray: refused before Ray starts
     env_spaces(env)  # an unknown env id is reported before anything else
     if args.out is not None:
         check_out(args.out, "file")
@@ -776,17 +783,17 @@ def run_collect(args: CollectCommand) -> dict[str, Any]:
         return _collect_in_chunks(args, env, backend, chunk, warnings)
     expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     start = time.perf_counter()
-    dataset = collect(
-        expert,
-        env,
-        args.episodes,
-        args.seed,
-        args.num_envs,
-        seeding=args.seeding,
-        source=args.expert,
-        progress=_progress(),
-        backend=backend,
-    )
+    with backend.open() as rollouts:
+        dataset = rollouts.collect(
+            expert,
+            env,
+            args.episodes,
+            args.seed,
+            args.num_envs,
+            seeding=seeding,
+            source=args.expert,
+            progress=_progress(),
+        )
     elapsed = time.perf_counter() - start
     for message in dataset_warnings(dataset):
         _warn(warnings, message)
@@ -820,17 +827,16 @@ def _collect_in_chunks(
     per-episode collection), each written out before the next is collected."""
     import numpy as np
 
-    from imitate.collect import collect
     from imitate.data import dataset_warnings, save_chunks
 
     expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     # running sums, not a list of returns: memory stays one chunk's whatever the count
     episodes, transitions, total, total_sq = 0, 0, 0.0, 0.0
 
-    def chunks() -> Iterator[Dataset]:
+    def chunks(rollouts: Rollouts) -> Iterator[Dataset]:
         nonlocal episodes, transitions, total, total_sq
         for first in range(0, args.episodes, chunk):
-            part = collect(
+            part = rollouts.collect(
                 expert,
                 env,
                 min(chunk, args.episodes - first),
@@ -839,7 +845,6 @@ def _collect_in_chunks(
                 seeding="per-episode",
                 source=args.expert,
                 progress=_progress(),
-                backend=backend,
             )
             for message in dataset_warnings(part):
                 if message not in warnings:
@@ -869,13 +874,13 @@ def _collect_in_chunks(
         }
 
     if args.out is None:
-        with artefact_dir(target.parent, "collect") as artefacts:
-            save_chunks(artefacts.work / "demos.npz", chunks())
+        with artefact_dir(target.parent, "collect") as artefacts, backend.open() as rollouts:
+            save_chunks(artefacts.work / "demos.npz", chunks(rollouts))
             summary = result()
             _record_run(artefacts.work, args, "collect", summary)
     else:
-        with out_lock(target):
-            save_chunks(target, chunks())
+        with out_lock(target), backend.open() as rollouts:
+            save_chunks(target, chunks(rollouts))
         summary = result()
     return _with_warnings(warnings, summary)
 
@@ -936,7 +941,7 @@ def run_bc(args: BCCommand) -> dict[str, Any]:
 def run_eval(args: EvalCommand) -> dict[str, Any]:
     import numpy as np
 
-    from imitate.collect import EvalResult, collect, evaluate
+    from imitate.collect import EvalResult
     from imitate.drift import action_flip_rate
     from imitate.environments import env_name, spec_of_record
     from imitate.runtime import numpy_policy, read_checkpoint
@@ -964,9 +969,10 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         if args.js_gate and not isinstance(policy.head, CategoricalHead):
             raise ImitateError("--js-gate needs a policy with a Discrete action space")
         if not isinstance(policy.head, CategoricalHead):
-            result = evaluate(
-                policy, env_id, args.episodes, args.seed, progress=_progress(), backend=backend
-            )
+            with backend.open() as rollouts:
+                result = rollouts.evaluate(
+                    policy, env_id, args.episodes, args.seed, progress=_progress()
+                )
             out: dict[str, Any] = {"env": env_name(env_id), **result.to_json()}
         else:  # record the actions too, for the flip rate
             actor: Policy = policy
@@ -974,16 +980,17 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
                 from imitate.policy import JSGatedPolicy
 
                 actor = JSGatedPolicy.wrap(policy, args.js_gate)
-            rollouts = collect(
-                actor, env_id, args.episodes, args.seed, seeding="per-episode",
-                progress=_progress(), backend=backend, desc="eval",
-            )  # fmt: skip
-            result = EvalResult(rollouts.episode_returns, rollouts.episode_lengths, args.seed)
+            with backend.open() as rollouts:
+                episodes = rollouts.collect(
+                    actor, env_id, args.episodes, args.seed, seeding="per-episode",
+                    progress=_progress(), desc="eval",
+                )  # fmt: skip
+            result = EvalResult(episodes.episode_returns, episodes.episode_lengths, args.seed)
             out = {
                 "env": env_name(env_id),
                 **result.to_json(),
                 "js_gate": args.js_gate,
-                "action_flip_rate": action_flip_rate(rollouts.actions, rollouts.episode_starts),
+                "action_flip_rate": action_flip_rate(episodes.actions, episodes.episode_starts),
             }
         name = env_name(env_id)
         out_dir = None if args.out is None else make_run_dir(name, "eval", args.seed, args.out)
@@ -1012,7 +1019,8 @@ def run_eval(args: EvalCommand) -> dict[str, Any]:
         raise ImitateError("--js-gate gates a --policy (a Discrete imitate policy)")
     env = command_env(args.env, args.env_kwargs)
     actor = resolve_expert(str(args.expert), env, safe=args.safe, vecnormalize=args.vecnormalize)
-    result = evaluate(actor, env, args.episodes, args.seed, progress=_progress(), backend=backend)
+    with backend.open() as rollouts:
+        result = rollouts.evaluate(actor, env, args.episodes, args.seed, progress=_progress())
     return {"env": args.env, **result.to_json()}
 
 
@@ -1164,6 +1172,7 @@ def run_ood(args: OodCommand) -> dict[str, Any]:
 def run_main_job(args: RunCommand) -> dict[str, Any]:
     from imitate.collect import env_spaces
     from imitate.pipeline import run_pipeline
+    from imitate.runs import keep_state, resumable
 
     env = command_env(args.env, args.env_kwargs)
     config = args.config
@@ -1175,14 +1184,27 @@ def run_main_job(args: RunCommand) -> dict[str, Any]:
     expert = resolve_expert(expert_name, env, safe=args.safe, vecnormalize=args.vecnormalize)
     config = _scaled_run_config(env, config)
     recorded = config_to_json(replace(args, config=config))
-    target = args.out or default_run_dir(args.env, "run", config.seed)
-    with artefact_dir(target, "run", inputs=_expert_inputs(expert_name)) as artefacts:
+    target = _resume_target(args.out, args.resume) or default_run_dir(args.env, "run", config.seed)
+    settings = _resumable(replace(args, config=config))
+    with (
+        artefact_dir(target, "run", inputs=_expert_inputs(expert_name)) as artefacts,
+        resumable(target, "run", settings, args.resume is not None) as (state, resuming),
+    ):
         out_dir = artefacts.work
         write_json(out_dir / "config.json", recorded)
         log = RunLogger(out_dir, args.logger, recorded)
         results = run_pipeline(
-            env, expert, expert_name, config, out_dir, progress=_progress(), metrics=log
+            env,
+            expert,
+            expert_name,
+            config,
+            out_dir,
+            progress=_progress(),
+            metrics=log,
+            state_dir=state,
+            resume=resuming,
         )
+        keep_state(state, out_dir)
         result = {
             "run": str(out_dir),
             "report": str(out_dir / "report.md"),
@@ -1346,20 +1368,52 @@ def parse(argv: list[str]) -> Any:
 
 def run_dagger(args: DaggerCommand) -> dict[str, Any]:
     from imitate.collect import env_spaces
+    from imitate.runs import keep_state, resumable
 
     env = command_env(args.env, args.env_kwargs)
     env_spaces(env)
     expert = resolve_expert(args.expert, env, safe=args.safe, vecnormalize=args.vecnormalize)
     config = args.config
     backend = args.rollouts.to_backend()
-    target = args.out or default_run_dir(args.env, "dagger", config.seed)
-    with artefact_dir(target, "dagger", inputs=_expert_inputs(args.expert)) as artefacts:
-        result = _dagger_into(args, expert, backend, artefacts.work)
+    target = _resume_target(args.out, args.resume) or default_run_dir(
+        args.env, "dagger", config.seed
+    )
+    resume = args.resume is not None
+    with (
+        artefact_dir(target, "dagger", inputs=_expert_inputs(args.expert)) as artefacts,
+        resumable(target, "dagger", _resumable(args), resume) as (state, resuming),
+    ):
+        with backend.open() as rollouts:
+            result = _dagger_into(args, expert, rollouts, artefacts.work, state, resuming)
+        keep_state(state, artefacts.work)
     return artefacts.final(result)
 
 
+def _resume_target(out: Path | None, resume: Path | None) -> Path | None:
+    """The run folder: ``--resume DIR`` (``--out``, if also given, must name it too)."""
+    if resume is None:
+        return out
+    if out is not None and out.resolve() != resume.resolve():
+        raise ImitateError(f"--resume {resume} continues that folder; drop --out {out}")
+    return resume
+
+
+def _resumable(args: Any) -> dict[str, Any]:
+    """The settings a ``--resume`` must repeat: the command's, without where and how it
+    reports (``--out``, ``--resume``, ``--json``, ``--logger``)."""
+    recorded = config_to_json(args)
+    for key in ("out", "resume", "json", "logger"):
+        recorded.pop(key, None)
+    return dict(recorded)
+
+
 def _dagger_into(
-    args: DaggerCommand, expert: Policy, backend: Backend, out_dir: Path
+    args: DaggerCommand,
+    expert: Policy,
+    rollouts: Rollouts,
+    out_dir: Path,
+    state: Path,
+    resuming: bool,
 ) -> dict[str, Any]:
     from imitate.collect import evaluate
     from imitate.dagger import bc_label_curve, dagger
@@ -1369,7 +1423,15 @@ def _dagger_into(
     env = command_env(args.env, args.env_kwargs)
     config = args.config
     log = RunLogger(out_dir, args.logger, config_to_json(args))
-    policy, history = dagger(env, expert, config, progress=_progress(), backend=backend)
+    policy, history = dagger(
+        env,
+        expert,
+        config,
+        progress=_progress(),
+        rollouts=rollouts,
+        run_dir=state / "rounds",
+        resume=resuming and (state / "rounds" / "dagger.json").is_file(),
+    )
     save_policy(
         policy,
         out_dir / "policy.pt",
@@ -1650,18 +1712,19 @@ def run_sweep_command(args: SweepCommand) -> dict[str, Any]:
     )
     expert = resolve_expert(args.expert, args.env, safe=args.safe)
     target = args.out or default_run_dir(args.env, "sweep", args.seeds[0] if args.seeds else 0)
-    with artefact_dir(target, "sweep", inputs=_expert_inputs(args.expert)) as artefacts:
-        result = _sweep_into(args, expert, config, axes, backend, artefacts.work)
+    inputs = _expert_inputs(args.expert)
+    with artefact_dir(target, "sweep", inputs=inputs) as artefacts, backend.open() as rollouts:
+        result = _sweep_into(args, expert, config, axes, rollouts, artefacts.work)
     return artefacts.final(result)
 
 
 def _sweep_into(
-    args: SweepCommand, expert: Policy, config: Any, axes: Any, backend: Backend, out_dir: Path
+    args: SweepCommand, expert: Policy, config: Any, axes: Any, rollouts: Rollouts, out_dir: Path
 ) -> dict[str, Any]:
     from imitate.sweep import plot_sweep, run_sweep, summarise, sweep_markdown
 
     start = time.perf_counter()
-    rows = run_sweep(expert, config, backend, progress=_progress())
+    rows = run_sweep(expert, config, rollouts, progress=_progress())
     curves = [row.pop("curve", []) for row in rows]
     summary = summarise(rows, axes)
     write_json(out_dir / "config.json", config_to_json(args))

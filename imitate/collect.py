@@ -24,9 +24,10 @@ is a few array copies.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from types import TracebackType
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -34,37 +35,20 @@ import numpy as np
 from imitate.configs import Seeding as Seeding  # re-exported
 from imitate.data import Dataset, make_meta
 from imitate.environments import EnvLike, env_record, env_spec
-from imitate.errors import BackendError, EnvError
+from imitate.errors import EnvError
 from imitate.runtime import Policy, RecurrentPolicy, fast_policy
 
 _CHUNK_STEPS = 1024
 
 
-@dataclass(frozen=True)
-class Backend:
-    """Where rollouts run: ``local`` (this process) or ``ray`` (:mod:`imitate.distributed`).
+@runtime_checkable
+class MarkingPolicy(Policy, Protocol):
+    """A Policy that says, per row, whether an expert chose the action (a DAgger mixture):
+    the rollout records it as the dataset's ``expert_acted`` column."""
 
-    With ``ray``, episodes are split into chunks of consecutive indices, each collected with
-    per-episode seeding (episode ``i`` resets with ``seed + i``) by one of ``workers`` actors,
-    and joined in episode order: the result equals the local backend's with
-    ``seeding="per-episode"``.
-    """
-
-    kind: Literal["local", "ray"] = "local"
-    """``local`` or ``ray``."""
-    workers: int = 2
-    """Ray actors (one CPU each)."""
-    address: str | None = None
-    """Ray cluster to join (``auto``, ``ray://host:10001``); default: start a local one."""
-    max_restarts: int = 3
-    """How often a dead worker is replaced (its unfinished chunk is rerun) before giving up."""
-
-    def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise ValueError(f"workers must be >= 1, got {self.workers}")
-
-
-LOCAL = Backend()
+    def act_marked(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(actions [B, ...], expert_acted [B] bool)``."""
+        ...
 
 
 def make_vec_env(env: EnvLike, num_envs: int, seeding: Seeding = "auto") -> gym.vector.VectorEnv:
@@ -157,14 +141,16 @@ class _Trace:
     truncated: np.ndarray
     episode_ids: np.ndarray  # [N] rank of the episode (0..n_episodes-1), non-decreasing
     final_obs: np.ndarray | None  # [E, *obs_shape] observation after each kept episode
+    expert_acted: np.ndarray | None  # [N] bool, recorded for a MarkingPolicy
 
 
 class _StepRecorder:
     """Step-major buffers ``[T, B, ...]`` grown in chunks; ``episode`` -1 marks unrecorded slots."""
 
-    def __init__(self, envs: gym.vector.VectorEnv, record_obs: bool) -> None:
+    def __init__(self, envs: gym.vector.VectorEnv, record_obs: bool, record_marks: bool) -> None:
         self.num_envs = envs.num_envs
         self.record_obs = record_obs
+        self.record_marks = record_marks
         self.obs_shape: tuple[int, ...] = tuple(envs.single_observation_space.shape or ())
         self.action_shape: tuple[int, ...] = tuple(envs.single_action_space.shape or ())
         self.action_dtype = envs.single_action_space.dtype
@@ -182,6 +168,8 @@ class _StepRecorder:
         if self.record_obs:
             chunk["obs"] = np.zeros((*shape, *self.obs_shape), np.float32)
             chunk["actions"] = np.zeros((*shape, *self.action_shape), self.action_dtype)
+        if self.record_marks:
+            chunk["expert_acted"] = np.zeros(shape, np.bool_)
         self.chunks.append(chunk)
         self.t = 0
 
@@ -193,6 +181,7 @@ class _StepRecorder:
         terminated: np.ndarray,
         truncated: np.ndarray,
         episode: np.ndarray,
+        marks: np.ndarray | None,
     ) -> None:
         if self.t == _CHUNK_STEPS:
             self._new_chunk()
@@ -200,6 +189,8 @@ class _StepRecorder:
         if self.record_obs:
             chunk["obs"][t] = obs
             chunk["actions"][t] = actions
+        if self.record_marks:
+            chunk["expert_acted"][t] = marks
         chunk["rewards"][t] = rewards
         chunk["terminated"][t] = terminated
         chunk["truncated"][t] = truncated
@@ -237,6 +228,7 @@ class _StepRecorder:
             truncated=flat("truncated")[order],
             episode_ids=ranks[order],
             final_obs=final,
+            expert_acted=flat("expert_acted")[order] if self.record_marks else None,
         )
 
 
@@ -275,7 +267,10 @@ def _rollout(
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
     per_episode = _seeding_of(envs) == "per-episode"
     num_envs = envs.num_envs
-    recorder = _StepRecorder(envs, record_obs)
+    recurrent = policy if isinstance(policy, RecurrentPolicy) else None
+    marking = policy if isinstance(policy, MarkingPolicy) and recurrent is None else None
+    recorder = _StepRecorder(envs, record_obs, marking is not None)
+    marks = np.zeros(num_envs, np.bool_) if marking is not None else None
     slot_episode = np.arange(num_envs, dtype=np.int64)
     next_episode = num_envs
     if per_episode:
@@ -284,7 +279,6 @@ def _rollout(
     else:
         obs, _ = envs.reset(seed=seed)
     autoreset_step = np.zeros(num_envs, np.bool_)  # stream mode: this step only resets the slot
-    recurrent = policy if isinstance(policy, RecurrentPolicy) else None
     # per-slot state of a RecurrentPolicy (no columns for a stateless one)
     state = recurrent.initial_state(num_envs) if recurrent is not None else np.empty((num_envs, 0))
     completed: list[int] = []
@@ -300,6 +294,9 @@ def _rollout(
             actions = np.zeros((num_envs, *recorder.action_shape), recorder.action_dtype)
             if recurrent is not None:
                 actions[active], state[active] = recurrent.step(obs[active], state[active])
+            elif marking is not None and marks is not None:
+                marks[:] = False
+                actions[active], marks[active] = marking.act_marked(obs[active])
             else:
                 actions[active] = policy.act(obs[active])
             next_obs, rewards, terminated, truncated = _step_slots(envs, active, actions, obs)
@@ -308,11 +305,13 @@ def _rollout(
                 actions, state = recurrent.step(obs, state)
                 # a slot that autoresets on this step starts its next episode afresh
                 state[autoreset_step] = recurrent.initial_state(int(autoreset_step.sum()))
+            elif marking is not None:
+                actions, marks = marking.act_marked(obs)
             else:
                 actions = policy.act(obs)
             next_obs, rewards, terminated, truncated, _ = envs.step(actions)
         recorded = np.where(autoreset_step, -1, slot_episode)
-        recorder.record(obs, actions, rewards, terminated, truncated, recorded)
+        recorder.record(obs, actions, rewards, terminated, truncated, recorded, marks)
         n_recorded += int((recorded >= 0).sum())
         done = (terminated | truncated) & ~autoreset_step
         if done.any():
@@ -365,7 +364,6 @@ def collect(
     source: str = "policy",
     progress: bool = False,
     max_steps: int | None = None,
-    backend: Backend = LOCAL,
     desc: str = "collect",
 ) -> Dataset:
     """Roll out ``policy`` and record every transition of ``n_episodes`` complete episodes.
@@ -374,18 +372,9 @@ def collect(
     in episode order (per-episode seeding: episode ``i`` from seed ``seed + i``).
     With ``max_steps``, collection also stops once that many transitions are
     recorded, and the episodes then running are kept although incomplete.
-    ``backend`` runs the rollouts on Ray actors instead (per-episode seeding only).
-    ``desc`` labels the progress bar.
+    ``desc`` labels the progress bar. A :class:`MarkingPolicy` (DAgger's mixture) also
+    fills ``expert_acted``. Elsewhere than this process: :meth:`imitate.backends.Backend.open`.
     """
-    if backend.kind == "ray":
-        from imitate.distributed import RolloutPool
-
-        if seeding == "stream":
-            raise BackendError("the ray backend uses per-episode seeding; stream is local only")
-        with RolloutPool(backend) as pool:
-            return pool.collect(
-                policy, env_id, n_episodes, seed, num_envs, source, progress, max_steps
-            )[0]
     envs = make_vec_env(env_id, min(num_envs, n_episodes), seeding)
     try:
         trace = _rollout(
@@ -416,6 +405,7 @@ def collect(
         episode_starts=starts,
         meta=meta,
         final_obs=trace.final_obs,
+        expert_acted=trace.expert_acted,
     )
 
 
@@ -426,16 +416,10 @@ def evaluate(
     seed: int = 10_000,
     num_envs: int = 16,
     progress: bool = False,
-    backend: Backend = LOCAL,
 ) -> EvalResult:
     """Mean and per-episode return of ``policy``; episode ``i`` resets with seed ``seed + i``.
 
-    The result does not depend on ``num_envs`` or ``backend``."""
-    if backend.kind == "ray":
-        from imitate.distributed import RolloutPool
-
-        with RolloutPool(backend) as pool:
-            return pool.evaluate(policy, env_id, n_episodes, seed, num_envs, progress)
+    The result does not depend on ``num_envs`` (nor on the backend of a :class:`Rollouts`)."""
     envs = make_vec_env(env_id, min(num_envs, n_episodes), "per-episode")
     try:
         trace = _rollout(fast_policy(policy), envs, n_episodes, seed, False, progress, "eval")
@@ -444,3 +428,61 @@ def evaluate(
     returns = np.bincount(trace.episode_ids, weights=trace.rewards, minlength=n_episodes)
     lengths = np.bincount(trace.episode_ids, minlength=n_episodes)
     return EvalResult(returns=returns, lengths=lengths, seed=seed)
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class LocalRollouts:
+    """The :class:`imitate.backends.Rollouts` of this process: :func:`collect`,
+    :func:`evaluate` and a plain loop for :meth:`map`. Nothing to open or close."""
+
+    def __enter__(self) -> LocalRollouts:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def collect(
+        self,
+        policy: Policy,
+        env_id: EnvLike,
+        n_episodes: int,
+        seed: int,
+        num_envs: int = 16,
+        seeding: Seeding = "per-episode",
+        source: str = "policy",
+        progress: bool = False,
+        max_steps: int | None = None,
+        desc: str = "collect",
+    ) -> Dataset:
+        """:func:`collect` (per-episode seeding unless asked otherwise)."""
+        return collect(
+            policy, env_id, n_episodes, seed, num_envs, seeding, source, progress, max_steps, desc
+        )
+
+    def evaluate(
+        self,
+        policy: Policy,
+        env_id: EnvLike,
+        n_episodes: int = 50,
+        seed: int = 10_000,
+        num_envs: int = 16,
+        progress: bool = False,
+    ) -> EvalResult:
+        """:func:`evaluate`."""
+        return evaluate(policy, env_id, n_episodes, seed, num_envs, progress)
+
+    def map(
+        self, fn: Callable[[T], R], items: Sequence[T], progress: bool = False, desc: str = "map"
+    ) -> list[R]:
+        """``[fn(item) for item in items]``."""
+        from tqdm.auto import tqdm
+
+        return [fn(item) for item in tqdm(items, desc=desc, disable=not progress)]

@@ -5,12 +5,20 @@ them, ``config.json`` records them and the Python API takes them, so all three
 say the same thing. They live apart from the code that uses them so that building
 the command line (``imitate --help``) imports neither torch nor gymnasium; the
 learner modules re-export them (``imitate.bc.BCConfig`` is this ``BCConfig``).
+
+``BCConfig`` groups its settings in ``OptimConfig``, ``EarlyStopConfig`` and
+``LossConfig``. Each group is marked for tyro with ``arg(name="")`` so that the command
+line keeps one flat flag per field (``--lr``, not ``--optim.lr``); this is why the
+module imports ``tyro.conf`` (~50 ms, no torch) and why field names are unique across
+the groups. ``config.json`` records the nesting as it is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal, get_args
+from dataclasses import dataclass, field, fields, replace
+from typing import Annotated, Any, Literal, get_args
+
+from tyro.conf import arg
 
 from imitate import validate
 
@@ -41,12 +49,17 @@ class PolicyConfig:
             )
 
 
-@dataclass(frozen=True)
-class BCConfig:
-    """Behavioural-cloning hyperparameters (defaults work for classic-control tasks)."""
+TrainerChoice = Literal["auto", "torch", "numpy"]
+"""Which trainer fits a BC policy (see :mod:`imitate.training`)."""
 
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
-    """Architecture of a new policy (ignored when warm-starting)."""
+_FLAT = arg(name="")
+"""Nested configs keep flat flags: ``--lr``, not ``--optim.lr`` (field names are unique)."""
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam and the minibatch loop."""
+
     batch_size: int = 64
     """Transitions per gradient step."""
     lr: float = 3e-3
@@ -55,14 +68,39 @@ class BCConfig:
     """Adam L2 penalty."""
     max_steps: int = 20_000
     """Upper bound on gradient steps."""
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.max_steps < 1:
+            raise ValueError("batch_size, max_steps and eval_every must be >= 1")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+@dataclass(frozen=True)
+class EarlyStopConfig:
+    """Held-out evaluations, early stopping and the kept weights."""
+
     eval_every: int = 250
     """Gradient steps between held-out evaluations."""
     patience: int = 8
     """Evaluations without held-out improvement before stopping early."""
     holdout_fraction: float = 0.1
     """Share of transitions held out for early stopping (0 disables it)."""
-    seed: int = 0
-    """Seed for initialisation, the held-out split and batch order."""
+    box_early_stop: Literal["action_mse", "nll"] = "action_mse"
+    """Box actions: held-out measure of early stopping and of the kept weights. Held-out
+    action MSE tracks the return; the held-out NLL improves while hard states are given up."""
+
+    def __post_init__(self) -> None:
+        if self.eval_every < 1:
+            raise ValueError("batch_size, max_steps and eval_every must be >= 1")
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """What is minimised: the head's loss, its variants, penalties and soft targets."""
+
     soft_weight: float = 0.0
     """alpha: weight of the softened-teacher term; needs ``teacher_logits`` in the data.
     The loss is ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(teacher action)``."""
@@ -102,18 +140,8 @@ class BCConfig:
     """beta of 'beta_nll' (0: the NLL; 1: the mean gets the MSE's gradient)."""
     huber_delta: float = 1.0
     """delta of 'huber', in action units."""
-    box_early_stop: Literal["action_mse", "nll"] = "action_mse"
-    """Box actions: held-out measure of early stopping and of the kept weights. Held-out
-    action MSE tracks the return; the held-out NLL improves while hard states are given up."""
 
     def __post_init__(self) -> None:
-        validate.seed("seed", self.seed)
-        if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
-            raise ValueError("batch_size, max_steps and eval_every must be >= 1")
-        if not 0.0 <= self.holdout_fraction < 1.0:
-            raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.soft_weight <= 1.0 or self.temperature <= 0:
             raise ValueError("soft_weight must be in [0, 1] and temperature > 0")
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -133,7 +161,7 @@ class BCConfig:
 
     @property
     def uses_toolbox(self) -> bool:
-        """Whether any loss beyond the head's plain NLL is asked for."""
+        """Whether a Discrete-only loss beyond the head's plain NLL is asked for."""
         return bool(
             self.label_smoothing
             or self.class_weights != "none"
@@ -142,6 +170,72 @@ class BCConfig:
             or self.temporal_js
             or self.ood_energy_weight
         )
+
+
+@dataclass(frozen=True)
+class BCConfig:
+    """Behavioural-cloning hyperparameters (defaults work for classic-control tasks).
+
+    Grouped: ``optim`` (Adam, batches, steps), ``early_stop`` (held-out evaluations) and
+    ``loss`` (what is minimised). Field names are unique across the groups, so the command
+    line keeps one flat flag per field (``--lr``, ``--patience``, ``--label-smoothing``) and
+    :meth:`setting` / :meth:`with_setting` address any of them by name (sweeps).
+    """
+
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    """Architecture of a new policy (ignored when warm-starting)."""
+    optim: Annotated[OptimConfig, _FLAT] = field(default_factory=OptimConfig)
+    """Adam and the minibatch loop."""
+    early_stop: Annotated[EarlyStopConfig, _FLAT] = field(default_factory=EarlyStopConfig)
+    """Held-out evaluations and early stopping."""
+    loss: Annotated[LossConfig, _FLAT] = field(default_factory=LossConfig)
+    """The loss and its variants."""
+    seed: int = 0
+    """Seed for initialisation, the held-out split and batch order."""
+    trainer: TrainerChoice = "auto"
+    """'torch': the reference trainer (autograd, any head and loss); 'numpy': the
+    hand-written fast path (plain CE on Discrete actions, tanh/relu MLP; an error otherwise);
+    'auto': numpy where it applies, else torch. The choice is recorded in the history."""
+
+    def __post_init__(self) -> None:
+        validate.seed("seed", self.seed)
+        if self.trainer not in get_args(TrainerChoice):
+            choices = ", ".join(get_args(TrainerChoice))
+            raise validate.ValueCheckError(
+                f"--trainer must be one of {choices}, got {self.trainer!r}"
+            )
+
+    @staticmethod
+    def settings() -> dict[str, str]:
+        """Every scalar setting of the groups by field name -> the group holding it
+        (``"lr" -> "optim"``); BCConfig's own fields map to ``""``."""
+        names: dict[str, str] = {}
+        for group in fields(BCConfig):
+            if group.name in _GROUPS:
+                for f in fields(_GROUPS[group.name]):
+                    names[f.name] = group.name
+            elif group.name != "policy":
+                names[group.name] = ""
+        return names
+
+    def setting(self, name: str) -> Any:
+        """The value of a setting by its (flat) field name, e.g. ``config.setting("lr")``."""
+        group = self.settings()[name]
+        return getattr(getattr(self, group) if group else self, name)
+
+    def with_setting(self, name: str, value: Any) -> BCConfig:
+        """A copy with one setting changed, by its flat name (``KeyError`` if unknown)."""
+        group = self.settings()[name]
+        if not group:
+            return replace(self, **{name: value})
+        return replace(self, **{group: replace(getattr(self, group), **{name: value})})
+
+
+_GROUPS: dict[str, Any] = {
+    "optim": OptimConfig,
+    "early_stop": EarlyStopConfig,
+    "loss": LossConfig,
+}
 
 
 Gate = Literal["none", "entropy", "energy", "ensemble"]
@@ -200,7 +294,10 @@ class DAggerConfig:
     target_return: float | None = None
     """Stop once the learner's evaluated mean return reaches this."""
     bc: BCConfig = field(
-        default_factory=lambda: BCConfig(max_steps=2000, eval_every=100, patience=4)
+        default_factory=lambda: BCConfig(
+            optim=OptimConfig(max_steps=2000),
+            early_stop=EarlyStopConfig(eval_every=100, patience=4),
+        )
     )
     """Training of each round."""
     seed: int = 0
@@ -282,7 +379,10 @@ class RunConfig:
         default_factory=lambda: DAggerConfig(
             rounds=6,  # the main job's measured settings (README); DAggerConfig's own
             steps_per_round=1000,  # defaults (whole episodes, patience) are not yet
-            bc=BCConfig(max_steps=4000, eval_every=200, patience=5),  # measured here
+            bc=BCConfig(
+                optim=OptimConfig(max_steps=4000),
+                early_stop=EarlyStopConfig(eval_every=200, patience=5),
+            ),  # measured here
             warm_start=False,
             whole_episodes=False,
             patience=None,
@@ -324,12 +424,15 @@ def long_episode_config() -> RunConfig:
         eval_episodes=10,
         drift_episodes=5,
         videos_per_clone=0,
-        bc=BCConfig(max_steps=5000),
+        bc=BCConfig(optim=OptimConfig(max_steps=5000)),
         dagger=DAggerConfig(
             rounds=4,
             steps_per_round=2500,
             eval_episodes=3,
-            bc=BCConfig(max_steps=3000, eval_every=250, patience=4),
+            bc=BCConfig(
+                optim=OptimConfig(max_steps=3000),
+                early_stop=EarlyStopConfig(eval_every=250, patience=4),
+            ),
             warm_start=True,
         ),
         distill=DistillConfig(

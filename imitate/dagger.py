@@ -23,79 +23,149 @@ own. With ``whole_episodes=False`` a round is exactly ``steps_per_round`` states
 ``num_envs`` envs, and a round that holds no complete episode warns. DAgger stops after
 ``rounds`` rounds, or when the evaluated learner return has not improved on its best for
 ``patience`` rounds; the best evaluated learner is returned.
+
+The mixture marks the states where its expert chose the action (the data's
+``expert_acted`` column, filled by the rollout on every backend), so those calls are
+counted from the data. With a run folder (``run_dir``), every round's labels, learner and
+record are saved as the round finishes (:class:`RoundStore`); ``resume=True`` loads them
+and continues. The random streams of round ``k`` (mixture coins, gate tie-breaks,
+bootstrap weights) come from ``SeedSequence([seed, k])`` and its rollouts reset from
+:func:`round_seed`, so a resumed run equals an uninterrupted one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
+import json
+import os
+import shutil
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from imitate.backends import Rollouts
 from imitate.bc import BCConfig, train_bc
 from imitate.calibration import energy_score, vote_disagreement
-from imitate.collect import LOCAL, Backend, EvalResult, collect, evaluate
+from imitate.collect import EvalResult, LocalRollouts, collect, evaluate
 from imitate.configs import BetaSchedule as BetaSchedule  # re-exported
 from imitate.configs import DAggerConfig as DAggerConfig
 from imitate.configs import Gate as Gate
-from imitate.data import Dataset, concatenate
+from imitate.data import Dataset, concatenate, load_dataset
 from imitate.environments import EnvLike, env_record
-from imitate.errors import ImitateError
-from imitate.policy import MLPPolicy, Policy, SoftPolicy, fast_policy
+from imitate.errors import ImitateError, ResumeError
+from imitate.fileio import write_json
+from imitate.policy import MLPPolicy, Policy, SoftPolicy, fast_policy, load_policy, save_policy
+from imitate.runs import artefact_dir, check_same_settings, config_to_json, json_form
 
 
 class PartialRoundWarning(UserWarning):
     """A DAgger round of cut episodes held no complete episode."""
 
 
+@dataclass(frozen=True)
+class DAggerRound:
+    """The record of one round (its JSON form: :meth:`to_json`, in ``history.records``,
+    metrics.jsonl and the round's ``record.json``). Counts are cumulative where named so."""
+
+    round: int
+    beta: float
+    """Share of the mixture's steps the expert drove (1: round 0)."""
+    states: int
+    """States kept from the round's rollout."""
+    episodes: int
+    labelled: int
+    """States labelled by the expert in this round (the round's dataset)."""
+    query_rate: float
+    """Expert calls of the round (labels + driving) per kept state."""
+    expert_labels: int
+    """Expert calls so far."""
+    env_steps: int
+    """Env steps so far (cut episodes included)."""
+    dataset_size: int
+    """Size of the aggregate trained on."""
+    wall_time_s: float
+    """Training and rollouts so far."""
+    train_loss: float | None = None
+    holdout_bits_per_action: float | None = None
+    learner_return: float | None = None
+    """Mean evaluated return of the round's learner (None: not evaluated)."""
+
+    def to_json(self) -> dict[str, float]:
+        """The fields that are set, by name."""
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> DAggerRound:
+        return cls(**{f.name: record[f.name] for f in fields(cls) if f.name in record})
+
+
 @dataclass
 class DAggerHistory:
     """One record per round: labels and env steps so far, learner return, wall time."""
 
-    records: list[dict[str, float]] = field(default_factory=list)
+    rounds: list[DAggerRound] = field(default_factory=list)
     best_round: int | None = None
     """The round whose learner was returned (with ``patience``: the best evaluated one)."""
 
     @property
+    def records(self) -> list[dict[str, float]]:
+        """The rounds as JSON records."""
+        return [r.to_json() for r in self.rounds]
+
+    @property
     def expert_labels(self) -> int:
-        return int(self.records[-1]["expert_labels"]) if self.records else 0
+        return self.rounds[-1].expert_labels if self.rounds else 0
 
     def __repr__(self) -> str:
-        last = self.records[-1] if self.records else {}
-        ret = last.get("learner_return")
+        ret = self.rounds[-1].learner_return if self.rounds else None
         shown = "" if ret is None else f", learner_return={ret:.2f}"
         return (
-            f"DAggerHistory(rounds={len(self.records)}, expert_labels={self.expert_labels}{shown})"
+            f"DAggerHistory(rounds={len(self.rounds)}, expert_labels={self.expert_labels}{shown})"
         )
 
 
 class MixturePolicy:
     """Per-state coin flip: the expert acts with probability ``beta``, else the learner.
 
-    Counts the expert's calls (each one labels a state)."""
+    :meth:`act_marked` says which rows the expert chose (each one labels a state); the
+    rollout records that as the data's ``expert_acted`` column, on every backend."""
 
     def __init__(self, expert: Policy, learner: Policy, beta: float, rng: np.random.Generator):
         self.expert, self.learner, self.beta, self.rng = expert, learner, beta, rng
-        self.expert_calls = 0
 
-    def act(self, obs: np.ndarray) -> np.ndarray:
+    def act_marked(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         actions = self.learner.act(obs)
         use_expert = self.rng.random(len(obs)) < self.beta
         if use_expert.any():
             actions = actions.copy()
             actions[use_expert] = self.expert.act(obs[use_expert])
-            self.expert_calls += int(use_expert.sum())
-        return actions
+        return actions, use_expert
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.act_marked(obs)[0]
 
     def reseed(self, seed: int) -> None:
         """A new coin stream (each Ray shard gets its own)."""
         self.rng = np.random.default_rng(seed)
+
+
+def round_rngs(seed: int, round_index: int) -> tuple[np.random.Generator, ...]:
+    """The random streams of one round (mixture coins, gate tie-breaks, ensemble bootstrap),
+    derived from ``(seed, round)`` alone: a resumed run draws what an uninterrupted one does."""
+    streams = np.random.SeedSequence([seed, round_index]).spawn(3)
+    return tuple(np.random.default_rng(s) for s in streams)
+
+
+def round_seed(seed: int, round_index: int) -> int:
+    """The first reset seed of a round's rollouts."""
+    return seed * 1_000_003 + round_index * 10_007
 
 
 def uncertainty(
@@ -122,46 +192,56 @@ def most_uncertain(scores: np.ndarray, rate: float, rng: np.random.Generator) ->
     return shuffled[np.argsort(-scores[shuffled], kind="stable")[:count]]
 
 
+RoundCallback = Callable[[DAggerRound], None]
+"""Called after each finished (and, with a run folder, saved) round with its record."""
+
+
 def dagger(
     env_id: EnvLike,
     expert: Policy,
     config: DAggerConfig = DAggerConfig(),
     progress: bool = False,
-    backend: Backend = LOCAL,
+    rollouts: Rollouts | None = None,
     desc: str = "dagger",
+    run_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    on_round: RoundCallback | None = None,
 ) -> tuple[MLPPolicy, DAggerHistory]:
     """Run DAgger on ``env_id`` with ``expert`` labelling; returns the learner and the history.
 
-    ``backend`` runs the rollout phase and the evaluations (on Ray: one pool of actors for
-    all rounds; each shard's mixture draws its own coins).
+    ``rollouts`` (:meth:`imitate.backends.Backend.open`; default: this process) runs the
+    rollout phase and the evaluations (on Ray: each shard's mixture draws its own coins).
+    ``run_dir``: each round's labels, learner and record are saved there as they finish
+    (:class:`RoundStore`); with ``resume``, the rounds found there are loaded instead of
+    run again (the expert is not asked about them) and the run continues: every random
+    stream of a round derives from ``(config.seed, round)``, so the result equals an
+    uninterrupted run's. ``on_round(record)`` is called after each new round.
 
     History records per round: ``round``, ``beta``, ``states`` visited, ``labelled``
     in the round, cumulative ``expert_labels`` and ``env_steps``, ``query_rate``,
     ``learner_return`` (if evaluated) and ``wall_time`` (training and rollouts only).
     """
-    with contextlib.ExitStack() as stack:
-        rollouts = _Rollouts(env_id, config, backend, stack)
-        return _dagger_rounds(env_id, expert, config, progress, rollouts, desc)
+    info = getattr(expert, "provenance", None)
+    store = None
+    if run_dir is not None:
+        expert_info = info if isinstance(info, dict) else None
+        store = RoundStore(Path(run_dir), env_id, config, resume, expert_info)
+    runner = _RoundRollouts(env_id, config, rollouts or LocalRollouts())
+    return _dagger_rounds(env_id, expert, config, progress, runner, desc, store, on_round)
 
 
-class _Rollouts:
-    """DAgger's rollout phase and evaluations on the chosen backend."""
+class _RoundRollouts:
+    """DAgger's rollout phase and evaluations on the given :class:`Rollouts`."""
 
-    def __init__(
-        self, env_id: EnvLike, config: DAggerConfig, backend: Backend, stack: contextlib.ExitStack
-    ) -> None:
-        self.env_id, self.config = env_id, config
-        self.pool = None
-        if backend.kind == "ray":
-            from imitate.distributed import RolloutPool
-
-            self.pool = stack.enter_context(RolloutPool(backend))
+    def __init__(self, env_id: EnvLike, config: DAggerConfig, rollouts: Rollouts) -> None:
+        self.env_id, self.config, self.rollouts = env_id, config, rollouts
 
     def collect(self, driver: Policy, seed: int) -> tuple[Dataset, int, int]:
-        """States visited by ``driver`` (budget: steps_per_round), the env steps taken and the
-        mixture's expert calls (see the module docstring for ``whole_episodes``)."""
+        """States visited by ``driver`` (budget: steps_per_round), the env steps taken and
+        the expert's calls while driving (counted from ``expert_acted``, the cut episode's
+        included; see the module docstring for ``whole_episodes``)."""
         if not self.config.whole_episodes:
-            rollout, calls = self._collect(driver, seed, self.config.num_envs)
+            rollout = self._collect(driver, seed, self.config.num_envs)
             if not rollout.truncated.any() and not rollout.terminated.any():
                 warnings.warn(
                     f"DAgger round of {len(rollout)} states on {self.config.num_envs} envs holds "
@@ -169,43 +249,33 @@ class _Rollouts:
                     PartialRoundWarning,
                     stacklevel=4,
                 )
-            return rollout, len(rollout), calls
-        rollout, calls = self._collect(driver, seed, 1)
+            return rollout, len(rollout), _driving_calls(rollout)
+        rollout = self._collect(driver, seed, 1)
         complete = whole_episode_index(rollout)
         if len(complete) == 0:  # one episode is longer than the budget: run it to its end
-            if isinstance(driver, MixturePolicy):
-                driver.expert_calls = 0
-            rollout, calls = self._collect(driver, seed, 1, budget=None)
-            return rollout, len(rollout), calls
-        return rollout.select_episodes(complete), len(rollout), calls
+            rollout = self._collect(driver, seed, 1, budget=None)
+            return rollout, len(rollout), _driving_calls(rollout)
+        return rollout.select_episodes(complete), len(rollout), _driving_calls(rollout)
 
     def _collect(
         self, driver: Policy, seed: int, num_envs: int, budget: int | None = -1
-    ) -> tuple[Dataset, int]:
+    ) -> Dataset:
         config = self.config
         max_steps = config.steps_per_round if budget == -1 else budget
         n_episodes = 10**9 if max_steps is not None else 1
-        if self.pool is not None:
-            return self.pool.collect(
-                driver, self.env_id, n_episodes, seed, num_envs, "dagger", max_steps=max_steps
-            )  # fmt: skip
-        rollout = collect(
-            driver,
-            self.env_id,
-            n_episodes=n_episodes,
-            seed=seed,
-            num_envs=num_envs,
-            seeding="per-episode",
-            source="dagger",
+        return self.rollouts.collect(
+            driver, self.env_id, n_episodes, seed, num_envs, "per-episode", "dagger",
             max_steps=max_steps,
-        )
-        return rollout, driver.expert_calls if isinstance(driver, MixturePolicy) else 0
+        )  # fmt: skip
 
     def evaluate(self, policy: Policy) -> EvalResult:
         episodes, num_envs = self.config.eval_episodes, self.config.num_envs
-        if self.pool is not None:
-            return self.pool.evaluate(policy, self.env_id, episodes, 10_000, num_envs)
-        return evaluate(policy, self.env_id, episodes, 10_000, num_envs)
+        return self.rollouts.evaluate(policy, self.env_id, episodes, 10_000, num_envs)
+
+
+def _driving_calls(rollout: Dataset) -> int:
+    """States of ``rollout`` whose action the expert chose (0 for a learner alone)."""
+    return 0 if rollout.expert_acted is None else int(rollout.expert_acted.sum())
 
 
 def _dagger_rounds(
@@ -213,10 +283,11 @@ def _dagger_rounds(
     expert: Policy,
     config: DAggerConfig,
     progress: bool,
-    rollouts: _Rollouts,
+    rollouts: _RoundRollouts,
     desc: str = "dagger",
+    store: RoundStore | None = None,
+    on_round: RoundCallback | None = None,
 ) -> tuple[MLPPolicy, DAggerHistory]:
-    rng = np.random.default_rng(config.seed)
     history = DAggerHistory()
     labelled: list[Dataset] = []
     policy: MLPPolicy | None = None
@@ -225,36 +296,48 @@ def _dagger_rounds(
     wall_time = 0.0
     best: tuple[float, MLPPolicy] | None = None
     since_best = 0
-    bar = tqdm(range(config.rounds), desc=desc, unit="round", disable=not progress)
-    for round_index in bar:
+    first_round = 0
+    stop = False
+    if store is not None:
+        for saved in store.load():
+            labelled.append(saved.labels)
+            policy, members, done = saved.policy, saved.members, saved.record
+            history.rounds.append(done)
+            expert_labels, env_steps = done.expert_labels, done.env_steps
+            wall_time, first_round = done.wall_time_s, done.round + 1
+            best, since_best = _track_best(done, policy, best, since_best)
+            stop = _should_stop(done, config, since_best)
+    bar = tqdm(range(first_round, config.rounds), desc=desc, unit="round", disable=not progress)
+    for round_index in bar if not stop else ():
         start = time.perf_counter()
+        coins, gate_rng, member_rng = round_rngs(config.seed, round_index)
         beta = config.beta.beta(round_index, config.rounds)
         if policy is None or beta >= 1.0:
             driver: Policy = expert
-            mixture = None
         else:
-            mixture = MixturePolicy(expert, fast_policy(policy), beta, rng)
-            driver = mixture
-        rollout, steps, mixture_calls = rollouts.collect(
-            driver, config.seed * 1_000_003 + round_index * 10_007
+            driver = MixturePolicy(expert, fast_policy(policy), beta, coins)
+        rollout, steps, driving_calls = rollouts.collect(
+            driver, round_seed(config.seed, round_index)
         )
         env_steps += steps
         if driver is expert:
-            round_data, queried = rollout, len(rollout)  # the recorded actions are the labels
+            # the recorded actions are the labels, all chosen by the expert
+            round_data = replace(rollout, expert_acted=np.ones(len(rollout), np.bool_))
+            queried = len(rollout)
             if config.soft_labels:
-                round_data = replace(rollout, teacher_logits=_logits(expert, rollout.obs))
+                round_data = replace(round_data, teacher_logits=_logits(expert, rollout.obs))
         else:
-            assert policy is not None and mixture is not None
+            assert policy is not None
             if config.gate == "none":
                 index = np.arange(len(rollout))
             else:
                 scores = uncertainty(policy, members, rollout.obs, config)
-                index = most_uncertain(scores, config.query_rate, rng)
+                index = most_uncertain(scores, config.query_rate, gate_rng)
             selected = rollout.select_transitions(index)
             round_data = replace(selected, actions=expert.act(selected.obs))
             if config.soft_labels:
                 round_data = replace(round_data, teacher_logits=_logits(expert, selected.obs))
-            queried = len(index) + mixture_calls
+            queried = len(index) + driving_calls
         expert_labels += queried
         labelled.append(round_data)
         aggregate = concatenate(labelled)
@@ -263,44 +346,45 @@ def _dagger_rounds(
             aggregate, bc_config, policy=policy if config.warm_start else None
         )
         if config.gate == "ensemble":
-            members = _train_members(aggregate, config, members, rng)
+            members = _train_members(aggregate, config, members, member_rng)
         wall_time += time.perf_counter() - start
-        record: dict[str, float] = {
-            "round": round_index,
-            "beta": beta,
-            "states": len(rollout),
-            "episodes": rollout.n_episodes,
-            "labelled": len(round_data),
-            "query_rate": queried / len(rollout),
-            "expert_labels": expert_labels,
-            "env_steps": env_steps,
-            "dataset_size": len(aggregate),
-            "wall_time_s": wall_time,
-        }
-        # the round's training: loss and held-out NLL of the kept weights
-        for key in ("train_loss", "holdout_bits_per_action"):
-            if key in round_bc.final:
-                record[key] = round_bc.final[key]
-        if config.eval_episodes > 0:
-            result = rollouts.evaluate(policy)
-            record["learner_return"] = result.mean_return
-            if best is None or result.mean_return > best[0]:
-                best, since_best = (result.mean_return, copy.deepcopy(policy)), 0
-            else:
-                since_best += 1
-        history.records.append(record)
+        final = round_bc.final  # the round's training: the kept weights' loss and NLL
+        record = DAggerRound(
+            round=round_index,
+            beta=beta,
+            states=len(rollout),
+            episodes=rollout.n_episodes,
+            labelled=len(round_data),
+            query_rate=queried / len(rollout),
+            expert_labels=expert_labels,
+            env_steps=env_steps,
+            dataset_size=len(aggregate),
+            wall_time_s=wall_time,
+            train_loss=final.get("train_loss"),
+            holdout_bits_per_action=final.get("holdout_bits_per_action"),
+            learner_return=(
+                rollouts.evaluate(policy).mean_return if config.eval_episodes > 0 else None
+            ),
+        )
+        best, since_best = _track_best(record, policy, best, since_best)
+        history.rounds.append(record)
+        if store is not None:
+            store.save(round_index, round_data, policy, members, record)
+        if on_round is not None:
+            on_round(record)
         shown: dict[str, float] = {"labels": expert_labels}  # return: where evaluated
-        if "learner_return" in record:
-            shown["ret"] = round(record["learner_return"], 1)
+        if record.learner_return is not None:
+            shown["ret"] = round(record.learner_return, 1)
         bar.set_postfix(shown)
-        target = config.target_return
-        if target is not None and record.get("learner_return", -np.inf) >= target:
+        if _should_stop(record, config, since_best):
             break
-        if config.patience is not None and since_best >= config.patience:
-            break
+    bar.close()
     assert policy is not None
     if best is not None and config.patience is not None:
-        history.best_round = int(np.argmax([r["learner_return"] for r in history.records]))
+        returns = [
+            -np.inf if r.learner_return is None else r.learner_return for r in history.rounds
+        ]
+        history.best_round = int(np.argmax(returns))
         policy = best[1]
     expert_info = getattr(expert, "provenance", None)
     policy.provenance = {
@@ -312,6 +396,124 @@ def _dagger_rounds(
         "dagger_seed": config.seed,
     }
     return policy, history
+
+
+def _track_best(
+    record: DAggerRound,
+    policy: MLPPolicy,
+    best: tuple[float, MLPPolicy] | None,
+    since_best: int,
+) -> tuple[tuple[float, MLPPolicy] | None, int]:
+    """The best evaluated learner so far and the rounds since it (patience)."""
+    value = record.learner_return
+    if value is None:
+        return best, since_best
+    if best is None or value > best[0]:
+        return (value, copy.deepcopy(policy)), 0
+    return best, since_best + 1
+
+
+def _should_stop(record: DAggerRound, config: DAggerConfig, since_best: int) -> bool:
+    """The target return is reached, or ``patience`` rounds passed without improvement."""
+    target, value = config.target_return, record.learner_return
+    if target is not None and value is not None and value >= target:
+        return True
+    return config.patience is not None and since_best >= config.patience
+
+
+@dataclass(frozen=True)
+class SavedRound:
+    """One finished round as :class:`RoundStore` keeps it."""
+
+    labels: Dataset
+    """The round's labelled states (``expert_acted`` marks where the expert drove)."""
+    policy: MLPPolicy
+    """The learner after the round's training."""
+    members: list[MLPPolicy]
+    """The ensemble gate's bootstrap members after the round (empty for other gates)."""
+    record: DAggerRound
+    """The round's history record."""
+
+
+class RoundStore:
+    """The rounds of one DAgger run, in a folder: ``dagger.json`` (env, config and the
+    expert's provenance when it has one, written when the run starts) and, per finished
+    round ``k``, ``round_<k>/`` holding ``labels.npz``, ``policy.pt``, ``member_<j>.pt``
+    (ensemble gate) and ``record.json``.
+
+    A round folder is written whole or not at all (:func:`imitate.runs.artefact_dir`: a
+    temporary sibling renamed into place), so an interrupted run leaves only finished
+    rounds. ``resume=False`` starts afresh (earlier rounds there are removed);
+    ``resume=True`` refuses a folder saved with another env, config or expert
+    (:class:`~imitate.errors.ResumeError`).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        env_id: EnvLike,
+        config: DAggerConfig,
+        resume: bool,
+        expert_info: dict[str, Any] | None = None,
+    ) -> None:
+        self.root = root
+        expected = json_form(
+            {"env": env_record(env_id), "config": config_to_json(config), "expert": expert_info}
+        )
+        path = root / "dagger.json"
+        if resume:
+            if not path.is_file():
+                raise ResumeError(f"{root}: no DAgger run to resume here (no dagger.json)")
+            check_same_settings(path, expected, root)
+            return
+        for old in self._round_dirs():
+            shutil.rmtree(old)
+        write_json(path, expected)
+
+    def _round_dirs(self) -> list[Path]:
+        return sorted(self.root.glob("round_[0-9][0-9][0-9]")) if self.root.is_dir() else []
+
+    def path(self, round_index: int) -> Path:
+        return self.root / f"round_{round_index:03d}"
+
+    def save(
+        self,
+        round_index: int,
+        labels: Dataset,
+        policy: MLPPolicy,
+        members: list[MLPPolicy],
+        record: DAggerRound,
+    ) -> Path:
+        """Write round ``round_index`` (whole, or nothing if interrupted)."""
+        target = self.path(round_index)
+        with artefact_dir(target, "dagger-round") as artefacts:
+            labels.save(artefacts.work / "labels.npz")
+            save_policy(policy, artefacts.work / "policy.pt")
+            for j, member in enumerate(members):
+                save_policy(member, artefacts.work / f"member_{j}.pt")
+            write_json(artefacts.work / "record.json", record.to_json())
+        return target
+
+    def load(self) -> Iterator[SavedRound]:
+        """The saved rounds 0, 1, ... in order (up to the first one missing)."""
+        round_index = 0
+        while self.path(round_index).is_dir():
+            folder = self.path(round_index)
+            members = sorted(folder.glob("member_*.pt"), key=lambda p: int(p.stem[7:]))
+            yield SavedRound(
+                labels=load_dataset(folder / "labels.npz"),
+                policy=load_policy(folder / "policy.pt"),
+                members=[load_policy(m) for m in members],
+                record=DAggerRound.from_json(json.loads((folder / "record.json").read_text())),
+            )
+            round_index += 1
+
+    def rounds(self) -> int:
+        """How many rounds are saved."""
+        count = 0
+        while self.path(count).is_dir():
+            count += 1
+        return count
 
 
 def whole_episode_index(data: Dataset) -> np.ndarray:

@@ -23,13 +23,14 @@ import gymnasium as gym
 import numpy as np
 
 from imitate import observations as ob
-from imitate.errors import DatasetError, scrub
+from imitate.errors import DatasetError, UnsupportedSpaceError, scrub
 from imitate.fileio import atomic_write
-from imitate.spaces import space_to_json
+from imitate.spaces import space_to_json, validate_actions
 
 FORMAT_VERSION = 1
 _REQUIRED = ("obs", "actions", "rewards", "terminated", "truncated", "episode_starts")
-_OPTIONAL = ("teacher_logits", "weights")  # per transition
+_OPTIONAL = ("teacher_logits", "weights")  # per transition, float
+_FLAGS = ("expert_acted",)  # per transition, bool (optional: older files have none)
 _PER_EPISODE = ("final_obs",)
 
 
@@ -100,6 +101,8 @@ class Dataset:
         final_obs: optional ``[E, *obs_shape]`` observation after each episode's
             last step (``s_T``; Minari stores ``T + 1`` observations per episode), of the
             same structure and dtypes as ``obs``.
+        expert_acted: optional ``[N]`` bool, true where the expert chose the action taken
+            (a DAgger mixture's expert steps; its queries are counted from this column).
     """
 
     obs: ob.AnyObs
@@ -112,6 +115,7 @@ class Dataset:
     teacher_logits: np.ndarray | None = None
     weights: np.ndarray | None = None
     final_obs: ob.AnyObs | None = None
+    expert_acted: np.ndarray | None = None
 
     def __len__(self) -> int:
         return ob.obs_len(self.obs)
@@ -128,7 +132,7 @@ class Dataset:
 
         extras = [
             f"{name}={shape(getattr(self, name))}"
-            for name in ("teacher_logits", "weights", "final_obs")
+            for name in ("teacher_logits", "weights", "final_obs", "expert_acted")
             if getattr(self, name) is not None
         ]
         return (
@@ -190,6 +194,7 @@ class Dataset:
             episode_starts=episode_starts,
             teacher_logits=None if self.teacher_logits is None else self.teacher_logits[index],
             weights=None if self.weights is None else self.weights[index],
+            expert_acted=None if self.expert_acted is None else self.expert_acted[index],
             final_obs=None,
         )
 
@@ -197,7 +202,7 @@ class Dataset:
         """All arrays by ``.npz`` member name (optional ones only when present); Dict and
         Tuple observations are one array per leaf, ``obs/<key>`` (and ``final_obs/<key>``)."""
         out = {name: getattr(self, name) for name in _REQUIRED if name != "obs"}
-        for name in (*_OPTIONAL, *_PER_EPISODE):
+        for name in (*_OPTIONAL, *_FLAGS, *_PER_EPISODE):
             if getattr(self, name) is not None and name != "final_obs":
                 out[name] = getattr(self, name)
         space = ob.obs_space_from_json(self.meta.observation_space)
@@ -253,6 +258,7 @@ def concatenate(datasets: list[Dataset], meta: DatasetMeta | None = None) -> Dat
         teacher_logits=optional("teacher_logits"),
         weights=optional("weights"),
         final_obs=final_obs,
+        expert_acted=optional("expert_acted"),
     )
 
 
@@ -295,6 +301,7 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
         teacher_logits=arrays.get("teacher_logits"),
         weights=arrays.get("weights"),
         final_obs=final_obs,
+        expert_acted=arrays.get("expert_acted"),
     )
     validate(dataset, source=str(path))
     return dataset
@@ -378,6 +385,10 @@ def validate(dataset: Dataset, source: str = "dataset") -> None:
             raise fail(name, "contains NaN or inf")
     if dataset.weights is not None and np.any(dataset.weights < 0):
         raise fail("weights", "contains negative weights")
+    for name in _FLAGS:
+        values = getattr(dataset, name)
+        if values is not None and (values.shape != (n,) or values.dtype != np.bool_):
+            raise fail(name, f"must be bool of shape ({n},), got {values.dtype}{values.shape}")
     final_obs = dataset.final_obs
     if final_obs is not None:
         if not _flat_box(obs_space, final_obs):
@@ -409,27 +420,16 @@ def _check_box_obs(obs: np.ndarray, space: gym.Space[Any], name: str, fail: Any)
 
 
 def _check_actions(actions: np.ndarray, space: gym.Space[Any], n: int, fail: Any) -> None:
-    """Vectorised membership test of every action in ``space``."""
+    """Vectorised membership test of every action in ``space`` (the head's check:
+    :meth:`imitate.spaces.ActionHead.validate_actions`)."""
     if actions.shape != (n, *tuple(space.shape or ())):
         raise fail("actions", f"has shape {actions.shape}, expected [{n}, {space.shape}]")
-    if isinstance(space, gym.spaces.Box):
-        if not np.isfinite(actions).all():
-            raise fail("actions", "contains NaN or inf")
-        inside = (actions >= space.low) & (actions <= space.high)
-    else:
-        if not np.issubdtype(actions.dtype, np.integer):
-            raise fail("actions", f"has dtype {actions.dtype}, expected integers for {space}")
-        if isinstance(space, gym.spaces.Discrete):
-            inside = (actions >= space.start) & (actions < space.start + space.n)
-        elif isinstance(space, gym.spaces.MultiDiscrete):
-            inside = (actions >= space.start) & (actions < space.start + space.nvec)
-        elif isinstance(space, gym.spaces.MultiBinary):
-            inside = (actions == 0) | (actions == 1)
-        else:
-            raise fail("meta_json", f"has unsupported action space {space}")
-    if not inside.all():
-        first = int(np.argwhere(~inside.reshape(n, -1).all(axis=1))[0][0])
-        raise fail("actions", f"has actions outside {space} (first at index {first})")
+    try:
+        problem = validate_actions(space, actions)
+    except UnsupportedSpaceError:
+        raise fail("meta_json", f"has unsupported action space {space}") from None
+    if problem is not None:
+        raise fail("actions", problem)
 
 
 def make_meta(

@@ -17,7 +17,7 @@ Two data modes, both composed from existing pieces:
 
 Box heads distil by mean matching: the student regresses the teacher's
 deterministic action (the Gaussian mean, clipped or squashed into the box as the
-teacher acts) with BC's Box loss (``BCConfig.box_loss``, MSE by default), and its
+teacher acts) with BC's Box loss (``LossConfig.box_loss``, MSE by default), and its
 std is fitted to the residuals. The temperature has no effect for Box teachers:
 there is no softmax to soften, and the teacher's std is not a target (SB3 PPO's is
 a state-independent exploration level, SAC's lives before the tanh squash, so
@@ -37,6 +37,7 @@ import numpy as np
 from imitate.bc import BCConfig, train_bc
 from imitate.collect import EvalResult, collect, env_spaces, evaluate
 from imitate.configs import DistillConfig as DistillConfig  # re-exported
+from imitate.configs import LossConfig, OptimConfig
 from imitate.dagger import DAggerConfig, PartialRoundWarning, dagger
 from imitate.environments import EnvLike
 from imitate.errors import ImitateError
@@ -67,10 +68,9 @@ def distill(
     soft_ok = teacher.logits(probe).shape[1] == head.n_outputs and head.discrete
     bc = BCConfig(
         policy=config.student,
-        max_steps=config.max_steps,
         seed=config.seed,
-        soft_weight=config.alpha if soft_ok else 0.0,
-        temperature=temperature,
+        optim=OptimConfig(max_steps=config.max_steps),
+        loss=LossConfig(soft_weight=config.alpha if soft_ok else 0.0, temperature=temperature),
     )
     history: dict[str, Any] = {"temperature": temperature, "soft_targets": soft_ok}
     if config.mode == "offline":
@@ -81,14 +81,14 @@ def distill(
         history.update(
             teacher_labels=len(demos),
             training=bc_history.summary(),
-            training_records=bc_history.records,
+            training_records=[record.to_dict() for record in bc_history.records],
         )
     else:
         dagger_config = DAggerConfig(
             rounds=config.rounds,
             steps_per_round=config.steps_per_round,
             eval_episodes=0,
-            bc=replace(bc, max_steps=max(1, config.max_steps // config.rounds)),
+            bc=bc.with_setting("max_steps", max(1, config.max_steps // config.rounds)),
             seed=config.seed,
             soft_labels=soft_ok,
             whole_episodes=False,  # steps_per_round states on the student's own rollouts

@@ -1,14 +1,19 @@
-"""The Ray backend (the ``ray`` extra): rollouts on Ray actors, results as one Dataset.
+"""The Ray :class:`~imitate.backends.Rollouts` (the ``ray`` extra): rollouts on Ray actors,
+results as one Dataset; :meth:`RayRollouts.map` runs any function over items on the same
+actors. Opened by :meth:`imitate.backends.Backend.open`.
 
 Work is split into chunks of consecutive episode indices (large first, small last).
 Each chunk is collected with per-episode seeding (episode ``i`` resets with
-``seed + i``) by a :class:`RolloutPool` actor and the chunks are joined in episode
+``seed + i``) by a :class:`RayRollouts` actor and the chunks are joined in episode
 order, so the dataset equals the local backend's (``seeding="per-episode"``) whatever
 the number of workers or the order in which chunks finish. Chunks are handed out as
 workers become free (episode lengths vary).
 
-A worker that dies is restarted by Ray (``Backend.max_restarts``) and its unfinished chunk
-is run again from its seeds: no episode is lost or recorded twice.
+A worker that dies is restarted by Ray (``max_restarts``) and its unfinished chunk
+is run again from its seeds: no episode is lost or recorded twice. The workers know
+nothing of what they run: a policy that marks expert steps (DAgger's mixture) marks them
+in the data it returns, and a :class:`~imitate.runtime.StochasticPolicy` is reseeded
+per chunk from the chunk's first reset seed.
 
 With a step budget (``max_steps``, DAgger rounds) the budget is split evenly between
 ``workers`` shards; shard ``k`` starts at episode ``k * (n_episodes // workers)``. That
@@ -20,20 +25,23 @@ from __future__ import annotations
 import math
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
-from imitate.collect import Backend, EvalResult, collect, env_spec, evaluate
+from imitate.collect import EvalResult, Seeding, collect, env_spec, evaluate
 from imitate.data import Dataset, concatenate
 from imitate.environments import EnvLike
 from imitate.errors import BackendError
-from imitate.policy import Policy, StochasticPolicy, fast_policy
+from imitate.runtime import Policy, StochasticPolicy, fast_policy
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 ChunkCallback = Callable[[int, int], None]
 """Called after each finished chunk with (index of the worker that ran it, chunks done)."""
@@ -49,31 +57,27 @@ def _import_ray() -> Any:
     return ray
 
 
-def connect_ray(backend: Backend) -> Any:
-    """The ``ray`` module, connected to ``backend.address`` or to a local Ray started now
+def connect_ray(address: str | None, workers: int) -> Any:
+    """The ``ray`` module, connected to ``address`` or to a local Ray started now
     (``max(workers, CPUs)`` CPUs) unless this process is connected already."""
     ray = _import_ray()
-    if backend.address is not None:
-        _check_reachable(backend.address)
+    if address is not None:
+        _check_reachable(address)
     if ray.is_initialized():
         return ray
     from imitate.signals import keep_handlers
 
     try:
         with keep_handlers():  # ray.init sets a SIGTERM handler that aborts (exit 134)
-            _init_ray(ray, backend)
+            if address is not None:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                cpus = max(workers, os.cpu_count() or 1)
+                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = backend.address or "a local cluster"
+        where = address or "a local cluster"
         raise BackendError(f"cannot start or reach Ray at {where}: {exc}") from exc
     return ray
-
-
-def _init_ray(ray: Any, backend: Backend) -> None:
-    if backend.address is not None:
-        ray.init(address=backend.address, log_to_driver=False)
-    else:
-        cpus = max(backend.workers, os.cpu_count() or 1)
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
 
 
 def _check_reachable(address: str, timeout: float = 3.0) -> None:
@@ -96,7 +100,13 @@ def _register(spec: gym.envs.registration.EnvSpec) -> None:
 
 
 class _RolloutWorker:
-    """One Ray actor: runs chunks of episodes with the local rollout code."""
+    """One Ray actor (one CPU): runs chunks of episodes with the local rollout code, or any
+    function on an item."""
+
+    def __init__(self) -> None:
+        import torch
+
+        torch.set_num_threads(1)  # one CPU per actor
 
     def pid(self) -> int:
         return os.getpid()
@@ -111,16 +121,14 @@ class _RolloutWorker:
         num_envs: int,
         source: str,
         max_steps: int | None,
-    ) -> tuple[Dataset, int]:
+    ) -> Dataset:
         _register(spec)
         if isinstance(policy, StochasticPolicy):
             policy.reseed(seed + first)
-        dataset = collect(
+        return collect(
             policy, spec.id, n_episodes, seed + first, num_envs, "per-episode", source,
             max_steps=max_steps,
         )  # fmt: skip
-        # DAgger's mixture counts the states its expert labelled while acting.
-        return dataset, int(getattr(policy, "expert_calls", 0))
 
     def evaluate(
         self,
@@ -134,6 +142,9 @@ class _RolloutWorker:
         _register(spec)
         result = evaluate(policy, spec.id, n_episodes, seed + first, num_envs)
         return result.returns, result.lengths
+
+    def map(self, fn: Callable[[Any], Any], item: Any) -> Any:
+        return fn(item)
 
 
 def _chunks(n_episodes: int, workers: int) -> list[tuple[int, int]]:
@@ -149,24 +160,24 @@ def _chunks(n_episodes: int, workers: int) -> list[tuple[int, int]]:
     return spans
 
 
-class RolloutPool:
-    """``backend.workers`` Ray actors that run rollouts of any (picklable) Policy.
+class RayRollouts:
+    """``workers`` Ray actors that run rollouts of any (picklable) Policy, or any function.
 
-    Connects to the cluster at ``backend.address``, or starts a local Ray when none is
-    running. Use as a context manager; the actors end with it (Ray itself stays up).
+    Connects to the cluster at ``address``, or starts a local Ray when none is running.
+    Use as a context manager; the actors end with it (Ray itself stays up).
     """
 
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.ray = connect_ray(backend)
+    def __init__(self, workers: int = 2, address: str | None = None, max_restarts: int = 3):
+        self.max_restarts = max_restarts
+        self.ray = connect_ray(address, workers)
         actor_class = self.ray.remote(
             num_cpus=1,
-            max_restarts=backend.max_restarts,
-            max_task_retries=backend.max_restarts,
+            max_restarts=max_restarts,
+            max_task_retries=max_restarts,
         )(_RolloutWorker)
-        self.actors = [actor_class.remote() for _ in range(backend.workers)]
+        self.actors = [actor_class.remote() for _ in range(workers)]
 
-    def __enter__(self) -> RolloutPool:
+    def __enter__(self) -> RayRollouts:
         return self
 
     def __exit__(
@@ -192,6 +203,7 @@ class RolloutPool:
         chunks: list[tuple[Any, ...]],
         progress: bool,
         on_chunk: ChunkCallback | None,
+        desc: str | None = None,
     ) -> list[Any]:
         """Run ``method(*chunk)`` for every chunk on free workers; results in chunk order."""
         ray = self.ray
@@ -208,7 +220,8 @@ class RolloutPool:
         for worker in range(len(self.actors)):
             dispatch(worker)
         done = 0
-        with tqdm(total=len(chunks), desc=f"ray {method}", disable=not progress) as bar:
+        label = desc or f"ray {method}"
+        with tqdm(total=len(chunks), desc=label, disable=not progress) as bar:
             while running:
                 ready, _ = ray.wait(list(running), num_returns=1)
                 chunk, worker = running.pop(ready[0])
@@ -216,7 +229,7 @@ class RolloutPool:
                     results[chunk] = ray.get(ready[0])
                 except ray.exceptions.RayActorError as exc:
                     raise BackendError(
-                        f"Ray worker {worker} died more than {self.backend.max_restarts} times"
+                        f"Ray worker {worker} died more than {self.max_restarts} times"
                     ) from exc
                 done += 1
                 bar.update()
@@ -232,13 +245,17 @@ class RolloutPool:
         n_episodes: int,
         seed: int,
         num_envs: int = 16,
+        seeding: Seeding = "per-episode",
         source: str = "policy",
         progress: bool = False,
         max_steps: int | None = None,
+        desc: str = "collect",
         on_chunk: ChunkCallback | None = None,
-    ) -> tuple[Dataset, int]:
-        """:func:`imitate.collect.collect` on the workers; also returns the expert calls
-        counted by a DAgger mixture policy (0 for other policies)."""
+    ) -> Dataset:
+        """:func:`imitate.collect.collect` on the workers (``seeding`` ``auto`` means
+        per-episode here; ``stream`` is refused)."""
+        if seeding == "stream":
+            raise BackendError("the ray backend uses per-episode seeding; stream is local only")
         spec = env_spec(env_id)
         policy_ref = self.ray.put(fast_policy(policy))
         workers = len(self.actors)
@@ -254,16 +271,16 @@ class RolloutPool:
             (policy_ref, spec, first, count, seed, num_envs, source, budget)
             for (first, count), budget in zip(spans, budgets, strict=True)
         ]
-        parts = self._run("collect", chunks, progress, on_chunk)
-        meta = replace(parts[0][0].meta, seed=seed)  # each part has its own first seed
-        return concatenate([part for part, _ in parts], meta), sum(calls for _, calls in parts)
+        parts = self._run("collect", chunks, progress, on_chunk, f"ray {desc}")
+        meta = replace(parts[0].meta, seed=seed)  # each part has its own first seed
+        return concatenate(parts, meta)
 
     def evaluate(
         self,
         policy: Policy,
         env_id: EnvLike,
-        n_episodes: int,
-        seed: int,
+        n_episodes: int = 50,
+        seed: int = 10_000,
         num_envs: int = 16,
         progress: bool = False,
     ) -> EvalResult:
@@ -280,3 +297,11 @@ class RolloutPool:
             lengths=np.concatenate([lengths for _, lengths in parts]),
             seed=seed,
         )
+
+    def map(
+        self, fn: Callable[[T], R], items: Sequence[T], progress: bool = False, desc: str = "map"
+    ) -> list[R]:
+        """``[fn(item) for item in items]``, each call on a free worker (``fn`` is sent once);
+        a call whose worker dies runs again on its replacement."""
+        fn_ref = self.ray.put(fn)
+        return self._run("map", [(fn_ref, item) for item in items], progress, None, desc)

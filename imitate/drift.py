@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from imitate._lazy import lazy_module
-from imitate.collect import collect, env_spaces, env_spec
+from imitate.backends import Rollouts
+from imitate.collect import LocalRollouts, env_spaces, env_spec
 from imitate.data import Dataset
 from imitate.environments import EnvLike, env_name
 from imitate.runtime import Policy
@@ -152,14 +153,16 @@ def paired_rollouts(
     seed: int = 10_000,
     threshold: float = 1.0,
     expert_data: Dataset | None = None,
+    rollouts: Rollouts | None = None,
 ) -> PairedRollouts:
     """Roll out both policies from the same seeds and compare their trajectories.
 
     ``expert_data``: the expert's rollouts from the same seeds, when already collected
-    (comparing several clones needs them only once)."""
+    (comparing several clones needs them only once). ``rollouts``: where (default: here)."""
+    rollouts = rollouts or LocalRollouts()
     if expert_data is None:
-        expert_data = collect(expert, env_id, n_episodes, seed, seeding="per-episode")
-    clone_data = collect(clone, env_id, n_episodes, seed, seeding="per-episode")
+        expert_data = rollouts.collect(expert, env_id, n_episodes, seed)
+    clone_data = rollouts.collect(clone, env_id, n_episodes, seed)
     expert_obs, clone_obs = episodes_padded(expert_data), episodes_padded(clone_data)
     horizon = max(expert_obs.shape[1], clone_obs.shape[1])
     expert_obs, clone_obs = _pad_time(expert_obs, horizon), _pad_time(clone_obs, horizon)
@@ -393,6 +396,7 @@ def horizon_scaling(
     cost: CostKind = "negative_reward",
     expert: Policy | None = None,
     n_bootstrap: int = 1000,
+    rollouts: Rollouts | None = None,
 ) -> HorizonScaling:
     """Cumulative cost up to each horizon along the policy's own trajectories.
 
@@ -409,7 +413,7 @@ def horizon_scaling(
         raise ValueError(
             f"need >= 2 horizons within {env_id}'s time limit ({limit}), got {horizons}"
         )
-    data = collect(policy, env_id, n_episodes, seed, seeding="per-episode")
+    data = (rollouts or LocalRollouts()).collect(policy, env_id, n_episodes, seed)
     if cost == "disagreement":
         if expert is None:
             raise ValueError("cost='disagreement' needs the expert")
@@ -530,18 +534,22 @@ def analyse_drift(
     horizons: tuple[int, ...] = (25, 50, 100, 200, 400),
     cost: CostKind = "disagreement",
     progress: bool = False,
+    rollouts: Rollouts | None = None,
 ) -> DriftAnalysis:
     """Paired rollouts, shift gap and horizon scaling for each clone (``progress``: a bar
-    over the clones)."""
+    over the clones), rolled out on ``rollouts`` (default: this process)."""
     from tqdm.auto import tqdm
 
     pairs: dict[str, PairedRollouts] = {}
     fits: dict[str, HorizonScaling] = {}
     per_step: dict[str, np.ndarray] = {}
     summaries: dict[str, dict[str, Any]] = {}
-    expert_data = collect(expert, env_id, n_episodes, seed, seeding="per-episode")
+    rollouts = rollouts or LocalRollouts()
+    expert_data = rollouts.collect(expert, env_id, n_episodes, seed)
     for name, clone in tqdm(clones.items(), desc="drift", unit="clone", disable=not progress):
-        pair = paired_rollouts(expert, clone, env_id, n_episodes, seed, threshold, expert_data)
+        pair = paired_rollouts(
+            expert, clone, env_id, n_episodes, seed, threshold, expert_data, rollouts
+        )
         pairs[name] = pair
         expert_states = pair.expert_obs[~np.isnan(pair.expert_obs).any(-1)].astype(np.float32)
         clone_states = pair.clone_obs[~np.isnan(pair.clone_obs).any(-1)].astype(np.float32)
@@ -550,7 +558,9 @@ def analyse_drift(
             **pair.summary(),
             **distribution_shift(expert, clone, expert_states, clone_states),
         }
-        fit = horizon_scaling(clone, env_id, list(horizons), n_episodes, seed, cost, expert)
+        fit = horizon_scaling(
+            clone, env_id, list(horizons), n_episodes, seed, cost, expert, rollouts=rollouts
+        )
         fits[name] = fit
         summary["horizon_scaling"] = fit.to_json()
         summaries[name] = summary

@@ -32,6 +32,10 @@ class BackendError(ImitateError):
     """The rollout backend cannot run: Ray missing, unreachable, or its workers keep dying."""
 
 
+class ResumeError(ImitateError):
+    """A run cannot be resumed: nothing saved there, or it was started with another config."""
+
+
 class CompressedFileError(ImitateError):
     """A ``.imz`` compressed-actions file is corrupt, or does not match its policy or data."""
 

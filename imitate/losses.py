@@ -7,12 +7,23 @@ distribution parameters) and return per-sample values or their mean/sum
 (``reduction``), so they compose with weights and schedules.
 
 Shapes: ``B`` batch, ``K`` classes, ``D`` action dimensions.
+
+The second half holds the **loss terms** BC trains with: small frozen objects, each
+computing one term's per-sample value from a batch's :class:`LossInputs` and reporting
+its batch mean in a frozen :class:`TermMetrics` (as ``imitation``'s
+``BehaviorCloningLossCalculator`` returns ``BCTrainingMetrics``). :class:`BCLoss`
+composes one *fit* term (the head's NLL, a Box regression, smoothed / focal / mixup CE),
+weighted penalties (temporal JS, energy margin) and the soft-target mix; it is built once
+per training run from a ``LossConfig`` (:func:`imitate.training.build_loss`), so no step
+re-reads the configuration. Metrics stay 0-d tensors (no device sync per step).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -236,3 +247,286 @@ def energy_margin_loss(
     energy_out = -torch.logsumexp(logits_out, dim=-1)
     per_sample = F.relu(energy_in - margin_in) ** 2 + F.relu(margin_out - energy_out) ** 2
     return reduce(per_sample, reduction)
+
+
+# --- Loss terms: what one BC step minimises ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class TermMetrics:
+    """One term on one batch: ``value`` is its batch mean (a detached 0-d tensor, before
+    its weight in the loss and without sample weights)."""
+
+    name: str
+    value: Tensor
+
+
+@dataclass(frozen=True)
+class LossInputs:
+    """What a term sees of one batch.
+
+    ``obs`` [B, obs_dim] normalised (mixed when mixup is on), ``outputs`` [B, n_outputs]
+    = ``net(obs)``, ``actions`` [B] or [B, D] as the head's tensor, ``index`` [B] the
+    batch's rows in the dataset, ``targets`` [B, K] mixup target distributions or None,
+    ``teacher`` [B, n_outputs] teacher outputs or None; every random draw comes from
+    ``generator``.
+    """
+
+    net: Callable[[Tensor], Tensor]
+    obs: Tensor
+    outputs: Tensor
+    actions: Tensor
+    index: Tensor
+    generator: torch.Generator
+    targets: Tensor | None = None
+    teacher: Tensor | None = None
+
+
+class LossTerm(Protocol):
+    """One per-sample loss term."""
+
+    @property
+    def name(self) -> str: ...
+
+    def __call__(self, inputs: LossInputs) -> Tensor:
+        """Per-sample values [B] (differentiable)."""
+        ...
+
+
+@dataclass(frozen=True)
+class HeadNLL:
+    """The head's own NLL (softmax CE, sum of CEs, per-output BCE, Gaussian NLL)."""
+
+    head: Any  # an imitate.spaces action head
+    name: str = "nll"
+
+    def __call__(self, inputs: LossInputs) -> Tensor:
+        return self.head.nll(inputs.outputs, inputs.actions)
+
+
+@dataclass(frozen=True)
+class BoxRegression:
+    """Box heads, 'mse' / 'huber': the mean regresses the action; the std is fitted to the
+    residuals with the mean detached (beta-NLL with beta = 1), so it never re-weights
+    states. See :func:`imitate.bc.box_loss` for why."""
+
+    head: Any  # GaussianHead
+    kind: Literal["mse", "huber"] = "mse"
+    delta: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+    def __call__(self, inputs: LossInputs) -> Tensor:
+        mean, log_std = self.head.mean_log_std(inputs.outputs)
+        if self.kind == "mse":
+            fit = mse_action_loss(mean, inputs.actions, reduction="none")
+        else:
+            fit = huber_action_loss(mean, inputs.actions, self.delta, reduction="none")
+        std_fit = beta_nll(mean.detach(), log_std, inputs.actions, 1.0, reduction="none")
+        return fit + std_fit
+
+
+@dataclass(frozen=True)
+class BoxNLL:
+    """Box heads, 'nll' (``beta`` None) or 'beta_nll' (Seitzer et al. 2022)."""
+
+    head: Any  # GaussianHead
+    beta: float | None = None
+
+    @property
+    def name(self) -> str:
+        return "nll" if self.beta is None else "beta_nll"
+
+    def __call__(self, inputs: LossInputs) -> Tensor:
+        mean, log_std = self.head.mean_log_std(inputs.outputs)
+        if self.beta is None:
+            return gaussian_nll(mean, log_std, inputs.actions, reduction="none")
+        return beta_nll(mean, log_std, inputs.actions, self.beta, reduction="none")
+
+
+@dataclass(frozen=True)
+class SmoothedCE:
+    """Discrete: label-smoothed CE (``epsilon`` 0: plain CE), times the class weight
+    ``class_weights[a]`` [K] when given."""
+
+    epsilon: float = 0.0
+    class_weights: Tensor | None = None
+    name: str = "ce"
+
+    def __call__(self, inputs: LossInputs) -> Tensor:
+        per_sample = smoothed_cross_entropy(
+            inputs.outputs, inputs.actions, self.epsilon, reduction="none"
+        )
+        if self.class_weights is not None:
+            per_sample = per_sample * self.class_weights[inputs.actions]
+        return per_sample
+
+
+@dataclass(frozen=True)
+class FocalCE:
+    """Discrete: focal loss, times the class weight when given."""
+
+    gamma: float
+    class_weights: Tensor | None = None
+    name: str = "focal"
+
+    def __call__(self, inputs: LossInputs) -> Tensor:
+        per_sample = focal_loss(inputs.outputs, inputs.actions, self.gamma, reduction="none")
+        if self.class_weights is not None:
+            per_sample = per_sample * self.class_weights[inputs.actions]
+        return per_sample
+
+
+@dataclass(frozen=True)
+class MixupCE:
+    """Discrete with mixup: CE against the mixed target distributions, times their mixed
+    class weight ``targets @ class_weights`` when given."""
+
+    class_weights: Tensor | None = None
+    name: str = "mixup_ce"
+
+    def __call__(self, inputs: LossInputs) -> Tensor:
+        assert inputs.targets is not None, "MixupCE needs the Mixup input transform"
+        per_sample = soft_cross_entropy(inputs.outputs, inputs.targets, reduction="none")
+        if self.class_weights is not None:
+            per_sample = per_sample * (inputs.targets @ self.class_weights)
+        return per_sample
+
+
+@dataclass(frozen=True)
+class Mixup:
+    """The input transform of mixup: smoothed one-hot targets of ``n_classes``, mixed with
+    the observations by :func:`mixup` before the forward pass."""
+
+    alpha: float
+    n_classes: int
+    epsilon: float = 0.0
+
+    def __call__(
+        self, obs: Tensor, actions: Tensor, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor]:
+        eps, k = self.epsilon, self.n_classes
+        targets = F.one_hot(actions, k).float() * (1 - eps) + eps / k
+        return mixup(obs, targets, self.alpha, generator)
+
+
+@dataclass(frozen=True)
+class TemporalJS:
+    """Discrete: JS divergence between the distributions (at ``temperature``) of a step and
+    the next step of its episode; 0 at an episode's last step.
+
+    ``next_index`` [N]: each dataset row's following row, -1 at episode ends;
+    ``all_obs`` [N, obs_dim]: the normalised observations of the dataset.
+    """
+
+    next_index: Tensor
+    all_obs: Tensor
+    temperature: float = 1.0
+    name: str = "temporal_js"
+
+    def __call__(self, inputs: LossInputs) -> Tensor:
+        following = self.next_index[inputs.index]
+        has_next = following >= 0
+        js = torch.zeros(inputs.outputs.shape[0], dtype=inputs.outputs.dtype)
+        if bool(has_next.any()):
+            next_outputs = inputs.net(self.all_obs[following[has_next]])
+            tau = self.temperature
+            js[has_next] = js_divergence(
+                inputs.outputs[has_next] / tau, next_outputs / tau, reduction="none"
+            )
+        return js
+
+
+@dataclass(frozen=True)
+class EnergyMargin:
+    """Discrete: :func:`energy_margin_loss` between the batch and outliers made of it plus
+    Gaussian noise of std ``noise`` (inputs are normalised: units of each feature's std)."""
+
+    noise: float = 2.0
+    margins: tuple[float, float] = (-8.0, -2.0)
+    name: str = "energy_margin"
+
+    def __call__(self, inputs: LossInputs) -> Tensor:
+        obs = inputs.obs
+        outliers = obs + torch.randn(obs.shape, generator=inputs.generator) * self.noise
+        margin_in, margin_out = self.margins
+        return energy_margin_loss(
+            inputs.outputs, inputs.net(outliers), margin_in, margin_out, reduction="none"
+        )
+
+
+@dataclass(frozen=True)
+class SoftTargets:
+    """Distillation: the head's temperature-scaled soft-target loss against the teacher's
+    outputs (``alpha`` is its share in the mix, see :class:`BCLoss`)."""
+
+    head: Any
+    alpha: float
+    temperature: float = 1.0
+    name: str = "soft"
+
+    def __call__(self, inputs: LossInputs) -> Tensor:
+        assert inputs.teacher is not None, "soft targets need the teacher's outputs"
+        return self.head.soft_target_loss(inputs.outputs, inputs.teacher, self.temperature)
+
+
+@dataclass(frozen=True)
+class BatchLoss:
+    """One batch through :class:`BCLoss`: ``outputs`` [B, n_outputs], ``per_sample`` [B]
+    (differentiable) and one :class:`TermMetrics` per term (empty for a single term)."""
+
+    outputs: Tensor
+    per_sample: Tensor
+    terms: tuple[TermMetrics, ...]
+
+
+@dataclass(frozen=True)
+class BCLoss:
+    """``(1 - alpha) * (fit + sum_i w_i * penalty_i) + alpha * soft`` per sample (no soft
+    term: alpha = 0), on mixed inputs when ``mixup`` is set."""
+
+    fit: LossTerm
+    penalties: tuple[tuple[float, LossTerm], ...] = ()
+    soft: SoftTargets | None = None
+    mixup: Mixup | None = None
+
+    @property
+    def is_plain_nll(self) -> bool:
+        """Only the head's own NLL (what the numpy trainer computes)."""
+        return (
+            isinstance(self.fit, HeadNLL)
+            and not self.penalties
+            and self.soft is None
+            and self.mixup is None
+        )
+
+    def per_sample(
+        self,
+        net: Callable[[Tensor], Tensor],
+        obs: Tensor,
+        actions: Tensor,
+        index: Tensor,
+        generator: torch.Generator,
+        teacher: Tensor | None = None,
+    ) -> BatchLoss:
+        """One batch: ``obs`` [B, obs_dim] normalised, ``actions`` the head's tensor,
+        ``index`` [B] dataset rows, ``teacher`` [B, n_outputs] (needed with soft targets)."""
+        targets = None
+        if self.mixup is not None:
+            obs, targets = self.mixup(obs, actions, generator)
+        outputs = net(obs)
+        inputs = LossInputs(net, obs, outputs, actions, index, generator, targets, teacher)
+        per_sample = self.fit(inputs)
+        track = bool(self.penalties) or self.soft is not None
+        terms = [TermMetrics(self.fit.name, per_sample.detach().mean())] if track else []
+        for weight, term in self.penalties:
+            value = term(inputs)
+            terms.append(TermMetrics(term.name, value.detach().mean()))
+            per_sample = per_sample + weight * value
+        if self.soft is not None:
+            soft = self.soft(inputs)
+            terms.append(TermMetrics(self.soft.name, soft.detach().mean()))
+            per_sample = (1.0 - self.soft.alpha) * per_sample + self.soft.alpha * soft
+        return BatchLoss(outputs, per_sample, tuple(terms))

@@ -23,6 +23,7 @@ from imitate.bc import train_bc
 from imitate.collect import EvalResult, collect, evaluate
 from imitate.configs import RunConfig as RunConfig  # re-exported
 from imitate.dagger import dagger
+from imitate.data import load_dataset
 from imitate.distill import distill, distillation_report
 from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
 from imitate.environments import EnvLike, env_name, env_record
@@ -100,6 +101,8 @@ def run_pipeline(
     progress: bool = False,
     log: StageLog | None = None,
     metrics: RunLogger | None = None,
+    state_dir: Path | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Run the whole job into ``out_dir``; returns the results written to ``results.json``.
 
@@ -107,14 +110,26 @@ def run_pipeline(
     ``log``: where the per-stage lines go (default: stderr). ``metrics`` (default:
     metrics.jsonl only) receives every BC clone's training curve (stage ``bc_<k>``), the
     DAgger rounds (``dagger``) and the student's (``distill``); it is closed before the
-    report is written (metrics.jsonl, training_curves.png)."""
+    report is written (metrics.jsonl, training_curves.png).
+
+    ``state_dir`` (a folder that outlives an interruption, e.g.
+    :func:`imitate.runs.resume_state`'s) receives what the expert was asked as it is
+    asked: the demonstrations (``demos.npz``) and each DAgger round (``dagger_rounds/``).
+    With ``resume``, those found there are loaded instead of asked again; the other stages
+    (BC, distillation, evaluations, drift) run again. The caller moves ``state_dir`` into
+    the run folder at the end (:func:`imitate.runs.keep_state`); without it, the
+    demonstrations go to ``out_dir/demos.npz``."""
     log = log or StageLog()
     metrics = metrics or RunLogger(out_dir)
     start = time.perf_counter()
     episodes = max(config.episodes, *config.demo_counts)
+    demos_path = (state_dir or out_dir) / "demos.npz"
     with log.stage(f"demonstrations ({episodes} expert episodes) + expert evaluation"):
-        demos = collect(expert, env_id, episodes, config.seed, source=expert_name)
-        demos.save(out_dir / "demos.npz")
+        if resume and demos_path.is_file():
+            demos = load_dataset(demos_path)
+        else:
+            demos = collect(expert, env_id, episodes, config.seed, source=expert_name)
+            demos.save(demos_path)
         expert_eval = evaluate(expert, env_id, config.eval_episodes, EVAL_SEED)
     rows = [_row(f"expert (`{expert_name}`)", _returns(expert_eval), "-", expert, "-")]
     results: dict[str, Any] = {"env": env_name(env_id), "expert": expert_eval.to_json(), "bc": {}}
@@ -145,7 +160,15 @@ def run_pipeline(
                 clones[f"BC-{count}"] = policy
 
     with log.stage(f"DAgger ({config.dagger.rounds} rounds)"):
-        learner, dagger_history = dagger(env_id, expert, config.dagger, progress=progress)
+        rounds = None if state_dir is None else state_dir / "dagger_rounds"
+        learner, dagger_history = dagger(
+            env_id,
+            expert,
+            config.dagger,
+            progress=progress,
+            run_dir=rounds,
+            resume=resume and rounds is not None and (rounds / "dagger.json").is_file(),
+        )
         metrics.log_records("dagger", dagger_history.records)
         path = save_policy(learner, out_dir / "dagger" / "policy.pt", recorded)
         dagger_eval = evaluate(learner, env_id, config.eval_episodes, EVAL_SEED)

@@ -91,7 +91,7 @@ class JSGatedPolicy:
 
     ``policy``: a Discrete-action SoftPolicy (logits ``[B, n_actions]``). ``threshold`` in
     ``[0, ln 2)``; 0 is the policy's own argmax. The gate can only hold back flips where
-    consecutive distributions are close: train with ``BCConfig.temporal_js`` so that they
+    consecutive distributions are close: train with ``LossConfig.temporal_js`` so that they
     are (a plain CE clone switches between near-one-hot distributions, JS ~ ln 2).
     State ``[B, n_actions]``: the anchor's logits (NaN: no action chosen yet).
     """

@@ -272,3 +272,123 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+RESUME_DIR = ".resume"
+"""Inside a run folder: the state of a long command (DAgger, ``run``) while it runs."""
+
+
+@contextlib.contextmanager
+def resumable(
+    target: Path, command: str, config: dict[str, Any], resume: bool
+) -> Iterator[tuple[Path, bool]]:
+    """The folder ``target/.resume`` where a long command keeps what it has finished, and
+    whether there is anything in it to continue from. Enter it inside
+    ``artefact_dir(target)`` (which holds the lock); before leaving, :func:`keep_state`
+    moves the state into the new set.
+
+    The folder outlives an interruption (SIGINT/SIGTERM as
+    :class:`~imitate.errors.Interrupted`, or a kill), which the artefact set's temporary
+    folder does not, so ``--resume`` can continue. Any other failure of a fresh run removes
+    it again (and the marker and folder made for it): ``target`` is as it was before.
+    The state holds ``config.json``: ``resume=True`` needs one written by ``command`` with
+    the same ``config`` and raises :class:`~imitate.errors.ResumeError` otherwise.
+    ``target`` gets imitate's marker (``complete: false``) when it has none, so that the
+    folder stays imitate's to replace.
+    """
+    from imitate.errors import Interrupted, ResumeError
+    from imitate.fileio import write_json
+
+    state = target / RESUME_DIR
+    recorded = json_form({"command": command, "config": config})
+    if resume:
+        saved_path = state / "config.json"
+        if not saved_path.is_file():
+            finished = (target / MARKER).is_file() and _marker(target).get("complete")
+            why = "the run finished" if finished else "no interrupted run here"
+            raise ResumeError(f"{target}: nothing to resume ({why})")
+        check_same_settings(saved_path, recorded, target)
+        yield state, True
+        return
+    made_target = not target.exists()
+    made_marker = not (target / MARKER).is_file()
+    try:
+        try:
+            if state.exists():
+                shutil.rmtree(state)
+            state.mkdir(parents=True)
+            if made_marker:
+                marker = {"command": command, "complete": False}
+                (target / MARKER).write_text(json.dumps(marker) + "\n")
+        except OSError as exc:
+            raise os_error(exc, target) from None
+        write_json(state / "config.json", recorded)
+        yield state, False
+    except (Interrupted, KeyboardInterrupt):
+        raise  # the state stays, for --resume
+    except BaseException:
+        shutil.rmtree(state, ignore_errors=True)
+        if made_marker:
+            (target / MARKER).unlink(missing_ok=True)
+        if made_target:
+            with contextlib.suppress(OSError):
+                target.rmdir()
+        raise
+
+
+def json_form(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples as lists, paths as strings)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def check_same_settings(saved_path: Path, asked: Any, folder: Path) -> None:
+    """Raise :class:`~imitate.errors.ResumeError` unless the JSON at ``saved_path`` equals
+    ``asked`` (in :func:`json_form`); the message names the first setting that differs."""
+    from imitate.errors import ResumeError
+
+    try:
+        saved = json.loads(saved_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResumeError(f"{saved_path}: unreadable ({exc})") from None
+    difference = first_difference(saved, json_form(asked))
+    if difference is not None:
+        raise ResumeError(
+            f"{folder}: was started with other settings ({difference}); "
+            "resume with the settings it was started with"
+        )
+
+
+def keep_state(state: Path, work: Path) -> None:
+    """Move what a finished long command kept in ``state`` (but its config) into the artefact
+    set being written in ``work``: the set keeps every round, and ``state`` is gone."""
+    try:
+        for entry in state.iterdir():
+            if entry.name != "config.json":
+                os.rename(entry, work / entry.name)
+        shutil.rmtree(state)
+    except OSError as exc:
+        raise os_error(exc, work) from None
+
+
+def _marker(folder: Path) -> dict[str, Any]:
+    try:
+        value = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def first_difference(saved: Any, asked: Any, where: str = "") -> str | None:
+    """``'<key>: saved X, asked Y'`` for the first leaf where two JSON values differ."""
+    if isinstance(saved, dict) and isinstance(asked, dict):
+        for key in sorted(set(saved) | set(asked)):
+            name = f"{where}.{key}" if where else str(key)
+            if key not in saved or key not in asked:
+                return f"{name}: only in the {'saved' if key in saved else 'new'} settings"
+            found = first_difference(saved[key], asked[key], name)
+            if found is not None:
+                return found
+        return None
+    if saved != asked:
+        return f"{where or 'value'}: saved {json.dumps(saved)}, asked {json.dumps(asked)}"
+    return None

@@ -110,7 +110,13 @@ class NumpyLayers:
         return cls(ops)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.trace(x)[-1]
+
+    def trace(self, x: np.ndarray) -> list[np.ndarray]:
+        """The input and every op's output, in order (the last is ``self(x)``); the numpy
+        BC trainer (:mod:`imitate.fastbc`) back-propagates through them."""
         h = np.asarray(x, dtype=np.float32)
+        values = [h]
         for kind, weight, bias in self.ops:
             if kind == "linear":
                 h = h @ weight
@@ -124,7 +130,8 @@ class NumpyLayers:
                 h = np.clip(h, -1.0, 1.0)
             else:
                 h = h.reshape(len(h), -1)
-        return h
+            values.append(h)
+        return values
 
     def n_parameters(self) -> int:
         return sum(w.size + (0 if b is None else b.size) for _, w, b in self.ops if w is not None)

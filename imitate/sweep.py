@@ -3,8 +3,9 @@
 A trial is one (seed, value, value) point: collect ``episodes`` demonstrations from the
 expert (reset seeds ``1000 * seed + i``), train BC with the setting changed and the
 seed set, evaluate on ``eval_episodes`` (seeds 10000 + i, the same for every trial).
-Trials are independent, so on Ray each is one task (1 CPU); a task whose worker dies
-is retried by Ray. Results come back in trial order whatever the backend.
+Trials are independent: :meth:`~imitate.backends.Rollouts.map` runs them (on Ray: each on a
+free 1-CPU worker, rerun on a replacement if its worker dies). Results come back in trial
+order whatever the backend.
 
 An axis is ``episodes``, ``hidden`` (layer widths, ``64x64``) or any scalar field of
 :class:`~imitate.bc.BCConfig` (``lr``, ``label_smoothing``, ``class_weights`` ...).
@@ -12,19 +13,20 @@ An axis is ``episodes``, ``hidden`` (layer widths, ``64x64``) or any scalar fiel
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from imitate.backends import Rollouts
 from imitate.bc import BCConfig, train_bc
-from imitate.collect import LOCAL, Backend, collect, evaluate
+from imitate.collect import LocalRollouts, collect, evaluate
 from imitate.errors import ImitateError
 from imitate.policy import Policy, PolicyConfig
 
@@ -64,9 +66,9 @@ def _sweepable() -> dict[str, Any]:
     """Scalar BCConfig fields by name -> their default value (its type parses the values)."""
     defaults = BCConfig()
     return {
-        f.name: getattr(defaults, f.name)
-        for f in fields(BCConfig)
-        if isinstance(getattr(defaults, f.name), int | float | str) and f.name != "seed"
+        name: defaults.setting(name)
+        for name in BCConfig.settings()
+        if isinstance(defaults.setting(name), int | float | str) and name != "seed"
     }
 
 
@@ -97,7 +99,7 @@ def parse_axis(text: str) -> SweepAxis:
             else:
                 values = [kind(item) for item in items]
             for value in values:  # BCConfig's own checks
-                replace(BCConfig(), **{name: value})
+                BCConfig().with_setting(name, value)
     except ValueError as exc:
         raise ImitateError(f"--grid {text!r}: {exc}") from exc
     return SweepAxis(name, tuple(values))
@@ -119,8 +121,9 @@ def run_trial(expert: Policy, config: SweepConfig, trial: dict[str, Any]) -> dic
     seed = int(trial["seed"])
     episodes = int(trial.get("episodes", config.episodes))
     bc = replace(config.bc, seed=seed)
-    overrides = {k: v for k, v in trial.items() if k not in ("seed", *_SPECIAL_AXES)}
-    bc = replace(bc, **overrides)
+    for name, value in trial.items():
+        if name not in ("seed", *_SPECIAL_AXES):
+            bc = bc.with_setting(name, value)
     if "hidden" in trial:
         bc = replace(
             bc, policy=PolicyConfig(hidden=trial["hidden"], activation=bc.policy.activation)
@@ -146,42 +149,16 @@ def run_trial(expert: Policy, config: SweepConfig, trial: dict[str, Any]) -> dic
     }
 
 
-def _single_thread_trial(
-    expert: Policy, config: SweepConfig, trial: dict[str, Any]
-) -> dict[str, Any]:
-    """:func:`run_trial` in a Ray worker: one torch thread per task (one CPU each)."""
-    import torch
-
-    torch.set_num_threads(1)
-    return run_trial(expert, config, trial)
-
-
 def run_sweep(
     expert: Policy,
     config: SweepConfig,
-    backend: Backend = LOCAL,
+    rollouts: Rollouts | None = None,
     progress: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run every trial; one row per trial, in :func:`trials` order."""
-    points = trials(config)
-    if backend.kind == "local":
-        bar = tqdm(points, desc="sweep", unit="trial", disable=not progress)
-        return [run_trial(expert, config, trial) for trial in bar]
-    from imitate.distributed import connect_ray
-
-    ray = connect_ray(backend)
-    task = ray.remote(num_cpus=1, max_retries=backend.max_restarts)(_single_thread_trial)
-    expert_ref = ray.put(expert)
-    refs = [task.remote(expert_ref, config, trial) for trial in points]
-    rows: list[dict[str, Any]] = [None] * len(refs)  # type: ignore[list-item]
-    index_of = {ref: i for i, ref in enumerate(refs)}
-    pending = list(refs)
-    with tqdm(total=len(refs), desc="sweep", unit="trial", disable=not progress) as bar:
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            rows[index_of[ready[0]]] = ray.get(ready[0])
-            bar.update()
-    return rows
+    """Run every trial on ``rollouts`` (default: this process); one row per trial, in
+    :func:`trials` order."""
+    trial = functools.partial(run_trial, expert, config)
+    return (rollouts or LocalRollouts()).map(trial, trials(config), progress, desc="sweep")
 
 
 def summarise(rows: Sequence[dict[str, Any]], axes: Sequence[SweepAxis]) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import pytest
 
 from agents.heuristics import CartPoleExpert
 from envs import EXPERTS, LABEL_ENVS
-from imitate import BCConfig, Dataset, collect, evaluate, train_bc
+from imitate import BCConfig, Dataset, EarlyStopConfig, OptimConfig, collect, evaluate, train_bc
 
 
 @pytest.mark.slow
@@ -41,7 +41,9 @@ def test_bc_learns_every_action_head(env_id: str) -> None:
 
 def test_training_is_reproducible_and_warm_start_continues(cartpole_demos: Dataset) -> None:
     small = cartpole_demos.select_episodes([0, 1])
-    config = BCConfig(max_steps=300, eval_every=100, seed=3)
+    config = BCConfig(
+        seed=3, optim=OptimConfig(max_steps=300), early_stop=EarlyStopConfig(eval_every=100)
+    )
     a, history_a = train_bc(small, config)
     b, _ = train_bc(small, config)
     obs = small.obs[:100]
@@ -54,7 +56,10 @@ def test_training_is_reproducible_and_warm_start_continues(cartpole_demos: Datas
 def test_sample_weights_change_the_fit(cartpole_demos: Dataset) -> None:
     small = cartpole_demos.select_episodes([0])
     weights = np.where(small.actions == 1, 10.0, 0.1).astype(np.float32)
-    config = BCConfig(max_steps=400, eval_every=400, holdout_fraction=0.0)
+    config = BCConfig(
+        optim=OptimConfig(max_steps=400),
+        early_stop=EarlyStopConfig(eval_every=400, holdout_fraction=0.0),
+    )
     plain, _ = train_bc(small, config)
     weighted, _ = train_bc(replace(small, weights=weights), config)
     assert weighted.act(small.obs).mean() > plain.act(small.obs).mean()
@@ -62,7 +67,7 @@ def test_sample_weights_change_the_fit(cartpole_demos: Dataset) -> None:
 
 def test_invalid_config_is_rejected() -> None:
     with pytest.raises(ValueError, match="holdout_fraction"):
-        BCConfig(holdout_fraction=1.5)
+        BCConfig(early_stop=EarlyStopConfig(holdout_fraction=1.5))
 
 
 def test_heuristic_expert_clone_is_exact_on_expert_states(cartpole_demos: Dataset) -> None:

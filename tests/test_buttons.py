@@ -15,7 +15,7 @@ from envs.buttons import (
     joint_probabilities,
     marginal_probabilities,
 )
-from imitate import BCConfig, collect, train_bc
+from imitate import BCConfig, OptimConfig, collect, train_bc
 from imitate.calibration import binary_calibration_error
 
 
@@ -71,7 +71,7 @@ def test_bce_learns_calibrated_marginals_of_correlated_buttons() -> None:
     """10,000 expert transitions, seed 0. Measured: per-button ECE 0.016 / 0.014 / 0.011,
     mean |p - p*| <= 0.020, joint gap 0.43 bits (the total correlation is 0.43)."""
     demos = collect(ButtonsExpert(0), "imitate/Buttons-v0", 100, 0)
-    policy, _ = train_bc(demos, BCConfig(seed=0, max_steps=4000))
+    policy, _ = train_bc(demos, BCConfig(seed=0, optim=OptimConfig(max_steps=4000)))
     states = np.random.default_rng(5).uniform(-1, 1, (20_000, 2)).astype(np.float32)
     labels = ButtonsExpert(123).act(states)
     p = 1 / (1 + np.exp(-policy.logits(states).astype(np.float64)))

@@ -31,7 +31,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_collect_bc_eval_chain_with_json(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (trained / "bc" / "policy.pt").is_file()
     config = json.loads((trained / "bc" / "config.json").read_text())
-    assert config["config"]["max_steps"] == 1500 and config["data"].endswith("d.npz")
+    assert config["config"]["optim"]["max_steps"] == 1500 and config["data"].endswith("d.npz")
     records = [
         json.loads(line) for line in (trained / "bc" / "metrics.jsonl").read_text().splitlines()
     ]

@@ -31,6 +31,7 @@ from imitate.compress import (
     read_imz,
     write_imz,
 )
+from imitate.configs import OptimConfig
 from imitate.errors import CompressedFileError, UnsupportedSpaceError
 from imitate.losses import nats_to_bits
 from imitate.policy import MLPPolicy, PolicyConfig, save_policy
@@ -232,7 +233,7 @@ def test_cli_compress_decompress_round_trip(
 
     demos = cartpole_demos.select_episodes([0, 1])
     demos.save(tmp_path / "d.npz")
-    policy, _ = train_bc(demos, BCConfig(max_steps=300, seed=0))
+    policy, _ = train_bc(demos, BCConfig(seed=0, optim=OptimConfig(max_steps=300)))
     save_policy(policy, tmp_path / "p.pt")
     pt, data, imz = str(tmp_path / "p.pt"), str(tmp_path / "d.npz"), str(tmp_path / "d.imz")
     assert main(["compress", "--policy", pt, "--data", data, "--json"]) == 0
@@ -282,7 +283,7 @@ def test_cli_box_actions_need_a_resolution_and_come_back_quantised(
 
     demos = collect(EXPERTS["imitate/LabelBox-v0"](), "imitate/LabelBox-v0", 4, 0)
     demos.save(tmp_path / "box.npz")
-    policy, _ = train_bc(demos, BCConfig(max_steps=200, seed=0))
+    policy, _ = train_bc(demos, BCConfig(seed=0, optim=OptimConfig(max_steps=200)))
     save_policy(policy, tmp_path / "p.pt")
     pt, data, imz = str(tmp_path / "p.pt"), str(tmp_path / "box.npz"), str(tmp_path / "b.imz")
     assert main(["compress", "--policy", pt, "--data", data, "--out", imz]) == 2

@@ -7,7 +7,16 @@ import pytest
 import torch
 
 from agents.zoo import load_zoo_teacher
-from imitate import BCConfig, Dataset, collect, evaluate, train_bc
+from imitate import (
+    BCConfig,
+    Dataset,
+    EarlyStopConfig,
+    LossConfig,
+    OptimConfig,
+    collect,
+    evaluate,
+    train_bc,
+)
 from imitate.bc import box_loss
 from imitate.losses import beta_nll, gaussian_nll
 from imitate.spaces import GaussianHead
@@ -32,7 +41,10 @@ def test_default_box_bc_clones_the_pendulum_expert(pendulum_zoo_demos: Dataset) 
 def test_nll_trained_clone_gives_up_the_saturated_states(pendulum_zoo_demos: Dataset) -> None:
     """The cause, as evidence: under the NLL the clone buys a large std exactly where the
     expert saturates its torque (the swing-up), and then misses its action there."""
-    policy, _ = train_bc(pendulum_zoo_demos, BCConfig(seed=0, box_loss="nll", max_steps=6000))
+    policy, _ = train_bc(
+        pendulum_zoo_demos,
+        BCConfig(seed=0, optim=OptimConfig(max_steps=6000), loss=LossConfig(box_loss="nll")),
+    )
     head = policy.head
     assert isinstance(head, GaussianHead)
     with torch.no_grad():
@@ -53,11 +65,11 @@ def test_box_loss_dispatch_matches_the_losses_by_hand() -> None:
     outputs = torch.randn(8, 4, generator=g)
     actions = torch.rand(8, 2, generator=g) * 2 - 1
     mean, log_std = head.mean_log_std(outputs)
-    nll = box_loss(head, outputs, actions, BCConfig(box_loss="nll"))
+    nll = box_loss(head, outputs, actions, LossConfig(box_loss="nll"))
     torch.testing.assert_close(nll, gaussian_nll(mean, log_std, actions, reduction="none"))
-    beta = box_loss(head, outputs, actions, BCConfig(box_loss="beta_nll", box_beta=0.25))
+    beta = box_loss(head, outputs, actions, LossConfig(box_loss="beta_nll", box_beta=0.25))
     torch.testing.assert_close(beta, beta_nll(mean, log_std, actions, 0.25, reduction="none"))
-    mse = box_loss(head, outputs, actions, BCConfig(box_loss="mse"))
+    mse = box_loss(head, outputs, actions, LossConfig(box_loss="mse"))
     expected = ((mean - actions) ** 2).mean(-1) + beta_nll(
         mean, log_std, actions, 1.0, reduction="none"
     )
@@ -69,7 +81,7 @@ def test_mse_loss_leaves_the_mean_gradient_to_the_regression() -> None:
     head = GaussianHead((-1.0,), (1.0,))
     raw = torch.tensor([[0.3, -1.0]], requires_grad=True)
     action = torch.tensor([[0.9]])
-    box_loss(head, raw, action, BCConfig(box_loss="mse")).sum().backward()
+    box_loss(head, raw, action, LossConfig(box_loss="mse")).sum().backward()
     assert raw.grad is not None
     mean = float(np.tanh(0.3))
     expected = 2 * (mean - 0.9) * (1 - mean**2)  # d/d raw of (tanh(raw) - a)^2
@@ -79,7 +91,12 @@ def test_mse_loss_leaves_the_mean_gradient_to_the_regression() -> None:
 def test_box_early_stopping_keeps_the_best_held_out_action_mse(
     pendulum_zoo_demos: Dataset,
 ) -> None:
-    _, history = train_bc(pendulum_zoo_demos, BCConfig(seed=0, max_steps=1500, eval_every=250))
+    _, history = train_bc(
+        pendulum_zoo_demos,
+        BCConfig(
+            seed=0, optim=OptimConfig(max_steps=1500), early_stop=EarlyStopConfig(eval_every=250)
+        ),
+    )
     best = min(r["holdout_action_mse"] for r in history.records)
     assert history.final["holdout_action_mse"] == best
 
@@ -93,7 +110,7 @@ def test_short_halfcheetah_bc_beats_random_by_a_wide_margin() -> None:
     env_id = "HalfCheetah-v5"
     expert = load_zoo_teacher(env_id)
     demos = collect(expert, env_id, n_episodes=3, seed=0)
-    policy, _ = train_bc(demos, BCConfig(seed=0, max_steps=2000))
+    policy, _ = train_bc(demos, BCConfig(seed=0, optim=OptimConfig(max_steps=2000)))
     space = expert.action_space
     rng = np.random.default_rng(0)
 

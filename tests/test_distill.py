@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from agents.zoo import load_zoo_teacher
-from imitate import BCConfig, ImitateError, collect, train_bc
+from imitate import BCConfig, ImitateError, LossConfig, OptimConfig, collect, train_bc
 from imitate.distill import DistillConfig, distill, distillation_report, resolve_temperature
 from imitate.policy import PolicyConfig
 
@@ -16,10 +16,10 @@ from imitate.policy import PolicyConfig
 def test_soft_targets_need_teacher_logits() -> None:
     demos = collect(load_zoo_teacher("CartPole-v1"), "CartPole-v1", 1, seed=0)
     with pytest.raises(ImitateError, match="needs a dataset with teacher_logits"):
-        train_bc(demos, BCConfig(soft_weight=0.5, max_steps=10))
+        train_bc(demos, BCConfig(optim=OptimConfig(max_steps=10), loss=LossConfig(soft_weight=0.5)))
     wrong = replace(demos, teacher_logits=np.zeros((len(demos), 3), np.float32))
     with pytest.raises(ImitateError, match="width 3"):
-        train_bc(wrong, BCConfig(soft_weight=0.5, max_steps=10))
+        train_bc(wrong, BCConfig(optim=OptimConfig(max_steps=10), loss=LossConfig(soft_weight=0.5)))
 
 
 def test_default_temperatures() -> None:

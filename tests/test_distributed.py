@@ -16,8 +16,9 @@ import pytest
 
 from agents.heuristics import heuristic_expert
 from imitate import Dataset, collect, evaluate, load_dataset
+from imitate.backends import Backend
 from imitate.bc import BCConfig
-from imitate.collect import Backend
+from imitate.configs import EarlyStopConfig, OptimConfig
 from imitate.dagger import BetaSchedule, DAggerConfig, dagger
 from imitate.errors import BackendError
 
@@ -50,7 +51,8 @@ def test_ray_collection_equals_local(ray_cluster: None, expert: str) -> None:
     env_id = LANDER if expert == "heuristic" else "CartPole-v1"
     policy = resolve_expert(expert, env_id)
     local = collect(policy, env_id, 13, seed=5, seeding="per-episode", source=expert)
-    remote = collect(policy, env_id, 13, seed=5, source=expert, backend=RAY)
+    with RAY.open() as rollouts:
+        remote = rollouts.collect(policy, env_id, 13, seed=5, source=expert)
     assert remote.n_episodes == 13
     assert_same_data(local, remote)
 
@@ -58,7 +60,8 @@ def test_ray_collection_equals_local(ray_cluster: None, expert: str) -> None:
 def test_ray_evaluation_equals_local(ray_cluster: None) -> None:
     policy = heuristic_expert(LANDER)
     local = evaluate(policy, LANDER, 9, seed=10_000)
-    remote = evaluate(policy, LANDER, 9, seed=10_000, backend=RAY)
+    with RAY.open() as rollouts:
+        remote = rollouts.evaluate(policy, LANDER, 9, seed=10_000)
     np.testing.assert_array_equal(remote.returns, local.returns)
     np.testing.assert_array_equal(remote.lengths, local.lengths)
 
@@ -69,19 +72,21 @@ def test_js_gated_collection_on_ray_equals_local(ray_cluster: None) -> None:
     from imitate.policy import JSGatedPolicy
 
     demos = collect(load_zoo_teacher("CartPole-v1"), "CartPole-v1", 2, seed=0)
-    policy, _ = train_bc(demos, BCConfig(max_steps=300))
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=300)))
     gated = JSGatedPolicy.wrap(policy, 0.2)  # per-episode state travels to the workers
     local = collect(gated, "CartPole-v1", 7, seed=3, seeding="per-episode")
-    assert_same_data(local, collect(gated, "CartPole-v1", 7, seed=3, backend=RAY))
+    with RAY.open() as rollouts:
+        assert_same_data(local, rollouts.collect(gated, "CartPole-v1", 7, seed=3))
 
 
 def test_dead_worker_is_replaced_and_no_episode_is_lost_or_repeated(ray_cluster: None) -> None:
-    from imitate.distributed import RolloutPool
+    from imitate.distributed import RayRollouts
 
     policy = heuristic_expert(LANDER)
     local = collect(policy, LANDER, 16, seed=0, seeding="per-episode")
     killed: list[int] = []
-    with RolloutPool(RAY) as pool:
+    with RAY.open() as pool:
+        assert isinstance(pool, RayRollouts)
         before = pool.worker_pids()
 
         def kill_once(worker: int, chunks_done: int) -> None:
@@ -90,7 +95,7 @@ def test_dead_worker_is_replaced_and_no_episode_is_lost_or_repeated(ray_cluster:
                 killed.append(before[worker])
                 os.kill(before[worker], signal.SIGKILL)
 
-        remote, _ = pool.collect(policy, LANDER, 16, seed=0, on_chunk=kill_once)
+        remote = pool.collect(policy, LANDER, 16, seed=0, on_chunk=kill_once)
         after = pool.worker_pids()
     assert killed and killed[0] not in after  # replaced by a new process
     assert remote.n_episodes == 16
@@ -98,10 +103,11 @@ def test_dead_worker_is_replaced_and_no_episode_is_lost_or_repeated(ray_cluster:
 
 
 def test_workers_that_keep_dying_give_a_clear_error(ray_cluster: None) -> None:
-    from imitate.distributed import RolloutPool
+    from imitate.distributed import RayRollouts
 
     policy = heuristic_expert(LANDER)
-    with RolloutPool(Backend(kind="ray", workers=1, max_restarts=0)) as pool:
+    with Backend(kind="ray", workers=1, max_restarts=0).open() as pool:
+        assert isinstance(pool, RayRollouts)
         pid = pool.worker_pids()[0]
 
         def kill(worker: int, chunks_done: int) -> None:
@@ -119,10 +125,13 @@ def test_dagger_rollouts_on_ray(ray_cluster: None) -> None:
         steps_per_round=400,
         beta=BetaSchedule("constant", 0.5),
         eval_episodes=4,
-        bc=BCConfig(max_steps=300, eval_every=100),
+        bc=BCConfig(optim=OptimConfig(max_steps=300), early_stop=EarlyStopConfig(eval_every=100)),
         whole_episodes=False,  # cut rounds: every visited state is kept and counted
     )
-    _, history = dagger("CartPole-v1", heuristic_expert("CartPole-v1"), config, backend=RAY)
+    with RAY.open() as rollouts:
+        _, history = dagger(
+            "CartPole-v1", heuristic_expert("CartPole-v1"), config, rollouts=rollouts
+        )
     second = history.records[1]
     assert second["states"] >= 400 and second["labelled"] == second["states"]
     # Every visited state is labelled, plus the ~half on which the expert drove.
@@ -134,9 +143,15 @@ def test_dagger_rollouts_on_ray(ray_cluster: None) -> None:
 def test_dagger_whole_episode_rounds_on_ray(ray_cluster: None) -> None:
     """The default rounds on Ray: only complete episodes are kept, within the budget."""
     config = DAggerConfig(
-        rounds=2, steps_per_round=600, eval_episodes=0, bc=BCConfig(max_steps=200)
+        rounds=2,
+        steps_per_round=600,
+        eval_episodes=0,
+        bc=BCConfig(optim=OptimConfig(max_steps=200)),
     )
-    _, history = dagger("CartPole-v1", heuristic_expert("CartPole-v1"), config, backend=RAY)
+    with RAY.open() as rollouts:
+        _, history = dagger(
+            "CartPole-v1", heuristic_expert("CartPole-v1"), config, rollouts=rollouts
+        )
     for record in history.records:
         assert record["episodes"] >= 1 and record["states"] <= max(600, 500)
         assert record["env_steps"] >= record["states"] == record["labelled"]
@@ -150,11 +165,12 @@ def test_sweep_on_ray_equals_local(ray_cluster: None) -> None:
         axes=(parse_axis("episodes=1,2"),),
         seeds=(0, 1),
         eval_episodes=3,
-        bc=BCConfig(max_steps=200, eval_every=100),
+        bc=BCConfig(optim=OptimConfig(max_steps=200), early_stop=EarlyStopConfig(eval_every=100)),
     )
     expert = heuristic_expert("CartPole-v1")
     local = run_sweep(expert, config)
-    remote = run_sweep(expert, config, RAY)
+    with RAY.open() as rollouts:
+        remote = run_sweep(expert, config, rollouts)
     exact = ("seed", "episodes", "transitions")
     assert [{k: r[k] for k in exact} for r in remote] == [{k: r[k] for k in exact} for r in local]
     # Same data, same seeds, same arithmetic; approx only in case BLAS threads differ.
@@ -184,7 +200,7 @@ def test_missing_ray_is_a_clear_error(
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(BackendError, match=r"pip install 'imitate\[ray\]'"):
-        collect(heuristic_expert(LANDER), LANDER, 2, seed=0, backend=RAY)
+        RAY.open()
     out = tmp_path / "demos.npz"
     code = main(["collect", "--env", LANDER, "--backend", "ray", "--out", str(out)])
     err = capsys.readouterr().err.strip()

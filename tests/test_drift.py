@@ -10,7 +10,7 @@ import pytest
 
 from agents.heuristics import CartPoleExpert
 from envs.tightrope import TightropeExpert
-from imitate import BCConfig, Dataset, collect, save_policy, train_bc
+from imitate import BCConfig, Dataset, OptimConfig, collect, save_policy, train_bc
 from imitate.cli import main
 from imitate.dagger import DAggerConfig, dagger
 from imitate.drift import distribution_shift, fit_loglog, horizon_scaling, paired_rollouts
@@ -71,7 +71,9 @@ def test_bc_cost_grows_like_t_squared_and_dagger_like_t(seed: int) -> None:
 def test_drift_command_writes_report_and_figures(
     tmp_path: Path, cartpole_demos: Dataset, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clone, _ = train_bc(cartpole_demos.select_episodes([0]), BCConfig(max_steps=300))
+    clone, _ = train_bc(
+        cartpole_demos.select_episodes([0]), BCConfig(optim=OptimConfig(max_steps=300))
+    )
     save_policy(clone, tmp_path / "bc1" / "policy.pt", {"env_id": "CartPole-v1"})
     args = ["drift", "--env", "CartPole-v1", "--policy", str(tmp_path / "bc1" / "policy.pt")]
     code = main(
@@ -188,7 +190,11 @@ def test_state_names_of_shipped_envs() -> None:
 def test_drift_video_flag_writes_videos_and_report_html(tmp_path: Path) -> None:
     clone = tmp_path / "sloppy" / "policy.pt"
     demos = collect(CartPoleExpert(), "CartPole-v1", 1, seed=0)
-    save_policy(train_bc(demos, BCConfig(max_steps=200))[0], clone, {"env_id": "CartPole-v1"})
+    save_policy(
+        train_bc(demos, BCConfig(optim=OptimConfig(max_steps=200)))[0],
+        clone,
+        {"env_id": "CartPole-v1"},
+    )
     out = tmp_path / "r"
     args = ["drift", "--env", "CartPole-v1", "--policy", str(clone), "--episodes", "2"]
     assert main([*args, "--horizons", "10", "20", "--video", "--out", str(out)]) == 0

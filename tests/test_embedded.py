@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from agents.heuristics import CartPoleExpert, LunarLanderExpert
-from imitate import BCConfig, MLPPolicy, collect, evaluate, save_policy, train_bc
+from imitate import BCConfig, MLPPolicy, OptimConfig, collect, evaluate, save_policy, train_bc
 from imitate.cli import main
 from imitate.errors import ImitateError
 from imitate.export import cortexm, export_policy
@@ -26,7 +26,7 @@ def _student(env_id: str, hidden: int, activation: str) -> tuple[MLPPolicy, np.n
     """A small BC policy, 10,000 states of its own rollouts, and calibration states."""
     expert = CartPoleExpert() if env_id == "CartPole-v1" else LunarLanderExpert()
     demos = collect(expert, env_id, 10, seed=0)  # type: ignore[arg-type]
-    config = BCConfig(policy=PolicyConfig((hidden,), activation), max_steps=1500)  # type: ignore[arg-type]
+    config = BCConfig(policy=PolicyConfig((hidden,), activation), optim=OptimConfig(max_steps=1500))  # type: ignore[arg-type]
     policy, _ = train_bc(demos, config)
     states = collect(policy, env_id, 60, seed=1, max_steps=10_000).obs[:10_000]
     calibration = collect(policy, env_id, 10, seed=100).obs

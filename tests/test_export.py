@@ -10,7 +10,7 @@ import torch
 
 from agents.heuristics import CartPoleExpert
 from envs import EXPERTS
-from imitate import BCConfig, MLPPolicy, collect, evaluate, save_policy, train_bc
+from imitate import BCConfig, MLPPolicy, OptimConfig, collect, evaluate, save_policy, train_bc
 from imitate.cli import main
 from imitate.drift import action_flip_rate
 from imitate.export import FORMATS, export_policy, load_exported
@@ -33,7 +33,9 @@ def trained() -> dict[str, tuple[MLPPolicy, np.ndarray]]:
     for env_id in ENVS:
         expert = CartPoleExpert() if env_id == "CartPole-v1" else EXPERTS[env_id]()
         demos = collect(expert, env_id, 10, seed=0)  # type: ignore[arg-type]
-        policy, _ = train_bc(demos, BCConfig(policy=PolicyConfig((16, 16)), max_steps=1500))
+        policy, _ = train_bc(
+            demos, BCConfig(policy=PolicyConfig((16, 16)), optim=OptimConfig(max_steps=1500))
+        )
         states = collect(policy, env_id, 400, seed=1, max_steps=10_000).obs[:10_000]
         out[env_id] = (policy, states)
     return out
@@ -105,7 +107,7 @@ def test_export_bad_input_exits_2(
     assert main(["export", "--policy", str(tmp_path / "t.pt"), "--format", "onnx"]) == 2
     assert "unsupported policy kind 'transformer'" in capsys.readouterr().err
     demos = collect(CartPoleExpert(), "CartPole-v1", 1, seed=0)
-    policy, _ = train_bc(demos, BCConfig(max_steps=50))
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=50)))
     save_policy(policy, tmp_path / "p.pt", {"env_id": "CartPole-v1"})
     monkeypatch.chdir(tmp_path)  # a default run folder would appear under ./runs
     assert main(["export", "--policy", str(tmp_path / "p.pt"), "--format", "onnx", "--int8"]) == 2

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from imitate import BCConfig, Dataset, train_bc
+from imitate import BCConfig, Dataset, EarlyStopConfig, OptimConfig, train_bc
 from imitate.fastbc import NumpyMLPTrainer, supports
 from imitate.policy import MLPPolicy, PolicyConfig
 
@@ -57,13 +57,24 @@ def test_train_bc_picks_the_numpy_path_only_for_plain_ce(cartpole_demos: Dataset
     box = MLPPolicy(gym.spaces.Box(-5, 5, (4,)), gym.spaces.Box(-1, 1, (2,)))
     assert not supports(box, uses_extra_terms=False)
     data = cartpole_demos.select_episodes([0, 1])
-    trained, history = train_bc(data, BCConfig(max_steps=600, eval_every=200, seed=0))
+    trained, history = train_bc(
+        data,
+        BCConfig(
+            seed=0, optim=OptimConfig(max_steps=600), early_stop=EarlyStopConfig(eval_every=200)
+        ),
+    )
     assert history.final["holdout_accuracy"] > 0.9
     # Parameters own their memory again after training (no view into the trainer's buffer),
     # and a warm start (DAgger) keeps training the same module.
     for p in trained.parameters():
         assert p.untyped_storage().nbytes() == p.numel() * p.element_size()
     before = [p.detach().clone() for p in trained.parameters()]
-    again, _ = train_bc(data, BCConfig(max_steps=600, eval_every=200, seed=1), policy=trained)
+    again, _ = train_bc(
+        data,
+        BCConfig(
+            seed=1, optim=OptimConfig(max_steps=600), early_stop=EarlyStopConfig(eval_every=200)
+        ),
+        policy=trained,
+    )
     assert again is trained
     assert any(not torch.equal(b, p) for b, p in zip(before, trained.parameters(), strict=True))

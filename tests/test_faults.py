@@ -32,6 +32,7 @@ from agents.heuristics import CartPoleExpert
 from imitate import Dataset, collect
 from imitate.bc import BCConfig, train_bc
 from imitate.cli import main
+from imitate.configs import OptimConfig
 from imitate.data import load_dataset
 from imitate.errors import CheckpointError, DatasetError, ImitateError, UnsupportedSpaceError
 from imitate.policy import MLPPolicy, PolicyConfig, load_checkpoint, load_policy, save_policy
@@ -71,7 +72,7 @@ def demos_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def small_policy(tmp_path_factory: pytest.TempPathFactory, demos_file: Path) -> Path:
-    policy, _ = train_bc(load_dataset(demos_file), BCConfig(max_steps=20))
+    policy, _ = train_bc(load_dataset(demos_file), BCConfig(optim=OptimConfig(max_steps=20)))
     return save_policy(
         policy, tmp_path_factory.mktemp("p") / "policy.pt", {"env_id": "CartPole-v1"}
     )
@@ -135,7 +136,7 @@ def test_item1_a_checkpoint_never_makes_eval_load_the_file_it_records(
 ) -> None:
     marker = tmp_path / "pwned"
     evil = _evil_zip(tmp_path / "evil.zip", marker)
-    policy, _ = train_bc(load_dataset(demos_file), BCConfig(max_steps=20))
+    policy, _ = train_bc(load_dataset(demos_file), BCConfig(optim=OptimConfig(max_steps=20)))
     checkpoint = save_policy(
         policy, tmp_path / "p.pt", {"env_id": "CartPole-v1", "expert": str(evil)}
     )
@@ -292,14 +293,18 @@ def test_item3_dagger_sweep_distill_run_leave_old_or_nothing_on_a_full_disk(
         env_id: str, expert: object, name: str, config: object, out: Path, **kwargs: object
     ) -> dict:
         """run's own stages are tested elsewhere; here: the many files it writes."""
-        policy, _ = train_bc(collect(CartPoleExpert(), env_id, 1, seed=0), BCConfig(max_steps=5))
+        policy, _ = train_bc(
+            collect(CartPoleExpert(), env_id, 1, seed=0), BCConfig(optim=OptimConfig(max_steps=5))
+        )
         for stage in ("bc_1", "dagger", "student"):
             save_policy(policy, out / stage / "policy.pt", {"env_id": env_id})
         (out / "report.md").write_text("# report\n" * 20_000)
         return {}
 
     def fast_distill(teacher: object, env_id: str, config: object, progress: bool = False):
-        return train_bc(collect(teacher, env_id, 1, seed=0), BCConfig(max_steps=5))[0], {}  # type: ignore[arg-type]
+        return train_bc(
+            collect(teacher, env_id, 1, seed=0), BCConfig(optim=OptimConfig(max_steps=5))
+        )[0], {}  # type: ignore[arg-type]
 
     # (the package's lazy names shadow the modules collect/dagger/distill: import the modules)
     monkeypatch.setattr(importlib.import_module("imitate.pipeline"), "run_pipeline", fake_pipeline)

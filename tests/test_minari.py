@@ -11,6 +11,7 @@ import pytest
 from agents.heuristics import heuristic_expert
 from imitate import DatasetError, collect, evaluate, load_dataset, train_bc
 from imitate.bc import BCConfig
+from imitate.configs import EarlyStopConfig, OptimConfig
 from imitate.minari_io import export_minari, import_minari
 
 # minari[hdf5] is part of the dev install: without it these tests fail rather than skip.
@@ -75,7 +76,9 @@ def test_bc_from_minari_copy_of_zoo_demos_matches_native(tmp_path: Path) -> None
     demos = collect(load_zoo_teacher("CartPole-v1"), "CartPole-v1", 4, seed=0, source="zoo")
     native = demos.save(tmp_path / "demos.npz")
     export_minari(load_dataset(native), "imitate/cartpole/zoo-v0")
-    config = BCConfig(max_steps=1500, eval_every=250, seed=0)
+    config = BCConfig(
+        seed=0, optim=OptimConfig(max_steps=1500), early_stop=EarlyStopConfig(eval_every=250)
+    )
     returns = []
     for data in (load_dataset(native), import_minari("imitate/cartpole/zoo-v0")):
         policy, _ = train_bc(data, config)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from cli_helpers import run_cli as cli
 
-from imitate import BCConfig, collect, evaluate, load_dataset, train_bc
+from imitate import BCConfig, OptimConfig, collect, evaluate, load_dataset, train_bc
 from imitate.environments import env_record, env_spec, parse_env_kwargs, spec_of_record
 from imitate.errors import EnvError
 from imitate.policy import load_policy, save_policy
@@ -80,7 +80,7 @@ def test_python_checkpoints_record_env_expert_and_seed(tmp_path: Path) -> None:
     demos = collect(expert, env, 5, seed=3)
     assert demos.meta.source == "mypkg.envs:LineExpert"
     assert demos.meta.expert == {"spec": "mypkg.envs:LineExpert", "kind": "python"}
-    policy, _ = train_bc(demos, BCConfig(max_steps=200))
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=200)))
     config = checkpoint_config(save_policy(policy, tmp_path / "p.pt"))
     assert config["env_id"] == LINE and config["env_kwargs"] == {"size": 5}
     assert config["expert"] == "mypkg.envs:LineExpert" and config["data_seed"] == 3
@@ -154,7 +154,7 @@ def test_cli_drift_ood_distill_take_env_kwargs(
     from mypkg.envs import LineExpert
 
     demos = collect(LineExpert(), env_spec(LINE, {"size": 5}), 5, seed=0)
-    policy, _ = train_bc(demos, BCConfig(max_steps=200))
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=200)))
     path = save_policy(policy, tmp_path / "p.pt")
     env = ["--env", LINE, "--env-kwargs", "size=5"]
     expert = ["--expert", "mypkg.envs:LineExpert"]
@@ -179,7 +179,7 @@ def test_eval_skips_calibration_with_a_note_when_no_expert_is_recorded(
     from agents.heuristics import CartPoleExpert
 
     demos = collect(CartPoleExpert(), "CartPole-v1", 2, seed=0)  # a bare object: no provenance
-    policy, _ = train_bc(demos, BCConfig(max_steps=200))
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=200)))
     path = save_policy(policy, tmp_path / "p.pt")
     code, out, err = cli(["eval", "--policy", str(path), "--episodes", "2", "--json"], capsys)
     assert code == 0, err
@@ -235,7 +235,7 @@ def test_minari_import_restores_env_kwargs_of_a_foreign_dataset(
     )  # fmt: skip
     back = import_minari("test/lander-continuous-v0")
     assert back.meta.env_id == "LunarLander-v3" and back.meta.env_kwargs == {"continuous": True}
-    policy, _ = train_bc(back, BCConfig(max_steps=50))
+    policy, _ = train_bc(back, BCConfig(optim=OptimConfig(max_steps=50)))
     assert evaluate(policy, back.meta.env(), 1, seed=0).lengths[0] > 0  # the Box env, not Discrete
 
 

@@ -19,7 +19,7 @@ from cli_helpers import run_cli as cli
 from agents.heuristics import CartPoleExpert
 from agents.registry import resolve_expert
 from agents.teachers import SB3Teacher
-from imitate import BCConfig, collect, evaluate, train_bc
+from imitate import BCConfig, OptimConfig, collect, evaluate, train_bc
 from imitate.errors import ImitateError
 
 ACROBOT = "Acrobot-v1"
@@ -218,7 +218,7 @@ def test_sb3_export_round_trips_a_discrete_and_a_box_clone(tmp_path: Path) -> No
 
     rng = np.random.default_rng(0)
     demos = collect(CartPoleExpert(), "CartPole-v1", 5, seed=0)
-    clone, _ = train_bc(demos, BCConfig(max_steps=1000))
+    clone, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=1000)))
     [path] = export_policy(clone, "sb3", tmp_path / "ppo", algo="ppo")
     states = (rng.normal(size=(10_000, 4)) * 2 * demos.obs.std(0) + demos.obs.mean(0)).astype(
         np.float32
@@ -227,7 +227,7 @@ def test_sb3_export_round_trips_a_discrete_and_a_box_clone(tmp_path: Path) -> No
 
     pendulum = resolve_expert("zoo", "Pendulum-v1")
     box_demos = collect(pendulum, "Pendulum-v1", 3, seed=0)
-    box_clone, _ = train_bc(box_demos, BCConfig(max_steps=500))
+    box_clone, _ = train_bc(box_demos, BCConfig(optim=OptimConfig(max_steps=500)))
     [box_path] = export_policy(box_clone, "sb3", tmp_path / "sac", algo="sac")
     box_states = rng.normal(size=(10_000, 3)).astype(np.float32) * 2 * box_demos.obs.std(0)
     np.testing.assert_allclose(
@@ -246,7 +246,7 @@ def test_fine_tuning_a_bc_clone_with_ppo_starts_from_the_clone(tmp_path: Path) -
     from imitate.export import export_policy
 
     demos = collect(CartPoleExpert(), "CartPole-v1", 2, seed=0)
-    clone, _ = train_bc(demos, BCConfig(max_steps=300))
+    clone, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=300)))
     [path] = export_policy(clone, "sb3", tmp_path, algo="ppo")
     model = PPO.load(path, env=make_vec_env("CartPole-v1", n_envs=4, seed=0), device="cpu")
 

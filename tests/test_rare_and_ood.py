@@ -12,7 +12,16 @@ import torch
 from agents.heuristics import AcrobotExpert, CartPoleExpert
 from agents.zoo import load_zoo_teacher
 from envs.braking import BrakingExpert
-from imitate import BCConfig, Dataset, collect, evaluate, save_policy, train_bc
+from imitate import (
+    BCConfig,
+    Dataset,
+    LossConfig,
+    OptimConfig,
+    collect,
+    evaluate,
+    save_policy,
+    train_bc,
+)
 from imitate.calibration import auroc, energy_score
 from imitate.cli import main
 from imitate.drift import action_flip_rate, nearest_distances, off_support
@@ -33,7 +42,7 @@ def test_balanced_weights_raise_rare_action_recall_and_return() -> None:
     scores: dict[str, tuple[list[float], list[float]]] = {"plain": ([], []), "balanced": ([], [])}
     for seed in range(3):
         for name, weights in (("plain", "none"), ("balanced", "balanced")):
-            policy, _ = train_bc(demos, BCConfig(seed=seed, class_weights=weights))  # type: ignore[arg-type]
+            policy, _ = train_bc(demos, BCConfig(seed=seed, loss=LossConfig(class_weights=weights)))  # type: ignore[arg-type]
             scores[name][0].append(float((policy.act(held_out)[must_brake] == 1).mean()))
             scores[name][1].append(evaluate(policy, "imitate/Braking-v0", 50, 10_000).mean_return)
     assert np.mean(scores["balanced"][0]) > np.mean(scores["plain"][0])
@@ -43,7 +52,9 @@ def test_balanced_weights_raise_rare_action_recall_and_return() -> None:
 @pytest.fixture(scope="module")
 def one_demo_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     demos: Dataset = collect(CartPoleExpert(), "CartPole-v1", 1, seed=0)
-    policy, _ = train_bc(demos.select_transitions(np.arange(100)), BCConfig(max_steps=400))
+    policy, _ = train_bc(
+        demos.select_transitions(np.arange(100)), BCConfig(optim=OptimConfig(max_steps=400))
+    )
     return save_policy(
         policy, tmp_path_factory.mktemp("ood") / "policy.pt", {"env_id": "CartPole-v1"}
     )
@@ -126,7 +137,7 @@ def test_energy_margin_flags_lunarlander_drift_states() -> None:
     expert_states = collect(expert, env_id, 20, seed=10_000).obs
     aurocs, returns = {}, {}
     for name, weight in (("plain", 0.0), ("margin", 0.1)):
-        policy, _ = train_bc(demos, BCConfig(seed=0, ood_energy_weight=weight))
+        policy, _ = train_bc(demos, BCConfig(seed=0, loss=LossConfig(ood_energy_weight=weight)))
         clone = collect(policy, env_id, 20, seed=10_000)
         drifted = clone.obs[off_support(demos.obs, expert_states, clone.obs).mask]
         assert len(drifted) > 50
@@ -179,7 +190,7 @@ def test_js_smoothness_and_gate_cut_lunarlander_flips_at_no_return_cost() -> Non
     demos = collect(load_zoo_teacher(env_id), env_id, 10, seed=0)
     measured = {}
     for name, weight, threshold in (("plain", 0.0, 0.0), ("smooth", 3.0, 0.1)):
-        policy, _ = train_bc(demos, BCConfig(seed=0, temporal_js=weight))
+        policy, _ = train_bc(demos, BCConfig(seed=0, loss=LossConfig(temporal_js=weight)))
         actor = JSGatedPolicy.wrap(policy, threshold) if threshold else policy
         own = collect(actor, env_id, 20, seed=10_000)
         flips = action_flip_rate(own.actions, own.episode_starts)

@@ -10,13 +10,16 @@ import torch.nn.functional as F
 
 from imitate.errors import UnsupportedSpaceError
 from imitate.spaces import (
+    HEADS,
     BernoulliHead,
     CategoricalHead,
     GaussianHead,
     MultiCategoricalHead,
+    head_class,
     head_for_space,
     space_from_json,
     space_to_json,
+    validate_actions,
 )
 
 SPACES = [
@@ -144,3 +147,32 @@ def test_bernoulli_and_gaussian_soft_target_losses_match_torch_kl() -> None:
         torch.distributions.Normal(mt, lt.exp()), torch.distributions.Normal(ms, ls.exp())
     ).sum(-1)
     torch.testing.assert_close(head.soft_target_loss(s_out, t_out, 1.0), expected)
+
+
+@pytest.mark.parametrize("space", SPACES, ids=str)
+def test_validate_actions_agrees_with_space_contains(space: gym.Space) -> None:
+    """The head's vectorised check equals gymnasium's ``contains``, row by row."""
+    space.seed(0)
+    good = np.stack([space.sample() for _ in range(100)])
+    assert validate_actions(space, good) is None
+    bad = good.copy()
+    if isinstance(space, gym.spaces.Box):
+        bad[7] = np.where(np.isfinite(space.high), space.high + 1, np.nan)
+        expected = "contains NaN or inf" if not space.is_bounded() else "outside"
+    else:
+        bad[7] = np.asarray(space.sample()) + 5  # above every bound
+        expected = "has actions outside"
+        assert "expected integers" in str(validate_actions(space, good.astype(np.float64)))
+    assert not space.contains(bad[7].astype(space.dtype))
+    assert expected in str(validate_actions(space, bad))
+    if expected != "contains NaN or inf":
+        assert "(first at index 7)" in str(validate_actions(space, bad))
+
+
+def test_every_head_owns_one_space_class_and_json_type() -> None:
+    assert len({cls.space_type for cls in HEADS}) == len({cls.json_type for cls in HEADS})
+    assert len({cls.json_type for cls in HEADS}) == len(HEADS)
+    for space in SPACES:
+        cls = head_class(space)
+        assert cls is not None and space_to_json(space)["type"] == cls.json_type
+    assert head_class(gym.spaces.Tuple((gym.spaces.Discrete(2),))) is None

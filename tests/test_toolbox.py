@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -139,18 +140,34 @@ def test_vote_disagreement() -> None:
 
 # --- wiring into BC -------------------------------------------------------------------------
 
-from imitate import BCConfig, Dataset, ImitateError, MLPPolicy, train_bc  # noqa: E402
-from imitate.bc import LossToolbox  # noqa: E402
+from imitate import (  # noqa: E402
+    BCConfig,
+    Dataset,
+    EarlyStopConfig,
+    ImitateError,
+    LossConfig,
+    MLPPolicy,
+    OptimConfig,
+    train_bc,
+)
+from imitate.losses import BCLoss  # noqa: E402
+from imitate.training import build_loss  # noqa: E402
 
 
-def _toolbox(dataset: Dataset, **options: object) -> tuple[LossToolbox, MLPPolicy]:
+def _toolbox(dataset: Dataset, **options: object) -> tuple[BCLoss, MLPPolicy]:
     obs_space, action_space = dataset.meta.spaces()
     policy = MLPPolicy(obs_space, action_space)
     obs = policy.normalize(torch.as_tensor(dataset.obs))
-    config = BCConfig(**options)  # type: ignore[arg-type]
-    toolbox = LossToolbox.build(config, policy.head, dataset, obs, np.arange(len(dataset)))
-    assert toolbox is not None
+    config = BCConfig(loss=LossConfig(**options))  # type: ignore[arg-type]
+    toolbox = build_loss(config.loss, policy.head, dataset, obs, np.arange(len(dataset)))
+    assert not toolbox.is_plain_nll
     return toolbox, policy
+
+
+def _run(toolbox: BCLoss, *batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(outputs, per-sample loss) of one batch."""
+    result = toolbox.per_sample(*batch)
+    return result.outputs, result.per_sample
 
 
 def test_toolbox_losses_are_the_documented_formulas(cartpole_demos: Dataset) -> None:
@@ -162,26 +179,27 @@ def test_toolbox_losses_are_the_documented_formulas(cartpole_demos: Dataset) -> 
 
     toolbox, policy = _toolbox(data, label_smoothing=0.2)
     normed = policy.normalize(obs)
-    outputs, per = toolbox.per_sample(policy.net, normed, actions, index, generator)
+    outputs, per = _run(toolbox, policy.net, normed, actions, index, generator)
     torch.testing.assert_close(
         per, F.cross_entropy(outputs, actions, label_smoothing=0.2, reduction="none")
     )
 
     toolbox, policy = _toolbox(data, class_weights="balanced")
     weights = losses.balanced_class_weights(data.actions, 2)
-    outputs, per = toolbox.per_sample(policy.net, policy.normalize(obs), actions, index, generator)
+    outputs, per = _run(toolbox, policy.net, policy.normalize(obs), actions, index, generator)
     expected = (
         F.cross_entropy(outputs, actions, reduction="none") * torch.as_tensor(weights)[actions]
     )
     torch.testing.assert_close(per, expected)
 
     toolbox, policy = _toolbox(data, focal_gamma=2.0)
-    outputs, per = toolbox.per_sample(policy.net, policy.normalize(obs), actions, index, generator)
+    outputs, per = _run(toolbox, policy.net, policy.normalize(obs), actions, index, generator)
     torch.testing.assert_close(per, losses.focal_loss(outputs, actions, 2.0, reduction="none"))
 
     toolbox, policy = _toolbox(data, temporal_js=0.5)
     last = torch.tensor([499, 999])  # episode ends: no following step, no penalty
-    outputs, per = toolbox.per_sample(
+    outputs, per = _run(
+        toolbox,
         policy.net,
         policy.normalize(torch.as_tensor(data.obs[last.numpy()])),
         torch.as_tensor(data.actions[last.numpy()]),
@@ -191,7 +209,7 @@ def test_toolbox_losses_are_the_documented_formulas(cartpole_demos: Dataset) -> 
     torch.testing.assert_close(
         per, F.cross_entropy(outputs, torch.as_tensor(data.actions[last.numpy()]), reduction="none")
     )
-    outputs, per = toolbox.per_sample(policy.net, normed, actions, index, generator)
+    outputs, per = _run(toolbox, policy.net, normed, actions, index, generator)
     following = policy.net(policy.normalize(torch.as_tensor(data.obs[index.numpy() + 1])))
     expected = F.cross_entropy(outputs, actions, reduction="none") + 0.5 * losses.js_divergence(
         outputs, following, reduction="none"
@@ -199,7 +217,7 @@ def test_toolbox_losses_are_the_documented_formulas(cartpole_demos: Dataset) -> 
     torch.testing.assert_close(per, expected)
 
     toolbox, policy = _toolbox(data, temporal_js=0.5, temporal_js_temperature=0.25)
-    outputs, per = toolbox.per_sample(policy.net, normed, actions, index, generator)
+    outputs, per = _run(toolbox, policy.net, normed, actions, index, generator)
     following = policy.net(policy.normalize(torch.as_tensor(data.obs[index.numpy() + 1])))
     expected = F.cross_entropy(outputs, actions, reduction="none") + 0.5 * losses.js_divergence(
         outputs / 0.25, following / 0.25, reduction="none"
@@ -207,8 +225,8 @@ def test_toolbox_losses_are_the_documented_formulas(cartpole_demos: Dataset) -> 
     torch.testing.assert_close(per, expected)
 
     toolbox, policy = _toolbox(data, ood_energy_weight=0.3, ood_noise=1.5)
-    outputs, per = toolbox.per_sample(
-        policy.net, normed, actions, index, torch.Generator().manual_seed(7)
+    outputs, per = _run(
+        toolbox, policy.net, normed, actions, index, torch.Generator().manual_seed(7)
     )
     noise = torch.randn(normed.shape, generator=torch.Generator().manual_seed(7)) * 1.5
     energy_in = -torch.logsumexp(outputs, -1)
@@ -245,7 +263,9 @@ def test_energy_margin_makes_far_states_look_unfamiliar() -> None:
     far = states + np.random.default_rng(0).normal(0, 3.0, states.shape) * states.std(0)
 
     def separation(**options: float) -> float:
-        policy, _ = train_bc(demos, BCConfig(seed=0, max_steps=3000, **options))  # type: ignore[arg-type]
+        policy, _ = train_bc(
+            demos, BCConfig(seed=0, optim=OptimConfig(max_steps=3000), loss=LossConfig(**options))
+        )  # type: ignore[arg-type]
         score = lambda x: energy_score(torch.as_tensor(policy.logits(x.astype(np.float32))))  # noqa: E731
         return auroc(score(states).numpy(), score(far).numpy())
 
@@ -260,20 +280,41 @@ def test_toolbox_options_train_and_are_validated(cartpole_demos: Dataset) -> Non
         {"mixup_alpha": 0.2},
         {"focal_gamma": 2.0, "class_weights": "balanced"},
     ):
-        policy, history = train_bc(data, BCConfig(max_steps=200, eval_every=100, **options))  # type: ignore[arg-type]
+        policy, history = train_bc(
+            data,
+            BCConfig(
+                optim=OptimConfig(max_steps=200),
+                early_stop=EarlyStopConfig(eval_every=100),
+                loss=LossConfig(**options),
+            ),
+        )  # type: ignore[arg-type]
         assert history.records and policy.act(data.obs[:5]).shape == (5,)
-    smooth, _ = train_bc(data, BCConfig(max_steps=1500, label_smoothing=0.3, holdout_fraction=0.0))
-    sharp, _ = train_bc(data, BCConfig(max_steps=1500, holdout_fraction=0.0))
+    smooth, _ = train_bc(
+        data,
+        BCConfig(
+            optim=OptimConfig(max_steps=1500),
+            early_stop=EarlyStopConfig(holdout_fraction=0.0),
+            loss=LossConfig(label_smoothing=0.3),
+        ),
+    )
+    sharp, _ = train_bc(
+        data,
+        BCConfig(
+            optim=OptimConfig(max_steps=1500), early_stop=EarlyStopConfig(holdout_fraction=0.0)
+        ),
+    )
 
     def confidence(p):
         return torch.softmax(torch.as_tensor(p.logits(data.obs)), -1).max(-1).values.mean()
 
     assert confidence(smooth) < confidence(sharp)  # smoothing keeps the clone less over-confident
     with pytest.raises(ValueError, match="mixup combines"):
-        BCConfig(mixup_alpha=0.2, temporal_js=0.1)
+        BCConfig(loss=LossConfig(mixup_alpha=0.2, temporal_js=0.1))
     from envs import EXPERTS
     from imitate import collect
 
     box = collect(EXPERTS["imitate/LabelBox-v0"](), "imitate/LabelBox-v0", 1, seed=0)  # type: ignore[arg-type]
     with pytest.raises(ImitateError, match="need a Discrete action space"):
-        train_bc(box, BCConfig(label_smoothing=0.1, max_steps=10))
+        train_bc(
+            box, BCConfig(optim=OptimConfig(max_steps=10), loss=LossConfig(label_smoothing=0.1))
+        )

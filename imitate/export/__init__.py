@@ -42,10 +42,9 @@ def export_policy(
     if prefix != "policy" and fmt != "c":
         raise ImitateError("--prefix applies to the C export only")
     if fmt == "c":
-        from imitate.export.c import check_prefix, generate_c
+        from imitate.export.c import export_c
 
-        check_prefix(prefix)
-        sources = generate_c(policy, int8, calibration, prefix, bits)  # fails before writing
+        return export_c(policy, out_dir, int8, calibration, prefix, bits)
     out_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "onnx":
         from imitate.export.onnx import export_gated_onnx, export_onnx
@@ -62,14 +61,6 @@ def export_policy(
         from imitate.export.numpy_runtime import export_numpy
 
         return [export_numpy(policy, out_dir / "policy.npz")]
-    if fmt == "c":
-        from imitate.fileio import write_text
-
-        header, source = sources
-        return [
-            write_text(out_dir / f"{prefix}.h", header),
-            write_text(out_dir / f"{prefix}.c", source),
-        ]
     if fmt == "sb3":
         from imitate.export.sb3 import export_sb3
 

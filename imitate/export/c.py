@@ -36,11 +36,13 @@ from typing import Any
 
 import numpy as np
 
+from imitate.c_syntax import float_literal as _float_literal
+from imitate.c_syntax import floats as _floats
 from imitate.errors import ImitateError
 from imitate.export.int8 import Q_LIMIT, QuantizedMLP, QuantLayer, quantize_policy
 from imitate.fileio import write_text
 from imitate.policy import MLPPolicy
-from imitate.spaces import BernoulliHead, CategoricalHead, GaussianHead, MultiCategoricalHead
+from imitate.spaces import CategoricalHead
 
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wconversion", "-pedantic", "-Werror"]
 FRAME_BYTES = 40
@@ -76,17 +78,6 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
-def _float_literal(value: float) -> str:
-    if not np.isfinite(value):  # "nan.0f" / "inf.0f" would not compile
-        raise ImitateError(f"the C export needs finite weights and normalisation, got {value}")
-    text = f"{value:.9g}"
-    return f"{text}f" if any(c in text for c in ".e") else f"{text}.0f"
-
-
-def _floats(values: np.ndarray) -> str:
-    return ", ".join(_float_literal(float(v)) for v in np.asarray(values, np.float32).ravel())
-
-
 def _ints(values: np.ndarray) -> str:
     return ", ".join(str(int(v)) for v in np.asarray(values).ravel())
 
@@ -105,53 +96,6 @@ class _Names:
     @property
     def P(self) -> str:
         return self.p.upper()
-
-
-def _decision(policy: MLPPolicy, n: _Names, integer: bool) -> tuple[str, str, int, bool]:
-    """(C action type, C code writing ``action`` from ``out``, action length, uses libm)."""
-    head = policy.head
-    if isinstance(head, CategoricalHead):
-        code = (
-            "    int best = 0;\n"
-            f"    for (int k = 1; k < {head.n}; ++k) if (out[k] > out[best]) best = k;\n"
-            f"    action[0] = best + ({head.start});\n"
-        )
-        return "int", code, 1, False
-    if isinstance(head, MultiCategoricalHead):
-        lines, offset = [], 0
-        for i, size in enumerate(head.nvec):
-            lines.append(
-                f"    {{ int best = {offset};\n"
-                f"      for (int k = {offset + 1}; k < {offset + size}; ++k) if (out[k] > out[best]) best = k;\n"
-                f"      action[{i}] = best - {offset}; }}\n"
-            )
-            offset += size
-        return "int", "".join(lines), len(head.nvec), False
-    if isinstance(head, BernoulliHead):
-        zero = "0" if integer else "0.0f"
-        return (
-            "int",
-            f"    for (int k = 0; k < {head.n}; ++k) action[k] = out[k] > {zero};\n",
-            head.n,
-            False,
-        )
-    if isinstance(head, GaussianHead):
-        value = f"(float)out[k] * {n.P}_OUT_SCALE" if integer else "out[k]"
-        if head.bounded:
-            low, high = np.array(head.low), np.array(head.high)
-            code = (
-                f"    static const float center[{head.dim}] = {{{_floats((high + low) / 2)}}};\n"
-                f"    static const float half[{head.dim}] = {{{_floats((high - low) / 2)}}};\n"
-                f"    for (int k = 0; k < {head.dim}; ++k) action[k] = center[k] + half[k] * tanhf({value});\n"
-            )
-            return "float", code, head.dim, True
-        return (
-            "float",
-            f"    for (int k = 0; k < {head.dim}; ++k) action[k] = {value};\n",
-            head.dim,
-            False,
-        )
-    raise ImitateError(f"no C export for head {type(head).__name__}")
 
 
 def _gate_header(n: _Names) -> str:
@@ -259,6 +203,7 @@ def _header(
         "",
         f"#define {P}_OBS_DIM {policy.obs_dim}",
         f"#define {P}_ACTION_DIM {action_len}",
+        f"#define {P}_ACTION_SCALAR {int(policy.head.action_shape == ())}",
         f"#define {P}_N_OUTPUTS {policy.head.n_outputs}",
         f"#define {P}_STACK_BYTES {stack}",
         f"typedef {action_type} {p}_action_t;",
@@ -281,33 +226,64 @@ def _header(
     )
 
 
+C_ACTIVATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "tanh": ("tanhf(h)", ("tanhf",)),
+    "relu": ("(h > 0.0f ? h : 0.0f)", ()),
+    "hardtanh": ("(h < -1.0f ? -1.0f : h > 1.0f ? 1.0f : h)", ()),
+}
+"""C of each elementwise layer kind of :class:`imitate.runtime.NumpyLayers` (an expression
+of ``h``) and the libm functions it calls."""
+
+
+def _float_layers(
+    ops: list[tuple[str, Any, Any]], obs_dim: int, p: str
+) -> tuple[list[str], list[str], set[str]]:
+    """The float32 C of a layer list (:attr:`imitate.runtime.NumpyLayers.ops`, the numpy
+    forward's own): (tables, statements of ``<p>_logits`` from ``x`` to ``out``, libm used).
+    Dense layers write ``y`` from ``x``, elementwise ones ``x`` from the last result."""
+    data: list[str] = []
+    body: list[str] = []
+    libm: set[str] = set()
+    current, width, index = "x", obs_dim, 0
+    for kind, w, b in ops:
+        if kind == "linear":
+            weight = np.asarray(w).T
+            out_dim, in_dim = weight.shape
+            bias = np.zeros(out_dim, np.float32) if b is None else b
+            if current == "y":  # two dense layers in a row
+                body.append(f"    for (int k = 0; k < {width}; ++k) x[k] = y[k];")
+            data.append(f"static const float {p}_b{index}[{out_dim}] = {{{_floats(bias)}}};")
+            data.append(
+                f"static const float {p}_w{index}[{out_dim * in_dim}] = {{{_floats(weight)}}};"
+            )
+            body.append(f"    {p}_dense({p}_w{index}, {p}_b{index}, x, y, {in_dim}, {out_dim});")
+            current, width, index = "y", out_dim, index + 1
+        elif kind in C_ACTIVATIONS:
+            expression, functions = C_ACTIVATIONS[kind]
+            libm.update(functions)
+            body.append(
+                f"    for (int k = 0; k < {width}; ++k) {{ float h = {current}[k]; x[k] = {expression}; }}"
+            )
+            current = "x"
+        elif kind != "flatten":  # observations arrive flat
+            raise ImitateError(f"no C export for layers of kind {kind!r}")
+    body.append(f"    for (int k = 0; k < {width}; ++k) out[k] = {current}[k];")
+    return data, body, libm
+
+
 def _float_source(policy: MLPPolicy, n: _Names) -> tuple[str, str]:
     p, P = n.p, n.P
-    linears = _linears(policy)
-    activation = {
-        "tanh": "tanhf(h)",
-        "relu": "(h > 0.0f ? h : 0.0f)",
-        "hardtanh": "(h < -1.0f ? -1.0f : h > 1.0f ? 1.0f : h)",
-    }[policy.config.activation]
-    action_type, decision, action_len, box_libm = _decision(policy, n, integer=False)
-    max_width = max([policy.obs_dim] + [w.shape[0] for w, _ in linears])
+    ops = policy.numpy_snapshot().layers.ops
+    decision = policy.head.c_decision()
+    max_width = max([policy.obs_dim] + [w.shape[1] for kind, w, _ in ops if kind == "linear"])
     data = [
         f"static const float {p}_obs_mean[{policy.obs_dim}] = {{{_floats(policy.obs_mean.numpy())}}};",
         f"static const float {p}_obs_inv_std[{policy.obs_dim}] = {{{_floats(1.0 / policy.obs_std.numpy())}}};",
     ]
-    body = []
-    for i, (weight, bias) in enumerate(linears):
-        out_dim, in_dim = weight.shape
-        data.append(f"static const float {p}_b{i}[{out_dim}] = {{{_floats(bias)}}};")
-        data.append(f"static const float {p}_w{i}[{out_dim * in_dim}] = {{{_floats(weight)}}};")
-        body.append(f"    {p}_dense({p}_w{i}, {p}_b{i}, x, y, {in_dim}, {out_dim});")
-        if i < len(linears) - 1:
-            body.append(
-                f"    for (int k = 0; k < {out_dim}; ++k) {{ float h = y[k]; x[k] = {activation}; }}"
-            )
-        else:
-            body.append(f"    for (int k = 0; k < {out_dim}; ++k) out[k] = y[k];")
-    libm = ["tanhf"] if policy.config.activation == "tanh" or box_libm else []
+    tables, body, layer_libm = _float_layers(ops, policy.obs_dim, p)
+    data += tables
+    libm = sorted(layer_libm | set(decision.libm))
+    action_type, action_len = decision.c_type, decision.length
     stack = 4 * (2 * max_width + policy.head.n_outputs) + 3 * FRAME_BYTES
     header = _header(policy, n, "float32", action_type, action_len, libm, stack, "")
     source = (
@@ -325,7 +301,7 @@ def _float_source(policy: MLPPolicy, n: _Names) -> tuple[str, str]:
         + "\n}\n\n"
         f"void {p}_act(const float *obs, {p}_action_t *action) {{\n"
         f"    float out[{policy.head.n_outputs}];\n"
-        f"    {p}_logits(obs, out);\n" + decision + "}\n\n" + _batch(policy, n, action_len)
+        f"    {p}_logits(obs, out);\n" + decision.code + "}\n\n" + _batch(policy, n, action_len)
     )
     return header, source
 
@@ -368,7 +344,8 @@ def _layer_function(n: _Names, i: int, layer: QuantLayer, last: bool) -> str:
 
 def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, str]:
     p, P = n.p, n.P
-    action_type, decision, action_len, box_libm = _decision(policy, n, integer=True)
+    decision = policy.head.c_decision(out_scale=f"{P}_OUT_SCALE")
+    action_type, action_len, box_libm = decision.c_type, decision.length, decision.libm
     bits, frac = q.bits, q.frac_bits
     obs_t = "int16_t" if bits == 16 else "int8_t"
     top = (1 << (bits - 1)) - 1
@@ -435,7 +412,7 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
     )
     # act -> act_q -> outputs_q -> dense -> requant (+ quantize_obs -> quantize1)
     stack = 2 * q.obs_dim + 4 * n_out + 2 * max_width + 4 * max_width + 5 * FRAME_BYTES
-    libm = ["tanhf"] if box_libm else []
+    libm = list(box_libm)
     header = _header(
         policy,
         n,
@@ -530,7 +507,7 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
         + "\n}\n\n"
         f"void {p}_act_q(const {p}_obs_q_t *obs_q, {p}_action_t *action) {{\n"
         f"    int32_t out[{n_out}];\n"
-        f"    {p}_outputs_q(obs_q, out);\n" + decision + "}\n\n"
+        f"    {p}_outputs_q(obs_q, out);\n" + decision.code + "}\n\n"
         f"void {p}_act(const float *obs, {p}_action_t *action) {{\n"
         f"    {p}_obs_q_t obs_q[{q.obs_dim}];\n"
         f"    {p}_quantize_obs(obs, obs_q);\n"
@@ -573,8 +550,10 @@ def export_c(
     prefix: str = "policy",
     bits: int = 16,
 ) -> list[Path]:
-    """Write ``<prefix>.h`` and ``<prefix>.c`` into ``out_dir``."""
+    """Write ``<prefix>.h`` and ``<prefix>.c`` into ``out_dir`` (nothing is written when
+    the prefix, the policy or the calibration is refused)."""
     header, source = generate_c(policy, int8, calibration, prefix, bits)
+    out_dir.mkdir(parents=True, exist_ok=True)
     return [
         write_text(out_dir / f"{prefix}.h", header),
         write_text(out_dir / f"{prefix}.c", source),
@@ -633,9 +612,12 @@ class CPolicy:
         self.action_dim = _define(header, f"{P}_ACTION_DIM")
         self.n_outputs = _define(header, f"{P}_N_OUTPUTS")
         self.is_float = f"typedef float {self.prefix}_action_t" in header
-        self.scalar = (
-            self.action_dim == 1 and not self.is_float and "int best = 0;" in source.read_text()
-        )
+        if f"#define {P}_ACTION_SCALAR " in header:  # one action is a scalar, not [1]
+            self.scalar = bool(_define(header, f"{P}_ACTION_SCALAR"))
+        else:  # exports made before the define: Discrete decisions start so
+            self.scalar = (
+                self.action_dim == 1 and not self.is_float and "int best = 0;" in source.read_text()
+            )
         self.bits = (
             _define(header, f"{P}_ACTIVATION_BITS") if f"{P}_ACTIVATION_BITS" in header else None
         )
@@ -670,32 +652,27 @@ class CPolicy:
 
     def logits(self, obs: np.ndarray) -> np.ndarray:
         """``<prefix>_logits`` per row ``[B, n_outputs]`` float32."""
-        flat = np.ascontiguousarray(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
-        out = np.zeros((len(obs), self.n_outputs), dtype=np.float32)
-        for i in range(len(flat)):
-            self.fn("logits")(
-                flat[i].ctypes.data_as(ctypes.c_void_p), out[i].ctypes.data_as(ctypes.c_void_p)
-            )
-        return out
+        flat = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
+        return self._per_row("logits", flat, np.zeros((len(obs), self.n_outputs), np.float32))
 
     def quantize_obs(self, obs: np.ndarray) -> np.ndarray:
         """int8 exports: ``<prefix>_quantize_obs`` per row ``[B, obs_dim]`` (int8 / int16)."""
         if self.bits is None:
             raise ImitateError("a float32 C export has no quantised input path")
-        flat = np.ascontiguousarray(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
+        flat = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
         out = np.zeros(flat.shape, dtype=np.int16 if self.bits == 16 else np.int8)
-        for i in range(len(flat)):
-            self.fn("quantize_obs")(
-                flat[i].ctypes.data_as(ctypes.c_void_p), out[i].ctypes.data_as(ctypes.c_void_p)
-            )
-        return out
+        return self._per_row("quantize_obs", flat, out)
 
     def outputs_q(self, obs_q: np.ndarray) -> np.ndarray:
         """int8 exports: ``<prefix>_outputs_q`` per row -> int32 ``[B, n_outputs]``."""
-        rows = np.ascontiguousarray(obs_q)
-        out = np.zeros((len(rows), self.n_outputs), dtype=np.int32)
+        out = np.zeros((len(obs_q), self.n_outputs), dtype=np.int32)
+        return self._per_row("outputs_q", np.asarray(obs_q), out)
+
+    def _per_row(self, name: str, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Call ``<prefix>_<name>(row, out_row)`` on each row; returns ``out``."""
+        rows = np.ascontiguousarray(rows)
         for i in range(len(rows)):
-            self.fn("outputs_q")(
+            self.fn(name)(
                 rows[i].ctypes.data_as(ctypes.c_void_p), out[i].ctypes.data_as(ctypes.c_void_p)
             )
         return out

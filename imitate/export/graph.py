@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from imitate.policy import MLPPolicy, js_gate
@@ -10,7 +9,8 @@ from imitate.spaces import CategoricalHead
 
 
 class ActionGraph(nn.Module):
-    """Normalisation, the MLP and the head's decision in one traceable module.
+    """Normalisation, the MLP and the head's decision (``ActionHead.mode_graph``) in one
+    traceable module.
 
     Input ``obs [B, obs_dim]`` float32; output actions ``[B, *action_shape]``
     (int64 for discrete heads, float32 for Box)."""
@@ -18,14 +18,9 @@ class ActionGraph(nn.Module):
     def __init__(self, policy: MLPPolicy) -> None:
         super().__init__()
         self.policy = policy
-        head = policy.head
-        self.offset = head.start if isinstance(head, CategoricalHead) else 0
 
     def forward(self, obs: Tensor) -> Tensor:
-        action = self.policy.head.mode(self.policy(obs))
-        if self.policy.head.discrete:
-            action = action.to(torch.int64) + self.offset
-        return action
+        return self.policy.head.mode_graph(self.policy(obs))
 
 
 class GatedActionGraph(nn.Module):

@@ -36,7 +36,7 @@ import torch
 
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy
-from imitate.spaces import ActionHead, GaussianHead
+from imitate.spaces import ActionHead
 
 Q_LIMIT = 1 << 30
 """Saturation of the input's fixed-point product ``obs * m`` (2^30 in fixed point)."""
@@ -142,9 +142,7 @@ class QuantizedMLP:
 
     def decide(self, out: np.ndarray) -> np.ndarray:
         """int32 outputs -> env actions, as the C decision (integer compare; Box: float)."""
-        if isinstance(self.head, GaussianHead):
-            return self.head.mode_numpy(out.astype(np.float32) * np.float32(self.out_scale))
-        return self.head.mode_numpy(out.astype(np.float64))
+        return self.head.mode_numpy_int32(out, self.out_scale)
 
     def logits(self, obs: np.ndarray) -> np.ndarray:
         """The dequantised outputs ``[B, n_outputs]`` (float32, ``out * out_scale``)."""

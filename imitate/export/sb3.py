@@ -35,7 +35,6 @@ from torch import nn
 
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy
-from imitate.spaces import BernoulliHead, CategoricalHead, GaussianHead, MultiCategoricalHead
 
 Algo = Literal["ppo", "sac"]
 
@@ -86,7 +85,7 @@ def to_sb3(policy: MLPPolicy, algo: Algo | None = None, seed: int = 0) -> Any:
     from stable_baselines3 import PPO, SAC
 
     head = policy.head
-    algo = algo or ("sac" if isinstance(head, GaussianHead) else "ppo")
+    algo = algo or ("ppo" if head.discrete else "sac")
     if not isinstance(policy.observation_space, gym.spaces.Box):
         raise ImitateError("the SB3 export needs a Box observation space")
     hidden = list(policy.config.hidden)
@@ -94,10 +93,9 @@ def to_sb3(policy: MLPPolicy, algo: Algo | None = None, seed: int = 0) -> Any:
     env = _SpacesEnv(policy.observation_space, policy.action_space)
     layers = _linears(policy)
     if algo == "ppo":
-        discrete = isinstance(head, CategoricalHead) and head.start == 0
         # SB3's MultiDiscrete / MultiBinary distributions read the same logits layout
         # (concatenated per-factor logits; Bernoulli mode = logit > 0)
-        if not (discrete or isinstance(head, MultiCategoricalHead | BernoulliHead)):
+        if "ppo" not in head.sb3_algorithms():
             raise ImitateError(
                 "--algo ppo exports Discrete, MultiDiscrete and MultiBinary policies (for "
                 "bounded Box actions use --algo sac: its tanh-squashed mean is the clone's)"
@@ -108,14 +106,14 @@ def to_sb3(policy: MLPPolicy, algo: Algo | None = None, seed: int = 0) -> Any:
         _copy_into([*policy_net, ppo.policy.action_net], layers)
         return ppo
     if algo == "sac":
-        if not isinstance(head, GaussianHead) or not head.bounded:
+        if "sac" not in head.sb3_algorithms():
             raise ImitateError("--algo sac exports policies with bounded Box actions")
         kwargs = {"net_arch": hidden, "activation_fn": activation}
         sac: Any = SAC("MlpPolicy", env, policy_kwargs=kwargs, seed=seed, device="cpu", verbose=0)
         actor = sac.policy.actor
         latent = [m for m in actor.latent_pi if isinstance(m, nn.Linear)]
         *trunk, last = layers
-        dim = head.dim
+        dim = head.n_outputs // 2  # a SAC head's outputs are [mean, log_std]
         mu, log_std = nn.Linear(last.in_features, dim), nn.Linear(last.in_features, dim)
         with torch.no_grad():
             mu.weight.copy_(last.weight[:dim])

@@ -1,0 +1,214 @@
+"""DAgger runs that persist every round and resume after an interruption, exactly."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from envs.tightrope import TightropeExpert
+from imitate import BCConfig
+from imitate.configs import EarlyStopConfig, OptimConfig
+from imitate.dagger import BetaSchedule, DAggerConfig, DAggerRound, RoundStore, dagger
+from imitate.data import load_dataset
+from imitate.errors import Interrupted, ResumeError
+from imitate.policy import MLPPolicy, load_policy
+from tests.cli_helpers import run_cli
+
+ENV = "imitate/Tightrope-v0"
+# A mixture (coins), a gate (tie-breaks) and an ensemble (bootstrap weights): every random
+# stream of a round must come back on resume.
+CONFIG = DAggerConfig(
+    rounds=5,
+    steps_per_round=200,
+    beta=BetaSchedule("constant", 0.5),
+    gate="ensemble",
+    ensemble_size=2,
+    query_rate=0.5,
+    eval_episodes=2,
+    patience=None,
+    bc=BCConfig(
+        optim=OptimConfig(max_steps=200), early_stop=EarlyStopConfig(eval_every=100, patience=3)
+    ),
+)
+
+
+class CountingExpert:
+    """The Tightrope expert, counting the states it is asked about."""
+
+    def __init__(self) -> None:
+        self.expert, self.asked = TightropeExpert(), 0
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        self.asked += len(obs)
+        return self.expert.act(obs)
+
+
+class Killed(Exception):
+    pass
+
+
+def same_weights(a: MLPPolicy, b: MLPPolicy) -> bool:
+    left, right = a.state_dict(), b.state_dict()
+    return left.keys() == right.keys() and all(torch.equal(left[k], right[k]) for k in left)
+
+
+def without_time(records: list[dict[str, float]]) -> list[dict[str, float]]:
+    return [{k: v for k, v in r.items() if k != "wall_time_s"} for r in records]
+
+
+def test_a_run_killed_after_round_3_resumes_to_the_same_learner_and_labels(
+    tmp_path: Path,
+) -> None:
+    whole_expert = CountingExpert()
+    asked_by_round: list[int] = []
+    whole, whole_history = dagger(
+        ENV,
+        whole_expert,
+        CONFIG,
+        run_dir=tmp_path / "whole",
+        on_round=lambda record: asked_by_round.append(whole_expert.asked),
+    )
+
+    def kill_after_round_3(record: DAggerRound) -> None:
+        if record.round == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        dagger(
+            ENV, TightropeExpert(), CONFIG, run_dir=tmp_path / "cut", on_round=kill_after_round_3
+        )
+    assert RoundStore(tmp_path / "cut", ENV, CONFIG, resume=True).rounds() == 4
+    resumed_expert = CountingExpert()
+    resumed, history = dagger(ENV, resumed_expert, CONFIG, run_dir=tmp_path / "cut", resume=True)
+
+    assert same_weights(resumed, whole)
+    assert without_time(history.records) == without_time(whole_history.records)
+    for k in range(CONFIG.rounds):
+        mine = load_dataset(tmp_path / "cut" / f"round_{k:03d}" / "labels.npz")
+        theirs = load_dataset(tmp_path / "whole" / f"round_{k:03d}" / "labels.npz")
+        assert mine.arrays().keys() == theirs.arrays().keys()
+        for name, array in theirs.arrays().items():
+            np.testing.assert_array_equal(mine.arrays()[name], array, err_msg=f"{k} {name}")
+        assert mine.expert_acted is not None and (k > 0) == (not mine.expert_acted.all())
+        members = [tmp_path / run / f"round_{k:03d}" / "member_0.pt" for run in ("cut", "whole")]
+        assert same_weights(load_policy(members[0]), load_policy(members[1]))
+    # the finished rounds were loaded: the expert was asked only about round 4's states
+    assert resumed_expert.asked == whole_expert.asked - asked_by_round[3] > 0
+
+
+def test_expert_acted_counts_the_mixture_labels(tmp_path: Path) -> None:
+    """The query accounting comes from the data's expert_acted column, not a counter."""
+    config = replace(CONFIG, rounds=2, gate="none", eval_episodes=0, whole_episodes=False)
+    with pytest.warns(UserWarning, match="no complete episode"):
+        _, history = dagger(ENV, TightropeExpert(), config, run_dir=tmp_path)
+    labels = load_dataset(tmp_path / "round_001" / "labels.npz")
+    record = history.records[1]
+    assert labels.expert_acted is not None
+    assert record["labelled"] + int(labels.expert_acted.sum()) == round(
+        record["query_rate"] * record["states"]
+    )
+    assert 0.35 < labels.expert_acted.mean() < 0.65  # beta = 0.5
+
+
+def test_resume_refuses_another_config_or_an_empty_folder(tmp_path: Path) -> None:
+    config = replace(CONFIG, rounds=1, gate="none", eval_episodes=0)
+    dagger(ENV, TightropeExpert(), config, run_dir=tmp_path / "run")
+    with pytest.raises(ResumeError, match=r"other settings \(config.rounds: saved 1, asked 2\)"):
+        dagger(
+            ENV, TightropeExpert(), replace(config, rounds=2), run_dir=tmp_path / "run", resume=True
+        )
+    with pytest.raises(ResumeError, match="no DAgger run to resume"):
+        dagger(ENV, TightropeExpert(), config, run_dir=tmp_path / "empty", resume=True)
+
+
+def test_cli_dagger_resume_after_an_interrupt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["dagger", "--env", ENV, "--expert", "heuristic", "--rounds", "3",
+            "--steps-per-round", "200", "--eval-episodes", "0", "--bc.max-steps", "100",
+            "--gate", "entropy", "--query-rate", "0.5"]  # fmt: skip
+    assert run_cli([*args, "--out", str(tmp_path / "whole")], capsys)[0] == 0
+    save = RoundStore.save
+
+    def interrupted_after_round_1(self: RoundStore, round_index: int, *rest: object) -> Path:
+        path = save(self, round_index, *rest)  # type: ignore[arg-type]
+        if round_index == 1:
+            raise Interrupted(signal.SIGINT)
+        return path
+
+    monkeypatch.setattr(RoundStore, "save", interrupted_after_round_1)
+    cut = tmp_path / "cut"
+    assert run_cli([*args, "--out", str(cut)], capsys)[0] == 130
+    assert sorted(p.name for p in (cut / ".resume" / "rounds").glob("round_*")) == [
+        "round_000",
+        "round_001",
+    ]
+    monkeypatch.undo()
+    code, _, err = run_cli([*args[:-2], "--query-rate", "0.4", "--resume", str(cut)], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("imitate: error: ") and "query_rate: saved 0.5, asked 0.4" in err
+    assert run_cli([*args, "--resume", str(cut)], capsys)[0] == 0
+    assert same_weights(
+        load_policy(cut / "policy.pt"), load_policy(tmp_path / "whole" / "policy.pt")
+    )
+    assert sorted(p.name for p in (cut / "rounds").glob("round_*")) == [
+        "round_000",
+        "round_001",
+        "round_002",
+    ]
+    assert not (cut / ".resume").exists()
+    code, _, err = run_cli([*args, "--resume", str(cut)], capsys)
+    assert code == 2 and "nothing to resume (the run finished)" in err
+
+
+@pytest.mark.slow
+def test_cli_run_resume_loads_the_demonstrations_and_finished_rounds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+    import json
+
+    args = ["run", "--env", "CartPole-v1", "--expert", "heuristic", "--episodes", "2",
+            "--demo-counts", "1", "--eval-episodes", "2", "--drift-episodes", "2",
+            "--horizons", "10", "20", "--dagger.rounds", "3", "--dagger.steps-per-round", "200",
+            "--dagger.eval-episodes", "0", "--bc.max-steps", "100",
+            "--videos-per-clone", "0"]  # fmt: skip
+    assert run_cli([*args, "--out", str(tmp_path / "whole")], capsys)[0] == 0
+    save = RoundStore.save
+
+    def interrupted_after_round_1(self: RoundStore, round_index: int, *rest: object) -> Path:
+        path = save(self, round_index, *rest)  # type: ignore[arg-type]
+        if round_index == 1:
+            raise Interrupted(signal.SIGTERM)
+        return path
+
+    monkeypatch.setattr(RoundStore, "save", interrupted_after_round_1)
+    cut = tmp_path / "cut"
+    assert run_cli([*args, "--out", str(cut)], capsys)[0] == 143
+    state = cut / ".resume"
+    assert (state / "demos.npz").is_file() and (state / "dagger_rounds" / "round_001").is_dir()
+    monkeypatch.undo()
+
+    pipeline = importlib.import_module("imitate.pipeline")
+    real_collect = pipeline.collect
+
+    def no_demonstrations(*a: object, source: str = "policy", **kw: object) -> object:
+        assert source != "heuristic", "the demonstrations were collected again"
+        return real_collect(*a, source=source, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "collect", no_demonstrations)
+    assert run_cli([*args, "--resume", str(cut)], capsys)[0] == 0
+    mine, theirs = (json.loads((d / "results.json").read_text()) for d in (cut, tmp_path / "whole"))
+    assert without_time(mine["dagger"]["rounds"]) == without_time(theirs["dagger"]["rounds"])
+    assert mine["dagger"]["eval"] == theirs["dagger"]["eval"]
+    assert same_weights(
+        load_policy(cut / "dagger" / "policy.pt"),
+        load_policy(tmp_path / "whole" / "dagger" / "policy.pt"),
+    )
+    assert (cut / "demos.npz").is_file() and (cut / "dagger_rounds" / "round_002").is_dir()
+    assert not state.exists()
