@@ -8,11 +8,13 @@ hidden sizes, activation) and the action head chosen from the action space
 
 * :meth:`EncodedPolicy.numpy_snapshot` is the torch-free copy for rollouts
   (:class:`NumpyEncodedPolicy`: the encoder's numpy forward + :class:`NumpyLayers`);
-* :func:`save_encoded_policy` / :func:`load_encoded_policy` write and read the
-  checkpoint (kind ``encoded``): weights in safetensors, the constructor (encoder JSON
-  with the Text vocabulary) in the JSON header, no pickle;
+* :func:`imitate.policy.save_policy` / :func:`imitate.policy.load_policy` (or
+  :func:`load_encoded_policy`) write and read its checkpoint (kind ``encoded``):
+  weights in safetensors, the constructor (encoder JSON with the Text vocabulary) in
+  the JSON header, no pickle;
 * :class:`EncodedActionGraph` is the traceable observation -> action module of the
-  ONNX export (inputs ``obs/<key>``, one per leaf; text as token ids).
+  ONNX export (:func:`imitate.export.onnx.export_onnx`; inputs ``obs.<key>``, one per
+  leaf; text as token ids).
 
 ``MLPPolicy`` (flat Box observations) stays as it is; this is the policy for every
 other observation space.
@@ -23,7 +25,6 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -36,7 +37,7 @@ from imitate.configs import PolicyConfig
 from imitate.encoders import EncoderConfig, ObsEncoder, encoder_for_space, encoder_from_json
 from imitate.errors import CheckpointError, UnsupportedSpaceError
 from imitate.observations import ObsBatch, canonical_space, obs_space_from_json, obs_space_to_json
-from imitate.runtime import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, NumpyLayers
+from imitate.runtime import NumpyLayers
 from imitate.spaces import (
     ActionHead,
     CategoricalHead,
@@ -201,24 +202,6 @@ class IndexedNet(nn.Module):
         return self.policy.outputs(rows)
 
 
-def save_encoded_policy(
-    policy: EncodedPolicy, path: str | os.PathLike[str], config: dict[str, Any] | None = None
-) -> Path:
-    """Write a checkpoint atomically (kind ``encoded``; see the module docstring)."""
-    from imitate.policy import _versions
-
-    header = {
-        "format": CHECKPOINT_FORMAT,
-        "format_version": CHECKPOINT_VERSION,
-        "kind": KIND,
-        "constructor": policy.constructor_args(),
-        "config": {**policy.provenance, **(config or {})},
-        "versions": _versions(),
-    }
-    weights = {k: v.detach().cpu().numpy() for k, v in policy.state_dict().items()}
-    return runtime.write_checkpoint(path, weights, header)
-
-
 def encoded_policy_from_checkpoint(checkpoint: dict[str, Any], path: object) -> EncodedPolicy:
     """Rebuild an :class:`EncodedPolicy` from a read checkpoint (``runtime.read_checkpoint``)."""
     try:
@@ -228,7 +211,10 @@ def encoded_policy_from_checkpoint(checkpoint: dict[str, Any], path: object) -> 
         config = PolicyConfig(hidden=tuple(args["hidden"]), activation=args["activation"])
         encoder = encoder_from_json(args["encoder"])
         policy = EncodedPolicy(observation_space, action_space, config, encoder)
-        state = {k: torch.from_numpy(np.array(v)) for k, v in checkpoint["weights"].items()}
+        if "state_dict" in checkpoint:  # imitate.policy.load_checkpoint's form
+            state = dict(checkpoint["state_dict"])
+        else:  # imitate.runtime.read_checkpoint's
+            state = {k: torch.from_numpy(np.array(v)) for k, v in checkpoint["weights"].items()}
         policy.load_state_dict(state)
     except (KeyError, ValueError, TypeError, RuntimeError, UnsupportedSpaceError) as exc:
         text = str(exc).strip()
@@ -242,7 +228,7 @@ def encoded_policy_from_checkpoint(checkpoint: dict[str, Any], path: object) -> 
 
 
 def load_encoded_policy(path: str | os.PathLike[str]) -> EncodedPolicy:
-    """Load a checkpoint written by :func:`save_encoded_policy`."""
+    """Load an encoded-policy checkpoint written by :func:`imitate.policy.save_policy`."""
     checkpoint = runtime.read_checkpoint(path)
     if checkpoint.get("kind") != KIND:
         raise CheckpointError(f"{path}: not an encoded policy (kind {checkpoint.get('kind')!r})")
@@ -269,31 +255,3 @@ class EncodedActionGraph(nn.Module):
 def onnx_input_names(policy: EncodedPolicy) -> list[str]:
     """ONNX input names: the encoder's, with ``/`` written as ``.`` (``obs.image``)."""
     return [n.replace("/", ".") for n in policy.encoder.input_names()]
-
-
-def export_encoded_onnx(policy: EncodedPolicy, path: Path) -> Path:
-    """Write ``policy`` (encoder, trunk, decision) as one ONNX file; tokenization stays
-    outside (feed :meth:`ObsEncoder.inputs`, see :class:`OnnxEncodedPolicy`)."""
-    from imitate.export.onnx import _export
-
-    example = tuple(torch.as_tensor(a) for a in policy.encoder.example_inputs(2))
-    batch = torch.export.Dim("batch")
-    names = onnx_input_names(policy)
-    shapes: tuple[Any, ...] = (tuple({0: batch} for _ in names),)  # one entry: *inputs
-    return _export(EncodedActionGraph(policy), example, names, ["action"], shapes, path)
-
-
-class OnnxEncodedPolicy:
-    """An exported encoded policy run by onnxruntime; ``encoder`` prepares the inputs
-    (tokenizes text) exactly as the torch policy does."""
-
-    def __init__(self, path: Path, encoder: ObsEncoder) -> None:
-        from imitate.export.onnx import _session
-
-        self.session = _session(path)
-        self.encoder = encoder
-        self.names = [i.name for i in self.session.get_inputs()]
-
-    def act(self, obs: ObsBatch) -> np.ndarray:
-        feeds = dict(zip(self.names, self.encoder.inputs(obs), strict=True))
-        return self.session.run(None, feeds)[0]

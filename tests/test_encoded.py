@@ -11,15 +11,10 @@ import torch
 import envs
 from imitate import observations as ob
 from imitate.configs import PolicyConfig
-from imitate.encoded import (
-    EncodedPolicy,
-    OnnxEncodedPolicy,
-    export_encoded_onnx,
-    load_encoded_policy,
-    save_encoded_policy,
-)
+from imitate.encoded import EncodedPolicy, load_encoded_policy
 from imitate.encoders import EncoderConfig
 from imitate.errors import CheckpointError
+from imitate.policy import load_policy, save_policy
 
 
 def _demos(env_id: str, n: int, seed: int) -> tuple[gym.Space, ob.ObsBatch, np.ndarray]:
@@ -68,13 +63,16 @@ def test_learns_each_observation_env_and_exports(env_id: str, tmp_path) -> None:
     np.testing.assert_allclose(snapshot.logits(test_obs), policy.logits(test_obs), atol=1e-4)
     np.testing.assert_array_equal(snapshot.act(test_obs), policy.act(test_obs))
     # checkpoint round trip: same logits, the vocabulary in the JSON header
-    path = save_encoded_policy(policy, tmp_path / "policy.safetensors", {"env_id": env_id})
+    path = save_policy(policy, tmp_path / "policy.safetensors", {"env_id": env_id})
     loaded = load_encoded_policy(path)
+    assert isinstance(load_policy(path), EncodedPolicy)
     np.testing.assert_array_equal(loaded.logits(test_obs), policy.logits(test_obs))
     assert loaded.provenance["env_id"] == env_id
     # ONNX: the same actions on every held-out observation
     pytest.importorskip("onnxruntime")
-    onnx_path = export_encoded_onnx(policy, tmp_path / "policy.onnx")
+    from imitate.export.onnx import OnnxEncodedPolicy, export_onnx
+
+    onnx_path = export_onnx(policy, tmp_path / "policy.onnx")
     onnx_actions = OnnxEncodedPolicy(onnx_path, loaded.encoder).act(test_obs)
     np.testing.assert_array_equal(onnx_actions, policy.act(test_obs))
 
@@ -89,13 +87,15 @@ def test_pixel_policy_numpy_and_onnx_parity(tmp_path) -> None:
         policy.numpy_snapshot().logits(frames), policy.logits(frames), rtol=1e-4, atol=1e-4
     )
     pytest.importorskip("onnxruntime")
-    onnx_path = export_encoded_onnx(policy, tmp_path / "pixels.onnx")
+    from imitate.export.onnx import OnnxEncodedPolicy, export_onnx
+
+    onnx_path = export_onnx(policy, tmp_path / "pixels.onnx")
     onnx = OnnxEncodedPolicy(onnx_path, policy.encoder)
     np.testing.assert_array_equal(onnx.act(frames), policy.act(frames))
 
 
 def test_checkpoint_of_another_kind_is_refused(tmp_path) -> None:
-    from imitate.policy import MLPPolicy, save_policy
+    from imitate.policy import MLPPolicy
 
     path = save_policy(
         MLPPolicy(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Discrete(2)), tmp_path / "p"
