@@ -315,6 +315,57 @@ def train_expert(
     return entry
 
 
+def train_and_record(
+    env_id: str,
+    seed: int = 0,
+    out: Path | None = None,
+    n_timesteps: int | None = None,
+    ship: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train ``env_id``'s zoo expert into ``out`` (with ``ship``: agents/pretrained/),
+    evaluate it (:data:`~imitate.constants.EXPERT_EVAL_EPISODES` episodes, reset seeds
+    ``EVAL_SEED + i``) and record it: with ``ship``, in the manifest (and the numpy actor
+    cached beside the zip), else as ``<out>.json``. Returns the manifest entry."""
+    from imitate.collect import evaluate
+    from imitate.constants import EVAL_SEED, EXPERT_EVAL_EPISODES
+
+    zoo_spec(env_id)
+    if ship:
+        out = expert_file(env_id)
+    if out is None:
+        raise ImitateError("give the zip to write (out), or ship=True")
+    entry = train_expert(env_id, seed, out, n_timesteps, progress)
+    result = evaluate(teacher_from_entry(out, entry), env_id, EXPERT_EVAL_EPISODES, EVAL_SEED)
+    where = "--ship" if ship else f"--out {out}"
+    steps = f" --timesteps {n_timesteps}" if n_timesteps else ""
+    entry.update(
+        command=f"imitate expert train --env {env_id} --seed {seed}{steps} {where}",
+        mean_return=result.mean_return,
+        std_return=result.std_return,
+        returns=result.to_json()["returns"],
+        eval=f"{EXPERT_EVAL_EPISODES} episodes, reset seeds {EVAL_SEED} + i",
+    )
+    if ship:
+        from agents.actors import cache_actor
+
+        update_manifest(entry)
+        entry["actor_cache"] = str(cache_actor(out, entry))  # numpy actor beside the zip
+    else:
+        write_json(out.with_suffix(".json"), entry)
+    return entry
+
+
+def list_experts() -> list[dict[str, Any]]:
+    """The shipped experts (from the manifest: no env, no rollouts) with their measured
+    and required returns."""
+    return [
+        {k: entry[k] for k in ("env_id", "algo", "file", "mean_return", "std_return")}
+        | {"required_return": ZOO[env_id].required_return}
+        for env_id, entry in sorted(read_manifest().items())
+    ]
+
+
 def strip_optimizer_state(model: Any) -> None:
     """Drop the optimisers' moment estimates: a shipped expert only infers (halves the zip)."""
     import torch

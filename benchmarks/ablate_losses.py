@@ -28,11 +28,11 @@ import numpy as np
 import torch
 
 import envs  # noqa: F401  (registers imitate/...)
-from agents.zoo import load_zoo_teacher
+from agents.registry import resolve_expert
 from benchmarks.common import RESULTS, emit, energy_of
-from envs.braking import BrakingExpert
 from imitate import BCConfig, LossConfig, collect, evaluate, train_bc
 from imitate.calibration import auroc, expected_calibration_error, fit_temperature
+from imitate.constants import EVAL_SEED
 from imitate.drift import action_flip_rate, off_support
 from imitate.policy import JSGatedPolicy
 
@@ -53,7 +53,9 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def expert_for(env_id: str) -> Any:
-    return BrakingExpert() if env_id == "imitate/Braking-v0" else load_zoo_teacher(env_id)
+    """The env's zoo expert if one is shipped, else its scripted one (Braking): the registry's
+    ``auto`` (what ``imitate run --expert auto`` uses)."""
+    return resolve_expert("auto", env_id)
 
 
 def measure(
@@ -81,7 +83,7 @@ def measure(
 
     energy_in = energy_of(policy, held_out.obs)
     return {
-        "return": evaluate(actor, env_id, 20, 10_000).mean_return,
+        "return": evaluate(actor, env_id, 20, EVAL_SEED).mean_return,
         "rare_action": rare,
         "rare_recall": float((predicted[labels == rare] == rare).mean())
         if (labels == rare).any()

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from imitate.signals import quiet_while_the_command_starts
 from imitate.threads import init_threads, set_threads
-
-__version__ = "0.1.0"
+from imitate.version import __version__
 
 quiet_while_the_command_starts()  # the `imitate` command only; see imitate.signals
 

@@ -42,6 +42,7 @@ from imitate.encoded import EncodedPolicy, IndexedNet, needs_encoder
 from imitate.errors import ImitateError
 from imitate.losses import LossInputs, nats_to_bits
 from imitate.policy import MLPPolicy
+from imitate.runs import config_to_json
 from imitate.spaces import GaussianHead
 
 
@@ -264,7 +265,8 @@ def train_bc(
     policy.eval()
     history.steps = step
     history.wall_time = time.perf_counter() - start
-    policy.provenance = dataset.meta.provenance()  # env, expert, seed: into checkpoints
+    # env, expert, seed and this config: into checkpoints (PolicyMeta), as the CLI records
+    policy.provenance = {**dataset.meta.provenance(), "bc": config_to_json(config)}
     return policy, history
 
 

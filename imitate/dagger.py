@@ -394,6 +394,7 @@ def _dagger_rounds(
         else "unknown",
         "expert_info": expert_info if isinstance(expert_info, dict) else {},
         "dagger_seed": config.seed,
+        "dagger": config_to_json(config),
     }
     return policy, history
 

@@ -442,7 +442,7 @@ def make_meta(
 ) -> DatasetMeta:
     """Metadata for a dataset collected now, with library versions; ``env_id`` is an id or
     an :func:`imitate.environments.env_record`."""
-    from imitate import __version__
+    from imitate.version import __version__
 
     record: dict[str, Any] = {"env_id": env_id} if isinstance(env_id, str) else env_id
     return DatasetMeta(

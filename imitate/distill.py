@@ -39,9 +39,10 @@ from imitate.collect import EvalResult, collect, env_spaces, evaluate
 from imitate.configs import DistillConfig as DistillConfig  # re-exported
 from imitate.configs import LossConfig, OptimConfig
 from imitate.dagger import DAggerConfig, PartialRoundWarning, dagger
-from imitate.environments import EnvLike
+from imitate.environments import EnvLike, env_record
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, SoftPolicy
+from imitate.runs import config_to_json
 from imitate.spaces import head_for_space
 
 
@@ -99,6 +100,14 @@ def distill(
                 env_id, teacher, dagger_config, progress=progress, desc="distill"
             )
         history.update(teacher_labels=dagger_history.expert_labels, rounds=dagger_history.records)
+    teacher_info = getattr(teacher, "provenance", None)
+    teacher_info = teacher_info if isinstance(teacher_info, dict) else {}
+    student.provenance = {  # into its checkpoint (PolicyMeta), as `imitate distill` records
+        **env_record(env_id),
+        "expert": str(teacher_info.get("spec", "teacher")),
+        "expert_info": teacher_info,
+        "distill": config_to_json(config),
+    }
     return student, history
 
 

@@ -46,6 +46,10 @@ class OutputError(ImitateError):
     The message is ``<path>: <what>``; :func:`os_error` builds it from an ``OSError``."""
 
 
+class ConfigFileError(ImitateError):
+    """A ``config.json`` given to ``--from`` does not describe the command's config."""
+
+
 class ValueCheckError(ImitateError, ValueError):
     """A setting is out of its range (a negative seed, a zero temperature, ...)."""
 

@@ -22,6 +22,7 @@ import numpy as np
 from imitate.bc import train_bc
 from imitate.collect import EvalResult, collect, evaluate
 from imitate.configs import RunConfig as RunConfig  # re-exported
+from imitate.constants import EVAL_SEED
 from imitate.dagger import dagger
 from imitate.data import load_dataset
 from imitate.distill import distill, distillation_report
@@ -36,9 +37,6 @@ from imitate.report import Table, write_html_report
 from imitate.runs import config_to_json
 from imitate.tracking import RunLogger
 from imitate.video import showcase_videos
-
-EVAL_SEED = 10_000
-
 
 RESULTS_HEADER = ("policy", "mean return ± std", "expert labels", "parameters", "checkpoint bytes")
 
@@ -82,6 +80,18 @@ def console_summary(report_md: str) -> str:
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
     return text.strip()
+
+
+def scaled_run_config(env_id: EnvLike, config: RunConfig) -> RunConfig:
+    """MuJoCo tasks left at every default get :func:`long_episode_config` (1000-step
+    episodes would make the classic-control defaults take an hour here)."""
+    from imitate.configs import long_episode_config
+    from imitate.environments import env_spec
+
+    entry_point = str(env_spec(env_id).entry_point)
+    if config == RunConfig() and entry_point.startswith("gymnasium.envs.mujoco"):
+        return long_episode_config()
+    return config
 
 
 def _returns(result: EvalResult) -> tuple[float, float]:
@@ -264,8 +274,7 @@ def run_pipeline(
             + ", ".join(f"[{f.suffix[1:]}](videos/{f.name})" for f in v.files)
             for v in videos
         )
-        write_text(
-            out_dir / "report.md",
+        report_md = (
             f"# {env_name(env_id)}: imitation run\n\n{intro}"
             f" Wall time: {results['wall_time_s']:.0f} s."
             " Interactive version with videos: `report.html`.\n\n"
@@ -275,8 +284,9 @@ def run_pipeline(
             f"![return vs labels]({labels_figure.name})\n\n{curves_md}"
             "## Drift from the expert\n\n"
             + drift_markdown(drift)
-            + (f"\n## Videos (expert left, clone right)\n\n{video_links}\n" if videos else ""),
+            + (f"\n## Videos (expert left, clone right)\n\n{video_links}\n" if videos else "")
         )
+        write_text(out_dir / "report.md", report_md)
         write_html_report(
             out_dir / "report.html",
             f"{env_name(env_id)}: imitation run",
@@ -286,4 +296,4 @@ def run_pipeline(
             intro,
         )
         write_json(out_dir / "results.json", results)
-    return results
+    return {**results, "summary": console_summary(report_md)}  # what the terminal shows

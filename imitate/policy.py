@@ -38,6 +38,7 @@ from imitate.runtime import (
     NumpyLayers,
     NumpyMLPPolicy,
     Policy,
+    PolicyMeta,
     RecurrentPolicy,
     SoftPolicy,
     StochasticPolicy,
@@ -61,12 +62,14 @@ __all__ = [
     "NumpyMLPPolicy",
     "Policy",
     "PolicyConfig",
+    "PolicyMeta",
     "RecurrentPolicy",
     "SoftPolicy",
     "StochasticPolicy",
     "fast_policy",
     "load_checkpoint",
     "load_policy",
+    "load_policy_with_meta",
     "save_policy",
 ]
 
@@ -251,7 +254,7 @@ def fast_policy(policy: Policy) -> Policy:
 
 
 def _versions() -> dict[str, str]:
-    from imitate import __version__
+    from imitate.version import __version__
 
     return {
         "imitate": __version__,
@@ -291,12 +294,18 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_policy(path: str | os.PathLike[str]) -> Any:
-    """Load a checkpoint written by :func:`save_policy`: an ``MLPPolicy`` (kind ``mlp``) or
-    an :class:`~imitate.encoded.EncodedPolicy` (kind ``encoded``; typed ``Any`` so that
+    """Load a checkpoint written by :func:`save_policy` (its metadata: ``policy.provenance``,
+    or :func:`load_policy_with_meta` for the typed record): an ``MLPPolicy`` (kind ``mlp``)
+    or an :class:`~imitate.encoded.EncodedPolicy` (kind ``encoded``; typed ``Any`` so that
     callers written for the MLP keep type-checking)."""
+    return load_policy_with_meta(path)[0]
+
+
+def load_policy_with_meta(path: str | os.PathLike[str]) -> tuple[Any, PolicyMeta]:
+    """The policy of a checkpoint and its :class:`PolicyMeta`, from one read of the file."""
     checkpoint = load_checkpoint(path)
     if checkpoint.get("kind") == "encoded":
-        return encoded_policy_from_checkpoint(checkpoint, path)
+        return encoded_policy_from_checkpoint(checkpoint, path), PolicyMeta.from_header(checkpoint)
     if checkpoint.get("kind") != "mlp":
         raise CheckpointError(f"{path}: unsupported policy kind {checkpoint.get('kind')!r}")
     try:
@@ -317,4 +326,4 @@ def load_policy(path: str | os.PathLike[str]) -> Any:
         ) from exc
     policy.eval()
     policy.provenance = dict(checkpoint.get("config") or {})
-    return policy
+    return policy, PolicyMeta.from_header(checkpoint)

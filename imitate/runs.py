@@ -392,3 +392,130 @@ def first_difference(saved: Any, asked: Any, where: str = "") -> str | None:
     if saved != asked:
         return f"{where or 'value'}: saved {json.dumps(saved)}, asked {json.dumps(asked)}"
     return None
+
+
+def refuse_foreign_file(path: Path) -> None:
+    """An existing ``--out`` file is replaced only when it is an imitate dataset."""
+    import zipfile
+
+    if path.is_file():
+        try:
+            with zipfile.ZipFile(path) as archive:
+                ours = "meta_json.npy" in archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            ours = False
+        if not ours:
+            raise OutputError(
+                f"{path}: exists and is not an imitate dataset; imitate does not overwrite it"
+            )
+
+
+def config_from_json(cls: Any, data: Any, where: str = "config") -> Any:
+    """The inverse of :func:`config_to_json` for the frozen config dataclass ``cls``:
+    nested dataclasses, tuples, paths, literals and optional values are rebuilt from their
+    annotations; missing fields keep their defaults; an unknown field or a value of the
+    wrong type raises ``ConfigFileError`` naming it (``where``: its path in the file)."""
+    import typing
+
+    from imitate.errors import ConfigFileError
+
+    if not isinstance(data, dict):
+        raise ConfigFileError(f"{where}: expected an object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls, include_extras=True)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigFileError(f"{where}: unknown field {unknown[0]!r} of {cls.__name__}")
+    values = {
+        name: _from_json(hints[name], value, f"{where}.{name}") for name, value in data.items()
+    }
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigFileError(f"{where}: {exc}") from None
+
+
+def _from_json(annotation: Any, value: Any, where: str) -> Any:
+    import types
+    import typing
+
+    from imitate.errors import ConfigFileError
+
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _from_json(args[0], value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for member in (a for a in args if a is not type(None)):
+            try:
+                return _from_json(member, value, where)
+            except ConfigFileError:
+                continue
+        raise ConfigFileError(f"{where}: {value!r} does not fit {annotation}")
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise ConfigFileError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
+    if dataclasses.is_dataclass(annotation):
+        return config_from_json(annotation, value, where)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigFileError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from_json(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigFileError(f"{where}: expected {len(args)} items, got {len(value)}")
+        return tuple(
+            _from_json(a, v, f"{where}[{i}]")
+            for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
+    if annotation is Path:
+        if isinstance(value, str):
+            return Path(value)
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif (
+        annotation is Any or (isinstance(annotation, type) and isinstance(value, annotation))
+    ) and not (annotation is int and isinstance(value, bool)):
+        return value
+    raise ConfigFileError(
+        f"{where}: {value!r} is not a {getattr(annotation, '__name__', annotation)}"
+    )
+
+
+def load_command_config(cls: Any, path: Path) -> Any:
+    """The command config recorded in a run folder's ``config.json`` (``--from``)."""
+    from imitate.errors import ConfigFileError
+
+    if not path.is_file():
+        raise ConfigFileError(f"{path}: config file not found")
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise os_error(exc, path) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigFileError(f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+    return config_from_json(cls, data, str(path))
+
+
+def resume_target(out: Path | None, resume: Path | None) -> Path | None:
+    """The run folder: ``--resume DIR`` (``--out``, if also given, must name it too)."""
+    from imitate.errors import ImitateError
+
+    if resume is None:
+        return out
+    if out is not None and out.resolve() != resume.resolve():
+        raise ImitateError(f"--resume {resume} continues that folder; drop --out {out}")
+    return resume
+
+
+def resume_settings(command: Any) -> dict[str, Any]:
+    """The settings a ``--resume`` must repeat: the command's, without where and how it
+    reports (``--out``, ``--resume``, ``--json``, ``--logger``)."""
+    recorded = config_to_json(command)
+    for key in ("out", "resume", "json", "logger"):
+        recorded.pop(key, None)
+    return dict(recorded)

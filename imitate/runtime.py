@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -198,6 +199,86 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+_META_KEYS = ("env_id", "env_kwargs", "env_wrappers", "expert", "expert_info")
+_TRAINING_KEYS = ("bc", "dagger", "distill")
+
+
+@dataclass(frozen=True)
+class PolicyMeta:
+    """Where a policy checkpoint came from (beside :class:`~imitate.data.DatasetMeta`).
+
+    Read from the checkpoint's header in the same read as the weights
+    (:func:`imitate.policy.load_policy_with_meta`, :func:`read_policy_meta`); written by
+    :func:`imitate.policy.save_policy` from the policy's ``provenance``, which the learners
+    set (``train_bc``, ``dagger``, ``distill``), so a checkpoint saved from Python records
+    what ``imitate bc/dagger/distill`` record. On disk it stays the header's flat
+    ``config`` object (:meth:`to_config`), so older checkpoints read unchanged."""
+
+    observation_space: dict[str, Any]
+    """JSON form of the observation space (:func:`imitate.spaces.space_to_json`)."""
+    action_space: dict[str, Any]
+    """JSON form of the action space."""
+    env_id: str | None = None
+    """The env trained on (None: not recorded)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    env_wrappers: list[dict[str, Any]] = field(default_factory=list)
+    expert: str | None = None
+    """The expert that labelled the data, as named (``zoo``, a path, ``teacher``)."""
+    expert_info: dict[str, Any] = field(default_factory=dict)
+    """That expert as resolved (``spec``, ``kind``, files, ``algo``)."""
+    training: dict[str, Any] = field(default_factory=dict)
+    """The learner's config by learner (``bc``, ``dagger``, ``distill``), as JSON."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Other recorded keys (``data_seed``, ``dagger_seed``, a user's own)."""
+    versions: dict[str, str] = field(default_factory=dict)
+    """Library versions at save time (imitate, torch, gymnasium)."""
+
+    @classmethod
+    def from_header(cls, header: dict[str, Any]) -> PolicyMeta:
+        """The metadata of a checkpoint header (or of a checkpoint dict)."""
+        config = dict(header.get("config") or {})
+        constructor = header.get("constructor") or {}
+        known = {k: config.pop(k) for k in _META_KEYS if k in config}
+        training = {k: config.pop(k) for k in _TRAINING_KEYS if k in config}
+        return cls(
+            observation_space=dict(constructor.get("observation_space") or {}),
+            action_space=dict(constructor.get("action_space") or {}),
+            env_id=known.get("env_id"),
+            env_kwargs=dict(known.get("env_kwargs") or {}),
+            env_wrappers=list(known.get("env_wrappers") or []),
+            expert=known.get("expert"),
+            expert_info=dict(known.get("expert_info") or {}),
+            training=training,
+            extra=config,
+            versions=dict(header.get("versions") or {}),
+        )
+
+    def to_config(self) -> dict[str, Any]:
+        """The header's ``config`` object (what :meth:`from_header` reads back)."""
+        known = {
+            "env_id": self.env_id,
+            "env_kwargs": self.env_kwargs,
+            "env_wrappers": self.env_wrappers,
+            "expert": self.expert,
+            "expert_info": self.expert_info,
+        }
+        kept = {k: v for k, v in known.items() if v not in (None, {}, [])}
+        return {**kept, **self.extra, **self.training}
+
+    def env(self) -> Any:
+        """The gymnasium ``EnvSpec`` trained on (kwargs and wrappers included)."""
+        from imitate.environments import spec_of_record
+
+        if self.env_id is None:
+            raise CheckpointError("the checkpoint does not record its env: pass --env")
+        return spec_of_record(self.to_config())
+
+
+def read_policy_meta(path: str | os.PathLike[str]) -> PolicyMeta:
+    """A checkpoint's :class:`PolicyMeta` (one read of the file)."""
+    return PolicyMeta.from_header(read_checkpoint(path))
+
+
 def checkpoint_header(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """The JSON-safe part of a checkpoint (everything but the weights)."""
     return {k: v for k, v in checkpoint.items() if k not in ("state_dict", "weights")}
@@ -225,9 +306,16 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: policy checkpoint not found")
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    checkpoint = _read_torch(path) if magic == _TORCH_ZIP_MAGIC else _read_safetensors(path)
+    try:
+        data = path.read_bytes()  # one read: the header and the weights come from it
+    except OSError as exc:
+        raise CheckpointError(
+            f"{path}: not a readable policy checkpoint ({_first_line(exc)})"
+        ) from None
+    magic = data[:4]
+    checkpoint = (
+        _read_torch(path, data) if magic == _TORCH_ZIP_MAGIC else _read_safetensors(path, data)
+    )
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an imitate policy checkpoint")
     if checkpoint.get("format_version") != CHECKPOINT_VERSION:
@@ -238,15 +326,16 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return checkpoint
 
 
-def _read_safetensors(path: Path) -> dict[str, Any]:
-    from safetensors import SafetensorError, safe_open
+def _read_safetensors(path: Path, data: bytes) -> dict[str, Any]:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
 
     try:
-        with safe_open(str(path), framework="np") as f:
-            metadata = f.metadata() or {}
-            weights = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+        size = int.from_bytes(data[:8], "little")  # the safetensors layout: u64 header length,
+        metadata = json.loads(data[8 : 8 + size]).get("__metadata__") or {}  # JSON header
         header = json.loads(metadata[METADATA_KEY])
-    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        weights = load(data)
+    except (SafetensorError, OSError, KeyError, ValueError, AttributeError) as exc:
         raise CheckpointError(
             f"{path}: not a readable policy checkpoint ({_first_line(exc)})"
         ) from exc
@@ -255,11 +344,13 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
     return {**header, "weights": weights}
 
 
-def _read_torch(path: Path) -> dict[str, Any]:
+def _read_torch(path: Path, data: bytes) -> dict[str, Any]:
+    import io
+
     import torch
 
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or foreign files
         raise CheckpointError(
             f"{path}: not a readable policy checkpoint ({scrub(str(exc)) or _first_line(exc)})"

@@ -126,8 +126,8 @@ def test_short_halfcheetah_bc_beats_random_by_a_wide_margin() -> None:
 
 
 def test_main_job_scales_its_defaults_for_mujoco_only() -> None:
-    from imitate.cli import _scaled_run_config
     from imitate.configs import RunConfig, long_episode_config
+    from imitate.pipeline import scaled_run_config as _scaled_run_config
 
     assert _scaled_run_config("HalfCheetah-v5", RunConfig()) == long_episode_config()
     assert _scaled_run_config("CartPole-v1", RunConfig()) == RunConfig()

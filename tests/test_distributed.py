@@ -46,7 +46,7 @@ def assert_same_data(left: Dataset, right: Dataset) -> None:
 
 @pytest.mark.parametrize("expert", ["heuristic", "zoo"])
 def test_ray_collection_equals_local(ray_cluster: None, expert: str) -> None:
-    from imitate.cli import resolve_expert
+    from agents.registry import resolve_expert
 
     env_id = LANDER if expert == "heuristic" else "CartPole-v1"
     policy = resolve_expert(expert, env_id)

@@ -179,8 +179,8 @@ def test_item2_the_safe_import_of_a_real_zip_equals_sb3(tmp_path: Path) -> None:
 def test_shipped_experts_load_without_any_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
     import cloudpickle
 
+    from agents.registry import resolve_expert
     from agents.zoo import load_zoo_teacher, read_manifest
-    from imitate.cli import resolve_expert
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("unpickling reached")
@@ -285,7 +285,7 @@ def test_item3_dagger_sweep_distill_run_leave_old_or_nothing_on_a_full_disk(
                    "--eval-episodes", "0"],
         "sweep": ["sweep", "--grid", "episodes=1", "--seeds", "0", "--eval-episodes", "1",
                   "--max-steps", "30"],
-        "distill": ["distill", "--teacher", "zoo", "--episodes", "1", "--mode", "offline"],
+        "distill": ["distill", "--teacher", "zoo", "--eval-episodes", "1", "--mode", "offline"],
         "run": ["run", "--expert", "heuristic"],
     }  # fmt: skip
 

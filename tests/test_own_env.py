@@ -161,7 +161,7 @@ def test_cli_drift_ood_distill_take_env_kwargs(
     for command in (
         ["drift", *env, *expert, "--policy", str(path), "--episodes", "3", "--horizons", "5", "10"],
         ["ood", *env, *expert, "--policy", str(path), "--episodes", "3"],
-        ["distill", *env, "--teacher", str(path), "--episodes", "3"],
+        ["distill", *env, "--teacher", str(path), "--eval-episodes", "3"],
     ):
         out = ["--out", str(tmp_path / command[0]), "--json"]
         code, _, err = cli([*command, *out], capsys)

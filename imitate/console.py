@@ -1,0 +1,328 @@
+"""The terminal contract of the ``imitate`` command, apart from its wiring (:mod:`imitate.cli`).
+
+* Bad input: one line ``imitate: error: ...`` on stderr (and ``{"error": ...}`` on stdout
+  under ``--json``), exit 2. tyro reports parse errors in a box of several rows;
+  :func:`error_message` condenses it to the one informative line and adds a did-you-mean
+  from the command's own vocabulary (tyro lists near matches across all commands).
+* Warnings: one line ``imitate: warning: ...`` each, Python warnings included.
+* SIGINT/SIGTERM: ``imitate: interrupted`` and exit 130/143 (:func:`guarded`), with any Ray
+  this process started shut down.
+* Human output: :func:`print_human` prints a result dict as indented ``key: value`` lines.
+
+Hand-written because tyro has no option for a one-line error; the rules are tested in
+tests/test_cli.py and tests/test_faults.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import io
+import json
+import os
+import re
+import sys
+from collections.abc import Callable
+from typing import Any, get_args
+
+import tyro
+
+from imitate.errors import Interrupted
+
+_BOX = r"[│╭╮╰╯┃]"
+_RULE = r"[-─━ ]+"
+_TITLES = ("Value error", "Parsing error", "Required options", "Unrecognized options")
+
+
+def stderr_line(text: str) -> None:
+    with contextlib.suppress(BrokenPipeError, ValueError, OSError):
+        print(text, file=sys.stderr, flush=True)
+
+
+def warn(warnings: list[str], message: str) -> None:
+    """One warning line on stderr now; the list goes into the result (``--json``)."""
+    print(f"imitate: warning: {message}", file=sys.stderr)
+    warnings.append(message)
+
+
+def with_warnings(warnings: list[str], result: dict[str, Any]) -> dict[str, Any]:
+    return {**result, "warnings": warnings} if warnings else result
+
+
+def warning_line(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Python warnings raised while a command runs (e.g. DAgger's PartialRoundWarning) as
+    one line ``imitate: warning: ...``, like the command's own data warnings."""
+    stderr_line(f"imitate: warning: {message}")
+
+
+def report_error(message: str, as_json: bool) -> None:
+    """The error line on stderr and, under ``--json``, ``{"error": message}`` on stdout."""
+    if as_json:
+        print(json.dumps({"error": message}))
+    print(f"imitate: error: {message}", file=sys.stderr)
+
+
+def command_names(command: Any) -> list[str]:
+    """The subcommand names of a tyro union of ``Annotated[..., subcommand(name)]``."""
+    names = []
+    for member in get_args(command):
+        for marker in get_args(member)[1:]:
+            name = getattr(marker, "name", None)
+            if isinstance(name, str):
+                names.append(name)
+    return names
+
+
+def command_types(command: Any) -> list[type]:
+    """The dataclasses of a tyro union of ``Annotated[Dataclass, subcommand(name)]``."""
+    return [get_args(member)[0] for member in get_args(command)]
+
+
+def _one_line(text: str) -> str:
+    """Condense tyro's boxed error message into one line: the first informative row."""
+    rows = [re.sub(_BOX, " ", line).strip() for line in text.splitlines()]
+    rows = [row for row in rows if row and not re.fullmatch(_RULE, row)]
+    rows = [row for row in rows if row not in _TITLES and not row.startswith("usage:")]
+    if not rows:
+        return "invalid arguments (see imitate --help)"
+    if rows[0].startswith("Error parsing "):  # a value refused by imitate.validate, wrapped
+        message = []
+        for row in rows:
+            if row.startswith("For full helptext"):
+                break
+            message.append(row)
+        return re.sub(r"^Error parsing [^:]*: ", "", " ".join(message))
+    if rows[0].endswith(":") and len(rows) > 1:
+        return f"{rows[0]} {rows[1]}"
+    return rows[0]
+
+
+def _boxed_rows(text: str) -> list[str]:
+    """tyro's boxed message as rows of text, box drawing removed; '' marks a separator."""
+    rows = []
+    for line in text.splitlines():
+        row = re.sub(_BOX, " ", line).strip()
+        if re.fullmatch(_RULE, row):
+            row = ""
+        elif not row:
+            continue
+        rows.append(row)
+    return rows
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, else ''."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _subcommand_path(argv: list[str]) -> str:
+    """The subcommands the user typed (``expert eval``), i.e. the leading non-flag words."""
+    words = []
+    for arg in argv:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    return " ".join(words)
+
+
+def _unknown_command(word: str, commands: list[str]) -> str:
+    hint = did_you_mean(word, commands)
+    return f"unknown command {word!r}{hint}; commands: {', '.join(commands)}"
+
+
+def error_message(text: str, argv: list[str], commands: list[str]) -> str:
+    """One line from tyro's error box: an invalid choice names the flag and the choices;
+    an unknown command or flag gets a did-you-mean from the command's own vocabulary."""
+    if argv and not argv[0].startswith("-") and argv[0] not in commands:
+        # (tyro words this differently when a flag follows the word, e.g. `colect --json`)
+        return _unknown_command(argv[0], commands)
+    rows = _boxed_rows(text)
+    body = [r for r in rows if r not in _TITLES and not r.startswith("usage:")]
+    if "Invalid choice" in rows and "" in rows:
+        paragraph = []  # tyro wraps its sentence over several rows of the box
+        for row in rows[rows.index("") + 1 :]:
+            if row == "":
+                break
+            paragraph.append(row)
+        return " ".join(paragraph)
+    unknown = next((r for r in body if r.startswith("Unrecognized options:")), None)
+    if unknown is not None:
+        words = [w.strip() for w in unknown.split(":", 1)[1].split(",")]
+        flags = [w for w in words if w.startswith("-")]
+        available = next((r for r in body if r.startswith("Available subcommands:")), None)
+        if available is not None and not words[0].startswith("-"):  # an unknown (sub)command
+            at = rows.index(available)
+            listed = " ".join(r for r in rows[at : at + 3] if r and not r.startswith("For full"))
+            return _unknown_command(
+                words[0], [c.strip() for c in listed.split(":", 1)[1].split(",")]
+            )
+        if flags:
+            where = _subcommand_path(argv)
+            # tyro lists near matches across all commands: keep this command's own
+            candidates, flag = [], None
+            for row in body:
+                if row.startswith("--"):
+                    flag = row.split()[0]
+                elif flag and row == f"in imitate {where} --help":
+                    candidates.append(flag)
+            hint = did_you_mean(flags[0], candidates)
+            return f"unrecognized option {flags[0]}{hint} (see imitate {where} --help)".replace(
+                "imitate  --help", "imitate --help"
+            )
+    return _one_line(text)
+
+
+def parse(command: Any, argv: list[str], description: str, default: Any = None) -> Any:
+    """Parse ``argv`` into one of ``command``'s dataclasses (tyro, ``prog`` imitate); bad
+    flags exit 2 with one line on stderr. ``default``: an instance whose values become the
+    defaults (``--from config.json``)."""
+    from imitate.tyro_hooks import install
+
+    install()  # plain help text; no typeguard import for default checks
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            extra = {} if default is None else {"default": default}
+            return tyro.cli(
+                command,
+                args=argv,
+                prog="imitate",
+                description=description,
+                config=(tyro.conf.OmitSubcommandPrefixes,),
+                **extra,
+            )
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            sys.stdout.write(captured.getvalue())
+            raise
+        names = command_names(command)
+        report_error(error_message(captured.getvalue(), argv, names), "--json" in argv)
+        raise SystemExit(2) from None
+    except ValueError as exc:
+        report_error(str(exc), "--json" in argv)
+        raise SystemExit(2) from None
+
+
+def print_human(result: dict[str, Any], indent: str = "") -> None:
+    """A result as ``key: value`` lines, nested dicts indented, rows of dicts as cells;
+    per-episode lists are left to ``--json``."""
+    for key, value in result.items():
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            print_human(value, indent + "  ")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            print(f"{indent}{key}:")
+            for row in value:
+                cells = (
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                )
+                print(f"{indent}  " + "  ".join(cells))
+        elif isinstance(value, list):
+            continue  # per-episode lists are in --json output
+        elif isinstance(value, float):
+            print(f"{indent}{key}: {value:.4g}")
+        else:
+            print(f"{indent}{key}: {value}")
+
+
+def emit(result: dict[str, Any], as_json: bool) -> None:
+    """A command's result on stdout: one JSON object, or its ``summary`` text (the main
+    job's tables) and report paths, or ``key: value`` lines."""
+    if as_json:
+        print(json.dumps(result, default=float))
+    elif "summary" in result:  # (the main job's; it also names its reports)
+        print(result["summary"])
+        paths = [
+            f"{k.replace('_', '.')}: {result[k]}" for k in ("report", "report_html") if k in result
+        ]
+        print("\n" + "\n".join(paths))
+    else:
+        print_human(result)
+
+
+def run_handler(handler: Callable[[], dict[str, Any]], as_json: bool) -> int:
+    """Run a command's handler: its result printed (:func:`emit`) and exit code 0, or one
+    error line and 2 for bad input (``ImitateError``) and file-system faults (``OSError``)."""
+    from imitate.errors import ImitateError, os_error
+
+    try:
+        result = handler()
+    except ImitateError as exc:
+        if interrupt_behind(exc) is not None:  # e.g. a backend error wrapping the signal
+            raise
+        report_error(str(exc), as_json)
+        return 2
+    except OSError as exc:  # disk full, read-only, permission, path kind: one line too
+        report_error(str(os_error(exc)), as_json)
+        return 2
+    try:
+        emit(result, as_json)
+    except BrokenPipeError:  # e.g. piped into `head`: the reader has gone, nothing to report
+        sys.stderr.close()
+    return 0
+
+
+def interrupt_behind(exc: BaseException) -> int | None:
+    """The signal of an ``Interrupted`` that caused ``exc`` (its cause/context chain)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, Interrupted):
+            return current.signum
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def shutdown_ray() -> None:
+    """Stop the Ray this command started (or joined): no Ray process outlives the driver."""
+    ray = sys.modules.get("ray")
+    if ray is None:
+        return
+    try:
+        if ray.is_initialized():
+            ray.shutdown()
+    except Exception:  # shutting down after a failure: nothing more to report
+        pass
+
+
+def guarded(body: Callable[[], int], own_process: bool) -> int:
+    """Run ``body`` with SIGINT/SIGTERM raising; an interrupt prints ``imitate:
+    interrupted`` and returns 128 + signal. ``own_process``: the console script (not a
+    caller of ``main``), whose teardown is skipped after Ray ran and a signal arrived."""
+    from imitate.signals import signals_raise
+
+    code: int | None = None
+    with signals_raise():
+        try:
+            return body()
+        except Interrupted as exc:
+            code = 128 + exc.signum
+        except KeyboardInterrupt:  # raised by code that caught our handler's signal itself
+            code = 130
+        except BaseException as exc:  # Ray's Cython wraps our Interrupted in a SystemError
+            signum = interrupt_behind(exc)
+            if signum is None:
+                raise
+            code = 128 + signum
+        finally:
+            if code is not None:
+                stderr_line("imitate: interrupted")
+            ray_used = "ray" in sys.modules
+            shutdown_ray()
+            if code is not None and ray_used and own_process:
+                # The process is ending on a signal after Ray ran in it: skip the interpreter's
+                # teardown, where Ray's native objects sometimes crash (SIGSEGV) afterwards.
+                with contextlib.suppress(Exception):
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                os._exit(code)
+    return code

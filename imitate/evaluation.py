@@ -1,0 +1,183 @@
+"""``imitate eval`` as library functions: a policy's return on seeded episodes, its action
+flip rate, and its calibration against an expert on its own states.
+
+The calibration measures (ECE, Brier, NLL) are :mod:`imitate.calibration`'s; this module
+runs the rollouts they are measured on and chooses the labelling expert from what a
+checkpoint records (a recorded name only, never a recorded file: see
+:func:`calibration_expert`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imitate.constants import (
+    CALIBRATION_EPISODES,
+    CALIBRATION_MAX_STEPS,
+    EVAL_SEED,
+    SHIPPED_EXPERT_NAMES,
+)
+from imitate.errors import ImitateError
+
+if TYPE_CHECKING:
+    from imitate.backends import Rollouts
+    from imitate.environments import EnvLike
+    from imitate.policy import MLPPolicy
+    from imitate.runtime import NumpyMLPPolicy, Policy
+
+
+def check_js_gate(js_gate: float) -> None:
+    """``js_gate`` must be in ``[0, ln 2)`` (the Jensen-Shannon divergence's range)."""
+    import numpy as np
+
+    if not 0.0 <= js_gate < np.log(2.0):
+        raise ImitateError(f"--js-gate must be in [0, ln 2 = 0.693), got {js_gate}")
+
+
+def evaluate_policy(
+    policy: NumpyMLPPolicy | MLPPolicy,
+    env: EnvLike,
+    episodes: int,
+    seed: int,
+    js_gate: float = 0.0,
+    rollouts: Rollouts | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Returns on ``episodes`` episodes (episode i resets with ``seed + i``); for a Discrete
+    policy also the action-flip rate, executed through a JS gate of ``js_gate`` nats (0: off,
+    see :class:`imitate.policy.JSGatedPolicy`)."""
+    from imitate.collect import EvalResult, LocalRollouts
+    from imitate.drift import action_flip_rate
+    from imitate.environments import env_name
+    from imitate.spaces import CategoricalHead
+
+    runner: Rollouts = rollouts or LocalRollouts()
+    check_js_gate(js_gate)
+    discrete = isinstance(policy.head, CategoricalHead)
+    if js_gate and not discrete:
+        raise ImitateError("--js-gate needs a policy with a Discrete action space")
+    if not discrete:
+        result = runner.evaluate(policy, env, episodes, seed, progress=progress)
+        return {"env": env_name(env), **result.to_json()}
+    actor: Policy = policy  # record the actions too, for the flip rate
+    if js_gate:
+        from imitate.policy import JSGatedPolicy
+
+        actor = JSGatedPolicy.wrap(policy, js_gate)
+    episodes_data = runner.collect(
+        actor, env, episodes, seed, seeding="per-episode", progress=progress, desc="eval"
+    )
+    result = EvalResult(episodes_data.episode_returns, episodes_data.episode_lengths, seed)
+    return {
+        "env": env_name(env),
+        **result.to_json(),
+        "js_gate": js_gate,
+        "action_flip_rate": action_flip_rate(episodes_data.actions, episodes_data.episode_starts),
+    }
+
+
+def calibration_expert(expert: str | None, recorded: dict[str, Any]) -> tuple[str, str] | str:
+    """The calibration labels' expert and where it came from: ``expert`` (``--expert``),
+    else the expert recorded with the policy if it is a shipped name (a checkpoint never
+    makes imitate load a file or import code: a recorded path could be anybody's); else
+    why there is none."""
+    if expert is not None:
+        return expert, "--expert"
+    info = recorded.get("expert_info") or {}
+    spec = info.get("spec") or recorded.get("expert")
+    if spec in SHIPPED_EXPERT_NAMES:
+        return str(spec), "recorded with the policy"
+    if not spec or spec in ("policy", "dagger", "teacher", "unknown"):
+        return "no expert recorded with the policy: pass --expert to calibrate"
+    return (
+        f"the recorded expert {spec!r} is a file or code, which a checkpoint never makes "
+        f"imitate load: pass --expert {spec} to calibrate against it"
+    )
+
+
+def calibration_report(
+    policy: NumpyMLPPolicy | MLPPolicy,
+    expert: Policy,
+    env_id: EnvLike,
+    seed: int,
+    figure: Path | None = None,
+) -> dict[str, Any]:
+    """ECE, Brier and NLL (bits per action) of the policy on its own states, expert-labelled;
+    with ``figure``, also the reliability diagram there."""
+    import numpy as np
+
+    from imitate.calibration import brier_score, expected_calibration_error, softmax_and_nll
+    from imitate.collect import collect
+    from imitate.spaces import CategoricalHead
+
+    if not isinstance(policy.head, CategoricalHead):
+        raise ImitateError("calibration needs a policy with a Discrete action space")
+    states = collect(
+        policy, env_id, CALIBRATION_EPISODES, seed, max_steps=CALIBRATION_MAX_STEPS
+    ).obs
+    labels = np.asarray(expert.act(states)) - policy.head.start
+    probs, nll = softmax_and_nll(policy.logits(states), labels)
+    extra = {}
+    if figure is not None:
+        from imitate.plots import plot_reliability
+
+        extra["reliability_figure"] = str(plot_reliability(probs, labels, figure))
+    return {
+        **extra,
+        "states": len(states),
+        "ece": expected_calibration_error(probs, labels),
+        "ece_adaptive": expected_calibration_error(probs, labels, adaptive=True),
+        "brier": brier_score(probs, labels),
+        "nll_bits_per_action": nll / np.log(2.0),
+        "accuracy": float((probs.argmax(1) == labels).mean()),
+    }
+
+
+def evaluate_checkpoint(
+    path: Path,
+    env: EnvLike | None = None,
+    episodes: int = 50,
+    seed: int = EVAL_SEED,
+    js_gate: float = 0.0,
+    expert: str | None = None,
+    resolve: Callable[[str, EnvLike], Policy] | None = None,
+    out_dir: Path | None = None,
+    rollouts: Rollouts | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """``imitate eval --policy``: the checkpoint at ``path`` (numpy inference, torch is not
+    loaded) on ``env`` (default: the env it records, with its kwargs), as
+    :func:`evaluate_policy`; a Discrete policy is also calibrated against ``expert``
+    (default: the expert it records, if a shipped name; see :func:`calibration_expert`),
+    resolved by ``resolve(name, env)`` (e.g. :func:`agents.registry.resolve_expert`; None:
+    no calibration). With ``out_dir``: eval.json and reliability.png there."""
+    from imitate.jobs import check_policy_env
+    from imitate.runtime import PolicyMeta, numpy_policy, read_checkpoint
+    from imitate.spaces import CategoricalHead
+
+    checkpoint = read_checkpoint(path)  # one read: weights and PolicyMeta
+    policy = numpy_policy(checkpoint, str(path))
+    meta = PolicyMeta.from_header(checkpoint)
+    if env is None:
+        if meta.env_id is None:
+            raise ImitateError(f"{path} does not record its env: pass --env")
+        env = meta.env()  # with the kwargs it was trained with
+    check_policy_env(policy, env, str(path))
+    out = evaluate_policy(policy, env, episodes, seed, js_gate, rollouts, progress)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(policy.head, CategoricalHead) and resolve is not None:
+        labels = calibration_expert(expert, meta.to_config())
+        if isinstance(labels, str):
+            out["calibration"] = {"skipped": labels}
+        else:
+            figure = None if out_dir is None else out_dir / "reliability.png"
+            report = calibration_report(policy, resolve(labels[0], env), env, seed, figure)
+            out["calibration"] = {"expert": labels[0], "expert_from": labels[1], **report}
+    if out_dir is not None:
+        from imitate.fileio import write_json
+
+        write_json(out_dir / "eval.json", out)
+    return out
