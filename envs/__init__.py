@@ -76,5 +76,7 @@ if "imitate/PixelCartPole-v1" not in gym.registry:
         reward_threshold=475.0,
     )
 EXPERTS["imitate/PixelCartPole-v1"] = PixelCartPoleExpert
+STATE_TWINS = {"imitate/PixelCartPole-v1": "CartPole-v1"}
+"""Pixel envs -> the state env whose expert acts for them (on ``env.unwrapped.state``)."""
 
-__all__ = ["EXPERTS", "LABEL_ENVS", "OBS_ENVS", "TIGHTROPE_HORIZON"]
+__all__ = ["EXPERTS", "LABEL_ENVS", "OBS_ENVS", "STATE_TWINS", "TIGHTROPE_HORIZON"]

@@ -81,3 +81,34 @@ def test_bot_cannot_label_observations_alone() -> None:
         BabyAIExpert().act({"image": np.zeros((1, 7, 7, 3), np.uint8)})
     assert is_babyai("BabyAI-GoToLocal-v0") and is_babyai("minigrid:MiniGrid-Empty-5x5-v0")
     assert not is_babyai("CartPole-v1")
+
+
+def test_collect_bc_and_eval_through_the_library() -> None:
+    """The registry's 'heuristic' for BabyAI is the bot; collect hands it the envs; the
+    Dict observations (uint8 grid, direction, mission text) train and evaluate."""
+    from agents.registry import resolve_expert
+    from imitate import BCConfig, collect, evaluate, train_bc
+    from imitate.configs import OptimConfig
+    from imitate.encoded import EncodedPolicy
+
+    expert = resolve_expert("heuristic", ENV)
+    demos = collect(expert, ENV, 12, seed=0, num_envs=4)
+    assert np.all(demos.episode_returns > 0)  # the bot solves every episode
+    assert demos.obs["image"].dtype == np.uint8
+    assert set(demos.obs["mission"]) == {"go to the red ball"}
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=200)))
+    assert isinstance(policy, EncodedPolicy)
+    assert policy.encoder.parts["image"].levels is not None  # the symbolic grid is one-hot
+    result = evaluate(policy, ENV, 4, seed=10_000)
+    assert result.returns.shape == (4,)
+
+
+def test_pixel_cartpole_zoo_expert_acts_on_the_state() -> None:
+    from agents.registry import resolve_expert
+    from imitate import collect
+
+    expert = resolve_expert("zoo", "imitate/PixelCartPole-v1")
+    demos = collect(expert, "imitate/PixelCartPole-v1", 2, seed=0)
+    assert np.all(demos.episode_returns == 500)
+    assert demos.obs.dtype == np.uint8 and demos.obs.shape[1:] == (4, 40, 60)
+    assert demos.meta.expert["kind"] == "zoo"

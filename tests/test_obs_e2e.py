@@ -100,3 +100,34 @@ def test_text_vocabulary_travels_in_the_checkpoint(tmp_path: Path) -> None:
     vocabulary = header["constructor"]["encoder"]["vocabulary"]
     assert {"left", "right", "stay"} <= set(vocabulary)
     assert isinstance(ob.canonical_space(load_policy(path).observation_space), gym.spaces.Text)
+
+
+def test_command_line_on_a_dict_env(capsys, tmp_path: Path) -> None:
+    data, run = tmp_path / "d.npz", tmp_path / "run"
+    code, _, err = run_cli(
+        ["collect", "--env", "imitate/ObsDict-v0", "--episodes", "10", "--out", str(data)],
+        capsys,
+    )
+    assert code == 0, err
+    code, _, err = run_cli(
+        ["bc", "--data", str(data), "--max-steps", "600", "--out", str(run)], capsys
+    )
+    assert code == 0, err
+    policy = run / "policy.pt"
+    code, out, err = run_cli(["eval", "--policy", str(policy), "--episodes", "5"], capsys)
+    assert code == 0 and "mean_return" in out, err
+    code, _, err = run_cli(
+        ["eval", "--policy", str(policy), "--env", "imitate/ObsTuple-v0", "--episodes", "2"],
+        capsys,
+    )
+    assert code == 2 and err.count("\n") == 1 and "imitate: error:" in err
+    code, _, err = run_cli(
+        ["export", "--policy", str(policy), "--format", "onnx", "--out", str(tmp_path / "x")],
+        capsys,
+    )
+    assert code == 0 and (tmp_path / "x" / "policy.onnx").is_file(), err
+    code, _, err = run_cli(
+        ["export", "--policy", str(policy), "--format", "c", "--out", str(tmp_path / "c")],
+        capsys,
+    )
+    assert code == 2 and "exports to onnx" in err
