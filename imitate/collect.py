@@ -37,7 +37,7 @@ from imitate.configs import Seeding as Seeding  # re-exported
 from imitate.data import Dataset, make_meta
 from imitate.environments import EnvLike, env_record, env_spec
 from imitate.errors import EnvError
-from imitate.privileged import EnvPolicy, is_privileged
+from imitate.privileged import EnvPolicy, LabellingPolicy, is_privileged
 from imitate.runtime import Policy, RecurrentPolicy, fast_policy
 
 _CHUNK_STEPS = 1024
@@ -330,10 +330,14 @@ def _rollout(
                 marks[:] = False
                 actions[active], marks[active] = marking.act_marked(rows)
             elif privileged is not None:
-                sub = _sub_envs(envs)
-                actions[active] = privileged.act_envs(
-                    [sub[int(i)] for i in active], rows, starts[active], taken[active]
-                )
+                sub = [_sub_envs(envs)[int(i)] for i in active]
+                if isinstance(privileged, LabellingPolicy):  # DAgger: record the labels
+                    labels = actions.copy()
+                    actions[active], labels[active] = privileged.act_envs_labelled(
+                        sub, rows, starts[active], taken[active]
+                    )
+                else:
+                    actions[active] = privileged.act_envs(sub, rows, starts[active], taken[active])
                 starts[active] = False
             else:
                 actions[active] = policy.act(rows)
@@ -351,8 +355,10 @@ def _rollout(
                 actions = policy.act(obs)
             raw, rewards, terminated, truncated, _ = envs.step(actions)
             next_obs = storage(raw)
+        if not isinstance(privileged, LabellingPolicy):
+            labels = actions  # what the data records as the action taken in each state
         recorded = np.where(autoreset_step, -1, slot_episode)
-        recorder.record(obs, actions, rewards, terminated, truncated, recorded, marks)
+        recorder.record(obs, labels, rewards, terminated, truncated, recorded, marks)
         n_recorded += int((recorded >= 0).sum())
         done = (terminated | truncated) & ~autoreset_step
         if done.any():

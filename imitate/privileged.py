@@ -89,3 +89,64 @@ class UnwrappedState:
         raise PrivilegedExpertError(
             "a privileged expert acts on the envs' state; it cannot label observations alone"
         )
+
+
+@runtime_checkable
+class LabellingPolicy(EnvPolicy, Protocol):
+    """A privileged policy whose executed actions differ from the labels it records (DAgger
+    around a privileged expert): the rollout steps the envs with ``actions`` and records
+    ``labels`` as the data's actions."""
+
+    def act_envs_labelled(
+        self,
+        envs: Sequence[gym.Env[Any, Any]],
+        obs: Any,
+        starts: np.ndarray,
+        taken: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class PrivilegedMixture:
+    """DAgger's beta-mixture around a privileged expert (:class:`EnvPolicy`).
+
+    The expert cannot label recorded states afterwards, so it is asked at every state the
+    rollout visits (its answers are the labels, recorded as the data's actions; a planner
+    is told the action actually executed through ``taken``); the executed action is the
+    expert's with probability ``beta`` (a coin per state), else the ``learner``'s."""
+
+    def __init__(
+        self, expert: EnvPolicy, learner: Policy, beta: float, rng: np.random.Generator
+    ) -> None:
+        self.expert, self.learner, self.beta, self.rng = expert, learner, beta, rng
+
+    def act_envs_labelled(
+        self,
+        envs: Sequence[gym.Env[Any, Any]],
+        obs: Any,
+        starts: np.ndarray,
+        taken: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        from imitate.observations import take
+
+        labels = np.asarray(self.expert.act_envs(envs, obs, starts, taken))
+        actions = labels.copy()
+        learner_rows = np.flatnonzero(self.rng.random(len(labels)) >= self.beta)
+        if len(learner_rows):
+            rows: Any = take(obs, learner_rows)
+            actions[learner_rows] = self.learner.act(rows)
+        return actions, labels
+
+    def act_envs(
+        self,
+        envs: Sequence[gym.Env[Any, Any]],
+        obs: Any,
+        starts: np.ndarray,
+        taken: np.ndarray | None,
+    ) -> np.ndarray:
+        return self.act_envs_labelled(envs, obs, starts, taken)[0]
+
+    def act(self, obs: Any) -> np.ndarray:
+        raise PrivilegedExpertError("a privileged mixture acts on the envs (act_envs)")
+
+    def reseed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)

@@ -131,3 +131,62 @@ def test_command_line_on_a_dict_env(capsys, tmp_path: Path) -> None:
         capsys,
     )
     assert code == 2 and "exports to onnx" in err
+
+
+class PeekingExpert:
+    """A privileged expert of the observation envs: reads the env's current observation
+    from the env object itself (``env.unwrapped._obs``), not from ``obs``."""
+
+    def __init__(self, kind: str) -> None:
+        self.expert = envs.EXPERTS[f"imitate/Obs{kind}-v0"]()
+        self.calls = 0
+
+    def act_envs(self, env_list: Any, obs: Any, starts: np.ndarray, taken: Any) -> np.ndarray:
+        from envs.obs_envs import _as_batch
+
+        self.calls += len(env_list)
+        return np.concatenate([self.expert.act(_as_batch(e.unwrapped._obs)) for e in env_list])
+
+
+def test_privileged_mixture_records_the_expert_labels_while_the_learner_acts() -> None:
+    from imitate.privileged import PrivilegedMixture
+
+    class Zero:
+        def act(self, obs: Any) -> np.ndarray:
+            return np.zeros(ob.obs_len(obs), np.int64)
+
+    expert = PeekingExpert("Dict")
+    mixture = PrivilegedMixture(expert, Zero(), beta=0.0, rng=np.random.default_rng(0))
+    data = collect(mixture, "imitate/ObsDict-v0", 6, seed=0, num_envs=3)
+    assert expert.calls == len(data) == 300
+    # the labels are the expert's, in every state the learner drove through ...
+    np.testing.assert_array_equal(data.actions, envs.EXPERTS["imitate/ObsDict-v0"]().act(data.obs))
+    # ... and the learner's action (always 0) was executed: rewarded exactly where 0 is right
+    np.testing.assert_array_equal(data.rewards, (data.actions == 0).astype(np.float32))
+
+
+def test_dagger_with_a_privileged_expert() -> None:
+    from imitate.configs import DAggerConfig
+    from imitate.dagger import dagger
+    from imitate.errors import ImitateError
+
+    config = DAggerConfig(
+        rounds=2,
+        steps_per_round=200,
+        eval_episodes=0,
+        bc=BCConfig(optim=OptimConfig(max_steps=300)),
+    )
+    expert = PeekingExpert("Tuple")
+    policy, history = dagger("imitate/ObsTuple-v0", expert, config)
+    assert [r.labelled for r in history.rounds] == [r.states for r in history.rounds]
+    assert history.rounds[-1].expert_labels == expert.calls == sum(r.states for r in history.rounds)
+    result = evaluate(policy, "imitate/ObsTuple-v0", 10, seed=10_000)
+    assert result.mean_return >= 0.9 * 50
+    with pytest.raises(ImitateError, match="gate none"):
+        dagger("imitate/ObsTuple-v0", expert, replace_gate(config))
+
+
+def replace_gate(config: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(config, gate="entropy")
