@@ -1,4 +1,4 @@
-"""BabyAI: BC success rate vs the number of BabyAI-bot demonstrations.
+"""BabyAI: BC success rate vs the number of BabyAI-bot demonstrations, and DAgger's.
 
 The expert is minigrid's ``BabyAIBot`` (a privileged planner on the full grid,
 :mod:`agents.babyai`); the student sees the Dict observation (7x7x3 symbolic view, one-hot
@@ -8,6 +8,7 @@ clone of the bot, whose plan remembers what it has seen, otherwise oscillates le
 Demonstrations from seeds 0.., evaluation episodes from seed 10,000.. (unseen layouts).
 
     python benchmarks/babyai_bc.py --demos 300 1000 3000 --episodes 500
+    python benchmarks/babyai_bc.py --demos --dagger-rounds 4 --labels-per-round 3000
 
 Writes ``benchmarks/results/babyai_bc.json``.
 """
@@ -23,7 +24,8 @@ import torch
 from agents.babyai import BabyAIExpert
 from benchmarks.common import emit
 from imitate import BCConfig, PolicyConfig, collect, evaluate, train_bc
-from imitate.configs import EarlyStopConfig, OptimConfig
+from imitate.configs import DAggerConfig, EarlyStopConfig, OptimConfig
+from imitate.dagger import dagger
 from imitate.environments import env_spec
 from imitate.wrappers import stack_spec
 
@@ -31,11 +33,13 @@ from imitate.wrappers import stack_spec
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="BabyAI-GoToRedBallGrey-v0")
-    parser.add_argument("--demos", type=int, nargs="+", default=[300, 1000])
+    parser.add_argument("--demos", type=int, nargs="*", default=[300, 1000])
     parser.add_argument("--episodes", type=int, default=500, help="evaluation episodes")
     parser.add_argument("--stack", type=int, default=3)
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dagger-rounds", type=int, default=0, help="also run DAgger (0: BC only)")
+    parser.add_argument("--labels-per-round", type=int, default=3000)
     args = parser.parse_args()
     torch.set_num_threads(1)
     spec = env_spec(
@@ -66,13 +70,43 @@ def main() -> None:
             }
         )
         print(rows[-1], flush=True)
+    dagger_rows = []
+    if args.dagger_rounds > 0:
+        dagger_config = DAggerConfig(
+            rounds=args.dagger_rounds,
+            steps_per_round=args.labels_per_round,
+            eval_episodes=50,
+            bc=config,
+            seed=args.seed,
+        )
+        start = time.perf_counter()
+        policy, dagger_history = dagger(spec, BabyAIExpert(), dagger_config)
+        result = evaluate(policy, spec, args.episodes, seed=10_000)
+        dagger_rows = [
+            {
+                "round": r.round,
+                "expert_labels": r.expert_labels,
+                "learner_return_50": r.learner_return,
+            }
+            for r in dagger_history.rounds
+        ]
+        dagger_rows.append(
+            {
+                "final_success_rate": float(np.mean(result.returns > 0)),
+                "eval_episodes": args.episodes,
+                "expert_labels": dagger_history.expert_labels,
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
+        print(dagger_rows[-1], flush=True)
     emit(
         "babyai_bc",
         {
             "env": args.env,
             "stack": args.stack,
             "policy": "symbolic-grid CNN + direction one-hot + mission bag of words, MLP 128x128",
-            "rows": rows,
+            "bc": rows,
+            "dagger": dagger_rows,
         },
     )
 
