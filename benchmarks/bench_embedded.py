@@ -2,8 +2,10 @@
 
 Students distilled from the zoo experts (CartPole: hidden (8,), LunarLander: (16,)), with
 tanh, ReLU and hard-tanh hidden units. Each student is exported as float32, as int8
-(post-training quantisation, calibrated on 10 of its own episodes) and as int8 of its
-QAT fine-tune (weights on the int8 grid); the float32 export also with its JS gate. Each
+(post-training quantisation, calibrated on 10 of its own episodes; int8 hidden
+activations, int16 observations: the default), as int8 with int16 hidden activations
+("int8 a16") and as int8 of its QAT fine-tune (weights on the int8 grid); the float32
+export also with its JS gate. Each
 export is built with ``arm-none-eabi-gcc -Os`` for a Cortex-M0 (QEMU ``microbit``) and a
 Cortex-M4F (QEMU ``mps2-an386``) and run on 10,000 recorded states (the float student's
 own rollouts) under semihosting (:mod:`imitate.export.cortexm`).
@@ -79,8 +81,9 @@ def measure(
     root: Path,
 ) -> list[dict[str, Any]]:
     int8, gate = variant.startswith("int8"), variant == "float32 gated"
+    bits = 16 if variant.endswith("a16") else 8
     export_dir = root / variant.replace(" ", "_") / "export"
-    export_policy(policy, "c", export_dir, int8=int8, calibration=calibration)
+    export_policy(policy, "c", export_dir, int8=int8, calibration=calibration, bits=bits)
     host = CPolicy(export_dir / "policy.c")
     if gate:
         gated = host.gated(GATE)
@@ -243,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
                     ("float32", student),
                     ("float32 gated", student),
                     ("int8", student),
+                    ("int8 a16", student),
                     ("int8 qat", qat),
                 ):
                     rows = measure(policy, policy.act(states), states, calibration, variant, root)
@@ -253,6 +257,9 @@ def main(argv: list[str] | None = None) -> None:
                         extra["qat_student_return"] = qat_return
                         extra["qat_agreement_with_float_student"] = float(
                             (qat.act(states) == student.act(states)).mean()
+                        )
+                        extra["parity_with_float_student"] = float(
+                            (host.act(states) == student.act(states)).mean()
                         )
                     results += [{**base, **row, **extra} for row in rows]
                 if not args.no_emlearn:

@@ -129,8 +129,9 @@ def one_seed(
     params = student.n_parameters()
     extra = {"student_parameters": params, "teacher_actor_parameters": teacher_params}
     row("student", student, int(info["teacher_labels"]), wall, hidden=list(hidden), **extra)
+    calibration = collect(student, env_id, 10, seed=seed + 999).obs  # int8 ranges: own states
     with tempfile.TemporaryDirectory() as tmp:
-        files = export_policy(student, "c", Path(tmp), int8=True)
+        files = export_policy(student, "c", Path(tmp), int8=True, calibration=calibration)
         c_file = next(f for f in files if f.suffix == ".c")
         row("student int8 C", load_exported(c_file), int(info["teacher_labels"]), 0.0, **extra)
     return rows

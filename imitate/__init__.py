@@ -56,6 +56,8 @@ _EXPORTS = {
     "SoftPolicy": "imitate.runtime",
     "load_numpy_policy": "imitate.runtime",
     "load_policy": "imitate.policy",
+    "load_policy_with_meta": "imitate.policy",
+    "PolicyMeta": "imitate.runtime",
     "save_policy": "imitate.policy",
 }
 # Functions named like their module: the function wins on the package (as before).
@@ -83,6 +85,7 @@ __all__ = [
     "OptimConfig",
     "Policy",
     "PolicyConfig",
+    "PolicyMeta",
     "Rollouts",
     "SoftPolicy",
     "UnsupportedSpaceError",
@@ -95,6 +98,7 @@ __all__ = [
     "load_dataset",
     "load_numpy_policy",
     "load_policy",
+    "load_policy_with_meta",
     "save_policy",
     "set_threads",
     "train_bc",

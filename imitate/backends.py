@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Literal, Protocol, TypeVar
 
 from imitate.collect import EvalResult, LocalRollouts, Seeding
+from imitate.constants import EVAL_SEED
 from imitate.data import Dataset
 from imitate.environments import EnvLike
 from imitate.errors import BackendError
@@ -67,7 +68,7 @@ class Rollouts(Protocol):
         policy: Policy,
         env_id: EnvLike,
         n_episodes: int = 50,
-        seed: int = 10_000,
+        seed: int = EVAL_SEED,
         num_envs: int = 16,
         progress: bool = False,
     ) -> EvalResult:

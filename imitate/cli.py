@@ -191,7 +191,7 @@ def run_ood(args: c.OodCommand) -> dict[str, Any]:
 def run_main_job(args: c.RunCommand) -> dict[str, Any]:
     from agents.registry import default_expert
     from imitate.pipeline import run_pipeline, scaled_run_config
-    from imitate.runs import keep_state, resumable, resume_settings, resume_target
+    from imitate.runs import resumable_artefacts, resume_settings, resume_target
 
     env = _checked_env(args.setup.env, args.setup.env_kwargs)
     name = (
@@ -202,19 +202,15 @@ def run_main_job(args: c.RunCommand) -> dict[str, Any]:
     target = resume_target(args.out, args.resume) or default_run_dir(
         args.setup.env, "run", recorded.config.seed
     )
-    with (
-        artefact_dir(target, "run", inputs=_inputs(name)) as artefacts,
-        resumable(target, "run", resume_settings(recorded), args.resume is not None) as (
-            state,
-            resuming,
-        ),
-    ):
+    settings, resume = resume_settings(recorded), args.resume is not None
+    with resumable_artefacts(target, "run", settings, resume, _inputs(name)) as (
+        artefacts, state, resuming,
+    ):  # fmt: skip
         write_json(artefacts.work / "config.json", config_to_json(recorded))
         results = run_pipeline(
             env, expert, name, recorded.config, artefacts.work, progress=_progress(),
             metrics=_log(artefacts.work, recorded), state_dir=state, resume=resuming,
         )  # fmt: skip
-        keep_state(state, artefacts.work)
         paths = {"run": str(artefacts.work), "report": str(artefacts.work / "report.md")}
         result = {**paths, "report_html": str(artefacts.work / "report.html"), **results}
     return artefacts.final(result)
@@ -222,7 +218,7 @@ def run_main_job(args: c.RunCommand) -> dict[str, Any]:
 
 def run_dagger(args: c.DaggerCommand) -> dict[str, Any]:
     from imitate.jobs import dagger_into
-    from imitate.runs import keep_state, resumable, resume_settings, resume_target
+    from imitate.runs import resumable_artefacts, resume_settings, resume_target
 
     env = _checked_env(args.setup.env, args.setup.env_kwargs)
     expert = _resolve(args.setup, args.setup.expert, env)
@@ -230,18 +226,16 @@ def run_dagger(args: c.DaggerCommand) -> dict[str, Any]:
     target = resume_target(args.out, args.resume) or default_run_dir(
         args.setup.env, "dagger", args.config.seed
     )
-    resume = args.resume is not None
-    with (
-        artefact_dir(target, "dagger", inputs=_inputs(args.setup.expert)) as artefacts,
-        resumable(target, "dagger", resume_settings(args), resume) as (state, resuming),
-    ):
+    settings, resume = resume_settings(args), args.resume is not None
+    with resumable_artefacts(target, "dagger", settings, resume, _inputs(args.setup.expert)) as (
+        artefacts, state, resuming,
+    ):  # fmt: skip
         write_json(artefacts.work / "config.json", config_to_json(args))
         with backend.open() as rollouts:
             result = dagger_into(
                 env, expert, args.config, artefacts.work, args.compare_bc, rollouts,
                 _log(artefacts.work, args), _progress(), state, resuming,
             )  # fmt: skip
-        keep_state(state, artefacts.work)
     return artefacts.final(result)
 
 
@@ -301,7 +295,7 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
     with artefact_dir(target, "export", inputs=(args.policy,)) as artefacts:
         result = export_into(
             policy, args.format, artefacts.work, args.int8, calibration, args.prefix,
-            args.activation_bits, args.algo,
+            args.activation_bits, args.algo, args.input_bits,
         )  # fmt: skip
         record_run(artefacts.work, args, "export", result)
     return artefacts.final(result)

@@ -34,6 +34,7 @@ import numpy as np
 
 from imitate import observations as ob
 from imitate.configs import Seeding as Seeding  # re-exported
+from imitate.constants import EVAL_SEED
 from imitate.data import Dataset, make_meta
 from imitate.environments import EnvLike, env_record, env_spec
 from imitate.errors import EnvError
@@ -462,7 +463,7 @@ def evaluate(
     policy: Policy,
     env_id: EnvLike,
     n_episodes: int = 50,
-    seed: int = 10_000,
+    seed: int = EVAL_SEED,
     num_envs: int = 16,
     progress: bool = False,
 ) -> EvalResult:
@@ -521,7 +522,7 @@ class LocalRollouts:
         policy: Policy,
         env_id: EnvLike,
         n_episodes: int = 50,
-        seed: int = 10_000,
+        seed: int = EVAL_SEED,
         num_envs: int = 16,
         progress: bool = False,
     ) -> EvalResult:

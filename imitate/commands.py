@@ -292,8 +292,9 @@ class DistillCommand:
     """Distillation settings (--student.hidden, --temperature, --alpha, --mode, --episodes:
     offline teacher episodes, --rounds, --steps-per-round, --max-steps, --seed)."""
     qat: bool = False
-    """Then fine-tune with int8 fake-quantised weights (QAT) on the student's own states, so
-    that the int8 C export computes the saved student's dot products exactly."""
+    """Then fine-tune through the int8 scheme (QAT: fake-quantised weights and activations)
+    on the student's own states, keeping the checkpoint whose int8 form agrees best with the
+    student; the weights are saved on the int8 grid (the int8 C export computes them exactly)."""
     eval_episodes: int = 50
     """Evaluation episodes of teacher and student for the report (reset seeds 10000 + i)."""
     out: Out = None
@@ -319,8 +320,10 @@ class ExportCommand:
     actions); default by the action space."""
     int8: bool = False
     """C only: integer-only int8 (int8 weights, calibrated int activations, int32 accumulators)."""
-    activation_bits: Literal[8, 16] = 16
-    """C int8 only: activation width (observation and hidden); the weights stay int8."""
+    activation_bits: Annotated[Literal[8, 16] | None, DefaultInDoc] = None
+    """C int8 only: hidden activation width (default: 8; 16 for Box actions); weights: int8."""
+    input_bits: Literal[8, 16] = 16
+    """C int8 only: observation width (8 bits flip 3.5-4.5 % of a balancing policy's actions)."""
     prefix: str = "policy"
     """C only: name of the files (<prefix>.h/.c) and prefix of every symbol and macro."""
     env: Annotated[str | None, DefaultInDoc] = None

@@ -57,6 +57,7 @@ from imitate.collect import EvalResult, LocalRollouts, collect, evaluate
 from imitate.configs import BetaSchedule as BetaSchedule  # re-exported
 from imitate.configs import DAggerConfig as DAggerConfig
 from imitate.configs import Gate as Gate
+from imitate.constants import EVAL_SEED
 from imitate.data import Dataset, concatenate, load_dataset
 from imitate.environments import EnvLike, env_record
 from imitate.errors import ImitateError, ResumeError
@@ -271,7 +272,7 @@ class _RoundRollouts:
 
     def evaluate(self, policy: Policy) -> EvalResult:
         episodes, num_envs = self.config.eval_episodes, self.config.num_envs
-        return self.rollouts.evaluate(policy, self.env_id, episodes, 10_000, num_envs)
+        return self.rollouts.evaluate(policy, self.env_id, episodes, EVAL_SEED, num_envs)
 
 
 def _driving_calls(rollout: Dataset) -> int:
@@ -572,6 +573,6 @@ def bc_label_curve(
     for count in label_counts:
         subset = demos.select_transitions(np.arange(min(count, len(demos))))
         policy, _ = train_bc(subset, config)
-        result = evaluate(policy, env_id, eval_episodes, 10_000)
+        result = evaluate(policy, env_id, eval_episodes, EVAL_SEED)
         curve.append({"expert_labels": count, "learner_return": result.mean_return})
     return curve

@@ -38,6 +38,7 @@ from imitate.bc import BCConfig, train_bc
 from imitate.collect import EvalResult, collect, env_spaces, evaluate
 from imitate.configs import DistillConfig as DistillConfig  # re-exported
 from imitate.configs import LossConfig, OptimConfig
+from imitate.constants import EVAL_SEED
 from imitate.dagger import DAggerConfig, PartialRoundWarning, dagger
 from imitate.environments import EnvLike, env_record
 from imitate.errors import ImitateError
@@ -124,7 +125,7 @@ def distillation_report(
     student: MLPPolicy,
     env_id: EnvLike,
     episodes: int = 50,
-    seed: int = 10_000,
+    seed: int = EVAL_SEED,
     teacher_eval: EvalResult | None = None,
 ) -> dict[str, Any]:
     """Returns, return retained, parameters, bytes and agreement on both state distributions.

@@ -35,6 +35,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from imitate.collect import EvalResult, Seeding, collect, env_spec, evaluate
+from imitate.constants import EVAL_SEED
 from imitate.data import Dataset, concatenate
 from imitate.environments import EnvLike
 from imitate.errors import BackendError
@@ -280,7 +281,7 @@ class RayRollouts:
         policy: Policy,
         env_id: EnvLike,
         n_episodes: int = 50,
-        seed: int = 10_000,
+        seed: int = EVAL_SEED,
         num_envs: int = 16,
         progress: bool = False,
     ) -> EvalResult:

@@ -37,6 +37,7 @@ import numpy as np
 from imitate._lazy import lazy_module
 from imitate.backends import Rollouts
 from imitate.collect import LocalRollouts, env_spaces, env_spec
+from imitate.constants import EVAL_SEED
 from imitate.data import Dataset
 from imitate.environments import EnvLike, env_name
 from imitate.runtime import Policy
@@ -150,7 +151,7 @@ def paired_rollouts(
     clone: Policy,
     env_id: EnvLike,
     n_episodes: int,
-    seed: int = 10_000,
+    seed: int = EVAL_SEED,
     threshold: float = 1.0,
     expert_data: Dataset | None = None,
     rollouts: Rollouts | None = None,
@@ -529,7 +530,7 @@ def analyse_drift(
     expert: Policy,
     clones: dict[str, Policy],
     n_episodes: int = 20,
-    seed: int = 10_000,
+    seed: int = EVAL_SEED,
     threshold: float = 1.0,
     horizons: tuple[int, ...] = (25, 50, 100, 200, 400),
     cost: CostKind = "disagreement",
@@ -613,7 +614,7 @@ def drift_report(
     clones: dict[str, Policy],
     out_dir: Any,
     n_episodes: int = 20,
-    seed: int = 10_000,
+    seed: int = EVAL_SEED,
     threshold: float = 1.0,
     horizons: tuple[int, ...] = (25, 50, 100, 200, 400),
     cost: CostKind = "disagreement",

@@ -8,11 +8,8 @@ of machine, numpy ~1-2 µs, so a numpy step (the runtime's forward,
 backward below) runs a 2x64 MLP step several times faster than autograd at batch 32-256.
 
 The math is the torch path's, in float32: ``loss = mean_i(w_i * CE(z_i, a_i))``,
-gradients by the chain rule (checked against autograd in the tests). The update is the
-torch trainer's own :class:`~imitate.optim.FastAdam` (torch's fused Adam kernel) on a
-tensor view of the flat parameter buffer: one Adam implementation for both trainers
-(it also beats the hand-written numpy Adam this module had: ~25 vs ~43 µs per step for
-a 2x64 MLP, measured here).
+gradients by the chain rule (checked against autograd in the tests). The update is
+:class:`~imitate.optim.FastAdam`, the torch trainer's Adam too, on its flat buffer.
 
 While training, the torch parameters are views of the trainer's flat numpy buffer,
 so held-out evaluation and checkpoints see the current weights without copies.
@@ -64,18 +61,13 @@ class NumpyMLPTrainer:
         self.tanh = policy.config.activation == "tanh"
         linears = [m for m in policy.net if isinstance(m, nn.Linear)]
         params = [p for layer in linears for p in (layer.weight, layer.bias)]
-        sizes = [p.numel() for p in params]
-        self.flat = np.concatenate([p.detach().numpy().ravel() for p in params]).astype(np.float32)
-        self.grad = np.zeros_like(self.flat)
-        flat = torch.from_numpy(self.flat).requires_grad_(True)  # shares memory
-        flat.grad = torch.from_numpy(self.grad)  # written in place by each backward pass
-        self.adam = FastAdam([flat], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
-        views, grad_views = [], []
-        for p, lo, hi in zip(params, offsets[:-1], offsets[1:], strict=True):
-            views.append(self.flat[lo:hi].reshape(tuple(p.shape)))
-            grad_views.append(self.grad[lo:hi].reshape(tuple(p.shape)))
-            p.data = torch.from_numpy(views[-1])  # shares memory: torch sees every update
+        # FastAdam binds the parameters to its flat buffers: torch sees every update.
+        self.adam = FastAdam(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        self.flat, self.grad = self.adam.flat, self.adam.grad
+        views = [p.data.numpy() for p in params]
+        grad_views = [p.grad.numpy() for p in params if p.grad is not None]
+        for p in params:
+            p.grad = None  # the backward below writes into the views directly
         # [(W [out, in], b [out], gW, gb)] per Linear, input layer first.
         self.layers = [
             (views[i], views[i + 1], grad_views[i], grad_views[i + 1])
@@ -90,8 +82,7 @@ class NumpyMLPTrainer:
 
     def release(self) -> None:
         """Give the torch parameters their own memory again (the trainer can be dropped)."""
-        for p in self.policy.net.parameters():
-            p.data = p.data.clone()
+        self.adam.release()
 
     def step(self, obs: np.ndarray, actions: np.ndarray, weights: np.ndarray | None) -> float:
         """One Adam step on a batch: ``obs [B, obs_dim]`` normalised float32, ``actions [B]``
@@ -133,7 +124,7 @@ class NumpyMLPTrainer:
     def state(self) -> dict[str, Any]:
         """Adam moments (flat numpy views) and step (for tests)."""
         return {
-            "exp_avg": self.adam.exp_avgs[0].numpy(),
-            "exp_avg_sq": self.adam.exp_avg_sqs[0].numpy(),
-            "step": int(self.adam.step_count),
+            "exp_avg": self.adam.exp_avg,
+            "exp_avg_sq": self.adam.exp_avg_sq,
+            "step": self.adam.step_count,
         }

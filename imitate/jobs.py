@@ -334,7 +334,7 @@ def distill_into(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Distil ``teacher`` into a student; write its policy.pt, distill.json and metrics
-    into ``out_dir``; with ``qat``, fine-tune it on the int8 weight grid on its own states.
+    into ``out_dir``; with ``qat``, fine-tune it through the int8 scheme on its own states.
     The report compares teacher and student on ``eval_episodes`` (seeds EVAL_SEED + i)."""
     from imitate.collect import collect
     from imitate.distill import distill, distillation_report
@@ -389,8 +389,9 @@ def export_into(
     int8: bool = False,
     calibration: Any = None,
     prefix: str = "policy",
-    activation_bits: int = 16,
+    activation_bits: int | None = None,
     algo: str | None = None,
+    input_bits: int = 16,
 ) -> dict[str, Any]:
     """Export ``policy`` into ``out_dir``; the files, their sizes and the parameter count."""
     from imitate.export import export_policy
@@ -399,7 +400,7 @@ def export_into(
     check_export_options(format, int8, algo, prefix)
     files = export_policy(
         policy, format, out_dir, int8, calibration, prefix, activation_bits,  # type: ignore[arg-type]
-        algo=algo,
+        input_bits, algo=algo,
     )  # fmt: skip
     result: dict[str, Any] = {
         "format": format,

@@ -519,3 +519,22 @@ def resume_settings(command: Any) -> dict[str, Any]:
     for key in ("out", "resume", "json", "logger"):
         recorded.pop(key, None)
     return dict(recorded)
+
+
+@contextlib.contextmanager
+def resumable_artefacts(
+    target: Path,
+    command: str,
+    settings: dict[str, Any],
+    resume: bool,
+    inputs: tuple[Path | None, ...] = (),
+) -> Iterator[tuple[ArtefactSet, Path, bool]]:
+    """:func:`artefact_dir` and :func:`resumable` together, as a long command (DAgger,
+    ``run``) uses them: yields (the artefact set, its state folder, whether it resumes);
+    on success the state's rounds move into the new set (:func:`keep_state`)."""
+    with (
+        artefact_dir(target, command, inputs=inputs) as artefacts,
+        resumable(target, command, settings, resume) as (state, resuming),
+    ):
+        yield artefacts, state, resuming
+        keep_state(state, artefacts.work)

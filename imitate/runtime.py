@@ -262,7 +262,9 @@ class PolicyMeta:
             "expert": self.expert,
             "expert_info": self.expert_info,
         }
-        kept = {k: v for k, v in known.items() if v not in (None, {}, [])}
+        if self.env_id is None:  # (a bare header: no env record to write)
+            known = {k: v for k, v in known.items() if v not in (None, {}, [])}
+        kept = {k: v for k, v in known.items() if v is not None}
         return {**kept, **self.extra, **self.training}
 
     def env(self) -> Any:

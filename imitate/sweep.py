@@ -27,6 +27,7 @@ import numpy as np
 from imitate.backends import Rollouts
 from imitate.bc import BCConfig, train_bc
 from imitate.collect import LocalRollouts, collect, evaluate
+from imitate.constants import EVAL_SEED
 from imitate.errors import ImitateError
 from imitate.policy import Policy, PolicyConfig
 
@@ -130,7 +131,7 @@ def run_trial(expert: Policy, config: SweepConfig, trial: dict[str, Any]) -> dic
         )
     demos = collect(expert, config.env_id, episodes, 1000 * seed, seeding="per-episode")
     policy, history = train_bc(demos, bc)
-    result = evaluate(policy, config.env_id, config.eval_episodes, 10_000)
+    result = evaluate(policy, config.env_id, config.eval_episodes, EVAL_SEED)
     final = history.final
     return {
         **{k: "x".join(map(str, v)) if k == "hidden" else v for k, v in trial.items()},

@@ -16,7 +16,7 @@ does not apply) or ``"auto"`` (numpy where it applies, else torch: the choice ``
 always made). The trainer used is recorded in ``BCHistory.trainer``.
 
 The two see the same batches (one shuffle generator), compute the same loss and share
-one Adam (:class:`~imitate.optim.FastAdam`, torch's fused kernel); they differ only in
+one Adam (:class:`~imitate.optim.FastAdam`, on a flat buffer); they differ only in
 the float32 rounding of the forward and backward passes (numpy's matmul and a
 hand-written softmax vs torch's kernels). Measured on 2 CartPole heuristic episodes,
 seed 0: the largest parameter difference is 4.6e-7 after 1 step and 6.1e-7 after 1,000,
@@ -139,7 +139,7 @@ class TorchTrainer:
         return StepMetrics(loss.detach(), result.terms)
 
     def close(self) -> None:
-        pass
+        self.optimizer.release()
 
 
 class NumpyTrainer:

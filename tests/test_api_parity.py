@@ -263,3 +263,37 @@ def test_export_and_compress_equal_the_library(
     ours = compress_dataset(load_policy(clone), load_dataset(demos), tmp_path / "b.imz")
     assert packed["payload_bits"] == ours["payload_bits"]
     assert (tmp_path / "a.imz").read_bytes() == (tmp_path / "b.imz").read_bytes()
+
+
+def test_sweep_and_expert_eval_equal_the_library(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from imitate.sweep import SweepConfig, parse_axis, run_sweep, summarise
+
+    flags = ["--grid", "episodes=1,2", "--seeds", "0", "--eval-episodes", "2", "--max-steps", "30"]
+    result = _json(["sweep", *flags, "--out", str(tmp_path / "s")], capsys)
+    axes = (parse_axis("episodes=1,2"),)
+    bc = BCConfig(optim=OptimConfig(max_steps=30))
+    config = SweepConfig(env_id=ENV, axes=axes, seeds=(0,), eval_episodes=2, bc=bc)
+    rows = run_sweep(CartPoleExpert(), config)
+    for row in rows:
+        row.pop("curve", None)
+    assert result["summary"] == json.loads(json.dumps(summarise(rows, axes), default=float))
+    expert = _json(["expert", "eval", "--expert", "heuristic", "--episodes", "3"], capsys)
+    assert expert["mean_return"] == evaluate(CartPoleExpert(), ENV, 3, EVAL_SEED).mean_return
+
+
+def test_policy_meta_reads_what_checkpoints_have_always_written(clone: Path) -> None:
+    from imitate import PolicyMeta
+    from imitate.runtime import read_checkpoint, read_policy_meta
+
+    config = {
+        "env_id": "X", "env_kwargs": {"size": 5}, "env_wrappers": [], "expert": "zoo",
+        "expert_info": {"spec": "zoo"}, "data_seed": 3, "bc": {"seed": 1},
+    }  # fmt: skip
+    meta = PolicyMeta.from_header({"config": config, "versions": {"imitate": "0"}})
+    assert meta.env_id == "X" and meta.extra == {"data_seed": 3}
+    assert meta.training == {"bc": {"seed": 1}} and meta.to_config() == config
+    on_disk = read_policy_meta(clone)
+    assert on_disk.to_config() == read_checkpoint(clone)["config"]
+    assert on_disk.action_space["type"] == "Discrete" and on_disk.env().id == ENV

@@ -53,6 +53,8 @@ def test_torch_and_numpy_trainers_agree_and_are_recorded(cartpole_demos: Dataset
         "numpy",  # auto keeps the old choice: numpy for plain CE on a Discrete MLP
     )
     assert ref_history.summary()["trainer"] == "torch"
+    for p in reference.parameters():  # released from FastAdam's flat buffer after training
+        assert p.grad is None and p.untyped_storage().nbytes() == p.numel() * p.element_size()
     for mine, theirs in zip(fast.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(mine.detach(), theirs.detach(), rtol=0, atol=1e-5)
     for a, b in zip(fast.parameters(), auto.parameters(), strict=True):
@@ -111,6 +113,8 @@ def test_fast_adam_matches_torch_adam_on_a_flat_buffer() -> None:
         reference.step()
         torch.testing.assert_close(ours.detach(), theirs.detach(), rtol=1e-6, atol=1e-7)
     assert not torch.equal(ours.detach(), start)
+    with pytest.raises(ValueError, match="float32 CPU"):
+        FastAdam([torch.zeros(3, dtype=torch.float64, requires_grad=True)])
 
 
 # --- loss-term objects, each against torch's own function or a hand computation -----------

@@ -29,13 +29,15 @@ def export_policy(
     int8: bool = False,
     calibration: np.ndarray | None = None,
     prefix: str = "policy",
-    bits: int = 16,
+    bits: int | None = None,
+    input_bits: int = 16,
     algo: str | None = None,
 ) -> list[Path]:
     """Write ``policy`` in format ``fmt`` into ``out_dir``; returns the files written.
 
     C only: ``int8`` (integer-only; ``calibration`` states ``[N, *obs_shape]``, the
-    policy's own, set the activation ranges; ``bits``: activation width 8 or 16),
+    policy's own, set the activation ranges; ``bits``: the hidden activations' width, 8 or
+    16, None: 8, 16 for Box actions; ``input_bits``: the observation's, 16 or 8),
     ``prefix`` (file names, symbols, macros). sb3 only: ``algo`` (``ppo``/``sac``; default
     by the action head)."""
     if int8 and fmt != "c":
@@ -55,7 +57,7 @@ def export_policy(
     if fmt == "c":
         from imitate.export.c import export_c
 
-        return export_c(policy, out_dir, int8, calibration, prefix, bits)
+        return export_c(policy, out_dir, int8, calibration, prefix, bits, input_bits)
     out_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "onnx":
         from imitate.export.onnx import export_gated_onnx, export_onnx

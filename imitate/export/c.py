@@ -9,8 +9,9 @@ link into one image; the header has ``extern "C"`` guards for C++ callers, state
 to link and the stack the call needs. Tables are ``static const`` (flash).
 
 int8 (:mod:`imitate.export.int8`): integer-only from the observation's float bits to
-the action, the TFLite Micro / CMSIS-NN scheme; the activations (observation and hidden) are
-int16 by default (``bits=8`` for int8; the weights are int8 either way). ``<prefix>_quantize_obs`` and
+the action, the TFLite Micro / CMSIS-NN scheme; int8 weights and hidden activations
+(``bits=16``: int16 hidden), the observation quantised to int16 (``input_bits=8``: int8;
+see :func:`imitate.export.int8.quantize_policy` for why 16). ``<prefix>_quantize_obs`` and
 ``<prefix>_act_q`` (pre-quantised observations) split the path for callers whose sensors
 deliver integers. libm is used only where the header says: ``tanhf`` in float32 tanh
 students and bounded Box actions, ``expf``/``logf`` in the JS gate of Discrete policies
@@ -39,7 +40,14 @@ import numpy as np
 from imitate.c_syntax import float_literal as _float_literal
 from imitate.c_syntax import floats as _floats
 from imitate.errors import ImitateError
-from imitate.export.int8 import Q_LIMIT, QuantizedMLP, QuantLayer, quantize_policy
+from imitate.export.int8 import (
+    ODD_LUT,
+    Q_LIMIT,
+    QuantizedMLP,
+    QuantLayer,
+    default_bits,
+    quantize_policy,
+)
 from imitate.fileio import write_text
 from imitate.policy import MLPPolicy
 from imitate.spaces import CategoricalHead
@@ -347,8 +355,9 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
     decision = policy.head.c_decision(out_scale=f"{P}_OUT_SCALE")
     action_type, action_len, box_libm = decision.c_type, decision.length, decision.libm
     bits, frac = q.bits, q.frac_bits
-    obs_t = "int16_t" if bits == 16 else "int8_t"
-    top = (1 << (bits - 1)) - 1
+    obs_t = "int16_t" if q.input_bits == 16 else "int8_t"
+    lut_t = "int16_t" if bits == 16 else "int8_t"
+    top = (1 << (q.input_bits - 1)) - 1
     widths = [q.obs_dim] + [layer.out_dim for layer in q.layers]
     max_width = max(_pad4(w) for w in widths)
     padded = any(layer.in_dim % 4 for layer in q.layers)
@@ -361,7 +370,7 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
     body: list[str] = []
     layer_fns: list[str] = []
     last = len(q.layers) - 1
-    direct = bits == 16 and q.obs_dim % 4 == 0  # obs_q is the first layer's input as is
+    direct = q.input_bits == 16 and q.obs_dim % 4 == 0  # obs_q is the first layer's input as is
     source_buffer = "obs_q" if direct else "xb"
     if not direct:
         body.append(f"    for (int k = 0; k < {q.obs_dim}; ++k) xb[k] = obs_q[k];")
@@ -377,8 +386,19 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
             body.append(f"    {p}_layer{i}({source_buffer}, out);")
         elif layer.lut is None:  # ReLU / hard-tanh: the clamp inside the layer's loop
             body.append(f"    {p}_layer{i}({source_buffer}, {into});")
+        elif len(layer.lut) == ODD_LUT:  # int8 tanh: the table for t >= 0, odd symmetry
+            data.append(f"static const {lut_t} {p}_lut{i}[{ODD_LUT}] = {{{_ints(layer.lut)}}};")
+            body.append(f"    {p}_layer{i}({source_buffer}, y);")
+            body.append(
+                f"    for (int k = 0; k < {layer.out_dim}; ++k) {{\n"
+                "        int32_t pos = y[k] < 0 ? -y[k] : y[k];\n"
+                "        pos = pos > 32767 ? 32767 : pos;\n"
+                f"        {{ const int32_t a = {p}_lut{i}[pos >> 8], b = {p}_lut{i}[(pos >> 8) + 1];\n"
+                "          const int32_t r = a + (((b - a) * (pos & 255) + 128) >> 8);\n"
+                f"          {into}[k] = (int16_t)(y[k] < 0 ? -r : r); }}\n    }}"
+            )
         else:
-            data.append(f"static const {obs_t} {p}_lut{i}[257] = {{{_ints(layer.lut)}}};")
+            data.append(f"static const {lut_t} {p}_lut{i}[257] = {{{_ints(layer.lut)}}};")
             offset = (layer.zero + 128) * 256
             body.append(f"    {p}_layer{i}({source_buffer}, y);")
             body.append(
@@ -394,12 +414,13 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
     offset = -policy.obs_mean.numpy().astype(np.float64) * gain + q.in_zero
     n_out = policy.head.n_outputs
     extra = (
-        f"\n/* Integer-only path: int8 weights, {obs_t} activations, int32 accumulators, fixed-point\n"
-        "   requantisation (int32 multiplier and shift per channel).\n"
+        f"\n/* Integer-only path: int8 weights, int{bits} hidden activations, int32 accumulators,\n"
+        "   fixed-point requantisation (int32 multiplier per channel, shift per layer).\n"
         f"   Observations enter as {obs_t}: obs_q[i] = round(obs[i] * a[i] + b[i]), clamped to\n"
         f"   [{-top - 1}, {top}], with a = {{{', '.join(f'{v:.9g}' for v in gain)}}},\n"
         f"   b = {{{', '.join(f'{v:.9g}' for v in offset)}}}. */\n"
         f"#define {P}_ACTIVATION_BITS {bits}\n"
+        f"#define {P}_INPUT_BITS {q.input_bits}\n"
         f"typedef {obs_t} {p}_obs_q_t;\n"
         f"/* The real value of one unit of the int32 outputs. */\n"
         f"#define {P}_OUT_SCALE {_float_literal(q.out_scale)}\n"
@@ -416,7 +437,7 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
     header = _header(
         policy,
         n,
-        f"integer-only int8, {obs_t} activations",
+        f"integer-only int8, int{bits} activations, {obs_t} observations",
         action_type,
         action_len,
         libm,
@@ -526,15 +547,19 @@ def generate_c(
     int8: bool = False,
     calibration: np.ndarray | None = None,
     prefix: str = "policy",
-    bits: int = 16,
+    bits: int | None = None,
+    input_bits: int = 16,
 ) -> tuple[str, str]:
     """(header, source) of the C99 runtime. int8 needs ``calibration`` states
-    ``[N, *obs_shape]`` (the policy's own) for the activation ranges."""
+    ``[N, *obs_shape]`` (the policy's own) for the activation ranges; ``bits`` and
+    ``input_bits``: the hidden activations' and the observation's width (8 or 16; ``bits``
+    None: 8, 16 for Box actions)."""
     names = _Names(check_prefix(prefix))
     if int8:
         if calibration is None:
             raise ImitateError("the int8 C export needs calibration states (the policy's own)")
-        header, source = _int8_source(policy, quantize_policy(policy, calibration, bits), names)
+        model = quantize_policy(policy, calibration, bits, input_bits)
+        header, source = _int8_source(policy, model, names)
     else:
         header, source = _float_source(policy, names)
     if isinstance(policy.head, CategoricalHead) and not int8:
@@ -548,11 +573,12 @@ def export_c(
     int8: bool = False,
     calibration: np.ndarray | None = None,
     prefix: str = "policy",
-    bits: int = 16,
+    bits: int | None = None,
+    input_bits: int = 16,
 ) -> list[Path]:
     """Write ``<prefix>.h`` and ``<prefix>.c`` into ``out_dir`` (nothing is written when
     the prefix, the policy or the calibration is refused)."""
-    header, source = generate_c(policy, int8, calibration, prefix, bits)
+    header, source = generate_c(policy, int8, calibration, prefix, bits, input_bits)
     out_dir.mkdir(parents=True, exist_ok=True)
     return [
         write_text(out_dir / f"{prefix}.h", header),
@@ -560,9 +586,10 @@ def export_c(
     ]
 
 
-def weight_bytes(policy: MLPPolicy, int8: bool, bits: int = 16) -> int:
+def weight_bytes(policy: MLPPolicy, int8: bool, bits: int | None = None) -> int:
     """Bytes of constant tables in the C export (weights, biases, requantisation, input;
-    int8 tanh students: a 257-entry table of ``bits`` per hidden layer)."""
+    int8 tanh students: per hidden layer a 129-entry int8 table (odd symmetry), with
+    ``bits=16`` a 257-entry int16 one)."""
     linears = _linears(policy)
     if not int8:
         return 2 * 4 * policy.obs_dim + sum(4 * (w.size + len(b)) for w, b in linears)
@@ -571,7 +598,7 @@ def weight_bytes(policy: MLPPolicy, int8: bool, bits: int = 16) -> int:
         out_dim, in_dim = weight.shape
         total += out_dim * _pad4(in_dim) + (4 + 4 + 1) * out_dim  # int8 w; bias, mult, shift
         if policy.config.activation == "tanh" and i < len(linears) - 1:
-            total += 257 * bits // 8
+            total += ODD_LUT if (bits or default_bits(policy)) == 8 else 257 * 2
     return total
 
 
@@ -621,6 +648,7 @@ class CPolicy:
         self.bits = (
             _define(header, f"{P}_ACTIVATION_BITS") if f"{P}_ACTIVATION_BITS" in header else None
         )
+        self.input_bits = _define(header, f"{P}_INPUT_BITS") if self.bits is not None else None
         self.lib = ctypes.CDLL(str(compile_shared(source)))
         self.fn("act_batch").restype = None
 
@@ -660,7 +688,7 @@ class CPolicy:
         if self.bits is None:
             raise ImitateError("a float32 C export has no quantised input path")
         flat = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
-        out = np.zeros(flat.shape, dtype=np.int16 if self.bits == 16 else np.int8)
+        out = np.zeros(flat.shape, dtype=np.int16 if self.input_bits == 16 else np.int8)
         return self._per_row("quantize_obs", flat, out)
 
     def outputs_q(self, obs_q: np.ndarray) -> np.ndarray:

@@ -35,8 +35,7 @@ class GatedActionGraph(nn.Module):
         if not isinstance(policy.head, CategoricalHead):
             raise TypeError("the JS gate needs a Discrete action head")
         self.policy = policy
-        self.offset = policy.head.start
 
     def forward(self, obs: Tensor, anchor: Tensor, threshold: Tensor) -> tuple[Tensor, Tensor]:
         anchor = js_gate(self.policy(obs), anchor, threshold)
-        return anchor.argmax(dim=-1) + self.offset, anchor
+        return self.policy.head.mode_graph(anchor), anchor  # the held action: anchor's argmax
