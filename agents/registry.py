@@ -325,8 +325,11 @@ def _resolve(spec: str, env: EnvLike, vecnormalize: Path | None, safe: bool) -> 
         raise ImitateError("--vecnormalize applies to an SB3 zip expert only")
     if spec == "heuristic":
         import envs
+        from agents.babyai import BabyAIExpert, is_babyai
         from agents.heuristics import HEURISTICS, heuristic_expert
 
+        if is_babyai(env_id):  # the BabyAI bot (privileged: it plans on the env)
+            return BabyAIExpert()
         if env_id in envs.EXPERTS:
             return envs.EXPERTS[env_id]()  # type: ignore[return-value]
         if env_id in HEURISTICS:
@@ -334,7 +337,19 @@ def _resolve(spec: str, env: EnvLike, vecnormalize: Path | None, safe: bool) -> 
         known = ", ".join(sorted([*HEURISTICS, *envs.EXPERTS]))
         raise EnvError(f"no heuristic expert for {env_id!r} (available: {known})")
     if spec == "zoo":
+        import envs
         from agents.zoo import PRETRAINED, load_zoo_teacher, read_manifest
+
+        if env_id in envs.STATE_TWINS:  # a pixel env: the zoo expert of its state twin
+            from envs.pixel_cartpole import PixelCartPoleExpert
+
+            twin = envs.STATE_TWINS[env_id]
+            expert = PixelCartPoleExpert(load_zoo_teacher(twin))
+            entry = read_manifest()[twin]
+            expert.provenance = ExpertRecord(  # type: ignore[attr-defined]
+                spec="zoo", kind="zoo", path=str(PRETRAINED / entry["file"]), algo=entry["algo"]
+            ).to_json()
+            return expert
 
         teacher = load_zoo_teacher(env_id)
         entry = read_manifest()[env_id]

@@ -14,6 +14,8 @@ import gymnasium as gym
 from envs.braking import BrakingExpert
 from envs.buttons import ButtonsExpert
 from envs.label_envs import LabelExpert
+from envs.obs_envs import ObsExpert
+from envs.pixel_cartpole import PixelCartPoleExpert
 from envs.tightrope import TightropeExpert
 
 LABEL_ENVS = {
@@ -52,4 +54,29 @@ if "imitate/Buttons-v0" not in gym.registry:
     gym.register("imitate/Buttons-v0", entry_point="envs.buttons:ButtonsEnv", max_episode_steps=100)
 EXPERTS["imitate/Buttons-v0"] = ButtonsExpert
 
-__all__ = ["EXPERTS", "LABEL_ENVS", "TIGHTROPE_HORIZON"]
+# Observation envs: one per observation space, the correct action a function of it.
+OBS_ENVS = {
+    "imitate/ObsDict-v0": "dict",
+    "imitate/ObsTuple-v0": "tuple",
+    "imitate/ObsDiscrete-v0": "discrete",
+    "imitate/ObsMultiBinary-v0": "multi_binary",
+    "imitate/ObsText-v0": "text",
+}
+for _env_id, _kind in OBS_ENVS.items():
+    if _env_id not in gym.registry:
+        gym.register(_env_id, entry_point="envs.obs_envs:ObsEnv", kwargs={"kind": _kind})
+    EXPERTS[_env_id] = functools.partial(ObsExpert, _kind)
+
+# Pixel CartPole: stacked 40x60 grey frames; the expert acts on the true state (privileged).
+if "imitate/PixelCartPole-v1" not in gym.registry:
+    gym.register(
+        "imitate/PixelCartPole-v1",
+        entry_point="envs.pixel_cartpole:PixelCartPoleEnv",
+        max_episode_steps=500,
+        reward_threshold=475.0,
+    )
+EXPERTS["imitate/PixelCartPole-v1"] = PixelCartPoleExpert
+STATE_TWINS = {"imitate/PixelCartPole-v1": "CartPole-v1"}
+"""Pixel envs -> the state env whose expert acts for them (on ``env.unwrapped.state``)."""
+
+__all__ = ["EXPERTS", "LABEL_ENVS", "OBS_ENVS", "STATE_TWINS", "TIGHTROPE_HORIZON"]

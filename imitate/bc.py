@@ -38,6 +38,7 @@ from imitate.configs import EarlyStopConfig as EarlyStopConfig
 from imitate.configs import LossConfig as LossConfig
 from imitate.configs import OptimConfig as OptimConfig
 from imitate.data import Dataset
+from imitate.encoded import EncodedPolicy, IndexedNet, needs_encoder
 from imitate.errors import ImitateError
 from imitate.losses import LossInputs, nats_to_bits
 from imitate.policy import MLPPolicy
@@ -163,10 +164,14 @@ def split_holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
 def train_bc(
     dataset: Dataset,
     config: BCConfig = BCConfig(),
-    policy: MLPPolicy | None = None,
+    policy: MLPPolicy | EncodedPolicy | None = None,
     progress: bool = False,
-) -> tuple[MLPPolicy, BCHistory]:
+) -> tuple[Any, BCHistory]:
     """Fit a policy to the dataset's (obs, action) pairs by minimising their NLL.
+
+    The policy returned is an ``MLPPolicy`` for vector (non-image Box) observations and an
+    :class:`~imitate.encoded.EncodedPolicy` for every other observation space (typed
+    ``Any`` so that callers written for the MLP keep type-checking).
 
     Args:
         dataset: transitions; ``dataset.weights`` [N], if present, weights each sample.
@@ -178,18 +183,24 @@ def train_bc(
     Returns:
         The policy with the weights of the best held-out NLL, and the history.
     """
-    obs_space, action_space = dataset.meta.spaces()
+    obs_space = dataset.meta.spaces()[0]
     if policy is None:
-        with torch.random.fork_rng():
-            torch.manual_seed(config.seed)
-            policy = MLPPolicy(obs_space, action_space, config.policy)
-        policy.fit_normalizer(dataset.obs)
+        policy = _new_policy(dataset, config)
     head = policy.head
     optim, stopping = config.optim, config.early_stop
-    # Normalisation is a fixed affine map during training: apply it once to the whole
-    # dataset and train ``policy.net`` on normalised inputs (4 fewer ops per step).
-    with torch.no_grad():
-        obs = policy.normalize(torch.as_tensor(dataset.obs, dtype=torch.float32))
+    net: torch.nn.Module
+    if isinstance(policy, EncodedPolicy):
+        # Observations stay in their storage dtypes (a dict of uint8 frames and token
+        # strings is no tensor); the trainer's rows are row indices, the net gathers them.
+        _check_encoded_loss(config.loss, obs_space)
+        obs = torch.arange(len(dataset))
+        net = IndexedNet(policy, dataset.obs)
+    else:
+        # Normalisation is a fixed affine map during training: apply it once to the whole
+        # dataset and train ``policy.net`` on normalised inputs (4 fewer ops per step).
+        with torch.no_grad():
+            obs = policy.normalize(torch.as_tensor(dataset.obs, dtype=torch.float32))
+        net = policy.net
     actions = head.actions_to_tensor(dataset.actions)
     weights = None if dataset.weights is None else torch.as_tensor(dataset.weights).float()
     train_idx, holdout_idx = split_holdout(len(dataset), stopping.holdout_fraction, config.seed)
@@ -203,7 +214,7 @@ def train_bc(
     )
     loss = training.build_loss(config.loss, head, dataset, obs, train_idx)
     generator = torch.Generator().manual_seed(config.seed)
-    trainer = training.make_trainer(config.trainer, policy, loss, rows, optim, generator)
+    trainer = training.make_trainer(config.trainer, policy, loss, rows, optim, generator, net)
 
     stop_key = "holdout_nll"
     if isinstance(head, GaussianHead) and stopping.box_early_stop == "action_mse":
@@ -230,7 +241,7 @@ def train_bc(
                     step=step,
                     train_loss=train_loss,
                     wall_time_s=time.perf_counter() - start,
-                    holdout=_evaluate_holdout(policy, hold_obs, hold_actions),
+                    holdout=_evaluate_holdout(policy, net, hold_obs, hold_actions),
                     train_terms=terms,
                 )
                 history.records.append(record)
@@ -275,16 +286,43 @@ def _soft_targets(
     return torch.as_tensor(dataset.teacher_logits[train_idx], dtype=torch.float32)
 
 
+def _new_policy(dataset: Dataset, config: BCConfig) -> MLPPolicy | EncodedPolicy:
+    """A fresh policy for the dataset's spaces, its normalisation (and an encoder's
+    vocabulary) fitted on the data: an MLP for vector observations, else encoder + MLP."""
+    obs_space, action_space = dataset.meta.spaces()
+    with torch.random.fork_rng():
+        torch.manual_seed(config.seed)
+        if needs_encoder(obs_space):
+            return EncodedPolicy.for_data(obs_space, action_space, dataset.obs, config.policy)
+        policy = MLPPolicy(obs_space, action_space, config.policy)
+    policy.fit_normalizer(dataset.obs)
+    return policy
+
+
+def _check_encoded_loss(config: LossConfig, space: Any) -> None:
+    """Mixup and the energy margin perturb observation vectors: refused for the
+    observations an encoder takes (images, text, Dict ...)."""
+    if config.mixup_alpha > 0 or config.ood_energy_weight > 0:
+        raise ImitateError(
+            f"mixup and the energy margin perturb observation vectors; {space} "
+            "observations go through an encoder and take neither"
+        )
+
+
 def _evaluate_holdout(
-    policy: MLPPolicy, hold_obs: torch.Tensor, hold_actions: torch.Tensor
+    policy: MLPPolicy | EncodedPolicy,
+    net: torch.nn.Module,
+    hold_obs: torch.Tensor,
+    hold_actions: torch.Tensor,
 ) -> HoldoutMetrics | None:
-    """Held-out NLL (nats, bits per action) and action error on normalised ``hold_obs``;
-    None when there is no holdout."""
+    """Held-out NLL (nats, bits per action) and action error on normalised ``hold_obs``
+    (rows of an encoded policy's observations: their indices); None when there is no
+    holdout."""
     if len(hold_obs) == 0:
         return None
     head = policy.head
     with torch.no_grad():
-        outputs = policy.net(hold_obs)
+        outputs = net(hold_obs)
         nll = float(head.nll(outputs, hold_actions).mean())
         error = float(head.action_error(outputs, hold_actions).mean())
         action_mse = None

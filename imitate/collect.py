@@ -32,11 +32,13 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
+from imitate import observations as ob
 from imitate.configs import Seeding as Seeding  # re-exported
 from imitate.constants import EVAL_SEED
 from imitate.data import Dataset, make_meta
 from imitate.environments import EnvLike, env_record, env_spec
 from imitate.errors import EnvError
+from imitate.privileged import EnvPolicy, LabellingPolicy, is_privileged
 from imitate.runtime import Policy, RecurrentPolicy, fast_policy
 
 _CHUNK_STEPS = 1024
@@ -135,13 +137,13 @@ class EvalResult:
 class _Trace:
     """Recorded transitions of the kept episodes, grouped by episode, in time order."""
 
-    obs: np.ndarray | None
+    obs: ob.AnyObs | None  # [N, ...] per leaf (imitate.observations)
     actions: np.ndarray | None
     rewards: np.ndarray
     terminated: np.ndarray
     truncated: np.ndarray
     episode_ids: np.ndarray  # [N] rank of the episode (0..n_episodes-1), non-decreasing
-    final_obs: np.ndarray | None  # [E, *obs_shape] observation after each kept episode
+    final_obs: ob.AnyObs | None  # [E, ...] observation after each kept episode
     expert_acted: np.ndarray | None  # [N] bool, recorded for a MarkingPolicy
 
 
@@ -152,7 +154,8 @@ class _StepRecorder:
         self.num_envs = envs.num_envs
         self.record_obs = record_obs
         self.record_marks = record_marks
-        self.obs_shape: tuple[int, ...] = tuple(envs.single_observation_space.shape or ())
+        self.obs_space = ob.canonical_space(envs.single_observation_space)
+        self.obs_chunks: list[ob.ObsBatch] = []  # [T, B, ...] per leaf, storage dtypes
         self.action_shape: tuple[int, ...] = tuple(envs.single_action_space.shape or ())
         self.action_dtype = envs.single_action_space.dtype
         self.chunks: list[dict[str, np.ndarray]] = []
@@ -167,7 +170,7 @@ class _StepRecorder:
             "episode": np.full(shape, -1, np.int64),
         }
         if self.record_obs:
-            chunk["obs"] = np.zeros((*shape, *self.obs_shape), np.float32)
+            self.obs_chunks.append(ob.empty(self.obs_space, shape))
             chunk["actions"] = np.zeros((*shape, *self.action_shape), self.action_dtype)
         if self.record_marks:
             chunk["expert_acted"] = np.zeros(shape, np.bool_)
@@ -176,7 +179,7 @@ class _StepRecorder:
 
     def record(
         self,
-        obs: np.ndarray,
+        obs: ob.ObsBatch,
         actions: np.ndarray,
         rewards: np.ndarray,
         terminated: np.ndarray,
@@ -188,7 +191,7 @@ class _StepRecorder:
             self._new_chunk()
         chunk, t = self.chunks[-1], self.t
         if self.record_obs:
-            chunk["obs"][t] = obs
+            ob.assign(self.obs_chunks[-1], t, obs)
             chunk["actions"][t] = actions
         if self.record_marks:
             chunk["expert_acted"][t] = marks
@@ -198,13 +201,19 @@ class _StepRecorder:
         chunk["episode"][t] = episode
         self.t += 1
 
-    def trace(self, rank_of_episode: dict[int, int], final_obs: dict[int, np.ndarray]) -> _Trace:
+    def trace(self, rank_of_episode: dict[int, int], final_obs: dict[int, ob.ObsBatch]) -> _Trace:
         """Keep the episodes in ``rank_of_episode``, ordered by rank then time."""
 
         def flat(name: str) -> np.ndarray:
             parts = [c[name] for c in self.chunks[:-1]] + [self.chunks[-1][name][: self.t]]
             joined = np.concatenate(parts)
             return joined.reshape(-1, *joined.shape[2:])
+
+        def flat_obs(order: np.ndarray) -> ob.ObsBatch:
+            last = ob.take(self.obs_chunks[-1], slice(0, self.t))
+            joined = ob.concatenate([*self.obs_chunks[:-1], last])
+            rows = ob.map_obs(lambda a: a.reshape(-1, *a.shape[2:]), joined)
+            return ob.compact(ob.take(rows, order))
 
         episode = flat("episode")
         # lookup[id] = rank of a kept episode, -1 otherwise; the last entry serves id -1.
@@ -218,11 +227,10 @@ class _StepRecorder:
         if self.record_obs:  # episodes cut by a budget before their first step have no rows
             episode_of_rank = {rank: episode for episode, rank in rank_of_episode.items()}
             present = np.unique(ranks[order])
-            final = np.stack([final_obs[episode_of_rank[int(r)]] for r in present]).astype(
-                np.float32
-            )
+            rows = [final_obs[episode_of_rank[int(r)]] for r in present]
+            final = ob.compact(ob.from_vector(ob.concatenate(rows), self.obs_space))
         return _Trace(
-            obs=flat("obs")[order] if self.record_obs else None,
+            obs=flat_obs(order) if self.record_obs else None,
             actions=flat("actions")[order] if self.record_obs else None,
             rewards=flat("rewards")[order],
             terminated=flat("terminated")[order],
@@ -239,17 +247,28 @@ def _sub_envs(envs: gym.vector.VectorEnv) -> Sequence[gym.Env[Any, Any]]:
 
 
 def _step_slots(
-    envs: gym.vector.VectorEnv, slots: np.ndarray, actions: np.ndarray, obs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    envs: gym.vector.VectorEnv, slots: np.ndarray, actions: np.ndarray, obs: ob.ObsBatch
+) -> tuple[ob.AnyObs, np.ndarray, np.ndarray, np.ndarray]:
     """Step the sub-envs at ``slots`` only; the other slots keep their observation."""
     sub_envs = _sub_envs(envs)
-    next_obs = obs.copy()
-    rewards = np.zeros(len(obs), np.float64)
-    terminated = np.zeros(len(obs), np.bool_)
-    truncated = np.zeros(len(obs), np.bool_)
+    next_obs = ob.map_obs(np.copy, obs)
+    n = envs.num_envs
+    rewards = np.zeros(n, np.float64)
+    terminated = np.zeros(n, np.bool_)
+    truncated = np.zeros(n, np.bool_)
     for i in slots:
-        next_obs[i], rewards[i], terminated[i], truncated[i], _ = sub_envs[i].step(actions[i])
+        single, rewards[i], terminated[i], truncated[i], _ = sub_envs[i].step(actions[i])
+        _set_row(next_obs, int(i), single, envs)
     return next_obs, rewards, terminated, truncated
+
+
+def _set_row(batch: ob.ObsBatch, i: int, single: Any, envs: gym.vector.VectorEnv) -> None:
+    """Row ``i`` of a batch := one env's observation (a flat array row, or leaf by leaf)."""
+    if isinstance(batch, np.ndarray):
+        batch[i] = single
+    else:
+        space = ob.canonical_space(envs.single_observation_space)
+        ob.assign(batch, [i], ob.batch([single], space))
 
 
 def _rollout(
@@ -268,6 +287,17 @@ def _rollout(
         raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
     per_episode = _seeding_of(envs) == "per-episode"
     num_envs = envs.num_envs
+    space = ob.check_supported(envs.single_observation_space)  # one line naming the space
+    flat = isinstance(space, gym.spaces.Box)  # one array, as the vector env returns it
+    privileged: EnvPolicy | None = policy if is_privileged(policy) else None  # type: ignore[assignment]
+    if privileged is not None and not per_episode:
+        raise EnvError("a privileged expert (act_envs) needs per-episode seeding")
+    starts = np.ones(num_envs, np.bool_)  # privileged: the slot's env was just reset
+    taken = np.zeros((num_envs, *tuple(envs.single_action_space.shape or ())), np.int64)
+
+    def storage(raw: Any) -> ob.AnyObs:
+        return raw if flat else ob.from_vector(raw, space)
+
     recurrent = policy if isinstance(policy, RecurrentPolicy) else None
     marking = policy if isinstance(policy, MarkingPolicy) and recurrent is None else None
     recorder = _StepRecorder(envs, record_obs, marking is not None)
@@ -276,14 +306,15 @@ def _rollout(
     next_episode = num_envs
     if per_episode:
         slot_episode[slot_episode >= n_episodes] = -1
-        obs, _ = envs.reset(seed=[seed + i for i in range(num_envs)])  # type: ignore[arg-type]
+        raw, _ = envs.reset(seed=[seed + i for i in range(num_envs)])  # type: ignore[arg-type]
     else:
-        obs, _ = envs.reset(seed=seed)
+        raw, _ = envs.reset(seed=seed)
+    obs = storage(raw)
     autoreset_step = np.zeros(num_envs, np.bool_)  # stream mode: this step only resets the slot
     # per-slot state of a RecurrentPolicy (no columns for a stateless one)
     state = recurrent.initial_state(num_envs) if recurrent is not None else np.empty((num_envs, 0))
     completed: list[int] = []
-    final_obs: dict[int, np.ndarray] = {}  # episode id -> observation after its last step
+    final_obs: dict[int, ob.ObsBatch] = {}  # episode id -> its observation after its last step
     n_recorded = 0
     budget = max_steps if max_steps is not None else np.inf
     from tqdm.auto import tqdm  # here: importing tqdm costs start-up time of every command
@@ -293,13 +324,26 @@ def _rollout(
         if per_episode:  # step only the slots that hold an episode (no work in the tail)
             active = np.flatnonzero(slot_episode >= 0)
             actions = np.zeros((num_envs, *recorder.action_shape), recorder.action_dtype)
+            rows: ob.AnyObs = ob.take(obs, active)
             if recurrent is not None:
-                actions[active], state[active] = recurrent.step(obs[active], state[active])
+                actions[active], state[active] = recurrent.step(rows, state[active])
             elif marking is not None and marks is not None:
                 marks[:] = False
-                actions[active], marks[active] = marking.act_marked(obs[active])
+                actions[active], marks[active] = marking.act_marked(rows)
+            elif privileged is not None:
+                sub = [_sub_envs(envs)[int(i)] for i in active]
+                if isinstance(privileged, LabellingPolicy):  # DAgger: record the labels
+                    labels = actions.copy()
+                    actions[active], labels[active] = privileged.act_envs_labelled(
+                        sub, rows, starts[active], taken[active]
+                    )
+                else:
+                    actions[active] = privileged.act_envs(sub, rows, starts[active], taken[active])
+                starts[active] = False
             else:
-                actions[active] = policy.act(obs[active])
+                actions[active] = policy.act(rows)
+            if privileged is not None:
+                taken[active] = actions[active]
             next_obs, rewards, terminated, truncated = _step_slots(envs, active, actions, obs)
         else:
             if recurrent is not None:
@@ -310,9 +354,12 @@ def _rollout(
                 actions, marks = marking.act_marked(obs)
             else:
                 actions = policy.act(obs)
-            next_obs, rewards, terminated, truncated, _ = envs.step(actions)
+            raw, rewards, terminated, truncated, _ = envs.step(actions)
+            next_obs = storage(raw)
+        if not isinstance(privileged, LabellingPolicy):
+            labels = actions  # what the data records as the action taken in each state
         recorded = np.where(autoreset_step, -1, slot_episode)
-        recorder.record(obs, actions, rewards, terminated, truncated, recorded, marks)
+        recorder.record(obs, labels, rewards, terminated, truncated, recorded, marks)
         n_recorded += int((recorded >= 0).sum())
         done = (terminated | truncated) & ~autoreset_step
         if done.any():
@@ -321,7 +368,7 @@ def _rollout(
             completed.extend(finished)
             if record_obs:  # before a reset overwrites them
                 final_obs.update(
-                    (int(slot_episode[i]), next_obs[i].copy())
+                    (int(slot_episode[i]), ob.take(next_obs, [i]))
                     for i in done_slots
                     if slot_episode[i] >= 0
                 )
@@ -333,7 +380,9 @@ def _rollout(
                 for i in done_slots:
                     if next_episode < n_episodes:
                         slot_episode[i] = next_episode
-                        next_obs[i] = sub_envs[int(i)].reset(seed=seed + next_episode)[0]
+                        first = sub_envs[int(i)].reset(seed=seed + next_episode)[0]
+                        _set_row(next_obs, int(i), first, envs)
+                        starts[i] = True
                         next_episode += 1
                     else:
                         slot_episode[i] = -1
@@ -349,7 +398,7 @@ def _rollout(
     # A step budget keeps the episodes cut short too (DAgger labels states, not episodes).
     partial = [int(e) for e in slot_episode if e >= 0] if n_recorded >= budget else []
     if record_obs:
-        final_obs.update((int(e), obs[i].copy()) for i, e in enumerate(slot_episode) if e >= 0)
+        final_obs.update((int(e), ob.take(obs, [i])) for i, e in enumerate(slot_episode) if e >= 0)
     kept = sorted(completed + partial) if per_episode else completed[:n_episodes] + partial
     rank_of_episode = {episode: rank for rank, episode in enumerate(kept)}
     return recorder.trace(rank_of_episode, final_obs)

@@ -63,6 +63,7 @@ from imitate.environments import EnvLike, env_record
 from imitate.errors import ImitateError, ResumeError
 from imitate.fileio import write_json
 from imitate.policy import MLPPolicy, Policy, SoftPolicy, fast_policy, load_policy, save_policy
+from imitate.privileged import PrivilegedMixture, is_privileged
 from imitate.runs import artefact_dir, check_same_settings, config_to_json, json_form
 
 
@@ -290,6 +291,12 @@ def _dagger_rounds(
     on_round: RoundCallback | None = None,
 ) -> tuple[MLPPolicy, DAggerHistory]:
     history = DAggerHistory()
+    privileged = is_privileged(expert)
+    if privileged and (config.gate != "none" or config.soft_labels):
+        raise ImitateError(
+            "a privileged expert (it acts on the env) labels every visited state online: "
+            "use --gate none and no soft labels"
+        )
     labelled: list[Dataset] = []
     policy: MLPPolicy | None = None
     members: list[MLPPolicy] = []
@@ -315,6 +322,8 @@ def _dagger_rounds(
         beta = config.beta.beta(round_index, config.rounds)
         if policy is None or beta >= 1.0:
             driver: Policy = expert
+        elif privileged:  # asked at every visited state, its labels recorded online
+            driver = PrivilegedMixture(expert, fast_policy(policy), beta, coins)  # type: ignore[arg-type]
         else:
             driver = MixturePolicy(expert, fast_policy(policy), beta, coins)
         rollout, steps, driving_calls = rollouts.collect(
@@ -327,6 +336,9 @@ def _dagger_rounds(
             queried = len(rollout)
             if config.soft_labels:
                 round_data = replace(round_data, teacher_logits=_logits(expert, rollout.obs))
+        elif privileged:  # the rollout recorded the expert's label of every state
+            round_data = rollout
+            queried = len(rollout)
         else:
             assert policy is not None
             if config.gate == "none":

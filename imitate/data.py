@@ -22,9 +22,10 @@ from typing import IO, Any
 import gymnasium as gym
 import numpy as np
 
+from imitate import observations as ob
 from imitate.errors import DatasetError, UnsupportedSpaceError, scrub
 from imitate.fileio import atomic_write
-from imitate.spaces import space_from_json, space_to_json, validate_actions
+from imitate.spaces import space_to_json, validate_actions
 
 FORMAT_VERSION = 1
 _REQUIRED = ("obs", "actions", "rewards", "terminated", "truncated", "episode_starts")
@@ -39,7 +40,7 @@ class DatasetMeta:
 
     env_id: str
     observation_space: dict[str, Any]
-    """JSON form of the observation space (:func:`imitate.spaces.space_to_json`)."""
+    """JSON form of the observation space (:func:`imitate.observations.obs_space_to_json`)."""
     action_space: dict[str, Any]
     """JSON form of the action space."""
     source: str = "unknown"
@@ -76,7 +77,9 @@ class DatasetMeta:
 
     def spaces(self) -> tuple[gym.Space[Any], gym.Space[Any]]:
         """The (observation, action) spaces as gymnasium objects."""
-        return space_from_json(self.observation_space), space_from_json(self.action_space)
+        return ob.obs_space_from_json(self.observation_space), ob.obs_space_from_json(
+            self.action_space
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,7 +87,9 @@ class Dataset:
     """Transitions of episodes, stored back to back (complete unless collected on a budget).
 
     Attributes:
-        obs: ``[N, *obs_shape]`` float32 observations ``s_t``.
+        obs: ``[N, *obs_shape]`` observations ``s_t``: float32 for float Box spaces, else
+            each leaf in its storage dtype (uint8 images stay uint8), a dict / tuple of
+            such arrays for Dict / Tuple spaces (:mod:`imitate.observations`).
         actions: ``[N, *action_shape]`` actions ``a_t`` taken (or labelled) in ``s_t``.
         rewards: ``[N]`` float32 rewards ``r_t``.
         terminated: ``[N]`` bool, true on an episode's terminal step.
@@ -93,13 +98,14 @@ class Dataset:
         meta: provenance and spaces.
         teacher_logits: optional ``[N, K]`` float32 teacher outputs (distillation).
         weights: optional ``[N]`` float32 per-sample loss weights.
-        final_obs: optional ``[E, *obs_shape]`` float32 observation after each episode's
-            last step (``s_T``; Minari stores ``T + 1`` observations per episode).
+        final_obs: optional ``[E, *obs_shape]`` observation after each episode's
+            last step (``s_T``; Minari stores ``T + 1`` observations per episode), of the
+            same structure and dtypes as ``obs``.
         expert_acted: optional ``[N]`` bool, true where the expert chose the action taken
             (a DAgger mixture's expert steps; its queries are counted from this column).
     """
 
-    obs: np.ndarray
+    obs: ob.AnyObs
     actions: np.ndarray
     rewards: np.ndarray
     terminated: np.ndarray
@@ -108,16 +114,20 @@ class Dataset:
     meta: DatasetMeta
     teacher_logits: np.ndarray | None = None
     weights: np.ndarray | None = None
-    final_obs: np.ndarray | None = None
+    final_obs: ob.AnyObs | None = None
     expert_acted: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return int(self.obs.shape[0])
+        return ob.obs_len(self.obs)
 
     def __repr__(self) -> str:
         """One line: env, size, array shapes and dtypes, source (never the arrays)."""
 
-        def shape(a: np.ndarray) -> str:
+        def shape(a: ob.ObsBatch) -> str:
+            if isinstance(a, dict):
+                return "{" + ", ".join(f"{k}: {shape(v)}" for k, v in a.items()) + "}"
+            if isinstance(a, tuple):
+                return "(" + ", ".join(shape(v) for v in a) + ")"
             return f"{a.dtype}[{', '.join(map(str, a.shape))}]"
 
         extras = [
@@ -161,7 +171,7 @@ class Dataset:
         starts, ends = self.episode_starts[chosen], self.episode_ends[chosen]
         index = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])
         new_starts = np.concatenate([[0], np.cumsum(ends - starts)[:-1]]).astype(np.int64)
-        final_obs = None if self.final_obs is None else self.final_obs[chosen]
+        final_obs = None if self.final_obs is None else ob.take(self.final_obs, chosen)
         return replace(self._take(index, new_starts), final_obs=final_obs)
 
     def select_transitions(self, index: np.ndarray) -> Dataset:
@@ -176,7 +186,7 @@ class Dataset:
         """Rows ``index`` of every per-transition array, with a new episode index."""
         return replace(
             self,
-            obs=self.obs[index],
+            obs=ob.take(self.obs, index),
             actions=self.actions[index],
             rewards=self.rewards[index],
             terminated=self.terminated[index],
@@ -189,11 +199,16 @@ class Dataset:
         )
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """All arrays by field name (optional ones only when present)."""
-        out = {name: getattr(self, name) for name in _REQUIRED}
+        """All arrays by ``.npz`` member name (optional ones only when present); Dict and
+        Tuple observations are one array per leaf, ``obs/<key>`` (and ``final_obs/<key>``)."""
+        out = {name: getattr(self, name) for name in _REQUIRED if name != "obs"}
         for name in (*_OPTIONAL, *_FLAGS, *_PER_EPISODE):
-            if getattr(self, name) is not None:
+            if getattr(self, name) is not None and name != "final_obs":
                 out[name] = getattr(self, name)
+        space = ob.obs_space_from_json(self.meta.observation_space)
+        out.update(ob.obs_to_arrays(self.obs, space, "obs"))
+        if self.final_obs is not None:
+            out.update(ob.obs_to_arrays(self.final_obs, space, "final_obs"))
         return out
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -227,8 +242,11 @@ def concatenate(datasets: list[Dataset], meta: DatasetMeta | None = None) -> Dat
             return None
         return np.concatenate(values)
 
+    final_obs = None
+    if all(d.final_obs is not None for d in datasets):
+        final_obs = ob.concatenate([d.final_obs for d in datasets if d.final_obs is not None])
     return Dataset(
-        obs=np.concatenate([d.obs for d in datasets]),
+        obs=ob.concatenate([d.obs for d in datasets]),
         actions=np.concatenate([d.actions for d in datasets]),
         rewards=np.concatenate([d.rewards for d in datasets]),
         terminated=np.concatenate([d.terminated for d in datasets]),
@@ -239,7 +257,7 @@ def concatenate(datasets: list[Dataset], meta: DatasetMeta | None = None) -> Dat
         meta=meta or first.meta,
         teacher_logits=optional("teacher_logits"),
         weights=optional("weights"),
-        final_obs=optional("final_obs"),
+        final_obs=final_obs,
         expert_acted=optional("expert_acted"),
     )
 
@@ -255,16 +273,25 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
             arrays = {name: npz[name] for name in npz.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise DatasetError(f"{path}: not a readable dataset file ({scrub(str(exc))})") from None
+    structured = any(name.startswith(f"obs{ob.SEP}") for name in arrays)
     for name in (*_REQUIRED, "meta_json"):
-        if name not in arrays:
+        if name not in arrays and not (name == "obs" and structured):
             raise DatasetError(f"{path}: field '{name}' is missing")
     try:
         meta_dict = json.loads(str(arrays.pop("meta_json")))
         meta = DatasetMeta(**meta_dict)
     except (json.JSONDecodeError, TypeError) as exc:
         raise DatasetError(f"{path}: field 'meta_json' is not valid metadata ({exc})") from exc
+    try:
+        obs_space = ob.obs_space_from_json(meta.observation_space)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{path}: field 'meta_json' has an unreadable space ({exc})") from exc
+    obs = ob.obs_from_arrays(arrays, obs_space, "obs", where=str(path))
+    final_obs = None
+    if "final_obs" in arrays or any(n.startswith(f"final_obs{ob.SEP}") for n in arrays):
+        final_obs = ob.obs_from_arrays(arrays, obs_space, "final_obs", where=str(path))
     dataset = Dataset(
-        obs=arrays["obs"],
+        obs=obs,
         actions=arrays["actions"],
         rewards=arrays["rewards"],
         terminated=arrays["terminated"],
@@ -273,7 +300,7 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
         meta=meta,
         teacher_logits=arrays.get("teacher_logits"),
         weights=arrays.get("weights"),
-        final_obs=arrays.get("final_obs"),
+        final_obs=final_obs,
         expert_acted=arrays.get("expert_acted"),
     )
     validate(dataset, source=str(path))
@@ -320,15 +347,16 @@ def validate(dataset: Dataset, source: str = "dataset") -> None:
         obs_space, action_space = dataset.meta.spaces()
     except (ValueError, KeyError, TypeError) as exc:
         raise fail("meta_json", f"has an unreadable space ({exc})") from exc
-    n = len(dataset)
+    try:
+        n = len(dataset)
+    except (ValueError, IndexError, AttributeError, TypeError) as exc:
+        raise fail("obs", f"is not a batch of observations ({exc})") from exc
     if n == 0:
         raise fail("obs", "is empty: the dataset has no transitions")
-    if not np.issubdtype(dataset.obs.dtype, np.floating):
-        raise fail("obs", f"has dtype {dataset.obs.dtype}, expected a float type")
-    if dataset.obs.shape[1:] != obs_space.shape:
-        raise fail("obs", f"has shape {dataset.obs.shape}, expected [N, {obs_space.shape}]")
-    if not np.isfinite(dataset.obs).all():
-        raise fail("obs", "contains NaN or inf")
+    if _flat_box(obs_space, dataset.obs):
+        _check_box_obs(dataset.obs, obs_space, "obs", fail)
+    else:
+        ob.validate(dataset.obs, obs_space, n, source)
     _check_actions(dataset.actions, action_space, n, fail)
     for name, dtype_ok in (
         ("rewards", np.issubdtype(dataset.rewards.dtype, np.floating)),
@@ -363,10 +391,32 @@ def validate(dataset: Dataset, source: str = "dataset") -> None:
             raise fail(name, f"must be bool of shape ({n},), got {values.dtype}{values.shape}")
     final_obs = dataset.final_obs
     if final_obs is not None:
+        if not _flat_box(obs_space, final_obs):
+            ob.validate(final_obs, obs_space, len(starts), source, name="final_obs")
+            return
+        assert isinstance(dataset.obs, np.ndarray)
         if final_obs.shape != (len(starts), *dataset.obs.shape[1:]):
             raise fail("final_obs", f"has shape {final_obs.shape}, expected [E, {obs_space.shape}]")
         if not np.isfinite(final_obs).all():
             raise fail("final_obs", "contains NaN or inf")
+
+
+def _flat_box(space: gym.Space[Any], obs: ob.ObsBatch) -> bool:
+    """Box observations held in one array: checked as before (float, or the Box's own
+    integer dtype), every other space leaf by leaf (:func:`imitate.observations.validate`)."""
+    return isinstance(space, gym.spaces.Box) and isinstance(obs, np.ndarray)
+
+
+def _check_box_obs(obs: np.ndarray, space: gym.Space[Any], name: str, fail: Any) -> None:
+    integer_space = np.issubdtype(np.dtype(space.dtype), np.integer)  # uint8 images
+    if not np.issubdtype(obs.dtype, np.floating) and not (
+        integer_space and np.issubdtype(obs.dtype, np.integer)
+    ):
+        raise fail(name, f"has dtype {obs.dtype}, expected a float type")
+    if obs.shape[1:] != space.shape:
+        raise fail(name, f"has shape {obs.shape}, expected [N, {space.shape}]")
+    if obs.dtype.kind == "f" and not np.isfinite(obs).all():
+        raise fail(name, "contains NaN or inf")
 
 
 def _check_actions(actions: np.ndarray, space: gym.Space[Any], n: int, fail: Any) -> None:
@@ -399,7 +449,7 @@ def make_meta(
         env_id=record["env_id"],
         env_kwargs=dict(record.get("env_kwargs") or {}),
         env_wrappers=list(record.get("env_wrappers") or []),
-        observation_space=space_to_json(observation_space),
+        observation_space=ob.obs_space_to_json(observation_space),
         action_space=space_to_json(action_space),
         source=source,
         seed=seed,
@@ -426,6 +476,8 @@ def dataset_warnings(dataset: Dataset) -> list[str]:
                 f"all {n} transitions take action {int(actions[0])}: a clone can only learn "
                 "a constant policy"
             )
+    if not isinstance(dataset.obs, np.ndarray) or dataset.obs.dtype.kind not in "biuf":
+        return out + _episode_warnings(dataset)
     flat = dataset.obs.reshape(n, -1)
     if n > 1:
         constant = np.flatnonzero(flat.min(axis=0) == flat.max(axis=0))
@@ -444,6 +496,12 @@ def dataset_warnings(dataset: Dataset) -> list[str]:
                 f"{int(outside.sum())} of {n} observations lie outside the observation space's "
                 f"bounds (first at index {int(np.argmax(outside))})"
             )
+    return out + _episode_warnings(dataset)
+
+
+def _episode_warnings(dataset: Dataset) -> list[str]:
+    """Episode boundaries that contradict the terminated/truncated flags."""
+    out: list[str] = []
     done = dataset.terminated | dataset.truncated
     ends = dataset.episode_ends - 1
     inside = done.copy()

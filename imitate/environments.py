@@ -70,6 +70,9 @@ def env_spec(
     )
 
 
+_MINIGRID_PREFIXES = ("BabyAI-", "MiniGrid-")
+
+
 def _registered(env_id: str) -> EnvSpec:
     module = None
     name = env_id
@@ -79,6 +82,13 @@ def _registered(env_id: str) -> EnvSpec:
             importlib.import_module(module)
         except ImportError as exc:
             raise EnvError(f"cannot import {module!r} for env {env_id!r}: {exc}") from exc
+    elif name.startswith(_MINIGRID_PREFIXES) and name not in gym.registry:
+        try:  # minigrid registers its BabyAI / MiniGrid envs when imported
+            importlib.import_module("minigrid")
+        except ImportError as exc:
+            raise EnvError(
+                f"env {env_id!r} needs the minigrid package: pip install 'imitate[babyai]'"
+            ) from exc
     try:
         spec = gym.spec(name)
     except gym.error.Error as exc:

@@ -158,7 +158,13 @@ def evaluate_checkpoint(
     from imitate.spaces import CategoricalHead
 
     checkpoint = read_checkpoint(path)  # one read: weights and PolicyMeta
-    policy = numpy_policy(checkpoint, str(path))
+    policy: Any
+    if checkpoint.get("kind") == "encoded":  # an observation encoder: rebuilt with torch
+        from imitate.encoded import encoded_policy_from_checkpoint
+
+        policy = encoded_policy_from_checkpoint(checkpoint, path).numpy_snapshot()
+    else:
+        policy = numpy_policy(checkpoint, str(path))
     meta = PolicyMeta.from_header(checkpoint)
     if env is None:
         if meta.env_id is None:

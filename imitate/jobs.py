@@ -49,7 +49,12 @@ def check_policy_env(policy: Any, env_id: EnvLike, name: str) -> None:
     from imitate.environments import env_name
 
     obs_space, action_space = env_spaces(env_id)
-    if policy.observation_space.shape != obs_space.shape or policy.action_space != action_space:
+    same_obs = policy.observation_space.shape == obs_space.shape
+    if obs_space.shape is None:  # Dict, Tuple, Text ...: compare the spaces themselves
+        from imitate.observations import obs_space_to_json
+
+        same_obs = obs_space_to_json(policy.observation_space) == obs_space_to_json(obs_space)
+    if not same_obs or policy.action_space != action_space:
         raise EnvError(
             f"{name} was trained for observations {policy.observation_space.shape} and actions "
             f"{policy.action_space}, but {env_name(env_id)} has {obs_space.shape} and "

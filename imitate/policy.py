@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from imitate import runtime
 from imitate.configs import Activation, PolicyConfig
+from imitate.encoded import EncodedPolicy, encoded_policy_from_checkpoint
 from imitate.errors import CheckpointError, UnsupportedSpaceError
 from imitate.runtime import (
     CHECKPOINT_FORMAT,
@@ -263,14 +264,18 @@ def _versions() -> dict[str, str]:
 
 
 def save_policy(
-    policy: MLPPolicy, path: str | os.PathLike[str], config: dict[str, Any] | None = None
+    policy: MLPPolicy | EncodedPolicy,
+    path: str | os.PathLike[str],
+    config: dict[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint atomically: weights (safetensors) + a JSON header of constructor
-    args, config and versions (see :mod:`imitate.runtime`)."""
+    args, config and versions (see :mod:`imitate.runtime`). Kind ``mlp`` for an
+    ``MLPPolicy``, ``encoded`` for an :class:`~imitate.encoded.EncodedPolicy` (its
+    constructor holds the encoder's, the Text vocabulary included)."""
     header = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
-        "kind": "mlp",
+        "kind": "encoded" if isinstance(policy, EncodedPolicy) else "mlp",
         "constructor": policy.constructor_args(),
         # what train_bc / load_policy attached: env, expert and seeds (explicit config wins)
         "config": {**getattr(policy, "provenance", {}), **(config or {})},
@@ -288,15 +293,19 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return checkpoint
 
 
-def load_policy(path: str | os.PathLike[str]) -> MLPPolicy:
-    """Load an ``MLPPolicy`` checkpoint written by :func:`save_policy` (its metadata:
-    ``policy.provenance``, or :func:`load_policy_with_meta` for the typed record)."""
+def load_policy(path: str | os.PathLike[str]) -> Any:
+    """Load a checkpoint written by :func:`save_policy` (its metadata: ``policy.provenance``,
+    or :func:`load_policy_with_meta` for the typed record): an ``MLPPolicy`` (kind ``mlp``)
+    or an :class:`~imitate.encoded.EncodedPolicy` (kind ``encoded``; typed ``Any`` so that
+    callers written for the MLP keep type-checking)."""
     return load_policy_with_meta(path)[0]
 
 
-def load_policy_with_meta(path: str | os.PathLike[str]) -> tuple[MLPPolicy, PolicyMeta]:
+def load_policy_with_meta(path: str | os.PathLike[str]) -> tuple[Any, PolicyMeta]:
     """The policy of a checkpoint and its :class:`PolicyMeta`, from one read of the file."""
     checkpoint = load_checkpoint(path)
+    if checkpoint.get("kind") == "encoded":
+        return encoded_policy_from_checkpoint(checkpoint, path), PolicyMeta.from_header(checkpoint)
     if checkpoint.get("kind") != "mlp":
         raise CheckpointError(f"{path}: unsupported policy kind {checkpoint.get('kind')!r}")
     try:

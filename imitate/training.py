@@ -37,6 +37,7 @@ from torch import Tensor
 from imitate import fastbc, losses
 from imitate.configs import LossConfig, OptimConfig, TrainerChoice
 from imitate.data import Dataset
+from imitate.encoded import EncodedPolicy
 from imitate.errors import ImitateError
 from imitate.losses import BCLoss, TermMetrics
 from imitate.optim import FastAdam
@@ -97,13 +98,17 @@ class TorchTrainer:
 
     def __init__(
         self,
-        policy: MLPPolicy,
+        policy: MLPPolicy | EncodedPolicy,
         loss: BCLoss,
         rows: TrainingRows,
         optim: OptimConfig,
         generator: torch.Generator,
+        net: torch.nn.Module | None = None,
     ) -> None:
-        self.net, self.loss, self.rows, self.generator = policy.net, loss, rows, generator
+        # ``net``: what maps the rows to head outputs (default ``policy.net``; an encoded
+        # policy's rows are indices into its observations, see imitate.encoded.IndexedNet)
+        self.net = policy.net if net is None else net
+        self.loss, self.rows, self.generator = loss, rows, generator
         self.optimizer = FastAdam(policy.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
         self.epoch = rows
 
@@ -169,8 +174,10 @@ class NumpyTrainer:
         self.trainer.release()
 
 
-def numpy_unsupported(policy: MLPPolicy, loss: BCLoss) -> str | None:
+def numpy_unsupported(policy: MLPPolicy | EncodedPolicy, loss: BCLoss) -> str | None:
     """Why the numpy trainer cannot take this setup (None: it can)."""
+    if not isinstance(policy, MLPPolicy):
+        return "the numpy trainer fits MLPs on vector observations (this policy has an encoder)"
     if not fastbc.supports(policy, uses_extra_terms=False):
         return (
             "the numpy trainer needs a Discrete action space and a tanh or relu MLP (float32, CPU)"
@@ -182,18 +189,19 @@ def numpy_unsupported(policy: MLPPolicy, loss: BCLoss) -> str | None:
 
 def make_trainer(
     choice: TrainerChoice,
-    policy: MLPPolicy,
+    policy: MLPPolicy | EncodedPolicy,
     loss: BCLoss,
     rows: TrainingRows,
     optim: OptimConfig,
     generator: torch.Generator,
+    net: torch.nn.Module | None = None,
 ) -> Trainer:
     """The trainer ``choice`` names ('auto': numpy where it applies, else torch)."""
     reason = numpy_unsupported(policy, loss)
     if choice == "numpy" and reason is not None:
         raise ImitateError(f"--trainer numpy: {reason}; use --trainer torch or auto")
-    if choice == "torch" or reason is not None:
-        return TorchTrainer(policy, loss, rows, optim, generator)
+    if choice == "torch" or reason is not None or not isinstance(policy, MLPPolicy):
+        return TorchTrainer(policy, loss, rows, optim, generator, net)
     return NumpyTrainer(policy, rows, optim)
 
 

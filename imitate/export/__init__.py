@@ -13,6 +13,7 @@ from typing import Literal
 
 import numpy as np
 
+from imitate.encoded import EncodedPolicy
 from imitate.errors import ImitateError
 from imitate.policy import MLPPolicy, Policy
 from imitate.spaces import CategoricalHead
@@ -22,7 +23,7 @@ FORMATS: tuple[str, ...] = ("onnx", "torchscript", "numpy", "c", "sb3")
 
 
 def export_policy(
-    policy: MLPPolicy,
+    policy: MLPPolicy | EncodedPolicy,
     fmt: Format,
     out_dir: Path,
     int8: bool = False,
@@ -41,6 +42,16 @@ def export_policy(
     by the action head)."""
     if int8 and fmt != "c":
         raise ImitateError("--int8 applies to the C export only")
+    if isinstance(policy, EncodedPolicy):
+        if fmt != "onnx":
+            raise ImitateError(
+                f"the {fmt} export takes MLP policies of vector observations; a policy with "
+                "an observation encoder (images, text, Dict, Discrete ...) exports to onnx"
+            )
+        from imitate.export.onnx import export_onnx
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return [export_onnx(policy, out_dir / "policy.onnx")]
     if prefix != "policy" and fmt != "c":
         raise ImitateError("--prefix applies to the C export only")
     if fmt == "c":

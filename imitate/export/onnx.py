@@ -13,16 +13,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from imitate.encoded import EncodedActionGraph, EncodedPolicy, onnx_input_names
+from imitate.encoders import ObsEncoder
 from imitate.errors import ImitateError
 from imitate.export.graph import ActionGraph, GatedActionGraph
 from imitate.fileio import write_bytes
+from imitate.observations import ObsBatch
 from imitate.policy import MLPPolicy
 
 OPSET = 18
 
 
-def export_onnx(policy: MLPPolicy, path: Path) -> Path:
+def export_onnx(policy: MLPPolicy | EncodedPolicy, path: Path) -> Path:
     """Write ``policy`` (normalisation and decision included) as one ONNX file."""
+    if isinstance(policy, EncodedPolicy):
+        return export_encoded_onnx(policy, path)
     example = torch.zeros(2, policy.obs_dim)
     batch = torch.export.Dim("batch")
     return _export(ActionGraph(policy), (example,), ["obs"], ["action"], ({0: batch},), path)
@@ -137,3 +142,27 @@ class OnnxGatedPolicy:
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         return self.step(obs, self.initial_state(len(obs)))[0]
+
+
+def export_encoded_onnx(policy: EncodedPolicy, path: Path) -> Path:
+    """Write ``policy`` (encoder, trunk, decision) as one ONNX file; tokenization stays
+    outside (feed :meth:`ObsEncoder.inputs`, see :class:`OnnxEncodedPolicy`)."""
+    example = tuple(torch.as_tensor(a) for a in policy.encoder.example_inputs(2))
+    batch = torch.export.Dim("batch")
+    names = onnx_input_names(policy)
+    shapes: tuple[Any, ...] = (tuple({0: batch} for _ in names),)  # one entry: *inputs
+    return _export(EncodedActionGraph(policy), example, names, ["action"], shapes, path)
+
+
+class OnnxEncodedPolicy:
+    """An exported encoded policy run by onnxruntime; ``encoder`` prepares the inputs
+    (tokenizes text) exactly as the torch policy does."""
+
+    def __init__(self, path: Path, encoder: ObsEncoder) -> None:
+        self.session = _session(path)
+        self.encoder = encoder
+        self.names = [i.name for i in self.session.get_inputs()]
+
+    def act(self, obs: ObsBatch) -> np.ndarray:
+        feeds = dict(zip(self.names, self.encoder.inputs(obs), strict=True))
+        return self.session.run(None, feeds)[0]

@@ -1,0 +1,152 @@
+"""Privileged experts: policies that act on the env objects, not on the observations.
+
+A *privileged* expert sees what the student does not: the env's true state (a pixel
+student's state teacher), or the whole env (BabyAI's bot plans on the full grid). It
+cannot label recorded observations after the fact; the rollout must hand it the envs
+while they are in the state to label. The protocol is the smallest that serves both
+uses (collecting the expert's own episodes, and labelling a learner's states in
+DAgger):
+
+``act_envs(envs, obs, starts, taken) -> actions [B]``
+
+* ``envs``: the ``B`` env objects (the sub-envs of a sync vector env) whose current
+  observations are the rows of ``obs``, in order;
+* ``obs``: those observations (an :data:`imitate.observations.ObsBatch`), for experts that
+  use them too;
+* ``starts``: ``bool [B]``, true where the env has just been reset (a new episode: a
+  planning expert drops its plan);
+* ``taken``: ``[B]`` the action last executed in each env (meaningless where ``starts``),
+  or ``None`` when not known; in DAgger the learner acts, so a planner must update its plan
+  with the action actually taken rather than the one it proposed.
+
+A privileged expert keeps per-env state (keyed by the env object) across calls; the
+caller promises to call it once per step for each env that holds an episode. Rollouts
+with one need per-episode seeding on sync vector envs (the env objects are in this
+process). :class:`UnwrappedState` adapts an ordinary Policy that acts on an attribute of
+``env.unwrapped`` (e.g. CartPole's ``state``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+
+from imitate.errors import ImitateError
+from imitate.runtime import Policy
+
+
+@runtime_checkable
+class EnvPolicy(Protocol):
+    """A privileged policy: acts on the env objects (see the module docstring)."""
+
+    def act_envs(
+        self,
+        envs: Sequence[gym.Env[Any, Any]],
+        obs: Any,
+        starts: np.ndarray,
+        taken: np.ndarray | None,
+    ) -> np.ndarray: ...
+
+
+class PrivilegedExpertError(ImitateError):
+    """A privileged expert was asked to label observations without their envs."""
+
+
+def is_privileged(policy: object) -> bool:
+    """True for a policy that must be handed the envs (:class:`EnvPolicy`)."""
+    return callable(getattr(policy, "act_envs", None))
+
+
+@dataclass(frozen=True)
+class UnwrappedState:
+    """A Policy on states, acting on ``getattr(env.unwrapped, attribute)`` of each env.
+
+    ``policy``: batched, ``states [B, *state_shape] -> actions [B, ...]``."""
+
+    policy: Policy
+    attribute: str = "state"
+
+    def states(self, envs: Sequence[gym.Env[Any, Any]]) -> np.ndarray:
+        """``[B, *state_shape]`` float32: the attribute of each env's unwrapped env."""
+        return np.stack(
+            [np.asarray(getattr(e.unwrapped, self.attribute), np.float32) for e in envs]
+        )
+
+    def act_envs(
+        self,
+        envs: Sequence[gym.Env[Any, Any]],
+        obs: Any,
+        starts: np.ndarray,
+        taken: np.ndarray | None,
+    ) -> np.ndarray:
+        return np.asarray(self.policy.act(self.states(envs)))
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        raise PrivilegedExpertError(
+            "a privileged expert acts on the envs' state; it cannot label observations alone"
+        )
+
+
+@runtime_checkable
+class LabellingPolicy(EnvPolicy, Protocol):
+    """A privileged policy whose executed actions differ from the labels it records (DAgger
+    around a privileged expert): the rollout steps the envs with ``actions`` and records
+    ``labels`` as the data's actions."""
+
+    def act_envs_labelled(
+        self,
+        envs: Sequence[gym.Env[Any, Any]],
+        obs: Any,
+        starts: np.ndarray,
+        taken: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class PrivilegedMixture:
+    """DAgger's beta-mixture around a privileged expert (:class:`EnvPolicy`).
+
+    The expert cannot label recorded states afterwards, so it is asked at every state the
+    rollout visits (its answers are the labels, recorded as the data's actions; a planner
+    is told the action actually executed through ``taken``); the executed action is the
+    expert's with probability ``beta`` (a coin per state), else the ``learner``'s."""
+
+    def __init__(
+        self, expert: EnvPolicy, learner: Policy, beta: float, rng: np.random.Generator
+    ) -> None:
+        self.expert, self.learner, self.beta, self.rng = expert, learner, beta, rng
+
+    def act_envs_labelled(
+        self,
+        envs: Sequence[gym.Env[Any, Any]],
+        obs: Any,
+        starts: np.ndarray,
+        taken: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        from imitate.observations import take
+
+        labels = np.asarray(self.expert.act_envs(envs, obs, starts, taken))
+        actions = labels.copy()
+        learner_rows = np.flatnonzero(self.rng.random(len(labels)) >= self.beta)
+        if len(learner_rows):
+            rows: Any = take(obs, learner_rows)
+            actions[learner_rows] = self.learner.act(rows)
+        return actions, labels
+
+    def act_envs(
+        self,
+        envs: Sequence[gym.Env[Any, Any]],
+        obs: Any,
+        starts: np.ndarray,
+        taken: np.ndarray | None,
+    ) -> np.ndarray:
+        return self.act_envs_labelled(envs, obs, starts, taken)[0]
+
+    def act(self, obs: Any) -> np.ndarray:
+        raise PrivilegedExpertError("a privileged mixture acts on the envs (act_envs)")
+
+    def reseed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)

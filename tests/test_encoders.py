@@ -1,0 +1,338 @@
+"""Observation encoders: the factory, hand-computed features, numpy == torch, JSON
+round trips through a checkpoint file, ONNX parity."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from imitate import runtime
+from imitate.encoders import (
+    BoxEncoder,
+    DictEncoder,
+    DiscreteEncoder,
+    EncoderConfig,
+    ImageEncoder,
+    MultiBinaryEncoder,
+    MultiDiscreteEncoder,
+    TextEncoder,
+    conv2d_numpy,
+    encoder_for_space,
+    encoder_from_json,
+    fit_vocabulary,
+    image_layout,
+)
+from imitate.errors import UnsupportedSpaceError
+from imitate.observations import batch, canonical_space
+
+TEXT = gym.spaces.Text(40, min_length=0, charset="abcdefghijklmnopqrstuvwxyz ")
+MISSIONS = ["go to the red ball", "go to the blue key", "pick up the red box"]
+
+
+def _sample(space: gym.Space, n: int, seed: int = 0):
+    """``n`` sampled observations as a storage batch (missions for Text)."""
+    space.seed(seed)
+    rng = np.random.default_rng(seed)
+
+    def one(sub: gym.Space):
+        if isinstance(sub, gym.spaces.Dict):
+            return {k: one(s) for k, s in sub.spaces.items()}
+        if isinstance(sub, gym.spaces.Tuple):
+            return tuple(one(s) for s in sub.spaces)
+        if isinstance(sub, gym.spaces.Text):
+            return MISSIONS[rng.integers(len(MISSIONS))]
+        return sub.sample()
+
+    return batch([one(space) for _ in range(n)], space)
+
+
+ALL_SPACES = {
+    "box": gym.spaces.Box(-2.0, 3.0, (5,), np.float32),
+    "box2d": gym.spaces.Box(-1.0, 1.0, (2, 3), np.float64),
+    "discrete": gym.spaces.Discrete(4, start=-1),
+    "multi_discrete": gym.spaces.MultiDiscrete([3, 2, 5]),
+    "multi_binary": gym.spaces.MultiBinary(6),
+    "image_hwc": gym.spaces.Box(0, 255, (7, 7, 3), np.uint8),
+    "image_chw": gym.spaces.Box(0, 255, (4, 40, 40), np.uint8),
+    "image_stack": gym.spaces.Box(0, 255, (2, 9, 9, 1), np.uint8),
+    "text": TEXT,
+    "dict": gym.spaces.Dict(
+        [
+            ("image", gym.spaces.Box(0, 255, (7, 7, 3), np.uint8)),
+            ("direction", gym.spaces.Discrete(4)),
+            ("mission", TEXT),
+        ]
+    ),
+    "tuple": gym.spaces.Tuple(
+        (gym.spaces.Discrete(32), gym.spaces.Discrete(11), gym.spaces.MultiBinary(2))
+    ),
+}
+EXPECTED = {
+    "box": BoxEncoder,
+    "box2d": BoxEncoder,
+    "discrete": DiscreteEncoder,
+    "multi_discrete": MultiDiscreteEncoder,
+    "multi_binary": MultiBinaryEncoder,
+    "image_hwc": ImageEncoder,
+    "image_chw": ImageEncoder,
+    "image_stack": ImageEncoder,
+    "text": TextEncoder,
+    "dict": DictEncoder,
+    "tuple": DictEncoder,
+}
+
+
+@pytest.mark.parametrize("name", list(ALL_SPACES))
+def test_factory_numpy_matches_torch_and_json_round_trips(name: str, tmp_path) -> None:
+    torch.manual_seed(0)
+    space = ALL_SPACES[name]
+    obs = _sample(space, 64)
+    encoder = encoder_for_space(space, obs, EncoderConfig(image_features=16, text_dim=8))
+    assert type(encoder) is EXPECTED[name]
+    with torch.no_grad():
+        features = encoder.encode(obs).numpy()
+    assert features.shape == (64, encoder.out_dim)
+    assert features.dtype == np.float32
+    np.testing.assert_allclose(encoder.encode_numpy(obs), features, rtol=1e-5, atol=1e-5)
+    # the checkpoint form: constructor JSON + weights in a safetensors file, no pickle
+    header = {
+        "format": runtime.CHECKPOINT_FORMAT,
+        "format_version": runtime.CHECKPOINT_VERSION,
+        "encoder": encoder.to_json(),
+    }
+    weights = {k: v.numpy() for k, v in encoder.state_dict().items()}
+    path = runtime.write_checkpoint(tmp_path / "enc.safetensors", weights, header)
+    loaded = runtime.read_checkpoint(path)
+    rebuilt = encoder_from_json(json.loads(json.dumps(loaded["encoder"])))
+    assert type(rebuilt) is type(encoder)
+    rebuilt.load_state_dict(
+        {k: torch.from_numpy(np.array(v)) for k, v in loaded["weights"].items()}
+    )
+    with torch.no_grad():
+        np.testing.assert_array_equal(rebuilt.encode(obs).numpy(), features)
+
+
+def test_box_encoder_standardises_with_fitted_statistics() -> None:
+    space = gym.spaces.Box(-10.0, 10.0, (3,), np.float32)
+    obs = np.array([[1.0, 5.0, 2.0], [3.0, 5.0, -2.0]], np.float32)
+    encoder = encoder_for_space(space, obs)
+    expected = np.array([[-1.0, 0.0, 1.0], [1.0, 0.0, -1.0]], np.float32)  # constant: std 1
+    np.testing.assert_allclose(encoder.encode(obs).detach().numpy(), expected, atol=1e-6)
+
+
+def test_discrete_and_multi_discrete_are_one_hot() -> None:
+    discrete = encoder_for_space(gym.spaces.Discrete(3, start=2))
+    np.testing.assert_array_equal(
+        discrete.encode(np.array([2, 4, 3])).numpy(), [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
+    )
+    multi = encoder_for_space(gym.spaces.MultiDiscrete([2, 3]))
+    out = multi.encode(np.array([[1, 0], [0, 2]])).numpy()
+    np.testing.assert_array_equal(out, [[0, 1, 1, 0, 0], [1, 0, 0, 0, 1]])
+    np.testing.assert_array_equal(multi.encode_numpy(np.array([[1, 0], [0, 2]])), out)
+
+
+def test_multi_binary_passes_bits() -> None:
+    encoder = encoder_for_space(gym.spaces.MultiBinary([2, 2]))
+    bits = np.array([[[1, 0], [0, 1]]], np.int8)
+    np.testing.assert_array_equal(encoder.encode(bits).numpy(), [[1, 0, 0, 1]])
+
+
+def test_text_tokenizer_vocabulary_padding_unknown_and_bag_of_words() -> None:
+    assert fit_vocabulary(["Go to the RED ball.", "go to the key"]) == [
+        "ball",
+        "go",
+        "key",
+        "red",
+        "the",
+        "to",
+    ]
+    encoder = encoder_for_space(
+        TEXT, np.array(["go to the red ball", "go to the key"]), EncoderConfig(max_tokens=4)
+    )
+    assert isinstance(encoder, TextEncoder)
+    ids = encoder.tokenize(["go purple ball", "", "go to the red ball"])
+    # vocabulary ids start at 2 (ball=2, go=3, ..., to=7); 1 is unknown, 0 padding
+    np.testing.assert_array_equal(ids, [[3, 1, 2, 0], [0, 0, 0, 0], [3, 7, 6, 5]])
+    weight = encoder.embedding.weight.detach().numpy()
+    features = encoder.encode(np.array(["go purple ball", ""])).detach().numpy()
+    np.testing.assert_allclose(features[0], weight[[3, 1, 2]].mean(axis=0), rtol=1e-6)
+    np.testing.assert_array_equal(features[1], np.zeros(encoder.out_dim))
+
+
+def test_conv2d_numpy_matches_torch() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 2, 11, 9)).astype(np.float32)
+    w = rng.normal(size=(4, 2, 3, 3)).astype(np.float32)
+    b = rng.normal(size=4).astype(np.float32)
+    for stride in (1, 2):
+        expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride)
+        np.testing.assert_allclose(conv2d_numpy(x, w, b, stride), expected.numpy(), atol=1e-4)
+
+
+def test_image_layouts_and_cnn_shapes() -> None:
+    assert image_layout((7, 7, 3)) == "HWC"
+    assert image_layout((3, 64, 64)) == "CHW"
+    assert image_layout((4, 64, 64)) == "CHW"  # 4 stacked grey frames
+    assert image_layout((64, 64)) == "HW"
+    assert image_layout((4, 32, 32, 3)) == "KHWC"
+    nature = ImageEncoder(gym.spaces.Box(0, 255, (4, 64, 64), np.uint8))
+    assert [m.kernel_size[0] for m in nature.convs if isinstance(m, torch.nn.Conv2d)] == [8, 4, 3]
+    small = ImageEncoder(gym.spaces.Box(0, 255, (7, 7, 3), np.uint8))
+    assert [m.kernel_size[0] for m in small.convs if isinstance(m, torch.nn.Conv2d)] == [3, 3]
+    with pytest.raises(UnsupportedSpaceError, match="too small"):
+        ImageEncoder(gym.spaces.Box(0, 255, (20, 20), np.uint8), EncoderConfig(cnn="nature"))
+
+
+def test_image_channels_last_equals_channels_first_with_the_same_weights() -> None:
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    hwc = rng.integers(0, 256, (5, 9, 9, 3), dtype=np.uint8)
+    a = ImageEncoder(gym.spaces.Box(0, 255, (9, 9, 3), np.uint8), EncoderConfig(image_features=8))
+    b = ImageEncoder(gym.spaces.Box(0, 255, (3, 9, 9), np.uint8), EncoderConfig(image_features=8))
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            a.encode(hwc).numpy(), b.encode(hwc.transpose(0, 3, 1, 2)).numpy(), atol=1e-6
+        )
+    # uint8 stays uint8 up to the model, which scales it into [0, 1] itself
+    assert a.inputs(hwc)[0].dtype == np.uint8
+
+
+def test_frame_stack_is_channels() -> None:
+    torch.manual_seed(0)
+    stacked = ImageEncoder(gym.spaces.Box(0, 255, (2, 9, 9, 1), np.uint8))
+    assert stacked.channels == 2
+    frames = np.random.default_rng(0).integers(0, 256, (3, 2, 9, 9, 1), dtype=np.uint8)
+    chw = ImageEncoder(gym.spaces.Box(0, 255, (2, 9, 9), np.uint8))
+    chw.load_state_dict(stacked.state_dict())
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            stacked.encode(frames).numpy(), chw.encode(frames[..., 0]).numpy(), atol=1e-6
+        )
+
+
+def test_dict_concatenates_entries_in_space_order() -> None:
+    space = ALL_SPACES["dict"]
+    obs = _sample(space, 8)
+    encoder = encoder_for_space(space, obs, EncoderConfig(image_features=16, text_dim=8))
+    assert isinstance(encoder, DictEncoder)
+    assert encoder.keys == ["image", "direction", "mission"]
+    assert encoder.input_names() == ["obs/image", "obs/direction", "obs/mission"]
+    assert encoder.out_dim == 16 + 4 + 8
+    with torch.no_grad():
+        features = encoder.encode(obs).numpy()
+        parts = [encoder.parts[k].encode(obs[k]).numpy() for k in encoder.keys]
+    np.testing.assert_array_equal(features, np.concatenate(parts, axis=1))
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        gym.spaces.Graph(gym.spaces.Box(0, 1, (2,)), None),
+        gym.spaces.Sequence(gym.spaces.Discrete(3)),
+        gym.spaces.Dict({"ok": gym.spaces.Discrete(2), "bad": gym.spaces.Sequence(TEXT)}),
+    ],
+)
+def test_unsupported_space_is_one_line_naming_it(space: gym.Space) -> None:
+    with pytest.raises(UnsupportedSpaceError) as info:
+        encoder_for_space(space)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "unsupported observation space" in message
+    assert ("Graph" in message) or ("Sequence" in message)
+
+
+def test_minigrid_mission_space_reads_as_text() -> None:
+    minigrid = pytest.importorskip("minigrid")
+    del minigrid
+    env = gym.make("BabyAI-GoToRedBallGrey-v0")
+    space = canonical_space(env.observation_space)
+    env.close()
+    assert isinstance(space["mission"], gym.spaces.Text)
+    encoder = encoder_for_space(
+        space,
+        batch(
+            [
+                {
+                    "image": np.zeros((7, 7, 3), np.uint8),
+                    "direction": 1,
+                    "mission": "go to the red ball",
+                }
+            ],
+            space,
+        ),
+    )
+    assert isinstance(encoder, DictEncoder)
+    assert isinstance(encoder.parts["mission"], TextEncoder)
+
+
+def test_onnx_export_of_a_dict_encoder_matches_torch(tmp_path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from imitate.export.onnx import _export
+
+    torch.manual_seed(0)
+    space = gym.spaces.Dict(
+        [
+            ("image", gym.spaces.Box(0, 255, (7, 7, 3), np.uint8)),
+            ("direction", gym.spaces.Discrete(4)),
+            ("mission", TEXT),
+            ("bits", gym.spaces.MultiBinary(3)),
+            ("vec", gym.spaces.Box(-1.0, 1.0, (2,), np.float32)),
+            ("md", gym.spaces.MultiDiscrete([2, 3])),
+            ("grid", gym.spaces.Box(0, 255, (5, 5, 2), np.uint8)),
+        ]
+    )
+    obs = _sample(space, 16)
+    obs["grid"] = np.random.default_rng(0).integers(0, 4, (16, 5, 5, 2)).astype(np.uint8)
+    encoder = encoder_for_space(space, obs, EncoderConfig(image_features=8, text_dim=4)).eval()
+    assert encoder.parts["grid"].levels == (4, 4)  # symbolic, one-hot inside the graph
+    example = tuple(torch.as_tensor(a) for a in encoder.example_inputs(2))
+    names = [n.replace("/", "_") for n in encoder.input_names()]
+    batch_dim = torch.export.Dim("batch")
+    path = _export(
+        encoder,
+        example,
+        names,
+        ["features"],
+        (tuple({0: batch_dim} for _ in names),),  # one entry: forward(*inputs)
+        tmp_path / "enc.onnx",
+    )
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = dict(zip(names, encoder.inputs(obs), strict=True))
+    (out,) = session.run(None, feeds)
+    with torch.no_grad():
+        np.testing.assert_allclose(out, encoder.encode(obs).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_symbolic_grid_is_one_hot_per_channel(tmp_path) -> None:
+    torch.manual_seed(0)
+    space = gym.spaces.Box(0, 255, (7, 7, 3), np.uint8)
+    rng = np.random.default_rng(0)
+    grid = np.stack([rng.integers(0, n, (20, 7, 7)) for n in (11, 6, 3)], axis=-1)
+    grid = grid.astype(np.uint8)
+    encoder = encoder_for_space(space, grid, EncoderConfig(image_features=8))
+    assert isinstance(encoder, ImageEncoder)
+    assert encoder.levels == (11, 6, 3)  # BabyAI: object, colour, state
+    assert encoder.convs[0].in_channels == 20
+    # the one-hot input by hand: cell (2, 5) of image 0
+    codes = encoder._nchw(torch.as_tensor(grid))[:, encoder.one_hot_source]
+    hot = (codes == encoder.one_hot_value[None, :, None, None]).numpy()[0, :, 2, 5]
+    expected = np.concatenate([np.eye(n)[grid[0, 2, 5, c]] for c, n in enumerate((11, 6, 3))])
+    np.testing.assert_array_equal(hot, expected)
+    with torch.no_grad():
+        features = encoder.encode(grid).numpy()
+    np.testing.assert_allclose(encoder.encode_numpy(grid), features, rtol=1e-5, atol=1e-5)
+    rebuilt = encoder_from_json(json.loads(json.dumps(encoder.to_json())))
+    rebuilt.load_state_dict(encoder.state_dict())
+    with torch.no_grad():
+        np.testing.assert_array_equal(rebuilt.encode(grid).numpy(), features)
+    # pixels (bright values) stay pixels; the mode can be forced
+    frames = rng.integers(0, 256, (4, 7, 7, 3), dtype=np.uint8)
+    assert encoder_for_space(space, frames).levels is None  # type: ignore[attr-defined]
+    forced = encoder_for_space(space, grid, EncoderConfig(image_mode="pixels"))
+    assert forced.levels is None  # type: ignore[attr-defined]
