@@ -498,6 +498,8 @@ def load_command_config(cls: Any, path: Path) -> Any:
         raise os_error(exc, path) from None
     except json.JSONDecodeError as exc:
         raise ConfigFileError(f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise ConfigFileError(f"{path}: not a text file (expected a run's config.json)") from None
     return config_from_json(cls, data, str(path))
 
 

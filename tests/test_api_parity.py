@@ -133,6 +133,12 @@ def test_from_refuses_a_config_of_another_command(
     assert code == 2 and err.startswith("imitate: error: ") and "unknown field 'format'" in err, err
     code, _, err = run_cli(["bc", "--from", str(tmp_path / "missing.json")], capsys)
     assert code == 2 and "config file not found" in err, err
+    (tmp_path / "demos.npz").write_bytes(b"PK\x03\x04\xaa\xff binary")  # a dataset, not JSON
+    code, _, err = run_cli(["bc", "--from", str(tmp_path / "demos.npz")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "not a text file" in err, err
+    (tmp_path / "list.json").write_text("[1, 2]")
+    code, _, err = run_cli(["bc", "--from", str(tmp_path / "list.json")], capsys)
+    assert code == 2 and err.startswith("imitate: error: ") and err.count("\n") == 1, err
 
 
 def test_eval_equals_the_library(clone: Path, capsys: pytest.CaptureFixture[str]) -> None:
