@@ -462,6 +462,14 @@ class RoundStore:
     (:class:`~imitate.errors.ResumeError`).
     """
 
+    SETTINGS = "dagger.json"
+
+    @classmethod
+    def started(cls, root: Path | None) -> bool:
+        """Whether a DAgger run was started in ``root`` (its settings file is there), i.e.
+        whether a resumed command has DAgger rounds to continue rather than to begin."""
+        return root is not None and (root / cls.SETTINGS).is_file()
+
     def __init__(
         self,
         root: Path,
@@ -474,7 +482,7 @@ class RoundStore:
         expected = json_form(
             {"env": env_record(env_id), "config": config_to_json(config), "expert": expert_info}
         )
-        path = root / "dagger.json"
+        path = root / self.SETTINGS
         if resume:
             if not path.is_file():
                 raise ResumeError(f"{root}: no DAgger run to resume here (no dagger.json)")

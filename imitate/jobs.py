@@ -226,7 +226,7 @@ def dagger_into(
     ``state_dir`` (:func:`imitate.runs.resumable`): each round is saved in its ``rounds``
     folder as it finishes; with ``resume``, the rounds found there are loaded, not rerun."""
     from imitate.collect import evaluate
-    from imitate.dagger import bc_label_curve, dagger
+    from imitate.dagger import RoundStore, bc_label_curve, dagger
     from imitate.environments import env_name
     from imitate.plots import plot_return_vs_labels
     from imitate.policy import save_policy
@@ -240,7 +240,7 @@ def dagger_into(
         progress=progress,
         rollouts=rollouts,
         run_dir=rounds,
-        resume=resume and rounds is not None and (rounds / "dagger.json").is_file(),
+        resume=resume and RoundStore.started(rounds),
     )
     save_policy(policy, out_dir / "policy.pt")  # env, expert, config: recorded by dagger()
     log.log_records("dagger", history.records)

@@ -23,7 +23,7 @@ from imitate.bc import train_bc
 from imitate.collect import EvalResult, collect, evaluate
 from imitate.configs import RunConfig as RunConfig  # re-exported
 from imitate.constants import EVAL_SEED
-from imitate.dagger import dagger
+from imitate.dagger import RoundStore, dagger
 from imitate.data import load_dataset
 from imitate.distill import distill, distillation_report
 from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
@@ -177,7 +177,7 @@ def run_pipeline(
             config.dagger,
             progress=progress,
             run_dir=rounds,
-            resume=resume and rounds is not None and (rounds / "dagger.json").is_file(),
+            resume=resume and RoundStore.started(rounds),
         )
         metrics.log_records("dagger", dagger_history.records)
         path = save_policy(learner, out_dir / "dagger" / "policy.pt", recorded)
