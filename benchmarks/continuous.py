@@ -44,9 +44,10 @@ LOSSES: tuple[BoxLoss, ...] = ("mse", "huber", "nll", "beta_nll")
 DEMO_COUNTS = (1, 5, 25)
 EVAL_SEED = 10_000
 STUDENT_SIZES = ((64, 64), (32, 32), (24, 24), (16, 16), (16,), (8,), (4,))
-# --methods: BC = BC-1/5/25 and the Box losses; student = the student, its float32 C
-# export (a control: same function up to float rounding) and its int8 C export.
-METHODS = ("BC", "DAgger", "student")
+# --methods: BC = BC-1/5/25 and the Box losses, BC-25 = that row alone; student = the
+# student, its float32 C export (a control: the same function up to float rounding) and
+# its int8 C export.
+METHODS = ("BC", "BC-25", "DAgger", "student")
 BC_ROWS = tuple(f"BC-{n}" for n in DEMO_COUNTS)
 
 
@@ -115,7 +116,8 @@ def one_seed(
 
     demos = collect(expert, env_id, max(DEMO_COUNTS), seed=1000 * (seed + 1), source="zoo")
     config = replace(bc, seed=seed)
-    for count in DEMO_COUNTS if "BC" in methods else ():
+    counts = DEMO_COUNTS if "BC" in methods else DEMO_COUNTS[-1:] if "BC-25" in methods else ()
+    for count in counts:
         subset = demos.select_episodes(np.arange(count))
         (policy, _), wall = timed(lambda s=subset: train_bc(s, config))
         row(f"BC-{count}", policy, len(subset), wall)
@@ -295,14 +297,29 @@ def write(name: str, run: dict[str, Any], quiet: bool = False) -> None:
 
 
 def merge(names: list[str], out: str) -> None:
-    """One result (rows, references, summary, figure) from runs of disjoint tasks."""
+    """One result (rows, references, summary, figure) from runs of disjoint tasks, or of
+    one task's disjoint seeds (``--first-seed``) measured with the same expert."""
     runs = [json.loads((RESULTS / f"{n}.json").read_text()) for n in names]
+    tasks = list(dict.fromkeys(t for r in runs for t in r["tasks"]))
+    for task in tasks:
+        references = [r["references"][task] for r in runs if task in r["references"]]
+        if any(ref != references[0] for ref in references):
+            raise SystemExit(f"{task}: the runs to merge used different experts or references")
+        keys = [
+            (row["method"], row["seed"]) for r in runs for row in r["rows"] if row["task"] == task
+        ]
+        if len(keys) != len(set(keys)):
+            raise SystemExit(f"{task}: the runs to merge share a (method, seed) row")
+    completed: dict[str, int] = {}
+    for r in runs:
+        for t in r["tasks"]:
+            completed[t] = completed.get(t, 0) + r["seeds_completed"]
     merged: dict[str, Any] = {
         "merged_from": [
             {"name": n, "command": r["command"]} for n, r in zip(names, runs, strict=True)
         ],
-        "tasks": [t for r in runs for t in r["tasks"]],
-        "seeds_completed": {t: r["seeds_completed"] for r in runs for t in r["tasks"]},
+        "tasks": tasks,
+        "seeds_completed": completed,
         "eval_episodes": sorted({r["eval_episodes"] for r in runs}),
         "eval_seeds": f"{EVAL_SEED} + i",
         "default_box_loss": BCConfig().loss.box_loss,
@@ -317,6 +334,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first .. first+seeds-1")
     parser.add_argument("--episodes", type=int, default=50, help="evaluation episodes")
     parser.add_argument("--losses", default=",".join(LOSSES), help="'' skips the comparison")
     parser.add_argument("--loss-seeds", type=int, default=None, help="seeds of the comparison")
@@ -367,13 +385,13 @@ def main() -> None:
             "expert_model": {k: shipped.get(k) for k in ("algo", "timesteps", "file", "command")},
         }
         print(f"{env_id}: expert {expert_return:.1f}, random {random_return:.1f}", flush=True)
-        for seed in range(args.seeds):
-            seed_losses = losses if seed < loss_seeds else ()
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            seed_losses = losses if seed - args.first_seed < loss_seeds else ()
             for r in one_seed(env_id, expert, seed, args.episodes, bc, seed_losses, methods):
                 score = (r["return"] - random_return) / (expert_return - random_return)
                 run["rows"].append({"task": env_id, **r, "score": score})
             # Partial results survive an interrupted run: rewritten after every seed.
-            run["seeds_completed"] = seed + 1
+            run["seeds_completed"] = seed - args.first_seed + 1
             run["wall_time_s"] = round(time.perf_counter() - start, 1)
             write(args.out, run, quiet=True)
     write(args.out, run)
