@@ -260,6 +260,10 @@ def test_sac_zip_is_actor_only_and_its_cache_squashes_the_mean_to_the_bounds(
     mu = actor.logits(obs)[:, :1]
     np.testing.assert_allclose(actor.act(obs), -2 + (np.tanh(mu) + 1) * 2, atol=1e-6)
     assert np.abs(expected).max() > 0.5  # the scale matters on these states
+    from agents.sb3_safe import load_safe_for_env  # nothing unpickled: the same actor
+
+    np.testing.assert_allclose(load_safe_for_env(slim, "Pendulum-v1").act(obs), actor.act(obs),
+                               atol=1e-6)  # fmt: skip
 
 
 def test_sac_mujoco_entry_trains_and_saves_the_actor_only(tmp_path: Path) -> None:
