@@ -583,6 +583,36 @@ def record_snapshot(
     return _evaluate_and_record(entry, out, timesteps, ship)
 
 
+def evaluate_snapshots(
+    env_id: str, folder: Path, episodes: int | None = None, min_steps: int = 0
+) -> list[dict[str, Any]]:
+    """Every ``<steps>.zip`` snapshot in ``folder`` (from ``min_steps`` on) evaluated like a
+    shipped expert (:data:`~imitate.constants.EXPERT_EVAL_EPISODES` episodes, reset seeds
+    ``EVAL_SEED + i``), rebuilt from its tensors (:mod:`agents.sb3_safe`), in step order."""
+    from agents.sb3_safe import load_safe_for_env
+    from imitate.collect import evaluate
+    from imitate.constants import EVAL_SEED, EXPERT_EVAL_EPISODES
+
+    zips = [z for z in folder.glob("*.zip") if z.stem.isdigit() and int(z.stem) >= min_steps]
+    rows = []
+    for path in sorted(zips, key=lambda z: int(z.stem)):
+        result = evaluate(
+            load_safe_for_env(path, env_id), env_id, episodes or EXPERT_EVAL_EPISODES, EVAL_SEED
+        )
+        rows.append(
+            {"steps": int(path.stem), "file": str(path), "mean_return": result.mean_return}
+            | {"std_return": result.std_return, "min_return": float(result.returns.min())}
+        )
+    return rows
+
+
+def best_snapshot(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The snapshot with the best mean return (the latest of equals)."""
+    if not rows:
+        raise ImitateError("no snapshots to choose from")
+    return max(reversed(rows), key=lambda r: r["mean_return"])
+
+
 def list_experts() -> list[dict[str, Any]]:
     """The shipped experts (from the manifest: no env, no rollouts) with their measured
     and required returns."""

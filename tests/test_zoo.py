@@ -289,7 +289,7 @@ def test_sac_snapshot_ships_as_the_shorter_run_it_equals(tmp_path: Path) -> None
     record_snapshot records it with that command, checked against the zoo entry."""
     import torch
 
-    from agents.zoo import record_snapshot, snapshot_timesteps
+    from agents.zoo import best_snapshot, evaluate_snapshots, record_snapshot, snapshot_timesteps
 
     snapshots = tmp_path / "snapshots"
     train_expert("Pendulum-v1", 0, tmp_path / "long.zip", 170, snapshot_every=80,
@@ -314,6 +314,13 @@ def test_sac_snapshot_ships_as_the_shorter_run_it_equals(tmp_path: Path) -> None
     assert all(torch.equal(shipped[k], reference[k]) for k in shipped)
     longer = teacher_from_entry(tmp_path / "long.zip", short).policy.actor.state_dict()
     assert not all(torch.equal(longer[k], reference[k]) for k in shipped)  # it trained on
+
+    evals = evaluate_snapshots("Pendulum-v1", snapshots, episodes=2)
+    assert [r["steps"] for r in evals] == [80, 160] and len(evaluate_snapshots(
+        "Pendulum-v1", snapshots, episodes=2, min_steps=100)) == 1  # fmt: skip
+    rows = [{"steps": 80, "mean_return": -5.0}, {"steps": 160, "mean_return": -5.0}]
+    assert best_snapshot(rows)["steps"] == 160  # the latest of equals
+    assert best_snapshot([*rows, {"steps": 240, "mean_return": -9.0}])["steps"] == 160
 
 
 def test_snapshot_of_another_training_is_refused(tmp_path: Path) -> None:
