@@ -397,3 +397,44 @@ def test_distill_cli_qat_saves_weights_on_the_int8_grid(
             scale = w.abs().amax(dim=1, keepdim=True) / 127
             torch.testing.assert_close(w / scale, torch.round(w / scale), atol=1e-4, rtol=0)
     assert json.loads((tmp_path / "s" / "distill.json").read_text())["qat"]["states"] > 0
+
+
+def test_per_channel_ranges_are_mse_optimal_and_exact_in_c(
+    students: dict[str, tuple[MLPPolicy, np.ndarray, np.ndarray]], tmp_path: Path
+) -> None:
+    """ReLU / hard-tanh layers with a scale per channel: each channel's clip has no larger
+    squared error than its min/max range, the zero point and clamp are shared (the C keeps
+    one per layer), and the C is bit-exact with the model."""
+    from imitate.export.c import _int8_source, _Names
+    from imitate.export.int8 import PER_CHANNEL, channel_ranges
+
+    rng = np.random.default_rng(0)
+    h = np.maximum(rng.standard_t(2, size=(4000, 3)), 0.0)  # heavy-tailed ReLU units
+    for relu, values in ((True, h), (False, np.clip(rng.normal(size=(4000, 3)), -1, 1))):
+        scales, zero, lo, hi = channel_ranges(values, relu)
+        levels = 255 if relu else 127
+        assert (zero, lo, hi) == ((-128, -128, 127) if relu else (0, -127, 127))
+        for j, s in enumerate(scales):
+            top = np.abs(values[:, j]).max() / levels
+
+            def error(scale: float, col: np.ndarray = values[:, j]) -> float:
+                q = np.clip(np.rint(col / scale) + zero, lo, hi)
+                return float(np.mean(((q - zero) * scale - col) ** 2))
+
+            assert error(s) <= error(top)
+            assert all(error(s) <= error(c * top) for c in (0.3, 0.5, 0.8))
+    for name in ("lunar-relu", "cartpole-hardtanh"):
+        policy, states, calibration = students[name]
+        model = quantize_policy(policy, calibration, 8, clip=(PER_CHANNEL,))
+        assert len(set(model.layers[0].multiplier.tolist())) > 1
+        header, source = _int8_source(policy, model, _Names("policy"))
+        (tmp_path / "policy.h").write_text(header)
+        (tmp_path / "policy.c").write_text(source)
+        c_policy = CPolicy(tmp_path / "policy.c")
+        np.testing.assert_array_equal(c_policy.act(states), model.act(states))
+        np.testing.assert_array_equal(
+            c_policy.outputs_q(model.quantize_obs(states[:500])),
+            model.outputs_q(model.quantize_obs(states[:500])),
+        )
+    with pytest.raises(ImitateError, match="clip needs"):
+        quantize_policy(students["cartpole-tanh"][0], calibration, clip=(PER_CHANNEL,))
