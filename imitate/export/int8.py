@@ -576,3 +576,76 @@ def quantization_aware_finetune(
             if candidate_score > best_score:
                 best, best_score = candidate, candidate_score
     return best
+
+
+EXP2_Q15 = np.rint(32768.0 * 2.0 ** (-np.arange(65) / 64.0)).astype(np.int64)
+"""``2^(-i/64)`` in Q15, ``i = 0..64``: the integer JS gate's exponential (range-reduced:
+``2^-(n + f) = 2^-f >> n``, linear interpolation on 10 more bits of ``f``)."""
+LOG2_Q16 = np.rint(65536.0 * np.log2(1.0 + np.arange(65) / 64.0)).astype(np.int64)
+"""``log2(1 + i/64)`` in Q16, ``i = 0..64``: the integer JS gate's logarithm (mantissa
+after the leading bit, linear interpolation on 10 more bits)."""
+LN2_Q15 = 22713
+"""``round(ln 2 * 2^15)``: bits to nats in the gate's threshold comparison."""
+GATE_UNSET = -(2**31)
+"""``anchor[0]`` of a gate with no action chosen yet (the int32 outputs never reach it)."""
+
+
+def gate_multiplier(out_scale: float) -> tuple[int, int]:
+    """(int32 multiplier, right shift) with ``d * multiplier >> shift`` ~= the logit
+    difference ``d`` (int32 output units) in Q16 bits: ``d * out_scale / ln 2 * 2^16``."""
+    mult, shift = quantize_multiplier(np.array([out_scale * 65536.0 / np.log(2.0)]))
+    return int(mult[0]), 31 - int(shift[0])
+
+
+def softmax_q16(out: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
+    """int32 outputs ``[B, K]`` -> probabilities ``[B, K]`` in Q16 (int64 values), as the
+    generated C: ``e_k = 2^-(u_k)`` in Q15 with ``u_k`` the difference to the largest
+    output in Q16 bits, then ``p_k = (e_k << 16) / sum(e)`` (unsigned integer division)."""
+    out = np.asarray(out, dtype=np.int64)
+    d = out.max(axis=1, keepdims=True) - out
+    u = (d * multiplier) >> shift
+    n, f = u >> 16, u & 0xFFFF
+    i, r = f >> 10, f & 1023
+    e = EXP2_Q15[i] + (((EXP2_Q15[i + 1] - EXP2_Q15[i]) * r + 512) >> 10)
+    e = np.where(n >= 16, 0, e >> np.minimum(n, 15))
+    return (e << 16) // e.sum(axis=1, keepdims=True)
+
+
+def _log2_q16(p: np.ndarray) -> np.ndarray:
+    """``log2(p)`` in Q16 of integers ``1 <= p < 2^18`` (int64 arrays)."""
+    msb = np.floor(np.log2(np.maximum(p, 1))).astype(np.int64)  # exact for these integers
+    f = ((p << (30 - msb)) >> 14) & 0xFFFF
+    i, r = f >> 10, f & 1023
+    return (msb << 16) + LOG2_Q16[i] + (((LOG2_Q16[i + 1] - LOG2_Q16[i]) * r + 512) >> 10)
+
+
+def js_raw(pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    """``JS(pa, pb) * 2^33 / ln 2`` (int64 ``[B]``) of Q16 probabilities ``[B, K]``:
+    ``H(m) - (H(pa) + H(pb)) / 2`` with ``m = (pa + pb) / 2`` kept exact in Q17 and
+    ``-p log2 p`` from :func:`_log2_q16` (0 for ``p = 0``)."""
+
+    def plogp(p: np.ndarray, frac: int) -> np.ndarray:  # p (frac - log2 p) in Q16 * Q(frac)
+        return np.where(p > 0, p * ((frac << 16) - _log2_q16(p)), 0).sum(axis=1)
+
+    pa, pb = np.asarray(pa, dtype=np.int64), np.asarray(pb, dtype=np.int64)
+    return plogp(pa + pb, 17) - plogp(pa, 16) - plogp(pb, 16)
+
+
+def threshold_q16(threshold: float) -> int:
+    """The gate's threshold (nats) in Q16, as the header's ``<P>_GATE_THRESHOLD``."""
+    return int(threshold * 65536.0 + 0.5)
+
+
+def gate_step(out: np.ndarray, anchor: np.ndarray, threshold: int, out_scale: float) -> np.ndarray:
+    """The integer JS gate's next anchors ``[B, K]`` (int32 outputs; ``anchor [B, K]``,
+    row ``[GATE_UNSET, ...]``: none yet): the current outputs where the anchor is unset or
+    ``JS(softmax(out), softmax(anchor)) > threshold`` (Q16 nats), compared exactly in
+    integers as ``js_raw * LN2_Q15 > threshold << 32``; else the anchor. The held action
+    is the anchor's argmax (:class:`imitate.policy.JSGatedPolicy` in integers)."""
+    out, anchor = np.asarray(out, dtype=np.int64), np.asarray(anchor, dtype=np.int64)
+    multiplier, shift = gate_multiplier(out_scale)
+    fresh = anchor[:, 0] == GATE_UNSET
+    safe = np.where(fresh[:, None], out, anchor)
+    raw = js_raw(softmax_q16(out, multiplier, shift), softmax_q16(safe, multiplier, shift))
+    switch = fresh | (raw * LN2_Q15 > (int(threshold) << 32))
+    return np.where(switch[:, None], out, anchor).astype(np.int32)
