@@ -191,11 +191,14 @@ def emlearn_export(policy: MLPPolicy, folder: Path) -> tuple[str, ...] | None:
     observation normalisation folded into the first layer, an identity output layer and
     argmax), as ``emlw.h``/``emlw.c``; the extra compiler flags it needs. None: emlearn
     is not installed, or the activation is not one of emlearn's."""
+    settings = np.geterr()
     try:
         import emlearn
         from emlearn.net import c_generate_net_loadable
     except ImportError:
         return None
+    finally:  # importing emlearn sets numpy to raise on underflow, which Adam's moments hit
+        np.seterr(**settings)
     if policy.config.activation not in ("relu", "tanh"):
         return None
     layers = [(w, b) for kind, w, b in policy.numpy_snapshot().layers.ops if kind == "linear"]
