@@ -72,14 +72,18 @@ def test_hardtanh_student_runs_in_numpy_and_float_c(
         ("cartpole-relu", 0.99, 16),
         ("cartpole-hardtanh", 0.99, 16),
         ("cartpole-tanh", 0.99, 16),
-        ("lunar-relu", 0.97, 16),  # post-training quantisation: 98.2 % measured
-        ("lunar-relu-qat", 0.99, 16),  # the same student after QAT of its weights: 99.97 %
+        ("lunar-relu", 0.97, 16),  # post-training quantisation: 99.18 % measured
+        ("lunar-relu-qat", 0.99, 16),  # the same student after QAT: 99.98 %
         # int8 hidden activations (the default)
         ("cartpole-relu", 0.99, 8),
         ("cartpole-hardtanh", 0.99, 8),
         ("cartpole-tanh", 0.99, 8),
-        ("lunar-relu", 0.975, 8),  # 98.5 % measured: 8-bit ReLU units lose more
-        ("lunar-relu-qat", 0.975, 8),  # QAT does not recover it (98.4 %)
+        (
+            "lunar-relu",
+            0.975,
+            8,
+        ),  # 98.39 % measured (per-channel scales): 8-bit ReLU units lose more
+        ("lunar-relu-qat", 0.975, 8),  # QAT on the export's grid: 98.66 %
     ],
 )
 def test_int8_c_is_bit_exact_with_its_model_and_agrees_with_torch(
