@@ -78,11 +78,7 @@ def test_hardtanh_student_runs_in_numpy_and_float_c(
         ("cartpole-relu", 0.99, 8),
         ("cartpole-hardtanh", 0.99, 8),
         ("cartpole-tanh", 0.99, 8),
-        (
-            "lunar-relu",
-            0.975,
-            8,
-        ),  # 98.39 % measured (per-channel scales): 8-bit ReLU units lose more
+        ("lunar-relu", 0.975, 8),  # 98.39 % measured: 8-bit ReLU units lose more
         ("lunar-relu-qat", 0.975, 8),  # QAT on the export's grid: 98.66 %
     ],
 )
