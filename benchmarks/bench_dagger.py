@@ -119,6 +119,7 @@ def warm_vs_fresh() -> list[dict[str, float]]:
                 seed=seed,
                 rounds=6,  # the settings this study was measured with
                 whole_episodes=False,
+                whole_first_round=False,
                 patience=None,
             )
             learner, history = dagger(env_id, expert, config)

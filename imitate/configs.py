@@ -276,6 +276,10 @@ class DAggerConfig:
     whole_episodes: bool = True
     """Rounds of whole episodes, as many as ``steps_per_round`` holds and at least one (round
     0 is then plain BC data); False: exactly ``steps_per_round`` states, episodes cut short."""
+    whole_first_round: bool = False
+    """With ``whole_episodes=False``: round 0 (the expert's) still of whole episodes, as many
+    as ``steps_per_round`` holds and at least one, and only the learner's rounds cut (what
+    ``imitate run`` does); no effect with ``whole_episodes``."""
     patience: int | None = 2
     """Stop when the evaluated learner return has not improved on its best for this many
     rounds and return the best learner (needs ``eval_episodes`` > 0; None: run every round)."""
@@ -384,7 +388,8 @@ class RunConfig:
                 early_stop=EarlyStopConfig(eval_every=200, patience=5),
             ),  # measured here
             warm_start=False,
-            whole_episodes=False,
+            whole_episodes=False,  # the learner's rounds: 1000 states, episodes cut
+            whole_first_round=True,  # round 0: whole expert episodes, as `imitate dagger`
             patience=None,
         )
     )
