@@ -9,6 +9,7 @@ import pytest
 
 from envs.tightrope import TightropeExpert
 from imitate import BCConfig, EarlyStopConfig, OptimConfig, collect, evaluate, train_bc
+from imitate.configs import short_round_bc
 from imitate.dagger import BetaSchedule, DAggerConfig, MixturePolicy, dagger
 
 FAST_BC = BCConfig(
@@ -125,7 +126,9 @@ def test_gated_rounds_query_at_the_target_rate(gate: str) -> None:
 
 @pytest.mark.slow
 def test_dagger_beats_bc_with_the_same_labels_on_tightrope() -> None:
-    config = DAggerConfig(rounds=4, steps_per_round=1000, eval_episodes=0, seed=0)
+    config = DAggerConfig(
+        rounds=4, steps_per_round=1000, eval_episodes=0, seed=0, bc=short_round_bc()
+    )
     learner, history = dagger("imitate/Tightrope-v0", TightropeExpert(), config)
     labels = history.expert_labels
     demos = collect(TightropeExpert(), "imitate/TightropeCalm-v0", 20, seed=0, max_steps=labels)
