@@ -221,3 +221,28 @@ def test_command_line_exports_and_refusals(trained: dict[str, Any], capsys, tmp_
     assert code == 2 and "exports to onnx, torchscript, numpy, c" in err and not out.exists()
     with pytest.raises(ImitateError, match="calibration"):
         export_policy(policy, "c", tmp_path / "x", int8=True)
+
+
+@pytest.mark.slow
+def test_pixel_cartpole_cnn_int8_export(tmp_path: Path) -> None:
+    """A CNN BC student of pixel CartPole: the int8 C export is integer-only from the uint8
+    frames to the action, equals its numpy model bit for bit and takes the torch policy's
+    action on >= 99 % of 1,000 expert-driven frames (the 10,000-frame acceptance figure is
+    benchmarks/bench_pixel_export.py's)."""
+    env_id = "imitate/PixelCartPole-v1"
+    expert: Any = envs.EXPERTS[env_id]()
+    demos = collect(expert, env_id, 2, seed=0, num_envs=2)
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=200)))
+    assert isinstance(policy, EncodedPolicy)
+    frames = np.asarray(collect(expert, env_id, 2, seed=50, num_envs=2).obs)
+    own = np.asarray(collect(policy, env_id, 20, seed=100, num_envs=4, max_steps=500).obs)
+    calibration = np.concatenate([own, np.asarray(demos.obs)[::2]])
+    files = export_policy(policy, "c", tmp_path, int8=True, calibration=calibration)
+    exported = load_exported(_artefact(files))
+    actions = exported.act(frames)
+    assert _same(actions, policy.act(frames)) >= 0.99
+    np.testing.assert_array_equal(actions, quantize_encoded(policy, calibration).act(frames))
+    source = (tmp_path / "policy.c").read_text()
+    act = source[source.index("void policy_act(const uint8_t *obs") :]
+    act = act[: act.index("\n}\n")]
+    assert "float" not in act and "policy_cnn0(obs, q + 0);" in act

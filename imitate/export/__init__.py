@@ -1,5 +1,10 @@
 """Export a trained MLPPolicy for deployment: ONNX, TorchScript, numpy, C (float32 / int8).
 
+Encoded policies (:class:`~imitate.encoded.EncodedPolicy`, any observation space) export
+to ONNX, TorchScript and numpy with every encoder, and to C (float32 / int8) through
+:mod:`imitate.export.c_encoders` (vector, Discrete, MultiDiscrete, MultiBinary, pixel
+images, Dict/Tuple of those; anything else is refused before a file is written).
+
 Every artefact maps raw observations to env actions: the observation
 normalisation and the action decision (argmax, per-factor argmax, threshold,
 bounded mean) live inside it. Each format has a loader that returns a batched

@@ -399,23 +399,16 @@ def quantize_cnn(
     out_zero: np.ndarray,
     out_bits: int,
     quantile: float = 1.0,
+    activations: list[np.ndarray] | None = None,
 ) -> QuantizedCNN:
     """Post-training quantisation of ``encoder`` on calibration ``images [N, *shape]``
     (uint8, the policy's own), its features requantised to ``out_scale``/``out_zero``
     ``[features]`` (the trunk's input quantisation, ``out_bits`` wide). ``quantile``: the
-    top of each activation range (1.0: the maximum)."""
+    top of each activation range (1.0: the maximum); ``activations``:
+    :func:`cnn_activations` of ``images`` when already computed."""
     geometry = _cnn_layers(encoder)
-    with torch.inference_mode():
-        h = torch.as_tensor(np.asarray(images))
-        x = encoder._nchw(h).to(torch.float32) / 255.0
-        x = (x - encoder.mean[:, None, None]) / encoder.std[:, None, None]
-        activations = []
-        for module in encoder.convs:
-            x = module(x)
-            if isinstance(module, nn.ReLU) or (
-                isinstance(module, nn.Conv2d) and not _followed_by_relu(encoder, module)
-            ):
-                activations.append(x.numpy())
+    if activations is None:
+        activations = cnn_activations(encoder, images)
     convs: list[QuantConv] = []
     in_scale, in_zero, in_max = 1.0, 0, 255  # raw pixels
     for index, (layer, act) in enumerate(zip(geometry, activations, strict=True)):
@@ -466,6 +459,22 @@ def quantize_cnn(
         1,
     )
     return QuantizedCNN(tuple(convs), dense, tuple(geometry), encoder)
+
+
+def cnn_activations(encoder: ImageEncoder, images: np.ndarray) -> list[np.ndarray]:
+    """The float output of each convolution (after its ReLU, if any) on ``images``."""
+    activations = []
+    with torch.inference_mode():
+        h = torch.as_tensor(np.asarray(images))
+        x = encoder._nchw(h).to(torch.float32) / 255.0
+        x = (x - encoder.mean[:, None, None]) / encoder.std[:, None, None]
+        for module in encoder.convs:
+            x = module(x)
+            if isinstance(module, nn.ReLU) or (
+                isinstance(module, nn.Conv2d) and not _followed_by_relu(encoder, module)
+            ):
+                activations.append(x.numpy())
+    return activations
 
 
 def _followed_by_relu(encoder: ImageEncoder, conv: nn.Module) -> bool:
@@ -534,6 +543,7 @@ def quantize_encoded(
     if not images:
         return QuantizedEncoded(trunk, {}, tuple(inputs), policy)
     reference = policy.act(calibration)
+    floats = {leaf.name: cnn_activations(leaf.encoder, a) for leaf, a in images}  # type: ignore[arg-type]
     best: tuple[float, QuantizedEncoded] | None = None
     for quantile in (1.0, 0.9999, 0.999):
         cnns = {
@@ -544,6 +554,7 @@ def quantize_encoded(
                 trunk.in_zero[leaf.offset : leaf.offset + leaf.width],
                 input_bits,
                 quantile,
+                floats[leaf.name],
             )
             for leaf, a in images
         }
