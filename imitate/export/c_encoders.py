@@ -70,7 +70,13 @@ from imitate.encoders import (
 )
 from imitate.errors import ImitateError
 from imitate.export.c import FRAME_BYTES, check_prefix, compile_shared, generate_c, weight_bytes
-from imitate.export.int8 import QuantizedMLP, quantize_multiplier, quantize_policy, requantize
+from imitate.export.int8 import (
+    QuantizedMLP,
+    gptq_round,
+    quantize_multiplier,
+    quantize_policy,
+    requantize,
+)
 from imitate.fileio import write_text
 from imitate.observations import ObsBatch
 from imitate.policy import MLPPolicy
@@ -324,12 +330,13 @@ class QuantizedCNN:
 
     ``convs``: the convolutions (the first on raw pixels); ``dense``: the dense layer
     (``weight [F, flat, 1, 1]``), requantised per feature to the trunk's input scale and
-    zero point; ``strides``: the pixel addressing of the C argument."""
+    zero point; ``act_bits``: the width of the activations between the convolutions."""
 
     convs: tuple[QuantConv, ...]
     dense: QuantConv
     geometry: tuple[ConvLayer, ...]
     encoder: ImageEncoder
+    act_bits: int = 8
 
     def features_q(self, images: np.ndarray) -> np.ndarray:
         """uint8 images ``[B, *shape]`` -> int ``[B, features]`` (the C's own integers)."""
@@ -374,12 +381,40 @@ def _weights_q(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q, scale
 
 
-def _act_range(values: np.ndarray, quantile: float) -> tuple[float, int]:
-    """Scale and zero point of int8 covering ``[min(0, lo), max(0, hi)]`` of ``values``."""
+GPTQ_ROWS = 20_000
+"""Input patches (evenly spaced over the calibration set) that GPTQ rounds a layer on."""
+
+
+def _gptq_conv(
+    weight: np.ndarray, inputs: np.ndarray, stride: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """int8 ``[O, C, k, k]`` and per-channel scales of a convolution's weights rounded by
+    :func:`imitate.export.int8.gptq_round` on its input patches (``inputs [N, C, H, W]``
+    in the layer's integer input units)."""
+    k = weight.shape[-1]
+    windows = np.lib.stride_tricks.sliding_window_view(inputs, (k, k), axis=(2, 3))
+    windows = windows[:, :, ::stride, ::stride]  # [N, C, oh, ow, k, k]
+    n, c, oh, ow = windows.shape[:4]
+    rows = np.linspace(0, n * oh * ow - 1, min(GPTQ_ROWS, n * oh * ow)).astype(np.int64)
+    b, rest = np.divmod(rows, oh * ow)
+    y, x = np.divmod(rest, ow)
+    patches = windows[b, :, y, x].reshape(len(rows), c * k * k)
+    q, scale = gptq_round(weight.reshape(len(weight), -1), patches)
+    return q.reshape(weight.shape), scale
+
+
+def _act_range(values: np.ndarray, quantile: float, bits: int = 8) -> tuple[float, int]:
+    """Scale and zero point of ``bits`` integers covering ``[min(0, lo), max(0, hi)]``;
+    16 bits: symmetric, zero point 0 (CMSIS-NN's int16 activations; no zero-point term in
+    the next layer's accumulator, which keeps it inside int32)."""
+    half = 1 << (bits - 1)
     lo = min(0.0, float(np.quantile(values, 1 - quantile)))
     hi = max(0.0, float(np.quantile(values, quantile)))
-    scale = (hi - lo) / 255.0 if hi > lo else 1.0
-    zero = int(np.clip(np.rint(-128 - lo / scale), -128, 127))
+    if bits == 16:
+        top = max(-lo, hi)
+        return (top / (half - 1) if top > 0 else 1.0), 0
+    scale = (hi - lo) / (2 * half - 1) if hi > lo else 1.0
+    zero = int(np.clip(np.rint(-half - lo / scale), -half, half - 1))
     return scale, zero
 
 
@@ -400,15 +435,22 @@ def quantize_cnn(
     out_bits: int,
     quantile: float = 1.0,
     activations: list[np.ndarray] | None = None,
+    act_bits: int = 8,
 ) -> QuantizedCNN:
     """Post-training quantisation of ``encoder`` on calibration ``images [N, *shape]``
     (uint8, the policy's own), its features requantised to ``out_scale``/``out_zero``
     ``[features]`` (the trunk's input quantisation, ``out_bits`` wide). ``quantile``: the
     top of each activation range (1.0: the maximum); ``activations``:
-    :func:`cnn_activations` of ``images`` when already computed."""
+    :func:`cnn_activations` of ``images`` when already computed; ``act_bits``: the
+    activations' width between the convolutions, 8 or 16 (CMSIS-NN's 16x8 kernels: the
+    same int8 weights)."""
     geometry = _cnn_layers(encoder)
+    half = 1 << (act_bits - 1)
     if activations is None:
         activations = cnn_activations(encoder, images)
+    from imitate.encoders import to_nchw
+
+    pixels = to_nchw(np.asarray(images)).astype(np.float32)
     convs: list[QuantConv] = []
     in_scale, in_zero, in_max = 1.0, 0, 255  # raw pixels
     for index, (layer, act) in enumerate(zip(geometry, activations, strict=True)):
@@ -416,15 +458,16 @@ def quantize_cnn(
             weight, bias = _folded_first(encoder, layer)
         else:
             weight, bias = layer.weight.astype(np.float64), layer.bias.astype(np.float64)
-        wq, w_scale = _weights_q(weight)
+        source = pixels if index == 0 else activations[index - 1] / in_scale
+        wq, w_scale = _gptq_conv(weight, source, layer.stride)
         wq64 = wq.astype(np.int64).reshape(len(wq), -1)
         bq = np.rint(bias / (w_scale * in_scale)).astype(np.int64) - wq64.sum(axis=1) * in_zero
         acc_bound = np.abs(bq) + (in_max + abs(in_zero)) * np.abs(wq64).sum(axis=1)
         if np.any(acc_bound >= 2**31):
             raise ImitateError(f"int8 export: convolution {index} accumulator may overflow int32")
-        scale, zero = _act_range(act, quantile)
+        scale, zero = _act_range(act, quantile, act_bits)
         mult, shift = _requant_params(w_scale * in_scale / scale, acc_bound, f"convolution {index}")
-        lo = zero if layer.relu else -128
+        lo = zero if layer.relu else -half
         n = len(wq)
         convs.append(
             QuantConv(
@@ -434,17 +477,18 @@ def quantize_cnn(
                 shift,
                 np.full(n, zero, np.int32),
                 np.full(n, lo, np.int32),
-                np.full(n, 127, np.int32),
+                np.full(n, half - 1, np.int32),
                 layer.stride,
             )
         )
-        in_scale, in_zero, in_max = scale, zero, 127
+        in_scale, in_zero, in_max = scale, zero, half - 1
     dense_w = encoder.dense.weight.detach().numpy().astype(np.float64)
     dense_b = encoder.dense.bias.detach().numpy().astype(np.float64)
-    wq2, w_scale = _weights_q(dense_w[:, :, None, None])
+    flat = activations[-1].reshape(len(activations[-1]), -1, 1, 1) / in_scale
+    wq2, w_scale = _gptq_conv(dense_w[:, :, None, None], flat, 1)
     wq64 = wq2.astype(np.int64).reshape(len(wq2), -1)
     bq = np.rint(dense_b / (w_scale * in_scale)).astype(np.int64) - wq64.sum(axis=1) * in_zero
-    acc_bound = np.abs(bq) + (127 + abs(in_zero)) * np.abs(wq64).sum(axis=1)
+    acc_bound = np.abs(bq) + (in_max + abs(in_zero)) * np.abs(wq64).sum(axis=1)
     mult, shift = _requant_params(w_scale * in_scale / out_scale, acc_bound, "the dense layer")
     top = (1 << (out_bits - 1)) - 1
     zeros = np.asarray(out_zero, np.int32)
@@ -458,7 +502,7 @@ def quantize_cnn(
         np.full(len(zeros), top, np.int32),
         1,
     )
-    return QuantizedCNN(tuple(convs), dense, tuple(geometry), encoder)
+    return QuantizedCNN(tuple(convs), dense, tuple(geometry), encoder, act_bits)
 
 
 def cnn_activations(encoder: ImageEncoder, images: np.ndarray) -> list[np.ndarray]:
@@ -555,6 +599,7 @@ def quantize_encoded(
                 input_bits,
                 quantile,
                 floats[leaf.name],
+                trunk.bits,
             )
             for leaf, a in images
         }
@@ -641,7 +686,7 @@ def _float_cnn(i: int, leaf: CInput, p: str) -> tuple[list[str], str, int]:
         act = "acc[o] > 0.0f ? acc[o] : 0.0f" if layer.relu else "acc[o]"
         first = (f"{p}_c{i}_chan", ys, xs) if j == 0 else None
         body.append(
-            _patch_loops(layer, src, first, "float", "(float)")
+            _patch_loops(layer, src, first, "float", "(float)", "float")
             + f"                float acc[{layer.c_out}];\n"
             f"                for (int o = 0; o < {layer.c_out}; ++o) acc[o] = {p}_c{i}_b{j}[o];\n"
             f"                for (int t = 0; t < {ckk}; ++t) {{\n"
@@ -675,7 +720,8 @@ def _float_cnn(i: int, leaf: CInput, p: str) -> tuple[list[str], str, int]:
         + "\n".join(body)
         + "\n}\n\n"
     )
-    return data, function, 2 * largest
+    patch = max(layer.c_in * layer.k * layer.k + layer.c_out for layer in layers)
+    return data, function, 2 * largest + patch
 
 
 def _int8_cnn(
@@ -687,6 +733,7 @@ def _int8_cnn(
     encoder = leaf.encoder
     assert isinstance(encoder, ImageEncoder)
     chan, ys, xs = _pixel_strides(encoder)
+    act_t = "int8_t" if q.act_bits == 8 else "int16_t"
     data = [f"static const int32_t {p}_c{i}_chan[{len(chan)}] = {{{_ints(np.array(chan))}}};"]
     body: list[str] = []
     largest = max(layer.out_size for layer in q.geometry)
@@ -699,10 +746,15 @@ def _int8_cnn(
         ]
         dst = "ha" if j % 2 == 0 else "hb"
         k = geo.k
-        lo = int(layer.lo[0])
+        lo, hi = int(layer.lo[0]), int(layer.hi[0])
         body.append(
             _patch_loops(
-                geo, src, (f"{p}_c{i}_chan", ys, xs) if j == 0 else None, "int16_t", "(int16_t)"
+                geo,
+                src,
+                (f"{p}_c{i}_chan", ys, xs) if j == 0 else None,
+                "int16_t",
+                "(int16_t)",
+                act_t,
             )
             + f"                for (int o = 0; o < {geo.c_out}; ++o) {{\n"
             f"                    const int8_t *w = {p}_c{i}_w{j} + o * {geo.c_in * k * k};\n"
@@ -712,7 +764,7 @@ def _int8_cnn(
             f"                    acc = {p}_requant(acc + {p}_c{i}_b{j}[o], {p}_c{i}_m{j}[o], "
             f"{30 - int(layer.shift[0])}) + ({int(layer.zero[0])});\n"
             f"                    {dst}[(o * {geo.oh} + y) * {geo.ow} + x] = "
-            f"(int8_t)(acc < {lo} ? {lo} : acc > 127 ? 127 : acc);\n"
+            f"({act_t})(acc < {lo} ? {lo} : acc > {hi} ? {hi} : acc);\n"
             "                }\n            }"
         )
         src = dst
@@ -739,16 +791,22 @@ def _int8_cnn(
     )
     function = (
         f"static void {p}_cnn{i}(const uint8_t *img, {obs_t} *features) {{\n"
-        f"    int8_t ha[{largest}], hb[{largest}];\n"
+        f"    {act_t} ha[{largest}], hb[{largest}];\n"
         + ("    (void)hb;\n" if len(q.geometry) == 1 else "")
         + "\n".join(body)
         + "\n}\n\n"
     )
-    return data, function, 2 * largest
+    patch = max(geo.c_in * geo.k * geo.k for geo in q.geometry)  # int16
+    return data, function, 2 * (q.act_bits // 8) * largest + 2 * patch
 
 
 def _patch_loops(
-    layer: ConvLayer, src: str, first: tuple[str, int, int] | None, patch_t: str, cast: str
+    layer: ConvLayer,
+    src: str,
+    first: tuple[str, int, int] | None,
+    patch_t: str,
+    cast: str,
+    src_t: str,
 ) -> str:
     """C opening the loops over output positions and gathering each position's input
     patch ``[c_in * k * k]`` (im2col, one position at a time): the dot products with every
@@ -762,7 +820,7 @@ def _patch_loops(
         chan, ys, xs = first
         row = f"{src} + {chan}[c] + (y * {s} + u) * {ys} + x * {s * xs}"
         step = str(xs)
-    row_t = "uint8_t" if first else ("float" if patch_t == "float" else "int8_t")
+    row_t = "uint8_t" if first else src_t
     return (
         f"    for (int y = 0; y < {layer.oh}; ++y)\n"
         f"        for (int x = 0; x < {layer.ow}; ++x) {{\n"
@@ -935,6 +993,11 @@ def _encoded_header(
     ).replace(
         f"{trunk}_act / {trunk}_act_batch / {trunk}_logits", f"{p}_act / {p}_act_batch / {p}_logits"
     )
+    if f"{trunk}_act_gated" in trunk_header:  # float32 Discrete trunks
+        link += (
+            f"\n   The trunk's JS gate functions ({trunk}_act_gated*) are compiled in and use"
+            "\n   expf/logf (libm); -ffunction-sections -Wl,--gc-sections drops them."
+        )
     described = []
     for leaf in inputs:
         start = getattr(leaf.encoder.space, "start", 0)
