@@ -129,17 +129,19 @@ SPACES = {
 @pytest.mark.parametrize("name", list(SPACES))
 def test_cnn_layouts_and_mixed_dicts_in_c(name: str, tmp_path: Path) -> None:
     """Every image layout and a Dict mixing an image with vector leaves: the float C and
-    the numpy/TorchScript exports take the policy's actions; the int8 C computes its numpy
-    model exactly."""
+    the numpy/TorchScript exports take the policy's actions; the int8 C (8- and 16-bit
+    activations) computes its numpy model exactly."""
     policy, obs = _image_policy(SPACES[name], seed=3)
     expected = policy.act(obs)
     for fmt in ("numpy", "torchscript", "c"):
         exported = load_exported(_artefact(export_policy(policy, fmt, tmp_path / fmt)))
         assert _same(exported.act(obs), expected) >= 0.995, fmt
-    files = export_policy(policy, "c", tmp_path / "int8", int8=True, calibration=obs)
-    actions = load_exported(_artefact(files)).act(obs)
-    np.testing.assert_array_equal(actions, quantize_encoded(policy, obs).act(obs))
-    assert _same(actions, expected) >= 0.9  # an untrained policy: near-ties are common
+    for bits in (None, 16):  # 8-bit activations (default), 16-bit
+        out = tmp_path / f"int8_{bits}"
+        files = export_policy(policy, "c", out, int8=True, calibration=obs, bits=bits)
+        actions = load_exported(_artefact(files)).act(obs)
+        np.testing.assert_array_equal(actions, quantize_encoded(policy, obs, bits).act(obs))
+        assert _same(actions, expected) >= 0.9  # an untrained policy: near-ties are common
 
 
 def test_the_cnn_code_follows_the_module_sequence(tmp_path: Path) -> None:
