@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from imitate.backends import Rollouts
     from imitate.configs import BCConfig, DAggerConfig, DistillConfig, Seeding
     from imitate.data import Dataset
+    from imitate.encoded import EncodedPolicy
     from imitate.environments import EnvLike
     from imitate.plots import Curve
     from imitate.policy import MLPPolicy
@@ -383,7 +384,7 @@ def check_export_options(format: str, int8: bool, algo: str | None, prefix: str)
 
 
 def export_into(
-    policy: MLPPolicy,
+    policy: MLPPolicy | EncodedPolicy,
     format: str,
     out_dir: Path,
     int8: bool = False,
@@ -394,6 +395,7 @@ def export_into(
     input_bits: int = 16,
 ) -> dict[str, Any]:
     """Export ``policy`` into ``out_dir``; the files, their sizes and the parameter count."""
+    from imitate.encoded import EncodedPolicy
     from imitate.export import export_policy
     from imitate.export.c import weight_bytes
 
@@ -409,7 +411,12 @@ def export_into(
         "parameters": policy.n_parameters(),
     }
     if format == "c":
-        result["weight_bytes"] = weight_bytes(policy, int8, activation_bits)
+        if isinstance(policy, EncodedPolicy):
+            from imitate.export.c_encoders import encoded_weight_bytes
+
+            result["weight_bytes"] = encoded_weight_bytes(policy, int8, activation_bits)
+        else:
+            result["weight_bytes"] = weight_bytes(policy, int8, activation_bits)
     return result
 
 
