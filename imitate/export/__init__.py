@@ -22,6 +22,25 @@ Format = Literal["onnx", "torchscript", "numpy", "c", "sb3"]
 FORMATS: tuple[str, ...] = ("onnx", "torchscript", "numpy", "c", "sb3")
 
 
+ENCODED_FORMATS: tuple[str, ...] = ("onnx",)
+"""The formats that export a policy with an observation encoder (:class:`EncodedPolicy`)."""
+
+
+def export_unsupported(policy: object, fmt: str, int8: bool = False) -> str | None:
+    """Why ``policy`` cannot be exported to ``fmt`` (one line), or None when it can: what
+    :func:`export_policy` refuses, asked before any work (``imitate run`` skips such
+    exports with this reason)."""
+    if int8 and fmt != "c":
+        return "--int8 applies to the C export only"
+    if isinstance(policy, EncodedPolicy) and fmt not in ENCODED_FORMATS:
+        return (
+            f"the {fmt} export takes MLP policies of vector observations; a policy with "
+            "an observation encoder (images, text, Dict, Discrete ...) exports to "
+            + ", ".join(ENCODED_FORMATS)
+        )
+    return None
+
+
 def export_policy(
     policy: MLPPolicy | EncodedPolicy,
     fmt: Format,
@@ -40,14 +59,10 @@ def export_policy(
     16, None: 8, 16 for Box actions; ``input_bits``: the observation's, 16 or 8),
     ``prefix`` (file names, symbols, macros). sb3 only: ``algo`` (``ppo``/``sac``; default
     by the action head)."""
-    if int8 and fmt != "c":
-        raise ImitateError("--int8 applies to the C export only")
+    reason = export_unsupported(policy, fmt, int8)
+    if reason is not None:
+        raise ImitateError(reason)
     if isinstance(policy, EncodedPolicy):
-        if fmt != "onnx":
-            raise ImitateError(
-                f"the {fmt} export takes MLP policies of vector observations; a policy with "
-                "an observation encoder (images, text, Dict, Discrete ...) exports to onnx"
-            )
         from imitate.export.onnx import export_onnx
 
         out_dir.mkdir(parents=True, exist_ok=True)
