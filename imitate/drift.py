@@ -256,12 +256,17 @@ def action_flip_rate(actions: np.ndarray, episode_starts: np.ndarray) -> float:
     return float(changes.mean()) if len(changes) else 0.0
 
 
-def nearest_distances(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def nearest_distances(
+    query: np.ndarray, reference: np.ndarray, scale: np.ndarray | None = None
+) -> np.ndarray:
     """``[N]`` distance from each query state ``[N, D]`` to its nearest reference state
-    ``[M, D]``, each dimension divided by the reference's std (constant dimensions: 1)."""
+    ``[M, D]``, each dimension divided by ``scale`` (default: the reference's std, constant
+    dimensions 1; a :class:`~imitate.drift_space.DriftSpace`'s for features of other
+    observation spaces)."""
     reference = reference.reshape(len(reference), -1).astype(np.float64)
-    scale = reference.std(axis=0)
-    scale[scale < 1e-8] = 1.0
+    if scale is None:
+        scale = reference.std(axis=0)
+        scale[scale < 1e-8] = 1.0
     ref = torch.as_tensor(reference / scale)
     queries = torch.as_tensor(query.reshape(len(query), -1).astype(np.float64) / scale)
     # chunks keep the [chunk, M] distance matrix small for large reference sets
@@ -292,6 +297,7 @@ def off_support(
     expert_states: np.ndarray,
     clone_states: np.ndarray,
     quantile: float = 0.99,
+    scale: np.ndarray | None = None,
 ) -> OffSupport:
     """Clone states farther from every ``reference`` state than ``quantile`` of held-out
     ``expert_states`` are.
@@ -300,14 +306,15 @@ def off_support(
     ``expert_states``: ``[N_expert, D]`` expert states NOT in ``reference``, which calibrate
     how far in-distribution states lie; ``clone_states``: ``[N_clone, D]``. Unlike the
     paired distance of :func:`paired_rollouts`, this does not flag ordinary states that the
-    clone merely reaches at a different time than the expert.
+    clone merely reaches at a different time than the expert. ``scale``: the per-dimension
+    divisors (default: the reference's std; see :func:`nearest_distances`).
     """
     if not 0.0 < quantile < 1.0:
         raise ValueError(f"quantile must be in (0, 1), got {quantile}")
     if len(reference) == 0 or len(expert_states) == 0:
         raise ValueError("off_support needs reference and expert states")
-    expert_distances = nearest_distances(expert_states, reference)
-    clone_distances = nearest_distances(clone_states, reference)
+    expert_distances = nearest_distances(expert_states, reference, scale)
+    clone_distances = nearest_distances(clone_states, reference, scale)
     threshold = float(np.quantile(expert_distances, quantile))
     return OffSupport(threshold, expert_distances, clone_distances, clone_distances > threshold)
 

@@ -112,11 +112,18 @@ class DriftSpace:
                     "recorded observations (is the env deterministic given its seed?)"
                 )
             return states
+        return self.obs_features(data.obs)
+
+    def obs_features(self, obs: ob.ObsBatch) -> np.ndarray:
+        """``float64 [N, D]`` features of an observation batch (not in ``state`` mode)."""
+        if self.state_attribute is not None:
+            raise ValueError("a state drift space measures replayed states, not observations")
+        n = ob.obs_len(obs)
         if self.flat:
-            return np.asarray(data.obs, dtype=np.float64).reshape(len(data), -1)
-        arrays = ob.leaf_arrays(data.obs, self.space)
+            return np.asarray(obs, dtype=np.float64).reshape(n, -1)
+        arrays = ob.leaf_arrays(obs, self.space)
         parts = [leaf.features(a) for leaf, a in zip(self.leaves, arrays, strict=True)]
-        return np.concatenate(parts, axis=1) if parts else np.zeros((len(data), 0))
+        return np.concatenate(parts, axis=1) if parts else np.zeros((n, 0))
 
 
 def _std(values: np.ndarray) -> np.ndarray:
@@ -287,16 +294,6 @@ def drift_space(
     ``env`` lets images be measured on the env's true state; ``clones`` supply image
     encoders otherwise. ``DriftSpaceError`` when an image leaf has neither."""
     space = expert_data.meta.spaces()[0]
-    if isinstance(space, gym.spaces.Box) and not is_image_space(space):
-        obs = np.asarray(expert_data.obs).reshape(len(expert_data), -1)
-        return DriftSpace(
-            space,
-            (),
-            tuple(f"state[{i}]" for i in range(obs.shape[1])),
-            _std(obs),  # in the storage dtype (float32), as drift always measured it
-            "Euclidean distance of the observations, each dimension in units of the expert's std.",
-            flat=True,
-        )
     paths = ob.leaves(space)
     has_image = any(is_image_space(s) for _, s in paths)
     if has_image and env is not None:
@@ -314,7 +311,27 @@ def drift_space(
                     "units of the expert's std; the observations are images.",
                     state_attribute=attribute,
                 )
-    arrays = ob.leaf_arrays(expert_data.obs, space)
+    return observation_drift_space(space, expert_data.obs, clones)
+
+
+def observation_drift_space(
+    space: gym.Space[Any], obs: ob.ObsBatch, clones: Mapping[str, object] | None = None
+) -> DriftSpace:
+    """The feature space of :func:`drift_space` measured on the observations alone (images
+    in a clone's encoder features), its scales fitted on ``obs`` (the expert's)."""
+    space = ob.canonical_space(space)
+    if isinstance(space, gym.spaces.Box) and not is_image_space(space):
+        obs = np.asarray(obs).reshape(ob.obs_len(obs), -1)
+        return DriftSpace(
+            space,
+            (),
+            tuple(f"state[{i}]" for i in range(obs.shape[1])),
+            _std(obs),  # in the storage dtype (float32), as drift always measured it
+            "Euclidean distance of the observations, each dimension in units of the expert's std.",
+            flat=True,
+        )
+    paths = ob.leaves(space)
+    arrays = ob.leaf_arrays(obs, space)
     built: list[Leaf] = []
     for (path, leaf), expert in zip(paths, arrays, strict=True):
         if is_image_space(leaf):
