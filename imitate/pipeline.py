@@ -103,6 +103,23 @@ def _file_size(path: Path) -> int:
     return path.stat().st_size
 
 
+DISTILLS_ENCODED = False
+"""Whether :func:`imitate.distill.distill` trains students with observation encoders."""
+
+
+def distill_unsupported(expert: Policy, expert_name: str, observation_space: Any) -> str | None:
+    """Why ``imitate run`` cannot distil ``expert`` into a student here (one line, recorded
+    as a skipped stage), or None when it can."""
+    if not isinstance(expert, SoftPolicy):
+        return f"the expert `{expert_name}` gives no logits (not a SoftPolicy): nothing to distil"
+    if needs_encoder(observation_space) and not DISTILLS_ENCODED:
+        return (
+            "distillation trains MLP students of flat Box observations; this observation "
+            "space needs an encoder"
+        )
+    return None
+
+
 def _load_export(artefact: Path, student: Any) -> Policy:
     """The exported student as a Policy (an encoded student's ONNX graph takes the encoder's
     arrays: the tokenizer runs outside it)."""
@@ -203,7 +220,8 @@ def run_pipeline(
     )
     clones["DAgger"] = learner
 
-    if isinstance(expert, SoftPolicy):
+    distillable = distill_unsupported(expert, expert_name, demos.meta.spaces()[0])
+    if distillable is None and isinstance(expert, SoftPolicy):
         with log.stage(f"distillation into {config.distill.student.hidden} + exports"):
             student, distilled = distill(expert, env_id, config.distill, progress=progress)
             curve = distilled.get("training_records") or distilled.get("rounds", [])
@@ -248,9 +266,7 @@ def run_pipeline(
                 )
 
     else:
-        skipped["distillation and exports"] = (
-            f"the expert `{expert_name}` gives no logits (not a SoftPolicy): nothing to distil"
-        )
+        skipped["distillation and exports"] = distillable or "no teacher"
 
     dagger_curve = [r for r in dagger_history.records if "learner_return" in r]
     with log.stage(f"drift analysis ({config.drift_episodes} paired episodes per clone)"):
