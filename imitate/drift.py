@@ -587,6 +587,7 @@ STATE_NAMES: dict[str, tuple[str, ...]] = {
 }
 """Names of the observation dimensions of the shipped envs (gymnasium's documentation)."""
 STATE_NAMES["LunarLanderContinuous-v3"] = STATE_NAMES["LunarLander-v3"]
+STATE_NAMES["imitate/PixelCartPole-v1"] = STATE_NAMES["CartPole-v1"]  # drift on its true state
 
 
 def state_names(env_id: str, obs_dim: int) -> list[str]:
@@ -692,7 +693,7 @@ def analyse_drift(
         summaries,
         env_id,
         space.note,
-        () if space.flat else space.names,
+        () if space.flat or space.state_attribute else space.names,  # states: STATE_NAMES
     )
 
 

@@ -106,7 +106,12 @@ def test_analyse_drift_with_a_privileged_expert_counts_its_labels() -> None:
     expected = float((pair.clone_data.actions != 0).mean())
     assert summary["disagreement_on_clone_states"] == pytest.approx(expected)
     assert summary["horizon_scaling"]["cost"] == "disagreement"
-    assert analysis.feature_names == ("state[0]", "state[1]", "state[2]", "state[3]")
+    assert analysis.state_names == [
+        "cart position",
+        "cart velocity",
+        "pole angle",
+        "pole angular velocity",
+    ]
 
 
 def test_image_without_state_uses_the_clone_encoder_and_fails_early_without_one() -> None:
