@@ -39,9 +39,16 @@ class PolicyConfig:
     """Hidden layer widths."""
     activation: Activation = "tanh"
     """Hidden activation ('hardtanh': clamp to [-1, 1], exact in the int8 C export)."""
+    cnn: Literal["auto", "nature", "small", "tiny"] = "auto"
+    """Image observations: the CNN before the MLP (``imitate.encoders.EncoderConfig.cnn``:
+    nature 8x8/4, 4x4/2, 3x3/1 with 32, 64, 64 channels; small two 3x3; tiny 8x8/4, 4x4/2
+    with 8, 16 channels, a student's; auto: nature from 36 px, else small)."""
+    image_features: int = 128
+    """Image observations: width of the CNN's dense layer."""
 
     def __post_init__(self) -> None:
         validate.widths("policy.hidden", self.hidden)
+        validate.count("image_features", self.image_features)
         if self.activation not in get_args(Activation):
             choices = ", ".join(get_args(Activation))
             raise validate.ValueCheckError(
