@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from imitate.configs import DAggerConfig, DistillConfig, EarlyStopConfig, OptimC
 from imitate.constants import EVAL_SEED
 from imitate.dagger import dagger
 from imitate.distill import distill, state_drift
+from imitate.policy import save_policy
 
 ENV = "imitate/PixelCartPole-v1"
 NAME = "pixel_cartpole"
@@ -94,6 +96,7 @@ def run_distill(expert: Any, args: argparse.Namespace) -> tuple[Any, dict[str, A
         rounds=args.rounds,
         steps_per_round=args.steps_per_round,
         max_steps=args.steps * args.rounds // 2,
+        lr=1e-3,
         seed=args.seed,
     )
     student, history = distill(expert, ENV, config)
@@ -120,13 +123,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000, help="BC gradient steps")
     parser.add_argument("--drift-episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", type=Path, default=None, help="write <method>.pt here")
     args = parser.parse_args()
     torch.set_num_threads(1)
     expert = resolve_expert("zoo", ENV)
-    path = RESULTS / f"{NAME}.json"
     methods: dict[str, Any] = {}
-    if path.exists():
-        methods = dict(json.loads(path.read_text()).get("methods", {}))
     expert_eval = evaluate(expert, ENV, args.episodes, EVAL_SEED)
     for name in args.methods:
         start = time.perf_counter()
@@ -142,6 +143,11 @@ def main() -> None:
             "seed": args.seed,
         }
         print(name, json.dumps({k: methods[name][k] for k in ("mean_return", "expert_labels")}))
+        if args.save is not None:
+            save_policy(policy, args.save / f"{name}.pt")
+    path = RESULTS / f"{NAME}.json"  # read last: another run may have added methods
+    if path.exists():
+        methods = {**json.loads(path.read_text()).get("methods", {}), **methods}
     emit(
         NAME,
         {

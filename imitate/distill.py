@@ -102,8 +102,9 @@ def distill(
     temperature = resolve_temperature(teacher, config.temperature)
     obs_space, action_space = env_spaces(env_id)
     head = head_for_space(action_space)
-    probe: Any = np.asarray(obs_space.sample(), dtype=np.float32)[None]
-    if not _flat_box(obs_space):
+    if _flat_box(obs_space):
+        probe: Any = np.asarray(obs_space.sample(), dtype=np.float32)[None]
+    else:
         probe = ob.batch([obs_space.sample()], ob.canonical_space(obs_space))
     soft_ok = teacher.logits(probe).shape[1] == head.n_outputs and head.discrete
     bc = _student_bc(config, soft_ok, temperature)
@@ -148,7 +149,7 @@ def _student_bc(config: DistillConfig, soft: bool, temperature: float) -> BCConf
     return BCConfig(
         policy=config.student,
         seed=config.seed,
-        optim=OptimConfig(max_steps=config.max_steps),
+        optim=OptimConfig(lr=config.lr, max_steps=config.max_steps),
         loss=LossConfig(soft_weight=config.alpha if soft else 0.0, temperature=temperature),
     )
 
