@@ -65,6 +65,7 @@ from imitate.policy import SoftPolicy
 from imitate.privileged import (
     PRIVILEGED_KEY,
     STUDENT_KEY,
+    EnvPolicy,
     OnEntry,
     is_privileged,
     privileged_spec,
@@ -83,7 +84,7 @@ def resolve_temperature(teacher: Any, temperature: float | None) -> float:
 
 
 def distill(
-    teacher: SoftPolicy,
+    teacher: SoftPolicy | EnvPolicy,
     env_id: EnvLike,
     config: DistillConfig = DistillConfig(),
     progress: bool = False,
@@ -179,13 +180,13 @@ def student_view(data: Dataset, env_id: EnvLike) -> Dataset:
         observation_space=ob.obs_space_to_json(obs_space),
     )
     final = data.final_obs[STUDENT_KEY] if isinstance(data.final_obs, dict) else None
-    return replace(data, obs=data.obs[STUDENT_KEY], final_obs=final, meta=meta)  # type: ignore[index]
+    return replace(data, obs=data.obs[STUDENT_KEY], final_obs=final, meta=meta)
 
 
 def teacher_view(data: Dataset) -> Dataset:
     """The teacher's view of such a rollout: the recorded attribute as the observations
     (a float32 Box; the meta's observation space says so)."""
-    states = np.asarray(data.obs[PRIVILEGED_KEY])  # type: ignore[index]
+    states = np.asarray(data.obs[PRIVILEGED_KEY])
     space = ob.obs_space_to_json(gym.spaces.Box(-np.inf, np.inf, states.shape[1:], np.float32))
     meta = replace(data.meta, observation_space=space)
     final = data.final_obs[PRIVILEGED_KEY] if isinstance(data.final_obs, dict) else None
@@ -218,7 +219,7 @@ def _distill_from_view(
     }
 
     def labelled(rollout: Dataset) -> Dataset:
-        states = rollout.obs[PRIVILEGED_KEY]  # type: ignore[index]
+        states = rollout.obs[PRIVILEGED_KEY]
         data = replace(student_view(rollout, env_id), actions=np.asarray(state_policy.act(states)))
         if soft_ok:
             logits = state_policy.logits(states).astype(np.float32)  # type: ignore[attr-defined]

@@ -417,7 +417,7 @@ class ImageEncoder(ObsEncoder):
         init = config.cnn_init
         if init == "orthogonal" or (init == "auto" and self.levels is None):
             for module in [*self.convs, self.dense]:
-                if isinstance(module, nn.Conv2d | nn.Linear):
+                if isinstance(module, nn.Conv2d | nn.Linear) and module.bias is not None:
                     nn.init.orthogonal_(module.weight, gain=float(np.sqrt(2.0)))
                     nn.init.zeros_(module.bias)
         self.register_buffer("mean", torch.zeros(channels))
