@@ -39,7 +39,7 @@ from imitate.configs import DAggerConfig, DistillConfig, EarlyStopConfig, OptimC
 from imitate.constants import EVAL_SEED
 from imitate.dagger import dagger
 from imitate.distill import distill, state_drift
-from imitate.policy import save_policy
+from imitate.policy import load_policy, save_policy
 
 ENV = "imitate/PixelCartPole-v1"
 NAME = "pixel_cartpole"
@@ -109,6 +109,11 @@ def run_distill(expert: Any, args: argparse.Namespace) -> tuple[Any, dict[str, A
     }
 
 
+def finite(summary: dict[str, float]) -> dict[str, float | None]:
+    """NaN (e.g. no clone failed: no time to failure) as null, so the JSON is standard."""
+    return {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in summary.items()}
+
+
 METHODS = {"bc": run_bc, "dagger": run_dagger, "distill": run_distill}
 
 
@@ -124,29 +129,37 @@ def main() -> None:
     parser.add_argument("--drift-episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", type=Path, default=None, help="write <method>.pt here")
+    parser.add_argument(
+        "--reuse", action="store_true", help="evaluate the policies in --save again, no training"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     expert = resolve_expert("zoo", ENV)
     methods: dict[str, Any] = {}
     expert_eval = evaluate(expert, ENV, args.episodes, EVAL_SEED)
+    path = RESULTS / f"{NAME}.json"
+    previous = json.loads(path.read_text()).get("methods", {}) if path.exists() else {}
     for name in args.methods:
         start = time.perf_counter()
-        policy, info = METHODS[name](expert, args)
+        if args.reuse:  # the saved policy and its training record; evaluated again
+            policy = load_policy(args.save / f"{name}.pt")
+            info = {k: v for k, v in previous[name].items() if k not in ("drift",)}
+        else:
+            policy, info = METHODS[name](expert, args)
+            info["wall_time_s"] = time.perf_counter() - start
         result = evaluate(policy, ENV, args.episodes, EVAL_SEED)
         methods[name] = {
+            **info,
             "mean_return": result.mean_return,
             "std_return": result.std_return,
             "min_return": float(np.min(result.returns)),
-            **info,
-            "drift": state_drift(expert, policy, ENV, args.drift_episodes, EVAL_SEED),
-            "wall_time_s": time.perf_counter() - start,
+            "drift": finite(state_drift(expert, policy, ENV, args.drift_episodes, EVAL_SEED)),
             "seed": args.seed,
         }
         print(name, json.dumps({k: methods[name][k] for k in ("mean_return", "expert_labels")}))
-        if args.save is not None:
+        if args.save is not None and not args.reuse:
             save_policy(policy, args.save / f"{name}.pt")
-    path = RESULTS / f"{NAME}.json"  # read last: another run may have added methods
-    if path.exists():
+    if path.exists():  # read again: another run may have added methods meanwhile
         methods = {**json.loads(path.read_text()).get("methods", {}), **methods}
     emit(
         NAME,

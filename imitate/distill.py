@@ -58,7 +58,7 @@ from imitate.configs import LossConfig, OptimConfig, Seeding
 from imitate.constants import EVAL_SEED
 from imitate.dagger import DAggerConfig, PartialRoundWarning, dagger
 from imitate.data import Dataset, concatenate
-from imitate.drift import paired_rollouts
+from imitate.drift import off_support, paired_rollouts
 from imitate.environments import EnvLike, env_record
 from imitate.errors import ImitateError
 from imitate.policy import SoftPolicy
@@ -377,12 +377,26 @@ def state_drift(
     seed: int = EVAL_SEED,
     attribute: str = "state",
     threshold: float = 1.0,
+    reference_seed: int = 0,
 ) -> dict[str, float]:
-    """The paired-rollout drift summary (:func:`imitate.drift.paired_rollouts`) of a clone
-    that sees observations, measured on the env's ``attribute`` (e.g. pixel CartPole's
-    true state): distances in units of the expert's per-dimension state std."""
-    paired = paired_rollouts(
-        expert, clone, env_id, episodes, seed, threshold, rollouts=TeacherViewRollouts(attribute)
-    )
+    """The drift of a clone that sees observations, measured on the env's ``attribute``
+    (e.g. pixel CartPole's true state), in units of the expert's per-dimension state std:
+    the paired-rollout summary (:func:`imitate.drift.paired_rollouts`, expert and clone
+    from the same seeds) and the share of the clone's states off the support of
+    ``episodes`` expert episodes from ``reference_seed`` (:func:`imitate.drift.off_support`,
+    calibrated on the paired expert episodes: 1 % of those lie beyond by construction)."""
+    rollouts = TeacherViewRollouts(attribute)
+    paired = paired_rollouts(expert, clone, env_id, episodes, seed, threshold, rollouts=rollouts)
     distance = np.nan_to_num(np.nanmean(paired.distance, axis=1), nan=0.0)
-    return {**paired.summary(), "mean_state_distance": float(distance.mean())}
+    reference = rollouts.collect(expert, env_id, episodes, reference_seed).obs
+
+    def rows(padded: np.ndarray) -> np.ndarray:
+        flat = padded.reshape(-1, padded.shape[-1])
+        return flat[~np.isnan(flat).any(axis=1)]
+
+    support = off_support(reference, rows(paired.expert_obs), rows(paired.clone_obs))
+    return {
+        **paired.summary(),
+        "mean_state_distance": float(distance.mean()),
+        "off_support_share": float(support.mask.mean()),
+    }

@@ -127,6 +127,7 @@ def test_distil_an_encoded_teacher_into_a_smaller_encoded_student() -> None:
 def test_state_drift_of_a_pixel_clone(expert: PixelCartPoleExpert) -> None:
     same = state_drift(expert, expert, ENV, episodes=2)
     assert same["mean_state_distance"] == 0.0 and same["diverged_share"] == 0.0
+    assert same["off_support_share"] <= 0.011  # the calibration quantile: 1 % by construction
 
     class Left:
         def act(self, frames: np.ndarray) -> np.ndarray:
@@ -135,6 +136,7 @@ def test_state_drift_of_a_pixel_clone(expert: PixelCartPoleExpert) -> None:
     fallen = state_drift(expert, Left(), ENV, episodes=2)
     assert fallen["failed_share"] == 1.0 and fallen["clone_mean_return"] < 20
     assert fallen["diverged_share"] == 1.0 and fallen["mean_state_distance"] > 1.0
+    assert fallen["off_support_share"] > 0.5  # falling over: states the expert never visits
     states = TeacherViewRollouts("state").collect(Left(), ENV, 1, seed=0)
     assert states.obs.shape[1:] == (4,) and states.obs.dtype == np.float32
 
