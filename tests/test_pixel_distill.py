@@ -146,7 +146,7 @@ def test_distill_on_the_command_line(capsys, tmp_path: Path) -> None:
     args = ["distill", "--env", ENV, "--teacher", "zoo", "--mode", "offline"]
     args += ["--episodes", "2", "--max-steps", "100", "--student.hidden", "16"]
     args += ["--student.cnn", "tiny", "--student.image-features", "16"]
-    args += ["--eval-episodes", "2", "--out", str(out)]
+    args += ["--lr", "1e-3", "--eval-episodes", "2", "--out", str(out)]
     code, _, err = run_cli(args, capsys)
     assert code == 0, err
     result = json.loads((out / "distill.json").read_text())
