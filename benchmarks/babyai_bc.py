@@ -81,8 +81,14 @@ def main() -> None:
     parser.add_argument("--labels-per-round", type=int, default=3000)
     parser.add_argument("--encoder", choices=sorted(ENCODERS), default="film")
     parser.add_argument("--no-mission", action="store_true", help="also train without mission")
+    parser.add_argument("--grid-channels", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--grid-embedding", type=int, default=32)
     args = parser.parse_args()
-    encoder = ENCODERS[args.encoder]
+    encoder = dataclasses.replace(
+        ENCODERS[args.encoder],
+        grid_channels=tuple(args.grid_channels),
+        grid_embedding=args.grid_embedding,
+    )
     torch.set_num_threads(1)
     spec = env_spec(
         args.env, wrappers=[stack_spec(args.stack, ["image"])] if args.stack > 1 else []
@@ -156,6 +162,8 @@ def main() -> None:
             "env": args.env,
             "stack": args.stack,
             "encoder": args.encoder,
+            "grid_channels": args.grid_channels,
+            "grid_embedding": args.grid_embedding,
             "policy": "grid encoder + direction one-hot + mission bag of words, MLP 128x128",
             "bc": rows,
             "dagger": dagger_rows,
