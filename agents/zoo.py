@@ -123,7 +123,7 @@ SAC_MUJOCO: dict[str, ZooSpec] = {
     # ReLU actor and critics, learning_starts 10000; no VecNormalize). Deviation from the
     # entries they replace (PPO_MUJOCO above): the PPO experts stopped at 1019 (Hopper
     # balances in place; a 1M-step retrain with the same hyperparameters also stayed at
-    # ~1000) and 532 (Walker2d falls). Budget: the zoo's 1M steps; SAC trained 10-40
+    # ~1000) and 532 (Walker2d falls). Budget: the zoo's 1M steps; SAC trained 7-40
     # steps/s on this shared machine (50k steps in 70 minutes at load 14), so an expert
     # ships as a snapshot of a 1M-step run once one passes required_return; SAC's constant
     # learning rate makes a snapshot the same model as a shorter run (record_snapshot).
