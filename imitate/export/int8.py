@@ -320,7 +320,7 @@ def quantize_policy(
     ``calibration``).
 
     Why 16-bit observations: a balancing policy's own states sit close to its decision
-    boundaries, and rounding the observation to 8 bits flips 3.5-4.5 % of its actions
+    boundaries, and rounding the observation to 8 bits flips 3.4-4.5 % of its actions
     against the float policy (about 12 bits are needed for 99 %; clipping the input range
     at a percentile does not recover it); 8-bit hidden units cost 0.1-1 %."""
     bits = default_bits(policy) if bits is None else bits
