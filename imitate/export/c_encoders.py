@@ -993,8 +993,8 @@ def _encoded_header(
     ).replace(
         f"{trunk}_act / {trunk}_act_batch / {trunk}_logits", f"{p}_act / {p}_act_batch / {p}_logits"
     )
-    if f"{trunk}_act_gated" in trunk_header:  # float32 Discrete trunks
-        link += (
+    if f"{trunk}_act_gated" in trunk_header and "use expf and logf" in trunk_header:
+        link += (  # float32 Discrete trunks (the int8 trunk's gate is integer-only)
             f"\n   The trunk's JS gate functions ({trunk}_act_gated*) are compiled in and use"
             "\n   expf/logf (libm); -ffunction-sections -Wl,--gc-sections drops them."
         )
