@@ -10,8 +10,9 @@ fixed budget of rounds on CartPole-v1 and Acrobot-v1.
 steps, 4,000 BC steps per round), warm-starting each round from the previous learner vs
 training a new learner on the aggregate; 50 evaluation episodes, seeds 0-2.
 
-``defaults``: DAgger with its default settings (whole-episode rounds, stop after 2 rounds
-without improvement, at most 10 rounds of 500 steps) against BC trained (BC defaults) on
+``defaults``: DAgger with its default settings (whole-episode rounds, each trained with BC's
+defaults, warm-started; stop after 2 rounds without improvement, at most 10 rounds of 500
+steps) against BC trained (BC defaults) on
 the first ``L`` transitions of expert demonstrations, ``L`` = all the labels DAgger asked
 for, on five envs and 5 seeds. Both are scored on 50 episodes with reset seeds 20000 + i,
 apart from the seeds 10000 + i DAgger uses to pick its best round.
@@ -19,12 +20,14 @@ apart from the seeds 10000 + i DAgger uses to pick its best round.
     python -m benchmarks.bench_dagger               # the label study
     python -m benchmarks.bench_dagger warm-start    # the warm-start study
     python -m benchmarks.bench_dagger defaults [ENV ...] [--seeds N]   # defaults vs BC
+    python -m benchmarks.bench_dagger rounds ENV 0,1,2 bc|short   # every round's learner scored
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -104,7 +107,6 @@ def gated_vs_plain(env_id: str, seed: int) -> dict[str, float]:
 
 
 def warm_vs_fresh() -> list[dict[str, float]]:
-    from dataclasses import replace
 
     from imitate.pipeline import RunConfig
 
@@ -167,6 +169,34 @@ def defaults_vs_bc(env_id: str, seed: int) -> dict[str, float]:
     }
 
 
+def rounds_scored(env_id: str, seed: int, round_bc: str) -> dict[str, Any]:
+    """DAgger defaults with every round run (``patience=None``), each round's learner scored
+    on the 50 score episodes: where the learners stop improving. ``round_bc``: ``bc`` (the
+    default, BC's own training) or ``short`` (:func:`short_round_bc`, the earlier default)."""
+    import tempfile
+    from pathlib import Path
+
+    from imitate.policy import load_policy
+
+    config = DAggerConfig(seed=seed, patience=None)
+    if round_bc == "short":
+        config = replace(config, bc=short_round_bc())
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        _, history = dagger(env_id, load_zoo_teacher(env_id), config, run_dir=folder)
+        for k, record in enumerate(history.rounds):
+            learner = load_policy(Path(folder) / f"round_{k:03d}" / "policy.pt")
+            rows.append(
+                {
+                    "round": k,
+                    "expert_labels": record.expert_labels,
+                    "selection_return": record.learner_return,
+                    "score_return": evaluate(learner, env_id, 50, SCORE_SEED).mean_return,
+                }
+            )
+    return {"seed": seed, "round_bc": round_bc, "rounds": rows}
+
+
 def run_defaults(argv: list[str]) -> None:
     seeds = 5
     if "--seeds" in argv:
@@ -205,6 +235,11 @@ def main() -> None:
     torch.set_num_threads(1)
     if sys.argv[1:2] == ["defaults"]:
         run_defaults(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["rounds"]:  # rounds ENV SEED,SEED,... bc|short
+        env_id, seeds, round_bc = sys.argv[2], sys.argv[3], sys.argv[4]
+        rows = [rounds_scored(env_id, int(s), round_bc) for s in seeds.split(",")]
+        emit(f"bench_dagger_rounds_{env_id}_{round_bc}", {"env": env_id, "rows": rows})
         return
     if sys.argv[1:] == ["warm-start"]:
         emit("bench_dagger_warm_start", {"env": "LunarLander-v3", "rows": warm_vs_fresh()})
