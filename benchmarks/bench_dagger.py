@@ -107,7 +107,6 @@ def gated_vs_plain(env_id: str, seed: int) -> dict[str, float]:
 
 
 def warm_vs_fresh() -> list[dict[str, float]]:
-
     from imitate.pipeline import RunConfig
 
     env_id = "LunarLander-v3"
