@@ -10,9 +10,8 @@ fixed budget of rounds on CartPole-v1 and Acrobot-v1.
 steps, 4,000 BC steps per round), warm-starting each round from the previous learner vs
 training a new learner on the aggregate; 50 evaluation episodes, seeds 0-2.
 
-``defaults``: DAgger with its default settings (whole-episode rounds, each trained with BC's
-defaults, warm-started; stop after 2 rounds without improvement, at most 10 rounds of 500
-steps) against BC trained (BC defaults) on
+``defaults``: DAgger with its default settings (whole-episode rounds, stop after 2 rounds
+without improvement, at most 10 rounds of 500 steps) against BC trained (BC defaults) on
 the first ``L`` transitions of expert demonstrations, ``L`` = all the labels DAgger asked
 for, on five envs and 5 seeds. Both are scored on 50 episodes with reset seeds 20000 + i,
 apart from the seeds 10000 + i DAgger uses to pick its best round.
@@ -170,16 +169,16 @@ def defaults_vs_bc(env_id: str, seed: int) -> dict[str, float]:
 
 def rounds_scored(env_id: str, seed: int, round_bc: str) -> dict[str, Any]:
     """DAgger defaults with every round run (``patience=None``), each round's learner scored
-    on the 50 score episodes: where the learners stop improving. ``round_bc``: ``bc`` (the
-    default, BC's own training) or ``short`` (:func:`short_round_bc`, the earlier default)."""
+    on the 50 score episodes: where the learners stop improving. ``round_bc``: ``short``
+    (the default round training, :func:`short_round_bc`) or ``bc`` (BC's own, ``BCConfig()``)."""
     import tempfile
     from pathlib import Path
 
     from imitate.policy import load_policy
 
     config = DAggerConfig(seed=seed, patience=None)
-    if round_bc == "short":
-        config = replace(config, bc=short_round_bc())
+    if round_bc == "bc":
+        config = replace(config, bc=BCConfig())
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         _, history = dagger(env_id, load_zoo_teacher(env_id), config, run_dir=folder)
