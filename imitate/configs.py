@@ -39,9 +39,16 @@ class PolicyConfig:
     """Hidden layer widths."""
     activation: Activation = "tanh"
     """Hidden activation ('hardtanh': clamp to [-1, 1], exact in the int8 C export)."""
+    cnn: Literal["auto", "nature", "small", "tiny"] = "auto"
+    """Image observations: the CNN before the MLP (``imitate.encoders.EncoderConfig.cnn``:
+    nature 8x8/4, 4x4/2, 3x3/1 with 32, 64, 64 channels; small two 3x3; tiny 8x8/4, 4x4/2
+    with 8, 16 channels, a student's; auto: nature from 36 px, else small)."""
+    image_features: int = 128
+    """Image observations: width of the CNN's dense layer."""
 
     def __post_init__(self) -> None:
         validate.widths("policy.hidden", self.hidden)
+        validate.count("image_features", self.image_features)
         if self.activation not in get_args(Activation):
             choices = ", ".join(get_args(Activation))
             raise validate.ValueCheckError(
@@ -357,10 +364,14 @@ class DistillConfig:
     """On-student: states per round."""
     max_steps: int = 20_000
     """Gradient steps per training call."""
+    lr: float = 3e-3
+    """Adam learning rate of the student (BC's default; a CNN student learns better at
+    ~1e-3)."""
     seed: int = 0
     """Seed of rollouts and training."""
 
     def __post_init__(self) -> None:
+        validate.positive("lr", self.lr)
         if self.temperature is not None:
             validate.positive("temperature", self.temperature)
         validate.fraction("alpha", self.alpha)

@@ -144,11 +144,14 @@ class MixturePolicy:
         self.expert, self.learner, self.beta, self.rng = expert, learner, beta, rng
 
     def act_marked(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from imitate.observations import obs_len, take
+
         actions = self.learner.act(obs)
-        use_expert = self.rng.random(len(obs)) < self.beta
+        use_expert = self.rng.random(obs_len(obs)) < self.beta
         if use_expert.any():
             actions = actions.copy()
-            actions[use_expert] = self.expert.act(obs[use_expert])
+            rows: Any = take(obs, use_expert)
+            actions[use_expert] = self.expert.act(rows)
         return actions, use_expert
 
     def act(self, obs: np.ndarray) -> np.ndarray:
