@@ -173,6 +173,20 @@ def test_the_cnn_code_follows_the_module_sequence(tmp_path: Path) -> None:
     assert not (tmp_path / "bad").exists()
 
 
+def test_a_dead_convolution_exports(tmp_path: Path) -> None:
+    """A ReLU layer that is zero on every calibration frame (as in a collapsed BC student)
+    gets a zero multiplier instead of an out-of-range one; C and model still agree."""
+    policy, obs = _image_policy(SPACES["CHW stack"], seed=2)
+    conv = policy.encoder.convs[2]
+    assert isinstance(conv, torch.nn.Conv2d) and conv.bias is not None
+    with torch.no_grad():
+        conv.bias.fill_(-1e3)
+    files = export_policy(policy, "c", tmp_path, int8=True, calibration=obs)
+    actions = load_exported(_artefact(files)).act(obs)
+    np.testing.assert_array_equal(actions, quantize_encoded(policy, obs).act(obs))
+    assert _same(actions, policy.act(obs)) >= 0.99  # the features are the dense bias alone
+
+
 def test_symbolic_images_are_refused_in_c_and_exported_elsewhere(tmp_path: Path) -> None:
     space = gym.spaces.Box(0, 10, (5, 5, 3), np.uint8)
     policy, obs = _image_policy(space, seed=1, image_mode="symbolic")
