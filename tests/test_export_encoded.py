@@ -248,7 +248,7 @@ def test_pixel_cartpole_cnn_int8_export(tmp_path: Path) -> None:
     env_id = "imitate/PixelCartPole-v1"
     expert: Any = envs.EXPERTS[env_id]()
     demos = collect(expert, env_id, 2, seed=0, num_envs=2)
-    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=200)))
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=100)))
     assert isinstance(policy, EncodedPolicy)
     frames = np.asarray(collect(expert, env_id, 2, seed=50, num_envs=2).obs)
     own = np.asarray(collect(policy, env_id, 20, seed=100, num_envs=4, max_steps=500).obs)
