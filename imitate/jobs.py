@@ -283,6 +283,21 @@ def check_drift_options(clones: int, horizons: tuple[int, ...]) -> None:
         raise ImitateError("--horizons must be positive integers")
 
 
+def check_video_env(env: EnvLike) -> None:
+    """Refuse side-by-side videos of an env whose observations are not a flat Box (the
+    videos replay and plot flat observations; the drift figures cover the others)."""
+    from imitate.collect import env_spaces
+    from imitate.encoded import needs_encoder
+    from imitate.environments import env_name
+
+    space = env_spaces(env)[0]
+    if needs_encoder(space):
+        raise ImitateError(
+            f"--video needs flat Box observations; {env_name(env)} has {space} "
+            "(the drift report's figures cover it without --video)"
+        )
+
+
 def drift_into(
     env: EnvLike,
     expert: Policy,
@@ -302,6 +317,8 @@ def drift_into(
     from imitate.environments import env_name
 
     check_drift_options(len(clones), horizons)
+    if video:
+        check_video_env(env)
     name = env_name(env)
     analysis = analyse_drift(
         env, expert, clones, episodes, seed, threshold, horizons, cost,  # type: ignore[arg-type]

@@ -30,6 +30,29 @@ ENCODED_FORMATS: tuple[str, ...] = ("onnx", "torchscript", "numpy", "c")
 """The formats of policies with an observation encoder (:class:`EncodedPolicy`)."""
 
 
+def export_unsupported(policy: object, fmt: str, int8: bool = False) -> str | None:
+    """Why ``policy`` cannot be exported to ``fmt`` (one line), or None when it can: what
+    :func:`export_policy` refuses, asked before any work (``imitate run`` skips such
+    exports with this reason)."""
+    if int8 and fmt != "c":
+        return "--int8 applies to the C export only"
+    if isinstance(policy, EncodedPolicy):
+        if fmt not in ENCODED_FORMATS:
+            return (
+                f"the {fmt} export takes MLP policies of vector observations; a policy with "
+                "an observation encoder (images, text, Dict, Discrete ...) exports to "
+                + ", ".join(ENCODED_FORMATS)
+            )
+        if fmt == "c":
+            from imitate.export.c_encoders import c_inputs
+
+            try:
+                c_inputs(policy)
+            except ImitateError as refusal:
+                return str(refusal)
+    return None
+
+
 def export_policy(
     policy: MLPPolicy | EncodedPolicy,
     fmt: Format,
@@ -48,8 +71,9 @@ def export_policy(
     16, None: 8, 16 for Box actions; ``input_bits``: the observation's, 16 or 8),
     ``prefix`` (file names, symbols, macros). sb3 only: ``algo`` (``ppo``/``sac``; default
     by the action head)."""
-    if int8 and fmt != "c":
-        raise ImitateError("--int8 applies to the C export only")
+    reason = export_unsupported(policy, fmt, int8)
+    if reason is not None:
+        raise ImitateError(reason)
     if isinstance(policy, EncodedPolicy):
         return _export_encoded(policy, fmt, out_dir, int8, calibration, prefix, bits, input_bits)
     if prefix != "policy" and fmt != "c":
