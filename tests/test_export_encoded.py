@@ -20,7 +20,7 @@ import envs
 from imitate import BCConfig, collect, train_bc
 from imitate.configs import OptimConfig, PolicyConfig
 from imitate.encoded import EncodedPolicy
-from imitate.encoders import EncoderConfig, encoder_for_space
+from imitate.encoders import EncoderConfig, ImageEncoder, encoder_for_space
 from imitate.errors import ImitateError
 from imitate.export import export_policy, load_exported
 from imitate.export.c_encoders import EncodedCPolicy, UnsupportedExport, quantize_encoded
@@ -175,16 +175,19 @@ def test_the_cnn_code_follows_the_module_sequence(tmp_path: Path) -> None:
 
 def test_a_dead_convolution_exports(tmp_path: Path) -> None:
     """A ReLU layer that is zero on every calibration frame (as in a collapsed BC student)
-    gets a zero multiplier instead of an out-of-range one; C and model still agree."""
-    policy, obs = _image_policy(SPACES["CHW stack"], seed=2)
-    conv = policy.encoder.convs[2]
+    gets a zero multiplier instead of an out-of-range one; C and model still agree. (The
+    Dict's vector entries keep the trunk's inputs varying.)"""
+    policy, obs = _image_policy(SPACES["Dict image+vector+MultiDiscrete"], seed=2)
+    image = policy.encoder.parts["image"]
+    assert isinstance(image, ImageEncoder)
+    conv = image.convs[2]
     assert isinstance(conv, torch.nn.Conv2d) and conv.bias is not None
     with torch.no_grad():
         conv.bias.fill_(-1e3)
     files = export_policy(policy, "c", tmp_path, int8=True, calibration=obs)
     actions = load_exported(_artefact(files)).act(obs)
     np.testing.assert_array_equal(actions, quantize_encoded(policy, obs).act(obs))
-    assert _same(actions, policy.act(obs)) >= 0.99  # the features are the dense bias alone
+    assert _same(actions, policy.act(obs)) >= 0.9  # an untrained policy: near-ties are common
 
 
 def test_symbolic_images_are_refused_in_c_and_exported_elsewhere(tmp_path: Path) -> None:
