@@ -23,6 +23,14 @@ Dict / Tuple                      :class:`DictEncoder`: one encoder per entry, t
                                   features concatenated in the space's order
 ================================  ==================================================
 
+Options (:class:`EncoderConfig`) for symbolic grids and instructions (BabyAI):
+``grid="embedding"`` encodes a symbolic image with :class:`GridEncoder` (an embedding
+per channel value, summed per cell, same-padded 3x3 convolutions, dense + ReLU) instead
+of the one-hot CNN; ``film=True`` makes a Dict's grid conditioned on its Text entry
+(:class:`FiLMEncoder`: ``gamma, beta = Linear(text)`` scale and shift the last grid
+convolution). Both are embedding lookups, convolutions, linear layers and elementwise
+products, nothing else.
+
 Every encoder has
 
 * ``to_json()``: its constructor as JSON (the checkpoint records it; the weights,
@@ -99,6 +107,20 @@ class EncoderConfig:
     categories (BabyAI's grid: object, colour, state), one-hot per channel before the
     convolutions; ``auto``: symbolic when every value in the fitting data is below
     :data:`SYMBOLIC_MAX_LEVELS` (a frame of real pixels has brighter ones), else pixels."""
+    grid: Literal["cnn", "embedding"] = "cnn"
+    """How a *symbolic* image is encoded: ``cnn``: :class:`ImageEncoder` (one-hot per
+    channel into its CNN); ``embedding``: :class:`GridEncoder` (one learned embedding per
+    channel value, summed per cell, then same-padded 3x3 convolutions). Pixel images
+    always get the :class:`ImageEncoder`."""
+    grid_embedding: int = 32
+    """Embedding width per cell of a :class:`GridEncoder`."""
+    grid_channels: tuple[int, ...] = (32, 64)
+    """Output channels of a :class:`GridEncoder`'s 3x3 convolutions."""
+    film: bool = False
+    """Condition a Dict's symbolic grid on its Text entry (:class:`FiLMEncoder`: the last
+    grid convolution scaled and shifted per channel by a linear map of the text
+    features); needs ``grid="embedding"`` and a Dict with exactly one symbolic grid and
+    one Text entry."""
 
 
 class ObsEncoder(nn.Module):
@@ -653,6 +675,212 @@ class DictEncoder(ObsEncoder):
         return np.concatenate(parts, axis=-1).astype(np.float32)
 
 
+def _nchw_tensor(x: Tensor, layout: ImageLayout, geometry: tuple[int, int, int]) -> Tensor:
+    """:func:`to_nchw` in torch (traceable)."""
+    if layout == "HW":
+        return x.unsqueeze(1)
+    if layout == "HWC":
+        return x.permute(0, 3, 1, 2)
+    if layout == "KHWC":
+        return x.permute(0, 1, 4, 2, 3).reshape(x.shape[0], *geometry)
+    return x
+
+
+class GridEncoder(ObsEncoder):
+    """A symbolic grid (uint8 category codes per cell and channel, e.g. BabyAI's 7x7
+    object/colour/state view; stacked frames are channels): every channel value has a
+    learned embedding (``grid_embedding`` wide; values ``>= levels[c]`` embed to zero)
+    and a cell's embeddings are summed, the "bag of words" visual embedding of BabyAI 1.1
+    (Hui et al. 2020); then 3x3 convolutions with zero padding of 1 (the grid keeps its
+    size) + ReLU, flatten, ``Linear(image_features) + ReLU``.
+
+    :class:`FiLMEncoder` passes ``gamma, beta [B, film_channels]``: the last convolution's
+    output becomes ``conv * (1 + gamma) + beta`` before its ReLU.
+
+    Made of an embedding lookup (one table; channel c's value v is row ``offset[c] + v``),
+    convolutions and a linear layer, so every export composes it from those."""
+
+    offset: Tensor
+    limit: Tensor
+
+    space: gym.spaces.Box
+
+    def __init__(
+        self, space: gym.spaces.Box, levels: Sequence[int], config: EncoderConfig = EncoderConfig()
+    ) -> None:
+        super().__init__()
+        if not is_image_space(space):
+            raise UnsupportedSpaceError(f"{space} is not a uint8 grid space")
+        if not config.grid_channels:
+            raise ValueError("a grid encoder needs at least one convolution")
+        self.space = space
+        self.config = config
+        self.layout = image_layout(tuple(space.shape))
+        self.geometry = image_geometry(tuple(int(s) for s in space.shape))
+        channels, height, width = self.geometry
+        self.levels = tuple(int(v) for v in levels)
+        if len(self.levels) != channels or min(self.levels) < 1:
+            raise ValueError(f"levels {self.levels} must give >= 1 category per channel")
+        offsets = np.concatenate([[0], np.cumsum(self.levels)[:-1]]).astype(np.int64)
+        self.pad_row = int(sum(self.levels))
+        self.register_buffer("offset", torch.as_tensor(offsets), persistent=False)
+        self.register_buffer(
+            "limit", torch.as_tensor(np.asarray(self.levels, np.int64)), persistent=False
+        )
+        self.embedding = nn.Embedding(self.pad_row + 1, config.grid_embedding, self.pad_row)
+        convs: list[nn.Conv2d] = []
+        c_in = config.grid_embedding
+        for c_out in config.grid_channels:
+            convs.append(nn.Conv2d(c_in, c_out, 3, padding=1))
+            c_in = c_out
+        self.convs = nn.ModuleList(convs)
+        self.film_channels = c_in
+        self.dense = nn.Linear(c_in * height * width, config.image_features)
+        self.out_dim = config.image_features
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "grid",
+            "space": obs_space_to_json(self.space),
+            "levels": list(self.levels),
+            "image_features": self.config.image_features,
+            "grid_embedding": self.config.grid_embedding,
+            "grid_channels": list(self.config.grid_channels),
+        }
+
+    def input_dtype(self) -> np.dtype[Any]:
+        return np.dtype(np.uint8)
+
+    def rows(self, x: Tensor) -> Tensor:
+        """Embedding rows ``int64 [B, C, H, W]`` of a batch of grids."""
+        codes = _nchw_tensor(x, self.layout, self.geometry).to(torch.int64)
+        limit = self.limit[None, :, None, None]
+        return torch.where(codes < limit, codes + self.offset[None, :, None, None], self.pad_row)
+
+    def rows_numpy(self, x: np.ndarray) -> np.ndarray:
+        codes = to_nchw(np.asarray(x)).astype(np.int64)
+        limit = _np(self.limit)[None, :, None, None]
+        return np.where(codes < limit, codes + _np(self.offset)[None, :, None, None], self.pad_row)
+
+    def features(self, x: Tensor, film: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """``[B, out_dim]``; ``film``: ``(gamma, beta)`` of the last convolution."""
+        h = self.embedding(self.rows(x)).sum(dim=1).permute(0, 3, 1, 2)  # [B, D, H, W]
+        for i, conv in enumerate(self.convs):
+            h = conv(h)
+            if film is not None and i == len(self.convs) - 1:
+                gamma, beta = film
+                h = h * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
+            h = torch.relu(h)
+        return torch.relu(self.dense(h.reshape(h.shape[0], -1)))
+
+    def features_numpy(
+        self, x: np.ndarray, film: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
+        h = _np(self.embedding.weight)[self.rows_numpy(x)].sum(axis=1).transpose(0, 3, 1, 2)
+        for i, conv in enumerate(self.convs):
+            assert isinstance(conv, nn.Conv2d) and conv.bias is not None
+            padded = np.pad(h, ((0, 0), (0, 0), (1, 1), (1, 1)))
+            h = conv2d_numpy(padded, _np(conv.weight), _np(conv.bias), 1)
+            if film is not None and i == len(self.convs) - 1:
+                gamma, beta = film
+                h = h * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
+            h = np.maximum(h, 0.0)
+        flat = h.reshape(len(h), -1)
+        out = flat @ _np(self.dense.weight).T + _np(self.dense.bias)
+        return np.maximum(out, 0.0).astype(np.float32)
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        (x,) = inputs
+        return self.features(x)
+
+    def forward_numpy(self, *inputs: np.ndarray) -> np.ndarray:
+        (x,) = inputs
+        return self.features_numpy(x)
+
+
+class FiLMEncoder(ObsEncoder):
+    """A Dict with one :class:`GridEncoder` entry and one :class:`TextEncoder` entry
+    (BabyAI: the view and the mission): the grid is conditioned on the text, FiLM style
+    (Perez et al. 2018; the BabyAI papers' agents condition their image convolutions on
+    the instruction the same way). ``gamma, beta = Linear(text features)`` (zero at
+    initialisation: the plain grid features) scale and shift the grid's last
+    convolution per channel; every entry's features (the text's included) are
+    concatenated in the space's order, as :class:`DictEncoder` does.
+
+    The per-entry encoders, inputs and fitting are those of an inner
+    :class:`DictEncoder` (``inner``); this adds one linear layer (``film``)."""
+
+    space: gym.spaces.Dict
+
+    def __init__(
+        self, space: gym.spaces.Dict, parts: dict[str, ObsEncoder], grid_key: str, text_key: str
+    ) -> None:
+        super().__init__()
+        grid, text = parts.get(grid_key), parts.get(text_key)
+        if not isinstance(grid, GridEncoder) or not isinstance(text, TextEncoder):
+            raise UnsupportedSpaceError(
+                f"FiLM needs a grid entry {grid_key!r} and a Text entry {text_key!r}"
+            )
+        self.space = space
+        self.inner = DictEncoder(space, parts)
+        self.grid_key, self.text_key = grid_key, text_key
+        self.film = nn.Linear(text.out_dim, 2 * grid.film_channels)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+        self.out_dim = self.inner.out_dim
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.inner.to_json(), "type": "film", "grid_key": self.grid_key,
+                "text_key": self.text_key}  # fmt: skip
+
+    def input_names(self, name: str = "obs") -> list[str]:
+        return self.inner.input_names(name)
+
+    def inputs(self, obs: ObsBatch) -> list[np.ndarray]:
+        return self.inner.inputs(obs)
+
+    def example_inputs(self, batch: int = 2) -> list[np.ndarray]:
+        return self.inner.example_inputs(batch)
+
+    def fit(self, obs: ObsBatch) -> None:
+        self.inner.fit(obs)
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        split = dict(zip(self.inner.keys, self.inner._split(inputs), strict=True))
+        parts = self.inner.parts
+        text = parts[self.text_key](*split[self.text_key])
+        gamma, beta = self.film(text).chunk(2, dim=-1)
+        out = []
+        for key in self.inner.keys:
+            if key == self.text_key:
+                out.append(text)
+            elif key == self.grid_key:
+                grid = parts[key]
+                assert isinstance(grid, GridEncoder)
+                out.append(grid.features(split[key][0], (gamma, beta)))
+            else:
+                out.append(parts[key](*split[key]))
+        return torch.cat(out, dim=-1)
+
+    def forward_numpy(self, *inputs: np.ndarray) -> np.ndarray:
+        split = dict(zip(self.inner.keys, self.inner._split(inputs), strict=True))
+        parts = self.inner.parts
+        text = parts[self.text_key].forward_numpy(*split[self.text_key])  # type: ignore[operator]
+        film = text @ _np(self.film.weight).T + _np(self.film.bias)
+        gamma, beta = np.split(film, 2, axis=-1)
+        out = []
+        for key in self.inner.keys:
+            if key == self.text_key:
+                out.append(text)
+            elif key == self.grid_key:
+                grid = parts[key]
+                assert isinstance(grid, GridEncoder)
+                out.append(grid.features_numpy(split[key][0], (gamma, beta)))
+            else:
+                out.append(parts[key].forward_numpy(*split[key]))  # type: ignore[operator]
+        return np.concatenate(out, axis=-1).astype(np.float32)
+
+
 def encoder_for_space(
     space: gym.Space[Any], obs: ObsBatch | None = None, config: EncoderConfig = EncoderConfig()
 ) -> ObsEncoder:
@@ -683,10 +911,15 @@ def _build(space: gym.Space[Any], obs: ObsBatch | None, config: EncoderConfig) -
         if not items:
             raise UnsupportedSpaceError(f"observation space {space} has no entries")
         parts = {k: _build(s, e, config) for (k, s), e in zip(items, entries, strict=True)}
+        if config.film and isinstance(space, gym.spaces.Dict):
+            return _film(space, parts)
         return DictEncoder(space, parts)
     if isinstance(space, gym.spaces.Box):
         if is_image_space(space):
-            return ImageEncoder(space, config, _symbolic_levels(space, obs, config))
+            levels = _symbolic_levels(space, obs, config)
+            if config.grid == "embedding" and levels is not None:
+                return GridEncoder(space, levels, config)
+            return ImageEncoder(space, config, levels)
         return BoxEncoder(space)
     if isinstance(space, gym.spaces.Discrete):
         return DiscreteEncoder(space)
@@ -698,6 +931,18 @@ def _build(space: gym.Space[Any], obs: ObsBatch | None, config: EncoderConfig) -
         vocabulary = [] if obs is None else fit_vocabulary(np.asarray(obs))
         return TextEncoder(space, vocabulary, config)
     raise UnsupportedSpaceError(describe_unsupported(space))
+
+
+def _film(space: gym.spaces.Dict, parts: dict[str, ObsEncoder]) -> FiLMEncoder:
+    """``EncoderConfig.film``: the Dict's one grid conditioned on its one Text entry."""
+    grids = [k for k, p in parts.items() if isinstance(p, GridEncoder)]
+    texts = [k for k, p in parts.items() if isinstance(p, TextEncoder)]
+    if len(grids) != 1 or len(texts) != 1:
+        raise UnsupportedSpaceError(
+            f"film needs one symbolic grid (grid='embedding') and one Text entry in {space}; "
+            f"found grids {grids} and texts {texts}"
+        )
+    return FiLMEncoder(space, parts, grids[0], texts[0])
 
 
 def _symbolic_levels(
@@ -721,14 +966,17 @@ def encoder_from_json(spec: dict[str, Any]) -> ObsEncoder:
     """Rebuild an (unfitted, untrained) encoder from ``to_json()``; load the state dict
     next. ``ValueError``/``KeyError`` on a malformed spec."""
     kind = spec["type"]
-    if kind in ("dict", "tuple"):
+    if kind in ("dict", "tuple", "film"):
         pairs = zip(spec["keys"], spec["parts"], strict=True)
         parts = {str(k): encoder_from_json(p) for k, p in pairs}
         composite: gym.spaces.Dict | gym.spaces.Tuple
-        if kind == "dict":
-            composite = gym.spaces.Dict([(k, p.space) for k, p in parts.items()])
-        else:
+        if kind == "tuple":
             composite = gym.spaces.Tuple(tuple(p.space for p in parts.values()))
+        else:
+            composite = gym.spaces.Dict([(k, p.space) for k, p in parts.items()])
+        if kind == "film":
+            assert isinstance(composite, gym.spaces.Dict)
+            return FiLMEncoder(composite, parts, str(spec["grid_key"]), str(spec["text_key"]))
         return DictEncoder(composite, parts)
     space = obs_space_from_json(spec["space"])
     if kind == "box" and isinstance(space, gym.spaces.Box):
@@ -737,6 +985,13 @@ def encoder_from_json(spec: dict[str, Any]) -> ObsEncoder:
         config = EncoderConfig(image_features=int(spec["image_features"]), cnn=spec["cnn"])
         levels = spec.get("levels")
         return ImageEncoder(space, config, None if levels is None else [int(v) for v in levels])
+    if kind == "grid" and isinstance(space, gym.spaces.Box):
+        config = EncoderConfig(
+            image_features=int(spec["image_features"]),
+            grid_embedding=int(spec["grid_embedding"]),
+            grid_channels=tuple(int(c) for c in spec["grid_channels"]),
+        )
+        return GridEncoder(space, [int(v) for v in spec["levels"]], config)
     if kind == "discrete" and isinstance(space, gym.spaces.Discrete):
         return DiscreteEncoder(space)
     if kind == "multi_discrete" and isinstance(space, gym.spaces.MultiDiscrete):

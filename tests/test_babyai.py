@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("minigrid")
 
@@ -112,3 +113,41 @@ def test_pixel_cartpole_zoo_expert_acts_on_the_state() -> None:
     assert np.all(demos.episode_returns == 500)
     assert demos.obs.dtype == np.uint8 and demos.obs.shape[1:] == (4, 40, 60)
     assert demos.meta.expert["kind"] == "zoo"
+
+
+def test_film_bc_from_100_demos_finds_the_red_ball() -> None:
+    """BC with the grid embedding conditioned on the mission (FiLM) from 100 bot
+    demonstrations (about 600 labels) reaches the red ball in most unseen layouts; a
+    policy that does not see the grid (uniform random actions here, which stumble on it
+    in 40 % of the 64-step episodes) much less often."""
+    from imitate import BCConfig, PolicyConfig, collect, evaluate, train_bc
+    from imitate.configs import EarlyStopConfig, OptimConfig
+    from imitate.encoded import EncodedPolicy
+    from imitate.encoders import EncoderConfig, FiLMEncoder
+
+    demos = collect(BabyAIExpert(), ENV, 100, seed=0)
+    config = BCConfig(
+        policy=PolicyConfig((64,), "relu"),
+        optim=OptimConfig(lr=3e-3, batch_size=64, max_steps=800),
+        early_stop=EarlyStopConfig(eval_every=800, holdout_fraction=0.0),
+    )
+    encoder = EncoderConfig(grid="embedding", grid_channels=(16, 16), image_features=64, film=True)
+    torch.manual_seed(0)
+    obs_space, action_space = demos.meta.spaces()
+    policy = EncodedPolicy.for_data(obs_space, action_space, demos.obs, config.policy, encoder)
+    assert isinstance(policy.encoder, FiLMEncoder)
+    policy, _ = train_bc(demos, config, policy=policy)
+    success = float(np.mean(evaluate(policy, ENV, 50, seed=10_000).returns > 0))
+    chance = float(np.mean(evaluate(_Random(), ENV, 50, seed=10_000).returns > 0))
+    assert success >= 0.7, (success, chance)  # measured: 0.80 (random: 0.40)
+    assert success - chance >= 0.3, (success, chance)
+
+
+class _Random:
+    """Uniform random turns and steps (left, right, forward)."""
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(0)
+
+    def act(self, obs):
+        return self.rng.integers(0, 3, len(obs["direction"]))

@@ -17,6 +17,8 @@ from imitate.encoders import (
     DictEncoder,
     DiscreteEncoder,
     EncoderConfig,
+    FiLMEncoder,
+    GridEncoder,
     ImageEncoder,
     MultiBinaryEncoder,
     MultiDiscreteEncoder,
@@ -336,3 +338,129 @@ def test_symbolic_grid_is_one_hot_per_channel(tmp_path) -> None:
     assert encoder_for_space(space, frames).levels is None  # type: ignore[attr-defined]
     forced = encoder_for_space(space, grid, EncoderConfig(image_mode="pixels"))
     assert forced.levels is None  # type: ignore[attr-defined]
+
+
+BABYAI_LEVELS = (11, 6, 3)  # object, colour, state
+
+
+def _babyai_batch(n: int, seed: int = 0) -> tuple[gym.spaces.Dict, dict]:
+    """A BabyAI-shaped Dict batch: a 3-frame stack of 7x7x3 symbolic views, direction,
+    mission."""
+    space = gym.spaces.Dict(
+        [
+            ("direction", gym.spaces.Discrete(4)),
+            ("image", gym.spaces.Box(0, 255, (3, 7, 7, 3), np.uint8)),
+            ("mission", TEXT),
+        ]
+    )
+    obs = _sample(space, n, seed)
+    rng = np.random.default_rng(seed)
+    grid = np.stack([rng.integers(0, k, (n, 3, 7, 7)) for k in BABYAI_LEVELS], axis=-1)
+    obs["image"] = grid.astype(np.uint8)
+    return space, obs
+
+
+def test_grid_encoder_sums_one_embedding_per_channel_value() -> None:
+    torch.manual_seed(0)
+    space, obs = _babyai_batch(12)
+    config = EncoderConfig(grid="embedding", grid_embedding=5, grid_channels=(6, 4))
+    encoder = encoder_for_space(space, obs, config)
+    assert isinstance(encoder, DictEncoder)
+    grid = encoder.parts["image"]
+    assert isinstance(grid, GridEncoder)
+    assert grid.levels == BABYAI_LEVELS * 3  # stacked frames are channels
+    # cell (2, 5) of observation 0 by hand: the sum of its 9 values' embedding rows
+    table = grid.embedding.weight.detach().numpy()
+    image = obs["image"][0]  # [K, H, W, C]
+    offsets = np.concatenate([[0], np.cumsum(grid.levels)[:-1]])
+    values = image[:, 2, 5, :].reshape(-1)  # frame-major, as the channels
+    expected = sum(table[offsets[c] + v] for c, v in enumerate(values))
+    h = grid.embedding(grid.rows(torch.as_tensor(obs["image"]))).sum(dim=1)
+    np.testing.assert_allclose(h[0, 2, 5].detach().numpy(), expected, rtol=1e-6)
+    # values outside the fitted categories embed to zero (the padding row)
+    unseen = np.full((1, 3, 7, 7, 3), 200, np.uint8)
+    assert not grid.embedding(grid.rows(torch.as_tensor(unseen))).detach().numpy().any()
+    # the grid keeps its size through the padded convolutions: 4 channels x 7 x 7
+    assert grid.dense.in_features == 4 * 7 * 7
+    with torch.no_grad():
+        features = encoder.encode(obs).numpy()
+    np.testing.assert_allclose(encoder.encode_numpy(obs), features, rtol=1e-5, atol=1e-5)
+    rebuilt = encoder_from_json(json.loads(json.dumps(encoder.to_json())))
+    rebuilt.load_state_dict(encoder.state_dict())
+    with torch.no_grad():
+        np.testing.assert_array_equal(rebuilt.encode(obs).numpy(), features)
+    # pixel images keep the CNN whatever the grid option says
+    frames = np.random.default_rng(1).integers(0, 256, (4, 7, 7, 3), dtype=np.uint8)
+    pixels = encoder_for_space(gym.spaces.Box(0, 255, (7, 7, 3), np.uint8), frames, config)
+    assert isinstance(pixels, ImageEncoder)
+
+
+def test_film_conditions_the_grid_on_the_mission(tmp_path) -> None:
+    torch.manual_seed(0)
+    space, obs = _babyai_batch(16)
+    config = EncoderConfig(grid="embedding", grid_channels=(8, 6), image_features=10, film=True)
+    encoder = encoder_for_space(space, obs, config)
+    assert isinstance(encoder, FiLMEncoder)
+    assert encoder.film.out_features == 2 * 6  # gamma and beta per last-conv channel
+    grid = encoder.inner.parts["image"]
+    text = encoder.inner.parts["mission"]
+    assert isinstance(grid, GridEncoder) and isinstance(text, TextEncoder)
+    with torch.no_grad():
+        # zero-initialised FiLM: the plain Dict features
+        plain = torch.cat(
+            [
+                encoder.inner.parts["direction"].encode(obs["direction"]),
+                grid.encode(obs["image"]),
+                text.encode(obs["mission"]),
+            ],
+            dim=-1,
+        )
+        np.testing.assert_allclose(encoder.encode(obs).numpy(), plain.numpy(), atol=1e-6)
+        torch.nn.init.normal_(encoder.film.weight, std=0.5)
+        torch.nn.init.normal_(encoder.film.bias, std=0.5)
+        # by hand: the last convolution scaled and shifted by gamma, beta of the mission
+        inputs = [torch.as_tensor(a) for a in encoder.inputs(obs)]
+        gamma, beta = encoder.film(text(inputs[2])).chunk(2, dim=-1)
+        h = grid.embedding(grid.rows(inputs[1])).sum(dim=1).permute(0, 3, 1, 2)
+        h = torch.relu(grid.convs[0](h))
+        h = torch.relu(grid.convs[1](h) * (1 + gamma[:, :, None, None]) + beta[:, :, None, None])
+        image = torch.relu(grid.dense(h.reshape(len(h), -1)))
+        features = encoder.encode(obs)
+        np.testing.assert_allclose(features[:, 4:14].numpy(), image.numpy(), rtol=1e-5, atol=1e-6)
+        # another mission, same view: other image features
+        other = {**obs, "mission": np.array(["go to the blue key"] * 16)}
+        same = obs["mission"] == "go to the blue key"
+        changed = ((encoder.encode(other) - features)[:, 4:14].abs().sum(dim=1) > 1e-4).numpy()
+        assert changed[~same].all() and not changed[same].any()
+    np.testing.assert_allclose(encoder.encode_numpy(obs), features.numpy(), rtol=1e-5, atol=1e-5)
+    rebuilt = encoder_from_json(json.loads(json.dumps(encoder.to_json())))
+    rebuilt.load_state_dict(encoder.state_dict())
+    with torch.no_grad():
+        np.testing.assert_array_equal(rebuilt.encode(obs).numpy(), features.numpy())
+    ort = pytest.importorskip("onnxruntime")
+    from imitate.export.onnx import _export
+
+    names = [n.replace("/", "_") for n in encoder.input_names()]
+    batch_dim = torch.export.Dim("batch")
+    path = _export(
+        encoder.eval(),
+        tuple(torch.as_tensor(a) for a in encoder.example_inputs(2)),
+        names,
+        ["features"],
+        (tuple({0: batch_dim} for _ in names),),
+        tmp_path / "film.onnx",
+    )
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, dict(zip(names, encoder.inputs(obs), strict=True)))
+    np.testing.assert_allclose(out, features.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_film_needs_one_grid_and_one_text_entry() -> None:
+    space, obs = _babyai_batch(4)
+    with pytest.raises(UnsupportedSpaceError, match="film needs one symbolic grid"):
+        encoder_for_space(space, obs, EncoderConfig(film=True))  # grid="cnn": no grid
+    no_text = gym.spaces.Dict([("image", space["image"])])
+    with pytest.raises(UnsupportedSpaceError, match="film needs"):
+        encoder_for_space(
+            no_text, {"image": obs["image"]}, EncoderConfig(grid="embedding", film=True)
+        )
