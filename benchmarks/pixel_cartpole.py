@@ -24,7 +24,8 @@ on 2,000 frames of the student's own episodes from seed 3000 and 2 expert episod
 action parity with the torch student on 10,000 recorded frames (the student's own
 episodes from seed 20000, and the expert's from seed 1000), and the time per action of
 the compiled ``policy_act`` (median of 3,000 calls timed in C;
-``benchmarks.bench_pixel_export``'s timer).
+``benchmarks.bench_pixel_export``'s timer), and the export's mean return over 50
+evaluation episodes.
 
 Writes ``benchmarks/results/pixel_cartpole.json`` (methods already there are kept unless
 run again).
@@ -159,6 +160,7 @@ def int8_parity(policy: Any, expert: Any, frames: int) -> dict[str, Any]:
             for name, recorded in sets.items():
                 variant[f"parity_{name}"] = parity(c_policy.act(recorded), policy.act(recorded))
                 variant[f"frames_{name}"] = len(recorded)
+            variant["mean_return"] = evaluate(c_policy, ENV, 50, EVAL_SEED).mean_return
             row[key] = variant
     return row
 
