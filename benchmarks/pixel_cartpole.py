@@ -15,7 +15,17 @@ state (the clone's and the expert's episodes from the same seeds, recorded throu
   logits on the recorded states, T = 2, alpha 0.9) and a tiny CNN student (8x8/4 and
   4x4/2 convolutions of 8 and 16 channels, dense 32, MLP 32) on the student's own states.
 
-    python -m benchmarks.pixel_cartpole --methods bc dagger distill
+    python -m benchmarks.pixel_cartpole --methods bc dagger distill --save runs/pixel
+    python -m benchmarks.pixel_cartpole --methods dagger distill --save runs/pixel --reuse --int8
+
+``--int8``: the saved students' int8 C export (:mod:`imitate.export.c_encoders`; 8-bit
+hidden activations, and 16-bit as a second variant; calibrated
+on 2,000 frames of the student's own episodes from seed 3000 and 2 expert episodes), its
+action parity with the torch student on 10,000 recorded frames (the student's own
+episodes from seed 20000, and the expert's from seed 1000), and the time per action of
+the compiled ``policy_act`` (median of 3,000 calls timed in C;
+``benchmarks.bench_pixel_export``'s timer), and the export's mean return over 50
+evaluation episodes.
 
 Writes ``benchmarks/results/pixel_cartpole.json`` (methods already there are kept unless
 run again).
@@ -114,6 +124,47 @@ def finite(summary: dict[str, float]) -> dict[str, float | None]:
     return {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in summary.items()}
 
 
+def int8_parity(policy: Any, expert: Any, frames: int) -> dict[str, Any]:
+    """int8 C export of ``policy``: parity on recorded frames, time per action."""
+    import tempfile
+
+    from benchmarks.bench_pixel_export import c_timer_us, parity
+    from imitate.export import export_policy, load_exported
+    from imitate.export.c_encoders import encoded_weight_bytes
+
+    episodes = -(-frames // 500)
+    sets = {
+        "own_frames": np.asarray(collect(policy, ENV, episodes, seed=20_000).obs)[:frames],
+        "expert_frames": np.asarray(collect(expert, ENV, episodes, seed=1000).obs)[:frames],
+    }
+    calibration = np.concatenate(
+        [
+            np.asarray(collect(policy, ENV, 4, seed=3000).obs),
+            np.asarray(collect(expert, ENV, 2, seed=4000).obs),
+        ]
+    )[:2000]
+    row: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for key, bits in (("activations_8", None), ("activations_16", 16)):
+            folder = Path(tmp) / key
+            files = export_policy(
+                policy, "c", folder, int8=True, calibration=calibration, bits=bits
+            )
+            c_policy = load_exported(next(f for f in files if f.suffix == ".c"))
+            median, fastest = c_timer_us(folder, sets["expert_frames"])
+            variant: dict[str, Any] = {
+                "weight_bytes": encoded_weight_bytes(policy, True, bits),
+                "us_per_action_median": median,
+                "us_per_action_fastest": fastest,
+            }
+            for name, recorded in sets.items():
+                variant[f"parity_{name}"] = parity(c_policy.act(recorded), policy.act(recorded))
+                variant[f"frames_{name}"] = len(recorded)
+            variant["mean_return"] = evaluate(c_policy, ENV, 50, EVAL_SEED).mean_return
+            row[key] = variant
+    return row
+
+
 METHODS = {"bc": run_bc, "dagger": run_dagger, "distill": run_distill}
 
 
@@ -132,6 +183,8 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="evaluate the policies in --save again, no training"
     )
+    parser.add_argument("--int8", action="store_true", help="also measure the int8 C export")
+    parser.add_argument("--frames", type=int, default=10_000, help="--int8: frames per set")
     args = parser.parse_args()
     torch.set_num_threads(1)
     expert = resolve_expert("zoo", ENV)
@@ -156,6 +209,8 @@ def main() -> None:
             "drift": finite(state_drift(expert, policy, ENV, args.drift_episodes, EVAL_SEED)),
             "seed": args.seed,
         }
+        if args.int8:
+            methods[name]["int8_c"] = int8_parity(policy, expert, args.frames)
         print(name, json.dumps({k: methods[name][k] for k in ("mean_return", "expert_labels")}))
         if args.save is not None and not args.reuse:
             save_policy(policy, args.save / f"{name}.pt")

@@ -382,19 +382,19 @@ def state_drift(
     """The drift of a clone that sees observations, measured on the env's ``attribute``
     (e.g. pixel CartPole's true state), in units of the expert's per-dimension state std:
     the paired-rollout summary (:func:`imitate.drift.paired_rollouts`, expert and clone
-    from the same seeds) and the share of the clone's states off the support of
-    ``episodes`` expert episodes from ``reference_seed`` (:func:`imitate.drift.off_support`,
-    calibrated on the paired expert episodes: 1 % of those lie beyond by construction)."""
-    rollouts = TeacherViewRollouts(attribute)
-    paired = paired_rollouts(expert, clone, env_id, episodes, seed, threshold, rollouts=rollouts)
+    from the same seeds; it measures images on the true state) and the share of the
+    clone's states off the support of ``episodes`` expert episodes from ``reference_seed``
+    (:func:`imitate.drift.off_support`, calibrated on the paired expert episodes: 1 % of
+    those lie beyond by construction)."""
+    paired = paired_rollouts(expert, clone, env_id, episodes, seed, threshold)
     distance = np.nan_to_num(np.nanmean(paired.distance, axis=1), nan=0.0)
-    reference = rollouts.collect(expert, env_id, episodes, reference_seed).obs
+    reference = TeacherViewRollouts(attribute).collect(expert, env_id, episodes, reference_seed)
 
     def rows(padded: np.ndarray) -> np.ndarray:
         flat = padded.reshape(-1, padded.shape[-1])
         return flat[~np.isnan(flat).any(axis=1)]
 
-    support = off_support(reference, rows(paired.expert_obs), rows(paired.clone_obs))
+    support = off_support(reference.obs, rows(paired.expert_obs), rows(paired.clone_obs))
     return {
         **paired.summary(),
         "mean_state_distance": float(distance.mean()),

@@ -125,10 +125,6 @@ def test_distil_an_encoded_teacher_into_a_smaller_encoded_student() -> None:
 
 
 def test_state_drift_of_a_pixel_clone(expert: PixelCartPoleExpert) -> None:
-    same = state_drift(expert, expert, ENV, episodes=2)
-    assert same["mean_state_distance"] == 0.0 and same["diverged_share"] == 0.0
-    assert same["off_support_share"] <= 0.011  # the calibration quantile: 1 % by construction
-
     class Left:
         def act(self, frames: np.ndarray) -> np.ndarray:
             return np.zeros(len(frames), np.int64)
@@ -137,8 +133,18 @@ def test_state_drift_of_a_pixel_clone(expert: PixelCartPoleExpert) -> None:
     assert fallen["failed_share"] == 1.0 and fallen["clone_mean_return"] < 20
     assert fallen["diverged_share"] == 1.0 and fallen["mean_state_distance"] > 1.0
     assert fallen["off_support_share"] > 0.5  # falling over: states the expert never visits
-    states = TeacherViewRollouts("state").collect(Left(), ENV, 1, seed=0)
-    assert states.obs.shape[1:] == (4,) and states.obs.dtype == np.float32
+    # the distance is on the true state: recomputed from recorded states of the same seeds
+    ours = TeacherViewRollouts("state").collect(Left(), ENV, 2, seed=10_000)
+    theirs = TeacherViewRollouts("state").collect(expert, ENV, 2, seed=10_000)
+    assert ours.obs.shape[1:] == (4,) and ours.obs.dtype == np.float32
+    scale = theirs.obs.astype(np.float64).std(axis=0)
+    means = []
+    for e in range(2):
+        a = ours.obs[ours.episode_starts[e] : ours.episode_ends[e]].astype(np.float64)
+        b = theirs.obs[theirs.episode_starts[e] : theirs.episode_ends[e]].astype(np.float64)
+        n = min(len(a), len(b))
+        means.append(np.linalg.norm((a[:n] - b[:n]) / scale, axis=1).mean())
+    assert fallen["mean_state_distance"] == pytest.approx(np.mean(means), rel=1e-3)
 
 
 def test_distill_on_the_command_line(capsys, tmp_path: Path) -> None:
