@@ -103,21 +103,25 @@ def _file_size(path: Path) -> int:
     return path.stat().st_size
 
 
-DISTILLS_ENCODED = False
-"""Whether :func:`imitate.distill.distill` trains students with observation encoders."""
+def distill_unsupported(expert: Policy, expert_name: str) -> str | None:
+    """Why ``imitate run`` cannot distil ``expert`` into a student (one line, recorded as a
+    skipped stage), or None when it can: a teacher with logits, or a privileged teacher
+    acting on an attribute of the env (:func:`imitate.privileged.state_expert_view`; the
+    student then sees the observations). Students of any observation space are encoded."""
+    from imitate.privileged import state_expert_view
+
+    if isinstance(expert, SoftPolicy) or state_expert_view(expert) is not None:
+        return None
+    return f"the expert `{expert_name}` gives no logits (not a SoftPolicy): nothing to distil"
 
 
-def distill_unsupported(expert: Policy, expert_name: str, observation_space: Any) -> str | None:
-    """Why ``imitate run`` cannot distil ``expert`` into a student here (one line, recorded
-    as a skipped stage), or None when it can."""
-    if not isinstance(expert, SoftPolicy):
-        return f"the expert `{expert_name}` gives no logits (not a SoftPolicy): nothing to distil"
-    if needs_encoder(observation_space) and not DISTILLS_ENCODED:
-        return (
-            "distillation trains MLP students of flat Box observations; this observation "
-            "space needs an encoder"
-        )
-    return None
+def _c_bytes(student: Any) -> int:
+    """Constant-table bytes of the student's int8 C export."""
+    if isinstance(student, EncodedPolicy):
+        from imitate.export.c_encoders import encoded_weight_bytes
+
+        return encoded_weight_bytes(student, int8=True)
+    return weight_bytes(student, int8=True)
 
 
 def _load_export(artefact: Path, student: Any) -> Policy:
@@ -220,10 +224,11 @@ def run_pipeline(
     )
     clones["DAgger"] = learner
 
-    distillable = distill_unsupported(expert, expert_name, demos.meta.spaces()[0])
-    if distillable is None and isinstance(expert, SoftPolicy):
+    distillable = distill_unsupported(expert, expert_name)
+    if distillable is None:
+        teacher: Any = expert  # a SoftPolicy or a privileged state teacher
         with log.stage(f"distillation into {config.distill.student.hidden} + exports"):
-            student, distilled = distill(expert, env_id, config.distill, progress=progress)
+            student, distilled = distill(teacher, env_id, config.distill, progress=progress)
             curve = distilled.get("training_records") or distilled.get("rounds", [])
             metrics.log_records("distill", curve)
             path = save_policy(student, out_dir / "student" / "policy.pt", recorded)
@@ -256,7 +261,7 @@ def run_pipeline(
                     calibration=calibration,
                 )
                 artefact = next(f for f in files if f.suffix != ".h")  # the policy (not the gate)
-                size = weight_bytes(student, int8=True) if fmt == "c" else artefact.stat().st_size
+                size = _c_bytes(student) if fmt == "c" else artefact.stat().st_size
                 results["exports"][fmt] = {"files": [str(f) for f in files], "bytes": size}
                 exported = _load_export(artefact, student)
                 export_eval = evaluate(exported, env_id, config.eval_episodes, EVAL_SEED)
@@ -266,7 +271,7 @@ def run_pipeline(
                 )
 
     else:
-        skipped["distillation and exports"] = distillable or "no teacher"
+        skipped["distillation and exports"] = distillable
 
     dagger_curve = [r for r in dagger_history.records if "learner_return" in r]
     with log.stage(f"drift analysis ({config.drift_episodes} paired episodes per clone)"):

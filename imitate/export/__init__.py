@@ -34,11 +34,18 @@ def export_unsupported(policy: object, fmt: str, int8: bool = False) -> str | No
     """Why ``policy`` cannot be exported to ``fmt`` (one line), or None when it can: what
     :func:`export_policy` refuses, asked before any work (``imitate run`` skips such
     exports with this reason)."""
+    refusal = _refusal(policy, fmt, int8)
+    return None if refusal is None else str(refusal)
+
+
+def _refusal(policy: object, fmt: str, int8: bool) -> ImitateError | None:
+    """The error :func:`export_policy` raises before any work (the C encoders' own
+    :class:`~imitate.export.c_encoders.UnsupportedExport` kept as it is), or None."""
     if int8 and fmt != "c":
-        return "--int8 applies to the C export only"
+        return ImitateError("--int8 applies to the C export only")
     if isinstance(policy, EncodedPolicy):
         if fmt not in ENCODED_FORMATS:
-            return (
+            return ImitateError(
                 f"the {fmt} export takes MLP policies of vector observations; a policy with "
                 "an observation encoder (images, text, Dict, Discrete ...) exports to "
                 + ", ".join(ENCODED_FORMATS)
@@ -49,7 +56,7 @@ def export_unsupported(policy: object, fmt: str, int8: bool = False) -> str | No
             try:
                 c_inputs(policy)
             except ImitateError as refusal:
-                return str(refusal)
+                return refusal
     return None
 
 
@@ -71,13 +78,9 @@ def export_policy(
     16, None: 8, 16 for Box actions; ``input_bits``: the observation's, 16 or 8),
     ``prefix`` (file names, symbols, macros). sb3 only: ``algo`` (``ppo``/``sac``; default
     by the action head)."""
-    if isinstance(policy, EncodedPolicy) and fmt == "c":
-        from imitate.export.c_encoders import c_inputs
-
-        c_inputs(policy)  # the C encoders' own refusal (UnsupportedExport), before any file
-    reason = export_unsupported(policy, fmt, int8)
-    if reason is not None:
-        raise ImitateError(reason)
+    refusal = _refusal(policy, fmt, int8)
+    if refusal is not None:
+        raise refusal
     if isinstance(policy, EncodedPolicy):
         return _export_encoded(policy, fmt, out_dir, int8, calibration, prefix, bits, input_bits)
     if prefix != "policy" and fmt != "c":
