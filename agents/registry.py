@@ -17,7 +17,8 @@ VecNormalize: the statistics come from ``--vecnormalize PATH``, else a
 ``vecnormalize.pkl`` beside the zip (or in the rl-zoo ``<env>/`` folder), else the
 legacy ``<zip>.json`` sidecar. A zip trained with observation normalisation but without
 statistics is refused (:func:`agents.vecnorm.trained_with_obs_normalization` gives the
-rule; an rl-zoo ``config.yml`` with ``normalize:`` set says it too).
+rules; an rl-zoo ``config.yml`` with ``normalize:`` set says it too). Where an off-policy
+zip cannot tell and no ``config.yml`` says, one warning line asks for ``--vecnormalize``.
 
 Trust: SB3 zips are pickles. A zip is only loaded (unpickled by SB3) when the user
 names it, directly or by naming its rl-zoo run folder; ``module:attr`` imports code the
@@ -35,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import re
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -208,7 +210,8 @@ def obs_statistics(files: SB3Files) -> dict[str, Any] | None:
         entry = json.loads(sidecar.read_text())
         if isinstance(entry, dict) and entry.get("obs_norm"):
             return dict(entry["obs_norm"])
-    normalized = bool(trained_with_obs_normalization(files.zip))
+    evidence = trained_with_obs_normalization(files.zip)
+    normalized = bool(evidence)
     if files.config is not None:
         normalized = normalized or zoo_config_normalize(files.config)
     if normalized:
@@ -216,7 +219,19 @@ def obs_statistics(files: SB3Files) -> dict[str, Any] | None:
             f"{files.zip} was trained with VecNormalize but its statistics are missing: put "
             "vecnormalize.pkl beside it or pass --vecnormalize PATH"
         )
+    if evidence is None and files.config is None:
+        warnings.warn(
+            f"{files.zip}: an off-policy SB3 zip does not record whether it was trained with "
+            "VecNormalize; if it was, pass --vecnormalize PATH (its actions are wrong without)",
+            NormalizationUnknownWarning,
+            stacklevel=3,
+        )
     return None
+
+
+class NormalizationUnknownWarning(UserWarning):
+    """An off-policy SB3 zip without statistics whose data cannot say whether it was trained
+    under VecNormalize (:func:`agents.vecnorm.trained_with_obs_normalization` gave None)."""
 
 
 def load_sb3_expert(

@@ -118,22 +118,85 @@ def trained_with_obs_normalization(path: Path) -> bool | None:
     """Whether the SB3 zip at ``path`` was trained under ``VecNormalize(norm_obs=True)``;
     None when the zip cannot tell.
 
-    SB3 never saves the VecNormalize wrapper into the zip. The rule: an on-policy
-    algorithm (PPO, A2C, TRPO, ...: its data has no ``learning_starts``) sets
-    ``_last_original_obs`` only when a VecNormalize wraps its env, so a non-null
-    ``_last_original_obs`` that differs from ``_last_obs`` (what the policy saw) means
-    normalised observations; equal arrays mean ``norm_obs=False`` (reward-only, which needs
-    no statistics). Off-policy algorithms (DQN, SAC, QR-DQN, TQC, ...) always keep the
-    previous raw observation there, so their zip cannot tell (None): an rl-zoo
-    ``config.yml`` can."""
+    SB3 never saves the VecNormalize wrapper into the zip (``_vec_normalize_env`` is one of
+    ``_excluded_save_params``). What the zip's ``data`` keeps is the last observation pair,
+    ``_last_obs`` (what the policy saw) and ``_last_original_obs``:
+
+    * On-policy algorithms (PPO, A2C, TRPO, ...: the data has no ``learning_starts``) set
+      ``_last_original_obs`` only under VecNormalize, to the raw form of ``_last_obs``. A
+      non-null one that differs from ``_last_obs`` means normalised observations; equal
+      arrays mean ``norm_obs=False`` (reward-only, which needs no statistics). Exact.
+    * Off-policy algorithms (DQN, SAC, TD3, QR-DQN, TQC, ...) always fill it: under
+      VecNormalize with the raw form of ``_last_obs`` (same step), without it with the
+      observation *before* ``_last_obs`` (``OffPolicyAlgorithm._store_transition``). Both
+      are plausible arrays, so the pair decides only where one of :func:`_off_policy_evidence`'s
+      rules applies (a normalised ``_last_obs`` outside the observation space, or 3+ envs
+      whose pairs are, or are not, one affine map per dimension); otherwise None.
+    """
     data = zip_data(path)
-    if "learning_starts" in data:
-        return None
     original = _array(data.get("_last_original_obs"), f"{path} _last_original_obs")
+    seen = _array(data.get("_last_obs"), f"{path} _last_obs")
+    if "learning_starts" in data:
+        return _off_policy_evidence(original, seen, _box_bounds(data, path))
     if original is None:
         return False
-    seen = _array(data.get("_last_obs"), f"{path} _last_obs")
     return seen is None or seen.shape != original.shape or not np.allclose(seen, original)
+
+
+def _box_bounds(data: dict[str, Any], path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(low, high) of the zip's Box observation space (read as data), else None."""
+    entry = data.get("observation_space")
+    if not isinstance(entry, dict) or ":serialized:" not in entry:
+        return None
+    space = safe_unpickle(base64.b64decode(entry[":serialized:"]), f"{path} observation_space")
+    if type(space).__name__ != "Box":
+        return None
+    low, high = getattr(space, "low", None), getattr(space, "high", None)
+    if not isinstance(low, np.ndarray) or not isinstance(high, np.ndarray):
+        return None
+    return low, high
+
+
+def _off_policy_evidence(
+    original: np.ndarray | None,
+    seen: np.ndarray | None,
+    bounds: tuple[np.ndarray, np.ndarray] | None,
+) -> bool | None:
+    """The off-policy rules on the last pair ``original[n_envs, ...]``, ``seen[n_envs, ...]``:
+
+    1. ``seen`` outside the Box observation space while ``original`` is inside: ``seen`` is
+       no raw observation, so it was normalised (True). A raw ``seen`` (no VecNormalize) is
+       the env's own next observation and stays inside its space.
+    2. With 3 or more envs: under VecNormalize ``seen = (original - mean) / std`` (clipped),
+       one increasing affine map per dimension for all envs; two consecutive raw
+       observations are not. Affine on every dimension that varies (True), not affine on
+       one of them (False).
+    3. Otherwise: None (one env, inside the space: the zip cannot tell)."""
+    if original is None or seen is None or original.shape != seen.shape or seen.ndim < 2:
+        return None
+    original = original.reshape(len(original), -1).astype(np.float64)
+    seen = seen.reshape(len(seen), -1).astype(np.float64)
+    if bounds is not None and bounds[0].size == original.shape[1]:
+        low, high = (b.reshape(-1).astype(np.float64) for b in bounds)
+        tolerance = 1e-5 * (1.0 + np.abs(np.where(np.isfinite(high), high, 0.0)))
+        inside = bool(np.all((original >= low - tolerance) & (original <= high + tolerance)))
+        outside = bool(np.any((seen < low - tolerance) | (seen > high + tolerance)))
+        if inside and outside:
+            return True
+    if len(original) < 3:
+        return None
+    varying = 0
+    for x, y in zip(original.T, seen.T, strict=True):
+        keep = np.abs(y) < 5.0  # a clipped value (clip_obs, 10 by default) is off the line
+        x, y = x[keep], y[keep]
+        if len(np.unique(x)) < 3:
+            continue
+        varying += 1
+        slope, intercept = np.polyfit(x, y, 1)
+        scale = max(float(np.abs(y).max()), 1e-3)
+        if slope <= 0 or float(np.abs(slope * x + intercept - y).max()) > 1e-4 * scale:
+            return False
+    return True if varying else None
 
 
 def policy_module(path: Path) -> str:

@@ -33,6 +33,7 @@ import torch
 from agents.zoo import load_zoo_teacher
 from benchmarks.common import emit
 from imitate import BCConfig, EarlyStopConfig, OptimConfig, collect, evaluate, train_bc
+from imitate.configs import short_round_bc
 from imitate.dagger import DAggerConfig, dagger
 
 TARGETS = {"CartPole-v1": 475.0, "MountainCar-v0": -110.0}
@@ -94,6 +95,7 @@ def gated_vs_plain(env_id: str, seed: int) -> dict[str, float]:
             seed=seed,
             whole_episodes=False,
             patience=None,
+            bc=short_round_bc(),  # the round training this study was measured with
         )
         learner, history = dagger(env_id, load_zoo_teacher(env_id), config)
         out[f"{gate}_labels"] = history.expert_labels
@@ -119,6 +121,7 @@ def warm_vs_fresh() -> list[dict[str, float]]:
                 seed=seed,
                 rounds=6,  # the settings this study was measured with
                 whole_episodes=False,
+                whole_first_round=False,
                 patience=None,
             )
             learner, history = dagger(env_id, expert, config)

@@ -36,11 +36,12 @@ import torch
 from agents.zoo import load_zoo_teacher
 from benchmarks.common import emit
 from imitate import collect, evaluate
+from imitate.data import Dataset
 from imitate.distill import DistillConfig, distill
 from imitate.export import cortexm, export_policy
 from imitate.export.c import CPolicy
 from imitate.export.int8 import quantization_aware_finetune
-from imitate.policy import MLPPolicy, PolicyConfig
+from imitate.policy import JSGatedPolicy, MLPPolicy, PolicyConfig
 
 STUDENTS = {"CartPole-v1": 8, "LunarLander-v3": 16}
 ACTIVATIONS = ("tanh", "relu", "hardtanh")
@@ -80,18 +81,18 @@ def measure(
     variant: str,
     root: Path,
 ) -> list[dict[str, Any]]:
-    int8, gate = variant.startswith("int8"), variant == "float32 gated"
-    bits = 16 if variant.endswith("a16") else 8
+    int8, gate = variant.startswith("int8"), variant.endswith("gated")
+    bits = 16 if "a16" in variant else 8
     export_dir = root / variant.replace(" ", "_") / "export"
     export_policy(policy, "c", export_dir, int8=int8, calibration=calibration, bits=bits)
     host = CPolicy(export_dir / "policy.c")
+    gate_extra: dict[str, Any] = {}
     if gate:
-        gated = host.gated(GATE)
-        state, actions = gated.initial_state(1), []
-        for row in states:
-            action, state = gated.step(row[None], state)
-            actions.append(action[0])
-        reference = np.array(actions)
+        reference = replay_gate(host.gated(GATE), states)
+        python_gate = replay_gate(JSGatedPolicy.wrap(policy, GATE), states)
+        gate_extra["parity_with_python_gate_along_states"] = float(
+            (reference == python_gate).mean()
+        )
     header = (export_dir / "policy.h").read_text()
     stated_stack = int(header.split("#define POLICY_STACK_BYTES ")[1].split()[0])
     rows = []
@@ -115,6 +116,7 @@ def measure(
             ),
             "qemu_seconds": round(seconds, 1),
             "stated_stack": stated_stack,
+            **gate_extra,
             **sizes(export_dir, target, work / "size", gate),
         }
         rows.append(row)
@@ -126,6 +128,46 @@ def measure(
             flush=True,
         )
     return rows
+
+
+def replay_gate(gated: Any, states: np.ndarray) -> np.ndarray:
+    """Actions of a gate (a RecurrentPolicy) along ``states`` in order, one anchor carried
+    through (as the QEMU runner does)."""
+    state, actions = gated.initial_state(1), []
+    for row in states:
+        action, state = gated.step(row[None], state)
+        actions.append(int(np.asarray(action).reshape(-1)[0]))
+    return np.array(actions)
+
+
+def gate_episodes(
+    policy: MLPPolicy, host: CPolicy, env_id: str, episodes: int = 10
+) -> dict[str, float]:
+    """Parity of the export's gate with the Python gate along the Python gate's own episodes
+    (``episodes`` of them, seed 7, the anchor reset at each start), and the two returns."""
+    python_gate = JSGatedPolicy.wrap(policy, GATE)
+    data = collect(python_gate, env_id, episodes, seed=7)
+    gated = host.gated(GATE)
+    return {
+        "gate_parity_along_python_gate_episodes": float(
+            (replay_episodes(gated, data) == data.actions).mean()
+        ),
+        "gate_episode_states": len(data.actions),
+        "python_gate_return": evaluate(python_gate, env_id, 20, 10_000).mean_return,
+        "export_gate_return": evaluate(gated, env_id, 20, 10_000).mean_return,
+    }
+
+
+def replay_episodes(gated: Any, data: Dataset) -> np.ndarray:
+    """Actions of a gate along a dataset's episodes, its anchor reset at each start."""
+    starts = set(data.episode_starts.tolist())
+    state, actions = gated.initial_state(1), []
+    for t, row in enumerate(data.obs):
+        if t in starts:
+            state = gated.initial_state(1)
+        action, state = gated.step(row[None], state)
+        actions.append(int(np.asarray(action).reshape(-1)[0]))
+    return np.array(actions)
 
 
 EMLEARN_HEADER = """#include <stdint.h>
@@ -149,11 +191,14 @@ def emlearn_export(policy: MLPPolicy, folder: Path) -> tuple[str, ...] | None:
     observation normalisation folded into the first layer, an identity output layer and
     argmax), as ``emlw.h``/``emlw.c``; the extra compiler flags it needs. None: emlearn
     is not installed, or the activation is not one of emlearn's."""
+    settings = np.geterr()
     try:
         import emlearn
         from emlearn.net import c_generate_net_loadable
     except ImportError:
         return None
+    finally:  # importing emlearn sets numpy to raise on underflow, which Adam's moments hit
+        np.seterr(**settings)
     if policy.config.activation not in ("relu", "tanh"):
         return None
     layers = [(w, b) for kind, w, b in policy.numpy_snapshot().layers.ops if kind == "linear"]
@@ -237,6 +282,7 @@ def main(argv: list[str] | None = None) -> None:
                 states = states[: args.states]
                 calibration = collect(student, env_id, 10, seed=100).obs
                 qat = quantization_aware_finetune(student, calibration)
+                qat16 = quantization_aware_finetune(student, calibration, bits=16)
                 print(f"{env_id} {activation} ({len(states)} states)", flush=True)
                 root = Path(tmp) / env_id / activation
                 float_return = evaluate(student, env_id, 20, 10_000).mean_return
@@ -246,13 +292,23 @@ def main(argv: list[str] | None = None) -> None:
                     ("float32", student),
                     ("float32 gated", student),
                     ("int8", student),
+                    ("int8 gated", student),
                     ("int8 a16", student),
                     ("int8 qat", qat),
+                    ("int8 qat a16 gated", qat16),
                 ):
                     rows = measure(policy, policy.act(states), states, calibration, variant, root)
                     extra: dict[str, Any] = {"float_student_return": float_return}
-                    if variant.startswith("int8"):
-                        host = CPolicy(root / variant.replace(" ", "_") / "export" / "policy.c")
+                    host = CPolicy(root / variant.replace(" ", "_") / "export" / "policy.c")
+                    if variant.endswith("gated"):
+                        extra |= gate_episodes(policy, host, env_id)
+                        if policy is not student:  # vs the float student's own gate
+                            python_gate = JSGatedPolicy.wrap(student, GATE)
+                            data = collect(python_gate, env_id, 10, seed=7)
+                            extra["gate_parity_vs_float_student_gate"] = float(
+                                (replay_episodes(host.gated(GATE), data) == data.actions).mean()
+                            )
+                    elif variant.startswith("int8"):
                         extra["int8_return"] = evaluate(host, env_id, 20, 10_000).mean_return
                         extra["qat_student_return"] = qat_return
                         extra["qat_agreement_with_float_student"] = float(

@@ -29,7 +29,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.zoo import load_zoo_teacher
+from agents.zoo import load_zoo_teacher, read_manifest
 from benchmarks.common import RESULTS, emit
 from imitate import BCConfig, OptimConfig, collect, evaluate, train_bc
 from imitate.collect import env_spaces
@@ -44,6 +44,11 @@ LOSSES: tuple[BoxLoss, ...] = ("mse", "huber", "nll", "beta_nll")
 DEMO_COUNTS = (1, 5, 25)
 EVAL_SEED = 10_000
 STUDENT_SIZES = ((64, 64), (32, 32), (24, 24), (16, 16), (16,), (8,), (4,))
+# --methods: BC = BC-1/5/25 and the Box losses, BC-25 = that row alone; student = the
+# student, its float32 C export (a control: the same function up to float rounding) and
+# its int8 C export.
+METHODS = ("BC", "BC-25", "DAgger", "student")
+BC_ROWS = tuple(f"BC-{n}" for n in DEMO_COUNTS)
 
 
 class UniformPolicy:
@@ -74,10 +79,29 @@ def timed(run: Any) -> tuple[Any, float]:
     return value, time.perf_counter() - start
 
 
+def action_gap(
+    policy: Any, reference: Any, states: np.ndarray, space: gym.Space[Any]
+) -> dict[str, float]:
+    """Per-state action difference of ``policy`` vs ``reference`` on ``states``, in units
+    of the Box's half-range (mean and max of the per-state max over action dimensions)."""
+    assert isinstance(space, gym.spaces.Box)
+    half = (space.high - space.low) / 2
+    diff = np.abs(policy.act(states) - reference.act(states)) / half
+    worst = diff.reshape(len(states), -1).max(axis=1)
+    return {"mean": float(worst.mean()), "max": float(worst.max()), "states": len(states)}
+
+
 def one_seed(
-    env_id: str, expert: Any, seed: int, episodes: int, bc: BCConfig, losses: tuple[str, ...]
+    env_id: str,
+    expert: Any,
+    seed: int,
+    episodes: int,
+    bc: BCConfig,
+    losses: tuple[str, ...],
+    methods: tuple[str, ...] = METHODS,
 ) -> list[dict[str, Any]]:
-    """Every method's return, expert labels and wall time for one training seed."""
+    """Every method's return, expert labels and wall time for one training seed
+    (``methods``: a subset of :data:`METHODS`, to rerun some rows)."""
     rows: list[dict[str, Any]] = []
 
     def row(method: str, policy: Any, labels: int, wall: float, **extra: Any) -> None:
@@ -86,15 +110,18 @@ def one_seed(
             {"method": method, "seed": seed, "return": result.mean_return, "labels": labels}
             | {"wall_time_s": round(wall, 2), **extra}
         )
+        if method.startswith("student"):  # per-episode returns: the int8 gap's analysis
+            rows[-1]["returns"] = result.to_json()["returns"]
         print(f"  {env_id} seed {seed} {method}: {result.mean_return:.1f}", flush=True)
 
     demos = collect(expert, env_id, max(DEMO_COUNTS), seed=1000 * (seed + 1), source="zoo")
     config = replace(bc, seed=seed)
-    for count in DEMO_COUNTS:
+    counts = DEMO_COUNTS if "BC" in methods else DEMO_COUNTS[-1:] if "BC-25" in methods else ()
+    for count in counts:
         subset = demos.select_episodes(np.arange(count))
         (policy, _), wall = timed(lambda s=subset: train_bc(s, config))
         row(f"BC-{count}", policy, len(subset), wall)
-    for loss in losses:
+    for loss in losses if "BC" in methods else ():
         name = f"BC-{max(DEMO_COUNTS)} {loss}"
         if loss == config.loss.box_loss:  # the BC-25 row above, same config and seed
             rows.append(rows[len(DEMO_COUNTS) - 1] | {"method": name, "loss": loss})
@@ -104,16 +131,28 @@ def one_seed(
         row(name, policy, len(demos), wall, loss=loss)
 
     rounds = 5
-    dagger_config = DAggerConfig(
-        rounds=rounds,
-        steps_per_round=len(demos) // rounds,  # labels <= BC-25's
-        eval_episodes=0,
-        bc=config.with_setting("max_steps", max(1, config.optim.max_steps // 2)),
-        seed=seed,
-        warm_start=True,
-    )
-    (learner, history), wall = timed(lambda: dagger(env_id, expert, dagger_config))
-    row("DAgger", learner, history.expert_labels, wall)
+    if "DAgger" in methods:
+        dagger_config = DAggerConfig(
+            rounds=rounds,
+            steps_per_round=len(demos) // rounds,  # labels <= BC-25's
+            eval_episodes=0,
+            bc=config.with_setting("max_steps", max(1, config.optim.max_steps // 2)),
+            seed=seed,
+            warm_start=True,
+        )
+        (learner, history), wall = timed(lambda: dagger(env_id, expert, dagger_config))
+        row("DAgger", learner, history.expert_labels, wall)
+    if "student" in methods:
+        student_rows(env_id, expert, seed, len(demos) // rounds, config, row)
+    return rows
+
+
+def student_rows(
+    env_id: str, expert: Any, seed: int, steps_per_round: int, config: BCConfig, row: Any
+) -> None:
+    """The distilled student and its float32 C and int8 C exports, each evaluated and
+    appended by ``row`` (:func:`one_seed`'s)."""
+    rounds = 5
 
     teacher_params = int(expert.n_actor_parameters())
     hidden = student_size(env_id, teacher_params)
@@ -121,7 +160,7 @@ def one_seed(
         student=PolicyConfig(hidden=hidden),
         mode="on-student",
         rounds=rounds,
-        steps_per_round=len(demos) // rounds,
+        steps_per_round=steps_per_round,
         max_steps=config.optim.max_steps,
         seed=seed,
     )
@@ -130,11 +169,18 @@ def one_seed(
     extra = {"student_parameters": params, "teacher_actor_parameters": teacher_params}
     row("student", student, int(info["teacher_labels"]), wall, hidden=list(hidden), **extra)
     calibration = collect(student, env_id, 10, seed=seed + 999).obs  # int8 ranges: own states
+    # The student's own states on the evaluation episodes: where the exports' per-state
+    # action error is measured (against the float student).
+    states = collect(student, env_id, 5, seed=EVAL_SEED).obs
+    _, action_space = env_spaces(env_id)
+    labels = int(info["teacher_labels"])
     with tempfile.TemporaryDirectory() as tmp:
-        files = export_policy(student, "c", Path(tmp), int8=True, calibration=calibration)
-        c_file = next(f for f in files if f.suffix == ".c")
-        row("student int8 C", load_exported(c_file), int(info["teacher_labels"]), 0.0, **extra)
-    return rows
+        for name, int8 in (("student float C", False), ("student int8 C", True)):
+            out = Path(tmp) / name.replace(" ", "_")
+            files = export_policy(student, "c", out, int8=int8, calibration=calibration)
+            exported = load_exported(next(f for f in files if f.suffix == ".c"))
+            gap = action_gap(exported, student, states, action_space)
+            row(name, exported, labels, 0.0, **extra, action_error_vs_student=gap)
 
 
 def iqm_with_ci(scores: np.ndarray, reps: int = 2000) -> dict[str, float]:
@@ -180,14 +226,16 @@ def summarise(rows: list[dict[str, Any]], tasks: list[str]) -> dict[str, Any]:
     return summary
 
 
-def int8_gaps(rows: list[dict[str, Any]], tasks: list[str]) -> dict[str, dict[str, float]]:
-    """Per task: the int8 C student's score minus the float student's, paired by seed
+def int8_gaps(
+    rows: list[dict[str, Any]], tasks: list[str], method: str = "student int8 C"
+) -> dict[str, dict[str, float]]:
+    """Per task: the ``method`` export's score minus the float student's, paired by seed
     (mean, min, max over seeds; score points are 1/100 of the expert-normalised scale)."""
     gaps: dict[str, dict[str, float]] = {}
     for task in tasks:
         score = {(r["method"], r["seed"]): r["score"] for r in rows if r["task"] == task}
-        seeds = [s for (m, s) in score if m == "student" and ("student int8 C", s) in score]
-        diffs = [score[("student int8 C", s)] - score[("student", s)] for s in seeds]
+        seeds = [s for (m, s) in score if m == "student" and (method, s) in score]
+        diffs = [score[(method, s)] - score[("student", s)] for s in seeds]
         if diffs:
             gaps[task] = {
                 "mean": float(np.mean(diffs)),
@@ -208,7 +256,7 @@ def plot(summary: dict[str, Any], tasks: list[str], path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.4), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
-        bc = [(m, summary[m]["per_task"].get(task)) for m in ("BC-1", "BC-5", "BC-25")]
+        bc = [(m, summary.get(m, {}).get("per_task", {}).get(task)) for m in BC_ROWS]
         bc = [(m, s) for m, s in bc if s]
         if bc:
             x = [s["labels"] for _, s in bc]
@@ -237,6 +285,7 @@ def write(name: str, run: dict[str, Any], quiet: bool = False) -> None:
     """Summarise ``run``'s rows, draw the figure and write ``results/<name>.json``."""
     summary = summarise(run["rows"], run["tasks"])
     summary["int8_minus_float_student"] = int8_gaps(run["rows"], run["tasks"])
+    summary["float_c_minus_float_student"] = int8_gaps(run["rows"], run["tasks"], "student float C")
     RESULTS.mkdir(exist_ok=True)
     figure = RESULTS / f"{name}.png"
     plot(summary, run["tasks"], figure)
@@ -248,14 +297,29 @@ def write(name: str, run: dict[str, Any], quiet: bool = False) -> None:
 
 
 def merge(names: list[str], out: str) -> None:
-    """One result (rows, references, summary, figure) from runs of disjoint tasks."""
+    """One result (rows, references, summary, figure) from runs of disjoint tasks, or of
+    one task's disjoint seeds (``--first-seed``) measured with the same expert."""
     runs = [json.loads((RESULTS / f"{n}.json").read_text()) for n in names]
+    tasks = list(dict.fromkeys(t for r in runs for t in r["tasks"]))
+    for task in tasks:
+        references = [r["references"][task] for r in runs if task in r["references"]]
+        if any(ref != references[0] for ref in references):
+            raise SystemExit(f"{task}: the runs to merge used different experts or references")
+        keys = [
+            (row["method"], row["seed"]) for r in runs for row in r["rows"] if row["task"] == task
+        ]
+        if len(keys) != len(set(keys)):
+            raise SystemExit(f"{task}: the runs to merge share a (method, seed) row")
+    completed: dict[str, int] = {}
+    for r in runs:
+        for t in r["tasks"]:
+            completed[t] = completed.get(t, 0) + r["seeds_completed"]
     merged: dict[str, Any] = {
         "merged_from": [
             {"name": n, "command": r["command"]} for n, r in zip(names, runs, strict=True)
         ],
-        "tasks": [t for r in runs for t in r["tasks"]],
-        "seeds_completed": {t: r["seeds_completed"] for r in runs for t in r["tasks"]},
+        "tasks": tasks,
+        "seeds_completed": completed,
         "eval_episodes": sorted({r["eval_episodes"] for r in runs}),
         "eval_seeds": f"{EVAL_SEED} + i",
         "default_box_loss": BCConfig().loss.box_loss,
@@ -270,9 +334,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first .. first+seeds-1")
     parser.add_argument("--episodes", type=int, default=50, help="evaluation episodes")
     parser.add_argument("--losses", default=",".join(LOSSES), help="'' skips the comparison")
     parser.add_argument("--loss-seeds", type=int, default=None, help="seeds of the comparison")
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), help=f"rows to run, of {', '.join(METHODS)}"
+    )
     parser.add_argument("--max-steps", type=int, default=BCConfig().optim.max_steps)
     parser.add_argument("--out", default="continuous")
     parser.add_argument("--merge", default="", help="comma-separated result names to merge")
@@ -284,6 +352,9 @@ def main() -> None:
     gym.logger.min_level = 40
     tasks = [t for t in args.tasks.split(",") if t]
     losses = tuple(x for x in args.losses.split(",") if x)
+    methods = tuple(x for x in args.methods.split(",") if x)
+    if unknown := set(methods) - set(METHODS):
+        parser.error(f"unknown --methods {sorted(unknown)} (known: {', '.join(METHODS)})")
     loss_seeds = args.seeds if args.loss_seeds is None else args.loss_seeds
     bc = BCConfig(optim=OptimConfig(max_steps=args.max_steps))
     start = time.perf_counter()
@@ -307,15 +378,20 @@ def main() -> None:
         random_return = evaluate(
             UniformPolicy(action_space, 0), env_id, args.episodes, EVAL_SEED
         ).mean_return
-        run["references"][env_id] = {"expert": expert_return, "random": random_return}
+        shipped = read_manifest()[env_id]  # which expert the rows were measured with
+        run["references"][env_id] = {
+            "expert": expert_return,
+            "random": random_return,
+            "expert_model": {k: shipped.get(k) for k in ("algo", "timesteps", "file", "command")},
+        }
         print(f"{env_id}: expert {expert_return:.1f}, random {random_return:.1f}", flush=True)
-        for seed in range(args.seeds):
-            seed_losses = losses if seed < loss_seeds else ()
-            for r in one_seed(env_id, expert, seed, args.episodes, bc, seed_losses):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            seed_losses = losses if seed - args.first_seed < loss_seeds else ()
+            for r in one_seed(env_id, expert, seed, args.episodes, bc, seed_losses, methods):
                 score = (r["return"] - random_return) / (expert_return - random_return)
                 run["rows"].append({"task": env_id, **r, "score": score})
             # Partial results survive an interrupted run: rewritten after every seed.
-            run["seeds_completed"] = seed + 1
+            run["seeds_completed"] = seed - args.first_seed + 1
             run["wall_time_s"] = round(time.perf_counter() - start, 1)
             write(args.out, run, quiet=True)
     write(args.out, run)

@@ -19,6 +19,7 @@ import envs  # noqa: F401  (registers imitate/...)
 from benchmarks.common import emit
 from envs.tightrope import TightropeExpert
 from imitate import BCConfig, collect, train_bc
+from imitate.configs import short_round_bc
 from imitate.dagger import DAggerConfig, dagger
 from imitate.drift import horizon_scaling
 from imitate.plots import plot_horizon_scaling
@@ -38,7 +39,12 @@ def main() -> None:
             "imitate/Tightrope-v0",
             TightropeExpert(),
             DAggerConfig(
-                rounds=4, steps_per_round=1000, eval_episodes=0, seed=seed, whole_episodes=False
+                rounds=4,
+                steps_per_round=1000,
+                eval_episodes=0,
+                seed=seed,
+                whole_episodes=False,
+                bc=short_round_bc(),  # the round training the README's slopes were measured with
             ),
         )
         fits = {

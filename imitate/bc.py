@@ -39,6 +39,7 @@ from imitate.configs import LossConfig as LossConfig
 from imitate.configs import OptimConfig as OptimConfig
 from imitate.data import Dataset
 from imitate.encoded import EncodedPolicy, IndexedNet, needs_encoder
+from imitate.encoders import EncoderConfig
 from imitate.errors import ImitateError
 from imitate.losses import LossInputs, nats_to_bits
 from imitate.policy import MLPPolicy
@@ -293,7 +294,12 @@ def _new_policy(dataset: Dataset, config: BCConfig) -> MLPPolicy | EncodedPolicy
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)
         if needs_encoder(obs_space):
-            return EncodedPolicy.for_data(obs_space, action_space, dataset.obs, config.policy)
+            encoder = EncoderConfig(
+                cnn=config.policy.cnn, image_features=config.policy.image_features
+            )
+            return EncodedPolicy.for_data(
+                obs_space, action_space, dataset.obs, config.policy, encoder
+            )
         policy = MLPPolicy(obs_space, action_space, config.policy)
     policy.fit_normalizer(dataset.obs)
     return policy

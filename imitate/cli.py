@@ -430,7 +430,58 @@ def parse(argv: list[str]) -> Any:
             raise ImitateError("--from follows a command that records its config.json")
         default = replace(load_command_config(kind, Path(argv[at + 1])), out=None)
         argv = argv[:at] + argv[at + 2 :]
-    return console.parse(c.Command, argv, c.DESCRIPTION, default)
+    resumed = _resumed_settings(argv)
+    if resumed is not None:
+        if default is not None:
+            raise ImitateError("--resume restores the run's own settings: drop --from")
+        default, saved = resumed
+    command = console.parse(c.Command, argv, c.DESCRIPTION, default)
+    if resumed is not None:
+        from imitate.errors import ResumeError
+        from imitate.runs import first_difference, json_form, resume_settings
+
+        changed = first_difference(saved, json_form(resume_settings(command)))
+        if changed is not None:  # a resumed run must equal the uninterrupted one
+            raise ResumeError(
+                f"{command.resume}: was started with other settings ({changed}); drop the "
+                f"flag: --resume {command.resume} alone restores them"
+            )
+    return command
+
+
+def _resumed_settings(argv: list[str]) -> tuple[Any, dict[str, Any]] | None:
+    """For ``dagger``/``run`` with ``--resume DIR``: the command rebuilt from the settings
+    saved in ``DIR/.resume/config.json`` (the defaults of the parse, so only ``--resume``
+    is needed; a flag given with the saved value changes nothing, another value is refused
+    in :func:`parse`) and those settings; None when there is no such file (the command then
+    says there is nothing to resume) or it was written by another command."""
+    import json
+
+    from imitate.runs import RESUME_DIR, config_from_json
+
+    kinds = {"dagger": c.DaggerCommand, "run": c.RunCommand}
+    if not argv or argv[0] not in kinds:
+        return None
+    folder = None
+    for at, arg in enumerate(argv):
+        if arg == "--resume" and at + 1 < len(argv):
+            folder = argv[at + 1]
+        elif arg.startswith("--resume="):
+            folder = arg.split("=", 1)[1]
+    if folder is None:
+        return None
+    path = Path(folder) / RESUME_DIR / "config.json"
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # the command's own resume check says why
+    if not isinstance(saved, dict) or saved.get("command") != argv[0]:
+        return None
+    settings = saved.get("config")
+    if not isinstance(settings, dict):
+        return None
+    restored = config_from_json(kinds[argv[0]], settings, f"{path} config")
+    return replace(restored, resume=Path(folder)), settings
 
 
 def _prepare_runtime() -> None:

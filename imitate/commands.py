@@ -218,8 +218,9 @@ class RunCommand:
     setup: Setup = field(default_factory=lambda: EnvExpert(expert="auto"))
     out: Out = None
     resume: Annotated[Path | None, DefaultInDoc] = None
-    """Continue the interrupted run in this folder (give the settings it was started with):
-    the demonstrations and finished DAgger rounds are loaded, not asked of the expert again."""
+    """Continue the interrupted run in this folder: its saved settings are restored (a flag
+    given must repeat its saved value: a changed setting is refused), and the
+    demonstrations and finished DAgger rounds are loaded, not asked of the expert again."""
     config: Annotated[RunConfig, Flatten] = field(default_factory=RunConfig)
     """What the job does (--episodes, --bc.*, --dagger.*, ...)."""
     logger: Logging = "none"
@@ -233,8 +234,9 @@ class DaggerCommand:
     setup: Setup = field(default_factory=EnvExpert)
     out: Out = None
     resume: Annotated[Path | None, DefaultInDoc] = None
-    """Continue the interrupted run in this folder (give the settings it was started with):
-    its finished rounds are loaded, not run again."""
+    """Continue the interrupted run in this folder: its saved settings are restored (a flag
+    given must repeat its saved value: a changed setting is refused), and its finished
+    rounds are loaded, not run again."""
     compare_bc: bool = True
     """Also train BC on the same numbers of expert-trajectory labels (the plot's baseline)."""
     config: Annotated[DAggerConfig, Flatten] = field(default_factory=DAggerConfig)

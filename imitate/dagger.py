@@ -20,7 +20,8 @@ seeds ``seed + i``; the episode the budget cuts short is dropped, its steps coun
 ``env_steps`` but not in ``expert_labels``). Round 0 is therefore ordinary BC data, and a
 learner round always holds at least one episode the learner finished (or failed) on its
 own. With ``whole_episodes=False`` a round is exactly ``steps_per_round`` states on
-``num_envs`` envs, and a round that holds no complete episode warns. DAgger stops after
+``num_envs`` envs, and a round that holds no complete episode warns; ``whole_first_round``
+then keeps round 0 of whole expert episodes (``imitate run``'s DAgger). DAgger stops after
 ``rounds`` rounds, or when the evaluated learner return has not improved on its best for
 ``patience`` rounds; the best evaluated learner is returned.
 
@@ -143,11 +144,14 @@ class MixturePolicy:
         self.expert, self.learner, self.beta, self.rng = expert, learner, beta, rng
 
     def act_marked(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from imitate.observations import obs_len, take
+
         actions = self.learner.act(obs)
-        use_expert = self.rng.random(len(obs)) < self.beta
+        use_expert = self.rng.random(obs_len(obs)) < self.beta
         if use_expert.any():
             actions = actions.copy()
-            actions[use_expert] = self.expert.act(obs[use_expert])
+            rows: Any = take(obs, use_expert)
+            actions[use_expert] = self.expert.act(rows)
         return actions, use_expert
 
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -238,11 +242,13 @@ class _RoundRollouts:
     def __init__(self, env_id: EnvLike, config: DAggerConfig, rollouts: Rollouts) -> None:
         self.env_id, self.config, self.rollouts = env_id, config, rollouts
 
-    def collect(self, driver: Policy, seed: int) -> tuple[Dataset, int, int]:
+    def collect(self, driver: Policy, seed: int, first: bool = False) -> tuple[Dataset, int, int]:
         """States visited by ``driver`` (budget: steps_per_round), the env steps taken and
         the expert's calls while driving (counted from ``expert_acted``, the cut episode's
-        included; see the module docstring for ``whole_episodes``)."""
-        if not self.config.whole_episodes:
+        included; see the module docstring for ``whole_episodes``). ``first``: round 0,
+        whole episodes also under ``whole_first_round``."""
+        whole = self.config.whole_episodes or (first and self.config.whole_first_round)
+        if not whole:
             rollout = self._collect(driver, seed, self.config.num_envs)
             if not rollout.truncated.any() and not rollout.terminated.any():
                 warnings.warn(
@@ -327,7 +333,7 @@ def _dagger_rounds(
         else:
             driver = MixturePolicy(expert, fast_policy(policy), beta, coins)
         rollout, steps, driving_calls = rollouts.collect(
-            driver, round_seed(config.seed, round_index)
+            driver, round_seed(config.seed, round_index), first=round_index == 0
         )
         env_steps += steps
         if driver is expert:

@@ -22,6 +22,14 @@
   figures, ``report.html`` and the videos); :func:`drift_report` also draws the
   figures and returns the JSON summary.
 
+Observations of any space (Dict, Tuple, Discrete, MultiBinary, Text, images) are
+compared in the feature space of :mod:`imitate.drift_space` (per-key normalised units;
+images on the env's true state when it exposes one, else in the clone's image-encoder
+features). A privileged expert (:mod:`imitate.privileged`, e.g. PixelCartPole's state
+expert) cannot label recorded observations: its labels on the clone's states are
+recorded while the clone drives (:class:`~imitate.privileged.PrivilegedMixture` with
+``beta = 0``), so the shift gap and the disagreement cost work for it too.
+
 Which terminations are failures is per env (:func:`failed_at_termination`):
 CartPole falls, LunarLander crashes (its terminal reward is -100; a landing gets +100),
 while Acrobot and MountainCar terminate when they reach the goal.
@@ -40,10 +48,13 @@ from imitate.collect import LocalRollouts, env_spaces, env_spec
 from imitate.constants import EVAL_SEED
 from imitate.data import Dataset
 from imitate.environments import EnvLike, env_name
+from imitate.privileged import is_privileged
 from imitate.runtime import Policy
 
 if TYPE_CHECKING:
     import torch
+
+    from imitate.drift_space import DriftSpace
 else:  # torch loads when a function here first needs it (eval imports action_flip_rate)
     torch = lazy_module("torch")
 
@@ -67,9 +78,12 @@ def failed_at_termination(
     return terminated
 
 
-def episodes_padded(dataset: Dataset, field: str = "obs") -> np.ndarray:
-    """Per-episode array ``[E, T_max, ...]`` of ``field``, NaN after each episode's end."""
-    values = getattr(dataset, field).astype(np.float64)
+def episodes_padded(
+    dataset: Dataset, field: str = "obs", values: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-episode array ``[E, T_max, ...]`` of ``field`` (or of ``values [N, ...]``, one
+    row per transition), NaN after each episode's end."""
+    values = (getattr(dataset, field) if values is None else values).astype(np.float64)
     lengths = dataset.episode_lengths
     out = np.full((dataset.n_episodes, int(lengths.max()), *values.shape[1:]), np.nan)
     for e, (start, length) in enumerate(zip(dataset.episode_starts, lengths, strict=True)):
@@ -91,6 +105,9 @@ class PairedRollouts:
         threshold: the divergence threshold (in expert-std units).
         seed: episode ``i`` reset with ``seed + i``.
         scale: ``[obs_dim]`` the expert's state std that normalises the distance.
+        expert_data, clone_data: the rollouts; with a privileged expert the clone's
+            actions are the expert's labels of its states (the clone acted).
+        note: how the distance is measured (:attr:`imitate.drift_space.DriftSpace.note`).
     """
 
     expert_obs: np.ndarray
@@ -103,6 +120,9 @@ class PairedRollouts:
     threshold: float
     seed: int = 0
     scale: np.ndarray | None = None
+    expert_data: Dataset | None = None
+    clone_data: Dataset | None = None
+    note: str = ""
 
     def live_episodes(self) -> np.ndarray:
         """``[T]`` episodes in which both expert and clone still run at step t."""
@@ -155,20 +175,29 @@ def paired_rollouts(
     threshold: float = 1.0,
     expert_data: Dataset | None = None,
     rollouts: Rollouts | None = None,
+    space: DriftSpace | None = None,
 ) -> PairedRollouts:
     """Roll out both policies from the same seeds and compare their trajectories.
 
     ``expert_data``: the expert's rollouts from the same seeds, when already collected
-    (comparing several clones needs them only once). ``rollouts``: where (default: here)."""
+    (comparing several clones needs them only once). ``rollouts``: where (default: here).
+    ``space``: the feature space of the distance (default: :func:`imitate.drift_space.
+    drift_space` fitted on the expert's rollouts; for flat Box observations, the
+    observations in expert-std units)."""
+    from imitate.drift_space import drift_space
+
     rollouts = rollouts or LocalRollouts()
     if expert_data is None:
         expert_data = rollouts.collect(expert, env_id, n_episodes, seed)
-    clone_data = rollouts.collect(clone, env_id, n_episodes, seed)
-    expert_obs, clone_obs = episodes_padded(expert_data), episodes_padded(clone_data)
+    clone_data = rollouts.collect(_clone_driver(expert, clone), env_id, n_episodes, seed)
+    if space is None:
+        space = drift_space(expert_data, env_id, {"clone": clone})
+    executed = clone.act(clone_data.obs) if is_privileged(expert) else None
+    expert_obs = episodes_padded(expert_data, values=space.features(expert_data, env_id))
+    clone_obs = episodes_padded(clone_data, values=space.features(clone_data, env_id, executed))
     horizon = max(expert_obs.shape[1], clone_obs.shape[1])
     expert_obs, clone_obs = _pad_time(expert_obs, horizon), _pad_time(clone_obs, horizon)
-    scale = expert_data.obs.reshape(len(expert_data), -1).std(axis=0)
-    scale[scale < 1e-8] = 1.0
+    scale = space.scale
     diff = (clone_obs - expert_obs).reshape(n_episodes, horizon, -1) / scale
     distance = np.sqrt((diff**2).sum(axis=-1))  # NaN where either episode has ended
     beyond = np.nan_to_num(distance, nan=0.0) > threshold
@@ -189,7 +218,30 @@ def paired_rollouts(
         threshold=threshold,
         seed=seed,
         scale=scale,
+        expert_data=expert_data,
+        clone_data=clone_data,
+        note=space.note,
     )
+
+
+def _clone_driver(expert: Policy, clone: Policy) -> Policy:
+    """What rolls out the clone: the clone itself, or, with a privileged expert, the clone
+    driving while the expert labels every state (the data's actions are the labels)."""
+    if not is_privileged(expert):
+        return clone
+    from imitate.privileged import PrivilegedMixture
+
+    return PrivilegedMixture(expert, clone, 0.0, np.random.default_rng(0))  # type: ignore[arg-type]
+
+
+def expert_labels(expert: Policy, data: Dataset, privileged_recorded: bool) -> np.ndarray:
+    """The expert's actions at ``data``'s states: recorded with the data when the expert is
+    privileged (``privileged_recorded``: they were recorded so), else asked now."""
+    if is_privileged(expert):
+        if not privileged_recorded:
+            raise ValueError("a privileged expert's labels must be recorded during the rollout")
+        return np.asarray(data.actions)
+    return np.asarray(expert.act(data.obs))
 
 
 def action_flip_rate(actions: np.ndarray, episode_starts: np.ndarray) -> float:
@@ -204,12 +256,17 @@ def action_flip_rate(actions: np.ndarray, episode_starts: np.ndarray) -> float:
     return float(changes.mean()) if len(changes) else 0.0
 
 
-def nearest_distances(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def nearest_distances(
+    query: np.ndarray, reference: np.ndarray, scale: np.ndarray | None = None
+) -> np.ndarray:
     """``[N]`` distance from each query state ``[N, D]`` to its nearest reference state
-    ``[M, D]``, each dimension divided by the reference's std (constant dimensions: 1)."""
+    ``[M, D]``, each dimension divided by ``scale`` (default: the reference's std, constant
+    dimensions 1; a :class:`~imitate.drift_space.DriftSpace`'s for features of other
+    observation spaces)."""
     reference = reference.reshape(len(reference), -1).astype(np.float64)
-    scale = reference.std(axis=0)
-    scale[scale < 1e-8] = 1.0
+    if scale is None:
+        scale = reference.std(axis=0)
+        scale[scale < 1e-8] = 1.0
     ref = torch.as_tensor(reference / scale)
     queries = torch.as_tensor(query.reshape(len(query), -1).astype(np.float64) / scale)
     # chunks keep the [chunk, M] distance matrix small for large reference sets
@@ -240,6 +297,7 @@ def off_support(
     expert_states: np.ndarray,
     clone_states: np.ndarray,
     quantile: float = 0.99,
+    scale: np.ndarray | None = None,
 ) -> OffSupport:
     """Clone states farther from every ``reference`` state than ``quantile`` of held-out
     ``expert_states`` are.
@@ -248,14 +306,15 @@ def off_support(
     ``expert_states``: ``[N_expert, D]`` expert states NOT in ``reference``, which calibrate
     how far in-distribution states lie; ``clone_states``: ``[N_clone, D]``. Unlike the
     paired distance of :func:`paired_rollouts`, this does not flag ordinary states that the
-    clone merely reaches at a different time than the expert.
+    clone merely reaches at a different time than the expert. ``scale``: the per-dimension
+    divisors (default: the reference's std; see :func:`nearest_distances`).
     """
     if not 0.0 < quantile < 1.0:
         raise ValueError(f"quantile must be in (0, 1), got {quantile}")
     if len(reference) == 0 or len(expert_states) == 0:
         raise ValueError("off_support needs reference and expert states")
-    expert_distances = nearest_distances(expert_states, reference)
-    clone_distances = nearest_distances(clone_states, reference)
+    expert_distances = nearest_distances(expert_states, reference, scale)
+    clone_distances = nearest_distances(clone_states, reference, scale)
     threshold = float(np.quantile(expert_distances, quantile))
     return OffSupport(threshold, expert_distances, clone_distances, clone_distances > threshold)
 
@@ -267,30 +326,64 @@ def _pad_time(values: np.ndarray, horizon: int) -> np.ndarray:
     return np.concatenate([values, pad], axis=1)
 
 
-def _disagreement(expert: Policy, clone: Policy, obs: np.ndarray) -> np.ndarray:
+def _disagreement(expert: Policy, clone: Policy, obs: Any) -> np.ndarray:
     """``[N]`` 1 where the clone's action differs from the expert's (Box: mean |diff|)."""
-    ours, theirs = clone.act(obs), expert.act(obs)
-    if np.issubdtype(np.asarray(theirs).dtype, np.floating):
-        return np.abs(ours - theirs).reshape(len(obs), -1).mean(axis=1)
-    return (ours != theirs).reshape(len(obs), -1).any(axis=1).astype(np.float64)
+    return _disagreement_of(clone.act(obs), expert.act(obs))
+
+
+def _disagreement_of(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """``[N]`` 1 where ``ours`` differs from the expert's ``theirs`` (Box: mean |diff|)."""
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
+    if np.issubdtype(theirs.dtype, np.floating):
+        return np.abs(ours - theirs).reshape(len(theirs), -1).mean(axis=1)
+    return (ours != theirs).reshape(len(theirs), -1).any(axis=1).astype(np.float64)
 
 
 def distribution_shift(
-    expert: Policy, clone: Policy, expert_states: np.ndarray, clone_states: np.ndarray
+    expert: Policy, clone: Policy, expert_states: Any, clone_states: Any
 ) -> dict[str, float]:
-    """Expert-labelled disagreement (and NLL for MLP clones) on expert vs clone states."""
+    """Expert-labelled disagreement (and NLL for MLP and encoded clones) on expert vs clone
+    states (observation batches of any space)."""
+    return labelled_shift(
+        clone, expert_states, expert.act(expert_states), clone_states, expert.act(clone_states)
+    )
+
+
+def labelled_shift(
+    clone: Policy,
+    expert_states: Any,
+    expert_labels: np.ndarray,
+    clone_states: Any,
+    clone_labels: np.ndarray,
+) -> dict[str, float]:
+    """:func:`distribution_shift` with the expert's labels of both state sets given (a
+    privileged expert's are recorded during the rollouts)."""
     result = {
-        "disagreement_on_expert_states": float(_disagreement(expert, clone, expert_states).mean()),
-        "disagreement_on_clone_states": float(_disagreement(expert, clone, clone_states).mean()),
+        "disagreement_on_expert_states": float(
+            _disagreement_of(clone.act(expert_states), expert_labels).mean()
+        ),
+        "disagreement_on_clone_states": float(
+            _disagreement_of(clone.act(clone_states), clone_labels).mean()
+        ),
     }
+    from imitate.encoded import EncodedPolicy
     from imitate.policy import MLPPolicy
 
-    if isinstance(clone, MLPPolicy):
-        for name, states in (("expert", expert_states), ("clone", clone_states)):
+    for name, states, labels in (
+        ("expert", expert_states, expert_labels),
+        ("clone", clone_states, clone_labels),
+    ):
+        if isinstance(clone, MLPPolicy):
             with torch.no_grad():
                 outputs = clone(torch.as_tensor(states, dtype=torch.float32))
-                labels = clone.head.actions_to_tensor(expert.act(states))
-                result[f"nll_on_{name}_states"] = float(clone.head.nll(outputs, labels).mean())
+        elif isinstance(clone, EncodedPolicy):
+            with torch.no_grad():
+                outputs = clone.outputs(states)
+        else:
+            continue
+        with torch.no_grad():
+            target = clone.head.actions_to_tensor(labels)
+            result[f"nll_on_{name}_states"] = float(clone.head.nll(outputs, target).mean())
     result["disagreement_gap"] = (
         result["disagreement_on_clone_states"] - result["disagreement_on_expert_states"]
     )
@@ -356,12 +449,16 @@ def imitation_loss01(
     """``[N]`` the expert's 0-1 imitation loss: 1 where ``policy``'s action differs from the
     expert's. Continuous actions count as different when any component is farther than
     ``box_tolerance`` (action units) from the expert's."""
-    ours, theirs = np.asarray(policy.act(obs)), np.asarray(expert.act(obs))
+    return _loss01(policy.act(obs), expert.act(obs), box_tolerance)
+
+
+def _loss01(ours: Any, theirs: Any, box_tolerance: float | None) -> np.ndarray:
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
     if np.issubdtype(theirs.dtype, np.floating):
         tolerance = 0.0 if box_tolerance is None else box_tolerance
-        gap = np.abs(ours.astype(np.float64) - theirs).reshape(len(obs), -1)
+        gap = np.abs(ours.astype(np.float64) - theirs).reshape(len(theirs), -1)
         return (gap > tolerance).any(axis=1).astype(np.float64)
-    return (ours != theirs).reshape(len(obs), -1).any(axis=1).astype(np.float64)
+    return (ours != theirs).reshape(len(theirs), -1).any(axis=1).astype(np.float64)
 
 
 def box_tolerance_of(env_id: EnvLike, fraction: float = 0.05) -> float | None:
@@ -414,11 +511,16 @@ def horizon_scaling(
         raise ValueError(
             f"need >= 2 horizons within {env_id}'s time limit ({limit}), got {horizons}"
         )
-    data = (rollouts or LocalRollouts()).collect(policy, env_id, n_episodes, seed)
+    labelled = cost == "disagreement" and expert is not None and is_privileged(expert)
+    driver = _clone_driver(expert, policy) if labelled and expert is not None else policy
+    data = (rollouts or LocalRollouts()).collect(driver, env_id, n_episodes, seed)
     if cost == "disagreement":
         if expert is None:
             raise ValueError("cost='disagreement' needs the expert")
-        step_cost = imitation_loss01(expert, policy, data.obs, box_tolerance_of(env_id))
+        if labelled:  # the privileged expert's labels were recorded as the data's actions
+            step_cost = _loss01(policy.act(data.obs), data.actions, box_tolerance_of(env_id))
+        else:
+            step_cost = imitation_loss01(expert, policy, data.obs, box_tolerance_of(env_id))
     elif cost == "failure":
         step_cost = np.zeros(len(data))
     else:
@@ -485,6 +587,7 @@ STATE_NAMES: dict[str, tuple[str, ...]] = {
 }
 """Names of the observation dimensions of the shipped envs (gymnasium's documentation)."""
 STATE_NAMES["LunarLanderContinuous-v3"] = STATE_NAMES["LunarLander-v3"]
+STATE_NAMES["imitate/PixelCartPole-v1"] = STATE_NAMES["CartPole-v1"]  # drift on its true state
 
 
 def state_names(env_id: str, obs_dim: int) -> list[str]:
@@ -518,9 +621,15 @@ class DriftAnalysis:
     summaries: dict[str, dict[str, Any]]
     env: Any = None
     """The env as given (an id, or a spec with kwargs and wrappers), for re-rollouts."""
+    note: str = ""
+    """How distances are measured (:attr:`imitate.drift_space.DriftSpace.note`)."""
+    feature_names: tuple[str, ...] = ()
+    """Names of the compared features when the observations are not a flat Box."""
 
     @property
     def state_names(self) -> list[str]:
+        if self.feature_names:
+            return list(self.feature_names)
         first = next(iter(self.pairs.values()))
         return state_names(self.env_id, first.expert_obs.shape[-1])
 
@@ -541,23 +650,31 @@ def analyse_drift(
     over the clones), rolled out on ``rollouts`` (default: this process)."""
     from tqdm.auto import tqdm
 
+    from imitate.drift_space import check_drift_space, drift_space
+
+    check_drift_space(env_spaces(env_id)[0], env_id, clones)  # before any rollout
     pairs: dict[str, PairedRollouts] = {}
     fits: dict[str, HorizonScaling] = {}
     per_step: dict[str, np.ndarray] = {}
     summaries: dict[str, dict[str, Any]] = {}
     rollouts = rollouts or LocalRollouts()
     expert_data = rollouts.collect(expert, env_id, n_episodes, seed)
+    space = drift_space(expert_data, env_id, clones)  # one space: clones are comparable
+    on_expert = expert_labels(expert, expert_data, privileged_recorded=True)
     for name, clone in tqdm(clones.items(), desc="drift", unit="clone", disable=not progress):
         pair = paired_rollouts(
-            expert, clone, env_id, n_episodes, seed, threshold, expert_data, rollouts
+            expert, clone, env_id, n_episodes, seed, threshold, expert_data, rollouts, space
         )
         pairs[name] = pair
-        expert_states = pair.expert_obs[~np.isnan(pair.expert_obs).any(-1)].astype(np.float32)
-        clone_states = pair.clone_obs[~np.isnan(pair.clone_obs).any(-1)].astype(np.float32)
-        per_step[name] = disagreement_along(expert, clone, pair.clone_obs)
+        clone_data = pair.clone_data
+        assert clone_data is not None
+        on_clone = expert_labels(expert, clone_data, privileged_recorded=True)
+        ours = np.asarray(clone.act(clone_data.obs))
+        padded = episodes_padded(clone_data, values=_disagreement_of(ours, on_clone))
+        per_step[name] = _pad_time(padded, pair.distance.shape[1])
         summary: dict[str, Any] = {
             **pair.summary(),
-            **distribution_shift(expert, clone, expert_states, clone_states),
+            **labelled_shift(clone, expert_data.obs, on_expert, clone_data.obs, on_clone),
         }
         fit = horizon_scaling(
             clone, env_id, list(horizons), n_episodes, seed, cost, expert, rollouts=rollouts
@@ -566,8 +683,22 @@ def analyse_drift(
         summary["horizon_scaling"] = fit.to_json()
         summaries[name] = summary
     return DriftAnalysis(
-        env_name(env_id), n_episodes, seed, threshold, pairs, per_step, fits, summaries, env_id
+        env_name(env_id),
+        n_episodes,
+        seed,
+        threshold,
+        pairs,
+        per_step,
+        fits,
+        summaries,
+        env_id,
+        space.note,
+        () if space.flat or space.state_attribute else space.names,  # states: STATE_NAMES
     )
+
+
+MAX_PLOTTED_FEATURES = 8
+"""Feature rows drawn in the trajectory figure of a non-Box observation space."""
 
 
 def drift_figures(analysis: DriftAnalysis, out_dir: Any) -> dict[str, str]:
@@ -585,6 +716,8 @@ def drift_figures(analysis: DriftAnalysis, out_dir: Any) -> dict[str, str]:
     pairs = analysis.pairs
     first = next(iter(pairs.values()))
     names = analysis.state_names
+    if analysis.feature_names:  # many features (one-hot, words, image features): the first
+        names = names[:MAX_PLOTTED_FEATURES]
     figures = {
         "trajectories": plot_trajectories(
             first.expert_obs,
@@ -633,6 +766,7 @@ def drift_results(analysis: DriftAnalysis, figures: dict[str, str]) -> dict[str,
         "env": analysis.env_id,
         "episodes": analysis.n_episodes,
         "seed": analysis.seed,
+        "distance": analysis.note,
         "clones": analysis.summaries,
         "figures": figures,
     }
@@ -693,7 +827,9 @@ def drift_markdown(results: dict[str, Any]) -> str:
     )
     return (
         f"Paired rollouts on {results['episodes']} seeds from {results['seed']}: "
-        "expert and clone start from the same state.\n\n"
+        "expert and clone start from the same state. "
+        + results.get("distance", "")
+        + "\n\n"
         + drift_table(results)
         + "\n"
         + figures

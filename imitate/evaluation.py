@@ -105,7 +105,9 @@ def calibration_report(
     figure: Path | None = None,
 ) -> dict[str, Any]:
     """ECE, Brier and NLL (bits per action) of the policy on its own states, expert-labelled;
-    with ``figure``, also the reliability diagram there."""
+    with ``figure``, also the reliability diagram there. Any observation space (an encoded
+    policy's logits); a privileged expert (:mod:`imitate.privileged`) labels the states
+    during the policy's rollout, as it cannot label recorded observations."""
     import numpy as np
 
     from imitate.calibration import brier_score, expected_calibration_error, softmax_and_nll
@@ -114,10 +116,18 @@ def calibration_report(
 
     if not isinstance(policy.head, CategoricalHead):
         raise ImitateError("calibration needs a policy with a Discrete action space")
-    states = collect(
-        policy, env_id, CALIBRATION_EPISODES, seed, max_steps=CALIBRATION_MAX_STEPS
-    ).obs
-    labels = np.asarray(expert.act(states)) - policy.head.start
+    from imitate.privileged import PrivilegedMixture, is_privileged
+
+    if is_privileged(expert):  # it labels the policy's states as the policy drives
+        driver: Any = PrivilegedMixture(expert, policy, 0.0, np.random.default_rng(seed))  # type: ignore[arg-type]
+        data = collect(driver, env_id, CALIBRATION_EPISODES, seed, max_steps=CALIBRATION_MAX_STEPS)
+        states, expert_actions = data.obs, data.actions
+    else:
+        states = collect(
+            policy, env_id, CALIBRATION_EPISODES, seed, max_steps=CALIBRATION_MAX_STEPS
+        ).obs
+        expert_actions = expert.act(states)
+    labels = np.asarray(expert_actions) - policy.head.start
     probs, nll = softmax_and_nll(policy.logits(states), labels)
     extra = {}
     if figure is not None:
@@ -126,7 +136,7 @@ def calibration_report(
         extra["reliability_figure"] = str(plot_reliability(probs, labels, figure))
     return {
         **extra,
-        "states": len(states),
+        "states": len(labels),
         "ece": expected_calibration_error(probs, labels),
         "ece_adaptive": expected_calibration_error(probs, labels, adaptive=True),
         "brier": brier_score(probs, labels),

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from imitate.backends import Rollouts
     from imitate.configs import BCConfig, DAggerConfig, DistillConfig, Seeding
     from imitate.data import Dataset
+    from imitate.encoded import EncodedPolicy
     from imitate.environments import EnvLike
     from imitate.plots import Curve
     from imitate.policy import MLPPolicy
@@ -282,6 +283,21 @@ def check_drift_options(clones: int, horizons: tuple[int, ...]) -> None:
         raise ImitateError("--horizons must be positive integers")
 
 
+def check_video_env(env: EnvLike) -> None:
+    """Refuse side-by-side videos of an env whose observations are not a flat Box (the
+    videos replay and plot flat observations; the drift figures cover the others)."""
+    from imitate.collect import env_spaces
+    from imitate.encoded import needs_encoder
+    from imitate.environments import env_name
+
+    space = env_spaces(env)[0]
+    if needs_encoder(space):
+        raise ImitateError(
+            f"--video needs flat Box observations; {env_name(env)} has {space} "
+            "(the drift report's figures cover it without --video)"
+        )
+
+
 def drift_into(
     env: EnvLike,
     expert: Policy,
@@ -301,6 +317,8 @@ def drift_into(
     from imitate.environments import env_name
 
     check_drift_options(len(clones), horizons)
+    if video:
+        check_video_env(env)
     name = env_name(env)
     analysis = analyse_drift(
         env, expert, clones, episodes, seed, threshold, horizons, cost,  # type: ignore[arg-type]
@@ -383,7 +401,7 @@ def check_export_options(format: str, int8: bool, algo: str | None, prefix: str)
 
 
 def export_into(
-    policy: MLPPolicy,
+    policy: MLPPolicy | EncodedPolicy,
     format: str,
     out_dir: Path,
     int8: bool = False,
@@ -394,6 +412,7 @@ def export_into(
     input_bits: int = 16,
 ) -> dict[str, Any]:
     """Export ``policy`` into ``out_dir``; the files, their sizes and the parameter count."""
+    from imitate.encoded import EncodedPolicy
     from imitate.export import export_policy
     from imitate.export.c import weight_bytes
 
@@ -409,7 +428,12 @@ def export_into(
         "parameters": policy.n_parameters(),
     }
     if format == "c":
-        result["weight_bytes"] = weight_bytes(policy, int8, activation_bits)
+        if isinstance(policy, EncodedPolicy):
+            from imitate.export.c_encoders import encoded_weight_bytes
+
+            result["weight_bytes"] = encoded_weight_bytes(policy, int8, activation_bits)
+        else:
+            result["weight_bytes"] = weight_bytes(policy, int8, activation_bits)
     return result
 
 

@@ -10,7 +10,12 @@ mapping is therefore one to one with :class:`~imitate.data.Dataset` once it carr
 * ``infos["teacher_logits"][t]`` = the teacher outputs for ``observations[t]``
   (the final observation has none: that row is NaN); ``infos["weights"]`` likewise;
 * imitate's metadata (source, seed, seeding, versions) rides along as JSON in the
-  dataset description, so an import restores it.
+  dataset description, so an import restores it;
+* Dict, Tuple, Discrete, MultiBinary and Text observations map to Minari's own nested
+  form (a dict / tuple of per-step arrays, a list of strings for Text) and back to
+  :mod:`imitate.observations` batches in their storage dtypes, so they round-trip
+  exactly. (Minari stores ``uint8`` image spaces of at least 32x32 as JPEG, which is
+  lossy; frame stacks like PixelCartPole's ``4x40x60`` are not such images and stay exact.)
 
 Datasets live where Minari keeps them (``MINARI_DATASETS_PATH`` or ``~/.minari``);
 nothing is downloaded.
@@ -29,13 +34,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
+from imitate import observations as ob
 from imitate.data import Dataset, DatasetMeta, validate
-from imitate.errors import DatasetError, ImitateError, OutputError, os_error
+from imitate.errors import DatasetError, ImitateError, OutputError, UnsupportedSpaceError, os_error
 from imitate.fileio import remove_stale_temporaries
 from imitate.runs import check_out, out_lock
-from imitate.spaces import space_to_json
 
 _META_MARK = "imitate-meta:"
 _PER_STEP_INFOS = ("teacher_logits", "weights")
@@ -98,7 +104,14 @@ def export_minari(
         buffers.append(
             EpisodeBuffer(
                 id=e,
-                observations=np.concatenate([dataset.obs[start:end], dataset.final_obs[e : e + 1]]),
+                observations=_to_minari(
+                    ob.concatenate(
+                        [
+                            ob.take(dataset.obs, slice(start, end)),
+                            ob.take(dataset.final_obs, slice(e, e + 1)),
+                        ]
+                    )
+                ),
                 actions=dataset.actions[start:end],
                 rewards=dataset.rewards[start:end],
                 terminations=dataset.terminated[start:end],
@@ -135,6 +148,32 @@ def export_minari(
         except OSError as exc:
             raise os_error(exc, target) from None
     return str(target / "data")
+
+
+def _to_minari(obs: ob.ObsBatch) -> Any:
+    """A batch in Minari's episode form: dicts and tuples as they are, Text leaves as
+    lists of Python strings (HDF5 stores those as UTF-8), other leaves as arrays."""
+    if isinstance(obs, dict):
+        return {k: _to_minari(v) for k, v in obs.items()}
+    if isinstance(obs, tuple):
+        return tuple(_to_minari(v) for v in obs)
+    array = np.asarray(obs)
+    return [str(v) for v in array] if array.dtype.kind == "U" else array
+
+
+def _from_minari(observations: Any, space: Any) -> ob.ObsBatch:
+    """Minari's per-episode observations (nested dicts / tuples; Text: a list of strings)
+    as an :data:`imitate.observations.ObsBatch` in the storage dtypes of ``space``."""
+    if isinstance(space, gym.spaces.Box | gym.spaces.Discrete) and not isinstance(
+        observations, np.ndarray
+    ):
+        raise DatasetError(f"observations of {space} should be one array per episode")
+    try:
+        leaves = ob.leaf_arrays(observations, space)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise DatasetError(f"observations do not match {space}: {exc}") from exc
+    converted = [ob.as_leaf(a, leaf) for a, (_, leaf) in zip(leaves, ob.leaves(space), strict=True)]
+    return ob.from_leaf_arrays(converted, space)
 
 
 def _write_in_child(minari: Any, kwargs: dict[str, Any], root: Path) -> None:
@@ -226,24 +265,27 @@ def import_minari(dataset_id: str) -> Dataset:
         source = minari.load_dataset(dataset_id)
     except (FileNotFoundError, ValueError, KeyError, OSError) as exc:
         raise DatasetError(f"cannot load Minari dataset {dataset_id!r}: {exc}") from exc
+    try:
+        space = ob.check_supported(source.observation_space)
+    except UnsupportedSpaceError as exc:
+        raise UnsupportedSpaceError(f"Minari dataset {dataset_id!r}: {exc}") from None
     episodes = list(source.iterate_episodes())
     if not episodes:
         raise DatasetError(f"Minari dataset {dataset_id!r} has no episodes")
-    for episode in episodes:
-        if not isinstance(episode.observations, np.ndarray):
-            raise DatasetError(
-                f"Minari dataset {dataset_id!r}: only flat Box observations are supported"
-            )
+    try:
+        observations = [_from_minari(ep.observations, space) for ep in episodes]
+    except DatasetError as exc:
+        raise DatasetError(f"Minari dataset {dataset_id!r}: {exc}") from None
     meta = _meta_of(source, dataset_id)
     lengths = np.array([len(ep) for ep in episodes], np.int64)
     optional: dict[str, np.ndarray | None] = {}
     for name in _PER_STEP_INFOS:
-        if all(name in ep.infos for ep in episodes):
+        if all(name in (ep.infos or {}) for ep in episodes):  # a foreign dataset may have none
             optional[name] = np.concatenate([np.asarray(ep.infos[name])[:-1] for ep in episodes])
         else:
             optional[name] = None
     dataset = Dataset(
-        obs=np.concatenate([ep.observations[:-1] for ep in episodes]),
+        obs=ob.compact(ob.concatenate([ob.take(o, slice(0, -1)) for o in observations])),
         actions=np.concatenate([np.asarray(ep.actions) for ep in episodes]),
         rewards=np.concatenate([np.asarray(ep.rewards) for ep in episodes]),
         terminated=np.concatenate([np.asarray(ep.terminations, np.bool_) for ep in episodes]),
@@ -252,7 +294,7 @@ def import_minari(dataset_id: str) -> Dataset:
         meta=meta,
         teacher_logits=optional["teacher_logits"],
         weights=optional["weights"],
-        final_obs=np.stack([ep.observations[-1] for ep in episodes]),
+        final_obs=ob.compact(ob.concatenate([ob.take(o, slice(-1, None)) for o in observations])),
     )
     validate(dataset, source=f"Minari dataset {dataset_id!r}")
     return dataset
@@ -274,7 +316,7 @@ def _meta_of(source: Any, dataset_id: str) -> DatasetMeta:
         env_id=record["env_id"],
         env_kwargs=record.get("env_kwargs") or {},
         env_wrappers=record.get("env_wrappers") or [],
-        observation_space=space_to_json(source.observation_space),
-        action_space=space_to_json(source.action_space),
+        observation_space=ob.obs_space_to_json(source.observation_space),
+        action_space=ob.obs_space_to_json(source.action_space),
         source=f"minari:{dataset_id}",
     )

@@ -27,8 +27,9 @@ from imitate.dagger import RoundStore, dagger
 from imitate.data import load_dataset
 from imitate.distill import distill, distillation_report
 from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
+from imitate.encoded import EncodedPolicy, needs_encoder
 from imitate.environments import EnvLike, env_name, env_record
-from imitate.export import export_policy, load_exported
+from imitate.export import export_policy, export_unsupported, load_exported
 from imitate.export.c import weight_bytes
 from imitate.fileio import write_json, write_text
 from imitate.plots import plot_return_vs_labels
@@ -45,7 +46,7 @@ def _row(
     name: str, returns: tuple[float, float], labels: int | str, policy: Any, size: int | str
 ) -> list[str]:
     """A results-table row: (mean, std) return, expert labels, parameters, bytes."""
-    params = policy.n_parameters() if isinstance(policy, MLPPolicy) else "-"
+    params = policy.n_parameters() if isinstance(policy, MLPPolicy | EncodedPolicy) else "-"
     score = f"{returns[0]:.1f} ± {returns[1]:.1f}"
     return [name, score, str(labels), str(params), str(size)]
 
@@ -102,6 +103,33 @@ def _file_size(path: Path) -> int:
     return path.stat().st_size
 
 
+DISTILLS_ENCODED = False
+"""Whether :func:`imitate.distill.distill` trains students with observation encoders."""
+
+
+def distill_unsupported(expert: Policy, expert_name: str, observation_space: Any) -> str | None:
+    """Why ``imitate run`` cannot distil ``expert`` into a student here (one line, recorded
+    as a skipped stage), or None when it can."""
+    if not isinstance(expert, SoftPolicy):
+        return f"the expert `{expert_name}` gives no logits (not a SoftPolicy): nothing to distil"
+    if needs_encoder(observation_space) and not DISTILLS_ENCODED:
+        return (
+            "distillation trains MLP students of flat Box observations; this observation "
+            "space needs an encoder"
+        )
+    return None
+
+
+def _load_export(artefact: Path, student: Any) -> Policy:
+    """The exported student as a Policy (an encoded student's ONNX graph takes the encoder's
+    arrays: the tokenizer runs outside it)."""
+    if isinstance(student, EncodedPolicy) and artefact.suffix == ".onnx":
+        from imitate.export.onnx import OnnxEncodedPolicy
+
+        return OnnxEncodedPolicy(artefact, student.encoder)
+    return load_exported(artefact)
+
+
 def run_pipeline(
     env_id: EnvLike,
     expert: Policy,
@@ -143,6 +171,8 @@ def run_pipeline(
         expert_eval = evaluate(expert, env_id, config.eval_episodes, EVAL_SEED)
     rows = [_row(f"expert (`{expert_name}`)", _returns(expert_eval), "-", expert, "-")]
     results: dict[str, Any] = {"env": env_name(env_id), "expert": expert_eval.to_json(), "bc": {}}
+    skipped: dict[str, str] = {}  # stage -> why it did not run (in results.json and report.md)
+    encoded_obs = needs_encoder(demos.meta.spaces()[0])
 
     # in every checkpoint's config: the env (kwargs, wrappers) and the expert
     expert_info = getattr(expert, "provenance", None) or {"spec": expert_name}
@@ -190,7 +220,8 @@ def run_pipeline(
     )
     clones["DAgger"] = learner
 
-    if isinstance(expert, SoftPolicy):
+    distillable = distill_unsupported(expert, expert_name, demos.meta.spaces()[0])
+    if distillable is None and isinstance(expert, SoftPolicy):
         with log.stage(f"distillation into {config.distill.student.hidden} + exports"):
             student, distilled = distill(expert, env_id, config.distill, progress=progress)
             curve = distilled.get("training_records") or distilled.get("rounds", [])
@@ -213,6 +244,10 @@ def run_pipeline(
             results["exports"] = {}
             calibration = collect(student, env_id, 10, config.seed + 999).obs  # int8 ranges
             for fmt in config.exports:
+                reason = export_unsupported(student, fmt, int8=fmt == "c")
+                if reason is not None:
+                    skipped[f"export {fmt}"] = reason
+                    continue
                 files = export_policy(
                     student,
                     fmt,  # type: ignore[arg-type]
@@ -223,12 +258,15 @@ def run_pipeline(
                 artefact = next(f for f in files if f.suffix != ".h")  # the policy (not the gate)
                 size = weight_bytes(student, int8=True) if fmt == "c" else artefact.stat().st_size
                 results["exports"][fmt] = {"files": [str(f) for f in files], "bytes": size}
-                exported = load_exported(artefact)
+                exported = _load_export(artefact, student)
                 export_eval = evaluate(exported, env_id, config.eval_episodes, EVAL_SEED)
                 label = "C int8 (weight bytes)" if fmt == "c" else fmt
                 rows.append(
                     _row(f"student exported: {label}", _returns(export_eval), "-", student, size)
                 )
+
+    else:
+        skipped["distillation and exports"] = distillable or "no teacher"
 
     dagger_curve = [r for r in dagger_history.records if "learner_return" in r]
     with log.stage(f"drift analysis ({config.drift_episodes} paired episodes per clone)"):
@@ -250,13 +288,19 @@ def run_pipeline(
         )
         drift = drift_results(analysis, drift_figures(analysis, out_dir))
     videos = []
-    if config.videos_per_clone > 0:
+    if config.videos_per_clone > 0 and encoded_obs:
+        skipped["videos"] = (
+            "side-by-side videos replay flat Box observations only; the drift figures "
+            "cover this observation space"
+        )
+    elif config.videos_per_clone > 0:
         with log.stage(f"videos ({config.videos_per_clone} episodes x {len(clones)} clones)"):
             videos = showcase_videos(
                 analysis, expert, clones, out_dir, config.videos_per_clone, progress=progress
             )
     drift["videos"] = [v.to_json() for v in videos]
     results["drift"] = drift
+    results["skipped"] = skipped
     results["config"] = config_to_json(config)
     table = "\n".join("| " + " | ".join(row) + " |" for row in rows)
     intro = (
@@ -285,6 +329,11 @@ def run_pipeline(
             "## Drift from the expert\n\n"
             + drift_markdown(drift)
             + (f"\n## Videos (expert left, clone right)\n\n{video_links}\n" if videos else "")
+            + (
+                "\n## Skipped\n\n" + "".join(f"- {k}: {v}\n" for k, v in skipped.items())
+                if skipped
+                else ""
+            )
         )
         write_text(out_dir / "report.md", report_md)
         write_html_report(

@@ -24,6 +24,14 @@ caller promises to call it once per step for each env that holds an episode. Rol
 with one need per-episode seeding on sync vector envs (the env objects are in this
 process). :class:`UnwrappedState` adapts an ordinary Policy that acts on an attribute of
 ``env.unwrapped`` (e.g. CartPole's ``state``).
+
+An expert that acts on an attribute of ``env.unwrapped`` (:class:`StateExpert`: it has
+``policy`` and ``attribute``, as :class:`UnwrappedState`) can also label after the fact,
+if the rollout records that attribute beside the observation: :class:`PrivilegedObservation`
+(a wrapper, added to the env's spec by :func:`privileged_spec`) makes each observation
+``{"obs": what the student sees, "privileged": the attribute}``, so one rollout holds both
+views of every state, and a teacher on one view labels (logits included) a student on the
+other (:mod:`imitate.distill`).
 """
 
 from __future__ import annotations
@@ -34,9 +42,15 @@ from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import EnvSpec, WrapperSpec
 
+from imitate.environments import EnvLike, env_spec
 from imitate.errors import ImitateError
 from imitate.runtime import Policy
+
+STUDENT_KEY, PRIVILEGED_KEY = "obs", "privileged"
+"""The keys of :class:`PrivilegedObservation`'s observations."""
+ENTRY_POINT = "imitate.privileged:PrivilegedObservation"
 
 
 @runtime_checkable
@@ -150,3 +164,88 @@ class PrivilegedMixture:
 
     def reseed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
+
+
+@runtime_checkable
+class StateExpert(EnvPolicy, Protocol):
+    """A privileged expert that is an ordinary ``policy`` on ``getattr(env.unwrapped,
+    attribute)`` (e.g. a state-space zoo expert of a pixel env)."""
+
+    @property
+    def policy(self) -> Policy: ...
+
+    @property
+    def attribute(self) -> str: ...
+
+
+def state_expert_view(expert: object) -> tuple[Policy, str] | None:
+    """``(policy on the attribute, attribute)`` of a :class:`StateExpert`, else None."""
+    if not is_privileged(expert):
+        return None
+    policy, attribute = getattr(expert, "policy", None), getattr(expert, "attribute", None)
+    if not callable(getattr(policy, "act", None)) or not isinstance(attribute, str):
+        return None
+    return policy, attribute  # type: ignore[return-value]
+
+
+class PrivilegedObservation(gym.ObservationWrapper[Any, Any, Any]):
+    """Observations ``{"obs": the env's, "privileged": getattr(env.unwrapped, attribute)}``
+    (float32 ``[*shape]``, read after every reset and step, so it is the state that
+    produced the observation).
+
+    ``shape``: the attribute's shape (:func:`privileged_shape` measures it), needed for
+    the space before the first reset."""
+
+    def __init__(
+        self, env: gym.Env[Any, Any], attribute: str = "state", shape: Sequence[int] = ()
+    ) -> None:
+        super().__init__(env)
+        self.attribute = attribute
+        private = gym.spaces.Box(-np.inf, np.inf, tuple(int(s) for s in shape), np.float32)
+        self.observation_space = gym.spaces.Dict(
+            {STUDENT_KEY: env.observation_space, PRIVILEGED_KEY: private}
+        )
+
+    def observation(self, observation: Any) -> dict[str, Any]:
+        value = np.asarray(getattr(self.env.unwrapped, self.attribute), np.float32)
+        return {STUDENT_KEY: observation, PRIVILEGED_KEY: value}
+
+
+def privileged_shape(env: EnvLike, attribute: str) -> tuple[int, ...]:
+    """The shape of ``getattr(env.unwrapped, attribute)`` after a reset (seed 0);
+    ``PrivilegedExpertError`` when the env has no such attribute."""
+    made = gym.make(env_spec(env))
+    try:
+        made.reset(seed=0)
+        value = getattr(made.unwrapped, attribute, None)
+        if value is None:
+            raise PrivilegedExpertError(
+                f"{env_spec(env).id}: the env has no attribute {attribute!r} to show a teacher"
+            )
+        return tuple(np.shape(np.asarray(value, np.float32)))
+    finally:
+        made.close()
+
+
+def privileged_spec(env: EnvLike, attribute: str = "state") -> EnvSpec:
+    """``env``'s spec with :class:`PrivilegedObservation` added (its wrappers kept)."""
+    wrapper = WrapperSpec(
+        "PrivilegedObservation",
+        ENTRY_POINT,
+        {"attribute": attribute, "shape": list(privileged_shape(env, attribute))},
+    )
+    return env_spec(env, wrappers=[wrapper])
+
+
+class OnEntry:
+    """A Policy on one entry of Dict observations: ``act(obs) = policy.act(obs[key])``
+    (and ``logits`` likewise, when the policy has them)."""
+
+    def __init__(self, policy: Policy, key: str) -> None:
+        self.policy, self.key = policy, key
+
+    def act(self, obs: Any) -> np.ndarray:
+        return np.asarray(self.policy.act(obs[self.key]))
+
+    def logits(self, obs: Any) -> np.ndarray:
+        return np.asarray(self.policy.logits(obs[self.key]))  # type: ignore[attr-defined]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -133,3 +136,59 @@ def test_main_job_scales_its_defaults_for_mujoco_only() -> None:
     assert _scaled_run_config("CartPole-v1", RunConfig()) == RunConfig()
     chosen = RunConfig(eval_episodes=7)  # a flag given: the user's config is kept
     assert _scaled_run_config("HalfCheetah-v5", chosen) == chosen
+
+
+def test_benchmark_action_gap_is_in_half_ranges_by_hand() -> None:
+    import gymnasium as gym
+
+    from benchmarks.continuous import action_gap
+
+    class Fixed:
+        def __init__(self, actions: list[list[float]]) -> None:
+            self.actions = np.asarray(actions, np.float32)
+
+        def act(self, obs: np.ndarray) -> np.ndarray:
+            return self.actions
+
+    space = gym.spaces.Box(np.array([-2.0, 0.0]), np.array([2.0, 1.0]))  # half-ranges 2, 0.5
+    a = Fixed([[0.0, 0.5], [1.0, 0.5]])
+    b = Fixed([[0.4, 0.6], [1.0, 0.25]])
+    gap = action_gap(a, b, np.zeros((2, 3), np.float32), space)
+    # per state: max(0.4 / 2, 0.1 / 0.5) = 0.2, max(0, 0.25 / 0.5) = 0.5
+    assert gap["states"] == 2
+    assert gap["mean"] == pytest.approx(0.35) and gap["max"] == pytest.approx(0.5)
+
+
+def test_benchmark_merges_one_tasks_seeds_measured_with_one_expert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import benchmarks.common
+    import benchmarks.continuous as bench
+
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    monkeypatch.setattr(benchmarks.common, "RESULTS", tmp_path)
+    reference = {"expert": 10.0, "random": 0.0, "expert_model": {"algo": "sac"}}
+
+    def run(name: str, seed: int, scores: tuple[float, float], ref: dict[str, Any]) -> None:
+        rows = [
+            {"task": "T", "method": m, "seed": seed, "score": s, "return": 10 * s, "labels": 5}
+            for m, s in zip(("student", "student int8 C"), scores, strict=True)
+        ]
+        payload = {"command": name, "tasks": ["T"], "seeds_completed": 1, "eval_episodes": 50,
+                   "references": {"T": ref}, "rows": rows, "wall_time_s": 1.0}  # fmt: skip
+        (tmp_path / f"{name}.json").write_text(json.dumps(payload))
+
+    run("a", 0, (1.0, 0.9), reference)
+    run("b", 1, (0.8, 0.85), reference)
+    bench.merge(["a", "b"], "m")
+    merged = json.loads((tmp_path / "m.json").read_text())
+    assert merged["tasks"] == ["T"] and merged["seeds_completed"] == {"T": 2}
+    gap = merged["summary"]["int8_minus_float_student"]["T"]
+    assert gap["mean"] == pytest.approx((-0.1 + 0.05) / 2) and gap["seeds"] == 2
+    run("c", 2, (1.0, 1.0), reference | {"expert": 20.0})  # another expert
+    with pytest.raises(SystemExit, match="different experts"):
+        bench.merge(["a", "c"], "m2")
+    with pytest.raises(SystemExit, match="share a"):
+        bench.merge(["a", "a"], "m3")

@@ -9,6 +9,7 @@ import pytest
 
 from envs.tightrope import TightropeExpert
 from imitate import BCConfig, EarlyStopConfig, OptimConfig, collect, evaluate, train_bc
+from imitate.configs import short_round_bc
 from imitate.dagger import BetaSchedule, DAggerConfig, MixturePolicy, dagger
 
 FAST_BC = BCConfig(
@@ -125,7 +126,9 @@ def test_gated_rounds_query_at_the_target_rate(gate: str) -> None:
 
 @pytest.mark.slow
 def test_dagger_beats_bc_with_the_same_labels_on_tightrope() -> None:
-    config = DAggerConfig(rounds=4, steps_per_round=1000, eval_episodes=0, seed=0)
+    config = DAggerConfig(
+        rounds=4, steps_per_round=1000, eval_episodes=0, seed=0, bc=short_round_bc()
+    )
     learner, history = dagger("imitate/Tightrope-v0", TightropeExpert(), config)
     labels = history.expert_labels
     demos = collect(TightropeExpert(), "imitate/TightropeCalm-v0", 20, seed=0, max_steps=labels)
@@ -169,3 +172,21 @@ def test_patience_stops_and_returns_the_best_round() -> None:
     if len(returns) < 8:  # stopped early: the last round did not improve on the best
         assert returns[-1] <= max(returns[:-1])
     assert evaluate(learner, "imitate/Tightrope-v0", 5, 10_000).mean_return == max(returns)
+
+
+def test_whole_first_round_keeps_only_round_0_of_whole_episodes() -> None:
+    """``imitate run``'s rule: round 0 of whole expert episodes (the same as the defaults'
+    round 0), the learner's rounds cut at exactly ``steps_per_round`` states."""
+    env = "imitate/Tightrope-v0"
+    cut = DAggerConfig(
+        rounds=2, steps_per_round=1000, eval_episodes=0, bc=FAST_BC, whole_episodes=False,
+        patience=None, whole_first_round=True,
+    )  # fmt: skip
+    _, history = dagger(env, TightropeExpert(), cut)
+    _, whole = dagger(env, TightropeExpert(), replace(cut, rounds=1, whole_episodes=True))
+    first, second = history.records
+    assert {k: v for k, v in first.items() if k != "wall_time_s"} == {
+        k: v for k, v in whole.records[0].items() if k != "wall_time_s"
+    }
+    assert first["states"] < 1000 and first["episodes"] >= 1
+    assert 1000 <= second["states"] < 1000 + cut.num_envs

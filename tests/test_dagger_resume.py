@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from imitate import BCConfig
 from imitate.configs import EarlyStopConfig, OptimConfig
 from imitate.dagger import BetaSchedule, DAggerConfig, DAggerRound, RoundStore, dagger
 from imitate.data import load_dataset
-from imitate.errors import Interrupted, ResumeError
+from imitate.errors import ImitateError, Interrupted, ResumeError
 from imitate.policy import MLPPolicy, load_policy
 from tests.cli_helpers import run_cli
 
@@ -212,3 +213,60 @@ def test_cli_run_resume_loads_the_demonstrations_and_finished_rounds(
     )
     assert (cut / "demos.npz").is_file() and (cut / "dagger_rounds" / "round_002").is_dir()
     assert not state.exists()
+
+
+def test_cli_dagger_resume_alone_restores_the_saved_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``imitate dagger --resume DIR`` with no other flag continues with the settings the
+    run was started with; a flag repeating its saved value is accepted, another refused."""
+    args = ["dagger", "--env", ENV, "--expert", "heuristic", "--rounds", "3",
+            "--steps-per-round", "200", "--eval-episodes", "0", "--bc.max-steps", "100",
+            "--seed", "3"]  # fmt: skip
+    assert run_cli([*args, "--out", str(tmp_path / "whole")], capsys)[0] == 0
+    save = RoundStore.save
+
+    def interrupted_after_round_0(self: RoundStore, round_index: int, *rest: object) -> Path:
+        path = save(self, round_index, *rest)  # type: ignore[arg-type]
+        if round_index == 0:
+            raise Interrupted(signal.SIGINT)
+        return path
+
+    monkeypatch.setattr(RoundStore, "save", interrupted_after_round_0)
+    cut = tmp_path / "cut"
+    assert run_cli([*args, "--out", str(cut)], capsys)[0] == 130
+    monkeypatch.undo()
+    code, _, err = run_cli(["dagger", "--resume", str(cut), "--rounds", "4"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "config.rounds: saved 3, asked 4" in err and "alone restores them" in err
+    code, _, err = run_cli(["dagger", "--resume", str(cut), "--seed", "3", "--json"], capsys)
+    assert code == 0, err
+    assert same_weights(
+        load_policy(cut / "policy.pt"), load_policy(tmp_path / "whole" / "policy.pt")
+    )
+    assert json.loads((cut / "config.json").read_text()) == json.loads(
+        (tmp_path / "whole" / "config.json").read_text()
+    ) | {"out": None, "resume": str(cut), "json": True}
+
+
+def test_run_resume_alone_parses_to_the_saved_settings(tmp_path: Path) -> None:
+    """``imitate run --resume DIR``: the command is rebuilt from ``DIR/.resume/config.json``
+    (what :func:`imitate.runs.resumable` writes), so no flag has to be repeated."""
+    from imitate.cli import parse
+    from imitate.runs import RESUME_DIR, config_to_json, json_form, resume_settings
+
+    started = parse(["run", "--env", "Acrobot-v1", "--episodes", "3", "--dagger.rounds", "2",
+                     "--bc.max-steps", "50", "--seed", "4"])  # fmt: skip
+    state = tmp_path / RESUME_DIR
+    state.mkdir()
+    (state / "config.json").write_text(
+        json.dumps(json_form({"command": "run", "config": resume_settings(started)}))
+    )
+    resumed = parse(["run", "--resume", str(tmp_path)])
+    assert resumed == replace(started, resume=tmp_path)
+    assert parse(["run", "--resume", str(tmp_path), "--episodes", "3"]) == resumed
+    with pytest.raises(ResumeError, match=r"config\.episodes: saved 3, asked 4"):
+        parse(["run", "--resume", str(tmp_path), "--episodes", "4"])
+    (tmp_path / "config.json").write_text(json.dumps(config_to_json(started)))
+    with pytest.raises(ImitateError, match="drop --from"):
+        parse(["run", "--resume", str(tmp_path), "--from", str(tmp_path / "config.json")])

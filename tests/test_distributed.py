@@ -228,3 +228,46 @@ def test_bad_backend_flags_are_one_line_errors(
     err = capsys.readouterr().err.strip()
     assert err.startswith("imitate: error: ") and message in err and "\n" not in err
     assert not out.exists()
+
+
+def test_dict_observations_on_ray_equal_local(ray_cluster: None) -> None:
+    """An encoded (Dict) BC student collects and evaluates on Ray as it does here; a privileged
+    pixel expert collects there too (the env objects live in the worker)."""
+    import envs
+    from envs.pixel_cartpole import PixelCartPoleExpert
+    from imitate import train_bc
+
+    env_id = "imitate/ObsDict-v0"
+    demos = collect(envs.EXPERTS[env_id](), env_id, 4, seed=0)
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=200)))
+    local = collect(policy, env_id, 5, seed=3, seeding="per-episode")
+    local_eval = evaluate(policy, env_id, 5, seed=10_000)
+    pixels = "imitate/PixelCartPole-v1"
+    local_pixels = collect(PixelCartPoleExpert(), pixels, 3, seed=1, seeding="per-episode")
+    with RAY.open() as rollouts:
+        remote = rollouts.collect(policy, env_id, 5, seed=3)
+        remote_eval = rollouts.evaluate(policy, env_id, 5, seed=10_000)
+        remote_pixels = rollouts.collect(PixelCartPoleExpert(), pixels, 3, seed=1)
+    assert isinstance(remote.obs, dict) and remote.obs["mode"].dtype == np.int64
+    assert_same_data(local, remote)
+    np.testing.assert_array_equal(remote_eval.returns, local_eval.returns)
+    assert remote_pixels.obs.dtype == np.uint8
+    assert_same_data(local_pixels, remote_pixels)
+
+
+def test_dagger_on_a_dict_env_on_ray(ray_cluster: None) -> None:
+    import envs
+
+    env_id = "imitate/ObsDict-v0"
+    config = DAggerConfig(
+        rounds=2,
+        steps_per_round=300,
+        beta=BetaSchedule("constant", 0.5),
+        eval_episodes=3,
+        bc=BCConfig(optim=OptimConfig(max_steps=300), early_stop=EarlyStopConfig(eval_every=100)),
+    )
+    with RAY.open() as rollouts:
+        _, history = dagger(env_id, envs.EXPERTS[env_id](), config, rollouts=rollouts)
+    second = history.records[1]
+    assert second["labelled"] == second["states"] >= 300
+    assert second["learner_return"] >= 0.8 * 50

@@ -12,6 +12,7 @@ from agents.heuristics import CartPoleExpert
 from envs.tightrope import TightropeExpert
 from imitate import BCConfig, Dataset, OptimConfig, collect, save_policy, train_bc
 from imitate.cli import main
+from imitate.configs import short_round_bc
 from imitate.dagger import DAggerConfig, dagger
 from imitate.drift import distribution_shift, fit_loglog, horizon_scaling, paired_rollouts
 
@@ -56,7 +57,12 @@ def test_bc_cost_grows_like_t_squared_and_dagger_like_t(seed: int) -> None:
         "imitate/Tightrope-v0",
         TightropeExpert(),
         DAggerConfig(
-            rounds=4, steps_per_round=1000, eval_episodes=0, seed=seed, whole_episodes=False
+            rounds=4,
+            steps_per_round=1000,
+            eval_episodes=0,
+            seed=seed,
+            whole_episodes=False,
+            bc=short_round_bc(),  # the round training these slopes were measured with
         ),
     )
     bc_fit = horizon_scaling(clone, "imitate/Tightrope-v0", HORIZONS, 200, seed=50_000 + seed)

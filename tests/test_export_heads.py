@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from imitate import DAggerConfig, Dataset, spaces, train_bc
+from imitate import Dataset, spaces, train_bc
+from imitate.configs import short_round_bc
 from imitate.data import load_dataset, make_meta
 from imitate.errors import DatasetError, ImitateError
 from imitate.export import FORMATS, export_policy, load_exported
@@ -228,7 +229,7 @@ def test_a_new_head_trains_and_its_datasets_round_trip(
     bad = dataclasses.replace(demos, actions=labels + 2)
     with pytest.raises(DatasetError, match="field 'actions' has actions outside Sign"):
         bad.save(tmp_path / "bad.npz")
-    short = DAggerConfig().bc  # a short BC run (2,000 steps), as each DAgger round trains
+    short = short_round_bc()  # a short BC run (2,000 steps), as DAgger rounds trained
     policy, _ = train_bc(loaded, dataclasses.replace(short, policy=PolicyConfig((16,))))
     assert isinstance(policy.head, SignHead)
     assert (policy.act(obs) == labels).mean() > 0.9

@@ -130,6 +130,11 @@ def test_command_line_on_a_dict_env(capsys, tmp_path: Path) -> None:
         ["export", "--policy", str(policy), "--format", "c", "--out", str(tmp_path / "c")],
         capsys,
     )
+    assert code == 0 and (tmp_path / "c" / "policy.c").is_file(), err  # issue 19: C for Dict
+    code, _, err = run_cli(
+        ["export", "--policy", str(policy), "--format", "sb3", "--out", str(tmp_path / "s")],
+        capsys,
+    )
     assert code == 2 and "exports to onnx" in err
 
 

@@ -7,10 +7,12 @@ import json
 import os
 import pickle
 import shutil
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import yaml
@@ -116,6 +118,70 @@ def test_a_zip_trained_without_normalisation_needs_no_statistics(tmp_path: Path)
     assert trained_with_obs_normalization(tmp_path / "plain.zip") is False
     expert = resolve_expert(str(tmp_path / "plain"), "CartPole-v1")
     assert expert.obs_norm is None  # type: ignore[attr-defined]
+
+
+def _off_policy_zip(
+    folder: Path, algo: str, env_id: str, n_envs: int, normalise: bool, seed: int = 0
+) -> Path:
+    """A few hundred steps of SAC/DQN (optionally under VecNormalize), saved the SB3 way."""
+    from stable_baselines3 import DQN, SAC
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    folder.mkdir(parents=True)
+    venv = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    if normalise:
+        venv = VecNormalize(venv)
+    if algo == "SAC":
+        model: Any = SAC("MlpPolicy", venv, learning_starts=50, batch_size=32, seed=seed,
+                         policy_kwargs={"net_arch": [16]}, device="cpu")  # fmt: skip
+    else:
+        model = DQN("MlpPolicy", venv, learning_starts=50, seed=seed, device="cpu")
+    model.learn(200)
+    model.save(folder / "model")
+    if normalise:
+        venv.save(str(folder / "vecnormalize.pkl"))
+    return folder / "model.zip"
+
+
+def test_off_policy_zips_trained_with_vecnormalize_are_refused_without_statistics(
+    tmp_path: Path,
+) -> None:
+    """SAC and DQN keep the last observation pair in the zip: a normalised observation
+    outside the observation space (SAC, Pendulum, one env) or one affine map per dimension
+    across 3+ envs (DQN, CartPole, 4 envs) says VecNormalize; without statistics that is
+    refused, with the pkl beside the zip the expert acts as SB3 predicts."""
+    from stable_baselines3 import DQN, SAC
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from agents.registry import NormalizationUnknownWarning
+    from agents.vecnorm import trained_with_obs_normalization
+
+    cases = [("SAC", "Pendulum-v1", 1), ("DQN", "CartPole-v1", 4)]
+    for algo, env_id, n_envs in cases:
+        zip_path = _off_policy_zip(tmp_path / algo, algo, env_id, n_envs, normalise=True)
+        assert trained_with_obs_normalization(zip_path) is True
+        model = (SAC if algo == "SAC" else DQN).load(zip_path, device="cpu")
+        venv = VecNormalize.load(
+            str(zip_path.parent / "vecnormalize.pkl"), DummyVecEnv([lambda e=env_id: gym.make(e)])
+        )
+        expert = resolve_expert(str(zip_path), env_id)  # the pkl beside it
+        states = collect(expert, env_id, 2, seed=0).obs
+        reference, _ = model.predict(venv.normalize_obs(states), deterministic=True)
+        np.testing.assert_allclose(expert.act(states), reference, atol=1e-5)
+        (zip_path.parent / "vecnormalize.pkl").unlink()
+        with pytest.raises(ImitateError, match="VecNormalize but its statistics are missing"):
+            resolve_expert(str(zip_path), env_id)
+    # no VecNormalize: 4 envs say so (no warning); one env cannot tell: a warning, no refusal
+    plain = _off_policy_zip(tmp_path / "plain4", "DQN", "CartPole-v1", 4, normalise=False)
+    assert trained_with_obs_normalization(plain) is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NormalizationUnknownWarning)
+        resolve_expert(str(plain), "CartPole-v1")
+    alone = _off_policy_zip(tmp_path / "plain1", "DQN", "CartPole-v1", 1, normalise=False)
+    assert trained_with_obs_normalization(alone) is None
+    with pytest.warns(NormalizationUnknownWarning, match="--vecnormalize"):
+        resolve_expert(str(alone), "CartPole-v1")
 
 
 def test_rl_zoo_run_folder(acrobot_ppo: Path, tmp_path: Path) -> None:

@@ -186,10 +186,17 @@ def test_mujoco_expert_zip_is_actor_only_and_acts_like_the_full_model(tmp_path: 
     import torch
     from stable_baselines3 import PPO
 
-    from agents.zoo import MUJOCO_POLICY, load_sb3, resolve_policy_kwargs, strip_to_actor
+    from agents.zoo import (
+        MUJOCO_POLICY,
+        PPO_MUJOCO,
+        load_sb3,
+        resolve_policy_kwargs,
+        strip_to_actor,
+    )
 
     out = tmp_path / "expert.zip"
-    entry = train_expert("Hopper-v5", seed=0, out=out, n_timesteps=64)
+    spec = PPO_MUJOCO["Hopper-v5"]  # the PPO entry Hopper shipped with before SAC
+    entry = train_expert("Hopper-v5", seed=0, out=out, n_timesteps=64, spec=spec)
     assert entry["actor_only"] and entry["policy_kwargs"]["activation_fn"] == "relu"
     assert len(entry["obs_norm"]["mean"]) == 11
     json.dumps(entry)  # nothing but numbers and strings in the manifest entry
@@ -211,6 +218,127 @@ def test_mujoco_expert_zip_is_actor_only_and_acts_like_the_full_model(tmp_path: 
     assert (
         a.n_actor_parameters() == b.n_actor_parameters() == (11 + 1) * 256 + 257 * 256 + 257 * 3 + 3
     )
+
+
+def test_sac_zip_is_actor_only_and_its_cache_squashes_the_mean_to_the_bounds(
+    tmp_path: Path,
+) -> None:
+    """SAC's actor-only zip: no critics, optimisers or entropy coefficient; the same
+    actor as the full zip; its numpy cache acts as SB3 does, low + (tanh(mu) + 1) / 2 *
+    (high - low) (Pendulum's bounds are +-2, so the rescaling is checked too)."""
+    import shutil
+    import zipfile
+
+    import torch
+    from stable_baselines3 import SAC
+
+    from agents.actors import actor_file
+    from agents.zoo import load_sb3, strip_to_actor
+
+    model = SAC("MlpPolicy", "Pendulum-v1", seed=3, policy_kwargs={"net_arch": [32, 32]})
+    full, slim = tmp_path / "full.zip", tmp_path / "slim.zip"
+    model.save(full)
+    shutil.copy(full, slim)
+    strip_to_actor(slim)
+    with zipfile.ZipFile(slim) as archive:
+        names = archive.namelist()
+        state = torch.load(archive.open("policy.pth"), weights_only=True)
+        variables = torch.load(archive.open("pytorch_variables.pth"), weights_only=True)
+    assert not [n for n in names if n.endswith("optimizer.pth")] and variables == {}
+    assert state and all(k.startswith("actor.") for k in state), sorted(state)
+    assert slim.stat().st_size < 0.5 * full.stat().st_size
+
+    entry = {"env_id": "Pendulum-v1", "algo": "sac", "actor_only": True, "obs_norm": None}
+    a = SB3Teacher(load_sb3(full, "sac"))
+    b = teacher_from_entry(slim, entry)
+    obs = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32)
+    np.testing.assert_array_equal(a.torch_logits(obs), b.torch_logits(obs))
+    actor = read_actor(cache_actor(slim, entry), slim)
+    assert isinstance(actor, NumpyActor) and actor_file(slim).is_file()
+    expected = np.stack([a.model.predict(o, deterministic=True)[0] for o in obs])
+    np.testing.assert_allclose(actor.act(obs), expected, atol=1e-5)
+    mu = actor.logits(obs)[:, :1]
+    np.testing.assert_allclose(actor.act(obs), -2 + (np.tanh(mu) + 1) * 2, atol=1e-6)
+    assert np.abs(expected).max() > 0.5  # the scale matters on these states
+    from agents.sb3_safe import load_safe_for_env  # nothing unpickled: the same actor
+
+    np.testing.assert_allclose(load_safe_for_env(slim, "Pendulum-v1").act(obs), actor.act(obs),
+                               atol=1e-6)  # fmt: skip
+
+
+def test_sac_mujoco_entry_trains_and_saves_the_actor_only(tmp_path: Path) -> None:
+    pytest.importorskip("mujoco")
+    import zipfile
+
+    from agents.zoo import SAC_MUJOCO
+
+    out = tmp_path / "hopper.zip"
+    spec = SAC_MUJOCO["Hopper-v5"]
+    entry = train_expert("Hopper-v5", 0, out, n_timesteps=32, spec=spec)  # warm-up only
+    assert entry["algo"] == "sac" and entry["actor_only"]
+    assert entry["obs_norm"] is None  # sac.yml's MuJoCo entries use no VecNormalize
+    with zipfile.ZipFile(out) as archive:
+        assert not [n for n in archive.namelist() if n.endswith("optimizer.pth")]
+    teacher = teacher_from_entry(out, entry)
+    assert teacher.act(np.zeros((2, 11), np.float32)).shape == (2, 3)
+
+
+def test_sac_snapshot_ships_as_the_shorter_run_it_equals(tmp_path: Path) -> None:
+    """A snapshot taken at step N during a longer SAC run has exactly the weights of
+    ``--timesteps N - 1`` (constant learning rate; saved before step N's update), and
+    record_snapshot records it with that command, checked against the zoo entry."""
+    import torch
+
+    from agents.zoo import best_snapshot, evaluate_snapshots, record_snapshot, snapshot_timesteps
+
+    snapshots = tmp_path / "snapshots"
+    train_expert("Pendulum-v1", 0, tmp_path / "long.zip", 170, snapshot_every=80,
+                 snapshots=snapshots)  # fmt: skip
+    assert sorted(p.name for p in snapshots.iterdir()) == ["160.zip", "80.zip"]
+    short = train_expert("Pendulum-v1", 0, tmp_path / "short.zip", 159)
+    assert snapshot_timesteps("Pendulum-v1", snapshots / "160.zip", 0, 160) == (159, 59)
+
+    out = tmp_path / "shipped.zip"
+    entry = record_snapshot("Pendulum-v1", snapshots / "160.zip", 0, 160, out=out,
+                            wall_time_s=1.5, source="test run")  # fmt: skip
+    assert (
+        entry["command"]
+        == f"imitate expert train --env Pendulum-v1 --seed 0 --timesteps 159 --out {out}"
+    )
+    assert entry["timesteps"] == 159 and entry["snapshot"]["num_timesteps"] == 160
+    assert entry["snapshot"]["gradient_steps"] == 59 and entry["wall_time_s"] == 1.5
+    assert len(entry["returns"]) == 50 and json.loads(out.with_suffix(".json").read_text())
+    shipped = teacher_from_entry(out, entry).policy.actor.state_dict()
+    reference = teacher_from_entry(tmp_path / "short.zip", short).policy.actor.state_dict()
+    assert shipped.keys() == reference.keys()
+    assert all(torch.equal(shipped[k], reference[k]) for k in shipped)
+    longer = teacher_from_entry(tmp_path / "long.zip", short).policy.actor.state_dict()
+    assert not all(torch.equal(longer[k], reference[k]) for k in shipped)  # it trained on
+
+    evals = evaluate_snapshots("Pendulum-v1", snapshots, episodes=2)
+    assert [r["steps"] for r in evals] == [80, 160] and len(evaluate_snapshots(
+        "Pendulum-v1", snapshots, episodes=2, min_steps=100)) == 1  # fmt: skip
+    rows = [{"steps": 80, "mean_return": -5.0}, {"steps": 160, "mean_return": -5.0}]
+    assert best_snapshot(rows)["steps"] == 160  # the latest of equals
+    assert best_snapshot([*rows, {"steps": 240, "mean_return": -9.0}])["steps"] == 160
+
+
+def test_snapshot_of_another_training_is_refused(tmp_path: Path) -> None:
+    from stable_baselines3 import SAC
+
+    from agents.zoo import record_snapshot, snapshot_timesteps
+    from imitate.errors import ImitateError
+
+    other = tmp_path / "other.zip"
+    SAC("MlpPolicy", "Pendulum-v1", seed=0, learning_rate=3e-4,
+        policy_kwargs={"net_arch": [64, 64]}).save(other)  # fmt: skip
+    with pytest.raises(ImitateError, match=r"not built as the zoo entry .* learning_rate"):
+        snapshot_timesteps("Pendulum-v1", other, 0, 0)
+    with pytest.raises(ImitateError, match="seed 0 at 0 steps, not seed 1 at 0"):
+        snapshot_timesteps("Pendulum-v1", other, 1, 0)
+    with pytest.raises(ImitateError, match="only a SAC expert"):
+        record_snapshot("CartPole-v1", other, 0, 0, out=tmp_path / "x.zip")
+    assert not (tmp_path / "x.zip").exists()
 
 
 def test_every_zoo_expert_is_shipped() -> None:

@@ -1,5 +1,10 @@
 """Export a trained MLPPolicy for deployment: ONNX, TorchScript, numpy, C (float32 / int8).
 
+Encoded policies (:class:`~imitate.encoded.EncodedPolicy`, any observation space) export
+to ONNX, TorchScript and numpy with every encoder, and to C (float32 / int8) through
+:mod:`imitate.export.c_encoders` (vector, Discrete, MultiDiscrete, MultiBinary, pixel
+images, Dict/Tuple of those; anything else is refused before a file is written).
+
 Every artefact maps raw observations to env actions: the observation
 normalisation and the action decision (argmax, per-factor argmax, threshold,
 bounded mean) live inside it. Each format has a loader that returns a batched
@@ -15,11 +20,37 @@ import numpy as np
 
 from imitate.encoded import EncodedPolicy
 from imitate.errors import ImitateError
+from imitate.observations import ObsBatch
 from imitate.policy import MLPPolicy, Policy
 from imitate.spaces import CategoricalHead
 
 Format = Literal["onnx", "torchscript", "numpy", "c", "sb3"]
 FORMATS: tuple[str, ...] = ("onnx", "torchscript", "numpy", "c", "sb3")
+ENCODED_FORMATS: tuple[str, ...] = ("onnx", "torchscript", "numpy", "c")
+"""The formats of policies with an observation encoder (:class:`EncodedPolicy`)."""
+
+
+def export_unsupported(policy: object, fmt: str, int8: bool = False) -> str | None:
+    """Why ``policy`` cannot be exported to ``fmt`` (one line), or None when it can: what
+    :func:`export_policy` refuses, asked before any work (``imitate run`` skips such
+    exports with this reason)."""
+    if int8 and fmt != "c":
+        return "--int8 applies to the C export only"
+    if isinstance(policy, EncodedPolicy):
+        if fmt not in ENCODED_FORMATS:
+            return (
+                f"the {fmt} export takes MLP policies of vector observations; a policy with "
+                "an observation encoder (images, text, Dict, Discrete ...) exports to "
+                + ", ".join(ENCODED_FORMATS)
+            )
+        if fmt == "c":
+            from imitate.export.c_encoders import c_inputs
+
+            try:
+                c_inputs(policy)
+            except ImitateError as refusal:
+                return str(refusal)
+    return None
 
 
 def export_policy(
@@ -27,7 +58,7 @@ def export_policy(
     fmt: Format,
     out_dir: Path,
     int8: bool = False,
-    calibration: np.ndarray | None = None,
+    calibration: np.ndarray | ObsBatch | None = None,
     prefix: str = "policy",
     bits: int | None = None,
     input_bits: int = 16,
@@ -40,24 +71,18 @@ def export_policy(
     16, None: 8, 16 for Box actions; ``input_bits``: the observation's, 16 or 8),
     ``prefix`` (file names, symbols, macros). sb3 only: ``algo`` (``ppo``/``sac``; default
     by the action head)."""
-    if int8 and fmt != "c":
-        raise ImitateError("--int8 applies to the C export only")
+    reason = export_unsupported(policy, fmt, int8)
+    if reason is not None:
+        raise ImitateError(reason)
     if isinstance(policy, EncodedPolicy):
-        if fmt != "onnx":
-            raise ImitateError(
-                f"the {fmt} export takes MLP policies of vector observations; a policy with "
-                "an observation encoder (images, text, Dict, Discrete ...) exports to onnx"
-            )
-        from imitate.export.onnx import export_onnx
-
-        out_dir.mkdir(parents=True, exist_ok=True)
-        return [export_onnx(policy, out_dir / "policy.onnx")]
+        return _export_encoded(policy, fmt, out_dir, int8, calibration, prefix, bits, input_bits)
     if prefix != "policy" and fmt != "c":
         raise ImitateError("--prefix applies to the C export only")
     if fmt == "c":
         from imitate.export.c import export_c
 
-        return export_c(policy, out_dir, int8, calibration, prefix, bits, input_bits)
+        states = None if calibration is None else np.asarray(calibration)
+        return export_c(policy, out_dir, int8, states, prefix, bits, input_bits)
     out_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "onnx":
         from imitate.export.onnx import export_gated_onnx, export_onnx
@@ -81,6 +106,44 @@ def export_policy(
     raise ImitateError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
 
 
+def _export_encoded(
+    policy: EncodedPolicy,
+    fmt: Format,
+    out_dir: Path,
+    int8: bool,
+    calibration: ObsBatch | None,
+    prefix: str,
+    bits: int | None,
+    input_bits: int,
+) -> list[Path]:
+    """The exports of a policy with an observation encoder (onnx, torchscript, numpy: every
+    encoder; c: see :mod:`imitate.export.c_encoders`). Refusals come before any file."""
+    if fmt not in ENCODED_FORMATS:
+        raise ImitateError(
+            f"the {fmt} export takes MLP policies of vector observations; a policy with an "
+            f"observation encoder (images, text, Dict, Discrete ...) exports to "
+            f"{', '.join(ENCODED_FORMATS)}"
+        )
+    if prefix != "policy" and fmt != "c":
+        raise ImitateError("--prefix applies to the C export only")
+    if fmt == "c":
+        from imitate.export.c_encoders import export_encoded_c
+
+        return export_encoded_c(policy, out_dir, int8, calibration, prefix, bits, input_bits)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if fmt == "onnx":
+        from imitate.export.onnx import export_onnx
+
+        return [export_onnx(policy, out_dir / "policy.onnx")]
+    if fmt == "torchscript":
+        from imitate.export.torchscript import export_torchscript
+
+        return [export_torchscript(policy, out_dir / "policy.ts")]
+    from imitate.export.numpy_runtime import export_numpy
+
+    return [export_numpy(policy, out_dir / "policy.npz")]
+
+
 def load_exported(path: Path) -> Policy:
     """A batched Policy running an exported artefact (by file extension; C: the .c file)."""
     suffix = path.suffix
@@ -93,15 +156,16 @@ def load_exported(path: Path) -> Policy:
 
         return OnnxPolicy(path)
     if suffix == ".ts":
-        from imitate.export.torchscript import TorchScriptPolicy
+        from imitate.export.torchscript import load_torchscript
 
-        return TorchScriptPolicy(path)
+        return load_torchscript(path)
     if suffix == ".npz":
         from imitate.export.numpy_runtime import load_numpy
 
         return load_numpy(path)
     if suffix == ".c":  # <prefix>.c beside <prefix>.h
         from imitate.export.c import CPolicy
+        from imitate.export.c_encoders import EncodedCPolicy, is_encoded_c
 
-        return CPolicy(path)
+        return EncodedCPolicy(path) if is_encoded_c(path) else CPolicy(path)
     raise ImitateError(f"{path}: not an exported policy (.onnx, .ts, .npz or .c)")

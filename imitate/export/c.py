@@ -14,9 +14,11 @@ the action, the TFLite Micro / CMSIS-NN scheme; int8 weights and hidden activati
 see :func:`imitate.export.int8.quantize_policy` for why 16). ``<prefix>_quantize_obs`` and
 ``<prefix>_act_q`` (pre-quantised observations) split the path for callers whose sensors
 deliver integers. libm is used only where the header says: ``tanhf`` in float32 tanh
-students and bounded Box actions, ``expf``/``logf`` in the JS gate of Discrete policies
-(:class:`imitate.policy.JSGatedPolicy`, ``<prefix>_act_gated``; float32 export only: the
-int8 outputs' error moves the gate's switches, see :data:`INT8_NO_GATE`).
+students and bounded Box actions, ``expf``/``logf`` in the float32 JS gate of Discrete
+policies (:class:`imitate.policy.JSGatedPolicy`, ``<prefix>_act_gated``). The int8
+export's gate is integer-only (softmax and Jensen-Shannon divergence with two 65-entry
+tables, :func:`imitate.export.int8.gate_step` its bit-exact model); it follows the
+Python gate as closely as the int8 outputs follow the float ones (README).
 
 :class:`CPolicy` compiles the source with ``cc -std=c99 -O2 -Wall -Wextra -Wconversion
 -pedantic -Werror`` into a shared library and calls it through ctypes.
@@ -41,12 +43,18 @@ from imitate.c_syntax import float_literal as _float_literal
 from imitate.c_syntax import floats as _floats
 from imitate.errors import ImitateError
 from imitate.export.int8 import (
+    EXP2_Q15,
+    GATE_UNSET,
+    LN2_Q15,
+    LOG2_Q16,
     ODD_LUT,
     Q_LIMIT,
     QuantizedMLP,
     QuantLayer,
     default_bits,
+    gate_multiplier,
     quantize_policy,
+    threshold_q16,
 )
 from imitate.fileio import write_text
 from imitate.policy import MLPPolicy
@@ -64,14 +72,6 @@ C_KEYWORDS = frozenset(
         "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
     }
 )  # fmt: skip
-
-
-INT8_NO_GATE = (
-    "No JS gate in the int8 export: its hold/switch decision compares a divergence with a\n"
-    "   threshold, and the outputs' quantisation error moves the switch by a step now and then,\n"
-    "   after which the held action differs for many steps (measured: 80-99 % agreement with\n"
-    "   the Python gate along LunarLander episodes). Use the float32 export for the gate."
-)
 
 
 def check_prefix(prefix: str) -> str:
@@ -113,11 +113,104 @@ def _gate_header(n: _Names) -> str:
         "   distribution has moved more than `threshold` nats (Jensen-Shannon) from the one it was\n"
         f"   chosen at. `anchor` [{P}_N_OUTPUTS] is the caller's state for one episode: call\n"
         f"   {p}_gate_reset(anchor) when the episode starts. Float, and libm (expf, logf). */\n"
+        f"typedef float {p}_gate_t;\n"
+        f"#define {P}_GATE_THRESHOLD(nats) ((float)(nats))\n"
         f"void {p}_gate_reset(float *anchor);\n"
         f"void {p}_act_gated(const float *obs, float threshold, float *anchor, {p}_action_t *action);\n"
         f"/* n observations -> n actions, anchors [n * {P}_N_OUTPUTS] (one per episode slot). */\n"
         f"void {p}_act_gated_batch(const float *obs, int n, float threshold, float *anchors,\n"
         f"                        {p}_action_t *actions);\n"
+    )
+
+
+def _int_gate_header(n: _Names) -> str:
+    p, P = n.p, n.P
+    return (
+        "\n/* JS gate (imitate.policy.JSGatedPolicy) in integers: keep the previous action until\n"
+        "   the action distribution has moved more than `threshold` nats (Jensen-Shannon) from the\n"
+        "   one it was chosen at. Softmax from the int32 outputs with a 65-entry 2^-x table, the\n"
+        "   divergence with a 65-entry log2 table, compared exactly in int64: no float, no libm\n"
+        "   (integer divisions: on ARMv6-M libgcc's __aeabi_uidiv; 64-bit products: __aeabi_lmul).\n"
+        f"   `threshold`: nats in Q16, {P}_GATE_THRESHOLD(0.1) for 0.1 (fold it at compile time).\n"
+        f"   `anchor` [{P}_N_OUTPUTS] is the caller's state for one episode: call\n"
+        f"   {p}_gate_reset(anchor) when the episode starts. The actions follow the Python gate only\n"
+        "   as closely as these outputs follow the float policy's: a switch one step earlier or\n"
+        "   later holds another action until the next switch (README, embedded section). */\n"
+        f"typedef int32_t {p}_gate_t;\n"
+        f"#define {P}_GATE_THRESHOLD(nats) ((int32_t)((nats) * 65536.0 + 0.5))\n"
+        f"void {p}_gate_reset({p}_gate_t *anchor);\n"
+        f"void {p}_act_gated_q(const {p}_obs_q_t *obs_q, int32_t threshold, {p}_gate_t *anchor,\n"
+        f"                     {p}_action_t *action);\n"
+        f"void {p}_act_gated(const float *obs, int32_t threshold, {p}_gate_t *anchor,\n"
+        f"                   {p}_action_t *action);\n"
+        f"/* n observations -> n actions, anchors [n * {P}_N_OUTPUTS] (one per episode slot). */\n"
+        f"void {p}_act_gated_batch(const float *obs, int n, int32_t threshold, {p}_gate_t *anchors,\n"
+        f"                         {p}_action_t *actions);\n"
+    )
+
+
+def _int_gate_source(head: CategoricalHead, q: QuantizedMLP, n: _Names) -> str:
+    """C of the integer JS gate (:func:`imitate.export.int8.gate_step`, bit-exact)."""
+    p, k = n.p, head.n
+    multiplier, shift = gate_multiplier(q.out_scale)
+    return (
+        f"\nstatic const uint16_t {p}_exp2[65] = {{{_ints(EXP2_Q15)}}};\n"
+        f"static const int32_t {p}_log2[65] = {{{_ints(LOG2_Q16)}}};\n\n"
+        f"/* int32 outputs -> probabilities in Q16: 2^-u (u: the difference to the top output in\n"
+        f"   Q16 bits) in Q15, then (e << 16) / sum(e). */\n"
+        f"static void {p}_softmax_q(const int32_t *z, uint32_t *prob) {{\n"
+        "    int32_t top = z[0];\n    uint32_t total = 0;\n"
+        f"    for (int k = 1; k < {k}; ++k) if (z[k] > top) top = z[k];\n"
+        f"    for (int k = 0; k < {k}; ++k) {{\n"
+        f"        const int64_t u = {p}_mul64(top - z[k], {_int32(multiplier)}) >> {shift};\n"
+        "        uint32_t e = 0;\n"
+        "        if (u < (INT64_C(16) << 16)) {\n"
+        "            const int32_t f = (int32_t)(u & 0xffff), i = f >> 10, r = f & 1023;\n"
+        f"            const int32_t a = {p}_exp2[i], b = {p}_exp2[i + 1];\n"
+        "            e = (uint32_t)((a + (((b - a) * r + 512) >> 10)) >> (int32_t)(u >> 16));\n"
+        "        }\n"
+        "        prob[k] = e;\n        total += e;\n    }\n"
+        f"    for (int k = 0; k < {k}; ++k) prob[k] = (prob[k] << 16) / total;\n}}\n\n"
+        f"/* log2(v) in Q16, 1 <= v < 2^18 */\n"
+        f"static int32_t {p}_log2q(uint32_t v) {{\n"
+        "    int32_t msb = 0;\n"
+        "    while ((v >> (msb + 1)) != 0u) ++msb;\n"
+        "    {\n"
+        "        const int32_t f = (int32_t)(((v << (30 - msb)) >> 14) & 0xffffu);\n"
+        "        const int32_t i = f >> 10, r = f & 1023;\n"
+        f"        const int32_t a = {p}_log2[i], b = {p}_log2[i + 1];\n"
+        "        return msb * 65536 + a + (((b - a) * r + 512) >> 10);\n    }\n}\n\n"
+        f"/* JS(softmax(a), softmax(b)) * 2^33 / ln 2: H(m) - (H(pa) + H(pb)) / 2, m exact in Q17 */\n"
+        f"static int64_t {p}_js_raw(const int32_t *a, const int32_t *b) {{\n"
+        f"    uint32_t pa[{k}], pb[{k}];\n    int64_t js = 0;\n"
+        f"    {p}_softmax_q(a, pa);\n    {p}_softmax_q(b, pb);\n"
+        f"    for (int k = 0; k < {k}; ++k) {{\n"
+        "        const uint32_t m = pa[k] + pb[k];\n"
+        f"        if (m) js += (int64_t)m * ((17 << 16) - {p}_log2q(m));\n"
+        f"        if (pa[k]) js -= (int64_t)pa[k] * ((16 << 16) - {p}_log2q(pa[k]));\n"
+        f"        if (pb[k]) js -= (int64_t)pb[k] * ((16 << 16) - {p}_log2q(pb[k]));\n"
+        "    }\n    return js;\n}\n\n"
+        f"void {p}_gate_reset({p}_gate_t *anchor) {{ anchor[0] = INT32_MIN; }}\n\n"
+        f"void {p}_act_gated_q(const {p}_obs_q_t *obs_q, int32_t threshold, {p}_gate_t *anchor,\n"
+        f"                     {p}_action_t *action) {{\n"
+        f"    int32_t out[{k}];\n"
+        f"    {p}_outputs_q(obs_q, out);\n"
+        f"    if (anchor[0] == INT32_MIN\n"
+        f"        || {p}_js_raw(out, anchor) * {LN2_Q15} > ((int64_t)threshold << 32))\n"
+        f"        for (int k = 0; k < {k}; ++k) anchor[k] = out[k];\n"
+        "    {\n        int best = 0;\n"
+        f"        for (int k = 1; k < {k}; ++k) if (anchor[k] > anchor[best]) best = k;\n"
+        f"        action[0] = best + ({head.start});\n    }}\n}}\n\n"
+        f"void {p}_act_gated(const float *obs, int32_t threshold, {p}_gate_t *anchor,\n"
+        f"                   {p}_action_t *action) {{\n"
+        f"    {p}_obs_q_t obs_q[{q.obs_dim}];\n"
+        f"    {p}_quantize_obs(obs, obs_q);\n"
+        f"    {p}_act_gated_q(obs_q, threshold, anchor, action);\n}}\n\n"
+        f"void {p}_act_gated_batch(const float *obs, int n, int32_t threshold, {p}_gate_t *anchors,\n"
+        f"                         {p}_action_t *actions) {{\n"
+        "    for (int i = 0; i < n; ++i)\n"
+        f"        {p}_act_gated(obs + i * {q.obs_dim}, threshold, anchors + i * {k}, actions + i);\n"
+        "}\n"
     )
 
 
@@ -186,16 +279,18 @@ def _header(
     extra: str,
 ) -> str:
     p, P = n.p, n.P
-    gate = isinstance(policy.head, CategoricalHead) and kind == "float32"
-    int8_note = "" if gate or kind == "float32" else "; int8: dequantised, in float"
+    gate = isinstance(policy.head, CategoricalHead)
+    int8_note = "" if kind == "float32" else "; int8: dequantised, in float"
     act_link = f"-lm ({', '.join(libm)})" if libm else "nothing beyond the C library (no libm)"
     lines = [
         f"/* Generated by imitate: an MLP policy, observation -> action ({kind}).",
         f"   Build: cc -std=c99 -O2 -c {p}.c (C99; C++ callers include this header as is).",
         f"   Link, for {p}_act / {p}_act_batch / {p}_logits: {act_link}.",
     ]
-    if gate:
+    if gate and kind == "float32":
         lines.append(f"   The gate functions ({p}_act_gated*) use expf and logf: link with -lm.")
+    elif gate:
+        lines.append(f"   The gate functions ({p}_act_gated*) are integer-only and need no libm.")
     lines += [
         "   Firmware: -ffunction-sections -fdata-sections -Wl,--gc-sections keeps only the",
         "   functions called (and so no libm unless a function needing it is called).",
@@ -223,13 +318,14 @@ def _header(
         f"/* One raw observation -> the network's outputs [{P}_N_OUTPUTS] (float{int8_note}). */",
         f"void {p}_logits(const float *obs, float *out);",
     ]
-    if isinstance(policy.head, CategoricalHead) and not gate:
-        extra += f"\n/* {INT8_NO_GATE} */\n"
+    gate_header = ""
+    if gate:
+        gate_header = _gate_header(n) if kind == "float32" else _int_gate_header(n)
     return (
         "\n".join(lines)
         + "\n"
         + extra
-        + (_gate_header(n) if gate else "")
+        + gate_header
         + (f"\n#ifdef __cplusplus\n}}\n#endif\n\n#endif /* IMITATE_{P}_H */\n")
     )
 
@@ -560,10 +656,12 @@ def generate_c(
             raise ImitateError("the int8 C export needs calibration states (the policy's own)")
         model = quantize_policy(policy, calibration, bits, input_bits)
         header, source = _int8_source(policy, model, names)
+        if isinstance(policy.head, CategoricalHead):
+            source += _int_gate_source(policy.head, model, names)
     else:
         header, source = _float_source(policy, names)
-    if isinstance(policy.head, CategoricalHead) and not int8:
-        source += _gate_source(policy.head, policy.obs_dim, names)
+        if isinstance(policy.head, CategoricalHead):
+            source += _gate_source(policy.head, policy.obs_dim, names)
     return header, source
 
 
@@ -660,8 +758,10 @@ class CPolicy:
         """The export's JS gate (Discrete policies) as a RecurrentPolicy."""
         if not hasattr(self.lib, f"{self.prefix}_act_gated_batch"):
             if self.bits is not None:
-                reason = " ".join(INT8_NO_GATE.split())
-                raise ImitateError(f"this int8 C export has no JS gate. {reason}")
+                raise ImitateError(
+                    "this int8 C export has no JS gate (it needs a Discrete policy; exports "
+                    "made before the integer gate have none: use the float32 export)"
+                )
             raise ImitateError("this C export has no JS gate (it needs a Discrete policy)")
         return CGatedPolicy(self, threshold)
 
@@ -714,18 +814,27 @@ class CGatedPolicy:
     def __init__(self, policy: CPolicy, threshold: float) -> None:
         self.policy, self.threshold = policy, threshold
         self.n_outputs = policy.n_outputs
+        self.integer = policy.bits is not None  # int8 exports: int32 anchors, Q16 threshold
 
     def initial_state(self, batch: int) -> np.ndarray:
+        if self.integer:
+            return np.full((batch, self.n_outputs), GATE_UNSET, dtype=np.int32)
         return np.full((batch, self.n_outputs), np.nan, dtype=np.float32)
 
     def step(self, obs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         flat = np.ascontiguousarray(np.asarray(obs, dtype=np.float32).reshape(len(obs), -1))
-        anchors = np.ascontiguousarray(state, dtype=np.float32).copy()
+        dtype = np.int32 if self.integer else np.float32
+        anchors = np.ascontiguousarray(state, dtype=dtype).copy()
+        threshold = (
+            ctypes.c_int32(threshold_q16(self.threshold))
+            if self.integer
+            else ctypes.c_float(self.threshold)
+        )
         out = np.zeros(len(obs), dtype=np.intc)
         self.policy.fn("act_gated_batch")(
             flat.ctypes.data_as(ctypes.c_void_p),
             ctypes.c_int(len(obs)),
-            ctypes.c_float(self.threshold),
+            threshold,
             anchors.ctypes.data_as(ctypes.c_void_p),
             out.ctypes.data_as(ctypes.c_void_p),
         )

@@ -124,12 +124,12 @@ int main(void) {{
     float obs[{P}_OBS_DIM];
     {p}_action_t action[{P}_ACTION_DIM];
 #ifdef GATE
-    float anchor[{P}_N_OUTPUTS];
+    {p}_gate_t anchor[{P}_N_OUTPUTS];
     {p}_gate_reset(anchor);
 #endif
     for (int k = 0; k < {P}_OBS_DIM; ++k) obs[k] = sink_obs[k];
 #ifdef GATE
-    {p}_act_gated(obs, 0.1f, anchor, action);
+    {p}_act_gated(obs, {P}_GATE_THRESHOLD(0.1), anchor, action);
 #else
     {p}_act(obs, action);
 #endif
@@ -304,9 +304,9 @@ class Run:
     instructions_per_action: float
 
 
-GATED = """static float anchor[{P}_N_OUTPUTS];
+GATED = """static {p}_gate_t anchor[{P}_N_OUTPUTS];
 __attribute__((used)) static void gated(const float *o, {p}_action_t *a) {{
-    {p}_act_gated(o, {threshold}f, anchor, a);
+    {p}_act_gated(o, {P}_GATE_THRESHOLD({threshold}), anchor, a);
 }}
 """
 

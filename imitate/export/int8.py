@@ -5,9 +5,12 @@ The scheme is the one TFLite Micro and CMSIS-NN use (Jacob et al. 2018):
 * weights: symmetric int8 per output channel, ``w = s_w[j] * q``, rounded by GPTQ
   (:func:`gptq_round`) on the calibration inputs;
 * hidden activations: int8 (int16 for Box actions or on request: CMSIS-NN's 16x8
-  kernels, the same int8 weights) with a per-tensor scale and zero point,
-  ``x = s * (q - z)``, the range of each layer the best of min/max and a few quantiles
-  (:data:`CLIP_QUANTILES`) of the student's own states, zero always representable;
+  kernels, the same int8 weights), ``x = s * (q - z)``, the range of each layer the best
+  (by agreement with the float policy on the student's own states) of min/max, a few
+  quantiles (:data:`CLIP_QUANTILES`) and, for ReLU / hard-tanh, one scale per channel at
+  its MSE-optimal clip (:func:`channel_ranges`; free in the C: the requantisation
+  multipliers are per channel already and the next layer's weights absorb the scales);
+  zero always representable;
 * the observation: int16 by default (int8 on request; see :func:`quantize_policy`);
 * the observation normalisation and the input quantisation are folded into one
   per-feature multiplier and offset;
@@ -33,6 +36,7 @@ so the C export can be tested for bit-exact equality, not only for action parity
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -236,7 +240,60 @@ def _check_requant(acc_bound: np.ndarray, real: np.ndarray, shift: np.ndarray, w
 CLIP_QUANTILES = (1.0, 0.9999, 0.999, 0.995, 0.99)
 """Candidate calibration ranges of a hidden layer: the quantile of its activations that
 becomes the top of the int range (1.0: min/max); :func:`quantize_policy` keeps the one
-whose model agrees best with the float policy on the calibration states."""
+whose model agrees best with the float policy on the calibration states (ReLU and
+hard-tanh layers also try :data:`PER_CHANNEL`)."""
+PER_CHANNEL = 0.0
+"""The ``clip`` entry of a ReLU / hard-tanh layer quantised with one scale per channel, each
+channel's clip the one of :data:`CHANNEL_CLIPS` that minimises its own mean squared
+rounding + clipping error on the calibration states (:func:`channel_ranges`)."""
+CHANNEL_CLIPS = np.linspace(0.25, 1.0, 61)
+"""Candidate clips of one channel, as fractions of its largest |activation|."""
+
+
+def channel_ranges(h: np.ndarray, relu: bool, bits: int = 8) -> tuple[np.ndarray, int, int, int]:
+    """Per-channel scales ``[out]`` of activations ``h [N, out]`` and the zero point and
+    clamp shared by all channels: ReLU ``[0, c_j]`` on the whole int range (zero point
+    ``-2^(bits-1)``), hard-tanh symmetric ``[-c_j, c_j]`` (zero point 0, clamp
+    ``+-(2^(bits-1) - 1)``), so the generated C's one zero point and clamp per layer still
+    hold and only the requantisation multipliers (already per channel) and the next
+    layer's folded weights change. ``c_j``: the MSE-optimal clip of channel ``j`` among
+    :data:`CHANNEL_CLIPS` (the calibration states' error of clipping plus rounding)."""
+    half = 1 << (bits - 1)
+    levels, zero = (2 * half - 1, -half) if relu else (half - 1, 0)
+    lo, hi = (-half, half - 1) if relu else (-(half - 1), half - 1)
+    top = np.abs(h).max(axis=0)
+    scales = np.ones(h.shape[1])
+    for j in range(h.shape[1]):
+        if top[j] <= 0:
+            continue
+        column, best = h[:, j], np.inf
+        for c in CHANNEL_CLIPS * top[j]:
+            s = c / levels
+            q = np.clip(np.rint(column / s) + zero, lo, hi)
+            error = float(np.mean(((q - zero) * s - column) ** 2))
+            if error < best:
+                best, scales[j] = error, s
+    return scales, zero, lo, hi
+
+
+CLAMPS = {"relu": (0.0, np.inf), "hardtanh": (-1.0, 1.0)}
+"""The activations that are a clamp, and their bounds."""
+
+
+def clamp_grid(
+    h: np.ndarray, activation: str, q: float, bits: int
+) -> tuple[np.ndarray, int, int, int]:
+    """The int grid of a ReLU / hard-tanh layer's activations ``h [N, out]`` (already
+    clamped): scales ``[out]`` (one value repeated for a per-tensor range), zero point and
+    clamp ``[lo, hi]`` in int units. ``q``: the quantile of ``h`` that becomes the top of
+    the range (and ``1 - q`` the bottom), or :data:`PER_CHANNEL`."""
+    if q == PER_CHANNEL:
+        return channel_ranges(h, activation == "relu", bits)
+    half, bound = 1 << (bits - 1), CLAMPS[activation]
+    scale, zero = _affine(float(np.quantile(h, 1 - q)), float(np.quantile(h, q)), bits)
+    lo = int(max(-half, zero + np.ceil(bound[0] / scale - 1e-9)))
+    hi = int(min(half - 1, zero + np.floor(bound[1] / scale + 1e-9)))
+    return np.full(h.shape[1], scale), zero, lo, hi
 
 
 def default_bits(policy: MLPPolicy) -> int:
@@ -276,17 +333,33 @@ def quantize_policy(
             f"int8 export needs finite calibration states [N, {policy.obs_dim}] (got {calib.shape})"
         )
     n_hidden = sum(1 for kind, _, _ in policy.numpy_snapshot().layers.ops if kind == "linear") - 1
+    activation = policy.config.activation
     if clip is not None:
-        if len(clip) != n_hidden or not all(0.5 < q <= 1.0 for q in clip):
+        per_channel_ok = activation != "tanh"
+        if len(clip) != n_hidden or not all(
+            0.5 < q <= 1.0 or (q == PER_CHANNEL and per_channel_ok) for q in clip
+        ):
             raise ImitateError(f"int8 export: clip needs {n_hidden} quantiles in (0.5, 1]")
         return _quantize(policy, calib, bits, input_bits, clip)
+    return _search(policy, calib, bits, input_bits)[1]
+
+
+def _search(
+    policy: MLPPolicy, calib: np.ndarray, bits: int, input_bits: int
+) -> tuple[tuple[float, ...], QuantizedMLP]:
+    """The best clip per hidden layer, greedily layer by layer (agreement with the float
+    policy's actions on ``calib [N, obs_dim]``, then the outputs' squared error), and its
+    model."""
+    activation = policy.config.activation
+    n_hidden = len(policy.config.hidden)
     reference = policy.act(calib)
     logits = np.asarray(policy.logits(calib), dtype=np.float64)
     chosen = [1.0] * n_hidden
     best = _quantize(policy, calib, bits, input_bits, tuple(chosen))
+    candidates = CLIP_QUANTILES + ((PER_CHANNEL,) if activation != "tanh" else ())
     for layer in range(n_hidden):
         scores = {}
-        for q in CLIP_QUANTILES:
+        for q in candidates:
             trial = (*chosen[:layer], q, *chosen[layer + 1 :])
             same = q == chosen[layer]
             model = best if same else _quantize(policy, calib, bits, input_bits, trial)
@@ -295,7 +368,7 @@ def quantize_policy(
             scores[q] = (agree if policy.head.discrete else 0.0, -error, model)
         chosen[layer] = max(scores, key=lambda q: scores[q][:2])
         best = scores[chosen[layer]][2]
-    return best
+    return tuple(chosen), best
 
 
 def _quantize(
@@ -362,18 +435,16 @@ def _quantize(
             real = w_scale / (p_scale / 256)
             mult, shift = quantize_multiplier(real)
             zero, lo, hi = p_zero, -half, half - 1
-        else:  # ReLU / hard-tanh: the clamp; one scale and zero point for the tensor
-            bound = (0.0, np.inf) if activation == "relu" else (-1.0, 1.0)
-            h = np.clip(pre, *bound)
-            scale, zero = _affine(float(np.quantile(h, 1 - q)), float(np.quantile(h, q)), bits)
-            real = w_scale / scale
+            next_scale = np.full(weight.shape[0], scale)
+        else:  # ReLU / hard-tanh: the clamp (a scale per tensor or per channel)
+            h = np.clip(pre, *CLAMPS[activation])
+            next_scale, zero, lo, hi = clamp_grid(h, activation, q, bits)
+            real = w_scale / next_scale
             mult, shift = quantize_multiplier(real)
-            lo = int(max(-half, zero + np.ceil(bound[0] / scale - 1e-9)))
-            hi = int(min(half - 1, zero + np.floor(bound[1] / scale + 1e-9)))
             out_zero = zero
         _check_requant(acc_bound, real, shift, f"layer {index}")
         layers.append(QuantLayer(wq, bq.astype(np.int32), mult, shift, zero, lo, hi, lut))
-        x_scale = np.full(weight.shape[0], scale)
+        x_scale = next_scale
         x_zero = np.full(weight.shape[0], float(out_zero))
     return QuantizedMLP(
         in_mult=in_mult.astype(np.int32),
@@ -396,13 +467,27 @@ def _fake_quant(weight: torch.Tensor) -> torch.Tensor:
     return weight + (snapped - weight).detach()
 
 
-def _fake_quant_range(x: torch.Tensor, lo: float, hi: float, bits: int) -> torch.Tensor:
+def _range_fake_quant(lo: float, hi: float, bits: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """``x`` rounded onto the ``bits`` grid of ``[lo, hi]`` (as :func:`_affine`),
     straight-through."""
     scale, zero = _affine(lo, hi, bits)
     half = 1 << (bits - 1)
-    snapped = (torch.clamp(torch.round(x / scale) + zero, -half, half - 1) - zero) * scale
-    return x + (snapped - x).detach()
+    return _clamp_fake_quant(torch.tensor(scale), zero, -half, half - 1)
+
+
+def _clamp_fake_quant(
+    scale: torch.Tensor, zero: int, lo: int, hi: int
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Fake quantisation onto the export's grid of a clamp layer: ``scale`` per channel
+    (``[out]`` or a scalar), the int value ``clamp(floor(x / scale + 1/2) + zero, lo, hi)``
+    (round half up, as the requantisation), dequantised; straight-through gradient."""
+    scale = scale.to(torch.float32)
+
+    def fake(x: torch.Tensor) -> torch.Tensor:
+        q = torch.clamp(torch.floor(x / scale + 0.5) + zero, lo, hi)
+        return x + ((q - zero) * scale - x).detach()
+
+    return fake
 
 
 def _on_grid(policy: MLPPolicy) -> MLPPolicy:
@@ -431,7 +516,10 @@ def quantization_aware_finetune(
     export computes the returned student's dot products exactly.
 
     The forward pass fake-quantises (straight-through) the weights per output channel and
-    the hidden activations to ``bits`` on the original's calibrated ranges. Every
+    the hidden activations to ``bits`` on the grid the export gives the original (ReLU /
+    hard-tanh: the same scales per tensor or per channel, zero point, clamp and half-up
+    rounding as the requantisation, from the same calibration search; tanh: the output
+    range). Every
     ``check_every`` steps (and before the first) the candidate is snapped onto the grid,
     post-training quantised (:func:`quantize_policy`) and scored by how often its int8
     form takes the original's action on ``states`` (Box heads: output error); the best
@@ -442,13 +530,21 @@ def quantization_aware_finetune(
     obs = torch.as_tensor(np.asarray(states, dtype=np.float32))
     flat = obs.reshape(len(obs), -1).numpy()
     student = copy.deepcopy(policy)
+    activation = policy.config.activation
+    clip = _search(policy, flat, bits, 16)[0] if activation in CLAMPS else ()
     with torch.no_grad():
         target = policy(obs)
-        ranges, x = [], policy.normalize(obs)
+        grids: list[Callable[[torch.Tensor], torch.Tensor]] = []
+        x = policy.normalize(obs)
         for module in policy.net:
             x = module(x)
-            if not isinstance(module, torch.nn.Linear):
-                ranges.append((float(x.min()), float(x.max())))
+            if isinstance(module, torch.nn.Linear):
+                continue
+            if activation in CLAMPS:  # the export's own grid: scale, zero point, clamp
+                scale, zero, lo, hi = clamp_grid(x.numpy(), activation, clip[len(grids)], bits)
+                grids.append(_clamp_fake_quant(torch.as_tensor(scale), zero, lo, hi))
+            else:  # tanh: the export quantises the pre-activation and reads a table
+                grids.append(_range_fake_quant(float(x.min()), float(x.max()), bits))
     reference, logits = policy.act(flat), target.numpy().astype(np.float64)
 
     def score(candidate: MLPPolicy) -> tuple[float, float]:
@@ -468,7 +564,7 @@ def quantization_aware_finetune(
             if isinstance(module, torch.nn.Linear):
                 x = torch.nn.functional.linear(x, _fake_quant(module.weight), module.bias)
             else:
-                x = _fake_quant_range(module(x), *ranges[hidden], bits)
+                x = grids[hidden](module(x))
                 hidden += 1
         loss = torch.nn.functional.mse_loss(x, target[batch])
         optimizer.zero_grad()
@@ -480,3 +576,76 @@ def quantization_aware_finetune(
             if candidate_score > best_score:
                 best, best_score = candidate, candidate_score
     return best
+
+
+EXP2_Q15 = np.rint(32768.0 * 2.0 ** (-np.arange(65) / 64.0)).astype(np.int64)
+"""``2^(-i/64)`` in Q15, ``i = 0..64``: the integer JS gate's exponential (range-reduced:
+``2^-(n + f) = 2^-f >> n``, linear interpolation on 10 more bits of ``f``)."""
+LOG2_Q16 = np.rint(65536.0 * np.log2(1.0 + np.arange(65) / 64.0)).astype(np.int64)
+"""``log2(1 + i/64)`` in Q16, ``i = 0..64``: the integer JS gate's logarithm (mantissa
+after the leading bit, linear interpolation on 10 more bits)."""
+LN2_Q15 = 22713
+"""``round(ln 2 * 2^15)``: bits to nats in the gate's threshold comparison."""
+GATE_UNSET = -(2**31)
+"""``anchor[0]`` of a gate with no action chosen yet (the int32 outputs never reach it)."""
+
+
+def gate_multiplier(out_scale: float) -> tuple[int, int]:
+    """(int32 multiplier, right shift) with ``d * multiplier >> shift`` ~= the logit
+    difference ``d`` (int32 output units) in Q16 bits: ``d * out_scale / ln 2 * 2^16``."""
+    mult, shift = quantize_multiplier(np.array([out_scale * 65536.0 / np.log(2.0)]))
+    return int(mult[0]), 31 - int(shift[0])
+
+
+def softmax_q16(out: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
+    """int32 outputs ``[B, K]`` -> probabilities ``[B, K]`` in Q16 (int64 values), as the
+    generated C: ``e_k = 2^-(u_k)`` in Q15 with ``u_k`` the difference to the largest
+    output in Q16 bits, then ``p_k = (e_k << 16) / sum(e)`` (unsigned integer division)."""
+    out = np.asarray(out, dtype=np.int64)
+    d = out.max(axis=1, keepdims=True) - out
+    u = (d * multiplier) >> shift
+    n, f = u >> 16, u & 0xFFFF
+    i, r = f >> 10, f & 1023
+    e = EXP2_Q15[i] + (((EXP2_Q15[i + 1] - EXP2_Q15[i]) * r + 512) >> 10)
+    e = np.where(n >= 16, 0, e >> np.minimum(n, 15))
+    return (e << 16) // e.sum(axis=1, keepdims=True)
+
+
+def _log2_q16(p: np.ndarray) -> np.ndarray:
+    """``log2(p)`` in Q16 of integers ``1 <= p < 2^18`` (int64 arrays)."""
+    msb = np.floor(np.log2(np.maximum(p, 1))).astype(np.int64)  # exact for these integers
+    f = ((p << (30 - msb)) >> 14) & 0xFFFF
+    i, r = f >> 10, f & 1023
+    return (msb << 16) + LOG2_Q16[i] + (((LOG2_Q16[i + 1] - LOG2_Q16[i]) * r + 512) >> 10)
+
+
+def js_raw(pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    """``JS(pa, pb) * 2^33 / ln 2`` (int64 ``[B]``) of Q16 probabilities ``[B, K]``:
+    ``H(m) - (H(pa) + H(pb)) / 2`` with ``m = (pa + pb) / 2`` kept exact in Q17 and
+    ``-p log2 p`` from :func:`_log2_q16` (0 for ``p = 0``)."""
+
+    def plogp(p: np.ndarray, frac: int) -> np.ndarray:  # p (frac - log2 p) in Q16 * Q(frac)
+        return np.where(p > 0, p * ((frac << 16) - _log2_q16(p)), 0).sum(axis=1)
+
+    pa, pb = np.asarray(pa, dtype=np.int64), np.asarray(pb, dtype=np.int64)
+    return plogp(pa + pb, 17) - plogp(pa, 16) - plogp(pb, 16)
+
+
+def threshold_q16(threshold: float) -> int:
+    """The gate's threshold (nats) in Q16, as the header's ``<P>_GATE_THRESHOLD``."""
+    return int(threshold * 65536.0 + 0.5)
+
+
+def gate_step(out: np.ndarray, anchor: np.ndarray, threshold: int, out_scale: float) -> np.ndarray:
+    """The integer JS gate's next anchors ``[B, K]`` (int32 outputs; ``anchor [B, K]``,
+    row ``[GATE_UNSET, ...]``: none yet): the current outputs where the anchor is unset or
+    ``JS(softmax(out), softmax(anchor)) > threshold`` (Q16 nats), compared exactly in
+    integers as ``js_raw * LN2_Q15 > threshold << 32``; else the anchor. The held action
+    is the anchor's argmax (:class:`imitate.policy.JSGatedPolicy` in integers)."""
+    out, anchor = np.asarray(out, dtype=np.int64), np.asarray(anchor, dtype=np.int64)
+    multiplier, shift = gate_multiplier(out_scale)
+    fresh = anchor[:, 0] == GATE_UNSET
+    safe = np.where(fresh[:, None], out, anchor)
+    raw = js_raw(softmax_q16(out, multiplier, shift), softmax_q16(safe, multiplier, shift))
+    switch = fresh | (raw * LN2_Q15 > (int(threshold) << 32))
+    return np.where(switch[:, None], out, anchor).astype(np.int32)

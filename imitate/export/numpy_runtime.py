@@ -13,14 +13,21 @@ from typing import IO
 
 import numpy as np
 
+from imitate.encoded import EncodedPolicy
 from imitate.errors import ImitateError
+from imitate.export.numpy_encoded import NumpyEncodedRuntime, is_encoded_spec, load_encoded_numpy
 from imitate.fileio import atomic_write
 from imitate.policy import MLPPolicy, NumpyLayers, NumpyMLPPolicy
 from imitate.spaces import head_for_space, space_from_json, space_to_json
 
 
-def export_numpy(policy: MLPPolicy, path: Path) -> Path:
-    """Write the weights, normalisation and head description to an .npz file."""
+def export_numpy(policy: MLPPolicy | EncodedPolicy, path: Path) -> Path:
+    """Write the weights, normalisation and head description to an .npz file (an
+    encoded policy: :func:`imitate.export.numpy_encoded.export_encoded_numpy`)."""
+    if isinstance(policy, EncodedPolicy):
+        from imitate.export.numpy_encoded import export_encoded_numpy
+
+        return export_encoded_numpy(policy, path)
     snapshot = policy.numpy_snapshot()
     arrays: dict[str, np.ndarray] = {
         "obs_mean": policy.obs_mean.numpy(),
@@ -47,14 +54,17 @@ def export_numpy(policy: MLPPolicy, path: Path) -> Path:
     return atomic_write(path, write)
 
 
-def load_numpy(path: Path) -> NumpyMLPPolicy:
-    """Rebuild the numpy policy from an exported .npz."""
+def load_numpy(path: Path) -> NumpyMLPPolicy | NumpyEncodedRuntime:
+    """Rebuild the numpy policy from an exported .npz (an encoded policy's: a
+    :class:`~imitate.export.numpy_encoded.NumpyEncodedRuntime`)."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         spec = json.loads(str(arrays["spec"]))
     except (OSError, ValueError, KeyError) as exc:
         raise ImitateError(f"{path}: not an exported numpy policy ({exc})") from exc
+    if is_encoded_spec(spec):
+        return load_encoded_numpy(path)
     ops, layer = [], 0
     for kind in spec["ops"]:
         if kind == "linear":
