@@ -151,3 +151,32 @@ class _Random:
 
     def act(self, obs):
         return self.rng.integers(0, 3, len(obs["direction"]))
+
+
+def test_cli_bc_with_the_film_encoder(tmp_path, capsys) -> None:
+    """``imitate bc --policy.grid embedding --policy.film`` trains the FiLM student (the
+    checkpoint records it); FiLM without the grid embedding fails in one line, exit 2."""
+    from cli_helpers import run_cli
+
+    from imitate.encoders import FiLMEncoder
+    from imitate.policy import load_policy
+
+    data = tmp_path / "babyai.npz"
+    code, _, err = run_cli(
+        ["collect", "--env", ENV, "--expert", "heuristic", "--episodes", "8", "--out", str(data)],
+        capsys,
+    )
+    assert code == 0, err
+    out = tmp_path / "run"
+    flags = ["--policy.grid", "embedding", "--policy.film", "--max-steps", "30"]
+    code, _, err = run_cli(["bc", "--data", str(data), *flags, "--out", str(out)], capsys)
+    assert code == 0, err
+    (checkpoint,) = [p for p in out.iterdir() if p.name.startswith("policy.")]
+    policy = load_policy(checkpoint)
+    assert isinstance(policy.encoder, FiLMEncoder)
+    code, _, err = run_cli(
+        ["bc", "--data", str(data), "--policy.film", "--out", str(tmp_path / "bad")], capsys
+    )
+    assert code == 2
+    assert err.strip().startswith("imitate: error:") and "film needs" in err
+    assert len(err.strip().splitlines()) == 1
