@@ -121,12 +121,13 @@ PPO_MUJOCO: dict[str, ZooSpec] = {
 SAC_MUJOCO: dict[str, ZooSpec] = {
     # sac.yml, Hopper-v4 / Walker2d-v4 (the MuJoCo defaults: SB3's SAC defaults, 2x256
     # ReLU actor and critics, learning_starts 10000; no VecNormalize). Deviation from the
-    # entries they replace (PPO_MUJOCO below): the PPO experts stopped at 1019 (Hopper
+    # entries they replace (PPO_MUJOCO above): the PPO experts stopped at 1019 (Hopper
     # balances in place; a 1M-step retrain with the same hyperparameters also stayed at
-    # ~1000) and 532 (Walker2d falls). Budget: SAC trains ~30-60 steps/s on this shared
-    # machine, so the shipped experts are snapshots of a 1M-step run taken at the budget
-    # the session allowed (see experts.json "snapshot" and README); SAC's constant
+    # ~1000) and 532 (Walker2d falls). Budget: the zoo's 1M steps; SAC trained 7-40
+    # steps/s on this shared machine (50k steps in 70 minutes at load 14), so an expert
+    # ships as a snapshot of a 1M-step run once one passes required_return; SAC's constant
     # learning rate makes a snapshot the same model as a shorter run (record_snapshot).
+    # Not live yet: ZOO takes these entries when their experts ship (README, Experts).
     "Hopper-v5": ZooSpec(
         "Hopper-v5",
         "sac",

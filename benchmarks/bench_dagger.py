@@ -19,12 +19,15 @@ apart from the seeds 10000 + i DAgger uses to pick its best round.
     python -m benchmarks.bench_dagger               # the label study
     python -m benchmarks.bench_dagger warm-start    # the warm-start study
     python -m benchmarks.bench_dagger defaults [ENV ...] [--seeds N]   # defaults vs BC
+    python -m benchmarks.bench_dagger rounds ENV 0,1,2 bc|short   # every round's learner scored
+    python -m benchmarks.bench_dagger refit ENV 0,1   # BC's training on DAgger's aggregate
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -104,8 +107,6 @@ def gated_vs_plain(env_id: str, seed: int) -> dict[str, float]:
 
 
 def warm_vs_fresh() -> list[dict[str, float]]:
-    from dataclasses import replace
-
     from imitate.pipeline import RunConfig
 
     env_id = "LunarLander-v3"
@@ -167,6 +168,70 @@ def defaults_vs_bc(env_id: str, seed: int) -> dict[str, float]:
     }
 
 
+def rounds_scored(env_id: str, seed: int, round_bc: str) -> dict[str, Any]:
+    """DAgger defaults with every round run (``patience=None``), each round's learner scored
+    on the 50 score episodes: where the learners stop improving. ``round_bc``: ``short``
+    (the default round training, :func:`short_round_bc`) or ``bc`` (BC's own, ``BCConfig()``)."""
+    import tempfile
+    from pathlib import Path
+
+    from imitate.policy import load_policy
+
+    config = DAggerConfig(seed=seed, patience=None)
+    if round_bc == "bc":
+        config = replace(config, bc=BCConfig())
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        _, history = dagger(env_id, load_zoo_teacher(env_id), config, run_dir=folder)
+        for k, record in enumerate(history.rounds):
+            learner = load_policy(Path(folder) / f"round_{k:03d}" / "policy.pt")
+            rows.append(
+                {
+                    "round": k,
+                    "expert_labels": record.expert_labels,
+                    "selection_return": record.learner_return,
+                    "score_return": evaluate(learner, env_id, 50, SCORE_SEED).mean_return,
+                }
+            )
+    return {"seed": seed, "round_bc": round_bc, "rounds": rows}
+
+
+def refit_aggregate(env_id: str, seed: int) -> dict[str, Any]:
+    """DAgger defaults with every round run, then a new learner trained with BC's defaults on
+    the whole aggregate and on subsets of its rounds, scored on the 50 score episodes: is a
+    gap the data DAgger gathered or the learner it trained?"""
+    import tempfile
+    from pathlib import Path
+
+    from imitate.data import concatenate, load_dataset
+
+    with tempfile.TemporaryDirectory() as folder:
+        learner, history = dagger(
+            env_id, load_zoo_teacher(env_id), DAggerConfig(seed=seed, patience=None), run_dir=folder
+        )
+        rounds = [
+            load_dataset(Path(folder) / f"round_{k:03d}" / "labels.npz")
+            for k in range(len(history.rounds))
+        ]
+    out: dict[str, Any] = {
+        "seed": seed,
+        "last_learner": evaluate(learner, env_id, 50, SCORE_SEED).mean_return,
+    }
+    subsets = {
+        "all": range(len(rounds)),
+        "r0+r4..": [0, *range(4, len(rounds))],
+        "r0..r3": range(4),
+    }
+    for name, keep in subsets.items():
+        data = concatenate([rounds[k] for k in keep])
+        policy, _ = train_bc(data, BCConfig(seed=seed))
+        out[name] = {
+            "labels": len(data),
+            "return": evaluate(policy, env_id, 50, SCORE_SEED).mean_return,
+        }
+    return out
+
+
 def run_defaults(argv: list[str]) -> None:
     seeds = 5
     if "--seeds" in argv:
@@ -205,6 +270,16 @@ def main() -> None:
     torch.set_num_threads(1)
     if sys.argv[1:2] == ["defaults"]:
         run_defaults(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["rounds"]:  # rounds ENV SEED,SEED,... bc|short
+        env_id, seeds, round_bc = sys.argv[2], sys.argv[3], sys.argv[4]
+        rows = [rounds_scored(env_id, int(s), round_bc) for s in seeds.split(",")]
+        emit(f"bench_dagger_rounds_{env_id}_{round_bc}", {"env": env_id, "rows": rows})
+        return
+    if sys.argv[1:2] == ["refit"]:  # refit ENV SEED,SEED,...
+        env_id = sys.argv[2]
+        rows = [refit_aggregate(env_id, int(s)) for s in sys.argv[3].split(",")]
+        emit(f"bench_dagger_refit_{env_id}", {"env": env_id, "rows": rows})
         return
     if sys.argv[1:] == ["warm-start"]:
         emit("bench_dagger_warm_start", {"env": "LunarLander-v3", "rows": warm_vs_fresh()})

@@ -266,6 +266,10 @@ def run_drift(args: c.DriftCommand) -> dict[str, Any]:
 def run_distill(args: c.DistillCommand) -> dict[str, Any]:
     from imitate.jobs import distill_into
 
+    if args.qat_activation_bits is not None and (
+        not args.qat or args.qat_activation_bits not in (8, 16)
+    ):
+        raise ImitateError("--qat-activation-bits needs --qat and a width of 8 or 16")
     env = _checked_env(args.env, args.env_kwargs)
     teacher: Any = _resolve(args.sb3, args.teacher, env)  # distill() refuses one without logits
     target = args.out or default_run_dir(args.env, "distill", args.config.seed)
@@ -273,7 +277,7 @@ def run_distill(args: c.DistillCommand) -> dict[str, Any]:
         write_json(artefacts.work / "config.json", config_to_json(args))
         result = distill_into(
             env, teacher, args.config, artefacts.work, args.teacher, args.eval_episodes,
-            args.qat, _log(artefacts.work, args), _progress(),
+            args.qat, _log(artefacts.work, args), _progress(), args.qat_activation_bits,
         )  # fmt: skip
     return artefacts.final(result)
 

@@ -297,6 +297,10 @@ class DistillCommand:
     """Then fine-tune through the int8 scheme (QAT: fake-quantised weights and activations)
     on the student's own states, keeping the checkpoint whose int8 form agrees best with the
     student; the weights are saved on the int8 grid (the int8 C export computes them exactly)."""
+    qat_activation_bits: int | None = None
+    """Hidden activation width QAT trains for: 8 or 16 (None: as the int8 export, 8 for
+    Discrete actions, 16 for Box). Export with the same --activation-bits; 16 is what keeps
+    the int8 JS gate >= 99 % with the Python one (README, embedded section)."""
     eval_episodes: int = 50
     """Evaluation episodes of teacher and student for the report (reset seeds 10000 + i)."""
     out: Out = None

@@ -279,8 +279,9 @@ class BetaSchedule:
 
 
 def short_round_bc() -> BCConfig:
-    """The round training ``DAggerConfig`` defaulted to until issue 17 (at most 2,000 steps,
-    held-out check every 100, patience 4); the studies measured with it pin it."""
+    """The round training ``DAggerConfig`` defaults to (at most 2,000 steps, held-out check
+    every 100, patience 4); the studies measured with it name it, so that a change of the
+    default does not move them."""
     return BCConfig(
         optim=OptimConfig(max_steps=2000), early_stop=EarlyStopConfig(eval_every=100, patience=4)
     )
@@ -319,11 +320,10 @@ class DAggerConfig:
     """Learner evaluation episodes after each round (seeds 10000 + i); 0 disables."""
     target_return: float | None = None
     """Stop once the learner's evaluated mean return reaches this."""
-    bc: BCConfig = field(default_factory=BCConfig)
-    """Training of each round: by default BC's own (so DAgger and BC on the same labels
-    differ only in which states were labelled). The earlier default, :func:`short_round_bc`
-    (2,000 steps), under-trains warm-started Box learners: on Pendulum they stopped
-    changing from round 3 on, ~10 below BC (``benchmarks/bench_dagger.py defaults``)."""
+    bc: BCConfig = field(default_factory=short_round_bc)
+    """Training of each round (:func:`short_round_bc`: at most 2,000 steps, warm-started).
+    BC's own ``BCConfig()`` instead was measured and not taken: README, "DAgger and
+    compounding error", ``benchmarks/bench_dagger.py defaults`` / ``rounds``."""
     seed: int = 0
     """Seed of rollouts, mixture coins and bootstrap weights."""
     num_envs: int = 8

@@ -350,9 +350,11 @@ def distill_into(
     qat: bool = False,
     log: RunLogger | None = None,
     progress: bool = False,
+    qat_bits: int | None = None,
 ) -> dict[str, Any]:
     """Distil ``teacher`` into a student; write its policy.pt, distill.json and metrics
-    into ``out_dir``; with ``qat``, fine-tune it through the int8 scheme on its own states.
+    into ``out_dir``; with ``qat``, fine-tune it through the int8 scheme on its own states
+    (``qat_bits``: the hidden activations' width it trains for, None: the export's default).
     The report compares teacher and student on ``eval_episodes`` (seeds EVAL_SEED + i)."""
     from imitate.collect import collect
     from imitate.distill import distill, distillation_report
@@ -364,8 +366,12 @@ def distill_into(
         from imitate.export.int8 import quantization_aware_finetune
 
         own_states = collect(student, env, OWN_STATE_EPISODES, config.seed + 1).obs
-        student = quantization_aware_finetune(student, own_states, seed=config.seed)
-        history["qat"] = {"states": len(own_states), "weights": "int8 grid, per channel"}
+        student = quantization_aware_finetune(student, own_states, seed=config.seed, bits=qat_bits)
+        history["qat"] = {
+            "states": len(own_states),
+            "weights": "int8 grid, per channel",
+            "activation_bits": qat_bits,
+        }
     log.log_records("distill", history.pop("training_records", None) or history.get("rounds", []))
     save_policy(student, out_dir / "policy.pt", {"expert": teacher_name})  # + distill()'s record
     report = distillation_report(teacher, student, env, eval_episodes, EVAL_SEED)

@@ -498,3 +498,32 @@ def test_per_channel_ranges_are_mse_optimal_and_exact_in_c(
         )
     with pytest.raises(ImitateError, match="clip needs"):
         quantize_policy(students["cartpole-tanh"][0], calibration, clip=(PER_CHANNEL,))
+
+
+def test_distill_cli_qat_activation_bits(
+    students: dict[str, tuple[MLPPolicy, np.ndarray, np.ndarray]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`distill --qat --qat-activation-bits 16` trains for int16 hidden units (recorded);
+    a width other than 8 / 16, or the flag without --qat, is one error line, exit 2."""
+    import copy
+    import importlib
+
+    teacher, _, _ = students["cartpole-relu"]
+    save_policy(teacher, tmp_path / "t.pt", {"env_id": "CartPole-v1"})
+
+    def distilled(*args: object, **kwargs: object) -> tuple[MLPPolicy, dict[str, object]]:
+        return copy.deepcopy(teacher), {}
+
+    monkeypatch.setattr(importlib.import_module("imitate.distill"), "distill", distilled)
+    args = ["distill", "--env", "CartPole-v1", "--teacher", str(tmp_path / "t.pt")]
+    args += ["--hidden", "8", "--activation", "relu", "--episodes", "2"]
+    assert main([*args, "--qat", "--qat-activation-bits", "16", "--out", str(tmp_path / "s")]) == 0
+    record = json.loads((tmp_path / "s" / "distill.json").read_text())["qat"]
+    assert record["activation_bits"] == 16
+    for bad in (["--qat", "--qat-activation-bits", "12"], ["--qat-activation-bits", "16"]):
+        assert main([*args, *bad, "--out", str(tmp_path / "bad")]) == 2
+        assert "--qat-activation-bits needs --qat" in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()

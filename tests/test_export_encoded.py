@@ -20,7 +20,7 @@ import envs
 from imitate import BCConfig, collect, train_bc
 from imitate.configs import OptimConfig, PolicyConfig
 from imitate.encoded import EncodedPolicy
-from imitate.encoders import EncoderConfig, encoder_for_space
+from imitate.encoders import EncoderConfig, ImageEncoder, encoder_for_space
 from imitate.errors import ImitateError
 from imitate.export import export_policy, load_exported
 from imitate.export.c_encoders import EncodedCPolicy, UnsupportedExport, quantize_encoded
@@ -173,6 +173,23 @@ def test_the_cnn_code_follows_the_module_sequence(tmp_path: Path) -> None:
     assert not (tmp_path / "bad").exists()
 
 
+def test_a_dead_convolution_exports(tmp_path: Path) -> None:
+    """A ReLU layer that is zero on every calibration frame (as in a collapsed BC student)
+    gets a zero multiplier instead of an out-of-range one; C and model still agree. (The
+    Dict's vector entries keep the trunk's inputs varying.)"""
+    policy, obs = _image_policy(SPACES["Dict image+vector+MultiDiscrete"], seed=2)
+    image = policy.encoder.parts["image"]
+    assert isinstance(image, ImageEncoder)
+    conv = image.convs[2]
+    assert isinstance(conv, torch.nn.Conv2d) and conv.bias is not None
+    with torch.no_grad():
+        conv.bias.fill_(-1e3)
+    files = export_policy(policy, "c", tmp_path, int8=True, calibration=obs)
+    actions = load_exported(_artefact(files)).act(obs)
+    np.testing.assert_array_equal(actions, quantize_encoded(policy, obs).act(obs))
+    assert _same(actions, policy.act(obs)) >= 0.9  # an untrained policy: near-ties are common
+
+
 def test_symbolic_images_are_refused_in_c_and_exported_elsewhere(tmp_path: Path) -> None:
     space = gym.spaces.Box(0, 10, (5, 5, 3), np.uint8)
     policy, obs = _image_policy(space, seed=1, image_mode="symbolic")
@@ -234,7 +251,7 @@ def test_pixel_cartpole_cnn_int8_export(tmp_path: Path) -> None:
     env_id = "imitate/PixelCartPole-v1"
     expert: Any = envs.EXPERTS[env_id]()
     demos = collect(expert, env_id, 2, seed=0, num_envs=2)
-    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=200)))
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=100)))
     assert isinstance(policy, EncodedPolicy)
     frames = np.asarray(collect(expert, env_id, 2, seed=50, num_envs=2).obs)
     own = np.asarray(collect(policy, env_id, 20, seed=100, num_envs=4, max_steps=500).obs)
@@ -248,3 +265,37 @@ def test_pixel_cartpole_cnn_int8_export(tmp_path: Path) -> None:
     act = source[source.index("void policy_act(const uint8_t *obs") :]
     act = act[: act.index("\n}\n")]
     assert "float" not in act and "policy_cnn0(obs, q + 0);" in act
+
+
+@pytest.mark.parametrize("film", [False, True])
+def test_grid_and_film_encoders_export_to_numpy_and_torchscript(film: bool, tmp_path: Path) -> None:
+    """BabyAI's grid encoders (value embeddings, same-padded convolutions; FiLM: the grid
+    conditioned on the mission) run in the numpy runtime and TorchScript; C refuses them."""
+    space = gym.spaces.Dict(
+        [
+            ("image", gym.spaces.Box(0, 10, (5, 5, 3), np.uint8)),
+            ("direction", gym.spaces.Discrete(4)),
+            ("mission", gym.spaces.Text(40, charset="abcdefghijklmnopqrstuvwxyz ")),
+        ]
+    )
+    rng = np.random.default_rng(0)
+    words = np.array(["go to the red ball", "pick up the key", "open the door", "go left"])
+    obs = {
+        "image": rng.integers(0, 6, (300, 5, 5, 3)).astype(np.uint8),
+        "direction": rng.integers(0, 4, 300),
+        "mission": words[rng.integers(0, 4, 300)],
+    }
+    torch.manual_seed(0)
+    config = EncoderConfig(grid="embedding", film=film, grid_channels=(8, 8), image_features=16)
+    policy = EncodedPolicy(
+        space, gym.spaces.Discrete(3), PolicyConfig((16,)), encoder_for_space(space, obs, config)
+    ).eval()
+    if film:  # FiLM starts at zero (the plain grid): give it weights that matter
+        with torch.no_grad():
+            policy.encoder.film.weight.normal_(0.0, 0.5)  # type: ignore[union-attr]
+    expected = policy.act(obs)
+    for fmt in ("numpy", "torchscript"):
+        exported = load_exported(_artefact(export_policy(policy, fmt, tmp_path / fmt)))  # type: ignore[arg-type]
+        assert _same(exported.act(obs), expected) >= 0.995, fmt
+    with pytest.raises(UnsupportedExport, match="FiLMEncoder" if film else "GridEncoder"):
+        export_policy(policy, "c", tmp_path / "c")

@@ -71,6 +71,10 @@ def export_policy(
     16, None: 8, 16 for Box actions; ``input_bits``: the observation's, 16 or 8),
     ``prefix`` (file names, symbols, macros). sb3 only: ``algo`` (``ppo``/``sac``; default
     by the action head)."""
+    if isinstance(policy, EncodedPolicy) and fmt == "c":
+        from imitate.export.c_encoders import c_inputs
+
+        c_inputs(policy)  # the C encoders' own refusal (UnsupportedExport), before any file
     reason = export_unsupported(policy, fmt, int8)
     if reason is not None:
         raise ImitateError(reason)

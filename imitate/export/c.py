@@ -809,7 +809,8 @@ class CPolicy:
 class CGatedPolicy:
     """``<prefix>_act_gated_batch`` of a C export as a RecurrentPolicy: state
     ``[B, n_outputs]`` holds one anchor per episode slot (NaN rows: a new episode, as
-    ``<prefix>_gate_reset``)."""
+    ``<prefix>_gate_reset``; int8 exports: int32 anchors, ``GATE_UNSET`` rows, and the
+    threshold passed in Q16 nats)."""
 
     def __init__(self, policy: CPolicy, threshold: float) -> None:
         self.policy, self.threshold = policy, threshold

@@ -418,6 +418,16 @@ def _act_range(values: np.ndarray, quantile: float, bits: int = 8) -> tuple[floa
     return scale, zero
 
 
+def _acc_bound(
+    bias: np.ndarray, weight: np.ndarray, in_max: int, in_zero: int, dead: bool
+) -> np.ndarray:
+    """Largest |accumulator| per channel for any input (``weight [O, n]`` int64); after a
+    dead layer (zero multipliers: every input at the zero point) the folded bias alone."""
+    if dead:
+        return np.abs(bias + weight.sum(axis=1) * in_zero)
+    return np.abs(bias) + (in_max + abs(in_zero)) * np.abs(weight).sum(axis=1)
+
+
 def _requant_params(
     real: np.ndarray, acc_bound: np.ndarray, where: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -453,6 +463,7 @@ def quantize_cnn(
     pixels = to_nchw(np.asarray(images)).astype(np.float32)
     convs: list[QuantConv] = []
     in_scale, in_zero, in_max = 1.0, 0, 255  # raw pixels
+    dead = False  # the previous layer always outputs its zero point
     for index, (layer, act) in enumerate(zip(geometry, activations, strict=True)):
         if index == 0:
             weight, bias = _folded_first(encoder, layer)
@@ -462,11 +473,17 @@ def quantize_cnn(
         wq, w_scale = _gptq_conv(weight, source, layer.stride)
         wq64 = wq.astype(np.int64).reshape(len(wq), -1)
         bq = np.rint(bias / (w_scale * in_scale)).astype(np.int64) - wq64.sum(axis=1) * in_zero
-        acc_bound = np.abs(bq) + (in_max + abs(in_zero)) * np.abs(wq64).sum(axis=1)
+        acc_bound = _acc_bound(bq, wq64, in_max, in_zero, dead)
         if np.any(acc_bound >= 2**31):
             raise ImitateError(f"int8 export: convolution {index} accumulator may overflow int32")
         scale, zero = _act_range(act, quantile, act_bits)
-        mult, shift = _requant_params(w_scale * in_scale / scale, acc_bound, f"convolution {index}")
+        if layer.relu and float(act.max(initial=0.0)) <= 0.0:
+            # zero on every calibration frame (e.g. in a collapsed student): a degenerate
+            # range, exported as zero (multiplier 0) for every input
+            mult, shift = np.zeros(len(wq), np.int32), np.zeros(len(wq), np.int32)
+        else:
+            real = w_scale * in_scale / scale
+            mult, shift = _requant_params(real, acc_bound, f"convolution {index}")
         lo = zero if layer.relu else -half
         n = len(wq)
         convs.append(
@@ -482,13 +499,14 @@ def quantize_cnn(
             )
         )
         in_scale, in_zero, in_max = scale, zero, half - 1
+        dead = not mult.any()
     dense_w = encoder.dense.weight.detach().numpy().astype(np.float64)
     dense_b = encoder.dense.bias.detach().numpy().astype(np.float64)
     flat = activations[-1].reshape(len(activations[-1]), -1, 1, 1) / in_scale
     wq2, w_scale = _gptq_conv(dense_w[:, :, None, None], flat, 1)
     wq64 = wq2.astype(np.int64).reshape(len(wq2), -1)
     bq = np.rint(dense_b / (w_scale * in_scale)).astype(np.int64) - wq64.sum(axis=1) * in_zero
-    acc_bound = np.abs(bq) + (in_max + abs(in_zero)) * np.abs(wq64).sum(axis=1)
+    acc_bound = _acc_bound(bq, wq64, in_max, in_zero, dead)
     mult, shift = _requant_params(w_scale * in_scale / out_scale, acc_bound, "the dense layer")
     top = (1 << (out_bits - 1)) - 1
     zeros = np.asarray(out_zero, np.int32)
@@ -993,8 +1011,8 @@ def _encoded_header(
     ).replace(
         f"{trunk}_act / {trunk}_act_batch / {trunk}_logits", f"{p}_act / {p}_act_batch / {p}_logits"
     )
-    if f"{trunk}_act_gated" in trunk_header:  # float32 Discrete trunks
-        link += (
+    if f"{trunk}_act_gated" in trunk_header and "use expf and logf" in trunk_header:
+        link += (  # float32 Discrete trunks (the int8 trunk's gate is integer-only)
             f"\n   The trunk's JS gate functions ({trunk}_act_gated*) are compiled in and use"
             "\n   expf/logf (libm); -ffunction-sections -Wl,--gc-sections drops them."
         )

@@ -315,14 +315,15 @@ def quantize_policy(
     (the student's own states). ``bits``: the hidden activations' width, 8 (int8) or 16
     (CMSIS-NN's 16x8 kernels); None: :func:`default_bits`. ``input_bits``: the
     observation's, 16 (the default) or 8. The weights are int8 either way, rounded by
-    :func:`gptq_round`. ``clip``: one quantile per hidden layer for its range (None: the
-    best of :data:`CLIP_QUANTILES` per layer, by agreement with the float policy on
-    ``calibration``).
+    :func:`gptq_round`. ``clip``: one quantile per hidden layer for its range, or
+    :data:`PER_CHANNEL` for a ReLU / hard-tanh layer (None: the best of
+    :data:`CLIP_QUANTILES` and :data:`PER_CHANNEL` per layer, by agreement with the float
+    policy on ``calibration``).
 
     Why 16-bit observations: a balancing policy's own states sit close to its decision
-    boundaries, and rounding the observation to 8 bits flips 3.5-4.5 % of its actions
+    boundaries, and rounding the observation to 8 bits flips 3.4-4.5 % of its actions
     against the float policy (about 12 bits are needed for 99 %; clipping the input range
-    at a percentile does not recover it); 8-bit hidden units cost 0.1-1 %."""
+    at a percentile does not recover it); 8-bit hidden units cost 0.2-1.6 %."""
     bits = default_bits(policy) if bits is None else bits
     for name, value in (("activation", bits), ("input", input_bits)):
         if value not in (8, 16):

@@ -47,6 +47,36 @@ def _leaf_spec(encoder: Any, name: str, arrays: dict[str, np.ndarray]) -> dict[s
         arrays[f"{name}.{key}"] = np.ascontiguousarray(value)
         return f"{name}.{key}"
 
+    if isinstance(encoder, enc.FiLMEncoder):
+        inner = _leaf_spec(encoder.inner, name, arrays)
+        return {
+            **inner,
+            "type": "film",
+            "grid_key": encoder.grid_key,
+            "text_key": encoder.text_key,
+            "film_weight": put("film.weight", _a(encoder.film.weight).T),
+            "film_bias": put("film.bias", _a(encoder.film.bias)),
+        }
+    if isinstance(encoder, enc.GridEncoder):
+        convs: list[dict[str, Any]] = []
+        for i, conv in enumerate(encoder.convs):
+            assert isinstance(conv, nn.Conv2d) and conv.bias is not None
+            convs.append(
+                {
+                    "weight": put(f"conv{i}.weight", _a(conv.weight)),
+                    "bias": put(f"conv{i}.bias", _a(conv.bias)),
+                }
+            )
+        return {
+            "type": "grid",
+            "offset": put("offset", _a(encoder.offset)),
+            "limit": put("limit", _a(encoder.limit)),
+            "pad_row": int(encoder.pad_row),
+            "embedding": put("embedding", _a(encoder.embedding.weight)),
+            "convs": convs,
+            "dense_weight": put("dense.weight", _a(encoder.dense.weight).T),
+            "dense_bias": put("dense.bias", _a(encoder.dense.bias)),
+        }
     if isinstance(encoder, enc.DictEncoder):
         parts = [
             _leaf_spec(encoder.parts[k], f"{name}.{i}", arrays) for i, k in enumerate(encoder.keys)
@@ -182,6 +212,8 @@ class _Leaf:
             return (total / np.maximum(mask.sum(axis=1), 1.0)).astype(np.float32)
         if kind == "image":
             return self._image(x)
+        if kind == "grid":
+            return self.grid(x)
         raise ImitateError(f"numpy export: unknown encoder {kind!r} in the file")
 
     def _tokenize(self, strings: np.ndarray) -> np.ndarray:
@@ -195,6 +227,25 @@ class _Leaf:
             tokens = [index.get(w, 1) for w in re.findall(_WORD, str(s).lower())[:length]]
             ids[row, : len(tokens)] = tokens
         return ids
+
+    def grid(self, x: np.ndarray, film: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """A symbolic grid: summed value embeddings, same-padded 3x3 convolutions + ReLU
+        (``film``: ``(gamma, beta)`` on the last), dense + ReLU."""
+        codes = _to_nchw(x).astype(np.int64)
+        limit = self.arr("limit")[None, :, None, None]
+        offset = self.arr("offset")[None, :, None, None]
+        rows = np.where(codes < limit, codes + offset, int(self.spec["pad_row"]))
+        h = self.arr("embedding")[rows].sum(axis=1).transpose(0, 3, 1, 2)
+        convs = self.spec["convs"]
+        for i, conv in enumerate(convs):
+            padded = np.pad(h, ((0, 0), (0, 0), (1, 1), (1, 1)))
+            h = _conv2d(padded, self.arrays[conv["weight"]], self.arrays[conv["bias"]], 1)
+            if film is not None and i == len(convs) - 1:
+                gamma, beta = film
+                h = h * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
+            h = np.maximum(h, 0.0)
+        out = h.reshape(len(h), -1) @ self.arr("dense_weight") + self.arr("dense_bias")
+        return np.maximum(out, 0.0).astype(np.float32)
 
     def _image(self, x: np.ndarray) -> np.ndarray:
         nchw = _to_nchw(x)
@@ -237,6 +288,8 @@ class NumpyEncodedRuntime:
         return self._encode(self.spec["encoder"], obs)
 
     def _encode(self, spec: dict[str, Any], obs: ObsBatch) -> np.ndarray:
+        if spec["type"] == "film":
+            return self._film(spec, obs)
         if spec["type"] in ("dict", "tuple"):
             if spec["type"] == "dict":
                 if not isinstance(obs, dict):
@@ -251,6 +304,25 @@ class NumpyEncodedRuntime:
             parts = [self._encode(s, e) for s, e in zip(spec["parts"], entries, strict=True)]
             return np.concatenate(parts, axis=-1).astype(np.float32)
         return _Leaf(spec, self.arrays)(obs)
+
+    def _film(self, spec: dict[str, Any], obs: ObsBatch) -> np.ndarray:
+        """A Dict whose grid is conditioned on its text (FiLM): ``gamma, beta`` from the
+        text features scale and shift the grid's last convolution."""
+        if not isinstance(obs, dict):
+            raise TypeError(f"a Dict observation batch is a dict, got {type(obs).__name__}")
+        parts = dict(zip(spec["keys"], spec["parts"], strict=True))
+        text = self._encode(parts[spec["text_key"]], obs[spec["text_key"]])
+        film = text @ self.arrays[spec["film_weight"]] + self.arrays[spec["film_bias"]]
+        gamma, beta = np.split(film, 2, axis=-1)
+        out = []
+        for key in spec["keys"]:
+            if key == spec["text_key"]:
+                out.append(text)
+            elif key == spec["grid_key"]:
+                out.append(_Leaf(parts[key], self.arrays).grid(np.asarray(obs[key]), (gamma, beta)))
+            else:
+                out.append(self._encode(parts[key], obs[key]))
+        return np.concatenate(out, axis=-1).astype(np.float32)
 
     def logits(self, obs: ObsBatch) -> np.ndarray:
         return self.layers(self.features(obs))
