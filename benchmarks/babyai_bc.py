@@ -14,6 +14,7 @@ and at evaluation): the ablation that shows what the mission text is worth.
 Demonstrations from seeds 0.., evaluation episodes from seed 10,000.. (unseen layouts).
 
     python benchmarks/babyai_bc.py --demos 300 1000 3000 --episodes 500
+    python benchmarks/babyai_bc.py --demos 4000 --stack 5 --encoder cnn   # 99.0 % (README)
     python benchmarks/babyai_bc.py --env BabyAI-GoToLocal-v0 --demos 3000 --no-mission
     python benchmarks/babyai_bc.py --demos --dagger-rounds 4 --labels-per-round 3000
 
@@ -79,7 +80,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dagger-rounds", type=int, default=0, help="also run DAgger (0: BC only)")
     parser.add_argument("--labels-per-round", type=int, default=3000)
-    parser.add_argument("--encoder", choices=sorted(ENCODERS), default="film")
+    parser.add_argument("--encoder", choices=sorted(ENCODERS), default="cnn")
     parser.add_argument("--no-mission", action="store_true", help="also train without mission")
     parser.add_argument("--grid-channels", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--grid-embedding", type=int, default=32)

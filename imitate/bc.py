@@ -295,7 +295,10 @@ def _new_policy(dataset: Dataset, config: BCConfig) -> MLPPolicy | EncodedPolicy
         torch.manual_seed(config.seed)
         if needs_encoder(obs_space):
             encoder = EncoderConfig(
-                cnn=config.policy.cnn, image_features=config.policy.image_features
+                cnn=config.policy.cnn,
+                image_features=config.policy.image_features,
+                grid=config.policy.grid,
+                film=config.policy.film,
             )
             return EncodedPolicy.for_data(
                 obs_space, action_space, dataset.obs, config.policy, encoder

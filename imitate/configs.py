@@ -45,6 +45,13 @@ class PolicyConfig:
     with 8, 16 channels, a student's; auto: nature from 36 px, else small)."""
     image_features: int = 128
     """Image observations: width of the CNN's dense layer."""
+    grid: Literal["cnn", "embedding"] = "cnn"
+    """Symbolic-grid observations (BabyAI's view; ``imitate.encoders.EncoderConfig.grid``):
+    cnn, one-hot per channel into the CNN; embedding, a learned embedding per cell value
+    + same-padded 3x3 convolutions."""
+    film: bool = False
+    """Dict observations with a symbolic grid and a Text entry (BabyAI): the grid's
+    convolutions conditioned on the text (FiLM; needs ``grid=embedding``)."""
 
     def __post_init__(self) -> None:
         validate.widths("policy.hidden", self.hidden)

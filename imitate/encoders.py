@@ -27,8 +27,8 @@ Options (:class:`EncoderConfig`) for symbolic grids and instructions (BabyAI):
 ``grid="embedding"`` encodes a symbolic image with :class:`GridEncoder` (an embedding
 per channel value, summed per cell, same-padded 3x3 convolutions, dense + ReLU) instead
 of the one-hot CNN; ``film=True`` makes a Dict's grid conditioned on its Text entry
-(:class:`FiLMEncoder`: ``gamma, beta = Linear(text)`` scale and shift the last grid
-convolution). Both are embedding lookups, convolutions, linear layers and elementwise
+(:class:`FiLMEncoder`: ``gamma, beta = Linear(text)`` scale and shift every grid
+convolution's channels). Both are embedding lookups, convolutions, linear layers and elementwise
 products, nothing else.
 
 Every encoder has
@@ -117,7 +117,7 @@ class EncoderConfig:
     grid_channels: tuple[int, ...] = (32, 64)
     """Output channels of a :class:`GridEncoder`'s 3x3 convolutions."""
     film: bool = False
-    """Condition a Dict's symbolic grid on its Text entry (:class:`FiLMEncoder`: the last
+    """Condition a Dict's symbolic grid on its Text entry (:class:`FiLMEncoder`: every
     grid convolution scaled and shifted per channel by a linear map of the text
     features); needs ``grid="embedding"`` and a Dict with exactly one symbolic grid and
     one Text entry."""
@@ -694,8 +694,9 @@ class GridEncoder(ObsEncoder):
     (Hui et al. 2020); then 3x3 convolutions with zero padding of 1 (the grid keeps its
     size) + ReLU, flatten, ``Linear(image_features) + ReLU``.
 
-    :class:`FiLMEncoder` passes ``gamma, beta [B, film_channels]``: the last convolution's
-    output becomes ``conv * (1 + gamma) + beta`` before its ReLU.
+    :class:`FiLMEncoder` passes ``gamma, beta [B, film_channels]`` (``film_channels`` =
+    the convolutions' channels, back to back): each convolution's output becomes
+    ``conv * (1 + gamma_i) + beta_i`` before its ReLU.
 
     Made of an embedding lookup (one table; channel c's value v is row ``offset[c] + v``),
     convolutions and a linear layer, so every export composes it from those."""
@@ -734,7 +735,7 @@ class GridEncoder(ObsEncoder):
             convs.append(nn.Conv2d(c_in, c_out, 3, padding=1))
             c_in = c_out
         self.convs = nn.ModuleList(convs)
-        self.film_channels = c_in
+        self.film_channels = sum(config.grid_channels)
         self.dense = nn.Linear(c_in * height * width, config.image_features)
         self.out_dim = config.image_features
 
@@ -763,13 +764,17 @@ class GridEncoder(ObsEncoder):
         return np.where(codes < limit, codes + _np(self.offset)[None, :, None, None], self.pad_row)
 
     def features(self, x: Tensor, film: tuple[Tensor, Tensor] | None = None) -> Tensor:
-        """``[B, out_dim]``; ``film``: ``(gamma, beta)`` of the last convolution."""
+        """``[B, out_dim]``; ``film``: ``(gamma, beta)`` of the convolutions' channels."""
         h = self.embedding(self.rows(x)).sum(dim=1).permute(0, 3, 1, 2)  # [B, D, H, W]
-        for i, conv in enumerate(self.convs):
+        start = 0
+        for conv in self.convs:
+            assert isinstance(conv, nn.Conv2d)
             h = conv(h)
-            if film is not None and i == len(self.convs) - 1:
-                gamma, beta = film
+            if film is not None:
+                end = start + conv.out_channels
+                gamma, beta = film[0][:, start:end], film[1][:, start:end]
                 h = h * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
+                start = end
             h = torch.relu(h)
         return torch.relu(self.dense(h.reshape(h.shape[0], -1)))
 
@@ -777,13 +782,16 @@ class GridEncoder(ObsEncoder):
         self, x: np.ndarray, film: tuple[np.ndarray, np.ndarray] | None = None
     ) -> np.ndarray:
         h = _np(self.embedding.weight)[self.rows_numpy(x)].sum(axis=1).transpose(0, 3, 1, 2)
-        for i, conv in enumerate(self.convs):
+        start = 0
+        for conv in self.convs:
             assert isinstance(conv, nn.Conv2d) and conv.bias is not None
             padded = np.pad(h, ((0, 0), (0, 0), (1, 1), (1, 1)))
             h = conv2d_numpy(padded, _np(conv.weight), _np(conv.bias), 1)
-            if film is not None and i == len(self.convs) - 1:
-                gamma, beta = film
+            if film is not None:
+                end = start + conv.out_channels
+                gamma, beta = film[0][:, start:end], film[1][:, start:end]
                 h = h * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
+                start = end
             h = np.maximum(h, 0.0)
         flat = h.reshape(len(h), -1)
         out = flat @ _np(self.dense.weight).T + _np(self.dense.bias)
@@ -803,8 +811,9 @@ class FiLMEncoder(ObsEncoder):
     (BabyAI: the view and the mission): the grid is conditioned on the text, FiLM style
     (Perez et al. 2018; the BabyAI papers' agents condition their image convolutions on
     the instruction the same way). ``gamma, beta = Linear(text features)`` (zero at
-    initialisation: the plain grid features) scale and shift the grid's last
-    convolution per channel; every entry's features (the text's included) are
+    initialisation: the plain grid features) scale and shift every grid convolution's
+    output per channel (modulating the first one lets a single layer match each cell
+    against the instruction); every entry's features (the text's included) are
     concatenated in the space's order, as :class:`DictEncoder` does.
 
     The per-entry encoders, inputs and fitting are those of an inner

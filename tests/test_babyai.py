@@ -115,9 +115,9 @@ def test_pixel_cartpole_zoo_expert_acts_on_the_state() -> None:
     assert demos.meta.expert["kind"] == "zoo"
 
 
-def test_film_bc_from_100_demos_finds_the_red_ball() -> None:
-    """BC with the grid embedding conditioned on the mission (FiLM) from 100 bot
-    demonstrations (about 600 labels) reaches the red ball in most unseen layouts; a
+def test_film_bc_from_150_demos_finds_the_red_ball() -> None:
+    """BC with the grid embedding conditioned on the mission (FiLM) from 150 bot
+    demonstrations (about 900 labels) reaches the red ball in most unseen layouts; a
     policy that does not see the grid (uniform random actions here, which stumble on it
     in 40 % of the 64-step episodes) much less often."""
     from imitate import BCConfig, PolicyConfig, collect, evaluate, train_bc
@@ -125,11 +125,11 @@ def test_film_bc_from_100_demos_finds_the_red_ball() -> None:
     from imitate.encoded import EncodedPolicy
     from imitate.encoders import EncoderConfig, FiLMEncoder
 
-    demos = collect(BabyAIExpert(), ENV, 100, seed=0)
+    demos = collect(BabyAIExpert(), ENV, 150, seed=0)
     config = BCConfig(
         policy=PolicyConfig((64,), "relu"),
-        optim=OptimConfig(lr=3e-3, batch_size=64, max_steps=800),
-        early_stop=EarlyStopConfig(eval_every=800, holdout_fraction=0.0),
+        optim=OptimConfig(lr=3e-3, batch_size=64, max_steps=1000),
+        early_stop=EarlyStopConfig(eval_every=1000, holdout_fraction=0.0),
     )
     encoder = EncoderConfig(grid="embedding", grid_channels=(16, 16), image_features=64, film=True)
     torch.manual_seed(0)
@@ -139,8 +139,8 @@ def test_film_bc_from_100_demos_finds_the_red_ball() -> None:
     policy, _ = train_bc(demos, config, policy=policy)
     success = float(np.mean(evaluate(policy, ENV, 50, seed=10_000).returns > 0))
     chance = float(np.mean(evaluate(_Random(), ENV, 50, seed=10_000).returns > 0))
-    assert success >= 0.7, (success, chance)  # measured: 0.80 (random: 0.40)
-    assert success - chance >= 0.3, (success, chance)
+    assert success >= 0.65, (success, chance)  # measured: 0.78 (random: 0.40)
+    assert success - chance >= 0.25, (success, chance)
 
 
 class _Random:
@@ -151,3 +151,32 @@ class _Random:
 
     def act(self, obs):
         return self.rng.integers(0, 3, len(obs["direction"]))
+
+
+def test_cli_bc_with_the_film_encoder(tmp_path, capsys) -> None:
+    """``imitate bc --policy.grid embedding --policy.film`` trains the FiLM student (the
+    checkpoint records it); FiLM without the grid embedding fails in one line, exit 2."""
+    from cli_helpers import run_cli
+
+    from imitate.encoders import FiLMEncoder
+    from imitate.policy import load_policy
+
+    data = tmp_path / "babyai.npz"
+    code, _, err = run_cli(
+        ["collect", "--env", ENV, "--expert", "heuristic", "--episodes", "8", "--out", str(data)],
+        capsys,
+    )
+    assert code == 0, err
+    out = tmp_path / "run"
+    flags = ["--policy.grid", "embedding", "--policy.film", "--max-steps", "30"]
+    code, _, err = run_cli(["bc", "--data", str(data), *flags, "--out", str(out)], capsys)
+    assert code == 0, err
+    (checkpoint,) = [p for p in out.iterdir() if p.name.startswith("policy.")]
+    policy = load_policy(checkpoint)
+    assert isinstance(policy.encoder, FiLMEncoder)
+    code, _, err = run_cli(
+        ["bc", "--data", str(data), "--policy.film", "--out", str(tmp_path / "bad")], capsys
+    )
+    assert code == 2
+    assert err.strip().startswith("imitate: error:") and "film needs" in err
+    assert len(err.strip().splitlines()) == 1

@@ -401,7 +401,7 @@ def test_film_conditions_the_grid_on_the_mission(tmp_path) -> None:
     config = EncoderConfig(grid="embedding", grid_channels=(8, 6), image_features=10, film=True)
     encoder = encoder_for_space(space, obs, config)
     assert isinstance(encoder, FiLMEncoder)
-    assert encoder.film.out_features == 2 * 6  # gamma and beta per last-conv channel
+    assert encoder.film.out_features == 2 * (8 + 6)  # gamma and beta per conv channel
     grid = encoder.inner.parts["image"]
     text = encoder.inner.parts["mission"]
     assert isinstance(grid, GridEncoder) and isinstance(text, TextEncoder)
@@ -418,12 +418,12 @@ def test_film_conditions_the_grid_on_the_mission(tmp_path) -> None:
         np.testing.assert_allclose(encoder.encode(obs).numpy(), plain.numpy(), atol=1e-6)
         torch.nn.init.normal_(encoder.film.weight, std=0.5)
         torch.nn.init.normal_(encoder.film.bias, std=0.5)
-        # by hand: the last convolution scaled and shifted by gamma, beta of the mission
+        # by hand: each convolution scaled and shifted by gamma, beta of the mission
         inputs = [torch.as_tensor(a) for a in encoder.inputs(obs)]
-        gamma, beta = encoder.film(text(inputs[2])).chunk(2, dim=-1)
+        gamma, beta = encoder.film(text(inputs[2]))[:, :, None, None].chunk(2, dim=1)
         h = grid.embedding(grid.rows(inputs[1])).sum(dim=1).permute(0, 3, 1, 2)
-        h = torch.relu(grid.convs[0](h))
-        h = torch.relu(grid.convs[1](h) * (1 + gamma[:, :, None, None]) + beta[:, :, None, None])
+        h = torch.relu(grid.convs[0](h) * (1 + gamma[:, :8]) + beta[:, :8])
+        h = torch.relu(grid.convs[1](h) * (1 + gamma[:, 8:]) + beta[:, 8:])
         image = torch.relu(grid.dense(h.reshape(len(h), -1)))
         features = encoder.encode(obs)
         np.testing.assert_allclose(features[:, 4:14].numpy(), image.numpy(), rtol=1e-5, atol=1e-6)

@@ -230,19 +230,23 @@ class _Leaf:
 
     def grid(self, x: np.ndarray, film: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """A symbolic grid: summed value embeddings, same-padded 3x3 convolutions + ReLU
-        (``film``: ``(gamma, beta)`` on the last), dense + ReLU."""
+        (``film``: ``(gamma, beta)`` of every convolution's channels, back to back), dense
+        + ReLU."""
         codes = _to_nchw(x).astype(np.int64)
         limit = self.arr("limit")[None, :, None, None]
         offset = self.arr("offset")[None, :, None, None]
         rows = np.where(codes < limit, codes + offset, int(self.spec["pad_row"]))
         h = self.arr("embedding")[rows].sum(axis=1).transpose(0, 3, 1, 2)
         convs = self.spec["convs"]
-        for i, conv in enumerate(convs):
+        start = 0
+        for conv in convs:
             padded = np.pad(h, ((0, 0), (0, 0), (1, 1), (1, 1)))
             h = _conv2d(padded, self.arrays[conv["weight"]], self.arrays[conv["bias"]], 1)
-            if film is not None and i == len(convs) - 1:
-                gamma, beta = film
+            if film is not None:
+                end = start + h.shape[1]
+                gamma, beta = film[0][:, start:end], film[1][:, start:end]
                 h = h * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
+                start = end
             h = np.maximum(h, 0.0)
         out = h.reshape(len(h), -1) @ self.arr("dense_weight") + self.arr("dense_bias")
         return np.maximum(out, 0.0).astype(np.float32)
