@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -86,6 +86,20 @@ class NumpyLayers:
     def __repr__(self) -> str:
         shapes = [f"{w.shape[0]}->{w.shape[1]}" if w is not None else k for k, w, _ in self.ops]
         return f"NumpyLayers({', '.join(shapes)})"
+
+    @classmethod
+    def from_arrays(cls, kinds: Iterable[str], arrays: Mapping[str, Any]) -> NumpyLayers:
+        """Rebuild from an export's layer kinds and its ``W0, b0, W1, b1, ...`` arrays (one
+        pair per ``linear``, in order), as the numpy exports store them."""
+        ops: list[tuple[str, Any, Any]] = []
+        layer = 0
+        for kind in kinds:
+            if kind == "linear":
+                ops.append(("linear", arrays[f"W{layer}"], arrays[f"b{layer}"]))
+                layer += 1
+            else:
+                ops.append((kind, None, None))
+        return cls(ops)
 
     @classmethod
     def from_modules(cls, modules: Iterable[nn.Module]) -> NumpyLayers:

@@ -276,15 +276,7 @@ class NumpyEncodedRuntime:
     def __init__(self, spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.spec = spec
         self.arrays = arrays
-        ops: list[tuple[str, Any, Any]] = []
-        layer = 0
-        for kind in spec["ops"]:
-            if kind == "linear":
-                ops.append(("linear", arrays[f"W{layer}"], arrays[f"b{layer}"]))
-                layer += 1
-            else:
-                ops.append((kind, None, None))
-        self.layers = NumpyLayers(ops)
+        self.layers = NumpyLayers.from_arrays(spec["ops"], arrays)
         self.head: ActionHead = head_for_space(space_from_json(spec["action_space"]))
 
     def features(self, obs: ObsBatch) -> np.ndarray:

@@ -65,12 +65,6 @@ def load_numpy(path: Path) -> NumpyMLPPolicy | NumpyEncodedRuntime:
         raise ImitateError(f"{path}: not an exported numpy policy ({exc})") from exc
     if is_encoded_spec(spec):
         return load_encoded_numpy(path)
-    ops, layer = [], 0
-    for kind in spec["ops"]:
-        if kind == "linear":
-            ops.append(("linear", arrays[f"W{layer}"], arrays[f"b{layer}"]))
-            layer += 1
-        else:
-            ops.append((kind, None, None))
     head = head_for_space(space_from_json(spec["action_space"]))
-    return NumpyMLPPolicy(NumpyLayers(ops), arrays["obs_mean"], arrays["obs_std"], head)
+    layers = NumpyLayers.from_arrays(spec["ops"], arrays)
+    return NumpyMLPPolicy(layers, arrays["obs_mean"], arrays["obs_std"], head)
