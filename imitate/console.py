@@ -301,11 +301,12 @@ def guarded(body: Callable[[], int], own_process: bool) -> int:
     from imitate.signals import signals_raise
 
     code: int | None = None
+    hint: str | None = None
     with signals_raise():
         try:
             return body()
         except Interrupted as exc:
-            code = 128 + exc.signum
+            code, hint = 128 + exc.signum, exc.resume_hint
         except KeyboardInterrupt:  # raised by code that caught our handler's signal itself
             code = 130
         except BaseException as exc:  # Ray's Cython wraps our Interrupted in a SystemError
@@ -314,8 +315,8 @@ def guarded(body: Callable[[], int], own_process: bool) -> int:
                 raise
             code = 128 + signum
         finally:
-            if code is not None:
-                stderr_line("imitate: interrupted")
+            if code is not None:  # one line; a resumable command says how to continue
+                stderr_line("imitate: interrupted" + (f"; continue with: {hint}" if hint else ""))
             ray_used = "ray" in sys.modules
             shutdown_ray()
             if code is not None and ray_used and own_process:

@@ -61,6 +61,7 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+        self.resume_hint: str | None = None  # set by a resumable command: how to continue
 
 
 # Phrases with which torch and numpy suggest loading a file unsafely (running its pickle).

@@ -52,15 +52,21 @@ def check_policy_env(policy: Any, env_id: EnvLike, name: str) -> None:
     obs_space, action_space = env_spaces(env_id)
     same_obs = policy.observation_space.shape == obs_space.shape
     if obs_space.shape is None:  # Dict, Tuple, Text ...: compare the spaces themselves
-        from imitate.observations import obs_space_to_json
+        from imitate.observations import check_supported, obs_space_to_json
 
+        check_supported(obs_space)  # an unsupported env space: the one line collect gives
         same_obs = obs_space_to_json(policy.observation_space) == obs_space_to_json(obs_space)
     if not same_obs or policy.action_space != action_space:
         raise EnvError(
-            f"{name} was trained for observations {policy.observation_space.shape} and actions "
-            f"{policy.action_space}, but {env_name(env_id)} has {obs_space.shape} and "
-            f"{action_space}"
+            f"{name} was trained for observations {_describe_obs(policy.observation_space)} "
+            f"and actions {policy.action_space}, but {env_name(env_id)} has "
+            f"{_describe_obs(obs_space)} and {action_space}"
         )
+
+
+def _describe_obs(space: Any) -> str:
+    """A Box by its shape (as the messages always said), any other space by itself."""
+    return str(space.shape) if space.shape is not None else str(space)
 
 
 def load_dataset_for(path: Path, env_id: EnvLike | None) -> Dataset:

@@ -304,11 +304,21 @@ def resumable(
     if resume:
         saved_path = state / "config.json"
         if not saved_path.is_file():
-            finished = (target / MARKER).is_file() and _marker(target).get("complete")
-            why = "the run finished" if finished else "no interrupted run here"
+            marker = _marker(target)
+            written_by = marker.get("command")
+            if written_by not in (None, command):  # e.g. a bc folder given to dagger
+                why = f"it holds a '{written_by}' run, not a '{command}' one"
+            elif marker.get("complete"):
+                why = "the run finished"
+            else:
+                why = "no interrupted run here"
             raise ResumeError(f"{target}: nothing to resume ({why})")
         check_same_settings(saved_path, recorded, target)
-        yield state, True
+        try:
+            yield state, True
+        except Interrupted as exc:
+            exc.resume_hint = f"imitate {command} --resume {target}"
+            raise
         return
     made_target = not target.exists()
     made_marker = not (target / MARKER).is_file()
@@ -324,7 +334,10 @@ def resumable(
             raise os_error(exc, target) from None
         write_json(state / "config.json", recorded)
         yield state, False
-    except (Interrupted, KeyboardInterrupt):
+    except Interrupted as exc:
+        exc.resume_hint = f"imitate {command} --resume {target}"
+        raise  # the state stays, for --resume
+    except KeyboardInterrupt:
         raise  # the state stays, for --resume
     except BaseException:
         shutil.rmtree(state, ignore_errors=True)

@@ -368,6 +368,10 @@ def _read_torch(path: Path, data: bytes) -> dict[str, Any]:
     try:
         checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or foreign files
+        if path.suffix == ".npz":  # a zip too: a dataset or a numpy export, named as one
+            raise CheckpointError(
+                f"{path}: an .npz file (a dataset or a numpy export), not a policy checkpoint (.pt)"
+            ) from None
         raise CheckpointError(
             f"{path}: not a readable policy checkpoint ({scrub(str(exc)) or _first_line(exc)})"
         ) from None

@@ -144,7 +144,9 @@ def test_cli_dagger_resume_after_an_interrupt(
 
     monkeypatch.setattr(RoundStore, "save", interrupted_after_round_1)
     cut = tmp_path / "cut"
-    assert run_cli([*args, "--out", str(cut)], capsys)[0] == 130
+    code, _, err = run_cli([*args, "--out", str(cut)], capsys)
+    assert code == 130
+    assert err == f"imitate: interrupted; continue with: imitate dagger --resume {cut}\n"
     assert sorted(p.name for p in (cut / ".resume" / "rounds").glob("round_*")) == [
         "round_000",
         "round_001",

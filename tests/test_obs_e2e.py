@@ -121,6 +121,25 @@ def test_command_line_on_a_dict_env(capsys, tmp_path: Path) -> None:
         capsys,
     )
     assert code == 2 and err.count("\n") == 1 and "imitate: error:" in err
+    assert "observations Dict(" in err and "None" not in err  # the spaces are named
+    code, _, err = run_cli(
+        ["eval", "--policy", str(policy), "--env", "CartPole-v1", "--episodes", "2"], capsys
+    )
+    assert code == 2 and "observations Dict(" in err and "has (4,)" in err, err
+    if "tmp/SequenceObs-v0" not in gym.registry:
+        gym.register("tmp/SequenceObs-v0", entry_point=SequenceObsEnv)
+    code, _, err = run_cli(
+        ["eval", "--policy", str(policy), "--env", "tmp/SequenceObs-v0", "--episodes", "2"],
+        capsys,
+    )  # the env's space is unsupported: the same line as collect gives, before any step
+    assert code == 2 and "unsupported observation space Sequence" in err, err
+    code, _, err = run_cli(
+        ["export", "--policy", str(data), "--format", "onnx", "--out", str(tmp_path / "y")],
+        capsys,
+    )  # a dataset given as the policy
+    assert code == 2 and "an .npz file" in err and "inline_container" not in err, err
+    code, _, err = run_cli(["dagger", "--resume", str(run)], capsys)  # a bc folder
+    assert code == 2 and "holds a 'bc' run, not a 'dagger' one" in err, err
     code, _, err = run_cli(
         ["export", "--policy", str(policy), "--format", "onnx", "--out", str(tmp_path / "x")],
         capsys,
