@@ -114,12 +114,7 @@ def distill(
         demos = collect(teacher, env_id, config.episodes, config.seed, source="teacher")
         if soft_ok:
             demos = replace(demos, teacher_logits=teacher.logits(demos.obs).astype(np.float32))
-        student, bc_history = train_bc(demos, bc, progress=progress)
-        history.update(
-            teacher_labels=len(demos),
-            training=bc_history.summary(),
-            training_records=[record.to_dict() for record in bc_history.records],
-        )
+        student = _train_offline(demos, bc, progress, history)
     else:
         dagger_config = DAggerConfig(
             rounds=config.rounds,
@@ -144,6 +139,18 @@ def _flat_box(space: Any) -> bool:
     from imitate.encoded import needs_encoder
 
     return not needs_encoder(space)
+
+
+def _train_offline(demos: Dataset, bc: BCConfig, progress: bool, history: dict[str, Any]) -> Any:
+    """The student trained by BC on the teacher's labelled demonstrations; the labels and the
+    training record go into ``history`` (both offline paths, plain and privileged)."""
+    student, bc_history = train_bc(demos, bc, progress=progress)
+    history.update(
+        teacher_labels=len(demos),
+        training=bc_history.summary(),
+        training_records=[record.to_dict() for record in bc_history.records],
+    )
+    return student
 
 
 def _student_bc(config: DistillConfig, soft: bool, temperature: float) -> BCConfig:
@@ -228,12 +235,7 @@ def _distill_from_view(
 
     if config.mode == "offline":
         demos = labelled(collect(on_view, spec, config.episodes, config.seed, source="teacher"))
-        student, bc_history = train_bc(demos, bc, progress=progress)
-        history.update(
-            teacher_labels=len(demos),
-            training=bc_history.summary(),
-            training_records=[record.to_dict() for record in bc_history.records],
-        )
+        student = _train_offline(demos, bc, progress, history)
     else:
         rounds: list[dict[str, Any]] = []
         parts: list[Dataset] = []
