@@ -459,9 +459,7 @@ def _resumed_settings(argv: list[str]) -> tuple[Any, dict[str, Any]] | None:
     is needed; a flag given with the saved value changes nothing, another value is refused
     in :func:`parse`) and those settings; None when there is no such file (the command then
     says there is nothing to resume) or it was written by another command."""
-    import json
-
-    from imitate.runs import RESUME_DIR, config_from_json
+    from imitate.runs import RESUME_DIR, config_from_json, saved_settings
 
     kinds = {"dagger": c.DaggerCommand, "run": c.RunCommand}
     if not argv or argv[0] not in kinds:
@@ -474,17 +472,11 @@ def _resumed_settings(argv: list[str]) -> tuple[Any, dict[str, Any]] | None:
             folder = arg.split("=", 1)[1]
     if folder is None:
         return None
-    path = Path(folder) / RESUME_DIR / "config.json"
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError):
+    settings = saved_settings(Path(folder), argv[0])
+    if settings is None:
         return None  # the command's own resume check says why
-    if not isinstance(saved, dict) or saved.get("command") != argv[0]:
-        return None
-    settings = saved.get("config")
-    if not isinstance(settings, dict):
-        return None
-    restored = config_from_json(kinds[argv[0]], settings, f"{path} config")
+    where = f"{Path(folder) / RESUME_DIR / 'config.json'} config"
+    restored = config_from_json(kinds[argv[0]], settings, where)
     return replace(restored, resume=Path(folder)), settings
 
 

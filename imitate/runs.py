@@ -527,6 +527,20 @@ def resume_target(out: Path | None, resume: Path | None) -> Path | None:
     return resume
 
 
+def saved_settings(target: Path, command: str) -> dict[str, Any] | None:
+    """The settings an interrupted ``command`` run in ``target`` was started with (what
+    :func:`resumable` wrote to ``target/.resume/config.json``), or None when there are none
+    (no interrupted run, an unreadable file, another command's)."""
+    try:
+        saved = json.loads((target / RESUME_DIR / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("command") != command:
+        return None
+    settings = saved.get("config")
+    return settings if isinstance(settings, dict) else None
+
+
 def resume_settings(command: Any) -> dict[str, Any]:
     """The settings a ``--resume`` must repeat: the command's, without where and how it
     reports (``--out``, ``--resume``, ``--json``, ``--logger``)."""
