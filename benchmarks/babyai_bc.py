@@ -41,7 +41,7 @@ from benchmarks.common import emit
 from imitate import BCConfig, PolicyConfig, collect, evaluate, train_bc
 from imitate.configs import DAggerConfig, EarlyStopConfig, OptimConfig
 from imitate.dagger import dagger
-from imitate.data import Dataset
+from imitate.data import Dataset, load_dataset
 from imitate.encoded import EncodedPolicy
 from imitate.encoders import EncoderConfig
 from imitate.environments import env_spec
@@ -76,6 +76,26 @@ def _train(demos: Dataset, config: BCConfig, encoder: EncoderConfig) -> tuple[An
     return train_bc(demos, config, policy=policy)
 
 
+def _demonstrations(args: argparse.Namespace, spec: Any) -> Dataset:
+    """The bot's ``max(--demos)`` episodes from seed ``--seed``: collected now, or read from
+    ``--data`` (a file this collection saved: ``imitate.collect(BabyAIExpert(), spec, n,
+    seed=seed).save(path)`` with the same ``--env`` and ``--stack``; checked here)."""
+    n = max(args.demos)
+    if args.data is None:
+        return collect(BabyAIExpert(), spec, n, seed=args.seed)
+    data = load_dataset(args.data)
+    stacked = tuple(data.meta.spaces()[0]["image"].shape)
+    expected = (args.stack, 7, 7, 3) if args.stack > 1 else (7, 7, 3)
+    seed = data.meta.provenance().get("data_seed")
+    if (data.meta.env_id, stacked, seed) != (args.env, expected, args.seed) or data.n_episodes < n:
+        raise SystemExit(
+            f"--data {args.data}: {data.meta.env_id}, view {stacked}, seed {seed}, "
+            f"{data.n_episodes} episodes; wanted {args.env}, view {expected}, seed "
+            f"{args.seed}, >= {n} episodes"
+        )
+    return data.select_episodes(np.arange(n))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="BabyAI-GoToRedBallGrey-v0")
@@ -91,6 +111,7 @@ def main() -> None:
     parser.add_argument(
         "--only-no-mission", action="store_true", help="train only without the mission"
     )
+    parser.add_argument("--data", help="the bot's demonstrations saved from this collection")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--grid-channels", type=int, nargs="+", default=[32, 64])
@@ -123,9 +144,7 @@ def main() -> None:
     rows = []
     # episode i resets with seed + i: the first n episodes of the largest collection are
     # the collection of n (collected once, the bot is the slow part)
-    everything = (
-        collect(BabyAIExpert(), spec, max(args.demos), seed=args.seed) if args.demos else None
-    )
+    everything = _demonstrations(args, spec) if args.demos else None
     for n in args.demos:
         assert everything is not None
         demos = everything.select_episodes(np.arange(n))
