@@ -33,6 +33,7 @@ import dataclasses
 import time
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -84,7 +85,9 @@ def _demonstrations(args: argparse.Namespace, spec: Any) -> Dataset:
     if args.data is None:
         return collect(BabyAIExpert(), spec, n, seed=args.seed)
     data = load_dataset(args.data)
-    stacked = tuple(data.meta.spaces()[0]["image"].shape)
+    obs_space = data.meta.spaces()[0]
+    assert isinstance(obs_space, gym.spaces.Dict), obs_space
+    stacked = tuple(obs_space["image"].shape or ())
     expected = (args.stack, 7, 7, 3) if args.stack > 1 else (7, 7, 3)
     seed = data.meta.provenance().get("data_seed")
     if (data.meta.env_id, stacked, seed) != (args.env, expected, args.seed) or data.n_episodes < n:
