@@ -125,9 +125,11 @@ class EncoderConfig:
     film_embedding: bool = False
     """With ``film``: also scale and shift the summed cell embeddings (before the first
     convolution) by the text, so a cell's embedding is compared with the instruction
-    directly. On BabyAI-GoToLocal (30,000 bot demonstrations, 2,000 Adam steps) held-out
-    action accuracy rose from 81 % to 93 % with it, and the mission began to matter (a
-    shuffled mission: 78 % vs 69 %); see the README's BabyAI rows."""
+    directly. On BabyAI-GoToLocal it learns the mission sooner (30,000 bot
+    demonstrations, 2,000 Adam steps: held-out action accuracy 93 % instead of 81 %) and
+    BC success from 10,000 demonstrations was 97.4 % instead of 91.4 % (from 30,000: 99.4 %
+    and 99.6 %; README, BabyAI rows). Off by default: FiLM's other users keep their
+    architecture."""
 
 
 class ObsEncoder(nn.Module):
