@@ -384,11 +384,22 @@ class ExpertTrainCommand:
     ship: bool = False
     """Write the zip into agents/pretrained/ and record it in experts.json (what `imitate
     expert list` and `--expert zoo` read)."""
+    snapshots: Path | None = None
+    """Folder for the training state (model, optimisers, replay buffer) every
+    --snapshot-every steps, so a long run can be resumed."""
+    snapshot_every: int = 25_000
+    """Steps between snapshots (with --snapshots)."""
+    resume: bool = False
+    """Continue from the newest snapshot in --snapshots (the random generators and envs
+    restart, so the result is not bit-identical to an uninterrupted run)."""
     json: Json = False
 
     def __post_init__(self) -> None:
         validate.nonempty("env", self.env)
         validate.seed("seed", self.seed)
+        validate.count("snapshot_every", self.snapshot_every)
+        if self.resume and self.snapshots is None:
+            raise ImitateError("--resume continues a run from its --snapshots folder; give it")
 
 
 @dataclass(frozen=True)
