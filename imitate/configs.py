@@ -287,6 +287,19 @@ def short_round_bc() -> BCConfig:
     )
 
 
+def refit_training(rounds: BCConfig) -> BCConfig:
+    """The final refit's training (``DAggerConfig.final_refit``): the rounds' architecture,
+    optimiser, loss and held-out split, with BC's own length of training (``BCConfig()``'s
+    ``max_steps``, ``eval_every`` and early-stopping ``patience``). With the default round
+    training (:func:`short_round_bc`) this is ``BCConfig()``."""
+    bc = BCConfig()
+    return (
+        rounds.with_setting("max_steps", bc.optim.max_steps)
+        .with_setting("eval_every", bc.early_stop.eval_every)
+        .with_setting("patience", bc.early_stop.patience)
+    )
+
+
 @dataclass(frozen=True)
 class DAggerConfig:
     """DAgger settings; ``bc`` trains each round (warm-started)."""
@@ -333,6 +346,10 @@ class DAggerConfig:
     warm_start: bool = True
     """Continue each round from the previous learner (fast; enough on CartPole), else train a
     new one on the aggregate (better on LunarLander: see ``benchmarks/bench_dagger.py``)."""
+    final_refit: bool = False
+    """After the last round, train a new learner on the whole aggregate with BC's own length
+    of training (:func:`refit_training`; no new labels) and return it (README, "DAgger and
+    compounding error")."""
 
     def __post_init__(self) -> None:
         validate.seed("seed", self.seed)

@@ -256,6 +256,9 @@ def dagger_into(
         "rounds": history.records,
         "expert_labels": history.expert_labels,
     }
+    if history.refit is not None:  # the final refit, the learner saved as policy.pt
+        result["refit"] = history.refit.to_json()
+        log.log("dagger_refit", result["refit"], step=history.expert_labels)
     if config.eval_episodes > 0:
         labels = [r["expert_labels"] for r in history.records]
         curves: list[Curve] = [("DAgger", labels, [r["learner_return"] for r in history.records])]
