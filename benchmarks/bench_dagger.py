@@ -76,6 +76,7 @@ def dagger_until(env_id: str, target: float, seed: int, gate: str) -> dict[str, 
         seed=seed,
         whole_episodes=False,  # this study's rounds are cut at the step budget
         patience=None,
+        final_refit=False,
     )
     _, history = dagger(env_id, load_zoo_teacher(env_id), config)
     last = history.records[-1]
@@ -100,6 +101,7 @@ def gated_vs_plain(env_id: str, seed: int) -> dict[str, float]:
             whole_episodes=False,
             patience=None,
             bc=short_round_bc(),  # the round training this study was measured with
+            final_refit=False,
         )
         learner, history = dagger(env_id, load_zoo_teacher(env_id), config)
         out[f"{gate}_labels"] = history.expert_labels
@@ -125,6 +127,7 @@ def warm_vs_fresh() -> list[dict[str, float]]:
                 whole_episodes=False,
                 whole_first_round=False,
                 patience=None,
+                final_refit=False,
             )
             learner, history = dagger(env_id, expert, config)
             result = evaluate(learner, env_id, 50, 10_000)
@@ -197,7 +200,7 @@ def rounds_scored(env_id: str, seed: int, round_bc: str) -> dict[str, Any]:
 
     from imitate.policy import load_policy
 
-    config = DAggerConfig(seed=seed, patience=None)
+    config = DAggerConfig(seed=seed, patience=None, final_refit=False)
     if round_bc == "bc":
         config = replace(config, bc=BCConfig())
     rows = []
@@ -227,7 +230,10 @@ def refit_aggregate(env_id: str, seed: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as folder:
         learner, history = dagger(
-            env_id, load_zoo_teacher(env_id), DAggerConfig(seed=seed, patience=None), run_dir=folder
+            env_id,
+            load_zoo_teacher(env_id),
+            DAggerConfig(seed=seed, patience=None, final_refit=False),
+            run_dir=folder,
         )
         rounds = [
             load_dataset(Path(folder) / f"round_{k:03d}" / "labels.npz")

@@ -23,7 +23,12 @@ own. With ``whole_episodes=False`` a round is exactly ``steps_per_round`` states
 ``num_envs`` envs, and a round that holds no complete episode warns; ``whole_first_round``
 then keeps round 0 of whole expert episodes (``imitate run``'s DAgger). DAgger stops after
 ``rounds`` rounds, or when the evaluated learner return has not improved on its best for
-``patience`` rounds; the best evaluated learner is returned.
+``patience`` rounds. Then (``final_refit``, on by default) a new learner is trained on the
+whole aggregate with BC's own length of training and returned: the short warm-started
+round trainings leave learners that BC's training on the same labels beats (Pendulum), and
+the 20 selection episodes do not pick the better rounds (measured: README). It asks no
+labels. With ``final_refit=False`` the best evaluated round's learner is returned (with
+``patience``; else the last round's).
 
 The mixture marks the states where its expert chose the action (the data's
 ``expert_acted`` column, filled by the rollout on every backend), so those calls are
@@ -145,7 +150,9 @@ class DAggerHistory:
     """With ``patience``: the best evaluated round (its learner is returned unless the final
     refit is)."""
     refit: DAggerRefit | None = None
-    """The final refit's record (``final_refit``; its learner is the one returned)."""
+    """The final refit's record (``final_refit``; its learner is the one returned, whatever
+    the rounds' evaluations: the best round's return is picked on the same episodes, so it
+    is biased upwards against the refit's)."""
 
     @property
     def records(self) -> list[dict[str, float]]:

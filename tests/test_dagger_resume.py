@@ -104,7 +104,7 @@ def test_a_run_killed_after_round_3_resumes_to_the_same_learner_and_labels(
     assert resumed_expert.asked == whole_expert.asked - asked_by_round[3] > 0
 
 
-REFIT = replace(CONFIG, rounds=3, gate="none", final_refit=True)
+REFIT = replace(CONFIG, rounds=2, gate="none", final_refit=True)
 
 
 def test_final_refit_asks_no_labels_is_saved_and_resumes_to_the_same_learner(
