@@ -318,7 +318,8 @@ class DAggerConfig:
     ``imitate run`` does); no effect with ``whole_episodes``."""
     patience: int | None = 2
     """Stop when the evaluated learner return has not improved on its best for this many
-    rounds and return the best learner (needs ``eval_episodes`` > 0; None: run every round)."""
+    rounds; the best learner is returned unless ``final_refit`` is (needs ``eval_episodes``
+    > 0; None: run every round)."""
     beta: BetaSchedule = field(default_factory=BetaSchedule)
     """Mixture schedule."""
     gate: Gate = "none"
