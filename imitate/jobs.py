@@ -270,6 +270,9 @@ def dagger_into(
             for point in bc_curve:
                 log.log("bc_same_labels", point, step=int(point["expert_labels"]))
             curves.append(("BC, same labels", labels, [p["learner_return"] for p in bc_curve]))
+        refit = history.refit
+        if refit is not None and refit.learner_return is not None:  # the learner returned
+            curves.append(("DAgger, final refit", [refit.expert_labels], [refit.learner_return]))
         expert_return = evaluate(expert, env, config.eval_episodes, EVAL_SEED).mean_return
         result["expert_return"] = expert_return
         result["plot"] = str(
