@@ -124,6 +124,7 @@ def distill(
             seed=config.seed,
             soft_labels=soft_ok,
             whole_episodes=False,  # steps_per_round states on the student's own rollouts
+            final_refit=False,  # the student's training budget is max_steps over the rounds
         )
         with warnings.catch_warnings():  # distillation labels states, not episodes
             warnings.simplefilter("ignore", PartialRoundWarning)

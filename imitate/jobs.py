@@ -256,6 +256,9 @@ def dagger_into(
         "rounds": history.records,
         "expert_labels": history.expert_labels,
     }
+    if history.refit is not None:  # the final refit, the learner saved as policy.pt
+        result["refit"] = history.refit.to_json()
+        log.log("dagger_refit", result["refit"], step=history.expert_labels)
     if config.eval_episodes > 0:
         labels = [r["expert_labels"] for r in history.records]
         curves: list[Curve] = [("DAgger", labels, [r["learner_return"] for r in history.records])]
@@ -267,6 +270,9 @@ def dagger_into(
             for point in bc_curve:
                 log.log("bc_same_labels", point, step=int(point["expert_labels"]))
             curves.append(("BC, same labels", labels, [p["learner_return"] for p in bc_curve]))
+        refit = history.refit
+        if refit is not None and refit.learner_return is not None:  # the learner returned
+            curves.append(("DAgger, final refit", [refit.expert_labels], [refit.learner_return]))
         expert_return = evaluate(expert, env, config.eval_episodes, EVAL_SEED).mean_return
         result["expert_return"] = expert_return
         result["plot"] = str(
