@@ -143,10 +143,11 @@ def measure(
     return rows
 
 
-def calibration_gate(policy: MLPPolicy, env_id: str, episodes: int = 10) -> GateEpisodes:
+def calibration_gate(policy: MLPPolicy, env_id: str, episodes: int = 30) -> GateEpisodes:
     """The Python gate's calibration episodes that ``imitate export --int8 --js-gate`` checks
-    the int8 gate along (reset seeds 110..., after the calibration rollouts' 100...)."""
-    data = collect(JSGatedPolicy.wrap(policy, GATE), env_id, episodes, seed=100 + episodes)
+    the int8 gate along (its default 30; reset seeds 110..., after the calibration
+    rollouts' 100-109)."""
+    data = collect(JSGatedPolicy.wrap(policy, GATE), env_id, episodes, seed=110)
     return GateEpisodes(data.obs, data.actions, data.episode_starts, GATE)
 
 
@@ -164,13 +165,18 @@ def gate_episodes(
     policy: MLPPolicy, host: CPolicy, env_id: str, episodes: int = 10
 ) -> dict[str, float]:
     """Parity of the export's gate with the Python gate along the Python gate's own episodes
-    (``episodes`` of them, seed 7, the anchor reset at each start), and the two returns."""
+    (``episodes`` of them, seed 7, the anchor reset at each start; and 30 more from seed
+    1000), and the two returns."""
     python_gate = JSGatedPolicy.wrap(policy, GATE)
     data = collect(python_gate, env_id, episodes, seed=7)
+    more = collect(python_gate, env_id, 30, seed=1000)
     gated = host.gated(GATE)
     return {
         "gate_parity_along_python_gate_episodes": float(
             (replay_episodes(gated, data) == data.actions).mean()
+        ),
+        "gate_parity_along_30_more_python_gate_episodes": float(
+            (replay_episodes(gated, more) == more.actions).mean()
         ),
         "gate_episode_states": len(data.actions),
         "python_gate_return": evaluate(python_gate, env_id, 20, 10_000).mean_return,

@@ -310,7 +310,10 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
         calibration = int8_calibration_states(policy, env, args.episodes, args.seed)
         gate = None
         if args.js_gate is not None:
-            gate = int8_gate_episodes(policy, env, args.episodes, args.seed, args.js_gate)
+            validate.count("gate_episodes", args.gate_episodes)
+            gate = int8_gate_episodes(
+                policy, env, args.gate_episodes, args.seed + args.episodes, args.js_gate
+            )
         choice = int8_width(policy, calibration, args.activation_bits, args.min_parity, gate)
         if choice is not None:
             print(f"imitate: int8 export: {choice.reason}", file=sys.stderr)

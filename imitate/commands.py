@@ -336,6 +336,9 @@ class ExportCommand:
     """C int8 only: carry the integer JS gate, checked at this threshold (nats) against the
     Python gate along --episodes of its own; refused (exit 2) when no width reaches
     --min-parity. Default: no gate (the float32 C export always carries its exact one)."""
+    gate_episodes: int = 30
+    """C int8 with --js-gate: episodes of the Python gate the int8 gate is checked along (a
+    late or early switch spoils a few whole episodes, not steps evenly: 10 are too few)."""
     input_bits: Literal[8, 16] = 16
     """C int8 only: observation width (8 bits flip 3.5-4.5 % of a balancing policy's actions)."""
     prefix: str = "policy"

@@ -402,15 +402,16 @@ def int8_calibration_states(policy: Policy, env: EnvLike | None, episodes: int, 
 def int8_gate_episodes(
     policy: Policy, env: EnvLike, episodes: int, seed: int, threshold: float
 ) -> Any:
-    """Episodes of the Python JS gate on ``policy`` (reset seeds after the calibration
-    rollouts' own), which the int8 gate is checked along (:class:`GateEpisodes`)."""
+    """``episodes`` of the Python JS gate on ``policy`` from reset seed ``seed`` (the CLI:
+    after the calibration rollouts' own), which the int8 gate is checked along
+    (:class:`GateEpisodes`)."""
     from imitate.collect import collect
     from imitate.export.int8 import GateEpisodes
     from imitate.policy import JSGatedPolicy
 
     if not 0.0 <= threshold < math.log(2.0):
         raise ImitateError(f"--js-gate must be in [0, ln 2) nats, got {threshold}")
-    data = collect(JSGatedPolicy.wrap(policy, threshold), env, episodes, seed + episodes)  # type: ignore[arg-type]
+    data = collect(JSGatedPolicy.wrap(policy, threshold), env, episodes, seed)  # type: ignore[arg-type]
     return GateEpisodes(data.obs, data.actions, data.episode_starts, threshold)
 
 

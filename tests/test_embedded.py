@@ -605,7 +605,7 @@ def test_int8_gate_is_checked_and_refused_in_one_line_when_it_misses(
 
     policy, _, _ = students["lunar-relu"]
     calibration = int8_calibration_states(policy, "LunarLander-v3", 3, 0)
-    episodes = int8_gate_episodes(policy, "LunarLander-v3", 3, 0, 0.1)
+    episodes = int8_gate_episodes(policy, "LunarLander-v3", 3, 3, 0.1)  # seeds after 0-2
     model = quantize_policy(policy, calibration, 8)
     replayed = gate_replay(model, episodes.obs, episodes.episode_starts, 0.1)
     host = CPolicy(export_policy(policy, "c", tmp_path / "h", True, calibration, bits=8)[1])
@@ -627,11 +627,11 @@ def test_int8_gate_is_checked_and_refused_in_one_line_when_it_misses(
         choose_bits(policy, calibration, max(g8, g16) + 1e-6, gate=episodes)
     save_policy(policy, tmp_path / "p.pt", {"env_id": "LunarLander-v3"})
     args = ["export", "--policy", str(tmp_path / "p.pt"), "--format", "c", "--int8"]
-    args += ["--episodes", "3", "--js-gate", "0.1"]
+    args += ["--episodes", "3", "--js-gate", "0.1", "--gate-episodes", "3"]
     assert main([*args, "--min-parity", "0.5", "--out", str(tmp_path / "ok")]) == 0
     header = (tmp_path / "ok" / "policy.h").read_text()
     assert "policy_act_gated" in header and f"8-bit {100 * g8:.2f} %" in header
-    assert "Gate checked at 0.1 nats" in header
+    assert "checked at 0.1 nats along 3 episodes of the Python gate" in header
     capsys.readouterr()
     target = f"{min(1.0, max(g8, g16) + 1e-4):.6f}"
     assert main([*args, "--min-parity", target, "--out", str(tmp_path / "no")]) == 2

@@ -688,16 +688,17 @@ def _choice_note(choice: WidthChoice | None) -> str:
     """The header comment's lines on a measured width choice (empty: none)."""
     if choice is None:
         return ""
+    how = "auto" if choice.auto else f"{choice.bits} (checked)"
     tried = ", ".join(f"{b}-bit {100 * a:.2f} %" for b, a in choice.agreement.items())
     lines = [
-        f"   --activation-bits auto (--min-parity {choice.target:g}): {choice.reason}.",
-        f"   Agreement with the float policy on held-out calibration states: {tried or 'not measured'}.",
+        f"   Hidden width: --activation-bits {how}, --min-parity {choice.target:g}: {choice.reason}.",
+        f"   Action agreement with the float policy on held-out calibration states: {tried or '-'}.",
     ]
     if choice.gate_agreement is not None:
         gated = ", ".join(f"{b}-bit {100 * a:.2f} %" for b, a in choice.gate_agreement.items())
         lines.append(
-            f"   Gate checked at {choice.gate_threshold:g} nats along calibration episodes of the "
-            f"Python gate: {gated}."
+            f"   The gate, checked at {choice.gate_threshold:g} nats along {choice.gate_episodes} "
+            f"episodes of the Python gate, agrees with it on: {gated} of the steps."
         )
     return "\n".join(lines)
 

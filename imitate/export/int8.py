@@ -706,6 +706,9 @@ class WidthChoice:
     agreement: dict[int, float]
     gate_agreement: dict[int, float] | None = None
     gate_threshold: float | None = None
+    gate_episodes: int = 0
+    auto: bool = True
+    """False: one width given (``--activation-bits 8|16 --js-gate``), checked, not chosen."""
 
     def as_dict(self) -> dict[str, object]:
         """JSON form (the export's result and header comment)."""
@@ -718,6 +721,8 @@ class WidthChoice:
             if self.gate_agreement is None
             else {str(k): v for k, v in self.gate_agreement.items()},
             "gate_threshold": self.gate_threshold,
+            "gate_episodes": self.gate_episodes,
+            "auto": self.auto,
         }
 
 
@@ -770,6 +775,7 @@ def choose_bits(
     agreement: dict[int, float] = {}
     gate_agreement: dict[int, float] | None = None if gate is None else {}
     threshold = None if gate is None else gate.threshold
+    n_episodes = 0 if gate is None else len(gate.episode_starts)
     for bits in widths:
         agreement[bits] = heldout_agreement(policy, calibration, bits, input_bits)
         if gate is not None and gate_agreement is not None:
@@ -787,7 +793,8 @@ def choose_bits(
             if bits != widths[0]:
                 why += f" ({widths[0]}-bit: {_misses(agreement, gate_agreement, widths[0])})"
             return WidthChoice(bits, f"{why}, target {100 * min_parity:.2f} %", min_parity,
-                               agreement, gate_agreement, threshold)  # fmt: skip
+                               agreement, gate_agreement, threshold, n_episodes,
+                               len(widths) > 1)  # fmt: skip
     if gate_agreement is not None:
         measured = " / ".join(
             f"{100 * a:.2f} % ({b}-bit hidden units)" for b, a in gate_agreement.items()
@@ -795,7 +802,7 @@ def choose_bits(
         plain = " / ".join(f"{100 * a:.2f} %" for a in agreement.values())
         raise GateRefused(
             f"the int8 JS gate agrees with the Python gate on {measured} of the steps of "
-            f"{len(gate.episode_starts) if gate else 0} calibration episodes (ungated: {plain} "
+            f"{n_episodes} calibration episodes (ungated: {plain} "
             f"on held-out states), below --min-parity {min_parity:g}: export without "
             "--js-gate, or use the float32 C export's gate, or fine-tune the student first "
             "(imitate distill --qat --qat-activation-bits 16, then --activation-bits 16)"
@@ -806,7 +813,7 @@ def choose_bits(
         f"{bits}-bit hidden units, {100 * agreement[bits]:.2f} % agreement on held-out "
         f"calibration states: below the target {100 * min_parity:.2f} %, the best of "
         f"({', '.join(f'{b}-bit {100 * a:.2f} %' for b, a in agreement.items())})",
-        min_parity, agreement, gate_agreement, threshold,
+        min_parity, agreement, gate_agreement, threshold, n_episodes, len(widths) > 1,
     )  # fmt: skip
 
 
