@@ -392,6 +392,10 @@ def table(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        if "refused" in r:  # the gate refused by the export: no build
+            name = f"{r['env'].split('-')[0]} {STUDENTS[r['env']]} {r['activation']}"
+            lines.append(f"| {name} | {r['variant']} | refused: {r['refused']} |")
+            continue
         growth = r["growth"]
         lines.append(
             f"| {r['env'].split('-')[0]} {r['hidden']} {r['activation']} | {r['variant']} | "
