@@ -334,7 +334,7 @@ class ExportCommand:
     """C int8 only: the action agreement 'auto' and --js-gate require (0-1]."""
     js_gate: Annotated[float | None, DefaultInDoc] = None
     """C int8 only: carry the integer JS gate, checked at this threshold (nats) against the
-    Python gate along --episodes of its own; refused (exit 2) when no width reaches
+    Python gate along --gate-episodes of its own; refused (exit 2) when no width reaches
     --min-parity. Default: no gate (the float32 C export always carries its exact one)."""
     gate_episodes: int = 30
     """C int8 with --js-gate: episodes of the Python gate the int8 gate is checked along (a

@@ -407,11 +407,14 @@ def int8_gate_episodes(
     (:class:`GateEpisodes`)."""
     from imitate.collect import collect
     from imitate.export.int8 import GateEpisodes
-    from imitate.policy import JSGatedPolicy
+    from imitate.policy import JSGatedPolicy, MLPPolicy
+    from imitate.spaces import CategoricalHead
 
+    if not (isinstance(policy, MLPPolicy) and isinstance(policy.head, CategoricalHead)):
+        raise ImitateError("--js-gate needs an MLP policy with Discrete actions")
     if not 0.0 <= threshold < math.log(2.0):
         raise ImitateError(f"--js-gate must be in [0, ln 2) nats, got {threshold}")
-    data = collect(JSGatedPolicy.wrap(policy, threshold), env, episodes, seed)  # type: ignore[arg-type]
+    data = collect(JSGatedPolicy.wrap(policy, threshold), env, episodes, seed)
     return GateEpisodes(data.obs, data.actions, data.episode_starts, threshold)
 
 
