@@ -67,6 +67,7 @@ def ours(policy: EncodedPolicy, demos: Any, args: Any) -> float:
         optim=OptimConfig(lr=args.lr, batch_size=args.batch_size, max_steps=args.steps),
         early_stop=EarlyStopConfig(eval_every=args.steps, holdout_fraction=0.02),
         trainer="torch",
+        cnn_precision=args.cnn_precision,
     )
     start = time.perf_counter()
     _, history = train_bc(demos, config, policy=policy)
@@ -81,6 +82,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cnn", default="nature", choices=["nature", "tiny"])
+    parser.add_argument("--cnn-precision", default="auto", choices=["auto", "float32", "bfloat16"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     demos = collect(resolve_expert("zoo", ENV), ENV, args.episodes, seed=0)
