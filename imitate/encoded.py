@@ -32,9 +32,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from imitate import runtime
+from imitate import fastcnn, runtime
 from imitate.configs import CnnPrecision, PolicyConfig
-from imitate.encoders import EncoderConfig, ObsEncoder, encoder_for_space, encoder_from_json
+from imitate.encoders import (
+    EncoderConfig,
+    ImageEncoder,
+    ObsEncoder,
+    encoder_for_space,
+    encoder_from_json,
+)
 from imitate.errors import CheckpointError, UnsupportedSpaceError
 from imitate.observations import ObsBatch, canonical_space, obs_space_from_json, obs_space_to_json
 from imitate.runtime import NumpyLayers
@@ -198,14 +204,14 @@ class IndexedNet(nn.Module):
         self, policy: EncodedPolicy, obs: ObsBatch, cnn_precision: CnnPrecision | None = None
     ) -> None:
         super().__init__()
-        from imitate import fastcnn
-
         self.policy = policy
         self.obs = obs
         self.fast: fastcnn.PixelTrainingForward | None = None
-        if cnn_precision is not None and fastcnn.applies(policy.encoder):
+        encoder = policy.encoder
+        pixels = isinstance(encoder, ImageEncoder) and fastcnn.applies(encoder)
+        if cnn_precision is not None and isinstance(encoder, ImageEncoder) and pixels:
             precision = fastcnn.resolve_precision(cnn_precision)
-            self.fast = fastcnn.PixelTrainingForward(policy.encoder, obs, precision)  # type: ignore[arg-type]
+            self.fast = fastcnn.PixelTrainingForward(encoder, np.asarray(obs), precision)
 
     @property
     def precision(self) -> str:
