@@ -64,6 +64,7 @@ class PolicyConfig:
 
 
 TrainerChoice = Literal["auto", "torch", "numpy"]
+CnnPrecision = Literal["auto", "float32", "bfloat16"]
 """Which trainer fits a BC policy (see :mod:`imitate.training`)."""
 
 _FLAT = arg(name="")
@@ -210,9 +211,19 @@ class BCConfig:
     """'torch': the reference trainer (autograd, any head and loss); 'numpy': the
     hand-written fast path (plain CE on Discrete actions, tanh/relu MLP; an error otherwise);
     'auto': numpy where it applies, else torch. The choice is recorded in the history."""
+    cnn_precision: CnnPrecision = "auto"
+    """Arithmetic of a pixel CNN's convolutions and dense layer in the torch trainer's
+    gradient steps (weights, gradients, Adam and the loss stay float32; evaluations use
+    float32): 'bfloat16' or 'float32'; 'auto': bfloat16 on CPUs with native bf16
+    (AVX512-BF16/AMX), else float32. See imitate.fastcnn. Recorded in the history."""
 
     def __post_init__(self) -> None:
         validate.seed("seed", self.seed)
+        if self.cnn_precision not in get_args(CnnPrecision):
+            choices = ", ".join(get_args(CnnPrecision))
+            raise validate.ValueCheckError(
+                f"--cnn-precision must be one of {choices}, got {self.cnn_precision!r}"
+            )
         if self.trainer not in get_args(TrainerChoice):
             choices = ", ".join(get_args(TrainerChoice))
             raise validate.ValueCheckError(
