@@ -561,8 +561,19 @@ def horizon_scaling(
     return HorizonScaling(hs, costs, slope, intercept, ci, cost, share)
 
 
-def disagreement_along(expert: Policy, clone: Policy, clone_obs: np.ndarray) -> np.ndarray:
-    """``[E, T]`` per-step disagreement on the clone's own states ``[E, T, obs]`` (NaN: ended)."""
+def disagreement_along(
+    expert: Policy, clone: Policy, clone_obs: np.ndarray | Dataset
+) -> np.ndarray:
+    """``[E, T]`` per-step disagreement on the clone's own states, NaN once an episode ended.
+
+    ``clone_obs``: the clone's rollouts as a Dataset (any observation space: Dict, Tuple,
+    Text, images; with a privileged expert, its labels recorded as the data's actions, as
+    :func:`paired_rollouts` records them), or flat Box states padded ``[E, T, obs]`` (NaN
+    after each episode's end, as :attr:`PairedRollouts.clone_obs`)."""
+    if isinstance(clone_obs, Dataset):
+        labels = expert_labels(expert, clone_obs, privileged_recorded=True)
+        ours = np.asarray(clone.act(clone_obs.obs))
+        return episodes_padded(clone_obs, values=_disagreement_of(ours, labels))
     n_episodes, horizon = clone_obs.shape[:2]
     flat = clone_obs.reshape(n_episodes * horizon, -1)
     alive = ~np.isnan(flat).any(axis=1)

@@ -18,7 +18,7 @@ from envs.pixel_cartpole import PixelCartPoleExpert
 from imitate import BCConfig, collect, save_policy, train_bc
 from imitate.configs import OptimConfig
 from imitate.distill import state_drift
-from imitate.drift import analyse_drift, paired_rollouts
+from imitate.drift import analyse_drift, disagreement_along, paired_rollouts
 from imitate.drift_space import DriftSpaceError, check_drift_space, drift_space, replay_states
 from imitate.encoded import EncodedPolicy
 from imitate.environments import env_spec
@@ -186,6 +186,44 @@ def test_image_without_state_uses_the_clone_encoder_and_fails_early_without_one(
     with pytest.raises(DriftSpaceError, match="image"):
         drift_space(data, env=None, clones={"left": AlwaysLeft()})
     check_drift_space(data.meta.spaces()[0], PIXELS, {"left": AlwaysLeft()})  # env has a state
+
+
+def test_disagreement_along_takes_a_dataset_of_any_observation_space() -> None:
+    expert: Any = envs.EXPERTS[DICT]()
+    demos = collect(expert, DICT, 4, seed=0)
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=30)))
+    analysis = analyse_drift(DICT, expert, {"bc": policy}, 3, horizons=(10, 20))
+    data = analysis.pairs["bc"].clone_data
+    assert data is not None and isinstance(data.obs, dict)
+    along = disagreement_along(expert, policy, data)  # Dict observations
+    assert along.shape == (3, int(data.episode_lengths.max()))
+    by_hand = (policy.act(data.obs) != expert.act(data.obs)).astype(np.float64)
+    np.testing.assert_array_equal(
+        along[0, : data.episode_lengths[0]], by_hand[: data.episode_ends[0]]
+    )
+    np.testing.assert_array_equal(along, analysis.disagreement["bc"][:, : along.shape[1]])
+    # a privileged expert: its labels recorded while the clone drove
+    pixels = analyse_drift(
+        PIXELS, PixelCartPoleExpert(), {"left": AlwaysLeft()}, 2, horizons=(10, 20)
+    )
+    left = pixels.pairs["left"].clone_data
+    assert left is not None
+    np.testing.assert_array_equal(
+        disagreement_along(PixelCartPoleExpert(), AlwaysLeft(), left),
+        pixels.disagreement["left"][:, : int(left.episode_lengths.max())],
+    )
+    # flat Box: the Dataset and the padded states give the same numbers
+    from agents.heuristics import CartPoleExpert
+
+    pair = paired_rollouts(CartPoleExpert(), AlwaysLeft(), "CartPole-v1", 2)
+    assert pair.clone_data is not None
+    ours = disagreement_along(CartPoleExpert(), AlwaysLeft(), pair.clone_data)
+    padded = disagreement_along(CartPoleExpert(), AlwaysLeft(), pair.clone_obs)
+    np.testing.assert_array_equal(padded[:, : ours.shape[1]], ours)
+    assert (
+        np.isnan(padded[:, ours.shape[1] :]).all()
+        and np.isnan(ours[0, pair.clone_data.episode_lengths[0] :]).all()
+    )
 
 
 def test_drift_command_on_a_dict_env(capsys, tmp_path: Path) -> None:
