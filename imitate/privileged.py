@@ -274,25 +274,20 @@ class OnEntry:
         return np.asarray(self.policy.logits(obs[self.key]))  # type: ignore[attr-defined]
 
 
-def on_both_views(policy: Policy) -> Policy:
-    """``policy`` (on the env's observations) acting on :class:`PrivilegedObservation`'s
-    observations: a privileged expert as it is (it acts on the envs), a mixture with its
-    learner on the student's entry (the same mixture otherwise: its coin stream goes on),
-    any other policy on the student's entry (:class:`OnEntry`)."""
+def both_views(policy: Policy, env: EnvLike, attribute: str = "state") -> tuple[Policy, EnvSpec]:
+    """What to collect to record both views of every state: ``env``'s spec with
+    :class:`PrivilegedObservation` (:func:`privileged_spec`) and ``policy`` (on the env's
+    observations) on its observations: a privileged expert as it is (it acts on the envs), a
+    mixture with its learner on the student's entry (the same mixture otherwise: its coin
+    stream goes on), any other policy on the student's entry (:class:`OnEntry`). Split the
+    rollout with :func:`student_view` and :func:`teacher_view`."""
+    driver: Policy = OnEntry(policy, STUDENT_KEY)
     if isinstance(policy, PrivilegedMixture):
         learner = OnEntry(policy.learner, STUDENT_KEY)
-        return PrivilegedMixture(policy.expert, learner, policy.beta, policy.rng)
-    if is_privileged(policy):
-        return policy
-    return OnEntry(policy, STUDENT_KEY)
-
-
-def both_views(policy: Policy, env: EnvLike, attribute: str = "state") -> tuple[Policy, EnvSpec]:
-    """What to collect to record both views of every state: ``(policy on the recording's
-    observations, env's spec with the wrapper)`` (:func:`on_both_views`,
-    :func:`privileged_spec`); split the rollout with :func:`student_view` and
-    :func:`teacher_view`."""
-    return on_both_views(policy), privileged_spec(env, attribute)
+        driver = PrivilegedMixture(policy.expert, learner, policy.beta, policy.rng)
+    elif is_privileged(policy):
+        driver = policy
+    return driver, privileged_spec(env, attribute)
 
 
 def student_view(data: Dataset, env: EnvLike) -> Dataset:
