@@ -52,10 +52,21 @@ class PolicyConfig:
     film: bool = False
     """Dict observations with a symbolic grid and a Text entry (BabyAI): the grid's
     convolutions conditioned on the text (FiLM; needs ``grid=embedding``)."""
+    film_embedding: bool = False
+    """With ``film``: the grid's summed cell embeddings conditioned on the text too
+    (``imitate.encoders.EncoderConfig.film_embedding``)."""
+    grid_channels: tuple[int, ...] = (32, 64)
+    """Symbolic grids with ``grid=embedding``: the 3x3 convolutions' output channels."""
+    grid_embedding: int = 32
+    """Symbolic grids with ``grid=embedding``: the embedding width per cell."""
 
     def __post_init__(self) -> None:
         validate.widths("policy.hidden", self.hidden)
         validate.count("image_features", self.image_features)
+        validate.widths("policy.grid_channels", self.grid_channels)
+        validate.count("grid_embedding", self.grid_embedding)
+        if self.film_embedding and not self.film:
+            raise validate.ValueCheckError("--policy.film-embedding needs --policy.film")
         if self.activation not in get_args(Activation):
             choices = ", ".join(get_args(Activation))
             raise validate.ValueCheckError(
