@@ -115,6 +115,9 @@ class BCHistory:
     n_train: int = 0
     n_holdout: int = 0
     trainer: str = ""
+    cnn_precision: str | None = None
+    """Arithmetic of a pixel CNN's training forward ('float32', 'bfloat16'; see
+    imitate.fastcnn); None without a pixel CNN."""
 
     def __repr__(self) -> str:
         final = self.final
@@ -141,6 +144,7 @@ class BCHistory:
             "n_train": self.n_train,
             "n_holdout": self.n_holdout,
             "trainer": self.trainer,
+            **({} if self.cnn_precision is None else {"cnn_precision": self.cnn_precision}),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -195,7 +199,7 @@ def train_bc(
         # strings is no tensor); the trainer's rows are row indices, the net gathers them.
         _check_encoded_loss(config.loss, obs_space)
         obs = torch.arange(len(dataset))
-        net = IndexedNet(policy, dataset.obs)
+        net = IndexedNet(policy, dataset.obs, config.cnn_precision)
     else:
         # Normalisation is a fixed affine map during training: apply it once to the whole
         # dataset and train ``policy.net`` on normalised inputs (4 fewer ops per step).
@@ -223,6 +227,8 @@ def train_bc(
     n_train = len(train_idx)
     batch_size = min(optim.batch_size, n_train)
     history = BCHistory(n_train=n_train, n_holdout=len(holdout_idx), trainer=trainer.name)
+    if isinstance(net, IndexedNet) and net.fast is not None:
+        history.cnn_precision = net.precision
     best_nll, best_state, stale = math.inf, copy.deepcopy(policy.state_dict()), 0
     cursor = n_train  # forces a shuffle before the first batch
     steps: list[training.StepMetrics] = []  # since the last evaluation

@@ -32,9 +32,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from imitate import runtime
-from imitate.configs import PolicyConfig
-from imitate.encoders import EncoderConfig, ObsEncoder, encoder_for_space, encoder_from_json
+from imitate import fastcnn, runtime
+from imitate.configs import CnnPrecision, PolicyConfig
+from imitate.encoders import (
+    EncoderConfig,
+    ImageEncoder,
+    ObsEncoder,
+    encoder_for_space,
+    encoder_from_json,
+)
 from imitate.errors import CheckpointError, UnsupportedSpaceError
 from imitate.observations import ObsBatch, canonical_space, obs_space_from_json, obs_space_to_json
 from imitate.runtime import NumpyLayers
@@ -188,16 +194,35 @@ class IndexedNet(nn.Module):
     Trainers written for vector observations hold a tensor of (normalised) rows and call
     ``net(rows[batch])``; handing them ``torch.arange(N)`` as the rows and this module as
     the net trains an encoded policy with the same loop, the observations staying in
-    their storage dtypes (uint8 images are not widened to float32 for the whole set)."""
+    their storage dtypes (uint8 images are not widened to float32 for the whole set).
 
-    def __init__(self, policy: EncodedPolicy, obs: ObsBatch) -> None:
+    For a pixel CNN (:func:`imitate.fastcnn.applies`), steps taken with gradients go
+    through :class:`imitate.fastcnn.PixelTrainingForward` in ``cnn_precision`` (None: never);
+    forwards without gradients (held-out evaluations) through the policy's own."""
+
+    def __init__(
+        self, policy: EncodedPolicy, obs: ObsBatch, cnn_precision: CnnPrecision | None = None
+    ) -> None:
         super().__init__()
         self.policy = policy
         self.obs = obs
+        self.fast: fastcnn.PixelTrainingForward | None = None
+        encoder = policy.encoder
+        pixels = isinstance(encoder, ImageEncoder) and fastcnn.applies(encoder)
+        if cnn_precision is not None and isinstance(encoder, ImageEncoder) and pixels:
+            precision = fastcnn.resolve_precision(cnn_precision)
+            self.fast = fastcnn.PixelTrainingForward(encoder, np.asarray(obs), precision)
+
+    @property
+    def precision(self) -> str:
+        """The training forward's arithmetic: 'bfloat16' or 'float32'."""
+        return "float32" if self.fast is None else str(self.fast.dtype).removeprefix("torch.")
 
     def forward(self, index: Tensor) -> Tensor:
         from imitate.observations import take
 
+        if self.fast is not None and torch.is_grad_enabled():
+            return self.policy.net(self.fast(index))
         rows = take(self.obs, index.detach().cpu().numpy())
         return self.policy.outputs(rows)
 
