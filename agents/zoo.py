@@ -323,21 +323,6 @@ def ships_actor_only(spec: ZooSpec) -> bool:
     return spec.algo in ("ppo", "sac") and spec.env_id in MUJOCO
 
 
-def _snapshot_callback(every: int, folder: Path) -> Any:
-    """An SB3 callback saving the model as ``<folder>/<steps>.zip`` every ``every`` steps
-    (with the optimisers: a snapshot is a training state, not a shipped expert)."""
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    class Snapshots(BaseCallback):
-        def _on_step(self) -> bool:
-            if self.num_timesteps % every == 0:
-                self.model.save(folder / f"{self.num_timesteps}.zip")
-            return True
-
-    folder.mkdir(parents=True, exist_ok=True)
-    return Snapshots()
-
-
 def train_expert(
     env_id: str,
     seed: int,
@@ -347,22 +332,35 @@ def train_expert(
     spec: ZooSpec | None = None,
     snapshot_every: int = 0,
     snapshots: Path | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train ``env_id``'s zoo expert (or ``spec``'s), save the zip to ``out``; returns its
     manifest entry. ``snapshot_every`` steps, the training state is saved into
-    ``snapshots`` (see :func:`record_snapshot`)."""
+    ``snapshots`` (see :func:`record_snapshot`); ``resume`` continues from the newest one
+    there (:mod:`agents.training_state`) up to ``n_timesteps`` in all."""
     from stable_baselines3.common.vec_env import VecNormalize
+
+    from agents import training_state
 
     spec = spec or zoo_spec(env_id)
     steps = n_timesteps or spec.n_timesteps
+    if (snapshot_every or resume) and snapshots is None:
+        raise ImitateError("snapshots and resume need the snapshot folder (snapshots)")
     model, venv = build_model(spec, seed)
+    done = training_state.resume(model, snapshots, seed) if resume and snapshots else 0
+    if done >= steps:
+        venv.close()
+        raise ImitateError(f"{snapshots}: the newest snapshot is at {done} of {steps} steps")
     callback = None
-    if snapshot_every:
-        if snapshots is None:
-            raise ImitateError("snapshot_every needs the folder to write them (snapshots)")
-        callback = _snapshot_callback(snapshot_every, snapshots)
+    if snapshot_every and snapshots is not None:
+        callback = training_state.snapshot_callback(snapshot_every, snapshots)
     start = time.perf_counter()
-    model.learn(total_timesteps=steps, progress_bar=progress, callback=callback)
+    model.learn(
+        total_timesteps=steps - done,
+        progress_bar=progress,
+        callback=callback,
+        reset_num_timesteps=not resume,
+    )
     wall_time = time.perf_counter() - start
     out.parent.mkdir(parents=True, exist_ok=True)
     strip_optimizer_state(model)
@@ -370,6 +368,8 @@ def train_expert(
     if ships_actor_only(spec):
         strip_to_actor(out)
     entry = _entry(spec, out, seed, steps, wall_time)
+    if resume and snapshots is not None:
+        entry["resumed"] = training_state.read_lineage(snapshots)
     if isinstance(venv, VecNormalize):
         obs_rms: Any = venv.obs_rms
         entry["obs_norm"] = {
@@ -399,6 +399,16 @@ def _entry(
     }
 
 
+@dataclass(frozen=True)
+class Snapshots:
+    """Where a training run saves its state (``folder``, every ``every`` steps) and
+    whether it continues from the newest one there (:mod:`agents.training_state`)."""
+
+    folder: Path | None = None
+    every: int = 25_000
+    resume: bool = False
+
+
 def train_and_record(
     env_id: str,
     seed: int = 0,
@@ -406,6 +416,7 @@ def train_and_record(
     n_timesteps: int | None = None,
     ship: bool = False,
     progress: bool = False,
+    snapshots: Snapshots = Snapshots(),
 ) -> dict[str, Any]:
     """Train ``env_id``'s zoo expert into ``out`` (with ``ship``: agents/pretrained/),
     evaluate it (:data:`~imitate.constants.EXPERT_EVAL_EPISODES` episodes, reset seeds
@@ -416,7 +427,10 @@ def train_and_record(
         out = expert_file(env_id)
     if out is None:
         raise ImitateError("give the zip to write (out), or ship=True")
-    entry = train_expert(env_id, seed, out, n_timesteps, progress)
+    every = snapshots.every if snapshots.folder is not None else 0
+    entry = train_expert(
+        env_id, seed, out, n_timesteps, progress, None, every, snapshots.folder, snapshots.resume
+    )
     return _evaluate_and_record(entry, out, n_timesteps, ship)
 
 
@@ -456,6 +470,7 @@ def _evaluate_and_record(
 # Fields of an SB3 zip's ``data`` that change as it trains (or are RNG states, such as the
 # seeded spaces): everything else must equal the freshly built model's for a snapshot
 # to count as the zoo expert's training (record_snapshot).
+LEARNING_STARTS = frozenset({"learning_starts"})
 PROGRESS_FIELDS = frozenset(
     {
         "num_timesteps", "_total_timesteps", "_num_timesteps_at_start", "start_time",
@@ -504,6 +519,21 @@ def snapshot_timesteps(
     that step's gradient update (SB3 trains after collecting), so its weights are those
     of ``learn(N - 1)``: ``_n_updates + learning_starts`` in general (tested).
     """
+    data = _checked_snapshot(env_id, snapshot, seed, steps, spec)
+    updates = int(data["_n_updates"])
+    return updates + int(data["learning_starts"]), updates
+
+
+def _checked_snapshot(
+    env_id: str,
+    snapshot: Path,
+    seed: int,
+    steps: int,
+    spec: ZooSpec | None,
+    ignore: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """``snapshot``'s data after checking it is ``spec``'s SAC model built as
+    :func:`build_model` builds it (fields in ``ignore`` aside) with ``seed`` at ``steps``."""
     spec = spec or zoo_spec(env_id)
     if spec.algo != "sac" or spec.normalize:
         raise ImitateError(
@@ -521,7 +551,7 @@ def snapshot_timesteps(
     venv.close()
     differ = sorted(
         key
-        for key in (fresh.keys() | data.keys()) - PROGRESS_FIELDS
+        for key in (fresh.keys() | data.keys()) - PROGRESS_FIELDS - ignore
         if _comparable(fresh.get(key)) != _comparable(data.get(key))
     )
     if differ:
@@ -531,8 +561,7 @@ def snapshot_timesteps(
         )
     if data.get("gradient_steps") != 1 or not isinstance(data.get("_n_updates"), int):
         raise ImitateError(f"{snapshot}: not one gradient step per environment step")
-    updates = int(data["_n_updates"])
-    return updates + int(data["learning_starts"]), updates
+    return data
 
 
 def record_snapshot(
@@ -551,11 +580,31 @@ def record_snapshot(
     episodes, recorded with the ``imitate expert train`` command that reproduces its
     weights (:func:`snapshot_timesteps`) and a ``snapshot`` field saying where it came
     from (``source``: the run; ``wall_time_s``: its training time up to the snapshot).
-    ``spec``: another entry than the live one (not with ``ship``)."""
+    ``spec``: another entry than the live one (not with ``ship``). A snapshot of a resumed
+    run (:mod:`agents.training_state`) has no such command: it ships with the run's
+    lineage (where it was resumed, whether the replay buffer was restored)."""
     import shutil
 
+    from agents.training_state import resumes_before
+
     spec = spec or zoo_spec(env_id)
-    timesteps, updates = snapshot_timesteps(env_id, snapshot, seed, steps, spec)
+    resumes = resumes_before(snapshot.parent, steps)
+    if resumes:  # a resume without its buffer moves learning_starts past the resume point
+        data = _checked_snapshot(env_id, snapshot, seed, steps, spec, LEARNING_STARTS)
+        timesteps, updates = steps, int(data["_n_updates"])
+        at = ", ".join(str(r["resumed_at"]) for r in resumes)
+        equals = (
+            f"a run of {steps} steps resumed from its snapshots at step {at} (imitate "
+            f"expert train --env {env_id} --seed {seed} --timesteps N --snapshots DIR "
+            "--resume): not bit-reproducible, the environments and random generators "
+            "restart at each resume"
+        )
+    else:
+        timesteps, updates = snapshot_timesteps(env_id, snapshot, seed, steps, spec)
+        equals = (
+            f"the weights of --timesteps {timesteps} (saved before step {steps}'s "
+            "gradient update; SAC's constant learning rate: a snapshot is a shorter run)"
+        )
     if ship:
         if spec != ZOO.get(env_id):
             raise ImitateError(f"{env_id}: ship a snapshot of the live zoo entry only")
@@ -578,8 +627,8 @@ def record_snapshot(
         "num_timesteps": steps,
         "gradient_steps": updates,
         "source": source,
-        "equals": f"the weights of --timesteps {timesteps} (saved before step {steps}'s "
-        "gradient update; SAC's constant learning rate: a snapshot is a shorter run)",
+        "equals": equals,
+        "resumed": resumes,
     }
     return _evaluate_and_record(entry, out, timesteps, ship)
 

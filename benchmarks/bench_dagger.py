@@ -18,9 +18,10 @@ apart from the seeds 10000 + i DAgger uses to pick its best round.
 
     python -m benchmarks.bench_dagger               # the label study
     python -m benchmarks.bench_dagger warm-start    # the warm-start study
-    python -m benchmarks.bench_dagger defaults [ENV ...] [--seeds N]   # defaults vs BC
+    python -m benchmarks.bench_dagger defaults [ENV ...] [--seeds N] [--refit|--no-refit]
     python -m benchmarks.bench_dagger rounds ENV 0,1,2 bc|short   # every round's learner scored
     python -m benchmarks.bench_dagger refit ENV 0,1   # BC's training on DAgger's aggregate
+    python -m benchmarks.bench_dagger spread ENV SEED N   # refit and BC over N training seeds
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def dagger_until(env_id: str, target: float, seed: int, gate: str) -> dict[str, 
         seed=seed,
         whole_episodes=False,  # this study's rounds are cut at the step budget
         patience=None,
+        final_refit=False,
     )
     _, history = dagger(env_id, load_zoo_teacher(env_id), config)
     last = history.records[-1]
@@ -99,6 +101,7 @@ def gated_vs_plain(env_id: str, seed: int) -> dict[str, float]:
             whole_episodes=False,
             patience=None,
             bc=short_round_bc(),  # the round training this study was measured with
+            final_refit=False,
         )
         learner, history = dagger(env_id, load_zoo_teacher(env_id), config)
         out[f"{gate}_labels"] = history.expert_labels
@@ -124,6 +127,7 @@ def warm_vs_fresh() -> list[dict[str, float]]:
                 whole_episodes=False,
                 whole_first_round=False,
                 patience=None,
+                final_refit=False,
             )
             learner, history = dagger(env_id, expert, config)
             result = evaluate(learner, env_id, 50, 10_000)
@@ -140,12 +144,25 @@ DEFAULTS_ENVS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3"
 SCORE_SEED = 20_000
 
 
-def defaults_vs_bc(env_id: str, seed: int) -> dict[str, float]:
-    """One seed of DAgger with defaults and BC with the same number of labels."""
+def defaults_vs_bc(env_id: str, seed: int, refit: bool | None = None) -> dict[str, Any]:
+    """One seed of DAgger with defaults and BC with the same number of labels. ``refit``
+    overrides ``final_refit``; with the refit on, the learner the rounds alone would return
+    (the best evaluated round) is scored too (``rounds_return``), from the run folder."""
+    import tempfile
+    from pathlib import Path
+
+    from imitate.policy import load_policy
+
     expert = load_zoo_teacher(env_id)
-    start = time.perf_counter()
-    learner, history = dagger(env_id, expert, DAggerConfig(seed=seed))
-    dagger_wall = time.perf_counter() - start
+    config = DAggerConfig(seed=seed)
+    if refit is not None:
+        config = replace(config, final_refit=refit)
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        learner, history = dagger(env_id, expert, config, run_dir=folder)
+        dagger_wall = time.perf_counter() - start
+        best = history.best_round if history.best_round is not None else len(history.rounds) - 1
+        rounds_learner = load_policy(Path(folder) / f"round_{best:03d}" / "policy.pt")
     labels = history.expert_labels
     scored = evaluate(learner, env_id, 50, SCORE_SEED)
     demos = collect(expert, env_id, 10**9, seed, max_steps=labels)
@@ -155,7 +172,7 @@ def defaults_vs_bc(env_id: str, seed: int) -> dict[str, float]:
     )
     bc_wall = time.perf_counter() - start
     bc_scored = evaluate(bc, env_id, 50, SCORE_SEED)
-    return {
+    row: dict[str, Any] = {
         "seed": seed,
         "labels": labels,
         "rounds": len(history.records),
@@ -166,6 +183,12 @@ def defaults_vs_bc(env_id: str, seed: int) -> dict[str, float]:
         "dagger_wall_time_s": dagger_wall,
         "bc_wall_time_s": bc_wall,
     }
+    if history.refit is not None:
+        row["rounds_return"] = evaluate(rounds_learner, env_id, 50, SCORE_SEED).mean_return
+        row["refit_selection_return"] = history.refit.learner_return
+        row["rounds_selection_return"] = history.rounds[best].learner_return
+        row["refit_wall_time_s"] = history.refit.wall_time_s - history.rounds[-1].wall_time_s
+    return row
 
 
 def rounds_scored(env_id: str, seed: int, round_bc: str) -> dict[str, Any]:
@@ -177,7 +200,7 @@ def rounds_scored(env_id: str, seed: int, round_bc: str) -> dict[str, Any]:
 
     from imitate.policy import load_policy
 
-    config = DAggerConfig(seed=seed, patience=None)
+    config = DAggerConfig(seed=seed, patience=None, final_refit=False)
     if round_bc == "bc":
         config = replace(config, bc=BCConfig())
     rows = []
@@ -207,7 +230,10 @@ def refit_aggregate(env_id: str, seed: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as folder:
         learner, history = dagger(
-            env_id, load_zoo_teacher(env_id), DAggerConfig(seed=seed, patience=None), run_dir=folder
+            env_id,
+            load_zoo_teacher(env_id),
+            DAggerConfig(seed=seed, patience=None, final_refit=False),
+            run_dir=folder,
         )
         rounds = [
             load_dataset(Path(folder) / f"round_{k:03d}" / "labels.npz")
@@ -232,23 +258,59 @@ def refit_aggregate(env_id: str, seed: int) -> dict[str, Any]:
     return out
 
 
+def training_spread(env_id: str, seed: int, trainings: int) -> dict[str, Any]:
+    """How much a learner's score moves with its training seed alone: on one default run's
+    aggregate (every round run), the final refit's training with ``trainings`` seeds, and BC
+    on the same number of expert labels with as many seeds; 50 score episodes each."""
+    import tempfile
+    from pathlib import Path
+
+    from imitate.configs import refit_training
+    from imitate.data import concatenate, load_dataset
+
+    expert = load_zoo_teacher(env_id)
+    config = DAggerConfig(seed=seed, patience=None, final_refit=False)
+    with tempfile.TemporaryDirectory() as folder:
+        _, history = dagger(env_id, expert, config, run_dir=folder)
+        aggregate = concatenate(
+            [
+                load_dataset(Path(folder) / f"round_{k:03d}" / "labels.npz")
+                for k in range(len(history.rounds))
+            ]
+        )
+    labels = history.expert_labels
+    demos = collect(expert, env_id, 10**9, seed, max_steps=labels)
+    demos = demos.select_transitions(np.arange(min(labels, len(demos))))
+    out: dict[str, Any] = {"seed": seed, "labels": labels, "refit": [], "bc": []}
+    for k in range(trainings):
+        refit, _ = train_bc(aggregate, replace(refit_training(config.bc), seed=k))
+        bc, _ = train_bc(demos, BCConfig(seed=k))
+        out["refit"].append(evaluate(refit, env_id, 50, SCORE_SEED).mean_return)
+        out["bc"].append(evaluate(bc, env_id, 50, SCORE_SEED).mean_return)
+        print(env_id, seed, k, out["refit"][-1], out["bc"][-1], flush=True)
+    return out
+
+
 def run_defaults(argv: list[str]) -> None:
-    seeds = 5
+    seeds, refit, tag = 5, None, ""
     if "--seeds" in argv:
         at = argv.index("--seeds")
         seeds = int(argv[at + 1])
         argv = argv[:at] + argv[at + 2 :]
+    for flag, value in (("--refit", True), ("--no-refit", False)):
+        if flag in argv:
+            argv, refit = [a for a in argv if a != flag], value
+            tag = "_" + flag[2:].replace("-", "_")
     env_ids = tuple(argv) or DEFAULTS_ENVS
     results: dict[str, Any] = {}
     for env_id in env_ids:
         rows = []
         for seed in range(seeds):
-            rows.append(defaults_vs_bc(env_id, seed))
+            rows.append(defaults_vs_bc(env_id, seed, refit))
             print(env_id, rows[-1], flush=True)
-        summary = {
-            key: float(np.mean([r[key] for r in rows]))
-            for key in ("labels", "dagger_return", "bc_return", "rounds")
-        }
+        keys = ["labels", "dagger_return", "bc_return", "rounds", "dagger_wall_time_s"]
+        keys += ["rounds_return", "refit_wall_time_s"] if "rounds_return" in rows[0] else []
+        summary = {key: float(np.mean([r[key] for r in rows])) for key in keys}
         summary["dagger_minus_bc_se"] = (
             float(
                 np.std([r["dagger_return"] - r["bc_return"] for r in rows], ddof=1)
@@ -260,10 +322,14 @@ def run_defaults(argv: list[str]) -> None:
         results[env_id] = {"rows": rows, "mean": summary}
         print(env_id, summary, flush=True)
         emit(
-            f"bench_dagger_defaults_{env_id}",
+            f"bench_dagger_defaults{tag}_{env_id}",
             {"seeds": seeds, "score_seed": SCORE_SEED, **results[env_id]},
         )
-    emit("bench_dagger_defaults", {"seeds": seeds, "score_seed": SCORE_SEED, "envs": results})
+    if len(env_ids) > 1:
+        emit(
+            f"bench_dagger_defaults{tag}",
+            {"seeds": seeds, "score_seed": SCORE_SEED, "envs": results},
+        )
 
 
 def main() -> None:
@@ -280,6 +346,11 @@ def main() -> None:
         env_id = sys.argv[2]
         rows = [refit_aggregate(env_id, int(s)) for s in sys.argv[3].split(",")]
         emit(f"bench_dagger_refit_{env_id}", {"env": env_id, "rows": rows})
+        return
+    if sys.argv[1:2] == ["spread"]:  # spread ENV SEED TRAININGS
+        env_id, seed, trainings = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        spread = training_spread(env_id, seed, trainings)
+        emit(f"bench_dagger_spread_{env_id}_{seed}", {"env": env_id, **spread})
         return
     if sys.argv[1:] == ["warm-start"]:
         emit("bench_dagger_warm_start", {"env": "LunarLander-v3", "rows": warm_vs_fresh()})

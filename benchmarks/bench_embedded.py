@@ -40,7 +40,13 @@ from imitate.data import Dataset
 from imitate.distill import DistillConfig, distill
 from imitate.export import cortexm, export_policy
 from imitate.export.c import CPolicy
-from imitate.export.int8 import quantization_aware_finetune
+from imitate.export.int8 import (
+    GateEpisodes,
+    GateRefused,
+    WidthChoice,
+    choose_bits,
+    quantization_aware_finetune,
+)
 from imitate.policy import JSGatedPolicy, MLPPolicy, PolicyConfig
 
 STUDENTS = {"CartPole-v1": 8, "LunarLander-v3": 16}
@@ -80,11 +86,16 @@ def measure(
     calibration: np.ndarray,
     variant: str,
     root: Path,
+    choice: WidthChoice | None = None,
 ) -> list[dict[str, Any]]:
+    """QEMU rows of one export; ``choice``: the width ``--activation-bits auto`` chose
+    (variants with ``auto``), else 16 for ``a16`` variants and 8 for the others."""
     int8, gate = variant.startswith("int8"), variant.endswith("gated")
-    bits = 16 if "a16" in variant else 8
+    bits = choice.bits if choice is not None else 16 if "a16" in variant else 8
     export_dir = root / variant.replace(" ", "_") / "export"
-    export_policy(policy, "c", export_dir, int8=int8, calibration=calibration, bits=bits)
+    export_policy(
+        policy, "c", export_dir, int8=int8, calibration=calibration, bits=bits, choice=choice
+    )
     host = CPolicy(export_dir / "policy.c")
     gate_extra: dict[str, Any] = {}
     if gate:
@@ -108,6 +119,8 @@ def measure(
         row = {
             "variant": variant,
             "target": name,
+            "activation_bits": bits if int8 else None,
+            **({"int8_width": choice.as_dict()} if choice is not None else {}),
             "instructions_per_action": round(run.instructions_per_action, 1),
             "trace_instructions_per_action": round(traced, 1),
             "parity": float((run.actions[:, 0] == reference).mean()),
@@ -130,6 +143,14 @@ def measure(
     return rows
 
 
+def calibration_gate(policy: MLPPolicy, env_id: str, episodes: int = 30) -> GateEpisodes:
+    """The Python gate's calibration episodes that ``imitate export --int8 --js-gate`` checks
+    the int8 gate along (its default 30; reset seeds 110..., after the calibration
+    rollouts' 100-109)."""
+    data = collect(JSGatedPolicy.wrap(policy, GATE), env_id, episodes, seed=110)
+    return GateEpisodes(data.obs, data.actions, data.episode_starts, GATE)
+
+
 def replay_gate(gated: Any, states: np.ndarray) -> np.ndarray:
     """Actions of a gate (a RecurrentPolicy) along ``states`` in order, one anchor carried
     through (as the QEMU runner does)."""
@@ -144,13 +165,18 @@ def gate_episodes(
     policy: MLPPolicy, host: CPolicy, env_id: str, episodes: int = 10
 ) -> dict[str, float]:
     """Parity of the export's gate with the Python gate along the Python gate's own episodes
-    (``episodes`` of them, seed 7, the anchor reset at each start), and the two returns."""
+    (``episodes`` of them, seed 7, the anchor reset at each start; and 30 more from seed
+    1000), and the two returns."""
     python_gate = JSGatedPolicy.wrap(policy, GATE)
     data = collect(python_gate, env_id, episodes, seed=7)
+    more = collect(python_gate, env_id, 30, seed=1000)
     gated = host.gated(GATE)
     return {
         "gate_parity_along_python_gate_episodes": float(
             (replay_episodes(gated, data) == data.actions).mean()
+        ),
+        "gate_parity_along_30_more_python_gate_episodes": float(
+            (replay_episodes(gated, more) == more.actions).mean()
         ),
         "gate_episode_states": len(data.actions),
         "python_gate_return": evaluate(python_gate, env_id, 20, 10_000).mean_return,
@@ -288,16 +314,39 @@ def main(argv: list[str] | None = None) -> None:
                 float_return = evaluate(student, env_id, 20, 10_000).mean_return
                 qat_return = evaluate(qat, env_id, 20, 10_000).mean_return
                 base = {"env": env_id, "hidden": hidden, "activation": activation}
+                choices = {
+                    "int8 auto": choose_bits(student, calibration),
+                    "int8 qat auto": choose_bits(qat, calibration),
+                }
+                for variant, policy in (
+                    ("int8 auto gated", student),
+                    ("int8 qat16 auto gated", qat16),
+                ):
+                    try:
+                        choices[variant] = choose_bits(
+                            policy, calibration, gate=calibration_gate(policy, env_id)
+                        )
+                    except GateRefused as refusal:
+                        print(f"  {variant}: refused: {refusal}", flush=True)
+                        results.append({**base, "variant": variant, "refused": str(refusal)})
+                for variant in choices:
+                    print(f"  {variant}: {choices[variant].reason}", flush=True)
                 for variant, policy in (
                     ("float32", student),
                     ("float32 gated", student),
+                    ("int8 auto", student),
+                    ("int8 auto gated", student),
                     ("int8", student),
-                    ("int8 gated", student),
                     ("int8 a16", student),
-                    ("int8 qat", qat),
-                    ("int8 qat a16 gated", qat16),
+                    ("int8 qat auto", qat),
+                    ("int8 qat16 auto gated", qat16),
                 ):
-                    rows = measure(policy, policy.act(states), states, calibration, variant, root)
+                    if "auto" in variant and variant not in choices:
+                        continue  # the gate refused (recorded above)
+                    rows = measure(
+                        policy, policy.act(states), states, calibration, variant, root,
+                        choices.get(variant),
+                    )  # fmt: skip
                     extra: dict[str, Any] = {"float_student_return": float_return}
                     host = CPolicy(root / variant.replace(" ", "_") / "export" / "policy.c")
                     if variant.endswith("gated"):
@@ -343,6 +392,10 @@ def table(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        if "refused" in r:  # the gate refused by the export: no build
+            name = f"{r['env'].split('-')[0]} {STUDENTS[r['env']]} {r['activation']}"
+            lines.append(f"| {name} | {r['variant']} | refused: {r['refused']} |")
+            continue
         growth = r["growth"]
         lines.append(
             f"| {r['env'].split('-')[0]} {r['hidden']} {r['activation']} | {r['variant']} | "

@@ -61,6 +61,7 @@ def clones_for(env_id: str, seed: int) -> tuple[Policy, dict[str, Policy], dict[
         dagger_config = DAggerConfig(
             rounds=4, steps_per_round=1000, eval_episodes=0, seed=seed, whole_episodes=False,
             bc=short_round_bc(),  # the round training docs/compounding.md was measured with
+            final_refit=False,  # and without the final refit
         )  # fmt: skip
     else:
         expert = load_zoo_teacher(env_id)
@@ -75,6 +76,7 @@ def clones_for(env_id: str, seed: int) -> tuple[Policy, dict[str, Policy], dict[
             seed=seed,
             whole_episodes=base.whole_episodes,
             patience=base.patience,
+            final_refit=base.final_refit,
         )
     demos = collect(expert, demo_env, max(DEMO_COUNTS), seed, seeding="per-episode")
     clones: dict[str, Policy] = {}

@@ -102,6 +102,7 @@ def clones(env_id: str, expert: Any, teacher: Any, seed: int = 0) -> dict[str, M
             eval_episodes=0,
             seed=seed,
             whole_episodes=False,
+            final_refit=False,  # measured without the final refit
         ),
     )[0]
     out["student (16)"] = distill(

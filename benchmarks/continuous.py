@@ -139,6 +139,7 @@ def one_seed(
             bc=config.with_setting("max_steps", max(1, config.optim.max_steps // 2)),
             seed=seed,
             warm_start=True,
+            final_refit=False,  # measured without the final refit
         )
         (learner, history), wall = timed(lambda: dagger(env_id, expert, dagger_config))
         row("DAgger", learner, history.expert_labels, wall)

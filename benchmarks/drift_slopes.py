@@ -45,6 +45,7 @@ def main() -> None:
                 seed=seed,
                 whole_episodes=False,
                 bc=short_round_bc(),  # the round training the README's slopes were measured with
+                final_refit=False,  # and without the final refit
             ),
         )
         fits = {

@@ -82,6 +82,7 @@ def run_dagger(expert: Any, args: argparse.Namespace) -> tuple[Any, dict[str, An
         patience=None,
         bc=bc_config(args.steps // 2, args.seed, PolicyConfig((64,), "relu")),
         seed=args.seed,
+        final_refit=False,  # measured without the final refit
     )
     policy, history = dagger(ENV, expert, config)
     return policy, {

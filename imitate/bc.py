@@ -305,6 +305,9 @@ def _new_policy(dataset: Dataset, config: BCConfig) -> MLPPolicy | EncodedPolicy
                 image_features=config.policy.image_features,
                 grid=config.policy.grid,
                 film=config.policy.film,
+                film_embedding=config.policy.film_embedding,
+                grid_channels=config.policy.grid_channels,
+                grid_embedding=config.policy.grid_embedding,
             )
             return EncodedPolicy.for_data(
                 obs_space, action_space, dataset.obs, config.policy, encoder

@@ -283,23 +283,45 @@ def run_distill(args: c.DistillCommand) -> dict[str, Any]:
 
 
 def run_export(args: c.ExportCommand) -> dict[str, Any]:
-    from imitate.jobs import check_export_options, export_into, int8_calibration_states, record_run
+    from imitate.jobs import (
+        check_export_options,
+        export_into,
+        int8_calibration_states,
+        int8_gate_episodes,
+        int8_width,
+        record_run,
+    )
     from imitate.policy import load_policy
 
     policy = load_policy(args.policy)
     check_export_options(args.format, args.int8, args.algo, args.prefix)
     recorded_env = policy.provenance.get("env_id")
     env_id = recorded_env or "policy"
-    calibration = None
+    if args.js_gate is not None and not (args.int8 and args.format == "c"):
+        raise ImitateError(
+            "--js-gate applies to the int8 C export (the float32 C and ONNX exports always "
+            "carry their exact gate)"
+        )
+    calibration, choice = None, None
+    bits = None if args.activation_bits == "auto" else args.activation_bits
     if args.int8:
         validate.count("episodes", args.episodes)
         env = args.env or recorded_env
         calibration = int8_calibration_states(policy, env, args.episodes, args.seed)
+        gate = None
+        if args.js_gate is not None:
+            validate.count("gate_episodes", args.gate_episodes)
+            gate = int8_gate_episodes(
+                policy, env, args.gate_episodes, args.seed + args.episodes, args.js_gate
+            )
+        choice = int8_width(policy, calibration, args.activation_bits, args.min_parity, gate)
+        if choice is not None:
+            print(f"imitate: int8 export: {choice.reason}", file=sys.stderr)
     target = args.out or default_run_dir(env_id, "export", 0)
     with artefact_dir(target, "export", inputs=(args.policy,)) as artefacts:
         result = export_into(
             policy, args.format, artefacts.work, args.int8, calibration, args.prefix,
-            args.activation_bits, args.algo, args.input_bits,
+            bits, args.algo, args.input_bits, not args.int8 or args.js_gate is not None, choice,
         )  # fmt: skip
         record_run(artefacts.work, args, "export", result)
     return artefacts.final(result)
@@ -323,6 +345,7 @@ def run_expert(args: c.ExpertCommand) -> dict[str, Any]:
     entry = zoo.train_and_record(
         action.env, action.seed, None if action.ship else (action.out or out),
         action.timesteps, action.ship, _progress(),
+        zoo.Snapshots(action.snapshots, action.snapshot_every, action.resume),
     )  # fmt: skip
     if own_folder:
         from imitate.jobs import record_run

@@ -326,8 +326,19 @@ class ExportCommand:
     actions); default by the action space."""
     int8: bool = False
     """C only: integer-only int8 (int8 weights, calibrated int activations, int32 accumulators)."""
-    activation_bits: Annotated[Literal[8, 16] | None, DefaultInDoc] = None
-    """C int8 only: hidden activation width (default: 8; 16 for Box actions); weights: int8."""
+    activation_bits: Literal["auto", 8, 16] = "auto"
+    """C int8 only: hidden activation width; weights: int8. 'auto': 8 when the int8 model
+    agrees with the policy on --min-parity of held-out calibration states (and its gate with
+    the Python gate, with --js-gate), else 16; Box actions: 16."""
+    min_parity: float = 0.99
+    """C int8 only: the action agreement 'auto' and --js-gate require (0-1]."""
+    js_gate: Annotated[float | None, DefaultInDoc] = None
+    """C int8 only: carry the integer JS gate, checked at this threshold (nats) against the
+    Python gate along --gate-episodes of its own; refused (exit 2) when no width reaches
+    --min-parity. Default: no gate (the float32 C export always carries its exact one)."""
+    gate_episodes: int = 30
+    """C int8 with --js-gate: episodes of the Python gate the int8 gate is checked along (a
+    late or early switch spoils a few whole episodes, not steps evenly: 10 are too few)."""
     input_bits: Literal[8, 16] = 16
     """C int8 only: observation width (8 bits flip 3.5-4.5 % of a balancing policy's actions)."""
     prefix: str = "policy"
@@ -384,11 +395,22 @@ class ExpertTrainCommand:
     ship: bool = False
     """Write the zip into agents/pretrained/ and record it in experts.json (what `imitate
     expert list` and `--expert zoo` read)."""
+    snapshots: Path | None = None
+    """Folder for the training state (model, optimisers, replay buffer) every
+    --snapshot-every steps, so a long run can be resumed."""
+    snapshot_every: int = 25_000
+    """Steps between snapshots (with --snapshots)."""
+    resume: bool = False
+    """Continue from the newest snapshot in --snapshots (the random generators and envs
+    restart, so the result is not bit-identical to an uninterrupted run)."""
     json: Json = False
 
     def __post_init__(self) -> None:
         validate.nonempty("env", self.env)
         validate.seed("seed", self.seed)
+        validate.count("snapshot_every", self.snapshot_every)
+        if self.resume and self.snapshots is None:
+            raise ImitateError("--resume continues a run from its --snapshots folder; give it")
 
 
 @dataclass(frozen=True)

@@ -52,10 +52,21 @@ class PolicyConfig:
     film: bool = False
     """Dict observations with a symbolic grid and a Text entry (BabyAI): the grid's
     convolutions conditioned on the text (FiLM; needs ``grid=embedding``)."""
+    film_embedding: bool = False
+    """With ``film``: the grid's summed cell embeddings conditioned on the text too
+    (``imitate.encoders.EncoderConfig.film_embedding``)."""
+    grid_channels: tuple[int, ...] = (32, 64)
+    """Symbolic grids with ``grid=embedding``: the 3x3 convolutions' output channels."""
+    grid_embedding: int = 32
+    """Symbolic grids with ``grid=embedding``: the embedding width per cell."""
 
     def __post_init__(self) -> None:
         validate.widths("policy.hidden", self.hidden)
         validate.count("image_features", self.image_features)
+        validate.widths("policy.grid_channels", self.grid_channels)
+        validate.count("grid_embedding", self.grid_embedding)
+        if self.film_embedding and not self.film:
+            raise validate.ValueCheckError("--policy.film-embedding needs --policy.film")
         if self.activation not in get_args(Activation):
             choices = ", ".join(get_args(Activation))
             raise validate.ValueCheckError(
@@ -298,6 +309,19 @@ def short_round_bc() -> BCConfig:
     )
 
 
+def refit_training(rounds: BCConfig) -> BCConfig:
+    """The final refit's training (``DAggerConfig.final_refit``): the rounds' architecture,
+    optimiser, loss and held-out split, with BC's own length of training (``BCConfig()``'s
+    ``max_steps``, ``eval_every`` and early-stopping ``patience``). With the default round
+    training (:func:`short_round_bc`) this is ``BCConfig()``."""
+    bc = BCConfig()
+    return (
+        rounds.with_setting("max_steps", bc.optim.max_steps)
+        .with_setting("eval_every", bc.early_stop.eval_every)
+        .with_setting("patience", bc.early_stop.patience)
+    )
+
+
 @dataclass(frozen=True)
 class DAggerConfig:
     """DAgger settings; ``bc`` trains each round (warm-started)."""
@@ -316,7 +340,8 @@ class DAggerConfig:
     ``imitate run`` does); no effect with ``whole_episodes``."""
     patience: int | None = 2
     """Stop when the evaluated learner return has not improved on its best for this many
-    rounds and return the best learner (needs ``eval_episodes`` > 0; None: run every round)."""
+    rounds; the best learner is returned unless ``final_refit`` is (needs ``eval_episodes``
+    > 0; None: run every round)."""
     beta: BetaSchedule = field(default_factory=BetaSchedule)
     """Mixture schedule."""
     gate: Gate = "none"
@@ -344,6 +369,10 @@ class DAggerConfig:
     warm_start: bool = True
     """Continue each round from the previous learner (fast; enough on CartPole), else train a
     new one on the aggregate (better on LunarLander: see ``benchmarks/bench_dagger.py``)."""
+    final_refit: bool = True
+    """After the last round, train a new learner on the whole aggregate with BC's own length
+    of training (:func:`refit_training`; it asks no labels) and return it instead of the
+    best round's (measured on five envs: README, "DAgger and compounding error")."""
 
     def __post_init__(self) -> None:
         validate.seed("seed", self.seed)
@@ -426,6 +455,7 @@ class RunConfig:
             whole_episodes=False,  # the learner's rounds: 1000 states, episodes cut
             whole_first_round=True,  # round 0: whole expert episodes, as `imitate dagger`
             patience=None,
+            final_refit=False,  # each round already trains a new learner at length
         )
     )
     """DAgger settings; each round trains a new learner on the aggregate (more robust than
@@ -474,6 +504,7 @@ def long_episode_config() -> RunConfig:
                 early_stop=EarlyStopConfig(eval_every=250, patience=4),
             ),
             warm_start=True,
+            final_refit=False,  # not measured on 1000-step tasks
         ),
         distill=DistillConfig(
             student=PolicyConfig(hidden=(32, 32)), rounds=4, steps_per_round=2500, max_steps=8000

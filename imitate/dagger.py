@@ -23,7 +23,12 @@ own. With ``whole_episodes=False`` a round is exactly ``steps_per_round`` states
 ``num_envs`` envs, and a round that holds no complete episode warns; ``whole_first_round``
 then keeps round 0 of whole expert episodes (``imitate run``'s DAgger). DAgger stops after
 ``rounds`` rounds, or when the evaluated learner return has not improved on its best for
-``patience`` rounds; the best evaluated learner is returned.
+``patience`` rounds. Then (``final_refit``, on by default) a new learner is trained on the
+whole aggregate with BC's own length of training and returned: the short warm-started
+round trainings leave learners that BC's training on the same labels beats (Pendulum), and
+the 20 selection episodes do not pick the better rounds (measured: README). It asks no
+labels. With ``final_refit=False`` the best evaluated round's learner is returned (with
+``patience``; else the last round's).
 
 The mixture marks the states where its expert chose the action (the data's
 ``expert_acted`` column, filled by the rollout on every backend), so those calls are
@@ -58,6 +63,7 @@ from imitate.collect import EvalResult, LocalRollouts, collect, evaluate
 from imitate.configs import BetaSchedule as BetaSchedule  # re-exported
 from imitate.configs import DAggerConfig as DAggerConfig
 from imitate.configs import Gate as Gate
+from imitate.configs import refit_training
 from imitate.constants import EVAL_SEED
 from imitate.data import Dataset, concatenate, load_dataset
 from imitate.environments import EnvLike, env_record
@@ -109,13 +115,44 @@ class DAggerRound:
         return cls(**{f.name: record[f.name] for f in fields(cls) if f.name in record})
 
 
+@dataclass(frozen=True)
+class DAggerRefit:
+    """The record of the final refit (``final_refit``): a new learner trained on the whole
+    aggregate after the last round (its JSON form: :meth:`to_json`, in the run's result as
+    ``refit``, and ``refit/record.json`` in the run folder). It asks no labels."""
+
+    expert_labels: int
+    """Expert calls of the run (the last round's count: the refit adds none)."""
+    dataset_size: int
+    """Size of the aggregate trained on (every round's labels)."""
+    wall_time_s: float
+    """Training and rollouts of the run, the refit's training included."""
+    train_loss: float | None = None
+    holdout_bits_per_action: float | None = None
+    learner_return: float | None = None
+    """Mean evaluated return of the refit learner (the rounds' evaluation episodes)."""
+
+    def to_json(self) -> dict[str, float]:
+        """The fields that are set, by name."""
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> DAggerRefit:
+        return cls(**{f.name: record[f.name] for f in fields(cls) if f.name in record})
+
+
 @dataclass
 class DAggerHistory:
     """One record per round: labels and env steps so far, learner return, wall time."""
 
     rounds: list[DAggerRound] = field(default_factory=list)
     best_round: int | None = None
-    """The round whose learner was returned (with ``patience``: the best evaluated one)."""
+    """With ``patience``: the best evaluated round (its learner is returned unless the final
+    refit is)."""
+    refit: DAggerRefit | None = None
+    """The final refit's record (``final_refit``; its learner is the one returned, whatever
+    the rounds' evaluations: the best round's return is picked on the same episodes, so it
+    is biased upwards against the refit's)."""
 
     @property
     def records(self) -> list[dict[str, float]]:
@@ -405,6 +442,10 @@ def _dagger_rounds(
         ]
         history.best_round = int(np.argmax(returns))
         policy = best[1]
+    if config.final_refit:
+        policy, history.refit = _final_refit(
+            labelled, config, len(history.rounds), history.rounds[-1], rollouts, store
+        )
     expert_info = getattr(expert, "provenance", None)
     policy.provenance = {
         **env_record(env_id),
@@ -416,6 +457,40 @@ def _dagger_rounds(
         "dagger": config_to_json(config),
     }
     return policy, history
+
+
+def _final_refit(
+    labelled: list[Dataset],
+    config: DAggerConfig,
+    trainings: int,
+    last: DAggerRound,
+    rollouts: _RoundRollouts,
+    store: RoundStore | None,
+) -> tuple[MLPPolicy, DAggerRefit]:
+    """A new learner trained on every round's labels with BC's own length of training
+    (:func:`~imitate.configs.refit_training`), seeded as the next round would be; with a
+    run folder it is saved (``refit/``) and, on resume, loaded instead of trained again."""
+    saved = store.load_refit() if store is not None else None
+    if saved is not None:
+        return saved
+    start = time.perf_counter()
+    aggregate = concatenate(labelled)
+    refit_config = replace(refit_training(config.bc), seed=config.bc.seed + trainings)
+    policy, trained = train_bc(aggregate, refit_config)
+    final = trained.final
+    record = DAggerRefit(
+        expert_labels=last.expert_labels,
+        dataset_size=len(aggregate),
+        wall_time_s=last.wall_time_s + time.perf_counter() - start,
+        train_loss=final.get("train_loss"),
+        holdout_bits_per_action=final.get("holdout_bits_per_action"),
+        learner_return=(
+            rollouts.evaluate(policy).mean_return if config.eval_episodes > 0 else None
+        ),
+    )
+    if store is not None:
+        store.save_refit(policy, record)
+    return policy, record
 
 
 def _track_best(
@@ -459,7 +534,8 @@ class RoundStore:
     """The rounds of one DAgger run, in a folder: ``dagger.json`` (env, config and the
     expert's provenance when it has one, written when the run starts) and, per finished
     round ``k``, ``round_<k>/`` holding ``labels.npz``, ``policy.pt``, ``member_<j>.pt``
-    (ensemble gate) and ``record.json``.
+    (ensemble gate) and ``record.json``; with ``final_refit``, ``refit/`` (``policy.pt``,
+    ``record.json``) once the rounds are done.
 
     A round folder is written whole or not at all (:func:`imitate.runs.artefact_dir`: a
     temporary sibling renamed into place), so an interrupted run leaves only finished
@@ -496,6 +572,8 @@ class RoundStore:
             return
         for old in self._round_dirs():
             shutil.rmtree(old)
+        if self.refit_path.is_dir():
+            shutil.rmtree(self.refit_path)
         write_json(path, expected)
 
     def _round_dirs(self) -> list[Path]:
@@ -521,6 +599,25 @@ class RoundStore:
                 save_policy(member, artefacts.work / f"member_{j}.pt")
             write_json(artefacts.work / "record.json", record.to_json())
         return target
+
+    @property
+    def refit_path(self) -> Path:
+        """The final refit's folder (``policy.pt``, ``record.json``)."""
+        return self.root / "refit"
+
+    def save_refit(self, policy: MLPPolicy, record: DAggerRefit) -> Path:
+        """Write the final refit (whole, or nothing if interrupted)."""
+        with artefact_dir(self.refit_path, "dagger-refit") as artefacts:
+            save_policy(policy, artefacts.work / "policy.pt")
+            write_json(artefacts.work / "record.json", record.to_json())
+        return self.refit_path
+
+    def load_refit(self) -> tuple[MLPPolicy, DAggerRefit] | None:
+        """The saved final refit, if the run got that far."""
+        if not self.refit_path.is_dir():
+            return None
+        record = json.loads((self.refit_path / "record.json").read_text())
+        return load_policy(self.refit_path / "policy.pt"), DAggerRefit.from_json(record)
 
     def load(self) -> Iterator[SavedRound]:
         """The saved rounds 0, 1, ... in order (up to the first one missing)."""

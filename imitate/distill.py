@@ -47,7 +47,6 @@ import warnings
 from dataclasses import replace
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from imitate import observations as ob
@@ -59,6 +58,7 @@ from imitate.constants import EVAL_SEED
 from imitate.dagger import DAggerConfig, PartialRoundWarning, dagger
 from imitate.data import Dataset, concatenate
 from imitate.drift import off_support, paired_rollouts
+from imitate.drift_space import collect_states, drift_space
 from imitate.environments import EnvLike, env_record
 from imitate.errors import ImitateError
 from imitate.policy import SoftPolicy
@@ -67,10 +67,12 @@ from imitate.privileged import (
     STUDENT_KEY,
     EnvPolicy,
     OnEntry,
-    is_privileged,
+    both_views,
     privileged_spec,
     state_expert_view,
 )
+from imitate.privileged import student_view as student_view  # re-exported
+from imitate.privileged import teacher_view as teacher_view  # re-exported
 from imitate.runs import config_to_json
 from imitate.runtime import Policy, fast_policy
 from imitate.spaces import head_for_space
@@ -124,6 +126,7 @@ def distill(
             seed=config.seed,
             soft_labels=soft_ok,
             whole_episodes=False,  # steps_per_round states on the student's own rollouts
+            final_refit=False,  # the student's training budget is max_steps over the rounds
         )
         with warnings.catch_warnings():  # distillation labels states, not episodes
             warnings.simplefilter("ignore", PartialRoundWarning)
@@ -171,33 +174,6 @@ def _record_provenance(student: Any, teacher: Any, env_id: EnvLike, config: Dist
         "expert_info": teacher_info,
         "distill": config_to_json(config),
     }
-
-
-def student_view(data: Dataset, env_id: EnvLike) -> Dataset:
-    """The student's dataset of a rollout recorded with
-    :class:`~imitate.privileged.PrivilegedObservation`: the observations alone, and the
-    meta of ``env_id`` (the env without the wrapper) and its observation space."""
-    obs_space = env_spaces(env_id)[0]
-    record = env_record(env_id)
-    meta = replace(
-        data.meta,
-        env_id=record["env_id"],
-        env_kwargs=dict(record.get("env_kwargs") or {}),
-        env_wrappers=list(record.get("env_wrappers") or []),
-        observation_space=ob.obs_space_to_json(obs_space),
-    )
-    final = data.final_obs[STUDENT_KEY] if isinstance(data.final_obs, dict) else None
-    return replace(data, obs=data.obs[STUDENT_KEY], final_obs=final, meta=meta)
-
-
-def teacher_view(data: Dataset) -> Dataset:
-    """The teacher's view of such a rollout: the recorded attribute as the observations
-    (a float32 Box; the meta's observation space says so)."""
-    states = np.asarray(data.obs[PRIVILEGED_KEY])
-    space = ob.obs_space_to_json(gym.spaces.Box(-np.inf, np.inf, states.shape[1:], np.float32))
-    meta = replace(data.meta, observation_space=space)
-    final = data.final_obs[PRIVILEGED_KEY] if isinstance(data.final_obs, dict) else None
-    return replace(data, obs=states, final_obs=final, meta=meta)
 
 
 def _distill_from_view(
@@ -344,8 +320,9 @@ def distillation_report(
 class TeacherViewRollouts(LocalRollouts):
     """Local rollouts whose datasets hold ``getattr(env.unwrapped, attribute)`` as the
     observations (:func:`teacher_view`), whatever the policy sees: a student acts on the
-    env's observations, a privileged expert on the env. Hand it to
-    :func:`imitate.drift.paired_rollouts` to measure a pixel clone's drift on the state."""
+    env's observations, a privileged expert on the env (the recording of
+    :func:`imitate.privileged.both_views`). Drift needs no such rollouts: it records the
+    true state itself (:func:`imitate.drift_space.collect_states`)."""
 
     def __init__(self, attribute: str = "state") -> None:
         self.attribute = attribute
@@ -363,8 +340,7 @@ class TeacherViewRollouts(LocalRollouts):
         max_steps: int | None = None,
         desc: str = "collect",
     ) -> Dataset:
-        driver = policy if is_privileged(policy) else OnEntry(policy, STUDENT_KEY)
-        spec = privileged_spec(env_id, self.attribute)
+        driver, spec = both_views(policy, env_id, self.attribute)
         data = collect(
             driver, spec, n_episodes, seed, num_envs, seeding, source, progress, max_steps, desc
         )
@@ -384,19 +360,25 @@ def state_drift(
     """The drift of a clone that sees observations, measured on the env's ``attribute``
     (e.g. pixel CartPole's true state), in units of the expert's per-dimension state std:
     the paired-rollout summary (:func:`imitate.drift.paired_rollouts`, expert and clone
-    from the same seeds; it measures images on the true state) and the share of the
-    clone's states off the support of ``episodes`` expert episodes from ``reference_seed``
-    (:func:`imitate.drift.off_support`, calibrated on the paired expert episodes: 1 % of
-    those lie beyond by construction)."""
-    paired = paired_rollouts(expert, clone, env_id, episodes, seed, threshold)
+    from the same seeds, the state recorded as they run: the measure of ``imitate drift``,
+    :mod:`imitate.drift_space`) and the share of the clone's states off the support of
+    ``episodes`` expert episodes from ``reference_seed`` (:func:`imitate.drift.off_support`,
+    calibrated on the paired expert episodes: 1 % of those lie beyond by construction)."""
+    rollouts = LocalRollouts()
+    expert_data, states = collect_states(rollouts, expert, env_id, episodes, seed, attribute)
+    space = drift_space(expert_data, env_id, states=states, attribute=attribute)
+    paired = paired_rollouts(
+        expert, clone, env_id, episodes, seed, threshold, expert_data, rollouts, space, states
+    )
     distance = np.nan_to_num(np.nanmean(paired.distance, axis=1), nan=0.0)
-    reference = TeacherViewRollouts(attribute).collect(expert, env_id, episodes, reference_seed)
+    _, reference = collect_states(rollouts, expert, env_id, episodes, reference_seed, attribute)
+    assert reference is not None  # an attribute is recorded
 
     def rows(padded: np.ndarray) -> np.ndarray:
         flat = padded.reshape(-1, padded.shape[-1])
         return flat[~np.isnan(flat).any(axis=1)]
 
-    support = off_support(reference.obs, rows(paired.expert_obs), rows(paired.clone_obs))
+    support = off_support(reference, rows(paired.expert_obs), rows(paired.clone_obs))
     return {
         **paired.summary(),
         "mean_state_distance": float(distance.mean()),

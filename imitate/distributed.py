@@ -126,8 +126,8 @@ class _RolloutWorker:
         _register(spec)
         if isinstance(policy, StochasticPolicy):
             policy.reseed(seed + first)
-        return collect(
-            policy, spec.id, n_episodes, seed + first, num_envs, "per-episode", source,
+        return collect(  # the spec itself: its kwargs and added wrappers hold on the workers too
+            policy, spec, n_episodes, seed + first, num_envs, "per-episode", source,
             max_steps=max_steps,
         )  # fmt: skip
 
@@ -141,7 +141,7 @@ class _RolloutWorker:
         num_envs: int,
     ) -> tuple[np.ndarray, np.ndarray]:
         _register(spec)
-        result = evaluate(policy, spec.id, n_episodes, seed + first, num_envs)
+        result = evaluate(policy, spec, n_episodes, seed + first, num_envs)
         return result.returns, result.lengths
 
     def map(self, fn: Callable[[Any], Any], item: Any) -> Any:

@@ -176,25 +176,37 @@ def paired_rollouts(
     expert_data: Dataset | None = None,
     rollouts: Rollouts | None = None,
     space: DriftSpace | None = None,
+    expert_states: np.ndarray | None = None,
 ) -> PairedRollouts:
     """Roll out both policies from the same seeds and compare their trajectories.
 
     ``expert_data``: the expert's rollouts from the same seeds, when already collected
-    (comparing several clones needs them only once). ``rollouts``: where (default: here).
-    ``space``: the feature space of the distance (default: :func:`imitate.drift_space.
-    drift_space` fitted on the expert's rollouts; for flat Box observations, the
-    observations in expert-std units)."""
-    from imitate.drift_space import drift_space
+    (comparing several clones needs them only once), with ``expert_states`` when the env's
+    true state was recorded with them (:func:`imitate.drift_space.collect_states`; else
+    it is replayed when needed). ``rollouts``: where (default: here). ``space``: the
+    feature space of the distance (default: :func:`imitate.drift_space.drift_space`
+    fitted on the expert's rollouts; for flat Box observations, the observations in
+    expert-std units). Measured on the true state, both rollouts record it as they run."""
+    from imitate.drift_space import collect_states, drift_space, true_state_attribute
 
     rollouts = rollouts or LocalRollouts()
+    attribute = (
+        true_state_attribute(env_spaces(env_id)[0], env_id)
+        if space is None
+        else space.state_attribute
+    )
     if expert_data is None:
-        expert_data = rollouts.collect(expert, env_id, n_episodes, seed)
-    clone_data = rollouts.collect(_clone_driver(expert, clone), env_id, n_episodes, seed)
+        expert_data, expert_states = collect_states(
+            rollouts, expert, env_id, n_episodes, seed, attribute
+        )
+    clone_data, clone_states = collect_states(
+        rollouts, _clone_driver(expert, clone), env_id, n_episodes, seed, attribute
+    )
     if space is None:
-        space = drift_space(expert_data, env_id, {"clone": clone})
-    executed = clone.act(clone_data.obs) if is_privileged(expert) else None
-    expert_obs = episodes_padded(expert_data, values=space.features(expert_data, env_id))
-    clone_obs = episodes_padded(clone_data, values=space.features(clone_data, env_id, executed))
+        space = drift_space(expert_data, env_id, {"clone": clone}, expert_states)
+    expert_features = space.features(expert_data, env_id, states=expert_states)
+    expert_obs = episodes_padded(expert_data, values=expert_features)
+    clone_obs = episodes_padded(clone_data, values=space.features(clone_data, states=clone_states))
     horizon = max(expert_obs.shape[1], clone_obs.shape[1])
     expert_obs, clone_obs = _pad_time(expert_obs, horizon), _pad_time(clone_obs, horizon)
     scale = space.scale
@@ -549,8 +561,19 @@ def horizon_scaling(
     return HorizonScaling(hs, costs, slope, intercept, ci, cost, share)
 
 
-def disagreement_along(expert: Policy, clone: Policy, clone_obs: np.ndarray) -> np.ndarray:
-    """``[E, T]`` per-step disagreement on the clone's own states ``[E, T, obs]`` (NaN: ended)."""
+def disagreement_along(
+    expert: Policy, clone: Policy, clone_obs: np.ndarray | Dataset
+) -> np.ndarray:
+    """``[E, T]`` per-step disagreement on the clone's own states, NaN once an episode ended.
+
+    ``clone_obs``: the clone's rollouts as a Dataset (any observation space: Dict, Tuple,
+    Text, images; with a privileged expert, its labels recorded as the data's actions, as
+    :func:`paired_rollouts` records them), or flat Box states padded ``[E, T, obs]`` (NaN
+    after each episode's end, as :attr:`PairedRollouts.clone_obs`)."""
+    if isinstance(clone_obs, Dataset):
+        labels = expert_labels(expert, clone_obs, privileged_recorded=True)
+        ours = np.asarray(clone.act(clone_obs.obs))
+        return episodes_padded(clone_obs, values=_disagreement_of(ours, labels))
     n_episodes, horizon = clone_obs.shape[:2]
     flat = clone_obs.reshape(n_episodes * horizon, -1)
     alive = ~np.isnan(flat).any(axis=1)
@@ -650,20 +673,27 @@ def analyse_drift(
     over the clones), rolled out on ``rollouts`` (default: this process)."""
     from tqdm.auto import tqdm
 
-    from imitate.drift_space import check_drift_space, drift_space
+    from imitate.drift_space import (
+        check_drift_space,
+        collect_states,
+        drift_space,
+        true_state_attribute,
+    )
 
-    check_drift_space(env_spaces(env_id)[0], env_id, clones)  # before any rollout
+    observation_space = env_spaces(env_id)[0]
+    check_drift_space(observation_space, env_id, clones)  # before any rollout
     pairs: dict[str, PairedRollouts] = {}
     fits: dict[str, HorizonScaling] = {}
     per_step: dict[str, np.ndarray] = {}
     summaries: dict[str, dict[str, Any]] = {}
     rollouts = rollouts or LocalRollouts()
-    expert_data = rollouts.collect(expert, env_id, n_episodes, seed)
-    space = drift_space(expert_data, env_id, clones)  # one space: clones are comparable
+    attribute = true_state_attribute(observation_space, env_id)  # images: their true state
+    expert_data, states = collect_states(rollouts, expert, env_id, n_episodes, seed, attribute)
+    space = drift_space(expert_data, env_id, clones, states)  # one space: clones comparable
     on_expert = expert_labels(expert, expert_data, privileged_recorded=True)
     for name, clone in tqdm(clones.items(), desc="drift", unit="clone", disable=not progress):
         pair = paired_rollouts(
-            expert, clone, env_id, n_episodes, seed, threshold, expert_data, rollouts, space
+            expert, clone, env_id, n_episodes, seed, threshold, expert_data, rollouts, space, states
         )
         pairs[name] = pair
         clone_data = pair.clone_data

@@ -19,27 +19,37 @@ Text                   one indicator per word of the expert's missions (plus one
                        distance is half the symmetric difference of the word sets)
 image (uint8 Box)      the env's true state when the env exposes it (a numeric
                        ``state`` attribute of ``env.unwrapped``, as PixelCartPole's
-                       privileged expert reads it): the whole observation is then
-                       replaced by that state, per-dimension expert std; else the
-                       features of the first clone's image encoder for that leaf,
-                       per-feature expert std
+                       privileged expert reads it), recorded beside the observations:
+                       the whole observation is then replaced by that state,
+                       per-dimension expert std; else the features of the first
+                       clone's image encoder for that leaf, per-feature expert std
 Dict / Tuple           the entries' features side by side: squared distances add
                        up over the keys, each in its own normalised units
 =====================  ==============================================================
 
-The true state is not recorded by the rollouts; :func:`replay_states` gets it by
-replaying each recorded episode from its reset seed (episode ``i``: ``seed + i``) with
-the actions executed, reading the attribute before each step, and checks that the
-replay reproduces every recorded observation (if it does not, e.g. a stochastic env,
-the image falls back to the encoder's features and the note says so). Hand-written: the
-features are a few lines per space and must match :mod:`imitate.observations` batches.
+True-state drift is owned here, for every caller (``imitate drift`` / ``imitate run``
+through :func:`imitate.drift.analyse_drift`, and :func:`imitate.distill.state_drift`, the
+pixel benchmark's drift columns): :func:`collect_states` records the state beside each
+observation while the rollout runs (the env with
+:class:`~imitate.privileged.PrivilegedObservation` added, the same recording that labels a
+pixel student in distillation), and :meth:`DriftSpace.features` measures those recorded
+states. Recording is the mechanism: it costs nothing beyond the rollout, and it needs
+neither a deterministic env nor per-episode seeds. :func:`replay_states` is the fallback
+for a dataset recorded without the state (e.g. expert data handed to
+:func:`imitate.drift.paired_rollouts`): it replays each episode from its reset seed
+(episode ``i``: ``seed + i``) with the actions executed, reads the attribute before each
+step and checks that the replay reproduces every recorded observation (if it does not,
+e.g. a stochastic env, the image falls back to the encoder's features). Both read the
+state the same way (:func:`imitate.privileged.read_attribute`, float32), so a faithful
+replay gives the recorded numbers exactly. Hand-written: the features are a few lines per
+space and must match :mod:`imitate.observations` batches.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -49,6 +59,17 @@ from imitate.data import Dataset
 from imitate.encoders import is_image_space, tokenize_words
 from imitate.environments import EnvLike, env_spec
 from imitate.errors import ImitateError
+from imitate.privileged import (
+    PRIVILEGED_KEY,
+    both_views,
+    probe_attribute,
+    read_attribute,
+    student_view,
+)
+from imitate.runtime import Policy
+
+if TYPE_CHECKING:
+    from imitate.backends import Rollouts
 
 SQRT2 = float(np.sqrt(2.0))
 OTHER_WORD = "<other>"
@@ -95,24 +116,33 @@ class DriftSpace:
     flat: bool = False
 
     def features(
-        self, data: Dataset, env: EnvLike | None = None, executed: np.ndarray | None = None
+        self,
+        data: Dataset,
+        env: EnvLike | None = None,
+        executed: np.ndarray | None = None,
+        states: np.ndarray | None = None,
     ) -> np.ndarray:
         """``float64 [N, D]`` features of a dataset's observations (not yet divided by
-        ``scale``). ``state`` mode replays the episodes: ``env`` and the ``executed``
-        actions ``[N, ...]`` (default: the data's actions) are needed."""
-        if self.state_attribute is not None:
-            if env is None:
-                raise ValueError("a state drift space needs the env to replay episodes")
-            states = replay_states(
-                env, data, data.actions if executed is None else executed, self.state_attribute
+        ``scale``). ``state`` mode measures the ``states [N, ...]`` recorded with the data
+        (:func:`collect_states`); without them it replays the episodes: ``env`` and the
+        ``executed`` actions ``[N, ...]`` (default: the data's actions) are needed."""
+        if self.state_attribute is None:
+            return self.obs_features(data.obs)
+        if states is not None:
+            if len(states) != len(data):
+                raise ValueError(f"{len(states)} recorded states for {len(data)} transitions")
+            return np.asarray(states, np.float64).reshape(len(states), -1)
+        if env is None:
+            raise ValueError("a state drift space needs the recorded states or the env to replay")
+        replayed = replay_states(
+            env, data, data.actions if executed is None else executed, self.state_attribute
+        )
+        if replayed is None:
+            raise DriftSpaceError(
+                f"replaying the episodes of {data.meta.env_id} did not reproduce the "
+                "recorded observations (is the env deterministic given its seed?)"
             )
-            if states is None:
-                raise DriftSpaceError(
-                    f"replaying the episodes of {data.meta.env_id} did not reproduce the "
-                    "recorded observations (is the env deterministic given its seed?)"
-                )
-            return states
-        return self.obs_features(data.obs)
+        return replayed
 
     def obs_features(self, obs: ob.ObsBatch) -> np.ndarray:
         """``float64 [N, D]`` features of an observation batch (not in ``state`` mode)."""
@@ -224,26 +254,50 @@ def leaf_encoder(policy: object, path: str) -> Any | None:
 def env_state_attribute(env: EnvLike, attribute: str = "state") -> str | None:
     """``attribute`` when a fresh env's ``unwrapped`` has it as a numeric array after a
     reset (the true state a privileged expert reads), else None."""
-    environment = gym.make(env_spec(env))
-    try:
-        environment.reset(seed=0)
-        value = getattr(environment.unwrapped, attribute, None)
-        if value is None:
-            return None
-        array = np.asarray(value)
-        return attribute if array.dtype.kind in "biuf" and array.size > 0 else None
-    except (TypeError, ValueError):
+    return attribute if probe_attribute(env, attribute) is not None else None
+
+
+def true_state_attribute(
+    space: gym.Space[Any], env: EnvLike | None, attribute: str = "state"
+) -> str | None:
+    """``attribute`` when drift on observations of ``space`` is measured on ``env``'s true
+    state (an image leaf, and the env exposes the attribute), else None."""
+    leaves = ob.leaves(ob.canonical_space(space))
+    if env is None or not any(is_image_space(leaf) for _, leaf in leaves):
         return None
-    finally:
-        environment.close()
+    return env_state_attribute(env, attribute)
+
+
+def collect_states(
+    rollouts: Rollouts,
+    policy: Policy,
+    env: EnvLike,
+    n_episodes: int,
+    seed: int,
+    attribute: str | None,
+) -> tuple[Dataset, np.ndarray | None]:
+    """``n_episodes`` of ``policy`` on ``env`` (episode ``i``: reset seed ``seed + i``) and,
+    when ``attribute`` is given, ``float64 [N, D]`` ``getattr(env.unwrapped, attribute)``
+    recorded beside each observation (the env with
+    :class:`~imitate.privileged.PrivilegedObservation`; the dataset returned is the one
+    recorded on ``env`` itself, the wrapper's entry dropped). ``attribute`` None: the plain
+    rollout and None."""
+    if attribute is None:
+        return rollouts.collect(policy, env, n_episodes, seed), None
+    driver, spec = both_views(policy, env, attribute)
+    recorded = rollouts.collect(driver, spec, n_episodes, seed)
+    obs: Any = recorded.obs
+    states = np.asarray(obs[PRIVILEGED_KEY], np.float64)
+    return student_view(recorded, env), states.reshape(len(states), -1)
 
 
 def replay_states(
     env: EnvLike, data: Dataset, executed: np.ndarray, attribute: str = "state"
 ) -> np.ndarray | None:
-    """``float64 [N, *state]``: ``getattr(env.unwrapped, attribute)`` at each recorded step,
+    """``float64 [N, D]``: ``getattr(env.unwrapped, attribute)`` at each recorded step,
     replaying episode ``i`` from reset seed ``data.meta.seed + i`` with the ``executed``
-    actions; None when a replayed observation differs from the recorded one."""
+    actions; None when a replayed observation differs from the recorded one. The fallback
+    for data recorded without the state (:func:`collect_states` records it)."""
     environment = gym.make(env_spec(env))
     space = data.meta.spaces()[0]
     rows: list[np.ndarray] = []
@@ -257,7 +311,7 @@ def replay_states(
                 replayed = ob.leaf_arrays(ob.batch([obs], space), space)
                 if not all(np.array_equal(a, b) for a, b in zip(recorded, replayed, strict=True)):
                     return None
-                rows.append(np.asarray(getattr(environment.unwrapped, attribute), np.float64))
+                rows.append(read_attribute(environment, attribute).astype(np.float64))
                 obs, *_ = environment.step(np.asarray(executed[t]).item())
     finally:
         environment.close()
@@ -286,31 +340,36 @@ def _no_image_distance(path: str) -> str:
 
 
 def drift_space(
-    expert_data: Dataset, env: EnvLike | None = None, clones: Mapping[str, object] | None = None
+    expert_data: Dataset,
+    env: EnvLike | None = None,
+    clones: Mapping[str, object] | None = None,
+    states: np.ndarray | None = None,
+    attribute: str = "state",
 ) -> DriftSpace:
     """The feature space of drift distances for ``expert_data``'s observation space, its
     scales fitted on the expert's observations (see the module docstring).
 
-    ``env`` lets images be measured on the env's true state; ``clones`` supply image
+    ``states``: ``[N, D]`` the env's ``attribute`` recorded with ``expert_data``
+    (:func:`collect_states`); given, distances are measured on the true state. Else
+    ``env`` lets images be measured on the true state, replayed; ``clones`` supply image
     encoders otherwise. ``DriftSpaceError`` when an image leaf has neither."""
     space = expert_data.meta.spaces()[0]
-    paths = ob.leaves(space)
-    has_image = any(is_image_space(s) for _, s in paths)
-    if has_image and env is not None:
-        attribute = env_state_attribute(env)
-        if attribute is not None:
-            states = replay_states(env, expert_data, expert_data.actions, attribute)
-            if states is not None:
-                return DriftSpace(
-                    space,
-                    (),
-                    tuple(f"{attribute}[{i}]" for i in range(states.shape[1])),
-                    _std(states),
-                    f"Euclidean distance of the env's true state (env.unwrapped.{attribute}, "
-                    "recorded by replaying each episode from its seed), each dimension in "
-                    "units of the expert's std; the observations are images.",
-                    state_attribute=attribute,
-                )
+    how = "recorded beside each observation"
+    if states is None and true_state_attribute(space, env, attribute) is not None:
+        assert env is not None
+        states = replay_states(env, expert_data, expert_data.actions, attribute)
+        how = "recovered by replaying each episode from its seed"
+    if states is not None:
+        states = np.asarray(states, np.float64).reshape(len(states), -1)
+        return DriftSpace(
+            space,
+            (),
+            tuple(f"{attribute}[{i}]" for i in range(states.shape[1])),
+            _std(states),
+            f"Euclidean distance of the env's true state (env.unwrapped.{attribute}, {how}), "
+            "each dimension in units of the expert's std; the observations are not compared.",
+            state_attribute=attribute,
+        )
     return observation_drift_space(space, expert_data.obs, clones)
 
 

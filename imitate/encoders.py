@@ -28,8 +28,9 @@ Options (:class:`EncoderConfig`) for symbolic grids and instructions (BabyAI):
 per channel value, summed per cell, same-padded 3x3 convolutions, dense + ReLU) instead
 of the one-hot CNN; ``film=True`` makes a Dict's grid conditioned on its Text entry
 (:class:`FiLMEncoder`: ``gamma, beta = Linear(text)`` scale and shift every grid
-convolution's channels). Both are embedding lookups, convolutions, linear layers and elementwise
-products, nothing else.
+convolution's channels; with ``film_embedding=True`` the summed cell embeddings too).
+Both are embedding lookups, convolutions, linear layers and elementwise products,
+nothing else.
 
 Every encoder has
 
@@ -63,7 +64,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from imitate.errors import UnsupportedSpaceError
+from imitate.errors import UnsupportedSpaceError, ValueCheckError
 from imitate.observations import (
     ObsBatch,
     canonical_space,
@@ -121,6 +122,12 @@ class EncoderConfig:
     grid convolution scaled and shifted per channel by a linear map of the text
     features); needs ``grid="embedding"`` and a Dict with exactly one symbolic grid and
     one Text entry."""
+    film_embedding: bool = False
+    """With ``film``: also scale and shift the summed cell embeddings (before the first
+    convolution) by the text, so a cell's embedding is compared with the instruction
+    directly. On BabyAI-GoToLocal (30,000 bot demonstrations, 2,000 Adam steps) held-out
+    action accuracy rose from 81 % to 93 % with it, and the mission began to matter (a
+    shuffled mission: 78 % vs 69 %); see the README's BabyAI rows."""
 
 
 class ObsEncoder(nn.Module):
@@ -696,7 +703,9 @@ class GridEncoder(ObsEncoder):
 
     :class:`FiLMEncoder` passes ``gamma, beta [B, film_channels]`` (``film_channels`` =
     the convolutions' channels, back to back): each convolution's output becomes
-    ``conv * (1 + gamma_i) + beta_i`` before its ReLU.
+    ``conv * (1 + gamma_i) + beta_i`` before its ReLU. With ``film_embedding`` the first
+    ``grid_embedding`` of them scale and shift the summed cell embeddings the same way,
+    before the first convolution.
 
     Made of an embedding lookup (one table; channel c's value v is row ``offset[c] + v``),
     convolutions and a linear layer, so every export composes it from those."""
@@ -735,12 +744,15 @@ class GridEncoder(ObsEncoder):
             convs.append(nn.Conv2d(c_in, c_out, 3, padding=1))
             c_in = c_out
         self.convs = nn.ModuleList(convs)
-        self.film_channels = sum(config.grid_channels)
+        self.film_embedding = config.film_embedding
+        self.film_channels = sum(config.grid_channels) + (
+            config.grid_embedding if config.film_embedding else 0
+        )
         self.dense = nn.Linear(c_in * height * width, config.image_features)
         self.out_dim = config.image_features
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        spec = {
             "type": "grid",
             "space": obs_space_to_json(self.space),
             "levels": list(self.levels),
@@ -748,6 +760,7 @@ class GridEncoder(ObsEncoder):
             "grid_embedding": self.config.grid_embedding,
             "grid_channels": list(self.config.grid_channels),
         }
+        return {**spec, "film_embedding": True} if self.film_embedding else spec
 
     def input_dtype(self) -> np.dtype[Any]:
         return np.dtype(np.uint8)
@@ -767,6 +780,10 @@ class GridEncoder(ObsEncoder):
         """``[B, out_dim]``; ``film``: ``(gamma, beta)`` of the convolutions' channels."""
         h = self.embedding(self.rows(x)).sum(dim=1).permute(0, 3, 1, 2)  # [B, D, H, W]
         start = 0
+        if film is not None and self.film_embedding:
+            start = h.shape[1]
+            gamma, beta = film[0][:, :start], film[1][:, :start]
+            h = h * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
         for conv in self.convs:
             assert isinstance(conv, nn.Conv2d)
             h = conv(h)
@@ -783,6 +800,10 @@ class GridEncoder(ObsEncoder):
     ) -> np.ndarray:
         h = _np(self.embedding.weight)[self.rows_numpy(x)].sum(axis=1).transpose(0, 3, 1, 2)
         start = 0
+        if film is not None and self.film_embedding:
+            start = h.shape[1]
+            gamma, beta = film[0][:, :start], film[1][:, :start]
+            h = h * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
         for conv in self.convs:
             assert isinstance(conv, nn.Conv2d) and conv.bias is not None
             padded = np.pad(h, ((0, 0), (0, 0), (1, 1), (1, 1)))
@@ -898,6 +919,8 @@ def encoder_for_space(
     Text encoders need ``obs`` (their vocabulary is fitted on it; without it the
     vocabulary is empty and every word is unknown). Unsupported spaces raise
     ``UnsupportedSpaceError`` naming the space."""
+    if config.film_embedding and not config.film:
+        raise ValueCheckError("film_embedding conditions the FiLM grid: it needs film=True")
     space = canonical_space(space)
     encoder = _build(space, obs, config)
     if obs is not None:
@@ -999,6 +1022,7 @@ def encoder_from_json(spec: dict[str, Any]) -> ObsEncoder:
             image_features=int(spec["image_features"]),
             grid_embedding=int(spec["grid_embedding"]),
             grid_channels=tuple(int(c) for c in spec["grid_channels"]),
+            film_embedding=bool(spec.get("film_embedding", False)),
         )
         return GridEncoder(space, [int(v) for v in spec["levels"]], config)
     if kind == "discrete" and isinstance(space, gym.spaces.Discrete):

@@ -13,6 +13,7 @@ The main job (``imitate run``) lives in :mod:`imitate.pipeline`, OOD scoring in
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -256,6 +257,9 @@ def dagger_into(
         "rounds": history.records,
         "expert_labels": history.expert_labels,
     }
+    if history.refit is not None:  # the final refit, the learner saved as policy.pt
+        result["refit"] = history.refit.to_json()
+        log.log("dagger_refit", result["refit"], step=history.expert_labels)
     if config.eval_episodes > 0:
         labels = [r["expert_labels"] for r in history.records]
         curves: list[Curve] = [("DAgger", labels, [r["learner_return"] for r in history.records])]
@@ -267,6 +271,9 @@ def dagger_into(
             for point in bc_curve:
                 log.log("bc_same_labels", point, step=int(point["expert_labels"]))
             curves.append(("BC, same labels", labels, [p["learner_return"] for p in bc_curve]))
+        refit = history.refit
+        if refit is not None and refit.learner_return is not None:  # the learner returned
+            curves.append(("DAgger, final refit", [refit.expert_labels], [refit.learner_return]))
         expert_return = evaluate(expert, env, config.eval_episodes, EVAL_SEED).mean_return
         result["expert_return"] = expert_return
         result["plot"] = str(
@@ -398,6 +405,49 @@ def int8_calibration_states(policy: Policy, env: EnvLike | None, episodes: int, 
     return collect(policy, env, episodes, seed).obs
 
 
+def int8_gate_episodes(
+    policy: Policy, env: EnvLike, episodes: int, seed: int, threshold: float
+) -> Any:
+    """``episodes`` of the Python JS gate on ``policy`` from reset seed ``seed`` (the CLI:
+    after the calibration rollouts' own), which the int8 gate is checked along
+    (:class:`GateEpisodes`)."""
+    from imitate.collect import collect
+    from imitate.export.int8 import GateEpisodes
+    from imitate.policy import JSGatedPolicy, MLPPolicy
+    from imitate.spaces import CategoricalHead
+
+    if not (isinstance(policy, MLPPolicy) and isinstance(policy.head, CategoricalHead)):
+        raise ImitateError("--js-gate needs an MLP policy with Discrete actions")
+    if not 0.0 <= threshold < math.log(2.0):
+        raise ImitateError(f"--js-gate must be in [0, ln 2) nats, got {threshold}")
+    data = collect(JSGatedPolicy.wrap(policy, threshold), env, episodes, seed)
+    return GateEpisodes(data.obs, data.actions, data.episode_starts, threshold)
+
+
+def int8_width(
+    policy: Policy,
+    calibration: Any,
+    activation_bits: int | str | None,
+    min_parity: float,
+    gate: Any = None,
+) -> Any:
+    """The hidden width of an int8 C export: ``auto`` measures it
+    (:func:`imitate.export.int8.choose_bits`); a fixed width with a gate is checked
+    against the Python gate at that width only. None: no measurement (a fixed width, no
+    gate; or a policy with an observation encoder, whose int8 default stays 8 / 16)."""
+    from imitate.encoded import EncodedPolicy
+    from imitate.export.int8 import choose_bits
+
+    if isinstance(policy, EncodedPolicy):
+        if gate is not None:
+            raise ImitateError("--js-gate: the int8 C export of an encoded policy has no gate")
+        return None
+    if activation_bits != "auto" and gate is None:
+        return None
+    widths = (8, 16) if activation_bits == "auto" else (int(activation_bits or 8),)
+    return choose_bits(policy, calibration, min_parity, gate=gate, widths=widths)  # type: ignore[arg-type]
+
+
 def check_export_options(format: str, int8: bool, algo: str | None, prefix: str) -> None:
     """Refuse options that do not apply to ``format`` (before any work)."""
     if int8 and format != "c":
@@ -422,6 +472,8 @@ def export_into(
     activation_bits: int | None = None,
     algo: str | None = None,
     input_bits: int = 16,
+    gate: bool = True,
+    choice: Any = None,
 ) -> dict[str, Any]:
     """Export ``policy`` into ``out_dir``; the files, their sizes and the parameter count."""
     from imitate.encoded import EncodedPolicy
@@ -431,7 +483,7 @@ def export_into(
     check_export_options(format, int8, algo, prefix)
     files = export_policy(
         policy, format, out_dir, int8, calibration, prefix, activation_bits,  # type: ignore[arg-type]
-        input_bits, algo=algo,
+        input_bits, algo=algo, gate=gate, choice=choice,
     )  # fmt: skip
     result: dict[str, Any] = {
         "format": format,
@@ -439,6 +491,9 @@ def export_into(
         "bytes": {f.name: f.stat().st_size for f in files},
         "parameters": policy.n_parameters(),
     }
+    if choice is not None:
+        result["int8_width"] = choice.as_dict()
+        activation_bits = choice.bits
     if format == "c":
         if isinstance(policy, EncodedPolicy):
             from imitate.export.c_encoders import encoded_weight_bytes

@@ -31,6 +31,7 @@ from imitate.encoded import EncodedPolicy, needs_encoder
 from imitate.environments import EnvLike, env_name, env_record
 from imitate.export import export_policy, export_unsupported, load_exported
 from imitate.export.c import weight_bytes
+from imitate.export.int8 import choose_bits
 from imitate.fileio import write_json, write_text
 from imitate.plots import plot_return_vs_labels
 from imitate.policy import MLPPolicy, Policy, SoftPolicy, save_policy
@@ -115,13 +116,13 @@ def distill_unsupported(expert: Policy, expert_name: str) -> str | None:
     return f"the expert `{expert_name}` gives no logits (not a SoftPolicy): nothing to distil"
 
 
-def _c_bytes(student: Any) -> int:
-    """Constant-table bytes of the student's int8 C export."""
+def _c_bytes(student: Any, bits: int | None = None) -> int:
+    """Constant-table bytes of the student's int8 C export (``bits``: its hidden width)."""
     if isinstance(student, EncodedPolicy):
         from imitate.export.c_encoders import encoded_weight_bytes
 
         return encoded_weight_bytes(student, int8=True)
-    return weight_bytes(student, int8=True)
+    return weight_bytes(student, int8=True, bits=bits)
 
 
 def _load_export(artefact: Path, student: Any) -> Policy:
@@ -253,16 +254,25 @@ def run_pipeline(
                 if reason is not None:
                     skipped[f"export {fmt}"] = reason
                     continue
+                choice = None  # the int8 width as `imitate export`'s default (auto, no gate)
+                if fmt == "c" and isinstance(student, MLPPolicy):
+                    choice = choose_bits(student, calibration)
                 files = export_policy(
                     student,
                     fmt,  # type: ignore[arg-type]
                     out_dir / "export" / fmt,
                     int8=fmt == "c",
                     calibration=calibration,
+                    gate=fmt != "c",
+                    choice=choice,
                 )
+
                 artefact = next(f for f in files if f.suffix != ".h")  # the policy (not the gate)
-                size = _c_bytes(student) if fmt == "c" else artefact.stat().st_size
+                bits = None if choice is None else choice.bits
+                size = _c_bytes(student, bits) if fmt == "c" else artefact.stat().st_size
                 results["exports"][fmt] = {"files": [str(f) for f in files], "bytes": size}
+                if choice is not None:
+                    results["exports"][fmt]["int8_width"] = choice.as_dict()
                 exported = _load_export(artefact, student)
                 export_eval = evaluate(exported, env_id, config.eval_episodes, EVAL_SEED)
                 label = "C int8 (weight bytes)" if fmt == "c" else fmt

@@ -31,22 +31,28 @@ if the rollout records that attribute beside the observation: :class:`Privileged
 (a wrapper, added to the env's spec by :func:`privileged_spec`) makes each observation
 ``{"obs": what the student sees, "privileged": the attribute}``, so one rollout holds both
 views of every state, and a teacher on one view labels (logits included) a student on the
-other (:mod:`imitate.distill`).
+other (:mod:`imitate.distill`). :func:`both_views` is what to collect to record it,
+:func:`student_view` / :func:`teacher_view` split such a rollout; :mod:`imitate.drift_space`
+records the true state of pixel envs the same way to measure drift on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import EnvSpec, WrapperSpec
 
-from imitate.environments import EnvLike, env_spec
+from imitate import observations as ob
+from imitate.environments import EnvLike, env_record, env_spec
 from imitate.errors import ImitateError
 from imitate.runtime import Policy
+
+if TYPE_CHECKING:
+    from imitate.data import Dataset
 
 STUDENT_KEY, PRIVILEGED_KEY = "obs", "privileged"
 """The keys of :class:`PrivilegedObservation`'s observations."""
@@ -70,6 +76,33 @@ class PrivilegedExpertError(ImitateError):
     """A privileged expert was asked to label observations without their envs."""
 
 
+def read_attribute(env: gym.Env[Any, Any], attribute: str) -> np.ndarray:
+    """``getattr(env.unwrapped, attribute)`` as float32 ``[*shape]``: the one reading of an
+    env's true state (what a state expert acts on, what the wrapper records, what a replay
+    recovers)."""
+    return np.asarray(getattr(env.unwrapped, attribute), np.float32)
+
+
+def probe_attribute(env: EnvLike, attribute: str) -> np.ndarray | None:
+    """The value of ``getattr(env.unwrapped, attribute)`` on a fresh env after a reset (seed
+    0), float32; None when the env has no such attribute or it is not a non-empty number
+    array."""
+    made = gym.make(env_spec(env))
+    try:
+        made.reset(seed=0)
+        value = getattr(made.unwrapped, attribute, None)
+        if value is None:
+            return None
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf" or array.size == 0:
+            return None
+        return read_attribute(made, attribute)
+    except (TypeError, ValueError):
+        return None
+    finally:
+        made.close()
+
+
 def is_privileged(policy: object) -> bool:
     """True for a policy that must be handed the envs (:class:`EnvPolicy`)."""
     return callable(getattr(policy, "act_envs", None))
@@ -86,9 +119,7 @@ class UnwrappedState:
 
     def states(self, envs: Sequence[gym.Env[Any, Any]]) -> np.ndarray:
         """``[B, *state_shape]`` float32: the attribute of each env's unwrapped env."""
-        return np.stack(
-            [np.asarray(getattr(e.unwrapped, self.attribute), np.float32) for e in envs]
-        )
+        return np.stack([read_attribute(e, self.attribute) for e in envs])
 
     def act_envs(
         self,
@@ -140,13 +171,11 @@ class PrivilegedMixture:
         starts: np.ndarray,
         taken: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        from imitate.observations import take
-
         labels = np.asarray(self.expert.act_envs(envs, obs, starts, taken))
         actions = labels.copy()
         learner_rows = np.flatnonzero(self.rng.random(len(labels)) >= self.beta)
         if len(learner_rows):
-            rows: Any = take(obs, learner_rows)
+            rows: Any = ob.take(obs, learner_rows)
             actions[learner_rows] = self.learner.act(rows)
         return actions, labels
 
@@ -207,24 +236,18 @@ class PrivilegedObservation(gym.ObservationWrapper[Any, Any, Any]):
         )
 
     def observation(self, observation: Any) -> dict[str, Any]:
-        value = np.asarray(getattr(self.env.unwrapped, self.attribute), np.float32)
-        return {STUDENT_KEY: observation, PRIVILEGED_KEY: value}
+        return {STUDENT_KEY: observation, PRIVILEGED_KEY: read_attribute(self.env, self.attribute)}
 
 
 def privileged_shape(env: EnvLike, attribute: str) -> tuple[int, ...]:
     """The shape of ``getattr(env.unwrapped, attribute)`` after a reset (seed 0);
     ``PrivilegedExpertError`` when the env has no such attribute."""
-    made = gym.make(env_spec(env))
-    try:
-        made.reset(seed=0)
-        value = getattr(made.unwrapped, attribute, None)
-        if value is None:
-            raise PrivilegedExpertError(
-                f"{env_spec(env).id}: the env has no attribute {attribute!r} to show a teacher"
-            )
-        return tuple(np.shape(np.asarray(value, np.float32)))
-    finally:
-        made.close()
+    value = probe_attribute(env, attribute)
+    if value is None:
+        raise PrivilegedExpertError(
+            f"{env_spec(env).id}: the env has no attribute {attribute!r} to show a teacher"
+        )
+    return tuple(value.shape)
 
 
 def privileged_spec(env: EnvLike, attribute: str = "state") -> EnvSpec:
@@ -249,3 +272,49 @@ class OnEntry:
 
     def logits(self, obs: Any) -> np.ndarray:
         return np.asarray(self.policy.logits(obs[self.key]))  # type: ignore[attr-defined]
+
+
+def both_views(policy: Policy, env: EnvLike, attribute: str = "state") -> tuple[Policy, EnvSpec]:
+    """What to collect to record both views of every state: ``env``'s spec with
+    :class:`PrivilegedObservation` (:func:`privileged_spec`) and ``policy`` (on the env's
+    observations) on its observations: a privileged expert as it is (it acts on the envs), a
+    mixture with its learner on the student's entry (the same mixture otherwise: its coin
+    stream goes on), any other policy on the student's entry (:class:`OnEntry`). Split the
+    rollout with :func:`student_view` and :func:`teacher_view`."""
+    driver: Policy = OnEntry(policy, STUDENT_KEY)
+    if isinstance(policy, PrivilegedMixture):
+        learner = OnEntry(policy.learner, STUDENT_KEY)
+        driver = PrivilegedMixture(policy.expert, learner, policy.beta, policy.rng)
+    elif is_privileged(policy):
+        driver = policy
+    return driver, privileged_spec(env, attribute)
+
+
+def student_view(data: Dataset, env: EnvLike) -> Dataset:
+    """The student's dataset of a rollout recorded with :class:`PrivilegedObservation`:
+    the observations alone, and the meta of ``env`` (the env without the wrapper) and its
+    observation space."""
+    record = env_record(env)
+    recorded = data.meta.spaces()[0]
+    assert isinstance(recorded, gym.spaces.Dict), "not a PrivilegedObservation rollout"
+    meta = replace(
+        data.meta,
+        env_id=record["env_id"],
+        env_kwargs=dict(record.get("env_kwargs") or {}),
+        env_wrappers=list(record.get("env_wrappers") or []),
+        observation_space=ob.obs_space_to_json(recorded[STUDENT_KEY]),
+    )
+    obs: Any = data.obs
+    final = data.final_obs[STUDENT_KEY] if isinstance(data.final_obs, dict) else None
+    return replace(data, obs=obs[STUDENT_KEY], final_obs=final, meta=meta)
+
+
+def teacher_view(data: Dataset) -> Dataset:
+    """The teacher's view of such a rollout: the recorded attribute as the observations
+    (float32 ``[N, *shape]``, a Box; the meta's observation space says so)."""
+    obs: Any = data.obs
+    states = np.asarray(obs[PRIVILEGED_KEY])
+    space = ob.obs_space_to_json(gym.spaces.Box(-np.inf, np.inf, states.shape[1:], np.float32))
+    meta = replace(data.meta, observation_space=space)
+    final = data.final_obs[PRIVILEGED_KEY] if isinstance(data.final_obs, dict) else None
+    return replace(data, obs=states, final_obs=final, meta=meta)

@@ -180,3 +180,41 @@ def test_cli_bc_with_the_film_encoder(tmp_path, capsys) -> None:
     assert code == 2
     assert err.strip().startswith("imitate: error:") and "film needs" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_bc_with_the_film_embedding_encoder(tmp_path, capsys) -> None:
+    """``--policy.film-embedding`` (with the grid's sizes) reaches the encoder and the
+    checkpoint; without ``--policy.film`` it fails in one line, exit 2."""
+    from cli_helpers import run_cli
+
+    from imitate.encoders import FiLMEncoder, GridEncoder
+    from imitate.policy import load_policy
+
+    data = tmp_path / "babyai.npz"
+    code, _, err = run_cli(
+        ["collect", "--env", ENV, "--expert", "heuristic", "--episodes", "4", "--out", str(data)],
+        capsys,
+    )
+    assert code == 0, err
+    out = tmp_path / "run"
+    flags = ["--policy.grid", "embedding", "--policy.film", "--policy.film-embedding"]
+    sizes = ["--policy.grid-channels", "8", "6", "--policy.grid-embedding", "5"]
+    code, _, err = run_cli(
+        ["bc", "--data", str(data), *flags, *sizes, "--max-steps", "20", "--out", str(out)],
+        capsys,
+    )
+    assert code == 0, err
+    (checkpoint,) = [p for p in out.iterdir() if p.name.startswith("policy.")]
+    policy = load_policy(checkpoint)
+    assert isinstance(policy.encoder, FiLMEncoder)
+    grid = policy.encoder.inner.parts["image"]
+    assert isinstance(grid, GridEncoder) and grid.film_embedding
+    assert [c.out_channels for c in grid.convs] == [8, 6]
+    assert policy.encoder.film.out_features == 2 * (5 + 8 + 6)
+    code, _, err = run_cli(
+        ["bc", "--data", str(data), "--policy.film-embedding", "--out", str(tmp_path / "bad")],
+        capsys,
+    )
+    assert code == 2
+    assert err.strip().startswith("imitate: error:") and "needs --policy.film" in err
+    assert len(err.strip().splitlines()) == 1

@@ -73,6 +73,7 @@ def test_without_warm_start_each_round_is_bc_on_the_aggregate() -> None:
         bc=FAST_BC,
         warm_start=False,
         whole_episodes=False,
+        final_refit=False,  # the learner returned is the last round's
     )
     with pytest.warns(UserWarning, match="no complete episode"):
         learner, history = dagger("imitate/Tightrope-v0", TightropeExpert(), config)
@@ -165,7 +166,9 @@ def test_a_round_keeps_one_episode_longer_than_its_budget() -> None:
 
 
 def test_patience_stops_and_returns_the_best_round() -> None:
-    config = DAggerConfig(rounds=8, steps_per_round=200, eval_episodes=5, bc=FAST_BC, patience=1)
+    config = DAggerConfig(
+        rounds=8, steps_per_round=200, eval_episodes=5, bc=FAST_BC, patience=1, final_refit=False
+    )
     learner, history = dagger("imitate/Tightrope-v0", TightropeExpert(), config)
     returns = [r["learner_return"] for r in history.records]
     assert history.best_round == int(np.argmax(returns))

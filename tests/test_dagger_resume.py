@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import signal
 from dataclasses import replace
@@ -13,9 +14,10 @@ import torch
 
 from envs.tightrope import TightropeExpert
 from imitate import BCConfig
-from imitate.configs import EarlyStopConfig, OptimConfig
+from imitate.bc import train_bc
+from imitate.configs import EarlyStopConfig, OptimConfig, refit_training
 from imitate.dagger import BetaSchedule, DAggerConfig, DAggerRound, RoundStore, dagger
-from imitate.data import load_dataset
+from imitate.data import concatenate, load_dataset
 from imitate.errors import ImitateError, Interrupted, ResumeError
 from imitate.policy import MLPPolicy, load_policy
 from tests.cli_helpers import run_cli
@@ -100,6 +102,80 @@ def test_a_run_killed_after_round_3_resumes_to_the_same_learner_and_labels(
         assert same_weights(load_policy(members[0]), load_policy(members[1]))
     # the finished rounds were loaded: the expert was asked only about round 4's states
     assert resumed_expert.asked == whole_expert.asked - asked_by_round[3] > 0
+
+
+REFIT = replace(CONFIG, rounds=2, gate="none", final_refit=True)
+
+
+def test_final_refit_asks_no_labels_is_saved_and_resumes_to_the_same_learner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain_expert, refit_expert = CountingExpert(), CountingExpert()
+    _, plain = dagger(ENV, plain_expert, replace(REFIT, final_refit=False))
+    learner, history = dagger(ENV, refit_expert, REFIT, run_dir=tmp_path / "whole")
+    assert plain.refit is None and history.refit is not None
+    # no new labels: the rounds are the same and the expert was asked nothing more
+    assert refit_expert.asked == plain_expert.asked > 0
+    assert without_time(history.records) == without_time(plain.records)
+    assert history.refit.expert_labels == history.expert_labels == plain.expert_labels
+    assert history.refit.dataset_size == history.records[-1]["dataset_size"]
+    assert history.refit.learner_return is not None
+    assert history.refit.wall_time_s >= history.records[-1]["wall_time_s"]
+    # a new learner trained with BC's length of training on the whole aggregate, saved
+    whole = tmp_path / "whole"
+    aggregate = concatenate(
+        [load_dataset(whole / f"round_{k:03d}" / "labels.npz") for k in range(REFIT.rounds)]
+    )
+    refit_config = replace(refit_training(REFIT.bc), seed=REFIT.bc.seed + REFIT.rounds)
+    assert refit_config.optim.max_steps == BCConfig().optim.max_steps != REFIT.bc.optim.max_steps
+    assert same_weights(learner, train_bc(aggregate, refit_config)[0])
+    assert same_weights(learner, load_policy(whole / "refit" / "policy.pt"))
+    assert not same_weights(
+        learner, load_policy(whole / f"round_{REFIT.rounds - 1:03d}" / "policy.pt")
+    )
+    saved = json.loads((whole / "refit" / "record.json").read_text())
+    assert saved == history.refit.to_json()
+
+    def killed_before_the_refit_is_saved(*args: object) -> Path:
+        raise Killed
+
+    monkeypatch.setattr(RoundStore, "save_refit", killed_before_the_refit_is_saved)
+    with pytest.raises(Killed):
+        dagger(ENV, TightropeExpert(), REFIT, run_dir=tmp_path / "cut")
+    monkeypatch.undo()
+    assert not (tmp_path / "cut" / "refit").exists()
+    resumed_expert = CountingExpert()
+    resumed, resumed_history = dagger(
+        ENV, resumed_expert, REFIT, run_dir=tmp_path / "cut", resume=True
+    )
+    assert resumed_expert.asked == 0  # every round was loaded; the refit asks nothing
+    assert same_weights(resumed, learner)
+    assert resumed_history.refit is not None
+    assert {k: v for k, v in resumed_history.refit.to_json().items() if k != "wall_time_s"} == {
+        k: v for k, v in history.refit.to_json().items() if k != "wall_time_s"
+    }
+    # a finished run resumed: the saved refit is loaded, not trained again
+    monkeypatch.setattr(importlib.import_module("imitate.dagger"), "train_bc", None)
+    again, again_history = dagger(ENV, TightropeExpert(), REFIT, run_dir=whole, resume=True)
+    assert same_weights(again, learner) and again_history.refit == history.refit
+
+
+def test_cli_dagger_final_refit_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["dagger", "--env", ENV, "--expert", "heuristic", "--rounds", "2",
+            "--steps-per-round", "200", "--eval-episodes", "2", "--bc.max-steps", "100",
+            "--no-compare-bc", "--json"]  # fmt: skip
+    code, out, err = run_cli([*args, "--final-refit", "--out", str(tmp_path / "on")], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["refit"]["expert_labels"] == result["expert_labels"]
+    assert "learner_return" in result["refit"]
+    on = tmp_path / "on"
+    assert same_weights(
+        load_policy(on / "policy.pt"), load_policy(on / "rounds" / "refit" / "policy.pt")
+    )
+    code, out, err = run_cli([*args, "--no-final-refit", "--out", str(tmp_path / "off")], capsys)
+    assert code == 0, err
+    assert "refit" not in json.loads(out) and not (tmp_path / "off" / "rounds" / "refit").exists()
 
 
 def test_expert_acted_counts_the_mixture_labels(tmp_path: Path) -> None:

@@ -271,3 +271,24 @@ def test_dagger_on_a_dict_env_on_ray(ray_cluster: None) -> None:
     second = history.records[1]
     assert second["labelled"] == second["states"] >= 300
     assert second["learner_return"] >= 0.8 * 50
+
+
+def test_true_state_drift_on_ray_equals_local(ray_cluster: None) -> None:
+    """The workers make the env from the spec itself (its added wrappers kept), so pixel
+    drift records the true state through the state-recording wrapper on Ray too."""
+    from envs.pixel_cartpole import PixelCartPoleExpert
+    from imitate.drift import analyse_drift
+
+    class Left:
+        def act(self, frames: np.ndarray) -> np.ndarray:
+            return np.zeros(len(frames), np.int64)
+
+    env, expert = "imitate/PixelCartPole-v1", PixelCartPoleExpert()
+    local = analyse_drift(env, expert, {"left": Left()}, 2, horizons=(10, 20))
+    with RAY.open() as rollouts:
+        remote = analyse_drift(
+            env, expert, {"left": Left()}, 2, horizons=(10, 20), rollouts=rollouts
+        )
+    assert "recorded beside each observation" in remote.note
+    np.testing.assert_array_equal(remote.pairs["left"].distance, local.pairs["left"].distance)
+    np.testing.assert_equal(remote.summaries["left"], local.summaries["left"])

@@ -527,3 +527,117 @@ def test_distill_cli_qat_activation_bits(
         assert main([*args, *bad, "--out", str(tmp_path / "bad")]) == 2
         assert "--qat-activation-bits needs --qat" in capsys.readouterr().err
         assert not (tmp_path / "bad").exists()
+
+
+def _needs_fine_hidden_units() -> MLPPolicy:
+    """A CartPole policy built to miss at 8-bit hidden units: it pushes by the sign of
+    ``tanh(u) - tanh(0.9 u)`` (``u = 4 theta + theta_dot``), a difference below one 8-bit
+    step of the hidden range for many of its states (the outputs tie: action 0) and above
+    one 16-bit step for nearly all."""
+    import gymnasium as gym
+
+    env = gym.make("CartPole-v1")
+    policy = MLPPolicy(env.observation_space, env.action_space, PolicyConfig((2,), "tanh"))
+    direction = torch.tensor([0.0, 0.0, 4.0, 1.0])
+    with torch.no_grad():
+        first, last = policy.net[0], policy.net[2]
+        first.weight.copy_(torch.stack([direction, 0.9 * direction]))
+        first.bias.zero_()
+        last.weight.copy_(torch.tensor([[-1000.0, 1000.0], [1000.0, -1000.0]]))
+        last.bias.zero_()
+    return policy
+
+
+def test_auto_width_picks_16_bits_when_8_miss_the_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--activation-bits auto` (the default): 8-bit hidden units when their held-out
+    calibration agreement reaches --min-parity, else 16; the choice and the measured
+    agreement are printed (one line), in the header comment and in the export's JSON."""
+    from imitate.export.int8 import choose_bits, heldout_agreement
+    from imitate.jobs import int8_calibration_states
+
+    policy = _needs_fine_hidden_units()
+    calibration = int8_calibration_states(policy, "CartPole-v1", 4, 0)  # what the CLI uses
+    a8, a16 = (heldout_agreement(policy, calibration, bits) for bits in (8, 16))
+    assert a8 < 0.95 and a16 >= 0.99, (a8, a16)
+    half = len(calibration) // 2  # held out: each half's model on the other half
+    model = quantize_policy(policy, calibration[:half], 8)
+    same = (model.act(calibration[half:]) == policy.act(calibration[half:])).sum()
+    model = quantize_policy(policy, calibration[half:], 8)
+    same += (model.act(calibration[:half]) == policy.act(calibration[:half])).sum()
+    assert a8 == pytest.approx(same / len(calibration))
+    choice = choose_bits(policy, calibration)
+    assert choice.bits == 16 and choice.agreement == {8: a8, 16: a16}
+    assert choose_bits(policy, calibration, a8).bits == 8  # a target 8 bits reach
+    low = choose_bits(policy, calibration, 1.0) if a16 < 1.0 else None  # neither reaches it
+    assert low is None or (low.bits == 16 and "below the target" in low.reason)
+    save_policy(policy, tmp_path / "p.pt", {"env_id": "CartPole-v1"})
+    args = ["export", "--policy", str(tmp_path / "p.pt"), "--format", "c", "--int8"]
+    args += ["--episodes", "4", "--json"]
+    for extra, bits in (([], 16), (["--min-parity", f"{a8:.6f}"], 8)):
+        out = tmp_path / f"auto{bits}"
+        assert main([*args, *extra, "--out", str(out)]) == 0
+        captured = capsys.readouterr()
+        said = [line for line in captured.err.splitlines() if "int8 export" in line]
+        assert len(said) == 1 and said[0].startswith(f"imitate: int8 export: {bits}-bit"), said
+        header = (out / "policy.h").read_text()
+        assert f"#define POLICY_ACTIVATION_BITS {bits}\n" in header
+        assert f"8-bit {100 * a8:.2f} %" in header and "--activation-bits auto" in header
+        width = json.loads(captured.out)["int8_width"]
+        assert width["activation_bits"] == bits
+        assert width["heldout_agreement"]["8"] == pytest.approx(a8)
+        assert "policy_act_gated" not in header and "No JS gate" in header  # not requested
+    exported = CPolicy(tmp_path / "auto16" / "policy.c")
+    assert float((exported.act(calibration) == policy.act(calibration)).mean()) >= 0.99
+
+
+def test_int8_gate_is_checked_and_refused_in_one_line_when_it_misses(
+    students: dict[str, tuple[MLPPolicy, np.ndarray, np.ndarray]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--js-gate DELTA`: the int8 gate (its bit-exact model) is replayed along the Python
+    gate's calibration episodes; exported at the narrowest width reaching --min-parity (the
+    measurement recorded), refused otherwise: one error line, exit 2, no folder."""
+    from imitate.export.int8 import GateRefused, choose_bits, gate_replay
+    from imitate.jobs import int8_calibration_states, int8_gate_episodes
+
+    policy, _, _ = students["lunar-relu"]
+    calibration = int8_calibration_states(policy, "LunarLander-v3", 3, 0)
+    episodes = int8_gate_episodes(policy, "LunarLander-v3", 3, 3, 0.1)  # seeds after 0-2
+    model = quantize_policy(policy, calibration, 8)
+    replayed = gate_replay(model, episodes.obs, episodes.episode_starts, 0.1)
+    host = CPolicy(export_policy(policy, "c", tmp_path / "h", True, calibration, bits=8)[1])
+    state, actions = host.gated(0.1).initial_state(1), []
+    starts = set(episodes.episode_starts.tolist())
+    for t, row in enumerate(episodes.obs):  # the C gate, anchor reset at each episode start
+        state = host.gated(0.1).initial_state(1) if t in starts else state
+        action, state = host.gated(0.1).step(row[None], state)
+        actions.append(int(action[0]))
+    np.testing.assert_array_equal(replayed, actions)
+    choice = choose_bits(policy, calibration, 0.5, gate=episodes)
+    assert choice.gate_agreement is not None
+    g8 = choice.gate_agreement[8]
+    assert choice.bits == 8 and g8 == pytest.approx(float((replayed == episodes.actions).mean()))
+    measured = choose_bits(policy, calibration, 0.5, gate=episodes, widths=(16,))
+    g16 = measured.gate_agreement[16] if measured.gate_agreement else 1.0
+    assert max(g8, g16) < 1.0  # so a target above both can be missed
+    with pytest.raises(GateRefused, match="distill --qat --qat-activation-bits 16"):
+        choose_bits(policy, calibration, max(g8, g16) + 1e-6, gate=episodes)
+    save_policy(policy, tmp_path / "p.pt", {"env_id": "LunarLander-v3"})
+    args = ["export", "--policy", str(tmp_path / "p.pt"), "--format", "c", "--int8"]
+    args += ["--episodes", "3", "--js-gate", "0.1", "--gate-episodes", "3"]
+    assert main([*args, "--min-parity", "0.5", "--out", str(tmp_path / "ok")]) == 0
+    header = (tmp_path / "ok" / "policy.h").read_text()
+    assert "policy_act_gated" in header and f"8-bit {100 * g8:.2f} %" in header
+    assert "checked at 0.1 nats along 3 episodes of the Python gate" in header
+    capsys.readouterr()
+    target = f"{min(1.0, max(g8, g16) + 1e-4):.6f}"
+    assert main([*args, "--min-parity", target, "--out", str(tmp_path / "no")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("imitate: error: the int8 JS gate agrees"), lines
+    assert f"{100 * g8:.2f} % (8-bit" in lines[0] and not (tmp_path / "no").exists()
+    flat = ["export", "--policy", str(tmp_path / "p.pt"), "--format", "c", "--js-gate", "0.1"]
+    assert main([*flat, "--out", str(tmp_path / "f")]) == 2  # float32: its gate is exact
+    assert "--js-gate applies to the int8 C export" in capsys.readouterr().err

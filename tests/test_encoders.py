@@ -455,6 +455,72 @@ def test_film_conditions_the_grid_on_the_mission(tmp_path) -> None:
     np.testing.assert_allclose(out, features.numpy(), rtol=1e-4, atol=1e-5)
 
 
+def test_film_embedding_conditions_the_cell_embeddings_too(tmp_path) -> None:
+    """``film_embedding``: gamma, beta also scale and shift the summed cell embeddings
+    before the first convolution (a cell compared with the mission directly)."""
+    torch.manual_seed(0)
+    space, obs = _babyai_batch(16)
+    config = EncoderConfig(
+        grid="embedding", grid_embedding=5, grid_channels=(8, 6), image_features=10,
+        film=True, film_embedding=True,
+    )  # fmt: skip
+    encoder = encoder_for_space(space, obs, config)
+    assert isinstance(encoder, FiLMEncoder)
+    assert encoder.film.out_features == 2 * (5 + 8 + 6)  # embedding, then each conv
+    grid = encoder.inner.parts["image"]
+    text = encoder.inner.parts["mission"]
+    assert isinstance(grid, GridEncoder) and isinstance(text, TextEncoder)
+    with torch.no_grad():
+        plain = grid.encode(obs["image"])  # zero-initialised FiLM: the plain grid
+        np.testing.assert_allclose(encoder.encode(obs)[:, 4:14].numpy(), plain.numpy(), atol=1e-6)
+        torch.nn.init.normal_(encoder.film.weight, std=0.5)
+        torch.nn.init.normal_(encoder.film.bias, std=0.5)
+        inputs = [torch.as_tensor(a) for a in encoder.inputs(obs)]
+        gamma, beta = encoder.film(text(inputs[2]))[:, :, None, None].chunk(2, dim=1)
+        h = grid.embedding(grid.rows(inputs[1])).sum(dim=1).permute(0, 3, 1, 2)
+        h = h * (1 + gamma[:, :5]) + beta[:, :5]
+        h = torch.relu(grid.convs[0](h) * (1 + gamma[:, 5:13]) + beta[:, 5:13])
+        h = torch.relu(grid.convs[1](h) * (1 + gamma[:, 13:]) + beta[:, 13:])
+        image = torch.relu(grid.dense(h.reshape(len(h), -1)))
+        features = encoder.encode(obs)
+        np.testing.assert_allclose(features[:, 4:14].numpy(), image.numpy(), rtol=1e-5, atol=1e-6)
+        # without the embedding's modulation the features differ (it is applied)
+        without = grid.features(inputs[1], (gamma[:, 5:, 0, 0], beta[:, 5:, 0, 0]))
+        assert (without - image).abs().max() > 1e-3
+    np.testing.assert_allclose(encoder.encode_numpy(obs), features.numpy(), rtol=1e-5, atol=1e-5)
+    spec = json.loads(json.dumps(encoder.to_json()))
+    assert spec["parts"][1]["film_embedding"] is True
+    rebuilt = encoder_from_json(spec)
+    rebuilt.load_state_dict(encoder.state_dict())
+    with torch.no_grad():
+        np.testing.assert_array_equal(rebuilt.encode(obs).numpy(), features.numpy())
+    # the option's default leaves the JSON (and old checkpoints) as they were
+    assert (
+        "film_embedding"
+        not in encoder_for_space(space, obs, EncoderConfig(grid="embedding", film=True)).to_json()[
+            "parts"
+        ][1]
+    )
+    with pytest.raises(ValueError, match="needs film=True"):
+        encoder_for_space(space, obs, EncoderConfig(grid="embedding", film_embedding=True))
+    ort = pytest.importorskip("onnxruntime")
+    from imitate.export.onnx import _export
+
+    names = [n.replace("/", "_") for n in encoder.input_names()]
+    batch_dim = torch.export.Dim("batch")
+    path = _export(
+        encoder.eval(),
+        tuple(torch.as_tensor(a) for a in encoder.example_inputs(2)),
+        names,
+        ["features"],
+        (tuple({0: batch_dim} for _ in names),),
+        tmp_path / "film_embedding.onnx",
+    )
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, dict(zip(names, encoder.inputs(obs), strict=True)))
+    np.testing.assert_allclose(out, features.numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_film_needs_one_grid_and_one_text_entry() -> None:
     space, obs = _babyai_batch(4)
     with pytest.raises(UnsupportedSpaceError, match="film needs one symbolic grid"):

@@ -267,6 +267,41 @@ def test_pixel_cartpole_cnn_int8_export(tmp_path: Path) -> None:
     assert "float" not in act and "policy_cnn0(obs, q + 0);" in act
 
 
+def test_film_embedding_student_exports_to_numpy_and_torchscript(tmp_path: Path) -> None:
+    """The FiLM student with its cell embeddings conditioned too (``film_embedding``)
+    keeps action parity in the numpy runtime and TorchScript; C refuses it."""
+    space = gym.spaces.Dict(
+        [
+            ("image", gym.spaces.Box(0, 10, (5, 5, 3), np.uint8)),
+            ("direction", gym.spaces.Discrete(4)),
+            ("mission", gym.spaces.Text(40, charset="abcdefghijklmnopqrstuvwxyz ")),
+        ]
+    )
+    rng = np.random.default_rng(0)
+    words = np.array(["go to the red ball", "pick up the key", "open the door", "go left"])
+    obs = {
+        "image": rng.integers(0, 6, (300, 5, 5, 3)).astype(np.uint8),
+        "direction": rng.integers(0, 4, 300),
+        "mission": words[rng.integers(0, 4, 300)],
+    }
+    torch.manual_seed(0)
+    config = EncoderConfig(
+        grid="embedding", film=True, film_embedding=True, grid_channels=(8, 8),
+        image_features=16,
+    )  # fmt: skip
+    policy = EncodedPolicy(
+        space, gym.spaces.Discrete(3), PolicyConfig((16,)), encoder_for_space(space, obs, config)
+    ).eval()
+    with torch.no_grad():  # FiLM starts at zero (the plain grid): give it weights that matter
+        policy.encoder.film.weight.normal_(0.0, 0.5)  # type: ignore[union-attr]
+    expected = policy.act(obs)
+    for fmt in ("numpy", "torchscript"):
+        exported = load_exported(_artefact(export_policy(policy, fmt, tmp_path / fmt)))  # type: ignore[arg-type]
+        assert _same(exported.act(obs), expected) >= 0.995, fmt
+    with pytest.raises(UnsupportedExport, match="FiLMEncoder"):
+        export_policy(policy, "c", tmp_path / "c")
+
+
 @pytest.mark.parametrize("film", [False, True])
 def test_grid_and_film_encoders_export_to_numpy_and_torchscript(film: bool, tmp_path: Path) -> None:
     """BabyAI's grid encoders (value embeddings, same-padded convolutions; FiLM: the grid

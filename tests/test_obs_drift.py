@@ -1,6 +1,7 @@
 """Drift on observation spaces other than a flat Box: per-key normalised distances (checked by
-hand), Text missions, PixelCartPole measured on its true state with a privileged expert, image
-features from the clone's encoder, and the command line."""
+hand), Text missions, PixelCartPole measured on its true state with a privileged expert (one
+path for `imitate drift` and distillation's state drift; the state recorded, replay only as
+the fallback), image features from the clone's encoder, and the command line."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -15,9 +17,11 @@ import envs
 from envs.pixel_cartpole import PixelCartPoleExpert
 from imitate import BCConfig, collect, save_policy, train_bc
 from imitate.configs import OptimConfig
-from imitate.drift import analyse_drift, paired_rollouts
+from imitate.distill import state_drift
+from imitate.drift import analyse_drift, disagreement_along, paired_rollouts
 from imitate.drift_space import DriftSpaceError, check_drift_space, drift_space, replay_states
 from imitate.encoded import EncodedPolicy
+from imitate.environments import env_spec
 from tests.cli_helpers import run_cli
 
 DICT = "imitate/ObsDict-v0"
@@ -114,6 +118,62 @@ def test_analyse_drift_with_a_privileged_expert_counts_its_labels() -> None:
     ]
 
 
+def test_drift_and_state_drift_give_the_same_numbers_through_one_path() -> None:
+    expert = PixelCartPoleExpert()
+    ours = state_drift(expert, AlwaysLeft(), PIXELS, episodes=2)  # distillation's report
+    analysis = analyse_drift(PIXELS, expert, {"left": AlwaysLeft()}, 2, horizons=(10, 20))
+    pair = analysis.pairs["left"]  # what `imitate drift` and `imitate run` report
+    np.testing.assert_equal({k: ours[k] for k in pair.summary()}, pair.summary())
+    mean = np.nan_to_num(np.nanmean(pair.distance, axis=1), nan=0.0).mean()
+    assert ours["mean_state_distance"] == mean  # exactly: the same rollouts and states
+    assert "recorded beside each observation" in analysis.note
+    # the replay fallback (expert data without recorded states) gives the same numbers
+    assert pair.expert_data is not None
+    replayed = paired_rollouts(expert, AlwaysLeft(), PIXELS, 2, expert_data=pair.expert_data)
+    assert "replaying" in replayed.note
+    np.testing.assert_array_equal(replayed.distance, pair.distance)
+    np.testing.assert_array_equal(replayed.expert_obs, pair.expert_obs)
+
+
+class StickyActions(gym.ActionWrapper[Any, Any, Any]):
+    """Repeats the previous action with probability 1/4, drawn from an unseeded generator
+    (Machado et al. 2018's sticky actions): a seed and the actions chosen do not determine
+    the episode."""
+
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
+        super().__init__(env)
+        self.rng, self.last = np.random.default_rng(), None
+
+    def reset(self, **kwargs: Any) -> Any:
+        self.last = None
+        return super().reset(**kwargs)
+
+    def action(self, action: Any) -> Any:
+        if self.last is not None and self.rng.random() < 0.25:
+            action = self.last
+        self.last = action
+        return action
+
+
+def test_the_true_state_is_recorded_where_a_replay_cannot_recover_it() -> None:
+    from envs.pixel_cartpole import render_frames
+
+    sticky = env_spec(PIXELS, wrappers=[StickyActions])
+    analysis = analyse_drift(
+        sticky, PixelCartPoleExpert(), {"left": AlwaysLeft()}, 2, horizons=(10, 20)
+    )
+    pair = analysis.pairs["left"]
+    assert "true state" in analysis.note and pair.expert_obs.shape[-1] == 4
+    assert np.all(np.isfinite(pair.first_divergence)) and np.all(np.isfinite(pair.clone_failure))
+    assert pair.expert_data is not None
+    # the recorded states are the ones that drew the recorded frames
+    n = int(pair.expert_data.episode_lengths[0])
+    frames = render_frames(pair.expert_obs[0, :n])
+    np.testing.assert_array_equal(frames, pair.expert_data.obs[:n, -1])
+    # replaying the same seeds and actions gives other episodes: no state from a replay
+    assert replay_states(sticky, pair.expert_data, pair.expert_data.actions) is None
+
+
 def test_image_without_state_uses_the_clone_encoder_and_fails_early_without_one() -> None:
     expert = PixelCartPoleExpert()
     data = collect(expert, PIXELS, 1, seed=0, max_steps=60)
@@ -126,6 +186,44 @@ def test_image_without_state_uses_the_clone_encoder_and_fails_early_without_one(
     with pytest.raises(DriftSpaceError, match="image"):
         drift_space(data, env=None, clones={"left": AlwaysLeft()})
     check_drift_space(data.meta.spaces()[0], PIXELS, {"left": AlwaysLeft()})  # env has a state
+
+
+def test_disagreement_along_takes_a_dataset_of_any_observation_space() -> None:
+    expert: Any = envs.EXPERTS[DICT]()
+    demos = collect(expert, DICT, 4, seed=0)
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=30)))
+    analysis = analyse_drift(DICT, expert, {"bc": policy}, 3, horizons=(10, 20))
+    data = analysis.pairs["bc"].clone_data
+    assert data is not None and isinstance(data.obs, dict)
+    along = disagreement_along(expert, policy, data)  # Dict observations
+    assert along.shape == (3, int(data.episode_lengths.max()))
+    by_hand = (policy.act(data.obs) != expert.act(data.obs)).astype(np.float64)
+    np.testing.assert_array_equal(
+        along[0, : data.episode_lengths[0]], by_hand[: data.episode_ends[0]]
+    )
+    np.testing.assert_array_equal(along, analysis.disagreement["bc"][:, : along.shape[1]])
+    # a privileged expert: its labels recorded while the clone drove
+    pixels = analyse_drift(
+        PIXELS, PixelCartPoleExpert(), {"left": AlwaysLeft()}, 2, horizons=(10, 20)
+    )
+    left = pixels.pairs["left"].clone_data
+    assert left is not None
+    np.testing.assert_array_equal(
+        disagreement_along(PixelCartPoleExpert(), AlwaysLeft(), left),
+        pixels.disagreement["left"][:, : int(left.episode_lengths.max())],
+    )
+    # flat Box: the Dataset and the padded states give the same numbers
+    from agents.heuristics import CartPoleExpert
+
+    pair = paired_rollouts(CartPoleExpert(), AlwaysLeft(), "CartPole-v1", 2)
+    assert pair.clone_data is not None
+    ours = disagreement_along(CartPoleExpert(), AlwaysLeft(), pair.clone_data)
+    padded = disagreement_along(CartPoleExpert(), AlwaysLeft(), pair.clone_obs)
+    np.testing.assert_array_equal(padded[:, : ours.shape[1]], ours)
+    assert (
+        np.isnan(padded[:, ours.shape[1] :]).all()
+        and np.isnan(ours[0, pair.clone_data.episode_lengths[0] :]).all()
+    )
 
 
 def test_drift_command_on_a_dict_env(capsys, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -294,7 +295,7 @@ def test_sac_snapshot_ships_as_the_shorter_run_it_equals(tmp_path: Path) -> None
     snapshots = tmp_path / "snapshots"
     train_expert("Pendulum-v1", 0, tmp_path / "long.zip", 170, snapshot_every=80,
                  snapshots=snapshots)  # fmt: skip
-    assert sorted(p.name for p in snapshots.iterdir()) == ["160.zip", "80.zip"]
+    assert sorted(p.name for p in snapshots.iterdir()) == ["160.buffer.npz", "160.zip", "80.zip"]
     short = train_expert("Pendulum-v1", 0, tmp_path / "short.zip", 159)
     assert snapshot_timesteps("Pendulum-v1", snapshots / "160.zip", 0, 160) == (159, 59)
 
@@ -321,6 +322,68 @@ def test_sac_snapshot_ships_as_the_shorter_run_it_equals(tmp_path: Path) -> None
     rows = [{"steps": 80, "mean_return": -5.0}, {"steps": 160, "mean_return": -5.0}]
     assert best_snapshot(rows)["steps"] == 160  # the latest of equals
     assert best_snapshot([*rows, {"steps": 240, "mean_return": -9.0}])["steps"] == 160
+
+
+def test_sac_run_resumes_from_its_snapshot_with_its_replay_buffer(tmp_path: Path) -> None:
+    """A run stopped after a snapshot continues from it (weights, optimisers, entropy
+    coefficient, counters and the saved replay buffer) and its later snapshots ship with
+    the lineage, not with a one-command reproduction; a run without its buffer refills it
+    before it trains again."""
+    import torch
+
+    from agents import training_state
+    from agents.zoo import build_model, record_snapshot, zoo_spec
+    from imitate.errors import ImitateError
+
+    snapshots = tmp_path / "snapshots"
+    train_expert("Pendulum-v1", 0, tmp_path / "first.zip", 120, snapshot_every=60,
+                 snapshots=snapshots)  # fmt: skip
+    model, venv = build_model(zoo_spec("Pendulum-v1"), 0)
+    assert training_state.resume(model, snapshots, 0) == 120
+    saved = _sac_load(snapshots / "120.zip")
+    assert torch.equal(model.log_ent_coef, saved.log_ent_coef)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.actor.parameters(), saved.actor.parameters(), strict=True)
+    )
+    # the callback runs before SB3 stores step 120's transition: 119 saved
+    assert model.replay_buffer.pos == 119 and model._n_updates == saved._n_updates > 0
+    assert np.array_equal(model.replay_buffer.observations[:119], _saved_buffer(snapshots, 120))
+    venv.close()
+    (snapshots / training_state.LINEAGE).unlink()
+
+    entry = train_expert("Pendulum-v1", 0, tmp_path / "resumed.zip", 180, snapshot_every=60,
+                         snapshots=snapshots, resume=True)  # fmt: skip
+    assert entry["resumed"] == [{"resumed_at": 120, "buffer_restored": True}]
+    assert sorted(p.name for p in snapshots.glob("*.buffer.npz")) == ["180.buffer.npz"]
+    assert _sac_load(snapshots / "180.zip").num_timesteps == 180
+    shipped = record_snapshot("Pendulum-v1", snapshots / "180.zip", 0, 180,
+                              out=tmp_path / "shipped.zip")  # fmt: skip
+    assert shipped["timesteps"] == 180 and shipped["snapshot"]["resumed"] == entry["resumed"]
+    assert "not bit-reproducible" in shipped["snapshot"]["equals"]
+    with pytest.raises(ImitateError, match="newest snapshot is at 180 of 180"):
+        train_expert("Pendulum-v1", 0, tmp_path / "x.zip", 180, snapshots=snapshots, resume=True)
+
+    (snapshots / "180.buffer.npz").unlink()  # e.g. snapshots of an older run
+    model, venv = build_model(zoo_spec("Pendulum-v1"), 0)
+    training_state.resume(model, snapshots, 0)
+    assert model.replay_buffer.pos == 0
+    assert model.learning_starts == 180 + training_state.FRESH_BUFFER_WARMUP
+    venv.close()
+    with pytest.raises(ImitateError, match="seed 0, not 1"):
+        training_state.resume(build_model(zoo_spec("Pendulum-v1"), 1)[0], snapshots, 1)
+    assert main(["expert", "train", "--env", "Pendulum-v1", "--resume"]) == 2
+
+
+def _sac_load(path: Path) -> Any:
+    from stable_baselines3 import SAC
+
+    return SAC.load(path, device="cpu")
+
+
+def _saved_buffer(folder: Path, steps: int) -> np.ndarray:
+    with np.load(folder / f"{steps}.buffer.npz") as saved:
+        return np.asarray(saved["observations"])
 
 
 def test_snapshot_of_another_training_is_refused(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from imitate.encoded import EncodedPolicy
 from imitate.errors import ImitateError
+from imitate.export.int8 import WidthChoice
 from imitate.observations import ObsBatch
 from imitate.policy import MLPPolicy, Policy
 from imitate.spaces import CategoricalHead
@@ -70,13 +71,17 @@ def export_policy(
     bits: int | None = None,
     input_bits: int = 16,
     algo: str | None = None,
+    gate: bool = True,
+    choice: WidthChoice | None = None,
 ) -> list[Path]:
     """Write ``policy`` in format ``fmt`` into ``out_dir``; returns the files written.
 
     C only: ``int8`` (integer-only; ``calibration`` states ``[N, *obs_shape]``, the
     policy's own, set the activation ranges; ``bits``: the hidden activations' width, 8 or
     16, None: 8, 16 for Box actions; ``input_bits``: the observation's, 16 or 8),
-    ``prefix`` (file names, symbols, macros). sb3 only: ``algo`` (``ppo``/``sac``; default
+    ``prefix`` (file names, symbols, macros), ``gate`` (int8 Discrete: carry the integer JS
+    gate), ``choice`` (the measured width, :func:`imitate.export.int8.choose_bits`: its
+    bits are used and it is recorded in the header). sb3 only: ``algo`` (``ppo``/``sac``; default
     by the action head)."""
     refusal = _refusal(policy, fmt, int8)
     if refusal is not None:
@@ -89,7 +94,7 @@ def export_policy(
         from imitate.export.c import export_c
 
         states = None if calibration is None else np.asarray(calibration)
-        return export_c(policy, out_dir, int8, states, prefix, bits, input_bits)
+        return export_c(policy, out_dir, int8, states, prefix, bits, input_bits, gate, choice)
     out_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "onnx":
         from imitate.export.onnx import export_gated_onnx, export_onnx

@@ -51,6 +51,7 @@ from imitate.export.int8 import (
     Q_LIMIT,
     QuantizedMLP,
     QuantLayer,
+    WidthChoice,
     default_bits,
     gate_multiplier,
     quantize_policy,
@@ -277,9 +278,11 @@ def _header(
     libm: list[str],
     stack: int,
     extra: str,
+    gate: bool = True,
+    note: str = "",
 ) -> str:
     p, P = n.p, n.P
-    gate = isinstance(policy.head, CategoricalHead)
+    gate = gate and isinstance(policy.head, CategoricalHead)
     int8_note = "" if kind == "float32" else "; int8: dequantised, in float"
     act_link = f"-lm ({', '.join(libm)})" if libm else "nothing beyond the C library (no libm)"
     lines = [
@@ -291,6 +294,12 @@ def _header(
         lines.append(f"   The gate functions ({p}_act_gated*) use expf and logf: link with -lm.")
     elif gate:
         lines.append(f"   The gate functions ({p}_act_gated*) are integer-only and need no libm.")
+    elif isinstance(policy.head, CategoricalHead):
+        lines.append(
+            "   No JS gate: `imitate export --int8 --js-gate DELTA` adds the integer gate once it\n"
+            "   agrees with the Python gate along calibration episodes (--min-parity)."
+        )
+    lines += [note] if note else []
     lines += [
         "   Firmware: -ffunction-sections -fdata-sections -Wl,--gc-sections keeps only the",
         "   functions called (and so no libm unless a function needing it is called).",
@@ -446,7 +455,9 @@ def _layer_function(n: _Names, i: int, layer: QuantLayer, last: bool) -> str:
     )
 
 
-def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, str]:
+def _int8_source(
+    policy: MLPPolicy, q: QuantizedMLP, n: _Names, gate: bool = True, note: str = ""
+) -> tuple[str, str]:
     p, P = n.p, n.P
     decision = policy.head.c_decision(out_scale=f"{P}_OUT_SCALE")
     action_type, action_len, box_libm = decision.c_type, decision.length, decision.libm
@@ -539,6 +550,8 @@ def _int8_source(policy: MLPPolicy, q: QuantizedMLP, n: _Names) -> tuple[str, st
         libm,
         stack,
         extra,
+        gate,
+        note,
     )
     includes = (
         f'#include "{p}.h"\n'
@@ -645,24 +658,49 @@ def generate_c(
     prefix: str = "policy",
     bits: int | None = None,
     input_bits: int = 16,
+    gate: bool = True,
+    choice: WidthChoice | None = None,
 ) -> tuple[str, str]:
     """(header, source) of the C99 runtime. int8 needs ``calibration`` states
     ``[N, *obs_shape]`` (the policy's own) for the activation ranges; ``bits`` and
     ``input_bits``: the hidden activations' and the observation's width (8 or 16; ``bits``
-    None: 8, 16 for Box actions)."""
+    None: 8, 16 for Box actions); ``gate``: int8 Discrete policies carry the integer JS
+    gate (the float32 export always carries its exact one); ``choice``: the measured width
+    choice (:func:`imitate.export.int8.choose_bits`), recorded in the header comment."""
     names = _Names(check_prefix(prefix))
     if int8:
         if calibration is None:
             raise ImitateError("the int8 C export needs calibration states (the policy's own)")
+        if choice is not None:
+            bits = choice.bits
         model = quantize_policy(policy, calibration, bits, input_bits)
-        header, source = _int8_source(policy, model, names)
-        if isinstance(policy.head, CategoricalHead):
+        header, source = _int8_source(policy, model, names, gate, _choice_note(choice))
+        if gate and isinstance(policy.head, CategoricalHead):
             source += _int_gate_source(policy.head, model, names)
     else:
         header, source = _float_source(policy, names)
         if isinstance(policy.head, CategoricalHead):
             source += _gate_source(policy.head, policy.obs_dim, names)
     return header, source
+
+
+def _choice_note(choice: WidthChoice | None) -> str:
+    """The header comment's lines on a measured width choice (empty: none)."""
+    if choice is None:
+        return ""
+    how = "auto" if choice.auto else f"{choice.bits} (checked)"
+    tried = ", ".join(f"{b}-bit {100 * a:.2f} %" for b, a in choice.agreement.items())
+    lines = [
+        f"   Hidden width: --activation-bits {how}, --min-parity {choice.target:g}: {choice.reason}.",
+        f"   Action agreement with the float policy on held-out calibration states: {tried or '-'}.",
+    ]
+    if choice.gate_agreement is not None:
+        gated = ", ".join(f"{b}-bit {100 * a:.2f} %" for b, a in choice.gate_agreement.items())
+        lines.append(
+            f"   The gate, checked at {choice.gate_threshold:g} nats along {choice.gate_episodes} "
+            f"episodes of the Python gate, agrees with it on: {gated} of the steps."
+        )
+    return "\n".join(lines)
 
 
 def export_c(
@@ -673,10 +711,12 @@ def export_c(
     prefix: str = "policy",
     bits: int | None = None,
     input_bits: int = 16,
+    gate: bool = True,
+    choice: WidthChoice | None = None,
 ) -> list[Path]:
     """Write ``<prefix>.h`` and ``<prefix>.c`` into ``out_dir`` (nothing is written when
     the prefix, the policy or the calibration is refused)."""
-    header, source = generate_c(policy, int8, calibration, prefix, bits, input_bits)
+    header, source = generate_c(policy, int8, calibration, prefix, bits, input_bits, gate, choice)
     out_dir.mkdir(parents=True, exist_ok=True)
     return [
         write_text(out_dir / f"{prefix}.h", header),
@@ -759,8 +799,9 @@ class CPolicy:
         if not hasattr(self.lib, f"{self.prefix}_act_gated_batch"):
             if self.bits is not None:
                 raise ImitateError(
-                    "this int8 C export has no JS gate (it needs a Discrete policy; exports "
-                    "made before the integer gate have none: use the float32 export)"
+                    "this int8 C export has no JS gate (it needs a Discrete policy, and "
+                    "`imitate export --int8 --js-gate DELTA`, which checks it against the "
+                    "Python gate; or use the float32 export's)"
                 )
             raise ImitateError("this C export has no JS gate (it needs a Discrete policy)")
         return CGatedPolicy(self, threshold)

@@ -296,6 +296,13 @@ def clamp_grid(
     return np.full(h.shape[1], scale), zero, lo, hi
 
 
+def action_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of the rows where two batches of actions ``[B]`` or ``[B, k]`` are equal (every
+    factor). (``np.all(a == b, axis=-1)`` on ``[B]`` Discrete actions would be one bool.)"""
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.all(a.reshape(len(a), -1) == b.reshape(len(b), -1), axis=1).mean())
+
+
 def default_bits(policy: MLPPolicy) -> int:
     """Hidden activation width by default: 8, but 16 for Box actions, whose int8 output
     error goes straight into the action with no argmax margin to absorb it (two HalfCheetah
@@ -364,7 +371,7 @@ def _search(
             trial = (*chosen[:layer], q, *chosen[layer + 1 :])
             same = q == chosen[layer]
             model = best if same else _quantize(policy, calib, bits, input_bits, trial)
-            agree = float(np.all(model.act(calib) == reference, axis=-1).mean())
+            agree = action_agreement(model.act(calib), reference)
             error = float(((model.logits(calib) - logits) ** 2).mean())
             scores[q] = (agree if policy.head.discrete else 0.0, -error, model)
         chosen[layer] = max(scores, key=lambda q: scores[q][:2])
@@ -551,7 +558,7 @@ def quantization_aware_finetune(
     def score(candidate: MLPPolicy) -> tuple[float, float]:
         model = quantize_policy(candidate, flat, bits)
         error = float(((model.logits(flat) - logits) ** 2).mean())
-        agree = float(np.all(model.act(flat) == reference, axis=-1).mean())
+        agree = action_agreement(model.act(flat), reference)
         return (agree if policy.head.discrete else 0.0, -error)
 
     best = _on_grid(student)
@@ -650,3 +657,169 @@ def gate_step(out: np.ndarray, anchor: np.ndarray, threshold: int, out_scale: fl
     raw = js_raw(softmax_q16(out, multiplier, shift), softmax_q16(safe, multiplier, shift))
     switch = fresh | (raw * LN2_Q15 > (int(threshold) << 32))
     return np.where(switch[:, None], out, anchor).astype(np.int32)
+
+
+def gate_replay(
+    model: QuantizedMLP, obs: np.ndarray, episode_starts: np.ndarray, threshold: float
+) -> np.ndarray:
+    """Actions ``[T]`` of the integer JS gate of ``model`` (bit-exact with the C
+    ``<prefix>_act_gated``) along recorded episodes ``obs [T, obs_dim]``, its anchor reset
+    at each of ``episode_starts`` (indices into ``obs``)."""
+    outputs = model.outputs_q(model.quantize_obs(obs))
+    starts = np.zeros(len(outputs), dtype=bool)
+    starts[np.asarray(episode_starts, dtype=np.int64)] = True
+    q_threshold = threshold_q16(threshold)
+    anchor = np.full((1, outputs.shape[1]), GATE_UNSET, dtype=np.int32)
+    actions = np.empty(len(outputs), dtype=np.int64)
+    for t, row in enumerate(outputs):
+        if starts[t]:
+            anchor[:] = GATE_UNSET
+        anchor = gate_step(row[None], anchor, q_threshold, model.out_scale)
+        actions[t] = int(anchor[0].argmax())
+    return actions
+
+
+@dataclass(frozen=True)
+class GateEpisodes:
+    """Episodes of the Python JS gate (:class:`imitate.policy.JSGatedPolicy` on the float
+    policy) that the int8 gate is checked along: ``obs [T, obs_dim]``, the Python gate's
+    ``actions [T]``, ``episode_starts [E]`` (indices), at ``threshold`` nats."""
+
+    obs: np.ndarray
+    actions: np.ndarray
+    episode_starts: np.ndarray
+    threshold: float
+
+
+@dataclass(frozen=True)
+class WidthChoice:
+    """The hidden activation width the int8 export chose (``--activation-bits auto``) and
+    why: ``agreement`` per width tried, the action agreement with the float policy on
+    held-out calibration states (two halves, each half's model measured on the other);
+    ``gate_agreement`` per width tried, the int8 gate's action agreement with the Python
+    gate along :class:`GateEpisodes` (None: no gate requested); ``target``: the parity
+    both must reach; ``reason``: one line."""
+
+    bits: int
+    reason: str
+    target: float
+    agreement: dict[int, float]
+    gate_agreement: dict[int, float] | None = None
+    gate_threshold: float | None = None
+    gate_episodes: int = 0
+    auto: bool = True
+    """False: one width given (``--activation-bits 8|16 --js-gate``), checked, not chosen."""
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON form (the export's result and header comment)."""
+        return {
+            "activation_bits": self.bits,
+            "reason": self.reason,
+            "min_parity": self.target,
+            "heldout_agreement": {str(k): v for k, v in self.agreement.items()},
+            "gate_agreement": None
+            if self.gate_agreement is None
+            else {str(k): v for k, v in self.gate_agreement.items()},
+            "gate_threshold": self.gate_threshold,
+            "gate_episodes": self.gate_episodes,
+            "auto": self.auto,
+        }
+
+
+class GateRefused(ImitateError):
+    """The int8 gate misses the parity target with 8- and 16-bit hidden units."""
+
+
+def heldout_agreement(
+    policy: MLPPolicy, calibration: np.ndarray, bits: int, input_bits: int = 16
+) -> float:
+    """Action agreement of the int8 model with ``policy`` on calibration states it was not
+    calibrated on: the states split into two contiguous halves (whole episodes, mostly),
+    each half's model (ranges, clip search and GPTQ on that half) measured on the other
+    half; the pooled share of equal actions."""
+    calib = np.asarray(calibration, dtype=np.float32).reshape(len(calibration), -1)
+    half = len(calib) // 2
+    if half == 0:
+        raise ImitateError("--activation-bits auto needs at least 2 calibration states")
+    same = 0
+    for fit, test in ((calib[:half], calib[half:]), (calib[half:], calib[:half])):
+        model = quantize_policy(policy, fit, bits, input_bits)
+        same += round(action_agreement(model.act(test), policy.act(test)) * len(test))
+    return same / len(calib)
+
+
+def choose_bits(
+    policy: MLPPolicy,
+    calibration: np.ndarray,
+    min_parity: float = 0.99,
+    input_bits: int = 16,
+    gate: GateEpisodes | None = None,
+    widths: tuple[int, ...] = (8, 16),
+) -> WidthChoice:
+    """``--activation-bits auto``: the narrowest hidden width of ``widths`` whose int8 model
+    agrees with ``policy`` on ``min_parity`` of held-out calibration states
+    (:func:`heldout_agreement`) and, when ``gate`` is given, whose integer gate (the model
+    calibrated on all of ``calibration``, the one exported) agrees with the Python gate on
+    ``min_parity`` of the steps of ``gate``'s episodes. Box actions: 16 (no argmax margin,
+    see :func:`default_bits`), not measured. No width reaches the target: the widest
+    without a gate; with a gate, :class:`GateRefused` (one line: the measured agreement
+    and what to do)."""
+    if not 0.0 < min_parity <= 1.0:
+        raise ImitateError(f"--min-parity must be in (0, 1], got {min_parity}")
+    if not policy.head.discrete:
+        if gate is not None:
+            raise ImitateError("--js-gate needs a policy with Discrete actions")
+        return WidthChoice(
+            16, "16-bit hidden units for Box actions (no argmax margin)", min_parity, {}
+        )
+    agreement: dict[int, float] = {}
+    gate_agreement: dict[int, float] | None = None if gate is None else {}
+    threshold = None if gate is None else gate.threshold
+    n_episodes = 0 if gate is None else len(gate.episode_starts)
+    for bits in widths:
+        agreement[bits] = heldout_agreement(policy, calibration, bits, input_bits)
+        if gate is not None and gate_agreement is not None:
+            model = quantize_policy(policy, calibration, bits, input_bits)
+            actions = gate_replay(model, gate.obs, gate.episode_starts, gate.threshold)
+            gate_agreement[bits] = action_agreement(actions, gate.actions)
+        gate_ok = gate_agreement is None or gate_agreement[bits] >= min_parity
+        if agreement[bits] >= min_parity and gate_ok:
+            why = (
+                f"{bits}-bit hidden units, {100 * agreement[bits]:.2f} % agreement on held-out "
+                "calibration states"
+            )
+            if gate_agreement is not None:
+                why += f", gate {100 * gate_agreement[bits]:.2f} % with the Python gate"
+            if bits != widths[0]:
+                why += f" ({widths[0]}-bit: {_misses(agreement, gate_agreement, widths[0])})"
+            return WidthChoice(bits, f"{why}, target {100 * min_parity:.2f} %", min_parity,
+                               agreement, gate_agreement, threshold, n_episodes,
+                               len(widths) > 1)  # fmt: skip
+    if gate_agreement is not None:
+        measured = " / ".join(
+            f"{100 * a:.2f} % ({b}-bit hidden units)" for b, a in gate_agreement.items()
+        )
+        plain = " / ".join(f"{100 * a:.2f} %" for a in agreement.values())
+        raise GateRefused(
+            f"the int8 JS gate agrees with the Python gate on {measured} of the steps of "
+            f"{n_episodes} calibration episodes (ungated: {plain} "
+            f"on held-out states), below --min-parity {min_parity:g}: export without "
+            "--js-gate, or use the float32 C export's gate, or fine-tune the student first "
+            "(imitate distill --qat --qat-activation-bits 16, then --activation-bits 16)"
+        )
+    bits = max(widths, key=lambda b: (agreement[b], b))
+    return WidthChoice(
+        bits,
+        f"{bits}-bit hidden units, {100 * agreement[bits]:.2f} % agreement on held-out "
+        f"calibration states: below the target {100 * min_parity:.2f} %, the best of "
+        f"({', '.join(f'{b}-bit {100 * a:.2f} %' for b, a in agreement.items())})",
+        min_parity, agreement, gate_agreement, threshold, n_episodes, len(widths) > 1,
+    )  # fmt: skip
+
+
+def _misses(agreement: dict[int, float], gate_agreement: dict[int, float] | None, bits: int) -> str:
+    """What the narrower width measured (the reason it was not chosen)."""
+    text = f"{100 * agreement[bits]:.2f} %"
+    if gate_agreement is not None:
+        text += f", gate {100 * gate_agreement[bits]:.2f} %"
+    return text

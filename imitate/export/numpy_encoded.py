@@ -76,6 +76,7 @@ def _leaf_spec(encoder: Any, name: str, arrays: dict[str, np.ndarray]) -> dict[s
             "convs": convs,
             "dense_weight": put("dense.weight", _a(encoder.dense.weight).T),
             "dense_bias": put("dense.bias", _a(encoder.dense.bias)),
+            "film_embedding": bool(encoder.film_embedding),
         }
     if isinstance(encoder, enc.DictEncoder):
         parts = [
@@ -230,8 +231,8 @@ class _Leaf:
 
     def grid(self, x: np.ndarray, film: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """A symbolic grid: summed value embeddings, same-padded 3x3 convolutions + ReLU
-        (``film``: ``(gamma, beta)`` of every convolution's channels, back to back), dense
-        + ReLU."""
+        (``film``: ``(gamma, beta)`` of every convolution's channels, back to back, after
+        those of the summed embeddings when ``film_embedding``), dense + ReLU."""
         codes = _to_nchw(x).astype(np.int64)
         limit = self.arr("limit")[None, :, None, None]
         offset = self.arr("offset")[None, :, None, None]
@@ -239,6 +240,10 @@ class _Leaf:
         h = self.arr("embedding")[rows].sum(axis=1).transpose(0, 3, 1, 2)
         convs = self.spec["convs"]
         start = 0
+        if film is not None and self.spec.get("film_embedding", False):
+            start = h.shape[1]
+            gamma, beta = film[0][:, :start], film[1][:, :start]
+            h = h * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
         for conv in convs:
             padded = np.pad(h, ((0, 0), (0, 0), (1, 1), (1, 1)))
             h = _conv2d(padded, self.arrays[conv["weight"]], self.arrays[conv["bias"]], 1)
@@ -303,7 +308,8 @@ class NumpyEncodedRuntime:
 
     def _film(self, spec: dict[str, Any], obs: ObsBatch) -> np.ndarray:
         """A Dict whose grid is conditioned on its text (FiLM): ``gamma, beta`` from the
-        text features scale and shift the grid's last convolution."""
+        text features scale and shift the grid's convolutions (and, with ``film_embedding``,
+        its summed embeddings)."""
         if not isinstance(obs, dict):
             raise TypeError(f"a Dict observation batch is a dict, got {type(obs).__name__}")
         parts = dict(zip(spec["keys"], spec["parts"], strict=True))
