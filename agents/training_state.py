@@ -104,14 +104,15 @@ def resumes_before(folder: Path, steps: int) -> list[dict[str, Any]]:
     return [r for r in read_lineage(folder) if r["resumed_at"] < steps]
 
 
-def resume(model: Any, folder: Path, seed: int) -> int:
+def resume(model: Any, folder: Path, seed: int, total_steps: int) -> int:
     """Load the newest snapshot of ``folder`` into ``model`` (built as the run was, not
     trained): weights, optimisers, entropy coefficient, step and update counters and,
     when saved, the replay buffer; reseed with ``seed + steps``; record the resume in
-    ``lineage.json``. Returns the snapshot's step count."""
+    ``lineage.json``. Returns the snapshot's step count. Refused (nothing recorded) when
+    the snapshot is of another model or seed, or already at ``total_steps``."""
     from stable_baselines3.common.save_util import load_from_zip_file
 
-    from agents.zoo import _zip_data
+    from agents.zoo import _zip_data, differing_fields
 
     zips = snapshot_zips(folder)
     if not zips:
@@ -120,6 +121,16 @@ def resume(model: Any, folder: Path, seed: int) -> int:
     data = _zip_data(latest)
     if data.get("seed") != seed:
         raise ImitateError(f"{latest}: trained with seed {data.get('seed')}, not {seed}")
+    # learning_starts: a resume without its buffer moves it (below)
+    differ = differing_fields(model, data, frozenset({"learning_starts"}))
+    if differ:
+        raise ImitateError(
+            f"{latest} is not a snapshot of this training (differs in {', '.join(differ)})"
+        )
+    if int(data["num_timesteps"]) >= total_steps:
+        raise ImitateError(
+            f"{folder}: the newest snapshot is at {data['num_timesteps']} of {total_steps} steps"
+        )
     _, params, variables = load_from_zip_file(latest, load_data=False, device="cpu")
     model.set_parameters(params, exact_match=True, device="cpu")
     for name, value in (variables or {}).items():  # SAC's log_ent_coef

@@ -346,11 +346,16 @@ def train_expert(
     steps = n_timesteps or spec.n_timesteps
     if (snapshot_every or resume) and snapshots is None:
         raise ImitateError("snapshots and resume need the snapshot folder (snapshots)")
+    if resume and spec.normalize:
+        raise ImitateError(
+            f"{env_id}: a VecNormalize run cannot resume (its statistics are not in the snapshots)"
+        )
     model, venv = build_model(spec, seed)
-    done = training_state.resume(model, snapshots, seed) if resume and snapshots else 0
-    if done >= steps:
+    try:
+        done = training_state.resume(model, snapshots, seed, steps) if resume and snapshots else 0
+    except ImitateError:
         venv.close()
-        raise ImitateError(f"{snapshots}: the newest snapshot is at {done} of {steps} steps")
+        raise
     callback = None
     if snapshot_every and snapshots is not None:
         callback = training_state.snapshot_callback(snapshot_every, snapshots)
@@ -370,6 +375,7 @@ def train_expert(
     entry = _entry(spec, out, seed, steps, wall_time)
     if resume and snapshots is not None:
         entry["resumed"] = training_state.read_lineage(snapshots)
+        entry["snapshots"] = str(snapshots)
     if isinstance(venv, VecNormalize):
         obs_rms: Any = venv.obs_rms
         entry["obs_norm"] = {
@@ -445,6 +451,9 @@ def _evaluate_and_record(
     result = evaluate(teacher_from_entry(out, entry), env_id, EXPERT_EVAL_EPISODES, EVAL_SEED)
     where = "--ship" if ship else f"--out {out}"
     steps = f" --timesteps {n_timesteps}" if n_timesteps else ""
+    if entry.get("resumed"):  # the last of several commands, not a reproduction
+        where += f" --snapshots {entry['snapshots']} --resume (after {len(entry['resumed'])} "
+        where += "resume(s); not bit-reproducible)"
     entry.update(
         command=f"imitate expert train --env {env_id} --seed {seed}{steps} {where}",
         mean_return=result.mean_return,
@@ -505,6 +514,17 @@ def _comparable(value: Any) -> Any:
     return value
 
 
+def differing_fields(model: Any, data: dict[str, Any], ignore: frozenset[str]) -> list[str]:
+    """The ``data`` fields of a saved zip (progress fields and ``ignore`` aside) that
+    differ from those of ``model``, freshly built: empty for a training of that model."""
+    fresh = _zip_data(model)
+    return sorted(
+        key
+        for key in (fresh.keys() | data.keys()) - PROGRESS_FIELDS - ignore
+        if _comparable(fresh.get(key)) != _comparable(data.get(key))
+    )
+
+
 def snapshot_timesteps(
     env_id: str, snapshot: Path, seed: int, steps: int, spec: ZooSpec | None = None
 ) -> tuple[int, int]:
@@ -547,13 +567,8 @@ def _checked_snapshot(
             f"not seed {seed} at {steps}"
         )
     model, venv = build_model(spec, seed)
-    fresh = _zip_data(model)
+    differ = differing_fields(model, data, ignore)
     venv.close()
-    differ = sorted(
-        key
-        for key in (fresh.keys() | data.keys()) - PROGRESS_FIELDS - ignore
-        if _comparable(fresh.get(key)) != _comparable(data.get(key))
-    )
     if differ:
         raise ImitateError(
             f"{snapshot} was not built as the zoo entry of {env_id} is (differs in "

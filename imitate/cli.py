@@ -345,7 +345,7 @@ def run_expert(args: c.ExpertCommand) -> dict[str, Any]:
     entry = zoo.train_and_record(
         action.env, action.seed, None if action.ship else (action.out or out),
         action.timesteps, action.ship, _progress(),
-        zoo.Snapshots(action.snapshots, action.snapshot_every, action.resume),
+        zoo.Snapshots(action.snapshots, action.snapshot_every or 25_000, action.resume),
     )  # fmt: skip
     if own_folder:
         from imitate.jobs import record_run

@@ -398,8 +398,8 @@ class ExpertTrainCommand:
     snapshots: Path | None = None
     """Folder for the training state (model, optimisers, replay buffer) every
     --snapshot-every steps, so a long run can be resumed."""
-    snapshot_every: int = 25_000
-    """Steps between snapshots (with --snapshots)."""
+    snapshot_every: int | None = None
+    """Steps between snapshots (with --snapshots; default 25,000)."""
     resume: bool = False
     """Continue from the newest snapshot in --snapshots (the random generators and envs
     restart, so the result is not bit-identical to an uninterrupted run)."""
@@ -408,7 +408,12 @@ class ExpertTrainCommand:
     def __post_init__(self) -> None:
         validate.nonempty("env", self.env)
         validate.seed("seed", self.seed)
-        validate.count("snapshot_every", self.snapshot_every)
+        if self.snapshot_every is not None:
+            validate.count("snapshot_every", self.snapshot_every)
+            if self.snapshots is None:
+                raise ImitateError(
+                    "--snapshot-every needs the folder to save them in (--snapshots)"
+                )
         if self.resume and self.snapshots is None:
             raise ImitateError("--resume continues a run from its --snapshots folder; give it")
 

@@ -339,7 +339,7 @@ def test_sac_run_resumes_from_its_snapshot_with_its_replay_buffer(tmp_path: Path
     train_expert("Pendulum-v1", 0, tmp_path / "first.zip", 120, snapshot_every=60,
                  snapshots=snapshots)  # fmt: skip
     model, venv = build_model(zoo_spec("Pendulum-v1"), 0)
-    assert training_state.resume(model, snapshots, 0) == 120
+    assert training_state.resume(model, snapshots, 0, 180) == 120
     saved = _sac_load(snapshots / "120.zip")
     assert torch.equal(model.log_ent_coef, saved.log_ent_coef)
     assert all(
@@ -361,18 +361,28 @@ def test_sac_run_resumes_from_its_snapshot_with_its_replay_buffer(tmp_path: Path
                               out=tmp_path / "shipped.zip")  # fmt: skip
     assert shipped["timesteps"] == 180 and shipped["snapshot"]["resumed"] == entry["resumed"]
     assert "not bit-reproducible" in shipped["snapshot"]["equals"]
+    lineage = training_state.read_lineage(snapshots)
     with pytest.raises(ImitateError, match="newest snapshot is at 180 of 180"):
         train_expert("Pendulum-v1", 0, tmp_path / "x.zip", 180, snapshots=snapshots, resume=True)
+    with pytest.raises(ImitateError, match=r"not a snapshot of this training .*policy_class"):
+        train_expert("CartPole-v1", 0, tmp_path / "x.zip", 900, snapshots=snapshots, resume=True)
+    assert training_state.read_lineage(snapshots) == lineage  # refusals record nothing
+    cli = ["expert", "train", "--env", "Pendulum-v1", "--timesteps", "240", "--resume"]
+    cli += ["--snapshots", str(snapshots), "--out", str(tmp_path / "cli.zip"), "--json"]
+    assert main(cli) == 0
+    recorded = json.loads((tmp_path / "cli.json").read_text())
+    assert "--resume (after 2 resume(s); not bit-reproducible)" in recorded["command"]
 
     (snapshots / "180.buffer.npz").unlink()  # e.g. snapshots of an older run
     model, venv = build_model(zoo_spec("Pendulum-v1"), 0)
-    training_state.resume(model, snapshots, 0)
+    training_state.resume(model, snapshots, 0, 240)
     assert model.replay_buffer.pos == 0
     assert model.learning_starts == 180 + training_state.FRESH_BUFFER_WARMUP
     venv.close()
     with pytest.raises(ImitateError, match="seed 0, not 1"):
-        training_state.resume(build_model(zoo_spec("Pendulum-v1"), 1)[0], snapshots, 1)
+        training_state.resume(build_model(zoo_spec("Pendulum-v1"), 1)[0], snapshots, 1, 240)
     assert main(["expert", "train", "--env", "Pendulum-v1", "--resume"]) == 2
+    assert main(["expert", "train", "--env", "Pendulum-v1", "--snapshot-every", "10"]) == 2
 
 
 def _sac_load(path: Path) -> Any:
