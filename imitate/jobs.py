@@ -433,8 +433,9 @@ def int8_width(
 ) -> Any:
     """The hidden width of an int8 C export: ``auto`` measures it
     (:func:`imitate.export.int8.choose_bits`); a fixed width with a gate is checked
-    against the Python gate at that width only. None: no measurement (a fixed width, no
-    gate; or a policy with an observation encoder, whose int8 default stays 8 / 16)."""
+    against the Python gate at that width only, and without a gate measured on held-out
+    calibration states (recorded, not chosen). None: no measurement (a fixed width for
+    Box actions; or a policy with an observation encoder, whose int8 default stays 8 / 16)."""
     from imitate.encoded import EncodedPolicy
     from imitate.export.int8 import choose_bits
 
@@ -442,7 +443,8 @@ def int8_width(
         if gate is not None:
             raise ImitateError("--js-gate: the int8 C export of an encoded policy has no gate")
         return None
-    if activation_bits != "auto" and gate is None:
+    discrete = bool(getattr(getattr(policy, "head", None), "discrete", False))
+    if activation_bits != "auto" and gate is None and not discrete:
         return None
     widths = (8, 16) if activation_bits == "auto" else (int(activation_bits or 8),)
     return choose_bits(policy, calibration, min_parity, gate=gate, widths=widths)  # type: ignore[arg-type]

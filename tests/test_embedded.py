@@ -588,6 +588,11 @@ def test_auto_width_picks_16_bits_when_8_miss_the_target(
         assert width["activation_bits"] == bits
         assert width["heldout_agreement"]["8"] == pytest.approx(a8)
         assert "policy_act_gated" not in header and "No JS gate" in header  # not requested
+    assert main([*args, "--activation-bits", "8", "--out", str(tmp_path / "given8")]) == 0
+    given = json.loads(capsys.readouterr().out)["int8_width"]  # measured and recorded too
+    assert given["activation_bits"] == 8 and not given["auto"]
+    assert given["heldout_agreement"]["8"] == pytest.approx(a8)
+    assert "the width given" in given["reason"]
     exported = CPolicy(tmp_path / "auto16" / "policy.c")
     assert float((exported.act(calibration) == policy.act(calibration)).mean()) >= 0.99
 

@@ -808,11 +808,15 @@ def choose_bits(
             "(imitate distill --qat --qat-activation-bits 16, then --activation-bits 16)"
         )
     bits = max(widths, key=lambda b: (agreement[b], b))
+    which = (
+        f"the best of ({', '.join(f'{b}-bit {100 * a:.2f} %' for b, a in agreement.items())})"
+        if len(widths) > 1
+        else "the width given (--activation-bits)"
+    )
     return WidthChoice(
         bits,
         f"{bits}-bit hidden units, {100 * agreement[bits]:.2f} % agreement on held-out "
-        f"calibration states: below the target {100 * min_parity:.2f} %, the best of "
-        f"({', '.join(f'{b}-bit {100 * a:.2f} %' for b, a in agreement.items())})",
+        f"calibration states: below the target {100 * min_parity:.2f} %, {which}",
         min_parity, agreement, gate_agreement, threshold, n_episodes, len(widths) > 1,
     )  # fmt: skip
 
