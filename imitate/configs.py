@@ -333,7 +333,8 @@ class DAggerConfig:
     hold, unless a single episode is longer)."""
     whole_episodes: bool = True
     """Rounds of whole episodes, as many as ``steps_per_round`` holds and at least one (round
-    0 is then plain BC data); False: exactly ``steps_per_round`` states, episodes cut short."""
+    0 is then plain BC data); False: ``steps_per_round`` states rounded up to a multiple of
+    ``num_envs`` (the envs step together), episodes cut short."""
     whole_first_round: bool = False
     """With ``whole_episodes=False``: round 0 (the expert's) still of whole episodes, as many
     as ``steps_per_round`` holds and at least one, and only the learner's rounds cut (what
