@@ -607,7 +607,7 @@ def test_item8_a_signal_during_training_is_one_line_and_no_folder(
     time.sleep(0.5)  # training
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == code
+    assert proc.returncode == code, err  # a crash shows its stack (PYTHONFAULTHANDLER)
     assert err == "imitate: interrupted\n"
     assert not out.exists() and leftovers(tmp_path) == []
 
