@@ -20,9 +20,10 @@ seeds ``seed + i``; the episode the budget cuts short is dropped, its steps coun
 ``env_steps`` but not in ``expert_labels``). Round 0 is therefore ordinary BC data, and a
 learner round always holds at least one episode the learner finished (or failed) on its
 own. With ``whole_episodes=False`` a round is ``steps_per_round`` states on ``num_envs``
-envs (rounded up to a multiple of ``num_envs``), and a round that holds no complete episode warns; ``whole_first_round``
-then keeps round 0 of whole expert episodes (``imitate run``'s DAgger). DAgger stops after
-``rounds`` rounds, or when the evaluated learner return has not improved on its best for
+envs (rounded up to a multiple of ``num_envs``), and a round that holds no complete
+episode warns; ``whole_first_round`` then keeps round 0 of whole expert episodes
+(``imitate run``'s DAgger). DAgger stops after ``rounds`` rounds, or when the evaluated
+learner return has not improved on its best for
 ``patience`` rounds. Then (``final_refit``, on by default) a new learner is trained on the
 whole aggregate with BC's own length of training and returned: the short warm-started
 round trainings leave learners that BC's training on the same labels beats (Pendulum), and
