@@ -109,11 +109,21 @@ class DAggerRound:
 
     def to_json(self) -> dict[str, float]:
         """The fields that are set, by name."""
-        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+        return _set_fields(self)
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> DAggerRound:
-        return cls(**{f.name: record[f.name] for f in fields(cls) if f.name in record})
+        return cls(**_known_fields(cls, record))
+
+
+def _set_fields(record: Any) -> dict[str, float]:
+    """A round or refit record's JSON form: the fields that are set, by name."""
+    return {f.name: v for f in fields(record) if (v := getattr(record, f.name)) is not None}
+
+
+def _known_fields(cls: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a saved record that are fields of ``cls`` (older files lack some)."""
+    return {f.name: record[f.name] for f in fields(cls) if f.name in record}
 
 
 @dataclass(frozen=True)
@@ -135,11 +145,11 @@ class DAggerRefit:
 
     def to_json(self) -> dict[str, float]:
         """The fields that are set, by name."""
-        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+        return _set_fields(self)
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> DAggerRefit:
-        return cls(**{f.name: record[f.name] for f in fields(cls) if f.name in record})
+        return cls(**_known_fields(cls, record))
 
 
 @dataclass
