@@ -6,8 +6,12 @@ been written, so :func:`exit_quietly_on_signals` makes a signal print the line a
 at once (``os._exit``). From ``main`` on, :func:`signals_raise` turns the signal into
 :class:`~imitate.errors.Interrupted`, which unwinds: every ``finally`` runs, temporary
 artefact folders are removed, Ray is shut down. Later signals during that unwinding are
-ignored, so clean-up finishes. Handlers are process-wide, so only the command installs
-them (a library user's program keeps its own).
+ignored, so clean-up finishes. A signal that lands while Python runs a callback whose
+exceptions it ignores (a weakref callback inside an import, a ``__del__``) would be lost
+with the handlers already disarmed, and the command would run on; the unraisable hook
+installed with the handlers catches that ``Interrupted`` and delivers the signal again a
+moment later (from a timer thread), so it raises at an ordinary line. Handlers are
+process-wide, so only the command installs them (a library user's program keeps its own).
 """
 
 from __future__ import annotations
@@ -63,11 +67,24 @@ def signals_raise() -> Iterator[None]:
         yield
         return
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    previous_hook = sys.unraisablehook
+
+    def redeliver(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, Interrupted):  # swallowed: raise it again
+            signum = unraisable.exc_value.signum
+            signal.signal(signum, _raise)
+            # from another thread, a moment later: raised here, it would be swallowed again
+            threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+        else:
+            previous_hook(unraisable)
+
     for signum in SIGNALS:
         signal.signal(signum, _raise)
+    sys.unraisablehook = redeliver
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

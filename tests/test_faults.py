@@ -596,6 +596,32 @@ def _wait_for(predicate: object, timeout: float) -> None:
     raise AssertionError("timed out")
 
 
+def test_item8_a_signal_python_swallows_is_delivered_again() -> None:
+    """A signal that lands in a callback whose exceptions Python ignores (here a weakref
+    callback; in the wild one inside an import's module lock) is not lost: the handlers
+    are disarmed by then, so the command would run on (seen once: a BC run that ignored
+    Ctrl-C). The unraisable hook delivers it again and it raises at an ordinary line."""
+    import weakref
+
+    from imitate.errors import Interrupted
+    from imitate.signals import _raise, signals_raise
+
+    class Target:
+        pass
+
+    reached, hook = [], sys.unraisablehook
+    with signals_raise(), pytest.raises(Interrupted) as caught:
+        target = Target()
+        ref = weakref.ref(target, lambda _: _raise(signal.SIGINT, None))
+        del target  # the callback raises Interrupted; Python ignores it...
+        for _ in range(500):  # ...and the signal, delivered again, raises here
+            reached.append(ref)
+            time.sleep(0.01)
+    assert caught.value.signum == signal.SIGINT and len(reached) < 500
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    assert sys.unraisablehook is hook
+
+
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_item8_a_signal_during_training_is_one_line_and_no_folder(
     signum: int, code: int, tmp_path: Path, demos_file: Path
