@@ -139,10 +139,11 @@ def resume(model: Any, folder: Path, seed: int, total_steps: int) -> int:
     model.num_timesteps = steps
     model._n_updates = int(data.get("_n_updates", 0))
     model._episode_num = int(data.get("_episode_num", 0))
-    restored = buffer_file(latest).exists() and getattr(model, "replay_buffer", None) is not None
+    off_policy = getattr(model, "replay_buffer", None) is not None
+    restored = off_policy and buffer_file(latest).exists()
     if restored:
         load_replay_buffer(model, buffer_file(latest))
-    elif getattr(model, "replay_buffer", None) is not None:
+    elif off_policy:
         model.learning_starts = steps + FRESH_BUFFER_WARMUP
     model.set_random_seed(seed + steps)
     lineage = [*read_lineage(folder), {"resumed_at": steps, "buffer_restored": restored}]

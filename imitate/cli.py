@@ -283,38 +283,20 @@ def run_distill(args: c.DistillCommand) -> dict[str, Any]:
 
 
 def run_export(args: c.ExportCommand) -> dict[str, Any]:
-    from imitate.jobs import (
-        check_export_options,
-        export_into,
-        int8_calibration_states,
-        int8_gate_episodes,
-        int8_width,
-        record_run,
-    )
+    from imitate.jobs import check_export_options, export_into, int8_export_inputs, record_run
     from imitate.policy import load_policy
 
     policy = load_policy(args.policy)
-    check_export_options(args.format, args.int8, args.algo, args.prefix)
+    check_export_options(args.format, args.int8, args.algo, args.prefix, args.js_gate)
     recorded_env = policy.provenance.get("env_id")
     env_id = recorded_env or "policy"
-    if args.js_gate is not None and not (args.int8 and args.format == "c"):
-        raise ImitateError(
-            "--js-gate applies to the int8 C export (the float32 C and ONNX exports always "
-            "carry their exact gate)"
-        )
     calibration, choice = None, None
     bits = None if args.activation_bits == "auto" else args.activation_bits
     if args.int8:
-        validate.count("episodes", args.episodes)
-        env = args.env or recorded_env
-        calibration = int8_calibration_states(policy, env, args.episodes, args.seed)
-        gate = None
-        if args.js_gate is not None:
-            validate.count("gate_episodes", args.gate_episodes)
-            gate = int8_gate_episodes(
-                policy, env, args.gate_episodes, args.seed + args.episodes, args.js_gate
-            )
-        choice = int8_width(policy, calibration, args.activation_bits, args.min_parity, gate)
+        calibration, choice = int8_export_inputs(
+            policy, args.env or recorded_env, args.episodes, args.seed, args.activation_bits,
+            args.min_parity, args.js_gate, args.gate_episodes,
+        )  # fmt: skip
         if choice is not None:
             print(f"imitate: int8 export: {choice.reason}", file=sys.stderr)
     target = args.out or default_run_dir(env_id, "export", 0)

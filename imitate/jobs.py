@@ -450,10 +450,42 @@ def int8_width(
     return choose_bits(policy, calibration, min_parity, gate=gate, widths=widths)  # type: ignore[arg-type]
 
 
-def check_export_options(format: str, int8: bool, algo: str | None, prefix: str) -> None:
+def int8_export_inputs(
+    policy: Policy,
+    env: EnvLike | None,
+    episodes: int,
+    seed: int,
+    activation_bits: int | str | None,
+    min_parity: float,
+    js_gate: float | None = None,
+    gate_episodes: int = 30,
+) -> tuple[Any, Any]:
+    """What an int8 C export is made from: the calibration states (``episodes`` rollouts
+    of the policy from reset seed ``seed``) and the hidden-width choice
+    (:func:`int8_width`; None: not measured), checked along ``gate_episodes`` episodes of
+    the Python gate when ``js_gate`` (its threshold) is given."""
+    from imitate import validate
+
+    validate.count("episodes", episodes)
+    calibration = int8_calibration_states(policy, env, episodes, seed)
+    gate = None
+    if js_gate is not None:
+        validate.count("gate_episodes", gate_episodes)
+        gate = int8_gate_episodes(policy, env, gate_episodes, seed + episodes, js_gate)  # type: ignore[arg-type]
+    return calibration, int8_width(policy, calibration, activation_bits, min_parity, gate)
+
+
+def check_export_options(
+    format: str, int8: bool, algo: str | None, prefix: str, js_gate: float | None = None
+) -> None:
     """Refuse options that do not apply to ``format`` (before any work)."""
     if int8 and format != "c":
         raise ImitateError("--int8 applies to the C export only")
+    if js_gate is not None and not (int8 and format == "c"):
+        raise ImitateError(
+            "--js-gate applies to the int8 C export (the float32 C and ONNX exports always "
+            "carry their exact gate)"
+        )
     if algo is not None and format != "sb3":
         raise ImitateError("--algo applies to --format sb3 only")
     if format == "c":
