@@ -90,12 +90,18 @@ class PixelTrainingForward(nn.Module):
             raise ValueError(f"{type(encoder).__name__} is not a pixel image encoder")
         self.encoder = encoder
         self.dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
-        x = np.asarray(frames)
+        x = np.asarray(frames, dtype=np.uint8)
         if encoder.layout == "HW":
             x = x[..., None]
         elif encoder.layout == "CHW":
-            x = x.transpose(0, 2, 3, 1)
-        self.frames = torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8))
+            # one plane at a time: a strided transpose with C innermost copied 4 stacked
+            # 40x60 frames x 4,000 at a third of this speed (86 vs 22-37 ms here), which
+            # was half of a short BC run's set-up
+            nhwc = np.empty((x.shape[0], x.shape[2], x.shape[3], x.shape[1]), np.uint8)
+            for c in range(x.shape[1]):
+                nhwc[..., c] = x[:, c]
+            x = nhwc
+        self.frames = torch.from_numpy(np.ascontiguousarray(x))
         """[N, H, W, C] uint8: a copy for ``CxHxW`` storage, else the dataset's array."""
 
     def batch(self, index: Tensor) -> Tensor:
@@ -116,7 +122,9 @@ class PixelTrainingForward(nn.Module):
         for i, conv in enumerate(convs):
             w, b = (weight, bias) if i == 0 else (conv.weight, conv.bias)
             assert b is not None
-            h = torch.relu(F.conv2d(h, w.to(self.dtype), b.to(self.dtype), conv.stride))
+            # in place: the convolution's backward does not need its output, and one
+            # activation buffer fewer per layer was 5-10 % of the convolutions' time here
+            h = torch.relu_(F.conv2d(h, w.to(self.dtype), b.to(self.dtype), conv.stride))
         flat = h.reshape(h.shape[0], -1)  # the NCHW order the dense layer was built for
         dense = F.linear(flat, enc.dense.weight.to(self.dtype), enc.dense.bias.to(self.dtype))
-        return torch.relu(dense).float()
+        return torch.relu_(dense).float()
