@@ -97,7 +97,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=8, help="expert episodes of frames")
     parser.add_argument(
-        "--steps", type=int, default=1000, help="gradient steps per loop (pixel BC fits here take 1,500-3,000)"
+        "--steps",
+        type=int,
+        default=1000,
+        help="gradient steps per loop (pixel BC fits here take 1,500-3,000)",
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
