@@ -287,7 +287,10 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
     from imitate.policy import load_policy
 
     policy = load_policy(args.policy)
-    check_export_options(args.format, args.int8, args.algo, args.prefix, args.js_gate)
+    check_export_options(
+        args.format, args.int8, args.algo, args.prefix, args.js_gate, args.activation_bits,
+        args.min_parity,
+    )  # fmt: skip
     recorded_env = policy.provenance.get("env_id")
     env_id = recorded_env or "policy"
     calibration, choice = None, None

@@ -19,7 +19,7 @@ import tyro
 
 from imitate import validate
 from imitate.configs import BCConfig, DAggerConfig, DistillConfig, RunConfig, Seeding
-from imitate.constants import EVAL_SEED
+from imitate.constants import EVAL_SEED, INT8_MIN_PARITY
 from imitate.errors import ImitateError
 from imitate.tracking import Logger
 
@@ -330,7 +330,7 @@ class ExportCommand:
     """C int8 only: hidden activation width; weights: int8. 'auto': 8 when the int8 model
     agrees with the policy on --min-parity of held-out calibration states (and its gate with
     the Python gate, with --js-gate), else 16; Box actions: 16."""
-    min_parity: float = 0.99
+    min_parity: float = INT8_MIN_PARITY
     """C int8 only: the action agreement 'auto' and --js-gate require (0-1]."""
     js_gate: Annotated[float | None, DefaultInDoc] = None
     """C int8 only: carry the integer JS gate, checked at this threshold (nats) against the

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imitate.constants import EVAL_SEED, OWN_STATE_EPISODES
+from imitate.constants import EVAL_SEED, INT8_MIN_PARITY, OWN_STATE_EPISODES
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
 from imitate.runs import config_to_json
@@ -476,11 +476,33 @@ def int8_export_inputs(
 
 
 def check_export_options(
-    format: str, int8: bool, algo: str | None, prefix: str, js_gate: float | None = None
+    format: str,
+    int8: bool,
+    algo: str | None,
+    prefix: str,
+    js_gate: float | None = None,
+    activation_bits: int | str | None = "auto",
+    min_parity: float = INT8_MIN_PARITY,
 ) -> None:
-    """Refuse options that do not apply to ``format`` (before any work)."""
+    """Refuse options that do not apply to ``format`` (before any work). ``activation_bits``
+    (None or ``auto``: not asked) and ``min_parity`` (its default: not asked) set the int8
+    width only, so an export without ``int8`` refuses them rather than ignoring them."""
     if int8 and format != "c":
         raise ImitateError("--int8 applies to the C export only")
+    if not int8:
+        given = [
+            flag
+            for flag, asked in (
+                ("--activation-bits", activation_bits not in (None, "auto")),
+                ("--min-parity", min_parity != INT8_MIN_PARITY),
+            )
+            if asked
+        ]
+        if given:
+            raise ImitateError(
+                f"{'/'.join(given)} {'apply' if len(given) > 1 else 'applies'} to --int8 C "
+                "exports only (a float32 export has no hidden activation width to choose)"
+            )
     if js_gate is not None and not (int8 and format == "c"):
         raise ImitateError(
             "--js-gate applies to the int8 C export (the float32 C and ONNX exports always "
@@ -514,7 +536,7 @@ def export_into(
     from imitate.export import export_policy
     from imitate.export.c import weight_bytes
 
-    check_export_options(format, int8, algo, prefix)
+    check_export_options(format, int8, algo, prefix, activation_bits=activation_bits)
     files = export_policy(
         policy, format, out_dir, int8, calibration, prefix, activation_bits,  # type: ignore[arg-type]
         input_bits, algo=algo, gate=gate, choice=choice,

@@ -320,6 +320,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     Runs no code from the file: safetensors files are parsed as data; files of the
     older ``torch.save`` format are read with ``weights_only=True`` (imports torch)."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(_folder_refusal(path))
     if not path.is_file():
         raise CheckpointError(f"{path}: policy checkpoint not found")
     try:
@@ -340,6 +342,24 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"is not supported (expected {CHECKPOINT_VERSION})"
         )
     return checkpoint
+
+
+def _folder_refusal(folder: Path) -> str:
+    """Why a folder is not a checkpoint, naming the file to pass: a run folder's
+    ``policy.pt``, else its sub-runs' (``imitate run``: ``bc_<n>/``, ``dagger/``, ...)."""
+    own = folder / "policy.pt"
+    if own.is_file():
+        return f"{folder}: is a folder; pass its checkpoint: --policy {own}"
+    inner = sorted(
+        p for p in folder.glob("*/policy.pt") if p.is_file() and not p.parent.name.startswith(".")
+    )
+    if not inner:
+        return f"{folder}: is a folder, not a policy checkpoint (a .pt file)"
+    first = f"{folder}: is a folder; pass one of its checkpoints: --policy {inner[0]}"
+    if len(inner) == 1:
+        return first
+    more = ", ..." if len(inner) > 4 else ""
+    return f"{first} (or {', '.join(str(p) for p in inner[1:4])}{more})"
 
 
 def _read_safetensors(path: Path, data: bytes) -> dict[str, Any]:

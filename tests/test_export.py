@@ -132,6 +132,60 @@ def test_export_bad_input_exits_2(
     assert (tmp_path / "c" / "policy.h").is_file()
 
 
+def test_export_refuses_int8_only_flags_and_a_folder_for_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--activation-bits and --min-parity choose the int8 width: a float32 export refuses
+    them (it used to ignore them), and so does the Python API. A run folder given as
+    --policy is refused in one line naming the checkpoint inside it."""
+    from cli_helpers import run_cli
+
+    from imitate.errors import ImitateError
+    from imitate.jobs import check_export_options, export_into
+
+    demos = collect(CartPoleExpert(), "CartPole-v1", 1, seed=0)
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=50)))
+    run = tmp_path / "bc"
+    save_policy(policy, run / "policy.pt", {"env_id": "CartPole-v1"})
+    monkeypatch.chdir(tmp_path)  # a default run folder would appear under ./runs
+    base = ["export", "--policy", str(run / "policy.pt"), "--out", str(tmp_path / "e")]
+    for flags, named in [
+        (["--format", "c", "--activation-bits", "16"], "--activation-bits applies"),
+        (["--format", "c", "--min-parity", "0.98"], "--min-parity applies"),
+        (["--format", "onnx", "--activation-bits", "8", "--min-parity", "0.9"],
+         "--activation-bits/--min-parity apply"),
+    ]:  # fmt: skip
+        code, out, err = run_cli([*base, *flags], capsys)
+        assert code == 2 and out == "", err
+        assert err == f"imitate: error: {named} to --int8 C exports only " + (
+            "(a float32 export has no hidden activation width to choose)\n"
+        )
+    with pytest.raises(ImitateError, match="--activation-bits applies to --int8"):
+        export_into(policy, "c", tmp_path / "api", activation_bits=16)
+    with pytest.raises(ImitateError, match="--min-parity applies to --int8"):
+        check_export_options("c", False, None, "policy", min_parity=0.5)
+    check_export_options("c", True, None, "policy", None, 16, 0.5)  # int8: they apply
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bc"]  # nothing written
+
+    code, out, err = run_cli(["export", "--policy", str(run), "--format", "c"], capsys)
+    assert (code, out) == (2, "")
+    hint = f"--policy {run / 'policy.pt'}"
+    assert err == f"imitate: error: {run}: is a folder; pass its checkpoint: {hint}\n"
+    for sub in ("dagger", "student"):  # an `imitate run` folder: one checkpoint per stage
+        save_policy(policy, tmp_path / "run" / sub / "policy.pt")
+    code, _, err = run_cli(["export", "--policy", str(tmp_path / "run")], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"pass one of its checkpoints: --policy {tmp_path}/run/dagger/policy.pt (or " in err
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(["export", "--policy", str(tmp_path / "empty")], capsys)
+    assert (code, err) == (2, f"imitate: error: {tmp_path}/empty: is a folder, not a policy "
+                              "checkpoint (a .pt file)\n")  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bc", "empty", "run"]  # nothing new
+    code, _, err = run_cli([*base, "--format", "c", "--int8", "--activation-bits", "16"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "e" / "policy.c").is_file()
+
+
 @pytest.mark.parametrize("fmt", ["c", "onnx"])
 def test_exported_js_gate_matches_the_python_gate(
     fmt: str, trained: dict[str, tuple[MLPPolicy, np.ndarray]], tmp_path: Path
