@@ -116,7 +116,9 @@ def resume(model: Any, folder: Path, seed: int, total_steps: int) -> int:
 
     zips = snapshot_zips(folder)
     if not zips:
-        raise ImitateError(f"{folder}: no <steps>.zip snapshot to resume from")
+        raise ImitateError(
+            f"{folder}: no <steps>.zip snapshot to resume from (start the run without --resume)"
+        )
     latest = zips[-1]
     data = _zip_data(latest)
     if data.get("seed") != seed:

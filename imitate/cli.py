@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from imitate import commands as c
 from imitate import console, validate
-from imitate.errors import ImitateError
+from imitate.errors import ImitateError, Interrupted
 from imitate.fileio import write_json
 from imitate.runs import artefact_dir, check_out, config_to_json, default_run_dir, out_lock
 from imitate.tracking import RunLogger
@@ -327,16 +327,40 @@ def run_expert(args: c.ExpertCommand) -> dict[str, Any]:
         check_out(action.out, "file")
     own_folder = action.out is None and not action.ship
     out = default_run_dir(action.env, "expert-train", action.seed) / "expert.zip"
-    entry = zoo.train_and_record(
-        action.env, action.seed, None if action.ship else (action.out or out),
-        action.timesteps, action.ship, _progress(),
-        zoo.Snapshots(action.snapshots, action.snapshot_every or 25_000, action.resume),
-    )  # fmt: skip
+    try:
+        entry = zoo.train_and_record(
+            action.env, action.seed, None if action.ship else (action.out or out),
+            action.timesteps, action.ship, _progress(),
+            zoo.Snapshots(action.snapshots, action.snapshot_every or 25_000, action.resume),
+        )  # fmt: skip
+    except Interrupted as exc:
+        exc.resume_hint = _expert_train_resume(action)
+        raise
     if own_folder:
         from imitate.jobs import record_run
 
         record_run(out.parent, action, "expert_train", entry)
     return entry
+
+
+def _expert_train_resume(action: c.ExpertTrainCommand) -> str | None:
+    """``imitate expert train`` as ``action`` asked it, with ``--resume``: how an interrupted
+    run continues from its newest snapshot; None without one (nothing to resume from)."""
+    import dataclasses
+    import shlex
+
+    from agents.training_state import snapshot_zips
+
+    if action.snapshots is None or not snapshot_zips(action.snapshots):
+        return None
+    words = ["imitate", "expert", "train", "--env", action.env]
+    for spec in dataclasses.fields(action):
+        value = getattr(action, spec.name)
+        if spec.name in ("env", "resume") or value == spec.default:
+            continue
+        flag = "--" + spec.name.replace("_", "-")
+        words += [flag] if value is True else [flag, str(value)]
+    return shlex.join([*words, "--resume"])
 
 
 def run_sweep_command(args: c.SweepCommand) -> dict[str, Any]:

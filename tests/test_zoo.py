@@ -385,6 +385,70 @@ def test_sac_run_resumes_from_its_snapshot_with_its_replay_buffer(tmp_path: Path
     assert main(["expert", "train", "--env", "Pendulum-v1", "--snapshot-every", "10"]) == 2
 
 
+def test_interrupted_expert_training_says_how_to_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM after a snapshot: one line naming the same command with --resume (rebuilt
+    from the parsed flags: it parses back to the interrupted command plus resume). Without
+    a snapshot to continue from (no --snapshots, or none written yet) the line stays bare."""
+    import dataclasses
+    import os
+    import shlex
+    import signal
+    import time
+
+    from cli_helpers import run_cli
+
+    from agents import zoo
+    from imitate.cli import parse
+    from imitate.errors import Interrupted
+
+    snapshots = tmp_path / "snap shots"  # a space: the hint quotes it
+    args = ["expert", "train", "--env", "Pendulum-v1", "--timesteps", "100000", "--seed", "3"]
+    args += ["--snapshots", str(snapshots), "--snapshot-every", "50"]
+    args += ["--out", str(tmp_path / "expert.zip")]
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imitate.cli", *args], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (snapshots / "50.zip").is_file():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err
+    prefix = "imitate: interrupted; continue with: "
+    assert err.startswith(prefix) and err.count("\n") == 1, err
+    words = shlex.split(err[len(prefix) :])
+    assert words[:3] == ["imitate", "expert", "train"] and words[-1] == "--resume"
+    assert parse(words[1:]).action == dataclasses.replace(parse(args).action, resume=True)
+    assert not (tmp_path / "expert.zip").exists()
+
+    empty = tmp_path / "empty"
+    code, _, err = run_cli(["expert", "train", "--snapshots", str(empty), "--resume"], capsys)
+    assert code == 2 and err.endswith("resume from (start the run without --resume)\n"), err
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise Interrupted(signal.SIGINT)
+
+    monkeypatch.setattr(zoo, "train_and_record", interrupted)
+    for extra in ([], ["--snapshots", str(empty)]):  # nothing to resume from
+        code, _, err = run_cli(["expert", "train", "--env", "Pendulum-v1", *extra], capsys)
+        assert (code, err) == (130, "imitate: interrupted\n")
+    again = [*args[:-2], "--resume"]  # interrupted again while resuming: the same hint
+    code, _, err = run_cli(again, capsys)
+    assert code == 130 and err.startswith(prefix) and err.count("\n") == 1, err
+    assert parse(shlex.split(err[len(prefix) :])[1:]) == parse(again)
+
+
 def _sac_load(path: Path) -> Any:
     from stable_baselines3 import SAC
 
