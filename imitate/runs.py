@@ -220,12 +220,15 @@ class ArtefactSet:
 
 @contextlib.contextmanager
 def artefact_dir(
-    target: Path, command: str, inputs: tuple[Path | None, ...] = ()
+    target: Path, command: str, inputs: tuple[Path | None, ...] = (), resuming: bool = False
 ) -> Iterator[ArtefactSet]:
     """Write an artefact set into a temporary sibling of ``target``, then swap it into place.
 
     On any exception (a full disk, SIGINT as :class:`~imitate.errors.Interrupted`) the
     temporary folder is removed and ``target`` is exactly what it was before (or absent).
+    A ``target`` holding an interrupted run's state (``.resume/``, :func:`resumable`) is
+    refused unless ``resuming`` (the command continues that run): replacing the folder
+    would delete the state, and with it the finished part of that run.
     """
     target = Path(target)
     check_out(target, "dir")
@@ -239,6 +242,13 @@ def artefact_dir(
         raise OutputError(
             f"{target}: folder exists, is not empty and was not written by imitate "
             f"(no {MARKER}); choose a new --out"
+        )
+    if not resuming and (target / RESUME_DIR / "config.json").is_file():
+        found = interrupted_command(target)
+        how = f"imitate {found} --resume {target}" if found else f"--resume {target}"
+        raise OutputError(
+            f"{target}: holds an interrupted {found or 'imitate'} run; continue it with: {how} "
+            f"(or choose another --out; removing {target / RESUME_DIR} discards that run)"
         )
     with out_lock(target):
         remove_stale_temporaries(target)
@@ -347,6 +357,17 @@ def resumable(
             with contextlib.suppress(OSError):
                 target.rmdir()
         raise
+
+
+def interrupted_command(target: Path) -> str | None:
+    """The command whose interrupted run left its state in ``target/.resume`` (from what
+    :func:`resumable` wrote there), None when there is none or it cannot be read."""
+    try:
+        saved = json.loads((target / RESUME_DIR / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    command = saved.get("command") if isinstance(saved, dict) else None
+    return command if isinstance(command, str) and command.isidentifier() else None
 
 
 def json_form(value: Any) -> Any:
@@ -562,7 +583,7 @@ def resumable_artefacts(
     ``run``) uses them: yields (the artefact set, its state folder, whether it resumes);
     on success the state's rounds move into the new set (:func:`keep_state`)."""
     with (
-        artefact_dir(target, command, inputs=inputs) as artefacts,
+        artefact_dir(target, command, inputs=inputs, resuming=resume) as artefacts,
         resumable(target, command, settings, resume) as (state, resuming),
     ):
         yield artefacts, state, resuming

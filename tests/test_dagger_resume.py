@@ -228,6 +228,16 @@ def test_cli_dagger_resume_after_an_interrupt(
         "round_001",
     ]
     monkeypatch.undo()
+    before = sorted(str(p.relative_to(cut)) for p in cut.rglob("*"))
+    code, out, err = run_cli([*args, "--out", str(cut)], capsys)  # a fresh run: refused
+    assert (code, out) == (2, "")
+    assert err == (
+        f"imitate: error: {cut}: holds an interrupted dagger run; continue it with: imitate "
+        f"dagger --resume {cut} (or choose another --out; removing {cut / '.resume'} "
+        "discards that run)\n"
+    )
+    assert sorted(str(p.relative_to(cut)) for p in cut.rglob("*")) == before  # nothing deleted
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".cut")]  # nor left
     code, _, err = run_cli([*args[:-2], "--query-rate", "0.4", "--resume", str(cut)], capsys)
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("imitate: error: ") and "query_rate: saved 0.5, asked 0.4" in err
