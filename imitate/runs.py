@@ -294,8 +294,9 @@ def resumable(
 ) -> Iterator[tuple[Path, bool]]:
     """The folder ``target/.resume`` where a long command keeps what it has finished, and
     whether there is anything in it to continue from. Enter it inside
-    ``artefact_dir(target)`` (which holds the lock); before leaving, :func:`keep_state`
-    moves the state into the new set.
+    ``artefact_dir(target, resuming=resume)`` (which holds the lock, and refuses a fresh
+    run into a folder holding an interrupted one's state); before leaving,
+    :func:`keep_state` moves the state into the new set.
 
     The folder outlives an interruption (SIGINT/SIGTERM as
     :class:`~imitate.errors.Interrupted`, or a kill), which the artefact set's temporary
