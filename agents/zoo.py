@@ -240,7 +240,10 @@ ZOO: dict[str, ZooSpec] = {
         required_return=1500.0,
         policy_kwargs=MUJOCO_POLICY,
     ),
-    **PPO_MUJOCO,  # the live Hopper-v5 / Walker2d-v5 entries (see SAC_MUJOCO)
+    # Hopper-v5: SAC (its PPO expert balanced in place, 1019); Walker2d-v5: PPO until its
+    # SAC expert ships (see SAC_MUJOCO)
+    "Hopper-v5": SAC_MUJOCO["Hopper-v5"],
+    "Walker2d-v5": PPO_MUJOCO["Walker2d-v5"],
 }
 
 
