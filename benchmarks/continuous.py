@@ -44,10 +44,11 @@ LOSSES: tuple[BoxLoss, ...] = ("mse", "huber", "nll", "beta_nll")
 DEMO_COUNTS = (1, 5, 25)
 EVAL_SEED = 10_000
 STUDENT_SIZES = ((64, 64), (32, 32), (24, 24), (16, 16), (16,), (8,), (4,))
-# --methods: BC = BC-1/5/25 and the Box losses, BC-25 = that row alone; student = the
-# student, its float32 C export (a control: the same function up to float rounding) and
-# its int8 C export.
-METHODS = ("BC", "BC-25", "DAgger", "student")
+# --methods: BC = BC-1/5/25 and the Box losses, BC-25 = that row alone, losses = the Box
+# losses' rows alone (the default loss retrained, not copied from BC-25: a run that adds the
+# comparison to another's rows); student = the student, its float32 C export (a control: the
+# same function up to float rounding) and its int8 C export.
+METHODS = ("BC", "BC-25", "losses", "DAgger", "student")
 BC_ROWS = tuple(f"BC-{n}" for n in DEMO_COUNTS)
 
 
@@ -121,9 +122,9 @@ def one_seed(
         subset = demos.select_episodes(np.arange(count))
         (policy, _), wall = timed(lambda s=subset: train_bc(s, config))
         row(f"BC-{count}", policy, len(subset), wall)
-    for loss in losses if "BC" in methods else ():
+    for loss in losses if {"BC", "losses"} & set(methods) else ():
         name = f"BC-{max(DEMO_COUNTS)} {loss}"
-        if loss == config.loss.box_loss:  # the BC-25 row above, same config and seed
+        if loss == config.loss.box_loss and "BC" in methods:  # the BC-25 row above
             rows.append(rows[len(DEMO_COUNTS) - 1] | {"method": name, "loss": loss})
             continue
         loss_config = config.with_setting("box_loss", loss)

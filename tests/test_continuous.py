@@ -192,3 +192,19 @@ def test_benchmark_merges_one_tasks_seeds_measured_with_one_expert(
         bench.merge(["a", "c"], "m2")
     with pytest.raises(SystemExit, match="share a"):
         bench.merge(["a", "a"], "m3")
+
+
+def test_benchmark_losses_alone_retrains_the_default_loss_and_adds_no_bc_rows() -> None:
+    """``--methods losses`` (the comparison added to another run's rows): one row per Box
+    loss, the default one trained too, and none of the BC-n rows the other run has."""
+    from agents.zoo import load_zoo_teacher
+    from benchmarks.continuous import one_seed
+    from imitate import BCConfig, OptimConfig
+
+    bc = BCConfig(optim=OptimConfig(max_steps=5))
+    expert = load_zoo_teacher("Pendulum-v1")
+    rows = one_seed("Pendulum-v1", expert, 0, 1, bc, ("mse", "huber"), ("losses",))
+    assert [r["method"] for r in rows] == ["BC-25 mse", "BC-25 huber"]
+    assert [r["loss"] for r in rows] == ["mse", "huber"] and rows[0]["labels"] == 5000
+    with_bc = one_seed("Pendulum-v1", expert, 0, 1, bc, ("mse",), ("BC-25", "losses"))
+    assert [r["method"] for r in with_bc] == ["BC-25", "BC-25 mse"]
