@@ -224,6 +224,7 @@ def train_bc(
     stop_key = "holdout_nll"
     if isinstance(head, GaussianHead) and stopping.box_early_stop == "action_mse":
         stop_key = "holdout_action_mse"
+    patience = stopping.resolved_patience(stop_key == "holdout_action_mse")
     n_train = len(train_idx)
     batch_size = min(optim.batch_size, n_train)
     history = BCHistory(n_train=n_train, n_holdout=len(holdout_idx), trainer=trainer.name)
@@ -263,7 +264,7 @@ def train_bc(
                     history.best_step = step
                 else:
                     stale += 1
-                    if len(holdout_idx) and stale >= stopping.patience:
+                    if len(holdout_idx) and stale >= patience:
                         break
     finally:
         bar.close()
