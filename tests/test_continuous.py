@@ -208,3 +208,37 @@ def test_benchmark_losses_alone_retrains_the_default_loss_and_adds_no_bc_rows() 
     assert [r["loss"] for r in rows] == ["mse", "huber"] and rows[0]["labels"] == 5000
     with_bc = one_seed("Pendulum-v1", expert, 0, 1, bc, ("mse",), ("BC-25", "losses"))
     assert [r["method"] for r in with_bc] == ["BC-25", "BC-25 mse"]
+
+
+def test_box_early_stopping_waits_longer_than_the_discrete_default() -> None:
+    """``patience=None``: a Box head's held-out action MSE gets 40 stale evaluations (it
+    stalls for thousands of steps while still falling on MuJoCo), a categorical head's NLL
+    8; an explicit patience is kept for both. Actions here are noise, so the held-out
+    measure stops improving early and the run stops exactly ``patience`` evaluations after
+    its best one."""
+    import dataclasses
+
+    from imitate.configs import BOX_PATIENCE, DEFAULT_PATIENCE
+
+    assert EarlyStopConfig().resolved_patience(True) == BOX_PATIENCE == 40
+    assert EarlyStopConfig().resolved_patience(False) == DEFAULT_PATIENCE == 8
+    assert EarlyStopConfig(patience=3).resolved_patience(True) == 3
+    rng = np.random.default_rng(0)
+    demos = collect(load_zoo_teacher("Pendulum-v1"), "Pendulum-v1", n_episodes=2, seed=0)
+    noise = dataclasses.replace(
+        demos, actions=rng.uniform(-2, 2, demos.actions.shape).astype(np.float32)
+    )
+
+    def stale_steps(patience: int | None) -> int:
+        config = BCConfig(
+            seed=0,
+            optim=OptimConfig(max_steps=4000),
+            early_stop=EarlyStopConfig(eval_every=10, patience=patience),
+        )
+        _, history = train_bc(noise, config)
+        assert history.steps < 4000  # it stopped early
+        assert history.best_step is not None
+        return history.steps - history.best_step
+
+    assert stale_steps(None) == 10 * BOX_PATIENCE
+    assert stale_steps(8) == 10 * 8
