@@ -242,3 +242,21 @@ def test_box_early_stopping_waits_longer_than_the_discrete_default() -> None:
 
     assert stale_steps(None) == 10 * BOX_PATIENCE
     assert stale_steps(8) == 10 * 8
+
+
+def test_benchmark_student_is_the_largest_size_within_a_twentieth_of_the_teacher() -> None:
+    from benchmarks.continuous import STUDENT_SIZES, student_size
+    from imitate.collect import env_spaces
+    from imitate.policy import MLPPolicy, PolicyConfig
+
+    obs_space, action_space = env_spaces("Pendulum-v1")
+
+    def params(hidden: tuple[int, ...]) -> int:
+        return MLPPolicy(obs_space, action_space, PolicyConfig(hidden=hidden)).n_parameters()
+
+    for teacher in (4_546, 40_000, 100_000):
+        chosen = student_size("Pendulum-v1", teacher)
+        assert 20 * params(chosen) <= teacher
+        larger = STUDENT_SIZES[: STUDENT_SIZES.index(chosen)]
+        assert all(20 * params(h) > teacher for h in larger), (teacher, chosen)
+    assert student_size("Pendulum-v1", 40_000) == (40, 40)  # between 2x32 and 2x48
