@@ -132,14 +132,14 @@ class EarlyStopConfig:
             raise ValueError("batch_size, max_steps and eval_every must be >= 1")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 (or None), got {self.patience}")
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
 
     def resolved_patience(self, box_action_mse: bool) -> int:
         """:attr:`patience`, ``None`` resolved for the held-out measure in use."""
         if self.patience is not None:
             return self.patience
         return BOX_PATIENCE if box_action_mse else DEFAULT_PATIENCE
-        if not 0.0 <= self.holdout_fraction < 1.0:
-            raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
 
 
 @dataclass(frozen=True)
