@@ -348,6 +348,13 @@ def train_expert(
     steps = n_timesteps or spec.n_timesteps
     if (snapshot_every or resume) and snapshots is None:
         raise ImitateError("snapshots and resume need the snapshot folder (snapshots)")
+    if not resume and snapshots is not None:
+        earlier = sorted(int(z.stem) for z in snapshots.glob("*.zip") if z.stem.isdigit())
+        if earlier:  # a fresh run would overwrite some of them and leave a mixed folder
+            raise ImitateError(
+                f"{snapshots}: holds snapshots of an earlier run (newest: {earlier[-1]} steps); "
+                "continue it with --resume, or give another --snapshots folder"
+            )
     if resume and spec.normalize:
         raise ImitateError(
             f"{env_id}: a VecNormalize run cannot resume (its statistics are not in the snapshots)"

@@ -15,6 +15,7 @@ the groups. ``config.json`` records the nesting as it is.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Annotated, Any, Literal, get_args
 
@@ -96,10 +97,13 @@ class OptimConfig:
     """Upper bound on gradient steps."""
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.max_steps < 1:
-            raise ValueError("batch_size, max_steps and eval_every must be >= 1")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        for name in ("batch_size", "max_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
 
 
 DEFAULT_PATIENCE = 8
@@ -129,7 +133,7 @@ class EarlyStopConfig:
 
     def __post_init__(self) -> None:
         if self.eval_every < 1:
-            raise ValueError("batch_size, max_steps and eval_every must be >= 1")
+            raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 (or None), got {self.patience}")
         if not 0.0 <= self.holdout_fraction < 1.0:

@@ -139,6 +139,18 @@ BAD_INPUT = {
         ["bc", "--data", "{demos}", "--holdout-fraction", "2"],
         "holdout_fraction",
     ),
+    "nan learning rate": (
+        ["bc", "--data", "{demos}", "--lr", "nan"],
+        "lr must be a finite number > 0, got nan",
+    ),
+    "negative weight decay": (
+        ["bc", "--data", "{demos}", "--weight-decay", "-1"],
+        "weight_decay must be a finite number >= 0",
+    ),
+    "zero max steps": (
+        ["bc", "--data", "{demos}", "--max-steps", "0"],
+        "max_steps must be >= 1, got 0",
+    ),
 }
 
 

@@ -504,3 +504,18 @@ def test_expert_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     listed = json.loads(capsys.readouterr().out)["experts"]
     assert [e["env_id"] for e in listed] == SHIPPED
     assert all(e["mean_return"] >= e["required_return"] for e in listed)
+
+
+def test_fresh_run_into_a_folder_of_snapshots_is_refused(tmp_path: Path) -> None:
+    """Without --resume a new run would overwrite some of an earlier run's snapshots and
+    leave the rest, and a later --resume would pick from the mix: refused, nothing trained."""
+    from imitate.errors import ImitateError
+
+    snapshots = tmp_path / "snaps"
+    snapshots.mkdir()
+    (snapshots / "800.zip").write_bytes(b"an earlier run's")
+    with pytest.raises(ImitateError, match=r"earlier run \(newest: 800 steps\).*--resume"):
+        train_expert("Pendulum-v1", 0, tmp_path / "x.zip", 100, snapshot_every=50,
+                     snapshots=snapshots)  # fmt: skip
+    assert not (tmp_path / "x.zip").exists()
+    assert sorted(p.name for p in snapshots.iterdir()) == ["800.zip"]
