@@ -184,7 +184,12 @@ def evaluate_checkpoint(
     out = evaluate_policy(policy, env, episodes, seed, js_gate, rollouts, progress)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    if isinstance(policy.head, CategoricalHead) and resolve is not None:
+    if not isinstance(policy.head, CategoricalHead):  # said, so --expert is not silently unused
+        out["calibration"] = {
+            "skipped": f"{type(policy.head).__name__.removesuffix('Head')} head: calibration "
+            "(ECE, Brier, reliability) is measured for Discrete actions only"
+        }
+    elif resolve is not None:
         labels = calibration_expert(expert, meta.to_config())
         if isinstance(labels, str):
             out["calibration"] = {"skipped": labels}

@@ -260,3 +260,25 @@ def test_benchmark_student_is_the_largest_size_within_a_twentieth_of_the_teacher
         larger = STUDENT_SIZES[: STUDENT_SIZES.index(chosen)]
         assert all(20 * params(h) > teacher for h in larger), (teacher, chosen)
     assert student_size("Pendulum-v1", 40_000) == (40, 40)  # between 2x32 and 2x48
+
+
+def test_eval_of_a_box_policy_says_calibration_is_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ECE and Brier are measured for Discrete actions: a Box policy's eval says so, also
+    when --expert is given (it used to be silently unused)."""
+    import json
+
+    from cli_helpers import run_cli
+
+    data, out = tmp_path / "p.npz", tmp_path / "pb"
+    collect_args = ["collect", "--env", "Pendulum-v1", "--expert", "zoo", "--episodes", "2"]
+    assert run_cli([*collect_args, "--out", str(data)], capsys)[0] == 0
+    assert (
+        run_cli(["bc", "--data", str(data), "--out", str(out), "--max-steps", "50"], capsys)[0] == 0
+    )
+    args = ["eval", "--policy", str(out / "policy.pt"), "--episodes", "1", "--expert", "heuristic"]
+    code, stdout, err = run_cli([*args, "--json"], capsys)
+    assert code == 0, err
+    skipped = json.loads(stdout)["calibration"]["skipped"]
+    assert "Gaussian head" in skipped and "Discrete actions only" in skipped
