@@ -349,11 +349,11 @@ def train_expert(
     if (snapshot_every or resume) and snapshots is None:
         raise ImitateError("snapshots and resume need the snapshot folder (snapshots)")
     if not resume and snapshots is not None:
-        earlier = sorted(int(z.stem) for z in snapshots.glob("*.zip") if z.stem.isdigit())
+        earlier = training_state.snapshot_zips(snapshots)
         if earlier:  # a fresh run would overwrite some of them and leave a mixed folder
             raise ImitateError(
-                f"{snapshots}: holds snapshots of an earlier run (newest: {earlier[-1]} steps); "
-                "continue it with --resume, or give another --snapshots folder"
+                f"{snapshots}: holds snapshots of an earlier run (newest: {earlier[-1].stem} "
+                "steps); continue it with --resume, or give another --snapshots folder"
             )
     if resume and spec.normalize:
         raise ImitateError(
@@ -664,12 +664,12 @@ def evaluate_snapshots(
     shipped expert (:data:`~imitate.constants.EXPERT_EVAL_EPISODES` episodes, reset seeds
     ``EVAL_SEED + i``), rebuilt from its tensors (:mod:`agents.sb3_safe`), in step order."""
     from agents.sb3_safe import load_safe_for_env
+    from agents.training_state import snapshot_zips
     from imitate.collect import evaluate
     from imitate.constants import EVAL_SEED, EXPERT_EVAL_EPISODES
 
-    zips = [z for z in folder.glob("*.zip") if z.stem.isdigit() and int(z.stem) >= min_steps]
     rows = []
-    for path in sorted(zips, key=lambda z: int(z.stem)):
+    for path in (z for z in snapshot_zips(folder) if int(z.stem) >= min_steps):
         result = evaluate(
             load_safe_for_env(path, env_id), env_id, episodes or EXPERT_EVAL_EPISODES, EVAL_SEED
         )

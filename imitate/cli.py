@@ -327,11 +327,12 @@ def run_expert(args: c.ExpertCommand) -> dict[str, Any]:
         check_out(action.out, "file")
     own_folder = action.out is None and not action.ship
     out = default_run_dir(action.env, "expert-train", action.seed) / "expert.zip"
+    every = action.snapshot_every or zoo.Snapshots.every
     try:
         entry = zoo.train_and_record(
             action.env, action.seed, None if action.ship else (action.out or out),
             action.timesteps, action.ship, _progress(),
-            zoo.Snapshots(action.snapshots, action.snapshot_every or 25_000, action.resume),
+            zoo.Snapshots(action.snapshots, every, action.resume),
         )  # fmt: skip
     except Interrupted as exc:
         exc.resume_hint = _expert_train_resume(action)
