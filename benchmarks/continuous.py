@@ -21,7 +21,7 @@ import argparse
 import json
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -326,7 +326,8 @@ def merge(names: list[str], out: str) -> None:
             completed[t] = completed.get(t, 0) + r["seeds_completed"]
     merged: dict[str, Any] = {
         "merged_from": [
-            {"name": n, "command": r["command"]} for n, r in zip(names, runs, strict=True)
+            {"name": n, "command": r["command"], "bc_optimiser": r.get("bc_optimiser")}
+            for n, r in zip(names, runs, strict=True)
         ],
         "tasks": tasks,
         "seeds_completed": completed,
@@ -377,6 +378,7 @@ def main() -> None:
         "eval_episodes": args.episodes,
         "eval_seeds": f"{EVAL_SEED} + i",
         "default_box_loss": BCConfig().loss.box_loss,
+        "bc_optimiser": asdict(bc.optim.resolved(box_head=True)),  # BC and DAgger rows
         "references": {},
         "rows": [],
     }

@@ -118,6 +118,10 @@ class BCHistory:
     cnn_precision: str | None = None
     """Arithmetic of a pixel CNN's training forward ('float32', 'bfloat16'; see
     imitate.fastcnn); None without a pixel CNN."""
+    lr: float = 0.0
+    """Adam step size used (``OptimConfig.lr`` resolved for the head)."""
+    batch_size: int = 0
+    """Minibatch used (``OptimConfig.batch_size`` resolved, at most the training rows)."""
 
     def __repr__(self) -> str:
         final = self.final
@@ -144,6 +148,8 @@ class BCHistory:
             "n_train": self.n_train,
             "n_holdout": self.n_holdout,
             "trainer": self.trainer,
+            "lr": self.lr,
+            "batch_size": self.batch_size,
             **({} if self.cnn_precision is None else {"cnn_precision": self.cnn_precision}),
         }
 
@@ -192,7 +198,7 @@ def train_bc(
     if policy is None:
         policy = _new_policy(dataset, config)
     head = policy.head
-    optim, stopping = config.optim, config.early_stop
+    optim, stopping = config.optim.resolved(isinstance(head, GaussianHead)), config.early_stop
     net: torch.nn.Module
     if isinstance(policy, EncodedPolicy):
         # Observations stay in their storage dtypes (a dict of uint8 frames and token
@@ -227,7 +233,13 @@ def train_bc(
     patience = stopping.resolved_patience(stop_key == "holdout_action_mse")
     n_train = len(train_idx)
     batch_size = min(optim.batch_size, n_train)
-    history = BCHistory(n_train=n_train, n_holdout=len(holdout_idx), trainer=trainer.name)
+    history = BCHistory(
+        n_train=n_train,
+        n_holdout=len(holdout_idx),
+        trainer=trainer.name,
+        lr=optim.lr,
+        batch_size=batch_size,
+    )
     if isinstance(net, IndexedNet) and net.fast is not None:
         history.cnn_precision = net.precision
     best_nll, best_state, stale = math.inf, copy.deepcopy(policy.state_dict()), 0

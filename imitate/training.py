@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from imitate import fastbc, losses
-from imitate.configs import LossConfig, OptimConfig, TrainerChoice
+from imitate.configs import LossConfig, ResolvedOptim, TrainerChoice
 from imitate.data import Dataset
 from imitate.encoded import EncodedPolicy
 from imitate.errors import ImitateError
@@ -101,7 +101,7 @@ class TorchTrainer:
         policy: MLPPolicy | EncodedPolicy,
         loss: BCLoss,
         rows: TrainingRows,
-        optim: OptimConfig,
+        optim: ResolvedOptim,
         generator: torch.Generator,
         net: torch.nn.Module | None = None,
     ) -> None:
@@ -147,7 +147,7 @@ class NumpyTrainer:
 
     name: TrainerName = "numpy"
 
-    def __init__(self, policy: MLPPolicy, rows: TrainingRows, optim: OptimConfig) -> None:
+    def __init__(self, policy: MLPPolicy, rows: TrainingRows, optim: ResolvedOptim) -> None:
         self.trainer = fastbc.NumpyMLPTrainer(policy, optim.lr, optim.weight_decay)
         self.obs, self.actions = rows.obs.numpy(), rows.actions.numpy()
         self.weights = None if rows.weights is None else rows.weights.numpy()
@@ -192,7 +192,7 @@ def make_trainer(
     policy: MLPPolicy | EncodedPolicy,
     loss: BCLoss,
     rows: TrainingRows,
-    optim: OptimConfig,
+    optim: ResolvedOptim,
     generator: torch.Generator,
     net: torch.nn.Module | None = None,
 ) -> Trainer:
