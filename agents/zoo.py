@@ -654,6 +654,8 @@ def record_snapshot(
         "equals": equals,
         "resumed": resumes,
     }
+    if resumes:  # the command then names the snapshots and --resume (not a reproduction)
+        entry["resumed"], entry["snapshots"] = resumes, str(snapshot.parent)
     return _evaluate_and_record(entry, out, timesteps, ship)
 
 

@@ -282,3 +282,28 @@ def test_eval_of_a_box_policy_says_calibration_is_skipped(
     assert code == 0, err
     skipped = json.loads(stdout)["calibration"]["skipped"]
     assert "Gaussian head" in skipped and "Discrete actions only" in skipped
+
+
+def test_optimiser_defaults_resolve_by_head_and_reach_the_trainer() -> None:
+    """``lr``/``batch_size`` None: a Box head trains exactly as with 1e-3 / 256 (issue 15's
+    regression baseline), a categorical head as with 3e-3 / 64; explicit values are kept."""
+    from imitate.configs import ResolvedOptim
+
+    assert OptimConfig().resolved(box_head=True) == ResolvedOptim(256, 1e-3, 0.0, 20_000)
+    assert OptimConfig().resolved(box_head=False) == ResolvedOptim(64, 3e-3, 0.0, 20_000)
+    assert OptimConfig(lr=0.01, batch_size=8).resolved(box_head=True).lr == 0.01
+    for env_id, lr, batch in (("Pendulum-v1", 1e-3, 256), ("CartPole-v1", 3e-3, 64)):
+        demos = collect(load_zoo_teacher(env_id), env_id, n_episodes=2, seed=0)
+        stop = EarlyStopConfig(eval_every=50)
+        trained = {}
+        for name, optim in (
+            ("default", OptimConfig(max_steps=100)),
+            ("explicit", OptimConfig(lr=lr, batch_size=batch, max_steps=100)),
+            ("other", OptimConfig(lr=lr * 3, batch_size=batch // 4, max_steps=100)),
+        ):
+            policy, history = train_bc(demos, BCConfig(seed=0, optim=optim, early_stop=stop))
+            trained[name] = torch.nn.utils.parameters_to_vector(policy.parameters())
+            if name != "other":
+                assert (history.lr, history.batch_size) == (lr, batch), env_id
+        assert torch.equal(trained["default"], trained["explicit"]), env_id
+        assert not torch.allclose(trained["default"], trained["other"]), env_id

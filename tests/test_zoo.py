@@ -361,6 +361,10 @@ def test_sac_run_resumes_from_its_snapshot_with_its_replay_buffer(tmp_path: Path
                               out=tmp_path / "shipped.zip")  # fmt: skip
     assert shipped["timesteps"] == 180 and shipped["snapshot"]["resumed"] == entry["resumed"]
     assert "not bit-reproducible" in shipped["snapshot"]["equals"]
+    assert shipped["command"].endswith(
+        f"--timesteps 180 --out {tmp_path / 'shipped.zip'} --snapshots {snapshots} --resume "
+        "(after 1 resume(s); not bit-reproducible)"
+    )
     lineage = training_state.read_lineage(snapshots)
     with pytest.raises(ImitateError, match="newest snapshot is at 180 of 180"):
         train_expert("Pendulum-v1", 0, tmp_path / "x.zip", 180, snapshots=snapshots, resume=True)
