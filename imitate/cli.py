@@ -20,7 +20,7 @@ without unpickling.
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -287,9 +287,15 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
     from imitate.policy import load_policy
 
     policy = load_policy(args.policy)
+    defaults = {f.name: f.default for f in fields(c.ExportCommand)}
+    calibration_flags = [  # int8-only flags given away from their defaults
+        "--" + name.replace("_", "-")
+        for name in ("input_bits", "env", "episodes", "seed", "gate_episodes")
+        if getattr(args, name) != defaults[name]
+    ]
     check_export_options(
         args.format, args.int8, args.algo, args.prefix, args.js_gate, args.activation_bits,
-        args.min_parity,
+        args.min_parity, calibration_flags,
     )  # fmt: skip
     recorded_env = policy.provenance.get("env_id")
     env_id = recorded_env or "policy"

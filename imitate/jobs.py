@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -483,10 +483,13 @@ def check_export_options(
     js_gate: float | None = None,
     activation_bits: int | str | None = "auto",
     min_parity: float = INT8_MIN_PARITY,
+    calibration_flags: Sequence[str] = (),
 ) -> None:
     """Refuse options that do not apply to ``format`` (before any work). ``activation_bits``
     (None or ``auto``: not asked) and ``min_parity`` (its default: not asked) set the int8
-    width only, so an export without ``int8`` refuses them rather than ignoring them."""
+    width only, and ``calibration_flags`` (e.g. ``--episodes``, the CLI's int8-only flags
+    given away from their defaults) its calibration, so an export without ``int8`` refuses
+    them rather than ignoring them."""
     if int8 and format != "c":
         raise ImitateError("--int8 applies to the C export only")
     if not int8:
@@ -497,11 +500,12 @@ def check_export_options(
                 ("--min-parity", min_parity != INT8_MIN_PARITY),
             )
             if asked
-        ]
+        ] + list(calibration_flags)
         if given:
             raise ImitateError(
                 f"{'/'.join(given)} {'apply' if len(given) > 1 else 'applies'} to --int8 C "
-                "exports only (a float32 export has no hidden activation width to choose)"
+                "exports only (a float32 export has no activation width to choose and "
+                "nothing to calibrate)"
             )
     if js_gate is not None and not (int8 and format == "c"):
         raise ImitateError(

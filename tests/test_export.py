@@ -154,11 +154,14 @@ def test_export_refuses_int8_only_flags_and_a_folder_for_policy(
         (["--format", "c", "--min-parity", "0.98"], "--min-parity applies"),
         (["--format", "onnx", "--activation-bits", "8", "--min-parity", "0.9"],
          "--activation-bits/--min-parity apply"),
+        (["--format", "c", "--episodes", "3", "--input-bits", "8"],
+         "--input-bits/--episodes apply"),
+        (["--format", "onnx", "--env", "CartPole-v1", "--seed", "4"], "--env/--seed apply"),
     ]:  # fmt: skip
         code, out, err = run_cli([*base, *flags], capsys)
         assert code == 2 and out == "", err
         assert err == f"imitate: error: {named} to --int8 C exports only " + (
-            "(a float32 export has no hidden activation width to choose)\n"
+            "(a float32 export has no activation width to choose and nothing to calibrate)\n"
         )
     with pytest.raises(ImitateError, match="--activation-bits applies to --int8"):
         export_into(policy, "c", tmp_path / "api", activation_bits=16)
