@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.heuristics import CartPoleExpert, LunarLanderExpert
+from agents.heuristics import CartPoleExpert, LunarLanderExpert, PendulumExpert
 from imitate import BCConfig, MLPPolicy, OptimConfig, collect, evaluate, save_policy, train_bc
 from imitate.cli import main
 from imitate.errors import ImitateError
@@ -646,3 +646,14 @@ def test_int8_gate_is_checked_and_refused_in_one_line_when_it_misses(
     flat = ["export", "--policy", str(tmp_path / "p.pt"), "--format", "c", "--js-gate", "0.1"]
     assert main([*flat, "--out", str(tmp_path / "f")]) == 2  # float32: its gate is exact
     assert "--js-gate applies to the int8 C export" in capsys.readouterr().err
+
+
+def test_int8_width_of_a_box_policy_records_no_agreement_it_did_not_measure() -> None:
+    """Box actions take 16-bit hidden units unmeasured: the JSON says None, not ``{}``."""
+    from imitate.export.int8 import choose_bits
+
+    demos = collect(PendulumExpert(), "Pendulum-v1", 1, seed=0)
+    policy, _ = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=20)))
+    width = choose_bits(policy, demos.obs).as_dict()
+    assert width["activation_bits"] == 16 and width["heldout_agreement"] is None
+    assert "Box actions" in str(width["reason"])

@@ -716,7 +716,8 @@ class WidthChoice:
             "activation_bits": self.bits,
             "reason": self.reason,
             "min_parity": self.target,
-            "heldout_agreement": {str(k): v for k, v in self.agreement.items()},
+            # None: not measured (Box actions take 16 bits without a parity check)
+            "heldout_agreement": {str(k): v for k, v in self.agreement.items()} or None,
             "gate_agreement": None
             if self.gate_agreement is None
             else {str(k): v for k, v in self.gate_agreement.items()},
