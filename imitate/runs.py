@@ -385,12 +385,22 @@ def check_same_settings(saved_path: Path, asked: Any, folder: Path) -> None:
         saved = json.loads(saved_path.read_text())
     except (OSError, ValueError) as exc:
         raise ResumeError(f"{saved_path}: unreadable ({exc})") from None
-    difference = first_difference(saved, json_form(asked))
+    started_by, asked_form = _get(saved, "command"), json_form(asked)
+    if isinstance(started_by, str) and started_by != _get(asked_form, "command"):
+        raise ResumeError(  # e.g. `imitate run --resume` on an interrupted dagger run
+            f"{folder}: holds an interrupted '{started_by}' run; resume it with "
+            f"imitate {started_by} --resume {folder}"
+        )
+    difference = first_difference(saved, asked_form)
     if difference is not None:
         raise ResumeError(
             f"{folder}: was started with other settings ({difference}); "
             "resume with the settings it was started with"
         )
+
+
+def _get(record: Any, key: str) -> Any:
+    return record.get(key) if isinstance(record, dict) else None
 
 
 def keep_state(state: Path, work: Path) -> None:

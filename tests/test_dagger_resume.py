@@ -241,6 +241,11 @@ def test_cli_dagger_resume_after_an_interrupt(
     code, _, err = run_cli([*args[:-2], "--query-rate", "0.4", "--resume", str(cut)], capsys)
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("imitate: error: ") and "query_rate: saved 0.5, asked 0.4" in err
+    code, _, err = run_cli(["run", "--resume", str(cut)], capsys)  # the other command
+    assert (code, err) == (2, (
+        f"imitate: error: {cut}: holds an interrupted 'dagger' run; resume it with imitate "
+        f"dagger --resume {cut}\n"
+    ))  # fmt: skip
     assert run_cli([*args, "--resume", str(cut)], capsys)[0] == 0
     assert same_weights(
         load_policy(cut / "policy.pt"), load_policy(tmp_path / "whole" / "policy.pt")
