@@ -231,12 +231,26 @@ def run_dagger(args: c.DaggerCommand) -> dict[str, Any]:
         artefacts, state, resuming,
     ):  # fmt: skip
         write_json(artefacts.work / "config.json", config_to_json(args))
+        if resuming:
+            _say_resumed_rounds(target, state / "rounds", args.config.rounds)
         with backend.open() as rollouts:
             result = dagger_into(
                 env, expert, args.config, artefacts.work, args.compare_bc, rollouts,
                 _log(artefacts.work, args), _progress(), state, resuming,
             )  # fmt: skip
     return artefacts.final(result)
+
+
+def _say_resumed_rounds(target: Path, rounds_dir: Path, rounds: int) -> None:
+    from imitate.console import stderr_line
+    from imitate.dagger import RoundStore
+
+    done = RoundStore.finished_rounds(rounds_dir)
+    loaded = {0: "no round had finished", 1: "round 0 loaded"}.get(
+        done, f"rounds 0-{done - 1} loaded"
+    )
+    rest = f"round {done} on" if done < rounds else "the final refit and the report"
+    stderr_line(f"imitate: resuming {target}: {loaded}; running {rest}")
 
 
 def run_drift(args: c.DriftCommand) -> dict[str, Any]:

@@ -563,6 +563,15 @@ class RoundStore:
         whether a resumed command has DAgger rounds to continue rather than to begin."""
         return root is not None and (root / cls.SETTINGS).is_file()
 
+    @classmethod
+    def finished_rounds(cls, root: Path | None) -> int:
+        """How many rounds (0, 1, ... with none missing) a run in ``root`` finished and saved:
+        the ones a resume loads instead of rerunning."""
+        count = 0
+        while root is not None and (root / f"round_{count:03d}").is_dir():
+            count += 1
+        return count
+
     def __init__(
         self,
         root: Path,
@@ -632,8 +641,7 @@ class RoundStore:
 
     def load(self) -> Iterator[SavedRound]:
         """The saved rounds 0, 1, ... in order (up to the first one missing)."""
-        round_index = 0
-        while self.path(round_index).is_dir():
+        for round_index in range(self.finished_rounds(self.root)):
             folder = self.path(round_index)
             members = sorted(folder.glob("member_*.pt"), key=lambda p: int(p.stem[7:]))
             yield SavedRound(
@@ -642,14 +650,10 @@ class RoundStore:
                 members=[load_policy(m) for m in members],
                 record=DAggerRound.from_json(json.loads((folder / "record.json").read_text())),
             )
-            round_index += 1
 
     def rounds(self) -> int:
         """How many rounds are saved."""
-        count = 0
-        while self.path(count).is_dir():
-            count += 1
-        return count
+        return self.finished_rounds(self.root)
 
 
 def whole_episode_index(data: Dataset) -> np.ndarray:

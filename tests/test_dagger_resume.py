@@ -246,7 +246,8 @@ def test_cli_dagger_resume_after_an_interrupt(
         f"imitate: error: {cut}: holds an interrupted 'dagger' run; resume it with imitate "
         f"dagger --resume {cut}\n"
     ))  # fmt: skip
-    assert run_cli([*args, "--resume", str(cut)], capsys)[0] == 0
+    code, _, err = run_cli([*args, "--resume", str(cut)], capsys)
+    assert code == 0 and f"imitate: resuming {cut}: rounds 0-1 loaded; running round 2 on\n" in err
     assert same_weights(
         load_policy(cut / "policy.pt"), load_policy(tmp_path / "whole" / "policy.pt")
     )
