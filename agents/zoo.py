@@ -690,13 +690,21 @@ def best_snapshot(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def list_experts() -> list[dict[str, Any]]:
-    """The shipped experts (from the manifest: no env, no rollouts) with their measured
-    and required returns."""
-    return [
-        {k: entry[k] for k in ("env_id", "algo", "file", "mean_return", "std_return")}
-        | {"required_return": ZOO[env_id].required_return}
-        for env_id, entry in sorted(read_manifest().items())
-    ]
+    """The shipped experts (from the manifest: no env, no rollouts) with what the README's
+    table shows: algorithm, steps, training wall time (None for a resumed run, whose time
+    was not measured in one piece), measured and required returns, zip size."""
+    listed = []
+    for env_id, entry in sorted(read_manifest().items()):
+        path = PRETRAINED / entry["file"]
+        listed.append(
+            {k: entry[k] for k in ("env_id", "algo", "timesteps")}
+            | {"wall_time_s": entry.get("wall_time_s"), "resumed": bool(entry.get("resumed"))}
+            | {k: entry[k] for k in ("mean_return", "std_return")}
+            | {"required_return": ZOO[env_id].required_return, "file": entry["file"]}
+            | {"zip_kb": round(path.stat().st_size / 1000) if path.is_file() else None}
+            | {"actor_only": bool(entry.get("actor_only"))}
+        )
+    return listed
 
 
 def strip_optimizer_state(model: Any) -> None:

@@ -508,6 +508,9 @@ def test_expert_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     listed = json.loads(capsys.readouterr().out)["experts"]
     assert [e["env_id"] for e in listed] == SHIPPED
     assert all(e["mean_return"] >= e["required_return"] for e in listed)
+    hopper = next(e for e in listed if e["env_id"] == "Hopper-v5")  # the README's columns
+    assert (hopper["algo"], hopper["timesteps"], hopper["actor_only"]) == ("sac", 150_000, True)
+    assert hopper["zip_kb"] == round((PRETRAINED / hopper["file"]).stat().st_size / 1000)
 
 
 def test_fresh_run_into_a_folder_of_snapshots_is_refused(tmp_path: Path) -> None:
