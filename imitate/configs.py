@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
-from typing import Annotated, Any, Literal, get_args
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin, get_type_hints
 
 from tyro.conf import arg
 
@@ -307,6 +308,20 @@ class BCConfig:
             elif group.name != "policy":
                 names[group.name] = ""
         return names
+
+    @staticmethod
+    def setting_type(name: str) -> type | None:
+        """The scalar type of a setting (``"lr" -> float``, ``"patience" -> int``: an
+        optional setting's non-None type), or None when it is not one scalar type."""
+        group = BCConfig.settings()[name]
+        hint = get_type_hints(_GROUPS[group] if group else BCConfig)[name]
+        union = get_origin(hint) in (Union, UnionType)
+        arms = [arm for arm in (get_args(hint) if union else (hint,)) if arm is not type(None)]
+        if len(arms) != 1:
+            return None
+        if get_origin(arms[0]) is Literal:  # a choice of strings (e.g. box_loss)
+            return str
+        return cast(type, arms[0]) if arms[0] in (bool, int, float, str) else None
 
     def setting(self, name: str) -> Any:
         """The value of a setting by its (flat) field name, e.g. ``config.setting("lr")``."""

@@ -72,14 +72,11 @@ class SweepConfig:
             raise ImitateError("the two sweep axes must differ")
 
 
-def _sweepable() -> dict[str, Any]:
-    """Scalar BCConfig fields by name -> their default value (its type parses the values)."""
-    defaults = BCConfig()
-    return {
-        name: defaults.setting(name)
-        for name in BCConfig.settings()
-        if isinstance(defaults.setting(name), int | float | str) and name != "seed"
-    }
+def _sweepable() -> dict[str, type]:
+    """Scalar BCConfig settings by name -> their type (which parses the values; an optional
+    setting such as ``lr``, default None, by its non-None type)."""
+    types = {name: BCConfig.setting_type(name) for name in BCConfig.settings()}
+    return {name: kind for name, kind in types.items() if kind is not None and name != "seed"}
 
 
 def parse_axis(text: str) -> SweepAxis:
@@ -103,7 +100,7 @@ def parse_axis(text: str) -> SweepAxis:
             if min(min(v) for v in values) < 1:
                 raise ValueError("layer widths must be >= 1")
         else:
-            kind = type(sweepable[name])
+            kind = sweepable[name]
             if kind is bool:
                 values = [item.lower() in ("1", "true", "yes") for item in items]
             else:

@@ -16,12 +16,18 @@ def test_axes_are_typed_and_validated() -> None:
     assert parse_axis("episodes=1,5").values == (1, 5)
     assert parse_axis("hidden=16,64x64").values == ((16,), (64, 64))
     assert parse_axis("class_weights=none,balanced").values == ("none", "balanced")
+    # settings whose default is None (resolved per head) sweep by their own type
+    assert parse_axis("batch_size=64,256").values == (64, 256)
+    assert parse_axis("patience=8,40").values == (8, 40)
+    assert parse_axis("box_loss=mse,nll").values == ("mse", "nll")
     for bad, message in (
         ("lr", "expected name=value"),
         ("colour=1,2", "cannot sweep 'colour'"),
         ("label_smoothing=0,1.5", "label_smoothing must be in"),
         ("episodes=0,2", "episodes must be >= 1"),
         ("batch_size=a", "invalid literal"),
+        ("patience=0", "patience must be >= 1"),
+        ("energy_margins=1", "cannot sweep 'energy_margins'"),
     ):
         with pytest.raises(ImitateError, match=message):
             parse_axis(bad)
