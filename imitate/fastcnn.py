@@ -31,7 +31,13 @@ alternatives measured slower here (one training step vs the textbook step,
 model 1.36x / 1.04x, bf16 autocast of the model 2.28x / 1.04x, both 1.86x / 1.12x; this
 forward 1.60x / 2.52x in float32 and 2.20x / 3.20x in bf16 (on the tiny CNN the four
 normalisation passes over every pixel cost more than its convolutions). ``torch.compile``
-(inductor) compiled for minutes and ran 1.17x (1.44x with bf16 autocast).
+(inductor) compiled for minutes and ran 1.17x (1.44x with bf16 autocast). Also measured
+and dropped (bf16, one thread, batch 64, Nature CNN on 4x40x60): the first convolution as
+space-to-depth (frames pre-arranged into 4x4 blocks, 8x8/4 as 2x2/1 on 64 channels) 9 %
+faster on that layer's forward + backward alone and no faster over whole steps; the
+convolutions as ``Tensor.unfold`` patches times a matmul 2.9-3.4x slower per layer; the
+backward as ``conv_transpose2d`` plus a batch-as-channels weight gradient 13-30 % slower
+per layer; reusing the batch buffers no faster (8.5 minor page faults per step).
 """
 
 from __future__ import annotations
