@@ -153,6 +153,9 @@ def error_message(text: str, argv: list[str], commands: list[str]) -> str:
                 break
             paragraph.append(row)
         return " ".join(paragraph)
+    bad_number = _bad_number(rows, argv)
+    if bad_number is not None:
+        return bad_number
     unknown = next((r for r in body if r.startswith("Unrecognized options:")), None)
     if unknown is not None:
         words = [w.strip() for w in unknown.split(":", 1)[1].split(",")]
@@ -178,6 +181,30 @@ def error_message(text: str, argv: list[str], commands: list[str]) -> str:
                 "imitate  --help", "imitate --help"
             )
     return _one_line(text)
+
+
+_NUMBERS = {"INT": "an integer", "FLOAT": "a number"}
+
+
+def _bad_number(rows: list[str], argv: list[str]) -> str | None:
+    """``--flag: expected an integer, got 'abc'`` for a number flag given a non-number
+    (tyro prints Python's conversion errors, one per type of an optional flag)."""
+    if "Value error" not in rows or "Argument helptext:" not in rows:
+        return None
+    at = rows.index("Argument helptext:")
+    words = rows[at + 1].split() if at + 1 < len(rows) else []
+    if len(words) != 2 or not words[0].startswith("--"):
+        return None
+    flag, metavar = words
+    kind = _NUMBERS.get(metavar.removeprefix("{None}|"))
+    if kind is None:
+        return None
+    given = next(
+        (argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == flag),
+        next((arg.split("=", 1)[1] for arg in argv if arg.startswith(flag + "=")), None),
+    )
+    optional = " (or None: the default)" if metavar.startswith("{None}|") else ""
+    return f"{flag}: expected {kind}{optional}, got {given!r}" if given is not None else None
 
 
 def parse(command: Any, argv: list[str], description: str, default: Any = None) -> Any:

@@ -83,6 +83,14 @@ def _corrupt(tmp_path: Path) -> Path:
 
 
 BAD_INPUT = {
+    "not an integer": (
+        ["collect", "--env", "CartPole-v1", "--episodes", "abc", "--out", "{tmp}/x.npz"],
+        "--episodes: expected an integer, got 'abc'",
+    ),
+    "not a number, optional flag": (
+        ["bc", "--data", "{demos}", "--lr=fast", "--out", "{tmp}/bc"],
+        "--lr: expected a number (or None: the default), got 'fast'",
+    ),
     "unknown env": (
         ["collect", "--env", "NoSuchEnv-v0", "--out", "{tmp}/x.npz"],
         "unknown env id 'NoSuchEnv-v0'",
