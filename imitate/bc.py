@@ -51,7 +51,9 @@ from imitate.spaces import GaussianHead
 class HoldoutMetrics:
     """Held-out measures of the current weights: NLL in nats and bits per action, and
     ``accuracy`` (discrete heads) or ``error`` (mean action error), and for Box heads the
-    mean's ``action_mse``."""
+    mean's ``action_mse``. A Box head's NLL is of a density (a differential code length):
+    it is negative once the std is small against the action's units, and only differences
+    between models on the same data compare (a discrete head's is >= 0, bits per label)."""
 
     nll: float
     bits_per_action: float
