@@ -60,6 +60,7 @@ def _checked_env(env: str, env_kwargs: tuple[str, ...] = ()) -> EnvLike:
     from imitate.collect import env_spaces
 
     spec = _env(env, env_kwargs)
+    console.route_mujoco_warnings(spec)
     env_spaces(spec)
     return spec
 

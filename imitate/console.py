@@ -62,6 +62,31 @@ def warning_line(
     stderr_line(f"imitate: warning: {message}")
 
 
+def route_mujoco_warnings(env: Any) -> None:
+    """For a MuJoCo env: MuJoCo's C warnings (printed at every model compile, e.g.
+    HalfCheetah's deprecated ``settotalmass``, once per env made) as one line
+    ``imitate: warning: mujoco: ...`` each, once per distinct message. The command owns the
+    process, as it owns ``warnings.showwarning``; other envs leave MuJoCo unimported."""
+    import gymnasium as gym
+
+    try:
+        entry = gym.spec(env).entry_point if isinstance(env, str) else env.entry_point
+    except (gym.error.Error, AttributeError):
+        return  # an unknown id is reported by the caller's own check
+    if "mujoco" not in str(entry):
+        return
+    import mujoco
+
+    seen: set[str] = set()
+
+    def once(message: str) -> None:
+        if message not in seen:
+            seen.add(message)
+            stderr_line(f"imitate: warning: mujoco: {message}")
+
+    mujoco.set_mju_user_warning(once)
+
+
 def report_error(message: str, as_json: bool) -> None:
     """The error line on stderr and, under ``--json``, ``{"error": message}`` on stdout."""
     if as_json:

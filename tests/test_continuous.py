@@ -307,3 +307,21 @@ def test_optimiser_defaults_resolve_by_head_and_reach_the_trainer() -> None:
                 assert (history.lr, history.batch_size) == (lr, batch), env_id
         assert torch.equal(trained["default"], trained["explicit"]), env_id
         assert not torch.allclose(trained["default"], trained["other"]), env_id
+
+
+def test_mujoco_warnings_are_one_line_each_once(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """MuJoCo prints its C warnings at every model compile (HalfCheetah-v5's deprecated
+    ``settotalmass`` under mujoco 4: once per env made); a command routes them into the
+    one-line warning contract, each distinct message once."""
+    from imitate.cli import main
+
+    out = tmp_path / "hc.npz"
+    args = ["collect", "--env", "HalfCheetah-v5", "--expert", "zoo", "--episodes", "2"]
+    assert main([*args, "--num-envs", "2", "--out", str(out)]) == 0
+    captured = capfd.readouterr()
+    lines = (captured.out + captured.err).splitlines()
+    assert not [line for line in lines if line.startswith("WARNING:")], lines  # MuJoCo's own
+    routed = [line for line in lines if line.startswith("imitate: warning: mujoco: ")]
+    assert len(routed) == len(set(routed)) <= 1, routed
