@@ -250,7 +250,9 @@ def _say_resumed_rounds(target: Path, rounds_dir: Path, rounds: int) -> None:
     loaded = {0: "no round had finished", 1: "round 0 loaded"}.get(
         done, f"rounds 0-{done - 1} loaded"
     )
-    rest = f"round {done} on" if done < rounds else "the final refit and the report"
+    rest = {rounds: "the final refit and the report", rounds - 1: f"round {done}"}.get(
+        done, f"rounds {done}-{rounds - 1}"
+    )
     stderr_line(f"imitate: resuming {target}: {loaded}; running {rest}")
 
 

@@ -290,7 +290,7 @@ def emit(result: dict[str, Any], as_json: bool) -> None:
     job's tables) and report paths, or ``key: value`` lines."""
     if as_json:
         print(json.dumps(result, default=float))
-    elif "summary" in result:  # (the main job's; it also names its reports)
+    elif isinstance(result.get("summary"), str):  # the main job's tables; it names its reports
         print(result["summary"])
         paths = [
             f"{k.replace('_', '.')}: {result[k]}" for k in ("report", "report_html") if k in result

@@ -265,6 +265,8 @@ def concatenate(datasets: list[Dataset], meta: DatasetMeta | None = None) -> Dat
 def load_dataset(path: str | os.PathLike[str]) -> Dataset:
     """Read and validate a dataset file; any problem raises ``DatasetError`` naming the field."""
     path = Path(path)
+    if path.is_dir():
+        raise DatasetError(f"{path}: a folder, not a dataset file (give the .npz inside it)")
     if not path.is_file():
         raise DatasetError(f"{path}: dataset file not found")
     _check_headers(path)

@@ -285,6 +285,12 @@ def test_sweep_and_expert_eval_equal_the_library(
     for row in rows:
         row.pop("curve", None)
     assert result["summary"] == json.loads(json.dumps(summarise(rows, axes), default=float))
+    from imitate.console import emit
+
+    emit(result, as_json=False)  # the human form: where the table went, rows as cells
+    human = capsys.readouterr().out.splitlines()
+    assert f"table: {tmp_path / 's' / 'sweep.md'}" in human and "summary:" in human
+    assert not any(line.startswith("[") for line in human), human
     expert = _json(["expert", "eval", "--expert", "heuristic", "--episodes", "3"], capsys)
     assert expert["mean_return"] == evaluate(CartPoleExpert(), ENV, 3, EVAL_SEED).mean_return
 

@@ -99,6 +99,10 @@ BAD_INPUT = {
         ["bc", "--data", "{tmp}/missing.npz", "--out", "{tmp}/bc"],
         "dataset file not found",
     ),
+    "dataset is a folder": (
+        ["bc", "--data", "{tmp}", "--out", "{tmp}/bc"],
+        "a folder, not a dataset file",
+    ),
     "corrupt dataset": (
         ["bc", "--data", "{corrupt}", "--out", "{tmp}/bc"],
         "not a readable dataset file",

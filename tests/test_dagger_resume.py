@@ -247,7 +247,7 @@ def test_cli_dagger_resume_after_an_interrupt(
         f"dagger --resume {cut}\n"
     ))  # fmt: skip
     code, _, err = run_cli([*args, "--resume", str(cut)], capsys)
-    assert code == 0 and f"imitate: resuming {cut}: rounds 0-1 loaded; running round 2 on\n" in err
+    assert code == 0 and f"imitate: resuming {cut}: rounds 0-1 loaded; running round 2\n" in err
     assert same_weights(
         load_policy(cut / "policy.pt"), load_policy(tmp_path / "whole" / "policy.pt")
     )
