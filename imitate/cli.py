@@ -20,7 +20,7 @@ without unpickling.
 from __future__ import annotations
 
 import sys
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -304,24 +304,19 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
     from imitate.policy import load_policy
 
     policy = load_policy(args.policy)
-    defaults = {f.name: f.default for f in fields(c.ExportCommand)}
-    calibration_flags = [  # int8-only flags given away from their defaults
-        "--" + name.replace("_", "-")
-        for name in ("input_bits", "env", "episodes", "seed", "gate_episodes")
-        if getattr(args, name) != defaults[name]
-    ]
     check_export_options(
-        args.format, args.int8, args.algo, args.prefix, args.js_gate, args.activation_bits,
-        args.min_parity, calibration_flags,
+        args.format, args.int8, args.algo, args.prefix, args.js_gate,
+        calibration_flags=args.int8_flags_given(),
     )  # fmt: skip
+    int8 = args.int8_setting
     recorded_env = policy.provenance.get("env_id")
     env_id = recorded_env or "policy"
     calibration, choice = None, None
-    bits = None if args.activation_bits == "auto" else args.activation_bits
+    bits = None if int8("activation_bits") == "auto" else int8("activation_bits")
     if args.int8:
         calibration, choice = int8_export_inputs(
-            policy, args.env or recorded_env, args.episodes, args.seed, args.activation_bits,
-            args.min_parity, args.js_gate, args.gate_episodes,
+            policy, args.env or recorded_env, int8("episodes"), int8("seed"),
+            int8("activation_bits"), int8("min_parity"), args.js_gate, int8("gate_episodes"),
         )  # fmt: skip
         if choice is not None:
             print(f"imitate: int8 export: {choice.reason}", file=sys.stderr)
@@ -329,7 +324,7 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
     with artefact_dir(target, "export", inputs=(args.policy,)) as artefacts:
         result = export_into(
             policy, args.format, artefacts.work, args.int8, calibration, args.prefix,
-            bits, args.algo, args.input_bits, not args.int8 or args.js_gate is not None, choice,
+            bits, args.algo, int8("input_bits"), not args.int8 or args.js_gate is not None, choice,
         )  # fmt: skip
         record_run(artefacts.work, args, "export", result)
     return artefacts.final(result)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import tyro
 
@@ -326,31 +326,55 @@ class ExportCommand:
     actions); default by the action space."""
     int8: bool = False
     """C only: integer-only int8 (int8 weights, calibrated int activations, int32 accumulators)."""
-    activation_bits: Literal["auto", 8, 16] = "auto"
-    """C int8 only: hidden activation width; weights: int8. 'auto': 8 when the int8 model
-    agrees with the policy on --min-parity of held-out calibration states (and its gate with
-    the Python gate, with --js-gate), else 16; Box actions: 16."""
-    min_parity: float = INT8_MIN_PARITY
-    """C int8 only: the action agreement 'auto' and --js-gate require (0-1]."""
+    activation_bits: Annotated[Literal["auto", 8, 16] | None, DefaultInDoc] = None
+    """C int8 only: hidden activation width; weights: int8. 'auto' (the default): 8 when the
+    int8 model agrees with the policy on --min-parity of held-out calibration states (and its
+    gate with the Python gate, with --js-gate), else 16; Box actions: 16."""
+    min_parity: Annotated[float | None, DefaultInDoc] = None
+    """C int8 only: the action agreement 'auto' and --js-gate require (0-1]. Default: 0.99."""
     js_gate: Annotated[float | None, DefaultInDoc] = None
     """C int8 only: carry the integer JS gate, checked at this threshold (nats) against the
     Python gate along --gate-episodes of its own; refused (exit 2) when no width reaches
     --min-parity. Default: no gate (the float32 C export always carries its exact one)."""
-    gate_episodes: int = 30
+    gate_episodes: Annotated[int | None, DefaultInDoc] = None
     """C int8 with --js-gate: episodes of the Python gate the int8 gate is checked along (a
-    late or early switch spoils a few whole episodes, not steps evenly: 10 are too few)."""
-    input_bits: Literal[8, 16] = 16
-    """C int8 only: observation width (8 bits flip 3.5-4.5 % of a balancing policy's actions)."""
+    late or early switch spoils a few whole episodes, not steps evenly: 10 are too few).
+    Default: 30."""
+    input_bits: Annotated[Literal[8, 16] | None, DefaultInDoc] = None
+    """C int8 only: observation width (8 bits flip 3.5-4.5 % of a balancing policy's
+    actions). Default: 16."""
     prefix: str = "policy"
     """C only: name of the files (<prefix>.h/.c) and prefix of every symbol and macro."""
     env: Annotated[str | None, DefaultInDoc] = None
     """C int8 only: env whose rollouts of the policy calibrate it (default: the checkpoint's)."""
-    episodes: int = 10
-    """C int8 only: calibration episodes of the policy itself."""
-    seed: int = 0
-    """C int8 only: seed of the calibration rollouts."""
+    episodes: Annotated[int | None, DefaultInDoc] = None
+    """C int8 only: calibration episodes of the policy itself. Default: 10."""
+    seed: Annotated[int | None, DefaultInDoc] = None
+    """C int8 only: seed of the calibration rollouts. Default: 0."""
     out: Out = None
     json: Json = False
+
+    INT8_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "activation_bits": "auto",
+        "min_parity": INT8_MIN_PARITY,
+        "gate_episodes": 30,
+        "input_bits": 16,
+        "env": None,
+        "episodes": 10,
+        "seed": 0,
+    }
+    """The int8-only settings' values when not given (None above: given or not is known)."""
+
+    def int8_flags_given(self) -> list[str]:
+        """The int8-only flags given on the command line (a float32 export refuses them)."""
+        return [
+            f"--{n.replace('_', '-')}" for n in self.INT8_DEFAULTS if getattr(self, n) is not None
+        ]
+
+    def int8_setting(self, name: str) -> Any:
+        """An int8-only setting, its default when not given."""
+        value = getattr(self, name)
+        return self.INT8_DEFAULTS[name] if value is None else value
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,8 @@ def test_export_refuses_int8_only_flags_and_a_folder_for_policy(
         (["--format", "c", "--episodes", "3", "--input-bits", "8"],
          "--input-bits/--episodes apply"),
         (["--format", "onnx", "--env", "CartPole-v1", "--seed", "4"], "--env/--seed apply"),
+        (["--format", "c", "--episodes", "10"], "--episodes applies"),  # the default, given
+        (["--format", "c", "--activation-bits", "auto"], "--activation-bits applies"),
     ]:  # fmt: skip
         code, out, err = run_cli([*base, *flags], capsys)
         assert code == 2 and out == "", err
