@@ -487,9 +487,9 @@ def check_export_options(
 ) -> None:
     """Refuse options that do not apply to ``format`` (before any work). ``activation_bits``
     (None or ``auto``: not asked) and ``min_parity`` (its default: not asked) set the int8
-    width only, and ``calibration_flags`` (e.g. ``--episodes``, the CLI's int8-only flags
-    given away from their defaults) its calibration, so an export without ``int8`` refuses
-    them rather than ignoring them."""
+    width only, and ``calibration_flags`` (the int8-only flags the command line was given,
+    :meth:`imitate.commands.ExportCommand.int8_flags_given`) its width and calibration, so
+    an export without ``int8`` refuses them rather than ignoring them."""
     if int8 and format != "c":
         raise ImitateError("--int8 applies to the C export only")
     if not int8:
