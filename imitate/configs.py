@@ -310,18 +310,19 @@ class BCConfig:
         return names
 
     @staticmethod
-    def setting_type(name: str) -> type | None:
-        """The scalar type of a setting (``"lr" -> float``, ``"patience" -> int``: an
-        optional setting's non-None type), or None when it is not one scalar type."""
+    def setting_type(name: str) -> tuple[type, bool] | None:
+        """The scalar type of a setting and whether it takes None (``"lr" -> (float,
+        True)``, ``"max_steps" -> (int, False)``), or None when it is not one scalar type."""
         group = BCConfig.settings()[name]
         hint = get_type_hints(_GROUPS[group] if group else BCConfig)[name]
         union = get_origin(hint) in (Union, UnionType)
         arms = [arm for arm in (get_args(hint) if union else (hint,)) if arm is not type(None)]
+        optional = union and type(None) in get_args(hint)
         if len(arms) != 1:
             return None
         if get_origin(arms[0]) is Literal:  # a choice of strings (e.g. box_loss)
-            return str
-        return cast(type, arms[0]) if arms[0] in (bool, int, float, str) else None
+            return str, optional
+        return (cast(type, arms[0]), optional) if arms[0] in (bool, int, float, str) else None
 
     def setting(self, name: str) -> Any:
         """The value of a setting by its (flat) field name, e.g. ``config.setting("lr")``."""

@@ -72,9 +72,9 @@ class SweepConfig:
             raise ImitateError("the two sweep axes must differ")
 
 
-def _sweepable() -> dict[str, type]:
-    """Scalar BCConfig settings by name -> their type (which parses the values; an optional
-    setting such as ``lr``, default None, by its non-None type)."""
+def _sweepable() -> dict[str, tuple[type, bool]]:
+    """Scalar BCConfig settings by name -> their type (which parses the values) and whether
+    ``None`` is one of them (``lr=None,1e-3``: None picks the default for the head)."""
     types = {name: BCConfig.setting_type(name) for name in BCConfig.settings()}
     return {name: kind for name, kind in types.items() if kind is not None and name != "seed"}
 
@@ -100,11 +100,11 @@ def parse_axis(text: str) -> SweepAxis:
             if min(min(v) for v in values) < 1:
                 raise ValueError("layer widths must be >= 1")
         else:
-            kind = sweepable[name]
+            kind, optional = sweepable[name]
             if kind is bool:
                 values = [item.lower() in ("1", "true", "yes") for item in items]
             else:
-                values = [kind(item) for item in items]
+                values = [None if optional and item == "None" else kind(item) for item in items]
             for value in values:  # BCConfig's own checks
                 BCConfig().with_setting(name, value)
     except ValueError as exc:

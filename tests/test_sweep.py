@@ -18,7 +18,7 @@ def test_axes_are_typed_and_validated() -> None:
     assert parse_axis("class_weights=none,balanced").values == ("none", "balanced")
     # settings whose default is None (resolved per head) sweep by their own type
     assert parse_axis("batch_size=64,256").values == (64, 256)
-    assert parse_axis("patience=8,40").values == (8, 40)
+    assert parse_axis("patience=8,40,None").values == (8, 40, None)  # None: by the head
     assert parse_axis("box_loss=mse,nll").values == ("mse", "nll")
     for bad, message in (
         ("lr", "expected name=value"),
@@ -27,6 +27,7 @@ def test_axes_are_typed_and_validated() -> None:
         ("episodes=0,2", "episodes must be >= 1"),
         ("batch_size=a", "invalid literal"),
         ("patience=0", "patience must be >= 1"),
+        ("max_steps=None", "invalid literal"),  # not an optional setting
         ("energy_margins=1", "cannot sweep 'energy_margins'"),
     ):
         with pytest.raises(ImitateError, match=message):
