@@ -111,7 +111,9 @@ def distill(
         probe = ob.batch([obs_space.sample()], ob.canonical_space(obs_space))
     soft_ok = teacher.logits(probe).shape[1] == head.n_outputs and head.discrete
     bc = _student_bc(config, soft_ok, temperature)
-    history: dict[str, Any] = {"temperature": temperature, "soft_targets": soft_ok}
+    # None without soft targets (a Box teacher: mean matching, where T has no effect)
+    history: dict[str, Any] = {"temperature": temperature if soft_ok else None}
+    history["soft_targets"] = soft_ok
     if config.mode == "offline":
         demos = collect(teacher, env_id, config.episodes, config.seed, source="teacher")
         if soft_ok:
@@ -199,7 +201,7 @@ def _distill_from_view(
         soft_ok = state_policy.logits(probe).shape[1] == head.n_outputs  # type: ignore[attr-defined]
     bc = _student_bc(config, soft_ok, temperature)
     history: dict[str, Any] = {
-        "temperature": temperature,
+        "temperature": temperature if soft_ok else None,  # as in distill()
         "soft_targets": soft_ok,
         "teacher_sees": attribute,
     }

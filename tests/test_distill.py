@@ -52,3 +52,14 @@ def test_small_student_keeps_the_teachers_return(
     report = distillation_report(teacher, student, env_id, episodes=50)
     assert report["student_parameters"] <= max_share * report["teacher_actor_parameters"]
     assert report["return_retained"] >= min_kept, report
+
+
+def test_box_teacher_distils_by_mean_matching_without_a_temperature() -> None:
+    """A Box teacher has no softmax to soften: no soft targets, and the record says the
+    temperature played no part (None) instead of printing the default 2."""
+    config = DistillConfig(student=PolicyConfig(hidden=(8,)), mode="offline", episodes=1,
+                           max_steps=20)  # fmt: skip
+    _, info = distill(load_zoo_teacher("Pendulum-v1"), "Pendulum-v1", config)
+    assert info["soft_targets"] is False and info["temperature"] is None
+    _, discrete = distill(load_zoo_teacher("CartPole-v1"), "CartPole-v1", replace(config))
+    assert discrete["soft_targets"] is True and discrete["temperature"] == 2.0
