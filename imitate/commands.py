@@ -19,7 +19,12 @@ import tyro
 
 from imitate import validate
 from imitate.configs import BCConfig, DAggerConfig, DistillConfig, RunConfig, Seeding
-from imitate.constants import EVAL_SEED, INT8_MIN_PARITY
+from imitate.constants import (
+    EVAL_SEED,
+    INT8_GATE_EPISODES,
+    INT8_MIN_PARITY,
+    OWN_STATE_EPISODES,
+)
 from imitate.errors import ImitateError
 from imitate.tracking import Logger
 
@@ -357,10 +362,10 @@ class ExportCommand:
     INT8_DEFAULTS: ClassVar[dict[str, Any]] = {
         "activation_bits": "auto",
         "min_parity": INT8_MIN_PARITY,
-        "gate_episodes": 30,
+        "gate_episodes": INT8_GATE_EPISODES,
         "input_bits": 16,
         "env": None,
-        "episodes": 10,
+        "episodes": OWN_STATE_EPISODES,
         "seed": 0,
     }
     """The int8-only settings' values when not given (None above: given or not is known)."""

@@ -25,6 +25,10 @@ OWN_STATE_EPISODES = 10
 SHIPPED_EXPERT_NAMES = ("heuristic", "zoo")
 """Expert names a checkpoint may record for eval's calibration default: no file paths."""
 
+INT8_GATE_EPISODES = 30
+"""Episodes of the Python gate an int8 C export's integer gate is checked along
+(``--gate-episodes``)."""
+
 INT8_MIN_PARITY = 0.99
 """Default action agreement an int8 C export's width choice must reach (``--min-parity``);
 another value given to a float32 export is refused (it would be ignored)."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imitate.constants import EVAL_SEED, INT8_MIN_PARITY, OWN_STATE_EPISODES
+from imitate.constants import EVAL_SEED, INT8_GATE_EPISODES, INT8_MIN_PARITY, OWN_STATE_EPISODES
 from imitate.errors import EnvError, ImitateError
 from imitate.fileio import write_json, write_jsonl, write_text
 from imitate.runs import config_to_json
@@ -458,7 +458,7 @@ def int8_export_inputs(
     activation_bits: int | str | None,
     min_parity: float,
     js_gate: float | None = None,
-    gate_episodes: int = 30,
+    gate_episodes: int = INT8_GATE_EPISODES,
 ) -> tuple[Any, Any]:
     """What an int8 C export is made from: the calibration states (``episodes`` rollouts
     of the policy from reset seed ``seed``) and the hidden-width choice
