@@ -21,6 +21,9 @@ intra-op threads (``--threads``, default 1):
 
 Samples/s are gradient steps x batch size over wall time; the loops alternate
 ``--repeats`` times in one process (best of each), so the machine's load hits all.
+``ratio`` is best over best; ``paired_ratios`` are each repeat's imitate / textbook, with
+their median (the stricter reading: the first repeat's textbook loop also pays the
+process's first page faults, ~6 s of system time here).
 
     python -m benchmarks.cnn_throughput [--cnn tiny]
 
@@ -129,6 +132,9 @@ def main() -> None:
         for name, loop in loops.items():
             rates[name].append(loop(copy.deepcopy(initial)))
     best = {k: max(v) for k, v in rates.items()}
+    # the repeats' own ratios: the loops of one repeat ran back to back, so a machine that
+    # slows down for a while (this one does, by 10-25 %) moves both sides of each ratio
+    paired = [fast / base for fast, base in zip(rates["imitate"], rates["textbook"], strict=True)]
     emit(
         "cnn_throughput" + ("" if args.cnn == "nature" else f"_{args.cnn}"),
         {
@@ -146,6 +152,8 @@ def main() -> None:
             "samples_per_s": best,
             "all_samples_per_s": rates,
             "ratio": best["imitate"] / best["textbook"],
+            "paired_ratios": paired,
+            "paired_ratio_median": float(np.median(paired)),
             "ratio_float32": best["imitate_float32"] / best["textbook"],
         },
     )
