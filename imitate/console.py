@@ -263,15 +263,58 @@ def parse(command: Any, argv: list[str], description: str, default: Any = None) 
         raise SystemExit(2) from None
 
 
+def _is_table(rows: list[dict[str, Any]]) -> bool:
+    """Rows that print as one table: the same keys in each, every value a scalar."""
+    scalar = (str, int, float, bool, type(None))
+    keys = list(rows[0])
+    return all(list(r) == keys and all(isinstance(v, scalar) for v in r.values()) for r in rows)
+
+
+def _cell(value: Any) -> str:
+    """A table cell: large numbers in full with thousands separators (4,680.4, 1,000,000),
+    small floats to 4 significant figures, booleans as yes/no, None as '-'."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return str(value)
+
+
+def _table_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """``rows`` as a header line and aligned columns (numbers right-aligned)."""
+    keys = list(rows[0])
+    cells = [[_cell(r[k]) for k in keys] for r in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    numeric = [all(isinstance(r[k], (int, float)) or r[k] is None for r in rows) for k in keys]
+
+    def line(values: list[str]) -> str:
+        padded = (
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        )
+        return "  ".join(padded).rstrip()
+
+    return [line(keys), *(line(c) for c in cells)]
+
+
 def print_human(result: dict[str, Any], indent: str = "") -> None:
-    """A result as ``key: value`` lines, nested dicts indented, rows of dicts as cells;
-    per-episode lists are left to ``--json``."""
+    """A result as ``key: value`` lines, nested dicts indented, rows of dicts as a table
+    (or as ``key=value`` cells where a row holds nested values); per-episode lists are
+    left to ``--json``."""
     for key, value in result.items():
         if isinstance(value, dict):
             print(f"{indent}{key}:")
             print_human(value, indent + "  ")
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             print(f"{indent}{key}:")
+            if _is_table(value):
+                for line in _table_lines(value):
+                    print(f"{indent}  {line}")
+                continue
             for row in value:
                 cells = (
                     f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
@@ -295,7 +338,8 @@ def emit(result: dict[str, Any], as_json: bool) -> None:
         paths = [
             f"{k.replace('_', '.')}: {result[k]}" for k in ("report", "report_html") if k in result
         ]
-        print("\n" + "\n".join(paths))
+        if paths:
+            print("\n" + "\n".join(paths))
     else:
         print_human(result)
 

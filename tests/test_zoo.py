@@ -513,6 +513,19 @@ def test_expert_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert hopper["zip_kb"] == round((PRETRAINED / hopper["file"]).stat().st_size / 1000)
 
 
+def test_expert_list_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --json: a header and one aligned row per expert, returns in full (4,680.4
+    was printed 4680, to 4 significant figures), steps with separators, no key=value."""
+    assert main(["expert", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[1].split(), [line.split() for line in lines[2:]]
+    assert header[:3] == ["env_id", "algo", "timesteps"] and len(rows) == len(SHIPPED)
+    cheetah = dict(zip(header, next(r for r in rows if r[0] == "HalfCheetah-v5"), strict=True))
+    assert cheetah["timesteps"] == f"{MANIFEST['HalfCheetah-v5']['timesteps']:,}"
+    assert cheetah["mean_return"] == f"{MANIFEST['HalfCheetah-v5']['mean_return']:,.1f}"
+    assert not any("=" in line for line in lines)
+
+
 def test_fresh_run_into_a_folder_of_snapshots_is_refused(tmp_path: Path) -> None:
     """Without --resume a new run would overwrite some of an earlier run's snapshots and
     leave the rest, and a later --resume would pick from the mix: refused, nothing trained."""
