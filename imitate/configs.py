@@ -90,9 +90,11 @@ class OptimConfig:
     :attr:`lr` picks the value for the action head (:meth:`resolved`)."""
 
     batch_size: int | None = None
-    """Transitions per gradient step. None: 64, and 256 for a Box (continuous) head."""
+    """Transitions per gradient step. None (chosen by the action head): 64, and 256 for a
+    Box (continuous) head."""
     lr: float | None = None
-    """Adam learning rate. None: 3e-3, and 1e-3 for a Box (continuous) head."""
+    """Adam learning rate. None (chosen by the action head): 3e-3, and 1e-3 for a Box
+    (continuous) head."""
     weight_decay: float = 0.0
     """Adam L2 penalty."""
     max_steps: int = 20_000
