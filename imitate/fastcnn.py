@@ -44,12 +44,16 @@ and dense layer's gradients by hand) 3-6 % faster, not worth a second backward t
 correct; bf16 weights cast to ``channels_last`` (to skip the convolutions' internal
 weight copies) no faster (9.20 vs 9.22 ms); conv 2's backward-data through its
 space-to-depth stride-1 equivalent 2.1x slower (1.68 vs 0.81 ms);
-``torch.backends.mkldnn.conv.fp32_precision = "bf16"`` on the float32 path no faster. In
-oneDNN's own timings (``ONEDNN_VERBOSE``) the convolutions are 4.2 ms of a ~8 ms step
-and already run at 80-200 GFLOP/s (conv 2's strided backward-data ~85, conv 1's forward
-~190) against an estimated bf16 peak of 170-240 GFLOP/s (64 FLOP per cycle at 2.6-3.7
-GHz), so the 2x over the float32 textbook loop is close to the ratio of the two
-precisions' peaks.
+``torch.backends.mkldnn.conv.fp32_precision = "bf16"`` on the float32 path no faster.
+Convolutions 2 and 3 as patches (one ``as_strided`` copy of the NHWC activations) times
+a bf16 matmul, with a slice-add col2im for the backward, no faster either (8.46 vs 8.33
+ms per step for the same step with oneDNN's convolutions). In oneDNN's own timings
+(``ONEDNN_VERBOSE``) the convolutions are 4.2 ms of a ~8 ms step and already run at
+80-200 GFLOP/s (conv 2's strided backward-data ~85, conv 1's forward ~190) against an
+estimated bf16 peak of 170-240 GFLOP/s (64 FLOP per cycle at 2.6-3.7 GHz), and plain
+matmuls of these layers' shapes run at 140-190 GFLOP/s in bf16 against 77-92 in float32
+(1.5-2.4x): the 2x over the float32 textbook loop is about the ratio of the two
+precisions' throughput on this CPU.
 """
 
 from __future__ import annotations
