@@ -191,10 +191,12 @@ def run_ood(args: c.OodCommand) -> dict[str, Any]:
 
 def run_main_job(args: c.RunCommand) -> dict[str, Any]:
     from agents.registry import default_expert
+    from imitate.drift import checked_horizons
     from imitate.pipeline import run_pipeline, scaled_run_config
     from imitate.runs import resumable_artefacts, resume_settings, resume_target
 
     env = _checked_env(args.setup.env, args.setup.env_kwargs)
+    checked_horizons(env, args.config.horizons)  # before any stage runs
     name = (
         (default_expert(env) or "heuristic") if args.setup.expert == "auto" else args.setup.expert
     )
@@ -213,7 +215,8 @@ def run_main_job(args: c.RunCommand) -> dict[str, Any]:
             metrics=_log(artefacts.work, recorded), state_dir=state, resume=resuming,
         )  # fmt: skip
         paths = {"run": str(artefacts.work), "report": str(artefacts.work / "report.md")}
-        result = {**paths, "report_html": str(artefacts.work / "report.html"), **results}
+        html = artefacts.work / "report.html"
+        result = {**paths, **({"report_html": str(html)} if html.is_file() else {}), **results}
     return artefacts.final(result)
 
 
@@ -257,11 +260,13 @@ def _say_resumed_rounds(target: Path, rounds_dir: Path, rounds: int) -> None:
 
 
 def run_drift(args: c.DriftCommand) -> dict[str, Any]:
+    from imitate.drift import checked_horizons
     from imitate.jobs import check_drift_options, check_policy_env, drift_into, record_run
     from imitate.policy import load_policy
 
     check_drift_options(len(args.policy), args.horizons)
     env = _checked_env(args.setup.env, args.setup.env_kwargs)
+    checked_horizons(env, args.horizons)  # before the expert loads and anything rolls out
     expert = _resolve(args.setup, args.setup.expert, env)
     clones: dict[str, Policy] = {}
     for path in args.policy:

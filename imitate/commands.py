@@ -271,7 +271,7 @@ class DriftCommand:
     or nothing but failures (a failing termination always costs 1 per remaining step)."""
     video: bool = False
     """Also render side-by-side expert/clone videos (earliest-diverging, median and best
-    episode per clone; GIF, and MP4 with imageio-ffmpeg) into videos/ and write
+    episode per clone; GIF, and MP4 with imageio-ffmpeg) into videos/ and embed them in
     report.html."""
     out: Out = None
     json: Json = False

@@ -37,6 +37,7 @@ while Acrobot and MountainCar terminate when they reach the goal.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -497,6 +498,52 @@ def horizon_costs(
     return padded
 
 
+def episode_limit(env: EnvLike) -> int | None:
+    """The step at which ``env`` cuts an episode: its gymnasium ``TimeLimit``
+    (``max_episode_steps``), else the env's own ``max_steps`` (MiniGrid and BabyAI register
+    no TimeLimit and truncate themselves; BabyAI levels set it at reset, so one env is made
+    and reset), else None (no limit known: every horizon is kept)."""
+    import gymnasium as gym
+
+    spec = env_spec(env)
+    if spec.max_episode_steps is not None:
+        return int(spec.max_episode_steps)
+    made = gym.make(spec)
+    try:
+        made.reset(seed=0)
+        steps = getattr(made.unwrapped, "max_steps", None)
+    finally:
+        made.close()
+    return int(steps) if isinstance(steps, int | np.integer) and steps > 0 else None
+
+
+def checked_horizons(env: EnvLike, horizons: Sequence[int]) -> np.ndarray:
+    """The distinct ``horizons`` within ``env``'s :func:`episode_limit`, sorted; a
+    :class:`~imitate.errors.HorizonError` unless there are at least 2 of them (a
+    cost-vs-horizon slope needs two points). Cheap: called before any rollout."""
+    from imitate.errors import HorizonError
+
+    given = [int(h) for h in horizons]
+    if not given or min(given) < 1:
+        raise HorizonError("--horizons must be positive integers")
+    limit = episode_limit(env)
+    kept = sorted({h for h in given if limit is None or h <= limit})
+    if len(kept) >= 2:
+        return np.asarray(kept)
+    shown = " ".join(map(str, given))
+    within = f" within {env_name(env)}'s time limit of {limit} steps" if limit is not None else ""
+    raise HorizonError(
+        f"--horizons {shown}: the cost-vs-horizon fit needs at least 2 distinct horizons"
+        f"{within}, e.g. --horizons {_example_horizons(limit)}"
+    )
+
+
+def _example_horizons(limit: int | None) -> str:
+    top = limit if limit is not None else 400
+    fits = [h for h in (25, 50, 100, 200, 400) if h <= top]
+    return " ".join(map(str, fits if len(fits) >= 2 else [max(1, top // 2), top]))
+
+
 def horizon_scaling(
     policy: Policy,
     env_id: EnvLike,
@@ -517,12 +564,7 @@ def horizon_scaling(
     0 (``failure``: only failures cost). Whatever the kind, a failing termination
     (:func:`failed_at_termination`) is absorbing: every remaining step up to ``T`` costs 1.
     """
-    limit = env_spec(env_id).max_episode_steps
-    hs = np.asarray(sorted(h for h in horizons if limit is None or h <= limit))
-    if len(hs) < 2:
-        raise ValueError(
-            f"need >= 2 horizons within {env_id}'s time limit ({limit}), got {horizons}"
-        )
+    hs = checked_horizons(env_id, horizons)
     labelled = cost == "disagreement" and expert is not None and is_privileged(expert)
     driver = _clone_driver(expert, policy) if labelled and expert is not None else policy
     data = (rollouts or LocalRollouts()).collect(driver, env_id, n_episodes, seed)
@@ -682,6 +724,7 @@ def analyse_drift(
 
     observation_space = env_spaces(env_id)[0]
     check_drift_space(observation_space, env_id, clones)  # before any rollout
+    checked_horizons(env_id, horizons)
     pairs: dict[str, PairedRollouts] = {}
     fits: dict[str, HorizonScaling] = {}
     per_step: dict[str, np.ndarray] = {}
@@ -728,7 +771,56 @@ def analyse_drift(
 
 
 MAX_PLOTTED_FEATURES = 8
-"""Feature rows drawn in the trajectory figure of a non-Box observation space."""
+"""Feature rows drawn in the trajectory figures of a non-Box observation space."""
+MAX_PLOTTED_DIMS = 24
+"""State-dimension rows drawn in the trajectory figures of a flat Box space (all of them up
+to this many: every shipped env but the largest MuJoCo ones)."""
+
+
+def _mean_of_finite(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else 0.0
+
+
+def _std_of_finite(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.std()) if len(finite) else 0.0
+
+
+def plotted_features(analysis: DriftAnalysis) -> tuple[list[int], str]:
+    """Which features the trajectory figures draw (indices, ascending) and a caption saying
+    so ("" when all are drawn).
+
+    Non-Box spaces (a Dict flattens to a one-hot per cell and key: BabyAI's to 138
+    features) draw :data:`MAX_PLOTTED_FEATURES` rows, flat Box spaces up to
+    :data:`MAX_PLOTTED_DIMS`. When there are more, the most informative are kept: those
+    where the clones' states lie farthest from the expert's (mean absolute difference on
+    the same reset seeds, in units of the feature's std over every plotted state), ties
+    (e.g. no clone drifts) broken by that std; constant features come last."""
+    names = analysis.state_names
+    limit = MAX_PLOTTED_FEATURES if analysis.feature_names else MAX_PLOTTED_DIMS
+    if len(names) <= limit:
+        return list(range(len(names))), ""
+    dim = len(names)
+    pairs = list(analysis.pairs.values())
+    expert = pairs[0].expert_obs.astype(np.float64)
+    states = np.concatenate(
+        [expert.reshape(-1, dim)] + [p.clone_obs.reshape(-1, dim) for p in pairs]
+    )
+    spread = np.array([_std_of_finite(states[:, d]) for d in range(dim)])
+    gap = np.zeros(dim)
+    for pair in pairs:  # same reset seeds: step t of episode e against the expert's
+        steps = min(expert.shape[1], pair.clone_obs.shape[1])
+        diff = np.abs(pair.clone_obs[:, :steps] - expert[:, :steps]).reshape(-1, dim)
+        gap += [_mean_of_finite(diff[:, d]) for d in range(dim)]
+    gap = np.divide(gap, spread, out=np.zeros(dim), where=spread > 0) / len(pairs)
+    ranked = np.lexsort((-spread, -gap))  # the last key sorts first
+    chosen = sorted(int(i) for i in ranked[:limit])
+    caption = (
+        f"{limit} of {len(names)} features: those where the clones' states differ most "
+        "from the expert's (then the most varying)"
+    )
+    return chosen, caption
 
 
 def drift_figures(analysis: DriftAnalysis, out_dir: Any) -> dict[str, str]:
@@ -745,17 +837,17 @@ def drift_figures(analysis: DriftAnalysis, out_dir: Any) -> dict[str, str]:
     out = Path(out_dir)
     pairs = analysis.pairs
     first = next(iter(pairs.values()))
-    names = analysis.state_names
-    if analysis.feature_names:  # many features (one-hot, words, image features): the first
-        names = names[:MAX_PLOTTED_FEATURES]
+    dims, caption = plotted_features(analysis)  # many features: the most informative
+    names = [analysis.state_names[d] for d in dims]
+    title = f"{analysis.env_id}: expert vs clone trajectories"
     figures = {
         "trajectories": plot_trajectories(
             first.expert_obs,
             {n: p.clone_obs for n, p in pairs.items()},
             out / "trajectories.png",
-            list(range(len(names))),
+            dims,
             names,
-            title=f"{analysis.env_id}: expert vs clone trajectories",
+            title=f"{title}\n{caption}" if caption else title,
         ),
         "distance": plot_distance(
             {n: p.distance for n, p in pairs.items()}, out / "distance.png", analysis.threshold

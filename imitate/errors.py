@@ -54,6 +54,11 @@ class ValueCheckError(ImitateError, ValueError):
     """A setting is out of its range (a negative seed, a zero temperature, ...)."""
 
 
+class HorizonError(ValueCheckError):
+    """The ``--horizons`` of a cost-vs-horizon fit leave fewer than 2 distinct horizons
+    within the env's time limit (checked before any rollout)."""
+
+
 class Interrupted(BaseException):
     """SIGINT or SIGTERM arrived: unwinds (``finally`` blocks run) to ``main``, which exits
     with ``128 + signum``. A ``BaseException`` so that ``except Exception`` does not eat it."""

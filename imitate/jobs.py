@@ -324,8 +324,8 @@ def drift_into(
     video: bool = False,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Paired expert/clone rollouts into ``out_dir``: figures, drift.json, report.md and,
-    with ``video``, side-by-side videos and report.html."""
+    """Paired expert/clone rollouts into ``out_dir``: figures, drift.json, report.md,
+    report.html and, with ``video``, side-by-side videos (also in report.html)."""
     from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
     from imitate.environments import env_name
 
@@ -338,16 +338,21 @@ def drift_into(
         progress=progress,
     )  # fmt: skip
     results = drift_results(analysis, drift_figures(analysis, out_dir))
+    videos: list[Any] = []
     if video:
-        from imitate.report import write_html_report
         from imitate.video import showcase_videos
 
         videos = showcase_videos(analysis, expert, clones, out_dir, progress=progress)
         results["videos"] = [v.to_json() for v in videos]
-        html_path = write_html_report(
-            out_dir / "report.html", f"{name}: drift report", analysis, (), videos
-        )
+    from imitate.report import html_report_or_reason
+
+    html_path, why = html_report_or_reason(
+        out_dir / "report.html", f"{name}: drift report", analysis, (), videos
+    )
+    if html_path is not None:
         results["report_html"] = str(html_path)
+    else:
+        results["skipped"] = {"report.html": why}
     write_json(out_dir / "drift.json", results)
     write_text(out_dir / "report.md", f"# {name}: drift report\n\n" + drift_markdown(results))
     return {"report": str(out_dir / "report.md"), **results}

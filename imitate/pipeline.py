@@ -26,7 +26,13 @@ from imitate.constants import EVAL_SEED
 from imitate.dagger import RoundStore, dagger
 from imitate.data import load_dataset
 from imitate.distill import distill, distillation_report
-from imitate.drift import analyse_drift, drift_figures, drift_markdown, drift_results
+from imitate.drift import (
+    analyse_drift,
+    checked_horizons,
+    drift_figures,
+    drift_markdown,
+    drift_results,
+)
 from imitate.encoded import EncodedPolicy, needs_encoder
 from imitate.environments import EnvLike, env_name, env_record
 from imitate.export import export_policy, export_unsupported, load_exported
@@ -35,7 +41,7 @@ from imitate.export.int8 import choose_bits
 from imitate.fileio import write_json, write_text
 from imitate.plots import plot_return_vs_labels
 from imitate.policy import MLPPolicy, Policy, SoftPolicy, save_policy
-from imitate.report import Table, write_html_report
+from imitate.report import Table, html_report_or_reason
 from imitate.runs import config_to_json
 from imitate.tracking import RunLogger
 from imitate.video import showcase_videos
@@ -162,6 +168,7 @@ def run_pipeline(
     (BC, distillation, evaluations, drift) run again. The caller moves ``state_dir`` into
     the run folder at the end (:func:`imitate.runs.keep_state`); without it, the
     demonstrations go to ``out_dir/demos.npz``."""
+    checked_horizons(env_id, config.horizons)  # before any stage: the drift fit needs 2
     log = log or StageLog()
     metrics = metrics or RunLogger(out_dir)
     start = time.perf_counter()
@@ -333,10 +340,21 @@ def run_pipeline(
             + ", ".join(f"[{f.suffix[1:]}](videos/{f.name})" for f in v.files)
             for v in videos
         )
+        html_path, why = html_report_or_reason(
+            out_dir / "report.html",
+            f"{env_name(env_id)}: imitation run",
+            analysis,
+            [Table("Results", RESULTS_HEADER, [[c.strip("`") for c in r] for r in rows])],
+            videos,
+            intro,
+        )
+        if html_path is None:
+            skipped["report.html"] = why
         report_md = (
             f"# {env_name(env_id)}: imitation run\n\n{intro}"
             f" Wall time: {results['wall_time_s']:.0f} s."
-            " Interactive version with videos: `report.html`.\n\n"
+            + (" Interactive version with videos: `report.html`." if html_path else "")
+            + "\n\n"
             "## Results\n\n"
             "| " + " | ".join(RESULTS_HEADER) + " |\n"
             f"|---|---|---|---|---|\n{table}\n\n"
@@ -351,13 +369,5 @@ def run_pipeline(
             )
         )
         write_text(out_dir / "report.md", report_md)
-        write_html_report(
-            out_dir / "report.html",
-            f"{env_name(env_id)}: imitation run",
-            analysis,
-            [Table("Results", RESULTS_HEADER, [[c.strip("`") for c in r] for r in rows])],
-            videos,
-            intro,
-        )
         write_json(out_dir / "results.json", results)
     return {**results, "summary": console_summary(report_md)}  # what the terminal shows

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from imitate.drift import COST_LABELS, DRIFT_HEADER, DriftAnalysis, drift_rows
+from imitate.drift import COST_LABELS, DRIFT_HEADER, DriftAnalysis, drift_rows, plotted_features
+from imitate.errors import ImitateError, scrub
 from imitate.fileio import write_text
 from imitate.plots import bootstrap_over_alive
 
@@ -74,22 +76,29 @@ def _list(values: np.ndarray) -> list[float | None]:
 
 
 def trajectories_figure(analysis: DriftAnalysis, episodes: int = 3) -> Any:
-    """One row per state dimension (named), expert and every clone on the same seeds."""
+    """One row per state dimension (named), expert and every clone on the same seeds; of
+    many features, the most informative (:func:`~imitate.drift.plotted_features`, named in
+    the title)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    names = analysis.state_names
+    dims, caption = plotted_features(analysis)
+    names = [analysis.state_names[d] for d in dims]
     first = next(iter(analysis.pairs.values()))
     n_ep = min(episodes, analysis.n_episodes)
     fig = make_subplots(
-        rows=len(names), cols=1, shared_xaxes=True, subplot_titles=names, vertical_spacing=0.03
+        rows=len(names),
+        cols=1,
+        shared_xaxes=True,
+        subplot_titles=names,
+        vertical_spacing=min(0.03, 0.5 / max(len(names) - 1, 1)),  # plotly: <= 1/(rows-1)
     )
     series = [("expert", first.expert_obs, "#000000", "solid")]
     series += [
         (name, pair.clone_obs, _color(k), DASHES[(k + 1) % len(DASHES)])
         for k, (name, pair) in enumerate(analysis.pairs.items())
     ]
-    for dim in range(len(names)):
+    for row, dim in enumerate(dims):
         for name, obs, color, dash in series:
             for e in range(n_ep):
                 fig.add_trace(
@@ -98,21 +107,22 @@ def trajectories_figure(analysis: DriftAnalysis, episodes: int = 3) -> Any:
                         mode="lines",
                         name=name,
                         legendgroup=name,
-                        showlegend=dim == 0 and e == 0,
+                        showlegend=row == 0 and e == 0,
                         line={"color": color, "dash": dash, "width": 1.3},
                         opacity=0.85,
                         hovertemplate=f"{name}, seed {analysis.seed + e}<br>t=%{{x}}<br>"
-                        f"{names[dim]}=%{{y:.3f}}<extra></extra>",
+                        f"{names[row]}=%{{y:.3f}}<extra></extra>",
                     ),
-                    row=dim + 1,
+                    row=row + 1,
                     col=1,
                 )
     fig.update_xaxes(title_text="step t", row=len(names), col=1)
     fig.update_layout(
         height=190 * len(names) + 120,
         title=f"Trajectories: expert vs clones on the first {n_ep} reset seeds "
-        f"({analysis.seed} + i); click a legend entry to hide a policy",
-        margin={"t": 90},
+        f"({analysis.seed} + i); click a legend entry to hide a policy"
+        + (f"<br><sup>{caption}</sup>" if caption else ""),
+        margin={"t": 110 if caption else 90},
     )
     return fig
 
@@ -366,3 +376,30 @@ def write_html_report(
         + "</body></html>"
     )
     return write_text(path, page)
+
+
+class ReportWarning(UserWarning):
+    """report.html could not be drawn; the command's other artefacts are kept."""
+
+
+def html_report_or_reason(
+    path: str | os.PathLike[str],
+    title: str,
+    analysis: DriftAnalysis,
+    tables: Sequence[Table] = (),
+    videos: Sequence[Any] = (),
+    intro: str = "",
+) -> tuple[Path | None, str]:
+    """:func:`write_html_report`, returning ``(path, "")``; when a figure cannot be drawn
+    (a plotting library's limit, e.g. plotly's subplot spacing), ``(None, why)`` with a
+    :class:`ReportWarning` instead of the exception, so that a failing last step does not
+    discard a finished run (its artefact folder is only kept when the command returns).
+    User errors (:class:`~imitate.errors.ImitateError`: a full disk) still raise."""
+    try:
+        return write_html_report(path, title, analysis, tables, videos, intro), ""
+    except ImitateError:
+        raise
+    except Exception as exc:  # any drawing failure: the run's work is kept
+        why = f"not written: {type(exc).__name__}: {scrub(str(exc))}"
+        warnings.warn(ReportWarning(f"report.html {why}"), stacklevel=2)
+        return None, why

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -191,3 +192,108 @@ def test_videos_play_at_about_the_envs_own_speed() -> None:
 
     assert playback_fps("CartPole-v1", 4) == 12.5  # render_fps 50, every 4th step
     assert playback_fps("CartPole-v1", 1) == 25.0 and playback_fps("CartPole-v1", 20) == 8.0
+
+
+def _synthetic_analysis(n_features: int, named: bool, drifting: tuple[int, ...] = ()) -> Any:
+    """A drift analysis of ``n_features`` features without rollouts: the even features vary
+    alike for expert and clone, the odd ones are constant, and the clone moves away from
+    the expert on ``drifting`` from step 5 on (its episode 1 ends early)."""
+    from imitate.drift import DriftAnalysis, PairedRollouts
+
+    rng = np.random.default_rng(0)
+    episodes, steps = 3, 20
+    expert = np.zeros((episodes, steps, n_features))
+    expert[..., ::2] = rng.normal(size=(episodes, steps, len(range(0, n_features, 2))))
+    clone = expert.copy()
+    clone[:, 5:, list(drifting)] += 3.0
+    clone[1, 15:] = np.nan
+    pair = PairedRollouts(
+        expert,
+        clone,
+        distance=np.abs(rng.normal(size=(episodes, steps))),
+        first_divergence=np.array([5.0, np.nan, 5.0]),
+        clone_failure=np.full(episodes, np.nan),
+        expert_returns=np.zeros(episodes),
+        clone_returns=np.zeros(episodes),
+        threshold=1.0,
+        seed=100,
+    )
+    names = tuple(f"obs:feature[{i}]" for i in range(n_features)) if named else ()
+    return DriftAnalysis(
+        "imitate/ObsDict-v0",
+        episodes,
+        100,
+        1.0,
+        {"clone": pair},
+        {"clone": rng.random((episodes, steps))},
+        {},
+        {},
+        feature_names=names,
+    )
+
+
+def test_many_features_plot_the_most_informative_and_say_so(tmp_path: Path) -> None:
+    """A Dict observation flattens to many features (BabyAI: 138): plotly refused one row
+    each (vertical spacing > 1/(rows-1)), which failed `imitate run` at its very end."""
+    from imitate.report import trajectories_figure
+
+    drifting = (3, 70, 101, 136)
+    analysis = _synthetic_analysis(138, named=True, drifting=drifting)
+    fig = trajectories_figure(analysis)  # raised plotly's ValueError
+    from imitate.drift import MAX_PLOTTED_FEATURES, drift_figures, plotted_features
+
+    dims, caption = plotted_features(analysis)
+    assert len(dims) == MAX_PLOTTED_FEATURES and dims == sorted(dims)
+    assert set(drifting) <= set(dims)  # where the clone left the expert
+    assert all(d % 2 == 0 for d in set(dims) - set(drifting))  # then varying, not constant
+    assert caption.startswith(f"{MAX_PLOTTED_FEATURES} of 138 features")
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == [f"obs:feature[{d}]" for d in dims]
+    assert caption in fig.layout.title.text
+    page = write_html_report(tmp_path / "report.html", "many features", analysis)
+    assert "plot-trajectories" in page.read_text() and caption in page.read_text()
+    assert Path(drift_figures(analysis, tmp_path)["trajectories"]).stat().st_size > 10_000
+
+
+def test_box_dimensions_all_plotted_up_to_a_cap() -> None:
+    from imitate.drift import MAX_PLOTTED_DIMS, plotted_features
+    from imitate.report import trajectories_figure
+
+    small = _synthetic_analysis(4, named=False)
+    assert plotted_features(small) == ([0, 1, 2, 3], "")  # every dimension, as before
+    assert len(trajectories_figure(small).layout.annotations) == 4
+    big = _synthetic_analysis(100, named=False, drifting=(51,))
+    dims, caption = plotted_features(big)
+    assert len(dims) == MAX_PLOTTED_DIMS and 51 in dims and "of 100 features" in caption
+    titles = [a.text for a in trajectories_figure(big).layout.annotations]
+    assert titles == [f"state[{d}]" for d in dims]
+
+
+def test_a_report_figure_failure_keeps_the_drift_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A figure that cannot be drawn costs report.html only: the command still writes
+    drift.json and report.md, warns in one line and says why in drift.json."""
+    import imitate.report
+    from imitate import BCConfig, OptimConfig, collect, save_policy, train_bc
+    from imitate.cli import main
+
+    def broken(analysis: Any, episodes: int = 3) -> Any:
+        raise ValueError("Vertical spacing cannot be greater than 0.007\nmore lines")
+
+    monkeypatch.setattr(imitate.report, "trajectories_figure", broken)
+    demos = collect(CartPoleExpert(), "CartPole-v1", 1, seed=0)
+    clone = save_policy(
+        train_bc(demos, BCConfig(optim=OptimConfig(max_steps=50)))[0],
+        tmp_path / "bc" / "policy.pt",
+        {"env_id": "CartPole-v1"},
+    )
+    out = tmp_path / "d"
+    args = ["drift", "--env", "CartPole-v1", "--policy", str(clone), "--episodes", "2"]
+    assert main([*args, "--horizons", "10", "20", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "imitate: warning: report.html not written: ValueError: Vertical spacing" in err
+    assert "more lines" not in err
+    result = json.loads((out / "drift.json").read_text())
+    assert result["skipped"]["report.html"].startswith("not written: ValueError")
+    assert (out / "report.md").is_file() and not (out / "report.html").exists()
