@@ -217,3 +217,93 @@ def test_moving_average_by_hand() -> None:
 
     out = moving_average(np.array([1.0, 2.0, 3.0, 4.0, np.nan, 6.0]), 2)
     np.testing.assert_allclose(out, [1.0, 1.5, 2.5, 3.5, np.nan, 6.0])
+
+
+def test_horizons_are_checked_against_the_time_limit() -> None:
+    from imitate.drift import checked_horizons, episode_limit
+    from imitate.errors import HorizonError, ImitateError
+
+    assert episode_limit("CartPole-v1") == 500
+    assert checked_horizons("CartPole-v1", [600, 100, 25, 100]).tolist() == [25, 100]
+    for bad in ([25], [25, 1000], [25, 25]):
+        with pytest.raises(HorizonError, match="time limit of 500 steps") as caught:
+            checked_horizons("CartPole-v1", bad)
+        assert isinstance(caught.value, ImitateError) and "\n" not in str(caught.value)
+    with pytest.raises(HorizonError) as caught:
+        checked_horizons("imitate/ObsDict-v0", [25])  # no TimeLimit, no max_steps
+    assert "time limit" not in str(caught.value) and "at least 2" in str(caught.value)
+
+
+def test_babyai_horizons_are_checked_against_its_own_max_steps() -> None:
+    pytest.importorskip("minigrid")
+    from imitate.drift import checked_horizons, episode_limit
+    from imitate.errors import HorizonError
+
+    assert episode_limit("BabyAI-GoToRedBallGrey-v0") == 64  # set at reset, no TimeLimit
+    assert checked_horizons("BabyAI-GoToRedBallGrey-v0", [25, 50, 100]).tolist() == [25, 50]
+    with pytest.raises(HorizonError, match="time limit of 64 steps"):
+        checked_horizons("BabyAI-GoToRedBallGrey-v0", [25, 100])
+
+
+@pytest.mark.parametrize(
+    ("env", "horizons", "says"),
+    [
+        ("CartPole-v1", ["25"], "time limit of 500 steps"),
+        ("CartPole-v1", ["25", "1000"], "time limit of 500 steps"),
+        ("imitate/ObsDict-v0", ["25"], "at least 2 distinct horizons"),
+    ],
+)
+def test_drift_refuses_too_few_horizons_up_front(
+    env: str,
+    horizons: list[str],
+    says: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cli_helpers import run_cli
+
+    import imitate.drift
+
+    def no_rollouts(*args: object, **kwargs: object) -> None:
+        raise AssertionError("rolled out before the horizons were checked")
+
+    monkeypatch.setattr(imitate.drift, "analyse_drift", no_rollouts)
+    demos = collect(CartPoleExpert(), "CartPole-v1", 1, seed=0)
+    policy = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=20)))[0]
+    clone = save_policy(policy, tmp_path / "bc" / "policy.pt", {"env_id": "CartPole-v1"})
+    out = tmp_path / "d"
+    argv = ["drift", "--env", env, "--policy", str(clone), "--episodes", "2", "--out", str(out)]
+    code, _, err = run_cli([*argv, "--horizons", *horizons], capsys)
+    assert code == 2 and err.startswith("imitate: error: --horizons ") and says in err, err
+    assert err.count("\n") == 1 and not out.exists()
+
+
+def test_run_refuses_too_few_horizons_before_any_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli_helpers import run_cli
+
+    pytest.importorskip("minigrid")
+    out = tmp_path / "run"
+    argv = ["run", "--env", "BabyAI-GoToRedBallGrey-v0", "--horizons", "25", "100"]
+    code, _, err = run_cli([*argv, "--out", str(out)], capsys)
+    assert code == 2 and "time limit of 64 steps" in err and err.count("\n") == 1, err
+    assert "imitate run [" not in err and not out.exists()
+    code, _, err = run_cli(
+        ["run", "--env", "CartPole-v1", "--horizons", "25", "--out", str(out)], capsys
+    )
+    assert code == 2 and "time limit of 500 steps" in err and not out.exists(), err
+
+
+def test_drift_writes_report_html_without_video(tmp_path: Path) -> None:
+    demos = collect(CartPoleExpert(), "CartPole-v1", 1, seed=0)
+    policy = train_bc(demos, BCConfig(optim=OptimConfig(max_steps=50)))[0]
+    clone = save_policy(policy, tmp_path / "bc" / "policy.pt", {"env_id": "CartPole-v1"})
+    out = tmp_path / "d"
+    args = ["drift", "--env", "CartPole-v1", "--policy", str(clone), "--episodes", "2"]
+    assert main([*args, "--horizons", "10", "20", "--out", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "plot-trajectories" in page and "data:image/gif" not in page  # no videos asked
+    result = json.loads((out / "drift.json").read_text())
+    assert result["report_html"] == str(out / "report.html") and "videos" not in result

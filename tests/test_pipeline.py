@@ -54,3 +54,34 @@ def test_the_console_summary_keeps_every_table() -> None:
 
     report = "# t\n\n| a |\n|---|\n| 1 |\n\n![fig](f.png)\n\n## Drift\n\n| b |\n\n![g](g.png)\n"
     assert console_summary(report) == "# t\n\n| a |\n|---|\n| 1 |\n\n## Drift\n\n| b |"
+
+
+def test_a_report_html_failure_keeps_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The HTML report is the last step: a figure it cannot draw (BabyAI's 138 features
+    once made plotly refuse) must not discard the finished stages with the run folder."""
+    import imitate.report
+
+    def broken(analysis: object, episodes: int = 3) -> object:
+        raise ValueError("Vertical spacing cannot be greater than 0.007")
+
+    monkeypatch.setattr(imitate.report, "trajectories_figure", broken)
+    out = tmp_path / "run"
+    args = [
+        "run", "--env", "CartPole-v1", "--expert", "heuristic", "--out", str(out),
+        "--episodes", "1", "--demo-counts", "1", "--eval-episodes", "1",
+        "--drift-episodes", "1", "--horizons", "10", "20", "--bc.max-steps", "20",
+        "--dagger.rounds", "1", "--dagger.steps-per-round", "50", "--dagger.bc.max-steps", "20",
+        "--videos-per-clone", "0", "--json",
+    ]  # fmt: skip
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "imitate: warning: report.html not written: ValueError: Vertical" in captured.err
+    result = json.loads(captured.out)
+    assert "report_html" not in result and not (out / "report.html").exists()
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["skipped"]["report.html"].startswith("not written: ValueError")
+    report = (out / "report.md").read_text()
+    assert "- report.html: not written" in report and "`report.html`" not in report
+    assert (out / "bc_1" / "policy.pt").is_file() and (out / "dagger" / "policy.pt").is_file()
