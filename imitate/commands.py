@@ -265,7 +265,8 @@ class DriftCommand:
     threshold: float = 1.0
     """Divergence threshold, in units of the expert's state std."""
     horizons: tuple[int, ...] = (25, 50, 100, 200, 400)
-    """Horizons T for the cost-vs-T fit."""
+    """Horizons T for the cost-vs-T fit; those beyond the env's time limit are dropped, and
+    at least 2 must remain (checked before any rollout)."""
     cost: Literal["disagreement", "negative_reward", "failure"] = "disagreement"
     """Per-step cost for the fit: the 0-1 disagreement with the expert, the negated reward,
     or nothing but failures (a failing termination always costs 1 per remaining step)."""

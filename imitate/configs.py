@@ -517,7 +517,8 @@ class RunConfig:
     drift_episodes: int = 20
     """Paired expert/clone episodes in the drift report."""
     horizons: tuple[int, ...] = (25, 50, 100, 200, 400)
-    """Horizons of the cost-vs-T fit."""
+    """Horizons of the cost-vs-T fit; those beyond the env's time limit are dropped, and at
+    least 2 must remain (checked before any stage runs)."""
     bc: BCConfig = field(default_factory=BCConfig)
     """Training of every BC clone."""
     dagger: DAggerConfig = field(
