@@ -579,6 +579,24 @@ class TextEncoder(ObsEncoder):
     def input_dtype(self) -> np.dtype[Any]:
         return np.dtype(np.int64)
 
+    def tokenizer_json(self) -> dict[str, Any]:
+        """Everything :meth:`tokenize` does, as JSON (what an exported graph's user needs to
+        turn raw strings into its ``int64 [B, max_tokens]`` input without imitate)."""
+        return {
+            "lowercase": True,
+            "word_pattern": _WORD.pattern,
+            "max_tokens": self.max_tokens,
+            "pad_id": PAD,
+            "unknown_id": UNKNOWN,
+            "first_word_id": 2,
+            "vocabulary": list(self.vocabulary),
+            "steps": (
+                "lower-case the string; its words are the matches of word_pattern, in order; "
+                "keep the first max_tokens; vocabulary[i] has id first_word_id + i, any other "
+                "word unknown_id; right-pad with pad_id to max_tokens ids (int64)"
+            ),
+        }
+
     def tokenize(self, strings: Sequence[str] | np.ndarray) -> np.ndarray:
         """``[B]`` strings -> ``int64 [B, max_tokens]`` token ids (right-padded with 0)."""
         strings = np.asarray(strings, dtype=np.str_).reshape(-1)
@@ -610,6 +628,22 @@ class TextEncoder(ObsEncoder):
         mask = (ids != PAD).astype(np.float32)[..., None]
         total = (_np(self.embedding.weight)[ids] * mask).sum(axis=1)
         return (total / np.maximum(mask.sum(axis=1), 1.0)).astype(np.float32)
+
+
+def text_encoders(encoder: ObsEncoder, name: str = "obs") -> list[tuple[str, TextEncoder]]:
+    """The Text encoders inside ``encoder`` with their input names (as
+    :meth:`ObsEncoder.input_names` gives them: ``obs``, ``obs/mission``), in input order."""
+    if isinstance(encoder, TextEncoder):
+        return [(name, encoder)]
+    if isinstance(encoder, FiLMEncoder):
+        return text_encoders(encoder.inner, name)
+    if isinstance(encoder, DictEncoder):
+        return [
+            pair
+            for k, e in zip(encoder.keys, encoder._encoders(), strict=True)
+            for pair in text_encoders(e, f"{name}/{k}")
+        ]
+    return []
 
 
 class DictEncoder(ObsEncoder):

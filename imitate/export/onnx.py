@@ -1,9 +1,18 @@
-"""ONNX export (opset 18, torch.export-based exporter) and an onnxruntime Policy."""
+"""ONNX export (opset 18, torch.export-based exporter) and an onnxruntime Policy.
+
+Policies with Text observations take token ids (``int64 [B, max_tokens]``), not strings:
+tokenisation stays outside the graph. So that the graph can be used on raw text without
+imitate, their export carries the tokenizer (:func:`tokenizer_spec`: the vocabulary and
+every setting of :meth:`imitate.encoders.TextEncoder.tokenize`, per text input) twice:
+as ``tokenizer.json`` beside ``policy.onnx`` and in the model's ``metadata_props`` under
+:data:`TOKENIZER_METADATA_KEY` (the same JSON; ``onnxruntime``:
+``session.get_modelmeta().custom_metadata_map``)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import warnings
 from collections.abc import Iterator
@@ -14,14 +23,17 @@ import numpy as np
 import torch
 
 from imitate.encoded import EncodedActionGraph, EncodedPolicy, onnx_input_names
-from imitate.encoders import ObsEncoder
+from imitate.encoders import ObsEncoder, text_encoders
 from imitate.errors import ImitateError
 from imitate.export.graph import ActionGraph, GatedActionGraph
-from imitate.fileio import write_bytes
+from imitate.fileio import write_bytes, write_json
 from imitate.observations import ObsBatch
 from imitate.policy import MLPPolicy
 
 OPSET = 18
+TOKENIZER_FORMAT = "imitate-onnx-tokenizer"
+TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_METADATA_KEY = "imitate.tokenizer"
 
 
 def export_onnx(policy: MLPPolicy | EncodedPolicy, path: Path) -> Path:
@@ -55,7 +67,9 @@ def _export(
     output_names: list[str],
     dynamic_shapes: tuple[dict[int, Any], ...],
     path: Path,
+    metadata: dict[str, str] | None = None,
 ) -> Path:
+    """Export ``module``; ``metadata``: ONNX ``metadata_props`` to add (key -> string)."""
     graph = module.eval()
     buffer = io.BytesIO()
     # The exporter prints progress on stdout and warns about torchvision on stderr.
@@ -79,7 +93,15 @@ def _export(
         )
     assert program is not None
     program.save(buffer)  # type: ignore[arg-type]
-    return write_bytes(path, buffer.getvalue())
+    data = buffer.getvalue()
+    if metadata:
+        import onnx
+
+        model = onnx.load_from_string(data)
+        for key, value in metadata.items():
+            model.metadata_props.add(key=key, value=value)
+        data = model.SerializeToString()
+    return write_bytes(path, data)
 
 
 @contextlib.contextmanager
@@ -144,14 +166,50 @@ class OnnxGatedPolicy:
         return self.step(obs, self.initial_state(len(obs)))[0]
 
 
+def tokenizer_spec(policy: EncodedPolicy) -> dict[str, Any] | None:
+    """The tokenizer of each Text input of ``policy``'s ONNX graph (None: no Text input).
+
+    ``{"format": "imitate-onnx-tokenizer", "format_version": 1, "inputs": [every ONNX
+    input name, in order], "text": {input name: TextEncoder.tokenizer_json() + "dtype"
+    and "shape" of the ids}}``."""
+    texts = text_encoders(policy.encoder)
+    if not texts:
+        return None
+    return {
+        "format": TOKENIZER_FORMAT,
+        "format_version": 1,
+        "inputs": onnx_input_names(policy),
+        "text": {
+            name.replace("/", "."): {
+                "dtype": "int64",
+                "shape": ["batch", encoder.max_tokens],
+                **encoder.tokenizer_json(),
+            }
+            for name, encoder in texts
+        },
+    }
+
+
 def export_encoded_onnx(policy: EncodedPolicy, path: Path) -> Path:
     """Write ``policy`` (encoder, trunk, decision) as one ONNX file; tokenization stays
-    outside (feed :meth:`ObsEncoder.inputs`, see :class:`OnnxEncodedPolicy`)."""
+    outside (feed :meth:`ObsEncoder.inputs`, see :class:`OnnxEncodedPolicy`). With Text
+    inputs the :func:`tokenizer_spec` is in its ``metadata_props``
+    (:data:`TOKENIZER_METADATA_KEY`); :func:`write_tokenizer` writes it beside."""
     example = tuple(torch.as_tensor(a) for a in policy.encoder.example_inputs(2))
     batch = torch.export.Dim("batch")
     names = onnx_input_names(policy)
     shapes: tuple[Any, ...] = (tuple({0: batch} for _ in names),)  # one entry: *inputs
-    return _export(EncodedActionGraph(policy), example, names, ["action"], shapes, path)
+    spec = tokenizer_spec(policy)
+    metadata = None if spec is None else {TOKENIZER_METADATA_KEY: json.dumps(spec)}
+    graph = EncodedActionGraph(policy)
+    return _export(graph, example, names, ["action"], shapes, path, metadata)
+
+
+def write_tokenizer(policy: EncodedPolicy, out_dir: Path) -> Path | None:
+    """``out_dir/tokenizer.json`` (:func:`tokenizer_spec`) for a policy with Text inputs;
+    None (no file) otherwise."""
+    spec = tokenizer_spec(policy)
+    return None if spec is None else write_json(out_dir / TOKENIZER_FILE, spec)
 
 
 class OnnxEncodedPolicy:
