@@ -19,6 +19,7 @@ from imitate import BCConfig, collect, train_bc
 from imitate.configs import OptimConfig
 from imitate.encoded import EncodedPolicy
 from imitate.encoders import EncoderConfig, TextEncoder
+from imitate.export import export_policy, load_exported
 from imitate.policy import save_policy
 from tests.cli_helpers import run_cli
 
@@ -81,13 +82,14 @@ def test_cli_onnx_export_of_text_has_the_tokenizer_and_parity(
     assert (ids == text["unknown_id"]).any() and (ids[:, -1] != text["pad_id"]).any()
     (actions,) = session.run(None, {"obs": ids})
     assert np.array_equal(actions, policy.act(np.asarray(strings)))
+    # imitate's own loader runs the file alone on raw strings (tokenizer from its metadata)
+    loaded = load_exported(out / "policy.onnx")
+    assert np.array_equal(loaded.act(np.asarray(strings)), actions)
 
 
 def test_dict_with_a_text_entry_names_its_input_and_other_exports_have_no_tokenizer(
     tmp_path: Path,
 ) -> None:
-    from imitate.export import export_policy
-
     text = gym.spaces.Text(40, min_length=0, charset="abcdefghijklmnopqrstuvwxyz ")
     space = gym.spaces.Dict([("vec", gym.spaces.Box(-1.0, 1.0, (2,), np.float32)), ("say", text)])
     rng = np.random.default_rng(0)
@@ -105,6 +107,7 @@ def test_dict_with_a_text_entry_names_its_input_and_other_exports_have_no_tokeni
     feeds = {"obs.vec": obs["vec"], "obs.say": tokenize_from_json(spec["text"]["obs.say"], strings)}
     (actions,) = session.run(None, feeds)
     assert np.array_equal(actions, policy.act(obs))
+    assert np.array_equal(load_exported(files[0]).act(obs), actions)
 
     no_text = EncodedPolicy.for_data(
         gym.spaces.Dict([("vec", space["vec"])]), gym.spaces.Discrete(3), {"vec": obs["vec"]}
@@ -114,3 +117,14 @@ def test_dict_with_a_text_entry_names_its_input_and_other_exports_have_no_tokeni
     assert not (tmp_path / "plain" / "tokenizer.json").exists()
     session = ort.InferenceSession(str(files[0]), providers=["CPUExecutionProvider"])
     assert "imitate.tokenizer" not in session.get_modelmeta().custom_metadata_map
+
+
+@pytest.mark.parametrize("env_id", list(envs.OBS_ENVS))
+def test_load_exported_runs_every_encoded_onnx_graph_alone(env_id: str, tmp_path: Path) -> None:
+    demos = collect(envs.EXPERTS[env_id](), env_id, 2, seed=0)
+    torch.manual_seed(0)
+    policy = EncodedPolicy.for_data(
+        demos.meta.spaces()[0], demos.meta.spaces()[1], demos.obs
+    ).eval()
+    files = export_policy(policy, "onnx", tmp_path)
+    assert np.array_equal(load_exported(files[0]).act(demos.obs), policy.act(demos.obs))
