@@ -346,11 +346,16 @@ def emit(result: dict[str, Any], as_json: bool) -> None:
 
 def run_handler(handler: Callable[[], dict[str, Any]], as_json: bool) -> int:
     """Run a command's handler: its result printed (:func:`emit`) and exit code 0, or one
-    error line and 2 for bad input (``ImitateError``) and file-system faults (``OSError``)."""
+    error line and 2 for bad input (``ImitateError``) and file-system faults (``OSError``).
+
+    stdout holds the result alone: what the handler's libraries print there (minigrid's
+    "Sampling rejected: ..." at BabyAI resets, SB3's training logs) goes to stderr, so
+    that ``--json`` output stays one JSON object."""
     from imitate.errors import ImitateError, os_error
 
     try:
-        result = handler()
+        with contextlib.redirect_stdout(sys.stderr):
+            result = handler()
     except ImitateError as exc:
         if interrupt_behind(exc) is not None:  # e.g. a backend error wrapping the signal
             raise
