@@ -554,7 +554,7 @@ def _step_bytes(env_id: str) -> tuple[Any, int]:
         return None, 0
     env = gym.make(env_id)
     try:
-        obs_bytes = int(np.prod(env.observation_space.shape or (1,))) * 4
+        obs_bytes = ob.step_bytes(env.observation_space)
         act_bytes = max(int(np.prod(env.action_space.shape or (1,))), 1) * 8
     finally:
         env.close()
