@@ -69,6 +69,7 @@ from imitate.observations import (
     ObsBatch,
     canonical_space,
     describe_unsupported,
+    is_image_space,
     obs_space_from_json,
     obs_space_to_json,
 )
@@ -325,15 +326,6 @@ class MultiBinaryEncoder(ObsEncoder):
 
 
 ImageLayout = Literal["HW", "HWC", "CHW", "KHW", "KHWC"]
-
-
-def is_image_space(space: gym.Space[Any]) -> bool:
-    """A uint8 Box of 2 to 4 dims (``HxW``, ``HxWxC``, ``CxHxW``, stacked ``KxHxW(xC)``)."""
-    return (
-        isinstance(space, gym.spaces.Box)
-        and np.dtype(space.dtype) == np.uint8
-        and 2 <= len(space.shape) <= 4
-    )
 
 
 def image_layout(shape: tuple[int, ...]) -> ImageLayout:

@@ -87,6 +87,15 @@ def leaf_dtype(space: gym.Space[Any]) -> np.dtype[Any]:
     raise UnsupportedSpaceError(describe_unsupported(space))
 
 
+def is_image_space(space: gym.Space[Any]) -> bool:
+    """A uint8 Box of 2 to 4 dims (``HxW``, ``HxWxC``, ``CxHxW``, stacked ``KxHxW(xC)``)."""
+    return (
+        isinstance(space, gym.spaces.Box)
+        and np.dtype(space.dtype) == np.uint8
+        and 2 <= len(space.shape) <= 4
+    )
+
+
 def step_bytes(space: gym.Space[Any]) -> int:
     """Bytes one observation of ``space`` takes in storage (its leaves in their storage
     dtypes: uint8 frames 1 byte per value, float leaves 4, Text its fixed-width string)."""

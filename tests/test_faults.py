@@ -856,3 +856,17 @@ def test_item9_the_memory_estimate_counts_each_leaf_in_its_storage_dtype() -> No
         }
     )
     assert step_bytes(space) == 147 + 8 + 4 * 10 + 2 * 4
+
+
+def test_item8_constant_pixels_of_frames_are_not_a_warning() -> None:
+    """Pixel CartPole's background pixels never change: every pixel collect and bc warned
+    "observation features [0, 1, ...] are constant". Frames are exempt; a constant entry
+    of a vector observation still warns (the test above)."""
+    from agents.registry import resolve_expert
+    from imitate.data import dataset_warnings
+
+    env = "imitate/PixelCartPole-v1"
+    frames = collect(resolve_expert("zoo", env), env, n_episodes=1, seed=0)
+    flat = frames.obs.reshape(len(frames), -1)
+    assert (flat.min(axis=0) == flat.max(axis=0)).any()  # there is a constant background
+    assert dataset_warnings(frames) == []
