@@ -163,6 +163,14 @@ BAD_INPUT = {
         ["bc", "--data", "{demos}", "--max-steps", "0"],
         "max_steps must be >= 1, got 0",
     ),
+    "another command's prefixed flag": (  # tyro's "misplaced options" box had no hint
+        ["bc", "--data", "{demos}", "--bc.max-steps", "10"],
+        "unrecognized option --bc.max-steps (did you mean --max-steps?)",
+    ),
+    "misspelt flag tyro has no near match for": (
+        ["expert", "eval", "--epsiodes", "3"],
+        "unrecognized option --epsiodes (did you mean --episodes?)",
+    ),
 }
 
 
