@@ -190,12 +190,12 @@ def error_message(
     unknown = next((r for r in body if r.startswith("Unrecognized options:")), None)
     if "Unrecognized or misplaced options:" in body:  # (tyro's words after a subcommand)
         at = body.index("Unrecognized or misplaced options:")
-        listed = []
+        misplaced = []
         for row in body[at + 1 :]:
             if not row.endswith(")") or "(applied to " not in row:
                 break
-            listed.append(row.split(" (applied to ", 1)[0])
-        unknown = "Unrecognized options: " + ", ".join(listed)
+            misplaced.append(row.split(" (applied to ", 1)[0])
+        unknown = "Unrecognized options: " + ", ".join(misplaced)
     if unknown is not None:
         words = [w.strip() for w in unknown.split(":", 1)[1].split(",")]
         flags = [w for w in words if w.startswith("-")]
