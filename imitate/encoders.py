@@ -922,6 +922,37 @@ def encoder_for_space(
     return encoder
 
 
+class UnusedSettingWarning(UserWarning):
+    """An encoder setting was given that no part of the observation space uses (e.g. a
+    grid setting for pixel frames): it changes nothing, which the user may not expect."""
+
+
+def unused_settings(encoder: ObsEncoder, config: EncoderConfig) -> list[tuple[str, str]]:
+    """The settings of ``config`` that differ from the defaults and that no part of
+    ``encoder`` (an encoder tree :func:`encoder_for_space` built) uses, as ``(name, why)``."""
+    parts = list(encoder.modules())
+    images = [p for p in parts if isinstance(p, ImageEncoder)]
+    grids = [p for p in parts if isinstance(p, GridEncoder)]
+    symbolic = bool(grids) or any(p.levels is not None for p in images)
+    uses = {
+        "cnn": (bool(images), "no image goes through a CNN"),
+        "image_features": (bool(images), "no image goes through a CNN"),
+        "cnn_init": (bool(images), "no image goes through a CNN"),
+        "grid": (symbolic, "no symbolic grid in the observations"),
+        "grid_channels": (bool(grids), "no grid embedding (grid='embedding')"),
+        "grid_embedding": (bool(grids), "no grid embedding (grid='embedding')"),
+        "film": (any(isinstance(p, FiLMEncoder) for p in parts), "no FiLM-conditioned grid"),
+        "text_dim": (any(isinstance(p, TextEncoder) for p in parts), "no Text observation"),
+        "max_tokens": (any(isinstance(p, TextEncoder) for p in parts), "no Text observation"),
+    }
+    default = EncoderConfig()
+    return [
+        (name, why)
+        for name, (used, why) in uses.items()
+        if not used and getattr(config, name) != getattr(default, name)
+    ]
+
+
 def _build(space: gym.Space[Any], obs: ObsBatch | None, config: EncoderConfig) -> ObsEncoder:
     if isinstance(space, gym.spaces.Dict | gym.spaces.Tuple):
         if isinstance(space, gym.spaces.Dict):
