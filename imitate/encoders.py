@@ -69,6 +69,7 @@ from imitate.observations import (
     ObsBatch,
     canonical_space,
     describe_unsupported,
+    is_image_space,
     obs_space_from_json,
     obs_space_to_json,
 )
@@ -325,15 +326,6 @@ class MultiBinaryEncoder(ObsEncoder):
 
 
 ImageLayout = Literal["HW", "HWC", "CHW", "KHW", "KHWC"]
-
-
-def is_image_space(space: gym.Space[Any]) -> bool:
-    """A uint8 Box of 2 to 4 dims (``HxW``, ``HxWxC``, ``CxHxW``, stacked ``KxHxW(xC)``)."""
-    return (
-        isinstance(space, gym.spaces.Box)
-        and np.dtype(space.dtype) == np.uint8
-        and 2 <= len(space.shape) <= 4
-    )
 
 
 def image_layout(shape: tuple[int, ...]) -> ImageLayout:
@@ -962,6 +954,37 @@ def encoder_for_space(
     if obs is not None:
         encoder.fit(obs)
     return encoder
+
+
+class UnusedSettingWarning(UserWarning):
+    """An encoder setting was given that no part of the observation space uses (e.g. a
+    grid setting for pixel frames): it changes nothing, which the user may not expect."""
+
+
+def unused_settings(encoder: ObsEncoder, config: EncoderConfig) -> list[tuple[str, str]]:
+    """The settings of ``config`` that differ from the defaults and that no part of
+    ``encoder`` (an encoder tree :func:`encoder_for_space` built) uses, as ``(name, why)``."""
+    parts = list(encoder.modules())
+    images = [p for p in parts if isinstance(p, ImageEncoder)]
+    grids = [p for p in parts if isinstance(p, GridEncoder)]
+    symbolic = bool(grids) or any(p.levels is not None for p in images)
+    uses = {
+        "cnn": (bool(images), "no image goes through a CNN"),
+        "image_features": (bool(images), "no image goes through a CNN"),
+        "cnn_init": (bool(images), "no image goes through a CNN"),
+        "grid": (symbolic, "no symbolic grid in the observations"),
+        "grid_channels": (bool(grids), "no grid embedding (grid='embedding')"),
+        "grid_embedding": (bool(grids), "no grid embedding (grid='embedding')"),
+        "film": (any(isinstance(p, FiLMEncoder) for p in parts), "no FiLM-conditioned grid"),
+        "text_dim": (any(isinstance(p, TextEncoder) for p in parts), "no Text observation"),
+        "max_tokens": (any(isinstance(p, TextEncoder) for p in parts), "no Text observation"),
+    }
+    default = EncoderConfig()
+    return [
+        (name, why)
+        for name, (used, why) in uses.items()
+        if not used and getattr(config, name) != getattr(default, name)
+    ]
 
 
 def _build(space: gym.Space[Any], obs: ObsBatch | None, config: EncoderConfig) -> ObsEncoder:
