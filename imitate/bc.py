@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,7 @@ from imitate.configs import LossConfig as LossConfig
 from imitate.configs import OptimConfig as OptimConfig
 from imitate.data import Dataset
 from imitate.encoded import EncodedPolicy, IndexedNet, needs_encoder
-from imitate.encoders import EncoderConfig
+from imitate.encoders import EncoderConfig, UnusedSettingWarning, unused_settings
 from imitate.errors import ImitateError
 from imitate.losses import LossInputs, nats_to_bits
 from imitate.policy import MLPPolicy
@@ -324,9 +325,12 @@ def _new_policy(dataset: Dataset, config: BCConfig) -> MLPPolicy | EncodedPolicy
                 grid_channels=config.policy.grid_channels,
                 grid_embedding=config.policy.grid_embedding,
             )
-            return EncodedPolicy.for_data(
+            encoded = EncodedPolicy.for_data(
                 obs_space, action_space, dataset.obs, config.policy, encoder
             )
+            for name, why in unused_settings(encoded.encoder, encoder):
+                warnings.warn(f"policy.{name} has no effect: {why}", UnusedSettingWarning, 2)
+            return encoded
         policy = MLPPolicy(obs_space, action_space, config.policy)
     policy.fit_normalizer(dataset.obs)
     return policy

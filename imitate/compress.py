@@ -48,6 +48,12 @@ What it owns:
   62 bits, and the code length is the cross-entropy only where no coded cell is below
   2^-62 (format 1's ``probability_tables`` keeps its own float64 ``ndtr`` differences,
   so that its files still decode).
+* **Observations of any kind** the library supports (:data:`imitate.observations.ObsBatch`:
+  arrays, Dict/Tuple batches, Text strings), for an ``MLPPolicy`` or an
+  :class:`~imitate.encoded.EncodedPolicy`: steps are the batch's rows (every leaf must
+  have as many), and the header's observation hash covers every leaf (strings as UTF-8,
+  whatever their storage width). A numeric array is hashed as its float32 values, as
+  before, so older files still decode.
 * **The .imz format** (no pickle). Format 2: ``b"IMZ2"``, a compact binary header
   (flags, LEB128 counts, the action dtype, the resolution as float64, optional deflated
   JSON metadata such as the env id, and four 64-bit truncated SHA-256 hashes: policy,
@@ -71,11 +77,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
+from imitate.encoded import EncodedPolicy
 from imitate.errors import CompressedFileError, UnsupportedSpaceError
 from imitate.fileio import write_bytes
+from imitate.observations import ObsBatch, canonical_space
 from imitate.policy import MLPPolicy
 from imitate.spaces import (
     ActionHead,
@@ -247,7 +256,7 @@ def quantize(probs: np.ndarray) -> np.ndarray:
 # ---- identities --------------------------------------------------------------------------
 
 
-def policy_fingerprint(policy: MLPPolicy) -> str:
+def policy_fingerprint(policy: MLPPolicy | EncodedPolicy) -> str:
     """SHA-256 (first 128 bits, hex) of the architecture (constructor JSON) and every weight
     and buffer."""
     digest = hashlib.sha256(json.dumps(policy.constructor_args(), sort_keys=True).encode())
@@ -870,9 +879,94 @@ def _header_v2(
     }
 
 
-def _policy_outputs(policy: MLPPolicy, obs: np.ndarray) -> np.ndarray:
-    """Raw head outputs ``[N, n_outputs]`` in one batch (the same call at both ends)."""
-    return np.asarray(policy.logits(np.asarray(obs, dtype=np.float32)), dtype=np.float32)
+def _policy_outputs(policy: MLPPolicy | EncodedPolicy, obs: ObsBatch) -> np.ndarray:
+    """Raw head outputs ``[N, n_outputs]`` in one batch (the same call at both ends).
+
+    Numeric arrays go in as float32 (as format 1 did); strings (Text) and Dict/Tuple
+    batches as they are, to the policy's encoder."""
+    if _numeric_array(obs):
+        return np.asarray(policy.logits(np.asarray(obs, dtype=np.float32)), dtype=np.float32)
+    if not isinstance(policy, EncodedPolicy):
+        raise UnsupportedSpaceError(
+            f"a flat MLP policy (observations {policy.observation_space}) cannot take "
+            "Dict, Tuple or Text observations"
+        )
+    return np.asarray(policy.logits(obs), dtype=np.float32)
+
+
+def _numeric_array(obs: ObsBatch) -> bool:
+    return isinstance(obs, np.ndarray) and obs.dtype.kind in "biuf"
+
+
+def _obs_sha256(obs: ObsBatch) -> str:
+    """Identity hash of an observation batch (hex, :data:`HASH_HEX` digits).
+
+    A numeric array: its float32 values (what formats 1 and 2 always hashed, so older
+    files still decode). Text leaves: their strings (UTF-8, length-prefixed: the hash
+    does not depend on the storage width ``<U{n}``). Dict/Tuple: every leaf with its
+    path (``image``, ``0``, ``arm/1``) in the batch's order, numeric leaves as float32."""
+    if _numeric_array(obs):
+        return _array_sha256(np.asarray(obs, dtype=np.float32))
+    digest = hashlib.sha256(b"imitate-obs-batch")
+
+    def visit(batch: ObsBatch, path: str) -> None:
+        if isinstance(batch, dict):
+            for key, sub in batch.items():
+                visit(sub, f"{path}/{key}")
+            return
+        if isinstance(batch, tuple | list):
+            for i, sub in enumerate(batch):
+                visit(sub, f"{path}/{i}")
+            return
+        a = np.asarray(batch)
+        if a.dtype.kind in "US":
+            strings = [str(x).encode("utf-8") for x in a.reshape(-1)]
+            digest.update(f"{path}:text:{a.shape}".encode())
+            for b in strings:
+                digest.update(struct.pack("<Q", len(b)) + b)
+            return
+        if a.dtype.kind not in "biuf":
+            raise UnsupportedSpaceError(
+                f"cannot compress with observations of dtype {a.dtype} (at {path or 'obs'})"
+            )
+        digest.update(bytes.fromhex(_array_sha256(a.astype(np.float32))))
+        digest.update(path.encode())
+
+    visit(obs, "")
+    return digest.hexdigest()[:HASH_HEX]
+
+
+def observation_signature(space: gym.Space[Any]) -> Any:
+    """What must agree between a policy's and a dataset's observation spaces for
+    compression: a Box's shape (as before), else the canonical space itself (gymnasium's
+    equality: a Dict's keys and leaf spaces, Text's lengths and charset)."""
+    if isinstance(space, gym.spaces.Box):
+        return space.shape
+    return canonical_space(space)
+
+
+def _n_observations(obs: ObsBatch) -> int:
+    """Rows of an observation batch (steps, not a Dict's keys); ``CompressedFileError``
+    when it has none or its leaves differ in length."""
+    try:
+        lengths = {int(np.asarray(a).shape[0]) for a in _leaves(obs)}
+    except IndexError as exc:  # a 0-d leaf
+        raise CompressedFileError("observations must be a batch of rows (one per step)") from exc
+    if not lengths:
+        raise CompressedFileError("an empty Dict/Tuple observation batch has no steps")
+    if len(lengths) > 1:
+        raise CompressedFileError(
+            f"the observation batch's fields differ in length: {sorted(lengths)} rows"
+        )
+    return lengths.pop()
+
+
+def _leaves(obs: ObsBatch) -> list[np.ndarray]:
+    if isinstance(obs, dict):
+        return [a for v in obs.values() for a in _leaves(v)]
+    if isinstance(obs, tuple | list):
+        return [a for v in obs for a in _leaves(v)]
+    return [np.asarray(obs)]
 
 
 def _check_symbols(head: ActionHead, syms: np.ndarray, k: int) -> None:
@@ -881,8 +975,8 @@ def _check_symbols(head: ActionHead, syms: np.ndarray, k: int) -> None:
 
 
 def compress_actions(
-    policy: MLPPolicy,
-    obs: np.ndarray,
+    policy: MLPPolicy | EncodedPolicy,
+    obs: ObsBatch,
     actions: np.ndarray,
     resolution: float | None = None,
     dataset: dict[str, Any] | None = None,
@@ -892,8 +986,9 @@ def compress_actions(
     policy's action distribution. ``dataset`` (JSON-safe) is recorded in the header.
     ``format_version=1`` writes the old format (constriction's 24-bit coder)."""
     head = policy.head
-    if len(obs) != len(actions):
-        raise CompressedFileError(f"{len(obs)} observations but {len(actions)} actions")
+    n_obs = _n_observations(obs)
+    if n_obs != len(actions):
+        raise CompressedFileError(f"{n_obs} observations but {len(actions)} actions")
     if isinstance(head, GaussianHead):
         actions = quantize_box_actions(head, actions, resolution)  # type: ignore[arg-type]
     elif resolution is not None:
@@ -922,7 +1017,7 @@ def compress_actions(
     header = _header_v2(
         policy=policy_fingerprint(policy)[:HASH_HEX_V2],
         n_actions=len(actions),
-        obs=_array_sha256(np.asarray(obs, dtype=np.float32))[:HASH_HEX_V2],
+        obs=_obs_sha256(obs)[:HASH_HEX_V2],
         meta=dict(dataset or {}),
         resolution=None if resolution is None else float(resolution),
         dtype=np.asarray(actions).dtype.str,
@@ -935,8 +1030,8 @@ def compress_actions(
 
 
 def _compress_v1(
-    policy: MLPPolicy,
-    obs: np.ndarray,
+    policy: MLPPolicy | EncodedPolicy,
+    obs: ObsBatch,
     actions: np.ndarray,
     resolution: float | None,
     dataset: dict[str, Any] | None,
@@ -969,7 +1064,7 @@ def _compress_v1(
         "dataset": {
             **(dataset or {}),
             "n_actions": len(actions),
-            "obs_sha256": _array_sha256(np.asarray(obs, dtype=np.float32)),
+            "obs_sha256": _obs_sha256(obs),
         },
         "frequencies_sha256": digest.hexdigest()[:HASH_HEX],
         "actions_sha256": _array_sha256(np.asarray(actions)),
@@ -978,7 +1073,9 @@ def _compress_v1(
     return Compressed(header, words, stats)
 
 
-def decompress_actions(policy: MLPPolicy, obs: np.ndarray, compressed: Compressed) -> np.ndarray:
+def decompress_actions(
+    policy: MLPPolicy | EncodedPolicy, obs: ObsBatch, compressed: Compressed
+) -> np.ndarray:
     """The actions ``[N, *action_shape]`` coded in ``compressed`` (format 2 or 1), bit for
     bit (Box: the grid centres). ``CompressedFileError`` when policy, observations or the
     recomputed probabilities differ from those at compression time."""
@@ -1008,10 +1105,10 @@ def decompress_actions(policy: MLPPolicy, obs: np.ndarray, compressed: Compresse
             f"the file was compressed with another policy (sha256 {expected_policy[:12]}...); "
             "decompression needs the same weights"
         )
-    obs_digest = _array_sha256(np.asarray(obs, dtype=np.float32))[:hex_len]
-    if len(obs) != n or obs_digest != obs_hash:
+    n_obs = _n_observations(obs)
+    if n_obs != n or _obs_sha256(obs)[:hex_len] != obs_hash:
         raise CompressedFileError(
-            f"the observations differ from those at compression time ({len(obs)} given, {n} coded)"
+            f"the observations differ from those at compression time ({n_obs} given, {n} coded)"
         )
     head = policy.head
     outputs = _policy_outputs(policy, obs)

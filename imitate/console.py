@@ -163,9 +163,15 @@ def _unknown_command(word: str, commands: list[str]) -> str:
     return f"unknown command {word!r}{hint}; commands: {', '.join(commands)}"
 
 
-def error_message(text: str, argv: list[str], commands: list[str]) -> str:
+def error_message(
+    text: str,
+    argv: list[str],
+    commands: list[str],
+    command_flags: Callable[[], list[str]] | None = None,
+) -> str:
     """One line from tyro's error box: an invalid choice names the flag and the choices;
-    an unknown command or flag gets a did-you-mean from the command's own vocabulary."""
+    an unknown command or flag gets a did-you-mean from the command's own vocabulary
+    (tyro's near matches, and ``command_flags()``: every flag of the command typed)."""
     if argv and not argv[0].startswith("-") and argv[0] not in commands:
         # (tyro words this differently when a flag follows the word, e.g. `colect --json`)
         return _unknown_command(argv[0], commands)
@@ -182,6 +188,14 @@ def error_message(text: str, argv: list[str], commands: list[str]) -> str:
     if bad_number is not None:
         return bad_number
     unknown = next((r for r in body if r.startswith("Unrecognized options:")), None)
+    if "Unrecognized or misplaced options:" in body:  # (tyro's words after a subcommand)
+        at = body.index("Unrecognized or misplaced options:")
+        misplaced = []
+        for row in body[at + 1 :]:
+            if not row.endswith(")") or "(applied to " not in row:
+                break
+            misplaced.append(row.split(" (applied to ", 1)[0])
+        unknown = "Unrecognized options: " + ", ".join(misplaced)
     if unknown is not None:
         words = [w.strip() for w in unknown.split(":", 1)[1].split(",")]
         flags = [w for w in words if w.startswith("-")]
@@ -202,6 +216,8 @@ def error_message(text: str, argv: list[str], commands: list[str]) -> str:
                 elif flag and row == f"in imitate {where} --help":
                     candidates.append(flag)
             hint = did_you_mean(flags[0], candidates)
+            if not hint and command_flags is not None:
+                hint = did_you_mean(flags[0], command_flags())
             return f"unrecognized option {flags[0]}{hint} (see imitate {where} --help)".replace(
                 "imitate  --help", "imitate --help"
             )
@@ -232,6 +248,21 @@ def _bad_number(rows: list[str], argv: list[str]) -> str | None:
     return f"{flag}: expected {kind}{optional}, got {given!r}" if given is not None else None
 
 
+def command_flags(command: Any, argv: list[str], description: str) -> list[str]:
+    """Every flag of the (sub)command ``argv`` names, read from its ``--help``."""
+    captured = io.StringIO()
+    out, err = contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured)
+    with out, err, contextlib.suppress(SystemExit):
+        tyro.cli(
+            command,
+            args=[*_subcommand_path(argv).split(), "--help"],
+            prog="imitate",
+            description=description,
+            config=(tyro.conf.OmitSubcommandPrefixes,),
+        )
+    return re.findall(r"^\s+(--[a-z0-9][a-z0-9_.-]*)", captured.getvalue(), re.MULTILINE)
+
+
 def parse(command: Any, argv: list[str], description: str, default: Any = None) -> Any:
     """Parse ``argv`` into one of ``command``'s dataclasses (tyro, ``prog`` imitate); bad
     flags exit 2 with one line on stderr. ``default``: an instance whose values become the
@@ -256,7 +287,12 @@ def parse(command: Any, argv: list[str], description: str, default: Any = None) 
             sys.stdout.write(captured.getvalue())
             raise
         names = command_names(command)
-        report_error(error_message(captured.getvalue(), argv, names), "--json" in argv)
+
+        def flags() -> list[str]:
+            return command_flags(command, argv, description)
+
+        message = error_message(captured.getvalue(), argv, names, flags)
+        report_error(message, "--json" in argv)
         raise SystemExit(2) from None
     except ValueError as exc:
         report_error(str(exc), "--json" in argv)
@@ -346,11 +382,16 @@ def emit(result: dict[str, Any], as_json: bool) -> None:
 
 def run_handler(handler: Callable[[], dict[str, Any]], as_json: bool) -> int:
     """Run a command's handler: its result printed (:func:`emit`) and exit code 0, or one
-    error line and 2 for bad input (``ImitateError``) and file-system faults (``OSError``)."""
+    error line and 2 for bad input (``ImitateError``) and file-system faults (``OSError``).
+
+    stdout holds the result alone: what the handler's libraries print there (minigrid's
+    "Sampling rejected: ..." at BabyAI resets, SB3's training logs) goes to stderr, so
+    that ``--json`` output stays one JSON object."""
     from imitate.errors import ImitateError, os_error
 
     try:
-        result = handler()
+        with contextlib.redirect_stdout(sys.stderr):
+            result = handler()
     except ImitateError as exc:
         if interrupt_behind(exc) is not None:  # e.g. a backend error wrapping the signal
             raise

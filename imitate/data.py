@@ -466,8 +466,8 @@ WARN_COLLECT_BYTES = 1 << 30
 
 def dataset_warnings(dataset: Dataset) -> list[str]:
     """Suspicious but valid data, one sentence each: a single action, constant observation
-    features, observations outside the space's bounds, episode boundaries that contradict
-    the terminated/truncated flags."""
+    features (not for images), observations outside the space's bounds, episode
+    boundaries that contradict the terminated/truncated flags."""
     out: list[str] = []
     obs_space, action_space = dataset.meta.spaces()
     n = len(dataset)
@@ -481,7 +481,8 @@ def dataset_warnings(dataset: Dataset) -> list[str]:
     if not isinstance(dataset.obs, np.ndarray) or dataset.obs.dtype.kind not in "biuf":
         return out + _episode_warnings(dataset)
     flat = dataset.obs.reshape(n, -1)
-    if n > 1:
+    # constant pixels (a background) are what frames are made of, not a fault in the data
+    if n > 1 and not ob.is_image_space(obs_space):
         constant = np.flatnonzero(flat.min(axis=0) == flat.max(axis=0))
         if len(constant):
             shown = ", ".join(str(i) for i in constant[:8]) + (" ..." if len(constant) > 8 else "")
@@ -554,7 +555,7 @@ def _step_bytes(env_id: str) -> tuple[Any, int]:
         return None, 0
     env = gym.make(env_id)
     try:
-        obs_bytes = int(np.prod(env.observation_space.shape or (1,))) * 4
+        obs_bytes = ob.step_bytes(env.observation_space)
         act_bytes = max(int(np.prod(env.action_space.shape or (1,))), 1) * 8
     finally:
         env.close()

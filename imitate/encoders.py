@@ -69,6 +69,7 @@ from imitate.observations import (
     ObsBatch,
     canonical_space,
     describe_unsupported,
+    is_image_space,
     obs_space_from_json,
     obs_space_to_json,
 )
@@ -327,15 +328,6 @@ class MultiBinaryEncoder(ObsEncoder):
 ImageLayout = Literal["HW", "HWC", "CHW", "KHW", "KHWC"]
 
 
-def is_image_space(space: gym.Space[Any]) -> bool:
-    """A uint8 Box of 2 to 4 dims (``HxW``, ``HxWxC``, ``CxHxW``, stacked ``KxHxW(xC)``)."""
-    return (
-        isinstance(space, gym.spaces.Box)
-        and np.dtype(space.dtype) == np.uint8
-        and 2 <= len(space.shape) <= 4
-    )
-
-
 def image_layout(shape: tuple[int, ...]) -> ImageLayout:
     """The layout of an image shape: channels last when the last axis has 1, 3 or 4
     entries and the first does not (``7x7x3``, ``64x64x1``), channels first when the
@@ -579,6 +571,24 @@ class TextEncoder(ObsEncoder):
     def input_dtype(self) -> np.dtype[Any]:
         return np.dtype(np.int64)
 
+    def tokenizer_json(self) -> dict[str, Any]:
+        """Everything :meth:`tokenize` does, as JSON (what an exported graph's user needs to
+        turn raw strings into its ``int64 [B, max_tokens]`` input without imitate)."""
+        return {
+            "lowercase": True,
+            "word_pattern": _WORD.pattern,
+            "max_tokens": self.max_tokens,
+            "pad_id": PAD,
+            "unknown_id": UNKNOWN,
+            "first_word_id": 2,
+            "vocabulary": list(self.vocabulary),
+            "steps": (
+                "lower-case the string; its words are the matches of word_pattern, in order; "
+                "keep the first max_tokens; vocabulary[i] has id first_word_id + i, any other "
+                "word unknown_id; right-pad with pad_id to max_tokens ids (int64)"
+            ),
+        }
+
     def tokenize(self, strings: Sequence[str] | np.ndarray) -> np.ndarray:
         """``[B]`` strings -> ``int64 [B, max_tokens]`` token ids (right-padded with 0)."""
         strings = np.asarray(strings, dtype=np.str_).reshape(-1)
@@ -610,6 +620,22 @@ class TextEncoder(ObsEncoder):
         mask = (ids != PAD).astype(np.float32)[..., None]
         total = (_np(self.embedding.weight)[ids] * mask).sum(axis=1)
         return (total / np.maximum(mask.sum(axis=1), 1.0)).astype(np.float32)
+
+
+def text_encoders(encoder: ObsEncoder, name: str = "obs") -> list[tuple[str, TextEncoder]]:
+    """The Text encoders inside ``encoder`` with their input names (as
+    :meth:`ObsEncoder.input_names` gives them: ``obs``, ``obs/mission``), in input order."""
+    if isinstance(encoder, TextEncoder):
+        return [(name, encoder)]
+    if isinstance(encoder, FiLMEncoder):
+        return text_encoders(encoder.inner, name)
+    if isinstance(encoder, DictEncoder):
+        return [
+            pair
+            for k, e in zip(encoder.keys, encoder._encoders(), strict=True)
+            for pair in text_encoders(e, f"{name}/{k}")
+        ]
+    return []
 
 
 class DictEncoder(ObsEncoder):
@@ -928,6 +954,37 @@ def encoder_for_space(
     if obs is not None:
         encoder.fit(obs)
     return encoder
+
+
+class UnusedSettingWarning(UserWarning):
+    """An encoder setting was given that no part of the observation space uses (e.g. a
+    grid setting for pixel frames): it changes nothing, which the user may not expect."""
+
+
+def unused_settings(encoder: ObsEncoder, config: EncoderConfig) -> list[tuple[str, str]]:
+    """The settings of ``config`` that differ from the defaults and that no part of
+    ``encoder`` (an encoder tree :func:`encoder_for_space` built) uses, as ``(name, why)``."""
+    parts = list(encoder.modules())
+    images = [p for p in parts if isinstance(p, ImageEncoder)]
+    grids = [p for p in parts if isinstance(p, GridEncoder)]
+    symbolic = bool(grids) or any(p.levels is not None for p in images)
+    uses = {
+        "cnn": (bool(images), "no image goes through a CNN"),
+        "image_features": (bool(images), "no image goes through a CNN"),
+        "cnn_init": (bool(images), "no image goes through a CNN"),
+        "grid": (symbolic, "no symbolic grid in the observations"),
+        "grid_channels": (bool(grids), "no grid embedding (grid='embedding')"),
+        "grid_embedding": (bool(grids), "no grid embedding (grid='embedding')"),
+        "film": (any(isinstance(p, FiLMEncoder) for p in parts), "no FiLM-conditioned grid"),
+        "text_dim": (any(isinstance(p, TextEncoder) for p in parts), "no Text observation"),
+        "max_tokens": (any(isinstance(p, TextEncoder) for p in parts), "no Text observation"),
+    }
+    default = EncoderConfig()
+    return [
+        (name, why)
+        for name, (used, why) in uses.items()
+        if not used and getattr(config, name) != getattr(default, name)
+    ]
 
 
 def _build(space: gym.Space[Any], obs: ObsBatch | None, config: EncoderConfig) -> ObsEncoder:

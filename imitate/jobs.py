@@ -602,7 +602,7 @@ def sweep_into(
 
 
 def compress_dataset(
-    policy: MLPPolicy,
+    policy: MLPPolicy | EncodedPolicy,
     dataset: Dataset,
     out: Path,
     resolution: float | None = None,
@@ -610,13 +610,14 @@ def compress_dataset(
 ) -> dict[str, Any]:
     """Arithmetic-code the dataset's actions with the policy's distribution into ``out``
     (``names``: how errors name the policy and the dataset)."""
-    from imitate.compress import compress_actions, write_imz
+    from imitate.compress import compress_actions, observation_signature, write_imz
 
     obs_space, action_space = dataset.meta.spaces()
-    if policy.observation_space.shape != obs_space.shape or policy.action_space != action_space:
+    theirs, ours = observation_signature(policy.observation_space), observation_signature(obs_space)
+    if theirs != ours or policy.action_space != action_space:
         raise EnvError(
-            f"{names[0]} acts on {policy.observation_space.shape} -> {policy.action_space}, "
-            f"but {names[1]} holds {obs_space.shape} -> {action_space}"
+            f"{names[0]} acts on {theirs} -> {policy.action_space}, "
+            f"but {names[1]} holds {ours} -> {action_space}"
         )
     identity = {"env_id": dataset.meta.env_id, "source": dataset.meta.source}
     compressed = compress_actions(policy, dataset.obs, dataset.actions, resolution, identity)

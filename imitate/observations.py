@@ -87,6 +87,26 @@ def leaf_dtype(space: gym.Space[Any]) -> np.dtype[Any]:
     raise UnsupportedSpaceError(describe_unsupported(space))
 
 
+def is_image_space(space: gym.Space[Any]) -> bool:
+    """A uint8 Box of 2 to 4 dims (``HxW``, ``HxWxC``, ``CxHxW``, stacked ``KxHxW(xC)``)."""
+    return (
+        isinstance(space, gym.spaces.Box)
+        and np.dtype(space.dtype) == np.uint8
+        and 2 <= len(space.shape) <= 4
+    )
+
+
+def step_bytes(space: gym.Space[Any]) -> int:
+    """Bytes one observation of ``space`` takes in storage (its leaves in their storage
+    dtypes: uint8 frames 1 byte per value, float leaves 4, Text its fixed-width string)."""
+    total = 0
+    for _, leaf in leaves(canonical_space(space)):
+        dtype = leaf_dtype(leaf)
+        shape = () if isinstance(leaf, gym.spaces.Discrete | gym.spaces.Text) else leaf.shape
+        total += int(np.prod(shape or (), dtype=np.int64)) * dtype.itemsize
+    return total
+
+
 def describe_unsupported(space: gym.Space[Any]) -> str:
     """The one-line message for an observation space imitate cannot encode."""
     return (

@@ -163,6 +163,14 @@ BAD_INPUT = {
         ["bc", "--data", "{demos}", "--max-steps", "0"],
         "max_steps must be >= 1, got 0",
     ),
+    "another command's prefixed flag": (  # tyro's "misplaced options" box had no hint
+        ["bc", "--data", "{demos}", "--bc.max-steps", "10"],
+        "unrecognized option --bc.max-steps (did you mean --max-steps?)",
+    ),
+    "misspelt flag tyro has no near match for": (
+        ["expert", "eval", "--epsiodes", "3"],
+        "unrecognized option --epsiodes (did you mean --episodes?)",
+    ),
 }
 
 
@@ -235,3 +243,23 @@ def test_help_text_is_plain(command: str, capsys: pytest.CaptureFixture[str]) ->
     flat = " ".join(out.split())
     if command == "run":
         assert "256.8" not in flat  # no benchmark numbers in help
+
+
+def test_library_prints_go_to_stderr_so_json_stays_one_object(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """minigrid prints "Sampling rejected: ..." to stdout at some BabyAI resets; it broke
+    `collect --json` (stdout no longer parsed). Whatever a handler's libraries print lands
+    on stderr, in both output modes."""
+    from imitate.console import run_handler
+
+    def handler() -> dict[str, int]:
+        print("Sampling rejected: unreachable object at (1, 6)")
+        return {"episodes": 3}
+
+    assert run_handler(handler, as_json=True) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"episodes": 3} and "Sampling rejected" in err
+    assert run_handler(handler, as_json=False) == 0
+    out, err = capsys.readouterr()
+    assert out == "episodes: 3\n" and "Sampling rejected" in err

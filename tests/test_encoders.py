@@ -530,3 +530,38 @@ def test_film_needs_one_grid_and_one_text_entry() -> None:
         encoder_for_space(
             no_text, {"image": obs["image"]}, EncoderConfig(grid="embedding", film=True)
         )
+
+
+def test_settings_no_part_of_the_space_uses_are_named_and_warned() -> None:
+    """A new user's --policy.grid embedding on pixel frames (and --policy.cnn on Text
+    observations) trained without a word: such settings are named, and BC warns."""
+    import warnings
+
+    from imitate import BCConfig, PolicyConfig, collect, train_bc
+    from imitate.configs import OptimConfig
+    from imitate.encoders import UnusedSettingWarning, encoder_for_space, unused_settings
+
+    frames_space = gym.spaces.Box(0, 255, (2, 40, 40), np.uint8)
+    frames = np.random.default_rng(0).integers(0, 256, (6, 2, 40, 40), dtype=np.uint8)
+    config = EncoderConfig(grid="embedding", grid_channels=(8,), text_dim=8)
+    named = [
+        name for name, _ in unused_settings(encoder_for_space(frames_space, frames, config), config)
+    ]
+    assert named == ["grid", "grid_channels", "text_dim"]  # the CNN is used: not named
+    text_space = gym.spaces.Text(12)
+    words = np.array(["go left", "go right"] * 3)
+    config = EncoderConfig(cnn="tiny", image_features=16)
+    named = [
+        name for name, _ in unused_settings(encoder_for_space(text_space, words, config), config)
+    ]
+    assert named == ["cnn", "image_features"]
+    assert unused_settings(encoder_for_space(text_space, words), EncoderConfig()) == []
+    import envs
+
+    data = collect(envs.EXPERTS["imitate/ObsText-v0"](), "imitate/ObsText-v0", 2, seed=0)
+    bc = BCConfig(policy=PolicyConfig((8,), cnn="tiny"), optim=OptimConfig(max_steps=2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_bc(data, bc)
+    messages = [str(w.message) for w in caught if w.category is UnusedSettingWarning]
+    assert messages == ["policy.cnn has no effect: no image goes through a CNN"]

@@ -832,3 +832,41 @@ def test_item10_no_library_advice_to_load_unsafely(
         for advice in ("weights_only", "allow_pickle", "unsafe", "trust the source"):
             assert advice not in line, line
         assert "pickled objects" in line
+
+
+def test_item9_the_memory_estimate_counts_each_leaf_in_its_storage_dtype() -> None:
+    """Pixel CartPole's uint8 frames are 1 byte per value (they were counted at 4: "7.2
+    GiB" for 400 episodes that hold ~1.8), a Dict's leaves are all counted (a Dict has no
+    shape: it was counted as one value)."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers imitate/PixelCartPole-v1)
+    from imitate.data import _step_bytes
+    from imitate.observations import step_bytes
+
+    _, per_step = _step_bytes("imitate/PixelCartPole-v1")
+    frames = gym.make("imitate/PixelCartPole-v1").observation_space
+    assert frames.dtype == np.uint8 and per_step == int(np.prod(frames.shape)) + 8 + 6
+    space = gym.spaces.Dict(
+        {
+            "image": gym.spaces.Box(0, 255, (7, 7, 3), np.uint8),
+            "direction": gym.spaces.Discrete(4),
+            "mission": gym.spaces.Text(10),
+            "pos": gym.spaces.Box(-1.0, 1.0, (2,), np.float64),
+        }
+    )
+    assert step_bytes(space) == 147 + 8 + 4 * 10 + 2 * 4
+
+
+def test_item8_constant_pixels_of_frames_are_not_a_warning() -> None:
+    """Pixel CartPole's background pixels never change: every pixel collect and bc warned
+    "observation features [0, 1, ...] are constant". Frames are exempt; a constant entry
+    of a vector observation still warns (the test above)."""
+    from agents.registry import resolve_expert
+    from imitate.data import dataset_warnings
+
+    env = "imitate/PixelCartPole-v1"
+    frames = collect(resolve_expert("zoo", env), env, n_episodes=1, seed=0)
+    flat = frames.obs.reshape(len(frames), -1)
+    assert (flat.min(axis=0) == flat.max(axis=0)).any()  # there is a constant background
+    assert dataset_warnings(frames) == []

@@ -144,9 +144,11 @@ def _export_encoded(
         return export_encoded_c(policy, out_dir, int8, calibration, prefix, bits, input_bits)
     out_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "onnx":
-        from imitate.export.onnx import export_onnx
+        from imitate.export.onnx import export_onnx, write_tokenizer
 
-        return [export_onnx(policy, out_dir / "policy.onnx")]
+        files = [export_onnx(policy, out_dir / "policy.onnx")]
+        tokenizer = write_tokenizer(policy, out_dir)  # Text inputs: token ids, see the file
+        return files if tokenizer is None else [*files, tokenizer]
     if fmt == "torchscript":
         from imitate.export.torchscript import export_torchscript
 

@@ -1,10 +1,22 @@
-"""ONNX export (opset 18, torch.export-based exporter) and an onnxruntime Policy."""
+"""ONNX export (opset 18, torch.export-based exporter) and an onnxruntime Policy.
+
+Policies with Text observations take token ids (``int64 [B, max_tokens]``), not strings:
+tokenisation stays outside the graph. So that the graph can be used on raw text without
+imitate, their export carries the tokenizer (:func:`tokenizer_spec`: the vocabulary and
+every setting of :meth:`imitate.encoders.TextEncoder.tokenize`, per text input) twice:
+as ``tokenizer.json`` beside ``policy.onnx`` and in the model's ``metadata_props`` under
+:data:`TOKENIZER_METADATA_KEY` (the same JSON; ``onnxruntime``:
+``session.get_modelmeta().custom_metadata_map``). :class:`OnnxPolicy` (what
+:func:`imitate.export.load_exported` returns) reads it from there, so it runs any exported
+graph on raw observation batches from the ``.onnx`` file alone."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,14 +26,17 @@ import numpy as np
 import torch
 
 from imitate.encoded import EncodedActionGraph, EncodedPolicy, onnx_input_names
-from imitate.encoders import ObsEncoder
+from imitate.encoders import ObsEncoder, text_encoders
 from imitate.errors import ImitateError
 from imitate.export.graph import ActionGraph, GatedActionGraph
-from imitate.fileio import write_bytes
-from imitate.observations import ObsBatch
+from imitate.fileio import write_bytes, write_json
+from imitate.observations import ObsBatch, obs_len
 from imitate.policy import MLPPolicy
 
 OPSET = 18
+TOKENIZER_FORMAT = "imitate-onnx-tokenizer"
+TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_METADATA_KEY = "imitate.tokenizer"
 
 
 def export_onnx(policy: MLPPolicy | EncodedPolicy, path: Path) -> Path:
@@ -55,7 +70,9 @@ def _export(
     output_names: list[str],
     dynamic_shapes: tuple[dict[int, Any], ...],
     path: Path,
+    metadata: dict[str, str] | None = None,
 ) -> Path:
+    """Export ``module``; ``metadata``: ONNX ``metadata_props`` to add (key -> string)."""
     graph = module.eval()
     buffer = io.BytesIO()
     # The exporter prints progress on stdout and warns about torchvision on stderr.
@@ -79,7 +96,15 @@ def _export(
         )
     assert program is not None
     program.save(buffer)  # type: ignore[arg-type]
-    return write_bytes(path, buffer.getvalue())
+    data = buffer.getvalue()
+    if metadata:
+        import onnx
+
+        model = onnx.load_from_string(data)
+        for key, value in metadata.items():
+            model.metadata_props.add(key=key, value=value)
+        data = model.SerializeToString()
+    return write_bytes(path, data)
 
 
 @contextlib.contextmanager
@@ -104,12 +129,32 @@ def _session(path: Path) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+_ONNX_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(bool)": np.bool_,
+}
+
+
 class OnnxPolicy:
-    """Run an exported ONNX policy with onnxruntime (one thread, CPU)."""
+    """Run an exported ONNX policy with onnxruntime (one thread, CPU), from the file alone.
+
+    An MLP's graph takes ``obs [B, obs_dim]`` float32 (observations are flattened). An
+    encoded policy's takes one input per observation leaf (``obs``, ``obs.<key>``,
+    ``obs.<key>.<index>``): each leaf is cast to its input's dtype, and Text leaves are
+    tokenised with the tokenizer in the model's metadata (:func:`tokenizer_spec`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.session = _session(path)
+        self.inputs = [(i.name, i.type, len(i.shape)) for i in self.session.get_inputs()]
+        meta = self.session.get_modelmeta().custom_metadata_map
+        spec = json.loads(meta[TOKENIZER_METADATA_KEY]) if TOKENIZER_METADATA_KEY in meta else {}
+        self.text: dict[str, dict[str, Any]] = dict(spec.get("text", {}))
 
     def gated(self, threshold: float) -> OnnxGatedPolicy:
         """The JS gate exported beside this file (``policy_gated.onnx``, Discrete policies)."""
@@ -118,9 +163,46 @@ class OnnxPolicy:
             raise ImitateError(f"{gated_path} is missing (the gate is exported for Discrete heads)")
         return OnnxGatedPolicy(gated_path, threshold)
 
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        flat = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
-        return self.session.run(None, {"obs": flat})[0]
+    def act(self, obs: ObsBatch) -> np.ndarray:
+        if [n for n, _, _ in self.inputs] == ["obs"] and self.inputs[0][1:] == ("tensor(float)", 2):
+            flat = np.asarray(obs, dtype=np.float32).reshape(obs_len(obs), -1)
+            return self.session.run(None, {"obs": flat})[0]
+        leaves = _named_leaves(obs, "obs")
+        feeds = {}
+        for name, kind, _rank in self.inputs:
+            if name not in leaves:
+                raise ImitateError(f"{self.path}: the observation has no entry for input {name!r}")
+            if name in self.text:
+                feeds[name] = _tokenize(self.text[name], leaves[name])
+            else:
+                feeds[name] = np.asarray(leaves[name]).astype(_ONNX_DTYPES.get(kind, np.float32))
+        return self.session.run(None, feeds)[0]
+
+
+def _named_leaves(obs: ObsBatch, name: str) -> dict[str, Any]:
+    """The leaves of an observation batch by ONNX input name (``obs.<key>.<index>``)."""
+    if isinstance(obs, dict):
+        return {n: a for k, v in obs.items() for n, a in _named_leaves(v, f"{name}.{k}").items()}
+    if isinstance(obs, tuple | list):
+        return {n: a for i, v in enumerate(obs) for n, a in _named_leaves(v, f"{name}.{i}").items()}
+    return {name: obs}
+
+
+def _tokenize(spec: dict[str, Any], strings: Any) -> np.ndarray:
+    """``[B]`` strings -> ``int64 [B, max_tokens]`` ids from one ``"text"`` entry of a
+    tokenizer spec alone: what :meth:`imitate.encoders.TextEncoder.tokenize` does, written
+    again on ``re`` and numpy so that running an ``.onnx`` file needs neither torch nor the
+    checkpoint."""
+    pattern = re.compile(str(spec["word_pattern"]))
+    index = {str(w): i + int(spec["first_word_id"]) for i, w in enumerate(spec["vocabulary"])}
+    max_tokens, unknown = int(spec["max_tokens"]), int(spec["unknown_id"])
+    rows = np.asarray(strings, dtype=np.str_).reshape(-1)
+    ids = np.full((len(rows), max_tokens), int(spec["pad_id"]), np.int64)
+    for row, value in enumerate(rows):
+        text = str(value).lower() if spec["lowercase"] else str(value)
+        tokens = [index.get(w, unknown) for w in pattern.findall(text)[:max_tokens]]
+        ids[row, : len(tokens)] = tokens
+    return ids
 
 
 class OnnxGatedPolicy:
@@ -144,14 +226,50 @@ class OnnxGatedPolicy:
         return self.step(obs, self.initial_state(len(obs)))[0]
 
 
+def tokenizer_spec(policy: EncodedPolicy) -> dict[str, Any] | None:
+    """The tokenizer of each Text input of ``policy``'s ONNX graph (None: no Text input).
+
+    ``{"format": "imitate-onnx-tokenizer", "format_version": 1, "inputs": [every ONNX
+    input name, in order], "text": {input name: TextEncoder.tokenizer_json() + "dtype"
+    and "shape" of the ids}}``."""
+    texts = text_encoders(policy.encoder)
+    if not texts:
+        return None
+    return {
+        "format": TOKENIZER_FORMAT,
+        "format_version": 1,
+        "inputs": onnx_input_names(policy),
+        "text": {
+            name.replace("/", "."): {
+                "dtype": "int64",
+                "shape": ["batch", encoder.max_tokens],
+                **encoder.tokenizer_json(),
+            }
+            for name, encoder in texts
+        },
+    }
+
+
 def export_encoded_onnx(policy: EncodedPolicy, path: Path) -> Path:
     """Write ``policy`` (encoder, trunk, decision) as one ONNX file; tokenization stays
-    outside (feed :meth:`ObsEncoder.inputs`, see :class:`OnnxEncodedPolicy`)."""
+    outside (feed :meth:`ObsEncoder.inputs`, see :class:`OnnxEncodedPolicy`). With Text
+    inputs the :func:`tokenizer_spec` is in its ``metadata_props``
+    (:data:`TOKENIZER_METADATA_KEY`); :func:`write_tokenizer` writes it beside."""
     example = tuple(torch.as_tensor(a) for a in policy.encoder.example_inputs(2))
     batch = torch.export.Dim("batch")
     names = onnx_input_names(policy)
     shapes: tuple[Any, ...] = (tuple({0: batch} for _ in names),)  # one entry: *inputs
-    return _export(EncodedActionGraph(policy), example, names, ["action"], shapes, path)
+    spec = tokenizer_spec(policy)
+    metadata = None if spec is None else {TOKENIZER_METADATA_KEY: json.dumps(spec)}
+    graph = EncodedActionGraph(policy)
+    return _export(graph, example, names, ["action"], shapes, path, metadata)
+
+
+def write_tokenizer(policy: EncodedPolicy, out_dir: Path) -> Path | None:
+    """``out_dir/tokenizer.json`` (:func:`tokenizer_spec`) for a policy with Text inputs;
+    None (no file) otherwise."""
+    spec = tokenizer_spec(policy)
+    return None if spec is None else write_json(out_dir / TOKENIZER_FILE, spec)
 
 
 class OnnxEncodedPolicy:
