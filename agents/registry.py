@@ -340,16 +340,16 @@ def _resolve(spec: str, env: EnvLike, vecnormalize: Path | None, safe: bool) -> 
         raise ImitateError("--vecnormalize applies to an SB3 zip expert only")
     if spec == "heuristic":
         import envs
-        from agents.babyai import BabyAIExpert, is_babyai
+        from agents.babyai import BabyAIExpert, bot_plays
         from agents.heuristics import HEURISTICS, heuristic_expert
 
-        if is_babyai(env_id):  # the BabyAI bot (privileged: it plans on the env)
+        if bot_plays(env_id):  # the BabyAI bot (privileged: it plans on the env)
             return BabyAIExpert()
         if env_id in envs.EXPERTS:
             return envs.EXPERTS[env_id]()  # type: ignore[return-value]
         if env_id in HEURISTICS:
             return heuristic_expert(env_id)
-        known = ", ".join(sorted([*HEURISTICS, *envs.EXPERTS]))
+        known = ", ".join(sorted([*HEURISTICS, *envs.EXPERTS, "BabyAI-* (the BabyAI bot)"]))
         raise EnvError(f"no heuristic expert for {env_id!r} (available: {known})")
     if spec == "zoo":
         import envs

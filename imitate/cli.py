@@ -143,14 +143,16 @@ def run_eval(args: c.EvalCommand) -> dict[str, Any]:
         setup = c.EnvExpert(args.env, args.env_kwargs, str(args.expert), **vars(args.sb3))
         return run_expert_eval(setup, args.episodes, args.seed, backend, named=False)
     env = None if args.env is None else _env(args.env, args.env_kwargs)
+    warnings: list[str] = []
     with backend.open() as rollouts:
         result = evaluate_checkpoint(
             args.policy, env, args.episodes, args.seed, args.js_gate, args.expert,
             lambda name, on: _resolve(args.sb3, name, on), args.out, rollouts, _progress(),
+            lambda message: console.warn(warnings, message),
         )  # fmt: skip
     if args.out is not None:
         record_run(args.out, args, "eval", result)
-    return result
+    return console.with_warnings(warnings, result)
 
 
 def run_expert_eval(
@@ -472,6 +474,8 @@ def parse(argv: list[str]) -> Any:
     """Parse ``argv`` into a command dataclass; bad flags exit 2 with one line on stderr.
     ``--from config.json`` (a run folder's) gives the defaults: the run is repeated."""
     argv = [c.ALIASES.get(argv[0] if argv else "", {}).get(a, a) for a in argv]
+    if argv and argv[0] == "distill":
+        _refuse_two_teachers(argv)
     default = None
     if "--from" in argv:
         from imitate.runs import load_command_config
@@ -502,6 +506,23 @@ def parse(argv: list[str]) -> Any:
                 f"flag: --resume {command.resume} alone restores them"
             )
     return command
+
+
+def _refuse_two_teachers(argv: list[str]) -> None:
+    """distill's ``--expert`` is another name for ``--teacher`` (the last one given would
+    win): both with different values name two teachers, refused rather than one dropped."""
+    given: dict[str, str] = {}
+    for i, arg in enumerate(argv):
+        flag, sep, value = arg.partition("=")
+        if flag in ("--teacher", "--expert"):
+            if not sep:
+                value = argv[i + 1] if i + 1 < len(argv) else ""
+            given.setdefault(flag, value)
+            if given.get("--teacher", value) != given.get("--expert", value):
+                raise ImitateError(
+                    f"--teacher {given['--teacher']} and --expert {given['--expert']} name "
+                    "two teachers (--expert is distill's other name for --teacher): give one"
+                )
 
 
 def _resumed_settings(argv: list[str]) -> tuple[Any, dict[str, Any]] | None:
