@@ -302,6 +302,7 @@ def run_distill(args: c.DistillCommand) -> dict[str, Any]:
 
 
 def run_export(args: c.ExportCommand) -> dict[str, Any]:
+    from imitate.export import export_unsupported
     from imitate.jobs import check_export_options, export_into, int8_export_inputs, record_run
     from imitate.policy import load_policy
 
@@ -310,6 +311,9 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
         args.format, args.int8, args.algo, args.prefix, args.js_gate,
         calibration_flags=args.int8_flags_given(),
     )  # fmt: skip
+    refusal = export_unsupported(policy, args.format, args.int8)
+    if refusal is not None:  # before the int8 calibration's env and episodes
+        raise ImitateError(refusal)
     int8 = args.int8_setting
     recorded_env = policy.provenance.get("env_id")
     env_id = recorded_env or "policy"

@@ -211,8 +211,7 @@ def evaluate_checkpoint(
                 if labels[1] == "--expert":
                     raise
                 calibration = {
-                    "skipped": f"recorded expert {labels[0]!r}: {exc}; pass --expert to "
-                    "calibrate"
+                    "skipped": f"recorded expert {labels[0]!r}: {exc}; pass --expert to calibrate"
                 }
     out = evaluate_policy(policy, env, episodes, seed, js_gate, rollouts, progress)
     if out_dir is not None:

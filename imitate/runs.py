@@ -125,10 +125,12 @@ def out_lock(target: Path) -> Iterator[None]:
     import fcntl
 
     lock_path = target.parent / f".{target.name}.lock"
+    created = _missing_folders(target.parent)  # the default runs/ of a first run, ...
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
+        _remove_if_empty(created)
         raise os_error(exc, lock_path) from None
     try:
         try:
@@ -145,6 +147,26 @@ def out_lock(target: Path) -> Iterator[None]:
                 os.unlink(lock_path)
     finally:
         os.close(fd)
+        _remove_if_empty(created)  # an interrupted or failed command leaves no empty folder
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders (deepest first) that are empty; a folder that holds anything
+    (the finished output) stops the walk."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _replaceable(target: Path) -> bool:
