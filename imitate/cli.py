@@ -171,7 +171,7 @@ def run_ood(args: c.OodCommand) -> dict[str, Any]:
     from imitate.jobs import check_policy_env, load_dataset_for, record_run
     from imitate.ood import check_quantile, ood_report
     from imitate.policy import load_policy
-    from imitate.runs import make_run_dir
+    from imitate.runs import run_folder
 
     check_quantile(args.quantile)
     env = _checked_env(args.setup.env, args.setup.env_kwargs)
@@ -181,13 +181,13 @@ def run_ood(args: c.OodCommand) -> dict[str, Any]:
     check_policy_env(policy, env, str(args.policy))
     expert = _resolve(args.setup, args.setup.expert, env)
     reference = None if args.data is None else load_dataset_for(args.data, env).obs
-    out_dir = make_run_dir(args.setup.env, "ood", args.seed, args.out)
-    result = ood_report(
-        policy, expert, env, out_dir, args.episodes, args.seed, args.quantile, reference,
-        _progress(),
-    )  # fmt: skip
-    write_json(out_dir / "ood.json", result)
-    record_run(out_dir, args, "ood", result)
+    with run_folder(args.setup.env, "ood", args.seed, args.out) as out_dir:
+        result = ood_report(
+            policy, expert, env, out_dir, args.episodes, args.seed, args.quantile, reference,
+            _progress(),
+        )  # fmt: skip
+        write_json(out_dir / "ood.json", result)
+        record_run(out_dir, args, "ood", result)
     return result
 
 
@@ -417,7 +417,7 @@ def run_data(args: c.DataCommand) -> dict[str, Any]:
 
     from imitate.data import load_dataset
     from imitate.minari_io import export_minari, import_minari
-    from imitate.runs import make_run_dir, refuse_foreign_file
+    from imitate.runs import refuse_foreign_file
 
     action = args.action
     if action.root is not None:
@@ -432,8 +432,8 @@ def run_data(args: c.DataCommand) -> dict[str, Any]:
         check_out(action.out, "file")
         refuse_foreign_file(action.out)
     dataset = import_minari(action.dataset_id)
-    out = action.out or make_run_dir(dataset.meta.env_id, "import-minari", 0) / "demos.npz"
-    with out_lock(out):
+    out = action.out or default_run_dir(dataset.meta.env_id, "import-minari", 0) / "demos.npz"
+    with out_lock(out):  # creates the run folder (removed again if the save fails)
         dataset.save(out)
     return {
         "data": str(out), "dataset_id": action.dataset_id, "env": dataset.meta.env_id,

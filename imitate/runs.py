@@ -59,6 +59,22 @@ def make_run_dir(
     return path
 
 
+@contextlib.contextmanager
+def run_folder(
+    env_id: str, command: str, seed: int, out: Path | None = None, root: Path = RUNS_ROOT
+) -> Iterator[Path]:
+    """:func:`make_run_dir` for the body of a command: the folders it created are removed
+    again if the body fails or is interrupted before writing anything into them."""
+    path = out if out is not None else root / run_name(env_id, command, seed)
+    created = _missing_folders(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+    except BaseException:
+        _remove_if_empty(created)
+        raise
+
+
 def config_to_json(config: Any) -> Any:
     """A dataclass (possibly nested, with paths and tuples) as JSON-safe data."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):

@@ -207,3 +207,23 @@ def test_out_lock_keeps_folders_that_hold_output(tmp_path: Path) -> None:
     with out_lock(tmp_path / "c" / "d" / "x.npz"):
         pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+
+
+def test_interrupted_ood_leaves_no_empty_runs_folder(
+    cartpole_policy: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import imitate.ood
+    from imitate.errors import Interrupted
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise Interrupted(signal.SIGINT)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(imitate.ood, "ood_report", interrupted)
+    argv = ["ood", "--policy", str(cartpole_policy), "--env", "CartPole-v1"]
+    code, _, _ = run_cli([*argv, "--expert", "heuristic", "--episodes", "2"], capsys)
+    assert code == 130
+    assert list(tmp_path.iterdir()) == []
