@@ -3,7 +3,9 @@
 =============================  ===============================================================
 ``--expert``                   expert
 =============================  ===============================================================
-``heuristic``                  the scripted expert of the env (agents/heuristics, envs/)
+``heuristic``                  the scripted expert of the env (agents/heuristics, envs/;
+                               BabyAI-* levels: the BabyAI bot, agents/babyai; plain
+                               MiniGrid-* envs have none)
 ``zoo``                        the shipped SB3 expert (agents/pretrained, no pickle run)
 ``auto``                       ``zoo`` if shipped for the env, else ``heuristic``
 ``run/policy.pt``              an imitate checkpoint
@@ -303,13 +305,14 @@ class ExpertRecord:
 def default_expert(env: EnvLike) -> str | None:
     """'zoo' when a zoo expert is shipped for the env, else 'heuristic' when one exists."""
     import envs
+    from agents.babyai import bot_plays
     from agents.heuristics import HEURISTICS
     from agents.zoo import read_manifest
 
     env_id = env_name(env)
     if env_id in read_manifest():
         return "zoo"
-    if env_id in HEURISTICS or env_id in envs.EXPERTS:
+    if env_id in HEURISTICS or env_id in envs.EXPERTS or bot_plays(env_id):
         return "heuristic"
     return None
 

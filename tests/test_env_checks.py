@@ -34,6 +34,10 @@ def test_plain_minigrid_env_has_no_expert(
     assert "no heuristic expert for 'MiniGrid-Empty-5x5-v0'" in _one_error(code, err)
     assert not out.exists()
     assert bot_plays("BabyAI-GoToLocal-v0") and not bot_plays("MiniGrid-Empty-5x5-v0")
+    from agents.registry import default_expert
+
+    assert default_expert("BabyAI-GoToLocal-v0") == "heuristic"
+    assert default_expert("MiniGrid-Empty-5x5-v0") is None
 
 
 class Forward:
