@@ -42,6 +42,12 @@ def is_babyai(env_id: str) -> bool:
     return env_id.split(":")[-1].startswith(BABYAI_PREFIXES)
 
 
+def bot_plays(env_id: str) -> bool:
+    """True for the envs the bot can plan on: BabyAI levels (``BabyAI-*``, whose envs carry
+    the ``instrs`` the bot reads), not plain MiniGrid envs (``MiniGrid-Empty-5x5-v0``)."""
+    return env_id.split(":")[-1].startswith("BabyAI-")
+
+
 class BabyAIExpert:
     """``BabyAIBot`` per env slot, behind ``act_envs`` (see the module docstring).
 

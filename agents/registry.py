@@ -3,7 +3,9 @@
 =============================  ===============================================================
 ``--expert``                   expert
 =============================  ===============================================================
-``heuristic``                  the scripted expert of the env (agents/heuristics, envs/)
+``heuristic``                  the scripted expert of the env (agents/heuristics, envs/;
+                               BabyAI-* levels: the BabyAI bot, agents/babyai; plain
+                               MiniGrid-* envs have none)
 ``zoo``                        the shipped SB3 expert (agents/pretrained, no pickle run)
 ``auto``                       ``zoo`` if shipped for the env, else ``heuristic``
 ``run/policy.pt``              an imitate checkpoint
@@ -303,13 +305,14 @@ class ExpertRecord:
 def default_expert(env: EnvLike) -> str | None:
     """'zoo' when a zoo expert is shipped for the env, else 'heuristic' when one exists."""
     import envs
+    from agents.babyai import bot_plays
     from agents.heuristics import HEURISTICS
     from agents.zoo import read_manifest
 
     env_id = env_name(env)
     if env_id in read_manifest():
         return "zoo"
-    if env_id in HEURISTICS or env_id in envs.EXPERTS:
+    if env_id in HEURISTICS or env_id in envs.EXPERTS or bot_plays(env_id):
         return "heuristic"
     return None
 
@@ -340,16 +343,16 @@ def _resolve(spec: str, env: EnvLike, vecnormalize: Path | None, safe: bool) -> 
         raise ImitateError("--vecnormalize applies to an SB3 zip expert only")
     if spec == "heuristic":
         import envs
-        from agents.babyai import BabyAIExpert, is_babyai
+        from agents.babyai import BabyAIExpert, bot_plays
         from agents.heuristics import HEURISTICS, heuristic_expert
 
-        if is_babyai(env_id):  # the BabyAI bot (privileged: it plans on the env)
+        if bot_plays(env_id):  # the BabyAI bot (privileged: it plans on the env)
             return BabyAIExpert()
         if env_id in envs.EXPERTS:
             return envs.EXPERTS[env_id]()  # type: ignore[return-value]
         if env_id in HEURISTICS:
             return heuristic_expert(env_id)
-        known = ", ".join(sorted([*HEURISTICS, *envs.EXPERTS]))
+        known = ", ".join(sorted([*HEURISTICS, *envs.EXPERTS, "BabyAI-* (the BabyAI bot)"]))
         raise EnvError(f"no heuristic expert for {env_id!r} (available: {known})")
     if spec == "zoo":
         import envs

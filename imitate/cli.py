@@ -143,14 +143,16 @@ def run_eval(args: c.EvalCommand) -> dict[str, Any]:
         setup = c.EnvExpert(args.env, args.env_kwargs, str(args.expert), **vars(args.sb3))
         return run_expert_eval(setup, args.episodes, args.seed, backend, named=False)
     env = None if args.env is None else _env(args.env, args.env_kwargs)
+    warnings: list[str] = []
     with backend.open() as rollouts:
         result = evaluate_checkpoint(
             args.policy, env, args.episodes, args.seed, args.js_gate, args.expert,
             lambda name, on: _resolve(args.sb3, name, on), args.out, rollouts, _progress(),
+            lambda message: console.warn(warnings, message),
         )  # fmt: skip
     if args.out is not None:
         record_run(args.out, args, "eval", result)
-    return result
+    return console.with_warnings(warnings, result)
 
 
 def run_expert_eval(
@@ -169,7 +171,7 @@ def run_ood(args: c.OodCommand) -> dict[str, Any]:
     from imitate.jobs import check_policy_env, load_dataset_for, record_run
     from imitate.ood import check_quantile, ood_report
     from imitate.policy import load_policy
-    from imitate.runs import make_run_dir
+    from imitate.runs import run_folder
 
     check_quantile(args.quantile)
     env = _checked_env(args.setup.env, args.setup.env_kwargs)
@@ -179,13 +181,13 @@ def run_ood(args: c.OodCommand) -> dict[str, Any]:
     check_policy_env(policy, env, str(args.policy))
     expert = _resolve(args.setup, args.setup.expert, env)
     reference = None if args.data is None else load_dataset_for(args.data, env).obs
-    out_dir = make_run_dir(args.setup.env, "ood", args.seed, args.out)
-    result = ood_report(
-        policy, expert, env, out_dir, args.episodes, args.seed, args.quantile, reference,
-        _progress(),
-    )  # fmt: skip
-    write_json(out_dir / "ood.json", result)
-    record_run(out_dir, args, "ood", result)
+    with run_folder(args.setup.env, "ood", args.seed, args.out) as out_dir:
+        result = ood_report(
+            policy, expert, env, out_dir, args.episodes, args.seed, args.quantile, reference,
+            _progress(),
+        )  # fmt: skip
+        write_json(out_dir / "ood.json", result)
+        record_run(out_dir, args, "ood", result)
     return result
 
 
@@ -305,6 +307,7 @@ def run_distill(args: c.DistillCommand) -> dict[str, Any]:
 
 
 def run_export(args: c.ExportCommand) -> dict[str, Any]:
+    from imitate.export import export_unsupported
     from imitate.jobs import check_export_options, export_into, int8_export_inputs, record_run
     from imitate.policy import load_policy
 
@@ -313,6 +316,9 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
         args.format, args.int8, args.algo, args.prefix, args.js_gate,
         calibration_flags=args.int8_flags_given(),
     )  # fmt: skip
+    refusal = export_unsupported(policy, args.format, args.int8)
+    if refusal is not None:  # before the int8 calibration's env and episodes
+        raise ImitateError(refusal)
     int8 = args.int8_setting
     recorded_env = policy.provenance.get("env_id")
     env_id = recorded_env or "policy"
@@ -416,7 +422,7 @@ def run_data(args: c.DataCommand) -> dict[str, Any]:
 
     from imitate.data import load_dataset
     from imitate.minari_io import export_minari, import_minari
-    from imitate.runs import make_run_dir, refuse_foreign_file
+    from imitate.runs import refuse_foreign_file
 
     action = args.action
     if action.root is not None:
@@ -431,8 +437,8 @@ def run_data(args: c.DataCommand) -> dict[str, Any]:
         check_out(action.out, "file")
         refuse_foreign_file(action.out)
     dataset = import_minari(action.dataset_id)
-    out = action.out or make_run_dir(dataset.meta.env_id, "import-minari", 0) / "demos.npz"
-    with out_lock(out):
+    out = action.out or default_run_dir(dataset.meta.env_id, "import-minari", 0) / "demos.npz"
+    with out_lock(out):  # creates the run folder (removed again if the save fails)
         dataset.save(out)
     return {
         "data": str(out), "dataset_id": action.dataset_id, "env": dataset.meta.env_id,
@@ -477,6 +483,8 @@ def parse(argv: list[str]) -> Any:
     """Parse ``argv`` into a command dataclass; bad flags exit 2 with one line on stderr.
     ``--from config.json`` (a run folder's) gives the defaults: the run is repeated."""
     argv = [c.ALIASES.get(argv[0] if argv else "", {}).get(a, a) for a in argv]
+    if argv and argv[0] == "distill":
+        _refuse_two_teachers(argv)
     default = None
     if "--from" in argv:
         from imitate.runs import load_command_config
@@ -507,6 +515,23 @@ def parse(argv: list[str]) -> Any:
                 f"flag: --resume {command.resume} alone restores them"
             )
     return command
+
+
+def _refuse_two_teachers(argv: list[str]) -> None:
+    """distill's ``--expert`` is another name for ``--teacher`` (the last one given would
+    win): both with different values name two teachers, refused rather than one dropped."""
+    given: dict[str, str] = {}
+    for i, arg in enumerate(argv):
+        flag, sep, value = arg.partition("=")
+        if flag in ("--teacher", "--expert"):
+            if not sep:
+                value = argv[i + 1] if i + 1 < len(argv) else ""
+            given.setdefault(flag, value)
+            if given.get("--teacher", value) != given.get("--expert", value):
+                raise ImitateError(
+                    f"--teacher {given['--teacher']} and --expert {given['--expert']} name "
+                    "two teachers (--expert is distill's other name for --teacher): give one"
+                )
 
 
 def _resumed_settings(argv: list[str]) -> tuple[Any, dict[str, Any]] | None:

@@ -75,8 +75,11 @@ def make_vec_env(env: EnvLike, num_envs: int, seeding: Seeding = "auto") -> gym.
             vectorization_mode="sync",
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.DISABLED},
         )
-    except (gym.error.Error, TypeError) as exc:
+    except (gym.error.Error, TypeError) as exc:  # gymnasium names the kwargs in a TypeError
         raise EnvError(f"cannot create env {spec.id!r}: {exc}") from exc
+    except ValueError as exc:  # the env's constructor refused a kwarg's value
+        given = f" with kwargs {spec.kwargs}" if spec.kwargs else ""
+        raise EnvError(f"cannot create env {spec.id!r}{given}: {exc}") from exc
 
 
 def env_spaces(env: EnvLike) -> tuple[gym.Space[Any], gym.Space[Any]]:

@@ -156,13 +156,20 @@ def evaluate_checkpoint(
     out_dir: Path | None = None,
     rollouts: Rollouts | None = None,
     progress: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """``imitate eval --policy``: the checkpoint at ``path`` (numpy inference, torch is not
     loaded) on ``env`` (default: the env it records, with its kwargs), as
     :func:`evaluate_policy`; a Discrete policy is also calibrated against ``expert``
     (default: the expert it records, if a shipped name; see :func:`calibration_expert`),
     resolved by ``resolve(name, env)`` (e.g. :func:`agents.registry.resolve_expert`; None:
-    no calibration). With ``out_dir``: eval.json and reliability.png there."""
+    no calibration). With ``out_dir``: eval.json and reliability.png there.
+
+    An ``env`` with other spaces than the policy's raises ``EnvError``; another env id with
+    the same spaces is evaluated, with one line to ``warn`` naming both. The expert is
+    resolved before any episode: an ``expert`` that fails is an error, a recorded one that
+    is not available for ``env`` (no zoo expert for it, ...) skips calibration with a note."""
+    from imitate.environments import env_name
     from imitate.jobs import check_policy_env
     from imitate.runtime import PolicyMeta, numpy_policy, read_checkpoint
     from imitate.spaces import CategoricalHead
@@ -181,22 +188,41 @@ def evaluate_checkpoint(
             raise ImitateError(f"{path} does not record its env: pass --env")
         env = meta.env()  # with the kwargs it was trained with
     check_policy_env(policy, env, str(path))
-    out = evaluate_policy(policy, env, episodes, seed, js_gate, rollouts, progress)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    if meta.env_id is not None and env_name(env) != meta.env_id and warn is not None:
+        warn(
+            f"{path} was trained on {meta.env_id}, evaluated on {env_name(env)} (the "
+            "observation and action spaces match)"
+        )
+    calibration: dict[str, Any] | None = None
+    labeller: tuple[str, str, Policy] | None = None
     if not isinstance(policy.head, CategoricalHead):  # said, so --expert is not silently unused
-        out["calibration"] = {
+        calibration = {
             "skipped": f"{type(policy.head).__name__.removesuffix('Head')} head: calibration "
             "(ECE, Brier, reliability) is measured for Discrete actions only"
         }
     elif resolve is not None:
         labels = calibration_expert(expert, meta.to_config())
         if isinstance(labels, str):
-            out["calibration"] = {"skipped": labels}
+            calibration = {"skipped": labels}
         else:
-            figure = None if out_dir is None else out_dir / "reliability.png"
-            report = calibration_report(policy, resolve(labels[0], env), env, seed, figure)
-            out["calibration"] = {"expert": labels[0], "expert_from": labels[1], **report}
+            try:
+                labeller = (*labels, resolve(labels[0], env))
+            except ImitateError as exc:
+                if labels[1] == "--expert":
+                    raise
+                calibration = {
+                    "skipped": f"recorded expert {labels[0]!r}: {exc}; pass --expert to calibrate"
+                }
+    out = evaluate_policy(policy, env, episodes, seed, js_gate, rollouts, progress)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    if labeller is not None:
+        name, origin, labelling = labeller
+        figure = None if out_dir is None else out_dir / "reliability.png"
+        report = calibration_report(policy, labelling, env, seed, figure)
+        calibration = {"expert": name, "expert_from": origin, **report}
+    if calibration is not None:
+        out["calibration"] = calibration
     if out_dir is not None:
         from imitate.fileio import write_json
 

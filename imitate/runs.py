@@ -59,6 +59,22 @@ def make_run_dir(
     return path
 
 
+@contextlib.contextmanager
+def run_folder(
+    env_id: str, command: str, seed: int, out: Path | None = None, root: Path = RUNS_ROOT
+) -> Iterator[Path]:
+    """:func:`make_run_dir` for the body of a command: the folders it created are removed
+    again if the body fails or is interrupted before writing anything into them."""
+    path = out if out is not None else root / run_name(env_id, command, seed)
+    created = _missing_folders(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+    except BaseException:
+        _remove_if_empty(created)
+        raise
+
+
 def config_to_json(config: Any) -> Any:
     """A dataclass (possibly nested, with paths and tuples) as JSON-safe data."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
@@ -125,10 +141,12 @@ def out_lock(target: Path) -> Iterator[None]:
     import fcntl
 
     lock_path = target.parent / f".{target.name}.lock"
+    created = _missing_folders(target.parent)  # the default runs/ of a first run, ...
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
+        _remove_if_empty(created)
         raise os_error(exc, lock_path) from None
     try:
         try:
@@ -145,6 +163,26 @@ def out_lock(target: Path) -> Iterator[None]:
                 os.unlink(lock_path)
     finally:
         os.close(fd)
+        _remove_if_empty(created)  # an interrupted or failed command leaves no empty folder
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders (deepest first) that are empty; a folder that holds anything
+    (the finished output) stops the walk."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _replaceable(target: Path) -> bool:

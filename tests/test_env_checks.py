@@ -1,0 +1,233 @@
+"""Env and flag checks of the CLI found on a fresh clone: no BabyAI bot for plain MiniGrid
+envs, an env constructor's ValueError, distill's two teacher flags, eval on another env
+(recorded calibration expert, spaces), the int8 C export's refusal before calibration, and
+no empty folder left by an interrupted command."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.cli_helpers import run_cli
+
+
+def _one_error(code: int, err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("imitate: error:")]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("expert", ["heuristic", "auto"])
+def test_plain_minigrid_env_has_no_expert(
+    expert: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("minigrid")
+    from agents.babyai import bot_plays
+
+    out = tmp_path / "mg.npz"
+    argv = ["collect", "--env", "MiniGrid-Empty-5x5-v0", "--expert", expert]
+    code, _, err = run_cli([*argv, "--episodes", "2", "--out", str(out)], capsys)
+    assert "no heuristic expert for 'MiniGrid-Empty-5x5-v0'" in _one_error(code, err)
+    assert not out.exists()
+    assert bot_plays("BabyAI-GoToLocal-v0") and not bot_plays("MiniGrid-Empty-5x5-v0")
+    from agents.registry import default_expert
+
+    assert default_expert("BabyAI-GoToLocal-v0") == "heuristic"
+    assert default_expert("MiniGrid-Empty-5x5-v0") is None
+
+
+class Forward:
+    """A user's expert for any MiniGrid env: always 'forward' (action 2)."""
+
+    def act(self, obs: Any) -> np.ndarray:
+        return np.full(len(obs["direction"]), 2, np.int64)
+
+
+def test_plain_minigrid_env_works_with_a_user_expert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("minigrid")
+    out = tmp_path / "mg.npz"
+    argv = ["collect", "--env", "MiniGrid-Empty-5x5-v0", "--expert", f"{__name__}:Forward"]
+    code, _, err = run_cli([*argv, "--episodes", "2", "--out", str(out)], capsys)
+    assert code == 0, err
+    assert out.is_file()
+
+
+def test_env_constructor_value_error_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "c.npz"
+    argv = ["collect", "--env", "imitate/ObsDict-v0", "--env-kwargs", "kind=bogus"]
+    code, _, err = run_cli([*argv, "--episodes", "2", "--out", str(out)], capsys)
+    line = _one_error(code, err)
+    assert "imitate/ObsDict-v0" in line and "unknown observation env kind 'bogus'" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--teacher", "zoo", "--expert", "heuristic"], ["--expert=heuristic", "--teacher=zoo"]],
+)
+def test_distill_refuses_two_different_teachers(
+    flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "student"
+    argv = ["distill", "--env", "imitate/PixelCartPole-v1", *flags, "--out", str(out)]
+    line = _one_error(*run_cli(argv, capsys)[::2])
+    assert "--teacher zoo" in line and "--expert heuristic" in line
+    assert not out.exists()
+
+
+def test_distill_takes_either_teacher_flag_or_both_alike() -> None:
+    from imitate.cli import parse
+
+    for flags in (["--expert", "heuristic"], ["--teacher", "heuristic", "--expert", "heuristic"]):
+        assert parse(["distill", "--env", "CartPole-v1", *flags]).teacher == "heuristic"
+
+
+@pytest.fixture(scope="module")
+def cartpole_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CartPole-v1 clone whose checkpoint records the 'heuristic' expert (which has no
+    CartPole-v0 entry)."""
+    from imitate.cli import main
+
+    root = tmp_path_factory.mktemp("cartpole")
+    argv = ["collect", "--env", "CartPole-v1", "--expert", "heuristic", "--episodes", "2"]
+    assert main([*argv, "--out", str(root / "d.npz")]) == 0
+    bc = ["bc", "--data", str(root / "d.npz"), "--max-steps", "20", "--eval-episodes", "0"]
+    assert main([*bc, "--out", str(root / "bc")]) == 0
+    return root / "bc" / "policy.pt"
+
+
+def test_eval_on_another_env_skips_an_unavailable_recorded_expert(
+    cartpole_policy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    argv = ["eval", "--policy", str(cartpole_policy), "--env", "CartPole-v0", "--episodes", "2"]
+    code, out, err = run_cli([*argv, "--json"], capsys)
+    assert code == 0, err
+    import json
+
+    result = json.loads(out)
+    assert result["episodes"] == 2 and result["env"] == "CartPole-v0"
+    assert "recorded expert 'heuristic'" in result["calibration"]["skipped"]
+    warning = [line for line in err.splitlines() if line.startswith("imitate: warning:")]
+    assert len(warning) == 1 and "CartPole-v1" in warning[0] and "CartPole-v0" in warning[0]
+    assert result["warnings"] == [warning[0].removeprefix("imitate: warning: ")]
+
+
+def test_eval_still_refuses_a_given_expert_or_other_spaces(
+    cartpole_policy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    base = ["eval", "--policy", str(cartpole_policy), "--episodes", "2"]
+    code, _, err = run_cli([*base, "--env", "CartPole-v0", "--expert", "heuristic"], capsys)
+    assert "no heuristic expert for 'CartPole-v0'" in _one_error(code, err)
+    code, _, err = run_cli([*base, "--env", "Acrobot-v1"], capsys)
+    assert "Acrobot-v1 has (6,)" in _one_error(code, err)
+
+
+@pytest.fixture(scope="module")
+def babyai_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("minigrid")
+    from imitate.cli import main
+
+    root = tmp_path_factory.mktemp("babyai")
+    argv = ["collect", "--env", "BabyAI-GoToRedBallGrey-v0", "--episodes", "3"]
+    assert main([*argv, "--out", str(root / "d.npz")]) == 0
+    bc = ["bc", "--data", str(root / "d.npz"), "--max-steps", "10", "--eval-episodes", "0"]
+    assert main([*bc, "--out", str(root / "bc")]) == 0
+    return root / "bc" / "policy.pt"
+
+
+def test_eval_of_a_babyai_policy_on_another_level_warns(
+    babyai_policy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    argv = ["eval", "--policy", str(babyai_policy), "--env", "BabyAI-GoToLocal-v0"]
+    code, _, err = run_cli([*argv, "--episodes", "1"], capsys)
+    assert code == 0, err
+    warning = [line for line in err.splitlines() if line.startswith("imitate: warning:")]
+    assert len(warning) == 1
+    assert "BabyAI-GoToRedBallGrey-v0" in warning[0] and "BabyAI-GoToLocal-v0" in warning[0]
+
+
+def test_int8_c_export_of_a_babyai_policy_refuses_before_calibration(
+    babyai_policy: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    import imitate.jobs
+
+    made: list[Any] = []
+
+    def no_env(*args: Any, **kwargs: Any) -> Any:
+        made.append(args)
+        raise AssertionError("an env was made before the refusal")
+
+    rollouts = importlib.import_module("imitate.collect")  # (imitate.collect: the function)
+    monkeypatch.setattr(rollouts, "make_vec_env", no_env)
+    monkeypatch.setattr(imitate.jobs, "int8_export_inputs", no_env)
+    out = tmp_path / "export"
+    argv = ["export", "--policy", str(babyai_policy), "--format", "c", "--int8"]
+    code, _, err = run_cli([*argv, "--out", str(out)], capsys)
+    assert "no symbolic-image encoder" in _one_error(code, err)
+    assert made == [] and not out.exists()
+
+
+@pytest.mark.parametrize("fault", ["interrupt", "error"])
+def test_failed_collect_leaves_no_empty_runs_folder(
+    fault: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import imitate.jobs
+    from imitate.errors import ImitateError, Interrupted
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise Interrupted(signal.SIGINT) if fault == "interrupt" else ImitateError("broken")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(imitate.jobs, "collect_demos", broken)
+    argv = ["collect", "--env", "CartPole-v1", "--expert", "heuristic", "--episodes", "2"]
+    code, _, _ = run_cli(argv, capsys)
+    assert code == (130 if fault == "interrupt" else 2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_lock_keeps_folders_that_hold_output(tmp_path: Path) -> None:
+    from imitate.runs import out_lock
+
+    target = tmp_path / "a" / "b" / "demos.npz"
+    with out_lock(target):
+        target.write_bytes(b"x")
+    assert target.is_file()
+    with out_lock(tmp_path / "c" / "d" / "x.npz"):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+
+
+def test_interrupted_ood_leaves_no_empty_runs_folder(
+    cartpole_policy: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import imitate.ood
+    from imitate.errors import Interrupted
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise Interrupted(signal.SIGINT)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(imitate.ood, "ood_report", interrupted)
+    argv = ["ood", "--policy", str(cartpole_policy), "--env", "CartPole-v1"]
+    code, _, _ = run_cli([*argv, "--expert", "heuristic", "--episodes", "2"], capsys)
+    assert code == 130
+    assert list(tmp_path.iterdir()) == []
