@@ -394,10 +394,11 @@ def html_report_or_reason(
     (a plotting library's limit, e.g. plotly's subplot spacing), ``(None, why)`` with a
     :class:`ReportWarning` instead of the exception, so that a failing last step does not
     discard a finished run (its artefact folder is only kept when the command returns).
-    User errors (:class:`~imitate.errors.ImitateError`: a full disk) still raise."""
+    User errors (:class:`~imitate.errors.ImitateError`) and file-system faults
+    (``OSError``: a full disk) still raise, as do interruptions."""
     try:
         return write_html_report(path, title, analysis, tables, videos, intro), ""
-    except ImitateError:
+    except (ImitateError, OSError):
         raise
     except Exception as exc:  # any drawing failure: the run's work is kept
         why = f"not written: {type(exc).__name__}: {scrub(str(exc))}"

@@ -297,3 +297,28 @@ def test_a_report_figure_failure_keeps_the_drift_results(
     result = json.loads((out / "drift.json").read_text())
     assert result["skipped"]["report.html"].startswith("not written: ValueError")
     assert (out / "report.md").is_file() and not (out / "report.html").exists()
+
+
+def test_a_file_system_fault_in_report_html_is_not_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only drawing failures become a "skipped" report.html: a full disk (OSError) or a
+    user error still stops the command (its artefact set is then discarded whole)."""
+    import errno
+
+    import imitate.report
+    from imitate.errors import ImitateError
+
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(imitate.report, "write_html_report", full)
+    with pytest.raises(OSError, match="No space left"):
+        imitate.report.html_report_or_reason(tmp_path / "r.html", "t", None)  # type: ignore[arg-type]
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise ImitateError("refused")
+
+    monkeypatch.setattr(imitate.report, "write_html_report", refused)
+    with pytest.raises(ImitateError, match="refused"):
+        imitate.report.html_report_or_reason(tmp_path / "r.html", "t", None)  # type: ignore[arg-type]
