@@ -84,7 +84,7 @@ import torch
 from imitate.encoded import EncodedPolicy
 from imitate.errors import CompressedFileError, UnsupportedSpaceError
 from imitate.fileio import write_bytes
-from imitate.observations import ObsBatch, canonical_space
+from imitate.observations import ObsBatch, batch_leaves, canonical_space
 from imitate.policy import MLPPolicy
 from imitate.spaces import (
     ActionHead,
@@ -949,7 +949,7 @@ def _n_observations(obs: ObsBatch) -> int:
     """Rows of an observation batch (steps, not a Dict's keys); ``CompressedFileError``
     when it has none or its leaves differ in length."""
     try:
-        lengths = {int(np.asarray(a).shape[0]) for a in _leaves(obs)}
+        lengths = {int(np.asarray(a).shape[0]) for a in batch_leaves(obs)}
     except IndexError as exc:  # a 0-d leaf
         raise CompressedFileError("observations must be a batch of rows (one per step)") from exc
     if not lengths:
@@ -959,14 +959,6 @@ def _n_observations(obs: ObsBatch) -> int:
             f"the observation batch's fields differ in length: {sorted(lengths)} rows"
         )
     return lengths.pop()
-
-
-def _leaves(obs: ObsBatch) -> list[np.ndarray]:
-    if isinstance(obs, dict):
-        return [a for v in obs.values() for a in _leaves(v)]
-    if isinstance(obs, tuple | list):
-        return [a for v in obs for a in _leaves(v)]
-    return [np.asarray(obs)]
 
 
 def _check_symbols(head: ActionHead, syms: np.ndarray, k: int) -> None:

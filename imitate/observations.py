@@ -183,6 +183,15 @@ def map_obs(fn: Callable[[np.ndarray], np.ndarray], obs: ObsBatch) -> ObsBatch:
     return fn(obs)
 
 
+def batch_leaves(obs: ObsBatch) -> list[np.ndarray]:
+    """Every leaf array of a batch, in its order (no space needed; lists read as tuples)."""
+    if isinstance(obs, dict):
+        return [a for v in obs.values() for a in batch_leaves(v)]
+    if isinstance(obs, tuple | list):
+        return [a for v in obs for a in batch_leaves(v)]
+    return [np.asarray(obs)]
+
+
 def take(obs: ObsBatch, index: Any) -> ObsBatch:
     """Rows ``index`` of every leaf."""
     return map_obs(lambda a: a[index], obs)
