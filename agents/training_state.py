@@ -71,22 +71,33 @@ def load_replay_buffer(model: Any, path: Path) -> None:
         buffer.pos, buffer.full = int(saved["pos"]), bool(saved["full"])
 
 
+def save_snapshot(model: Any, zip_path: Path) -> None:
+    """``model`` as ``zip_path`` (written beside it, then renamed: a resume never finds a
+    half-written zip) and, off-policy, its replay buffer; older buffers are removed."""
+    tmp = zip_path.with_name(zip_path.name + ".partial")
+    with tmp.open("wb") as file:
+        model.save(file)
+    tmp.replace(zip_path)
+    if getattr(model, "replay_buffer", None) is not None:
+        save_replay_buffer(model, buffer_file(zip_path))
+        for old in zip_path.parent.glob("*" + BUFFER_SUFFIX):
+            if old != buffer_file(zip_path):
+                old.unlink()
+
+
 def snapshot_callback(every: int, folder: Path) -> Any:
     """An SB3 callback saving the training state every ``every`` steps: the model as
     ``<folder>/<steps>.zip`` (with the optimisers) and, for off-policy models, the replay
     buffer beside it (only the newest buffer is kept: each is up to ~100 MB)."""
     from stable_baselines3.common.callbacks import BaseCallback
 
+    from imitate.signals import deferred
+
     class Snapshots(BaseCallback):
         def _on_step(self) -> bool:
             if self.num_timesteps % every == 0:
-                zip_path = folder / f"{self.num_timesteps}.zip"
-                self.model.save(zip_path)
-                if getattr(self.model, "replay_buffer", None) is not None:
-                    save_replay_buffer(self.model, buffer_file(zip_path))
-                    for old in folder.glob("*" + BUFFER_SUFFIX):
-                        if old != buffer_file(zip_path):
-                            old.unlink()
+                with deferred():  # a signal now would leave a zip without its buffer
+                    save_snapshot(self.model, folder / f"{self.num_timesteps}.zip")
             return True
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from imitate import commands as c
 from imitate import console, validate
-from imitate.errors import ImitateError, Interrupted
+from imitate.errors import ImitateError, interrupted_in
 from imitate.fileio import write_json
 from imitate.runs import artefact_dir, check_out, config_to_json, default_run_dir, out_lock
 from imitate.tracking import RunLogger
@@ -363,8 +363,9 @@ def run_expert(args: c.ExpertCommand) -> dict[str, Any]:
             action.timesteps, action.ship, _progress(),
             zoo.Snapshots(action.snapshots, every, action.resume),
         )  # fmt: skip
-    except Interrupted as exc:
-        exc.resume_hint = _expert_train_resume(action)
+    except BaseException as exc:
+        if (inner := interrupted_in(exc)) is not None:  # also when SB3's save wrapped it
+            inner.resume_hint = _expert_train_resume(action)
         raise
     if own_folder:
         from imitate.jobs import record_run

@@ -387,13 +387,13 @@ def run_handler(handler: Callable[[], dict[str, Any]], as_json: bool) -> int:
     stdout holds the result alone: what the handler's libraries print there (minigrid's
     "Sampling rejected: ..." at BabyAI resets, SB3's training logs) goes to stderr, so
     that ``--json`` output stays one JSON object."""
-    from imitate.errors import ImitateError, os_error
+    from imitate.errors import ImitateError, interrupted_in, os_error
 
     try:
         with contextlib.redirect_stdout(sys.stderr):
             result = handler()
     except ImitateError as exc:
-        if interrupt_behind(exc) is not None:  # e.g. a backend error wrapping the signal
+        if interrupted_in(exc) is not None:  # e.g. a backend error wrapping the signal
             raise
         report_error(str(exc), as_json)
         return 2
@@ -405,18 +405,6 @@ def run_handler(handler: Callable[[], dict[str, Any]], as_json: bool) -> int:
     except BrokenPipeError:  # e.g. piped into `head`: the reader has gone, nothing to report
         sys.stderr.close()
     return 0
-
-
-def interrupt_behind(exc: BaseException) -> int | None:
-    """The signal of an ``Interrupted`` that caused ``exc`` (its cause/context chain)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, Interrupted):
-            return current.signum
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
 
 
 def shutdown_ray() -> None:
@@ -435,6 +423,7 @@ def guarded(body: Callable[[], int], own_process: bool) -> int:
     """Run ``body`` with SIGINT/SIGTERM raising; an interrupt prints ``imitate:
     interrupted`` and returns 128 + signal. ``own_process``: the console script (not a
     caller of ``main``), whose teardown is skipped after Ray ran and a signal arrived."""
+    from imitate.errors import interrupted_in
     from imitate.signals import signals_raise
 
     code: int | None = None
@@ -446,11 +435,11 @@ def guarded(body: Callable[[], int], own_process: bool) -> int:
             code, hint = 128 + exc.signum, exc.resume_hint
         except KeyboardInterrupt:  # raised by code that caught our handler's signal itself
             code = 130
-        except BaseException as exc:  # Ray's Cython wraps our Interrupted in a SystemError
-            signum = interrupt_behind(exc)
-            if signum is None:
+        except BaseException as exc:  # Ray's Cython, torch's zip writer wrap our Interrupted
+            inner = interrupted_in(exc)
+            if inner is None:
                 raise
-            code = 128 + signum
+            code, hint = 128 + inner.signum, inner.resume_hint
         finally:
             if code is not None:  # one line; a resumable command says how to continue
                 stderr_line("imitate: interrupted" + (f"; continue with: {hint}" if hint else ""))

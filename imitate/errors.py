@@ -69,6 +69,22 @@ class Interrupted(BaseException):
         self.resume_hint: str | None = None  # set by a resumable command: how to continue
 
 
+def interrupted_in(exc: BaseException) -> Interrupted | None:
+    """The ``Interrupted`` that is ``exc`` or caused it (its cause/context chain), if any.
+
+    A signal landing inside a library can come back wrapped: torch's zip writer or a
+    ``zipfile`` closing after the signal raises its own error with ``Interrupted`` as its
+    context. That is still an interruption (exit 128 + signum, resume state kept)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, Interrupted):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 # Phrases with which torch and numpy suggest loading a file unsafely (running its pickle).
 _UNSAFE_ADVICE = ("weights_only", "allow_pickle", "unsafe", "trust the source", "pickle")
 

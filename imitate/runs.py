@@ -345,7 +345,7 @@ def resumable(
     ``target`` gets imitate's marker (``complete: false``) when it has none, so that the
     folder stays imitate's to replace.
     """
-    from imitate.errors import Interrupted, ResumeError
+    from imitate.errors import ResumeError, interrupted_in
     from imitate.fileio import write_json
 
     state = target / RESUME_DIR
@@ -365,8 +365,9 @@ def resumable(
         check_same_settings(saved_path, recorded, target)
         try:
             yield state, True
-        except Interrupted as exc:
-            exc.resume_hint = f"imitate {command} --resume {target}"
+        except BaseException as exc:
+            if (inner := interrupted_in(exc)) is not None:
+                inner.resume_hint = f"imitate {command} --resume {target}"
             raise
         return
     made_target = not target.exists()
@@ -383,12 +384,13 @@ def resumable(
             raise os_error(exc, target) from None
         write_json(state / "config.json", recorded)
         yield state, False
-    except Interrupted as exc:
-        exc.resume_hint = f"imitate {command} --resume {target}"
-        raise  # the state stays, for --resume
-    except KeyboardInterrupt:
-        raise  # the state stays, for --resume
-    except BaseException:
+    except BaseException as exc:
+        inner = interrupted_in(exc)  # also when a library wrapped the signal in its own error
+        if inner is not None:
+            inner.resume_hint = f"imitate {command} --resume {target}"
+            raise  # the state stays, for --resume
+        if isinstance(exc, KeyboardInterrupt):
+            raise  # the state stays, for --resume
         shutil.rmtree(state, ignore_errors=True)
         if made_marker:
             (target / MARKER).unlink(missing_ok=True)

@@ -90,6 +90,36 @@ def signals_raise() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while a write that must not be cut in half runs (a training
+    snapshot: the model zip and its replay buffer are one state): a signal arriving
+    meanwhile raises :class:`~imitate.errors.Interrupted` once the block has finished.
+    Only where imitate's handlers are installed (the command, main thread); elsewhere
+    the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    if not all(getattr(handler, "imitate", False) for handler in previous.values()):
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        pending.append(signum)
+
+    for signum in SIGNALS:
+        signal.signal(signum, hold)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if pending:
+        _raise(pending[0], None)
+
+
+@contextlib.contextmanager
 def keep_handlers() -> Iterator[None]:
     """Restore imitate's handlers after a library (``ray.init``) installed its own."""
     if threading.current_thread() is not threading.main_thread():

@@ -870,3 +870,67 @@ def test_item8_constant_pixels_of_frames_are_not_a_warning() -> None:
     flat = frames.obs.reshape(len(frames), -1)
     assert (flat.min(axis=0) == flat.max(axis=0)).any()  # there is a constant background
     assert dataset_warnings(frames) == []
+
+
+def test_item8_a_signal_wrapped_by_a_library_is_still_an_interrupt_with_its_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A signal landing in torch's zip writer or a ``zipfile`` comes back as the library's
+    own error with ``Interrupted`` as its context (seen once: an interrupted expert train
+    printed no resume hint). It still exits 128 + signum, keeps the resume state and the
+    hint set on the chain's ``Interrupted``."""
+    from imitate.console import guarded
+    from imitate.errors import Interrupted, interrupted_in
+    from imitate.runs import RESUME_DIR, resumable
+
+    def wrapped(hint: str | None) -> BaseException:
+        inner = Interrupted(signal.SIGTERM)
+        inner.resume_hint = hint
+        try:
+            try:
+                raise inner
+            except Interrupted:
+                raise RuntimeError("PytorchStreamWriter failed writing file") from None
+        except RuntimeError as outer:
+            outer.__context__ = inner  # `from None` hides it from the traceback, not the chain
+            return outer
+
+    error = wrapped("imitate expert train --resume")
+    found = interrupted_in(error)
+    assert found is not None and found.signum == signal.SIGTERM
+    assert interrupted_in(RuntimeError("plain")) is None
+
+    def body() -> int:
+        raise wrapped("imitate dagger --resume runs/x")
+
+    assert guarded(body, own_process=False) == 143
+    assert capsys.readouterr().err == (
+        "imitate: interrupted; continue with: imitate dagger --resume runs/x\n"
+    )
+
+    target = tmp_path / "run"
+    with pytest.raises(RuntimeError) as caught, resumable(target, "dagger", {}, False) as _:
+        raise wrapped(None)
+    again = interrupted_in(caught.value)
+    assert again is not None and again.resume_hint == f"imitate dagger --resume {target}"
+    assert (target / RESUME_DIR / "config.json").is_file()  # kept for --resume
+
+
+def test_item8_a_signal_during_a_deferred_write_raises_after_it() -> None:
+    """``deferred`` holds the signal until the write has finished, then raises it."""
+    import os
+
+    from imitate.errors import Interrupted
+    from imitate.signals import deferred, signals_raise
+
+    finished = []
+    with signals_raise(), pytest.raises(Interrupted) as caught:
+        with deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)  # the handler has run by now: it held the signal
+            finished.append(True)
+        finished.append(False)  # not reached: raised on leaving the block
+    assert finished == [True] and caught.value.signum == signal.SIGTERM
+    with deferred():  # without imitate's handlers (a library user's program): runs as is
+        finished.append(True)
+    assert finished == [True, True]

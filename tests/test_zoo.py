@@ -356,6 +356,7 @@ def test_sac_run_resumes_from_its_snapshot_with_its_replay_buffer(tmp_path: Path
                          snapshots=snapshots, resume=True)  # fmt: skip
     assert entry["resumed"] == [{"resumed_at": 120, "buffer_restored": True}]
     assert sorted(p.name for p in snapshots.glob("*.buffer.npz")) == ["180.buffer.npz"]
+    assert not list(snapshots.glob("*.partial"))  # each zip written beside, then renamed
     assert _sac_load(snapshots / "180.zip").num_timesteps == 180
     shipped = record_snapshot("Pendulum-v1", snapshots / "180.zip", 0, 180,
                               out=tmp_path / "shipped.zip")  # fmt: skip
