@@ -54,7 +54,9 @@ if "imitate/Buttons-v0" not in gym.registry:
     gym.register("imitate/Buttons-v0", entry_point="envs.buttons:ButtonsEnv", max_episode_steps=100)
 EXPERTS["imitate/Buttons-v0"] = ButtonsExpert
 
-# Observation envs: one per observation space, the correct action a function of it.
+# Observation envs: one per observation space, the correct action a function of it. They
+# end themselves after OBS_HORIZON steps; the TimeLimit says so to horizon-aware tools.
+OBS_HORIZON = 50
 OBS_ENVS = {
     "imitate/ObsDict-v0": "dict",
     "imitate/ObsTuple-v0": "tuple",
@@ -64,7 +66,12 @@ OBS_ENVS = {
 }
 for _env_id, _kind in OBS_ENVS.items():
     if _env_id not in gym.registry:
-        gym.register(_env_id, entry_point="envs.obs_envs:ObsEnv", kwargs={"kind": _kind})
+        gym.register(
+            _env_id,
+            entry_point="envs.obs_envs:ObsEnv",
+            kwargs={"kind": _kind, "horizon": OBS_HORIZON},
+            max_episode_steps=OBS_HORIZON,
+        )
     EXPERTS[_env_id] = functools.partial(ObsExpert, _kind)
 
 # Pixel CartPole: stacked 40x60 grey frames; the expert acts on the true state (privileged).
@@ -79,4 +86,4 @@ EXPERTS["imitate/PixelCartPole-v1"] = PixelCartPoleExpert
 STATE_TWINS = {"imitate/PixelCartPole-v1": "CartPole-v1"}
 """Pixel envs -> the state env whose expert acts for them (on ``env.unwrapped.state``)."""
 
-__all__ = ["EXPERTS", "LABEL_ENVS", "OBS_ENVS", "STATE_TWINS", "TIGHTROPE_HORIZON"]
+__all__ = ["EXPERTS", "LABEL_ENVS", "OBS_ENVS", "OBS_HORIZON", "STATE_TWINS", "TIGHTROPE_HORIZON"]

@@ -21,6 +21,7 @@ def test_expert_earns_every_reward(env_id: str) -> None:
     space = vec.single_observation_space
     raw, _ = vec.reset(seed=0)
     total = np.zeros(4)
+    assert gym.spec(env_id).max_episode_steps == envs.OBS_HORIZON == 50  # horizon-aware tools
     for _ in range(50):
         obs = ob.from_vector(raw, space)
         ob.validate(obs, ob.canonical_space(space), 4, env_id)
