@@ -324,6 +324,8 @@ def _new_policy(dataset: Dataset, config: BCConfig) -> MLPPolicy | EncodedPolicy
                 film_embedding=config.policy.film_embedding,
                 grid_channels=config.policy.grid_channels,
                 grid_embedding=config.policy.grid_embedding,
+                text_dim=config.policy.text_dim,
+                max_tokens=config.policy.max_tokens,
             )
             encoded = EncodedPolicy.for_data(
                 obs_space, action_space, dataset.obs, config.policy, encoder

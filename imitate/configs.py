@@ -61,12 +61,18 @@ class PolicyConfig:
     """Symbolic grids with ``grid=embedding``: the 3x3 convolutions' output channels."""
     grid_embedding: int = 32
     """Symbolic grids with ``grid=embedding``: the embedding width per cell."""
+    text_dim: int = 32
+    """Text observations (a mission string): the word-embedding width."""
+    max_tokens: int = 16
+    """Text observations: the words kept per string (the rest are dropped)."""
 
     def __post_init__(self) -> None:
         validate.widths("policy.hidden", self.hidden)
-        validate.count("image_features", self.image_features)
+        validate.count("policy.image_features", self.image_features)
         validate.widths("policy.grid_channels", self.grid_channels)
-        validate.count("grid_embedding", self.grid_embedding)
+        validate.count("policy.grid_embedding", self.grid_embedding)
+        validate.count("policy.text_dim", self.text_dim)
+        validate.count("policy.max_tokens", self.max_tokens)
         if self.film_embedding and not self.film:
             raise validate.ValueCheckError("--policy.film-embedding needs --policy.film")
         if self.activation not in get_args(Activation):

@@ -187,6 +187,11 @@ def error_message(
     bad_number = _bad_number(rows, argv)
     if bad_number is not None:
         return bad_number
+    for row in rows:  # `--episodes` at the end of the line: tyro's title alone names nothing
+        missing = re.fullmatch(_MISSING_VALUE, row)
+        if missing is not None:
+            flag, n = missing.group(1), int(missing.group(2))
+            return f"{flag} needs a value" if n == 1 else f"{flag} needs {n} values"
     unknown = next((r for r in body if r.startswith("Unrecognized options:")), None)
     if "Unrecognized or misplaced options:" in body:  # (tyro's words after a subcommand)
         at = body.index("Unrecognized or misplaced options:")
@@ -225,6 +230,8 @@ def error_message(
 
 
 _NUMBERS = {"INT": "an integer", "FLOAT": "a number"}
+_MISSING_VALUE = r"Missing value for argument '(\S+)'\. Expected (\d+) values?\."
+"""tyro's row for a flag given without its value(s) (the box's title says only that)."""
 
 
 def _bad_number(rows: list[str], argv: list[str]) -> str | None:

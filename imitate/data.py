@@ -398,9 +398,16 @@ def validate(dataset: Dataset, source: str = "dataset") -> None:
             return
         assert isinstance(dataset.obs, np.ndarray)
         if final_obs.shape != (len(starts), *dataset.obs.shape[1:]):
-            raise fail("final_obs", f"has shape {final_obs.shape}, expected [E, {obs_space.shape}]")
+            expected = _shape_text(len(starts), obs_space.shape)
+            raise fail("final_obs", f"has shape {final_obs.shape}, expected {expected}")
         if not np.isfinite(final_obs).all():
             raise fail("final_obs", "contains NaN or inf")
+
+
+def _shape_text(n: int | str, shape: tuple[int, ...] | None) -> str:
+    """``(100,)``, ``(N, 4)``: an array shape with ``n`` rows, written as numpy prints one."""
+    dims = [str(n), *(str(d) for d in shape or ())]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
 def _flat_box(space: gym.Space[Any], obs: ob.ObsBatch) -> bool:
@@ -416,7 +423,7 @@ def _check_box_obs(obs: np.ndarray, space: gym.Space[Any], name: str, fail: Any)
     ):
         raise fail(name, f"has dtype {obs.dtype}, expected a float type")
     if obs.shape[1:] != space.shape:
-        raise fail(name, f"has shape {obs.shape}, expected [N, {space.shape}]")
+        raise fail(name, f"has shape {obs.shape}, expected {_shape_text('N', space.shape)}")
     if obs.dtype.kind == "f" and not np.isfinite(obs).all():
         raise fail(name, "contains NaN or inf")
 
@@ -425,7 +432,8 @@ def _check_actions(actions: np.ndarray, space: gym.Space[Any], n: int, fail: Any
     """Vectorised membership test of every action in ``space`` (the head's check:
     :meth:`imitate.spaces.ActionHead.validate_actions`)."""
     if actions.shape != (n, *tuple(space.shape or ())):
-        raise fail("actions", f"has shape {actions.shape}, expected [{n}, {space.shape}]")
+        expected = _shape_text(n, space.shape or ())
+        raise fail("actions", f"has shape {actions.shape}, expected {expected}")
     try:
         problem = validate_actions(space, actions)
     except UnsupportedSpaceError:

@@ -301,7 +301,7 @@ def obs_from_arrays(
     for path, _ in leaves(space):
         key = f"{name}{SEP}{path}" if path else name
         if key not in arrays:
-            raise DatasetError(f"{where}: missing field {key!r}")
+            raise DatasetError(f"{where}: field {key!r} is missing")
         out.append(arrays[key])
     return from_leaf_arrays(out, space)
 

@@ -87,6 +87,10 @@ BAD_INPUT = {
         ["collect", "--env", "CartPole-v1", "--episodes", "abc", "--out", "{tmp}/x.npz"],
         "--episodes: expected an integer, got 'abc'",
     ),
+    "a flag without its value": (
+        ["collect", "--env", "CartPole-v1", "--out", "{tmp}/x.npz", "--episodes"],
+        "--episodes needs a value",
+    ),
     "not a number, optional flag": (
         ["bc", "--data", "{demos}", "--lr=fast", "--out", "{tmp}/bc"],
         "--lr: expected a number (or None: the default), got 'fast'",

@@ -68,7 +68,14 @@ def test_missing_and_corrupt_files(tmp_path: Path) -> None:
 
 BAD_CASES = {
     "missing field": ({"actions": None}, "field 'actions' is missing"),
-    "wrong obs shape": ({"obs": np.zeros((5000, 3), np.float32)}, "field 'obs' has shape"),
+    "wrong obs shape": (
+        {"obs": np.zeros((5000, 3), np.float32)},
+        "field 'obs' has shape (5000, 3), expected (N, 4)",
+    ),
+    "short actions": (
+        {"actions": np.zeros(4999, np.int64)},
+        "field 'actions' has shape (4999,), expected (5000,)",
+    ),
     "NaN obs": ("nan", "field 'obs' contains NaN or inf"),
     "action outside space": ("bad_action", "field 'actions' has actions outside Discrete"),
     "float actions": ({"actions": np.zeros(5000)}, "field 'actions' has dtype float64"),

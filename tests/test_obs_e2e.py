@@ -102,6 +102,25 @@ def test_text_vocabulary_travels_in_the_checkpoint(tmp_path: Path) -> None:
     assert isinstance(ob.canonical_space(load_policy(path).observation_space), gym.spaces.Text)
 
 
+def test_text_encoder_width_and_words_kept_come_from_the_policy_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--policy.text-dim`` / ``--policy.max-tokens`` reach the Text encoder and its
+    checkpoint; out-of-range values are one line naming the flag."""
+    from imitate.configs import PolicyConfig
+    from imitate.encoders import TextEncoder
+
+    demos = collect(envs.EXPERTS["imitate/ObsText-v0"](), "imitate/ObsText-v0", 2, seed=0)
+    config = BCConfig(policy=PolicyConfig(text_dim=8, max_tokens=3), optim=OptimConfig(max_steps=5))
+    policy, _ = train_bc(demos, config)
+    assert isinstance(policy, EncodedPolicy) and isinstance(policy.encoder, TextEncoder)
+    loaded = load_policy(save_policy(policy, tmp_path / "p.pt"))
+    assert isinstance(loaded, EncodedPolicy) and isinstance(loaded.encoder, TextEncoder)
+    assert loaded.encoder.max_tokens == 3 and loaded.encoder.embedding.embedding_dim == 8
+    code, _, err = run_cli(["bc", "--data", "x.npz", "--policy.max-tokens", "0"], capsys)
+    assert code == 2 and err == "imitate: error: --policy.max-tokens must be >= 1, got 0\n"
+
+
 def test_command_line_on_a_dict_env(capsys, tmp_path: Path) -> None:
     data, run = tmp_path / "d.npz", tmp_path / "run"
     code, _, err = run_cli(

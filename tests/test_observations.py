@@ -76,7 +76,7 @@ def test_npz_round_trip_without_pickle() -> None:
 def test_missing_key_names_it() -> None:
     arrays = ob.obs_to_arrays(_obs(2), SPACE)
     del arrays["obs/mission"]
-    with pytest.raises(DatasetError, match=r"x.npz: missing field 'obs/mission'"):
+    with pytest.raises(DatasetError, match=r"x.npz: field 'obs/mission' is missing"):
         ob.obs_from_arrays(arrays, SPACE, where="x.npz")
 
 
