@@ -19,7 +19,7 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +146,9 @@ class OnnxPolicy:
 
     An MLP's graph takes ``obs [B, obs_dim]`` float32 (observations are flattened). An
     encoded policy's takes one input per observation leaf (``obs``, ``obs.<key>``,
-    ``obs.<key>.<index>``): each leaf is cast to its input's dtype, and Text leaves are
-    tokenised with the tokenizer in the model's metadata (:func:`tokenizer_spec`)."""
+    ``obs.<key>.<index>``): each leaf is cast to its input's dtype, and Text leaves (a str
+    array, or the tuple of str a gymnasium vector env gives) are tokenised with the
+    tokenizer in the model's metadata (:func:`tokenizer_spec`)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)  # str too (the README's form); gated() needs its folder
@@ -168,7 +169,7 @@ class OnnxPolicy:
         if [n for n, _, _ in self.inputs] == ["obs"] and self.inputs[0][1:] == ("tensor(float)", 2):
             flat = np.asarray(obs, dtype=np.float32).reshape(obs_len(obs), -1)
             return self.session.run(None, {"obs": flat})[0]
-        leaves = _named_leaves(obs, "obs")
+        leaves = _named_leaves(obs, "obs", {n for n, _, _ in self.inputs})
         feeds = {}
         for name, kind, _rank in self.inputs:
             if name not in leaves:
@@ -180,12 +181,23 @@ class OnnxPolicy:
         return self.session.run(None, feeds)[0]
 
 
-def _named_leaves(obs: ObsBatch, name: str) -> dict[str, Any]:
-    """The leaves of an observation batch by ONNX input name (``obs.<key>.<index>``)."""
+def _named_leaves(obs: ObsBatch, name: str, inputs: Collection[str]) -> dict[str, Any]:
+    """The leaves of an observation batch by ONNX input name (``obs.<key>.<index>``). A
+    graph input's name ends the walk: a vector env batches a Text leaf as a tuple of str,
+    which is one leaf, not a Tuple's entries (the torch policy's encoder, led by the
+    space, reads it so; the graph's input names stand for the space here)."""
+    if name in inputs:
+        return {name: obs}
     if isinstance(obs, dict):
-        return {n: a for k, v in obs.items() for n, a in _named_leaves(v, f"{name}.{k}").items()}
+        return {
+            n: a for k, v in obs.items() for n, a in _named_leaves(v, f"{name}.{k}", inputs).items()
+        }
     if isinstance(obs, tuple | list):
-        return {n: a for i, v in enumerate(obs) for n, a in _named_leaves(v, f"{name}.{i}").items()}
+        return {
+            n: a
+            for i, v in enumerate(obs)
+            for n, a in _named_leaves(v, f"{name}.{i}", inputs).items()
+        }
     return {name: obs}
 
 
