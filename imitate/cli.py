@@ -328,6 +328,7 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
         calibration, choice = int8_export_inputs(
             policy, args.env or recorded_env, int8("episodes"), int8("seed"),
             int8("activation_bits"), int8("min_parity"), args.js_gate, int8("gate_episodes"),
+            str(args.policy),
         )  # fmt: skip
         if choice is not None:
             print(f"imitate: int8 export: {choice.reason}", file=sys.stderr)

@@ -400,13 +400,17 @@ def distill_into(
     return result
 
 
-def int8_calibration_states(policy: Policy, env: EnvLike | None, episodes: int, seed: int) -> Any:
-    """States of the policy's own rollouts, for the int8 activation ranges."""
-    from imitate.collect import collect, env_spaces
+def int8_calibration_states(
+    policy: Policy, env: EnvLike | None, episodes: int, seed: int, name: str = "the policy"
+) -> Any:
+    """States of the policy's own rollouts, for the int8 activation ranges. An ``env`` with
+    other spaces than the policy's (``name`` in the message) raises ``EnvError`` before any
+    episode, as ``imitate eval`` does: a rollout would fail deep in the policy's forward."""
+    from imitate.collect import collect
 
     if env is None:
         raise ImitateError("--int8 calibrates on the policy's own states: give --env")
-    env_spaces(env)
+    check_policy_env(policy, env, name)
     return collect(policy, env, episodes, seed).obs
 
 
@@ -464,15 +468,17 @@ def int8_export_inputs(
     min_parity: float,
     js_gate: float | None = None,
     gate_episodes: int = INT8_GATE_EPISODES,
+    name: str = "the policy",
 ) -> tuple[Any, Any]:
     """What an int8 C export is made from: the calibration states (``episodes`` rollouts
-    of the policy from reset seed ``seed``) and the hidden-width choice
-    (:func:`int8_width`; None: not measured), checked along ``gate_episodes`` episodes of
-    the Python gate when ``js_gate`` (its threshold) is given."""
+    of the policy from reset seed ``seed``; ``EnvError`` naming ``name`` when ``env`` has
+    other spaces) and the hidden-width choice (:func:`int8_width`; None: not measured),
+    checked along ``gate_episodes`` episodes of the Python gate when ``js_gate`` (its
+    threshold) is given."""
     from imitate import validate
 
     validate.count("episodes", episodes)
-    calibration = int8_calibration_states(policy, env, episodes, seed)
+    calibration = int8_calibration_states(policy, env, episodes, seed, name)
     gate = None
     if js_gate is not None:
         validate.count("gate_episodes", gate_episodes)

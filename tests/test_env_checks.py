@@ -1,7 +1,8 @@
 """Env and flag checks of the CLI found on a fresh clone: no BabyAI bot for plain MiniGrid
 envs, an env constructor's ValueError, distill's two teacher flags, eval on another env
-(recorded calibration expert, spaces), the int8 C export's refusal before calibration, and
-no empty folder left by an interrupted command."""
+(recorded calibration expert, spaces), the int8 C export's refusals before calibration
+(an unsupported policy, an env with other spaces), and no empty folder left by an
+interrupted command."""
 
 from __future__ import annotations
 
@@ -181,6 +182,52 @@ def test_int8_c_export_of_a_babyai_policy_refuses_before_calibration(
     code, _, err = run_cli([*argv, "--out", str(out)], capsys)
     assert "no symbolic-image encoder" in _one_error(code, err)
     assert made == [] and not out.exists()
+
+
+@pytest.fixture(scope="module")
+def dict_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clone on imitate/ObsDict-v0 (a Dict observation space)."""
+    from imitate.cli import main
+
+    root = tmp_path_factory.mktemp("obsdict")
+    argv = ["collect", "--env", "imitate/ObsDict-v0", "--episodes", "2"]
+    assert main([*argv, "--out", str(root / "d.npz")]) == 0
+    bc = ["bc", "--data", str(root / "d.npz"), "--max-steps", "10", "--eval-episodes", "0"]
+    assert main([*bc, "--out", str(root / "bc")]) == 0
+    return root / "bc" / "policy.pt"
+
+
+@pytest.mark.parametrize(
+    ("env", "has"),
+    [
+        ("imitate/ObsText-v0", "has Text("),
+        ("CartPole-v1", "has (4,)"),
+        ("imitate/ObsTuple-v0", "has Tuple("),
+    ],
+)
+def test_int8_c_export_on_an_env_with_other_spaces_is_one_line(
+    env: str,
+    has: str,
+    dict_policy: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    rolled: list[Any] = []
+
+    def no_rollout(*args: Any, **kwargs: Any) -> Any:
+        rolled.append(args)
+        raise AssertionError("a calibration rollout ran before the refusal")
+
+    rollouts = importlib.import_module("imitate.collect")  # (imitate.collect: the function)
+    monkeypatch.setattr(rollouts, "collect", no_rollout)
+    monkeypatch.chdir(tmp_path)  # no --out: nor the default runs/ folder
+    argv = ["export", "--policy", str(dict_policy), "--format", "c", "--int8", "--env", env]
+    line = _one_error(*run_cli(argv, capsys)[::2])
+    assert f"{dict_policy} was trained for observations Dict(" in line and has in line
+    assert rolled == [] and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("fault", ["interrupt", "error"])

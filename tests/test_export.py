@@ -210,3 +210,32 @@ def test_exported_js_gate_matches_the_python_gate(
     if fmt == "c":
         header = (tmp_path / "policy.h").read_text()
         assert "policy_act_gated" in header and "#define POLICY_N_OUTPUTS 2" in header
+
+
+def test_export_and_load_take_str_paths(tmp_path: Path) -> None:
+    """The README's ``load_exported("onnx/policy.onnx")``: every format's export and load
+    take a str as well as a Path (and the gates found beside a str path)."""
+    import gymnasium as gym
+
+    from imitate.encoded import EncodedPolicy
+    from imitate.export import ENCODED_FORMATS
+
+    demos = collect(CartPoleExpert(), "CartPole-v1", 1, seed=0)
+    torch.manual_seed(0)
+    mlp = MLPPolicy(*demos.meta.spaces(), PolicyConfig((8,)))
+    space = gym.spaces.Dict([("vec", gym.spaces.Box(-1.0, 1.0, (2,), np.float32)),
+                             ("mode", gym.spaces.Discrete(2))])  # fmt: skip
+    obs = {"vec": np.random.default_rng(0).uniform(-1, 1, (16, 2)).astype(np.float32),
+           "mode": np.arange(16) % 2}  # fmt: skip
+    encoded = EncodedPolicy.for_data(space, gym.spaces.Discrete(3), obs).eval()
+    for policy, formats, states in (
+        (mlp, FORMATS, demos.obs[:64]),
+        (encoded, ENCODED_FORMATS, obs),
+    ):
+        for fmt in formats:
+            out = str(tmp_path / type(policy).__name__ / fmt)
+            artefact = _artefact(export_policy(policy, fmt, out))  # type: ignore[arg-type]
+            loaded = load_exported(str(artefact))
+            assert np.array_equal(loaded.act(states), policy.act(states)), fmt
+            if policy is mlp and isinstance(loaded, (CPolicy, OnnxPolicy)):
+                assert loaded.gated(0.3).act(states).shape == (64,)

@@ -1,6 +1,7 @@
 """The ONNX export of a Text-observation policy carries its tokenizer: raw strings,
 tokenised with nothing but ``tokenizer.json`` (or the model's metadata) and ``re``, then
-run by onnxruntime, give the torch policy's actions."""
+run by onnxruntime, give the torch policy's actions; the loaded exports take a vector env's
+batches with Text (tuples of str, in a Dict or Tuple too) as the torch policy does."""
 
 from __future__ import annotations
 
@@ -128,3 +129,90 @@ def test_load_exported_runs_every_encoded_onnx_graph_alone(env_id: str, tmp_path
     ).eval()
     files = export_policy(policy, "onnx", tmp_path)
     assert np.array_equal(load_exported(files[0]).act(demos.obs), policy.act(demos.obs))
+
+
+WORDS = ("red", "ball", "go", "to", "the", "blue", "key", "door")
+
+
+class TextInside(gym.Env[Any, np.int64]):
+    """Observations of ``space`` (Text anywhere inside), Text leaves 1-4 words of WORDS."""
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012  (gymnasium declares it so)
+
+    def __init__(self, space: gym.Space[Any]) -> None:
+        self.observation_space = space
+        self.action_space = gym.spaces.Discrete(3)
+
+    def _draw(self, space: gym.Space[Any]) -> Any:
+        rng = self.np_random
+        if isinstance(space, gym.spaces.Dict):
+            return {k: self._draw(s) for k, s in space.spaces.items()}
+        if isinstance(space, gym.spaces.Tuple):
+            return tuple(self._draw(s) for s in space.spaces)
+        if isinstance(space, gym.spaces.Text):
+            return " ".join(rng.choice(WORDS, int(rng.integers(1, 5))))
+        if isinstance(space, gym.spaces.Discrete):
+            return np.int64(rng.integers(space.n))
+        assert isinstance(space, gym.spaces.Box)
+        return rng.uniform(space.low, space.high).astype(np.float32)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        super().reset(seed=seed)
+        return self._draw(self.observation_space), {}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        return self._draw(self.observation_space), 0.0, False, False, {}
+
+
+TEXT = gym.spaces.Text(40, min_length=0, charset="abcdefghijklmnopqrstuvwxyz ")
+BOX = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+
+@pytest.mark.parametrize(
+    ("space", "text_at"),
+    [
+        (TEXT, ()),
+        (gym.spaces.Dict([("vec", BOX), ("say", TEXT)]), ("say",)),
+        (gym.spaces.Tuple((TEXT, gym.spaces.Discrete(3))), (0,)),
+        (
+            gym.spaces.Dict(
+                [("pair", gym.spaces.Tuple((BOX, TEXT))), ("mode", gym.spaces.Discrete(2))]
+            ),
+            ("pair", 1),
+        ),
+    ],
+    ids=["text", "dict", "tuple", "dict-of-tuple"],
+)
+def test_exports_act_on_a_vector_env_batch_with_text_like_the_torch_policy(
+    space: gym.Space[Any], text_at: tuple[str | int, ...], tmp_path: Path
+) -> None:
+    """A gymnasium vector env batches Text as a tuple of str (in a Dict or Tuple too); the
+    ONNX policy reads it as the torch one does (it read the tuple as a Tuple's entries)."""
+    from imitate.export.onnx import OnnxPolicy
+    from imitate.observations import concatenate, from_vector
+
+    vec = gym.vector.SyncVectorEnv([lambda: TextInside(space)] * 4)
+    raw = [vec.reset(seed=0)[0]] + [vec.step(np.zeros(4, np.int64))[0] for _ in range(7)]
+    vec.close()
+    texts = raw[0]
+    for key in text_at:
+        texts = texts[key]
+    assert isinstance(texts, tuple) and all(isinstance(t, str) for t in texts)  # the form
+    stored = concatenate([from_vector(r, space) for r in raw])
+    torch.manual_seed(0)
+    config = EncoderConfig(text_dim=4, max_tokens=6)
+    policy = EncodedPolicy.for_data(space, gym.spaces.Discrete(3), stored, encoder_config=config)
+    policy.eval()
+    assert len(np.unique(policy.act(stored))) > 1  # the parity below can tell actions apart
+    loaded = {fmt: load_exported(export_policy(policy, fmt, tmp_path / fmt)[0])  # type: ignore[arg-type]
+              for fmt in ("onnx", "torchscript", "numpy")}  # fmt: skip
+    assert isinstance(loaded["onnx"], OnnxPolicy)
+    for batch in raw:
+        expected = policy.act(batch)
+        assert np.array_equal(expected, policy.act(from_vector(batch, space)))
+        for fmt, exported in loaded.items():
+            assert np.array_equal(exported.act(batch), expected), fmt
+    if space is TEXT:  # a list of str too, as the torch policy takes
+        assert np.array_equal(loaded["onnx"].act(list(raw[0])), policy.act(list(raw[0])))

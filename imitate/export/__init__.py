@@ -13,6 +13,7 @@ bounded mean) live inside it. Each format has a loader that returns a batched
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -64,7 +65,7 @@ def _refusal(policy: object, fmt: str, int8: bool) -> ImitateError | None:
 def export_policy(
     policy: MLPPolicy | EncodedPolicy,
     fmt: Format,
-    out_dir: Path,
+    out_dir: str | os.PathLike[str],
     int8: bool = False,
     calibration: np.ndarray | ObsBatch | None = None,
     prefix: str = "policy",
@@ -86,6 +87,7 @@ def export_policy(
     refusal = _refusal(policy, fmt, int8)
     if refusal is not None:
         raise refusal
+    out_dir = Path(out_dir)
     if isinstance(policy, EncodedPolicy):
         return _export_encoded(policy, fmt, out_dir, int8, calibration, prefix, bits, input_bits)
     if prefix != "policy" and fmt != "c":
@@ -158,8 +160,9 @@ def _export_encoded(
     return [export_numpy(policy, out_dir / "policy.npz")]
 
 
-def load_exported(path: Path) -> Policy:
+def load_exported(path: str | os.PathLike[str]) -> Policy:
     """A batched Policy running an exported artefact (by file extension; C: the .c file)."""
+    path = Path(path)
     suffix = path.suffix
     if suffix == ".zip":
         from imitate.export.sb3 import SB3ExportPolicy

@@ -29,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import keyword
+import os
 import re
 import shutil
 import subprocess
@@ -705,7 +706,7 @@ def _choice_note(choice: WidthChoice | None) -> str:
 
 def export_c(
     policy: MLPPolicy,
-    out_dir: Path,
+    out_dir: str | os.PathLike[str],
     int8: bool = False,
     calibration: np.ndarray | None = None,
     prefix: str = "policy",
@@ -717,6 +718,7 @@ def export_c(
     """Write ``<prefix>.h`` and ``<prefix>.c`` into ``out_dir`` (nothing is written when
     the prefix, the policy or the calibration is refused)."""
     header, source = generate_c(policy, int8, calibration, prefix, bits, input_bits, gate, choice)
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return [
         write_text(out_dir / f"{prefix}.h", header),
@@ -740,15 +742,19 @@ def weight_bytes(policy: MLPPolicy, int8: bool, bits: int | None = None) -> int:
     return total
 
 
-def compile_shared(source: Path, out: Path | None = None) -> Path:
+def compile_shared(
+    source: str | os.PathLike[str], out: str | os.PathLike[str] | None = None
+) -> Path:
     """Compile ``source`` (with its header beside it) into a shared library."""
+    source = Path(source)
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         raise ImitateError("no C compiler (cc) found to build the C export")
     digest = hashlib.sha256(
         source.read_bytes() + source.with_suffix(".h").read_bytes()
     ).hexdigest()[:16]
-    target = out or Path(tempfile.gettempdir()) / f"imitate_{source.stem}_{digest}.so"
+    name = f"imitate_{source.stem}_{digest}.so"
+    target = Path(tempfile.gettempdir()) / name if out is None else Path(out)
     command = [compiler, *CFLAGS, "-shared", "-fPIC", str(source), "-o", str(target), "-lm"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -768,8 +774,8 @@ def _define(header: str, name: str) -> int:
 class CPolicy:
     """Call an exported C policy (``<prefix>.c`` beside ``<prefix>.h``) through ctypes."""
 
-    def __init__(self, source: Path) -> None:
-        self.source = source
+    def __init__(self, source: str | os.PathLike[str]) -> None:
+        self.source = source = Path(source)
         self.prefix = source.stem
         header = source.with_suffix(".h").read_text()
         P = self.prefix.upper()

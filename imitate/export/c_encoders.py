@@ -46,6 +46,7 @@ with sizes as constants (no CMSIS-NN or TFLM runtime to link).
 from __future__ import annotations
 
 import ctypes
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -1087,7 +1088,7 @@ def _action_type(trunk_header: str, T: str) -> str:
 
 def export_encoded_c(
     policy: EncodedPolicy,
-    out_dir: Path,
+    out_dir: str | os.PathLike[str],
     int8: bool = False,
     calibration: ObsBatch | None = None,
     prefix: str = "policy",
@@ -1096,6 +1097,7 @@ def export_encoded_c(
 ) -> list[Path]:
     """Write ``<prefix>.h`` and ``<prefix>.c`` (nothing when the policy is refused)."""
     header, source = generate_encoded_c(policy, int8, calibration, prefix, bits, input_bits)
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return [
         write_text(out_dir / f"{prefix}.h", header),
@@ -1124,7 +1126,8 @@ class EncodedCPolicy:
     """Call an exported encoded C policy (``<prefix>.c`` beside ``<prefix>.h``) through
     ctypes: ``act(obs: ObsBatch)``, the inputs described by the header's ``<P>_INPUTS``."""
 
-    def __init__(self, source: Path) -> None:
+    def __init__(self, source: str | os.PathLike[str]) -> None:
+        source = Path(source)
         self.prefix = source.stem
         header = source.with_suffix(".h").read_text()
         P = self.prefix.upper()
@@ -1186,7 +1189,8 @@ class EncodedCPolicy:
         return out
 
 
-def is_encoded_c(source: Path) -> bool:
+def is_encoded_c(source: str | os.PathLike[str]) -> bool:
     """True for a ``.c`` whose header declares ``<PREFIX>_INPUTS`` (an encoded export)."""
+    source = Path(source)
     header = source.with_suffix(".h")
     return header.is_file() and f"#define {source.stem.upper()}_INPUTS " in header.read_text()

@@ -17,6 +17,7 @@ torch policy on recorded states for every encoder).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -141,7 +142,7 @@ def _leaf_spec(encoder: Any, name: str, arrays: dict[str, np.ndarray]) -> dict[s
     raise ImitateError(f"numpy export: no numpy encoder for {type(encoder).__name__}")
 
 
-def export_encoded_numpy(policy: Any, path: Path) -> Path:
+def export_encoded_numpy(policy: Any, path: str | os.PathLike[str]) -> Path:
     """Write an :class:`~imitate.encoded.EncodedPolicy` (encoder, trunk, head) to .npz."""
     arrays: dict[str, np.ndarray] = {}
     encoder_spec = _leaf_spec(policy.encoder, "enc", arrays)
@@ -337,7 +338,7 @@ def is_encoded_spec(spec: dict[str, Any]) -> bool:
     return spec.get("format") == MAGIC
 
 
-def load_encoded_numpy(path: Path) -> NumpyEncodedRuntime:
+def load_encoded_numpy(path: str | os.PathLike[str]) -> NumpyEncodedRuntime:
     """The runtime of a file written by :func:`export_encoded_numpy`."""
     try:
         with np.load(path, allow_pickle=False) as npz:

@@ -8,6 +8,7 @@ rebuilds a :class:`~imitate.policy.NumpyMLPPolicy` from it without torch.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import IO
 
@@ -21,7 +22,7 @@ from imitate.policy import MLPPolicy, NumpyLayers, NumpyMLPPolicy
 from imitate.spaces import head_for_space, space_from_json, space_to_json
 
 
-def export_numpy(policy: MLPPolicy | EncodedPolicy, path: Path) -> Path:
+def export_numpy(policy: MLPPolicy | EncodedPolicy, path: str | os.PathLike[str]) -> Path:
     """Write the weights, normalisation and head description to an .npz file (an
     encoded policy: :func:`imitate.export.numpy_encoded.export_encoded_numpy`)."""
     if isinstance(policy, EncodedPolicy):
@@ -54,7 +55,7 @@ def export_numpy(policy: MLPPolicy | EncodedPolicy, path: Path) -> Path:
     return atomic_write(path, write)
 
 
-def load_numpy(path: Path) -> NumpyMLPPolicy | NumpyEncodedRuntime:
+def load_numpy(path: str | os.PathLike[str]) -> NumpyMLPPolicy | NumpyEncodedRuntime:
     """Rebuild the numpy policy from an exported .npz (an encoded policy's: a
     :class:`~imitate.export.numpy_encoded.NumpyEncodedRuntime`)."""
     try:

@@ -16,9 +16,10 @@ import contextlib
 import io
 import json
 import logging
+import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_METADATA_KEY = "imitate.tokenizer"
 
 
-def export_onnx(policy: MLPPolicy | EncodedPolicy, path: Path) -> Path:
+def export_onnx(policy: MLPPolicy | EncodedPolicy, path: str | os.PathLike[str]) -> Path:
     """Write ``policy`` (normalisation and decision included) as one ONNX file."""
     if isinstance(policy, EncodedPolicy):
         return export_encoded_onnx(policy, path)
@@ -48,7 +49,7 @@ def export_onnx(policy: MLPPolicy | EncodedPolicy, path: Path) -> Path:
     return _export(ActionGraph(policy), (example,), ["obs"], ["action"], ({0: batch},), path)
 
 
-def export_gated_onnx(policy: MLPPolicy, path: Path) -> Path:
+def export_gated_onnx(policy: MLPPolicy, path: str | os.PathLike[str]) -> Path:
     """Write one step of the JS gate (Discrete policies): inputs ``obs [B, obs_dim]``,
     ``anchor [B, n]`` (NaN rows start an episode), ``threshold []`` (nats); outputs
     ``action [B]`` and the next ``anchor [B, n]``."""
@@ -69,7 +70,7 @@ def _export(
     input_names: list[str],
     output_names: list[str],
     dynamic_shapes: tuple[dict[int, Any], ...],
-    path: Path,
+    path: str | os.PathLike[str],
     metadata: dict[str, str] | None = None,
 ) -> Path:
     """Export ``module``; ``metadata``: ONNX ``metadata_props`` to add (key -> string)."""
@@ -118,7 +119,7 @@ def _quiet_logger(name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _session(path: Path) -> Any:
+def _session(path: str | os.PathLike[str]) -> Any:
     try:
         import onnxruntime as ort
     except ImportError as exc:
@@ -145,11 +146,12 @@ class OnnxPolicy:
 
     An MLP's graph takes ``obs [B, obs_dim]`` float32 (observations are flattened). An
     encoded policy's takes one input per observation leaf (``obs``, ``obs.<key>``,
-    ``obs.<key>.<index>``): each leaf is cast to its input's dtype, and Text leaves are
-    tokenised with the tokenizer in the model's metadata (:func:`tokenizer_spec`)."""
+    ``obs.<key>.<index>``): each leaf is cast to its input's dtype, and Text leaves (a str
+    array, or the tuple of str a gymnasium vector env gives) are tokenised with the
+    tokenizer in the model's metadata (:func:`tokenizer_spec`)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)  # str too (the README's form); gated() needs its folder
         self.session = _session(path)
         self.inputs = [(i.name, i.type, len(i.shape)) for i in self.session.get_inputs()]
         meta = self.session.get_modelmeta().custom_metadata_map
@@ -167,7 +169,7 @@ class OnnxPolicy:
         if [n for n, _, _ in self.inputs] == ["obs"] and self.inputs[0][1:] == ("tensor(float)", 2):
             flat = np.asarray(obs, dtype=np.float32).reshape(obs_len(obs), -1)
             return self.session.run(None, {"obs": flat})[0]
-        leaves = _named_leaves(obs, "obs")
+        leaves = _named_leaves(obs, "obs", {n for n, _, _ in self.inputs})
         feeds = {}
         for name, kind, _rank in self.inputs:
             if name not in leaves:
@@ -179,12 +181,23 @@ class OnnxPolicy:
         return self.session.run(None, feeds)[0]
 
 
-def _named_leaves(obs: ObsBatch, name: str) -> dict[str, Any]:
-    """The leaves of an observation batch by ONNX input name (``obs.<key>.<index>``)."""
+def _named_leaves(obs: ObsBatch, name: str, inputs: Collection[str]) -> dict[str, Any]:
+    """The leaves of an observation batch by ONNX input name (``obs.<key>.<index>``). A
+    graph input's name ends the walk: a vector env batches a Text leaf as a tuple of str,
+    which is one leaf, not a Tuple's entries (the torch policy's encoder, led by the
+    space, reads it so; the graph's input names stand for the space here)."""
+    if name in inputs:
+        return {name: obs}
     if isinstance(obs, dict):
-        return {n: a for k, v in obs.items() for n, a in _named_leaves(v, f"{name}.{k}").items()}
+        return {
+            n: a for k, v in obs.items() for n, a in _named_leaves(v, f"{name}.{k}", inputs).items()
+        }
     if isinstance(obs, tuple | list):
-        return {n: a for i, v in enumerate(obs) for n, a in _named_leaves(v, f"{name}.{i}").items()}
+        return {
+            n: a
+            for i, v in enumerate(obs)
+            for n, a in _named_leaves(v, f"{name}.{i}", inputs).items()
+        }
     return {name: obs}
 
 
@@ -208,7 +221,7 @@ def _tokenize(spec: dict[str, Any], strings: Any) -> np.ndarray:
 class OnnxGatedPolicy:
     """An exported JS gate (``policy_gated.onnx``) as a RecurrentPolicy."""
 
-    def __init__(self, path: Path, threshold: float) -> None:
+    def __init__(self, path: str | os.PathLike[str], threshold: float) -> None:
         self.session = _session(path)
         self.threshold = np.array(threshold, dtype=np.float32)
         self.n_outputs = int(self.session.get_inputs()[1].shape[1])
@@ -250,7 +263,7 @@ def tokenizer_spec(policy: EncodedPolicy) -> dict[str, Any] | None:
     }
 
 
-def export_encoded_onnx(policy: EncodedPolicy, path: Path) -> Path:
+def export_encoded_onnx(policy: EncodedPolicy, path: str | os.PathLike[str]) -> Path:
     """Write ``policy`` (encoder, trunk, decision) as one ONNX file; tokenization stays
     outside (feed :meth:`ObsEncoder.inputs`, see :class:`OnnxEncodedPolicy`). With Text
     inputs the :func:`tokenizer_spec` is in its ``metadata_props``
@@ -265,18 +278,18 @@ def export_encoded_onnx(policy: EncodedPolicy, path: Path) -> Path:
     return _export(graph, example, names, ["action"], shapes, path, metadata)
 
 
-def write_tokenizer(policy: EncodedPolicy, out_dir: Path) -> Path | None:
+def write_tokenizer(policy: EncodedPolicy, out_dir: str | os.PathLike[str]) -> Path | None:
     """``out_dir/tokenizer.json`` (:func:`tokenizer_spec`) for a policy with Text inputs;
     None (no file) otherwise."""
     spec = tokenizer_spec(policy)
-    return None if spec is None else write_json(out_dir / TOKENIZER_FILE, spec)
+    return None if spec is None else write_json(Path(out_dir) / TOKENIZER_FILE, spec)
 
 
 class OnnxEncodedPolicy:
     """An exported encoded policy run by onnxruntime; ``encoder`` prepares the inputs
     (tokenizes text) exactly as the torch policy does."""
 
-    def __init__(self, path: Path, encoder: ObsEncoder) -> None:
+    def __init__(self, path: str | os.PathLike[str], encoder: ObsEncoder) -> None:
         self.session = _session(path)
         self.encoder = encoder
         self.names = [i.name for i in self.session.get_inputs()]

@@ -24,6 +24,7 @@ states (tests/test_own_expert.py).
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any, Literal
@@ -125,9 +126,10 @@ def to_sb3(policy: MLPPolicy, algo: Algo | None = None, seed: int = 0) -> Any:
     raise ImitateError(f"unknown --algo {algo!r} (ppo or sac)")
 
 
-def export_sb3(policy: MLPPolicy, path: Path, algo: Algo | None = None) -> Path:
+def export_sb3(policy: MLPPolicy, path: str | os.PathLike[str], algo: Algo | None = None) -> Path:
     """Write the SB3 zip of :func:`to_sb3` to ``path`` (a ``.zip``)."""
     model = to_sb3(policy, algo)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     return path
@@ -136,9 +138,10 @@ def export_sb3(policy: MLPPolicy, path: Path, algo: Algo | None = None) -> Path:
 class SB3ExportPolicy:
     """A batched Policy running an exported SB3 zip (``predict(deterministic=True)``)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         from stable_baselines3 import PPO, SAC
 
+        path = Path(path)
         with zipfile.ZipFile(path) as archive:  # which algorithm: from the JSON, no pickle
             module = json.loads(archive.read("data"))["policy_class"].get("__module__", "")
         cls = SAC if module.startswith("stable_baselines3.sac") else PPO

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from imitate.policy import MLPPolicy
 ENCODER_FILE = "encoder.json"
 
 
-def export_torchscript(policy: MLPPolicy | EncodedPolicy, path: Path) -> Path:
+def export_torchscript(policy: MLPPolicy | EncodedPolicy, path: str | os.PathLike[str]) -> Path:
     """Trace observation -> action into a TorchScript file loadable without imitate."""
     extra: dict[str, Any] = {}
     graph: torch.nn.Module
@@ -50,7 +51,7 @@ def export_torchscript(policy: MLPPolicy | EncodedPolicy, path: Path) -> Path:
     return write_bytes(path, buffer.getvalue())
 
 
-def load_torchscript(path: Path) -> TorchScriptPolicy | TorchScriptEncodedPolicy:
+def load_torchscript(path: str | os.PathLike[str]) -> TorchScriptPolicy | TorchScriptEncodedPolicy:
     """The Policy of an exported file (encoded when the archive carries ``encoder.json``)."""
     extra = {ENCODER_FILE: ""}
     module = torch.jit.load(str(path), _extra_files=extra)
@@ -64,7 +65,7 @@ def load_torchscript(path: Path) -> TorchScriptPolicy | TorchScriptEncodedPolicy
 class TorchScriptPolicy:
     """Run an exported TorchScript policy."""
 
-    def __init__(self, path: Path, module: Any = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], module: Any = None) -> None:
         self.module = module if module is not None else torch.jit.load(str(path))
 
     def act(self, obs: np.ndarray) -> np.ndarray:
