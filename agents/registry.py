@@ -337,6 +337,23 @@ def resolve_expert(
     return expert
 
 
+def _check_registered_spaces(env: EnvLike, env_id: str) -> None:
+    """A heuristic expert is written for its env as registered: refused (``EnvError``, before
+    any step) when ``env``'s kwargs or wrappers give it other spaces (e.g. ``--env-kwargs
+    kind=discrete`` on ``imitate/ObsDict-v0``), where it would fail inside its first act."""
+    if isinstance(env, str):  # the registered env itself
+        return
+    from imitate.collect import env_spaces
+
+    spaces, registered = env_spaces(env), env_spaces(env_id)
+    if spaces != registered:
+        raise EnvError(
+            f"the heuristic expert of {env_id} acts on its registered spaces "
+            f"({registered[0]}, {registered[1]}); these env settings give "
+            f"{spaces[0]}, {spaces[1]}"
+        )
+
+
 def _resolve(spec: str, env: EnvLike, vecnormalize: Path | None, safe: bool) -> Policy:
     env_id = env_name(env)
     if vecnormalize is not None and (spec in ("heuristic", "zoo") or spec.endswith(".pt")):
@@ -348,6 +365,8 @@ def _resolve(spec: str, env: EnvLike, vecnormalize: Path | None, safe: bool) -> 
 
         if bot_plays(env_id):  # the BabyAI bot (privileged: it plans on the env)
             return BabyAIExpert()
+        if env_id in envs.EXPERTS or env_id in HEURISTICS:
+            _check_registered_spaces(env, env_id)
         if env_id in envs.EXPERTS:
             return envs.EXPERTS[env_id]()  # type: ignore[return-value]
         if env_id in HEURISTICS:

@@ -325,8 +325,13 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
     calibration, choice = None, None
     bits = None if int8("activation_bits") == "auto" else int8("activation_bits")
     if args.int8:
+        env: Any = args.env
+        if env is None and recorded_env is not None:  # with the kwargs it was trained with
+            from imitate.runtime import read_policy_meta
+
+            env = read_policy_meta(args.policy).env()
         calibration, choice = int8_export_inputs(
-            policy, args.env or recorded_env, int8("episodes"), int8("seed"),
+            policy, env, int8("episodes"), int8("seed"),
             int8("activation_bits"), int8("min_parity"), args.js_gate, int8("gate_episodes"),
             str(args.policy),
         )  # fmt: skip

@@ -230,6 +230,48 @@ def test_int8_c_export_on_an_env_with_other_spaces_is_one_line(
     assert rolled == [] and list(tmp_path.iterdir()) == []
 
 
+def test_a_heuristic_expert_refuses_env_settings_that_change_its_spaces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The env's own expert reads its registered spaces: kwargs that give other spaces are
+    one line before any step (it raised IndexError inside its first act); kwargs that keep
+    them are fine."""
+    out = tmp_path / "d.npz"
+    argv = ["collect", "--env", "imitate/ObsDict-v0", "--episodes", "1", "--out", str(out)]
+    line = _one_error(*run_cli([*argv, "--env-kwargs", "kind=discrete"], capsys)[::2])
+    assert "heuristic expert of imitate/ObsDict-v0 acts on its registered spaces" in line
+    assert "give Discrete(7), Discrete(3)" in line and not out.exists()
+    assert run_cli([*argv, "--env-kwargs", "horizon=20"], capsys)[0] == 0
+
+
+def test_int8_export_without_env_calibrates_on_the_env_as_trained(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --env the calibration rollouts run on the recorded env with its recorded
+    kwargs (as eval does), not on the bare id."""
+    import importlib
+
+    from imitate.cli import main
+    from imitate.errors import ImitateError
+
+    argv = ["collect", "--env", "imitate/ObsDict-v0", "--env-kwargs", "horizon=20"]
+    assert main([*argv, "--episodes", "2", "--out", str(tmp_path / "d.npz")]) == 0
+    bc = ["bc", "--data", str(tmp_path / "d.npz"), "--max-steps", "5", "--eval-episodes", "0"]
+    assert main([*bc, "--out", str(tmp_path / "bc")]) == 0
+    envs_used: list[Any] = []
+
+    def record(policy: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
+        envs_used.append(env)
+        raise ImitateError("stopped after the calibration env was chosen")
+
+    monkeypatch.setattr(importlib.import_module("imitate.collect"), "collect", record)
+    policy = str(tmp_path / "bc" / "policy.pt")
+    export = ["export", "--policy", policy, "--format", "c", "--int8"]
+    line = _one_error(*run_cli([*export, "--out", str(tmp_path / "ex")], capsys)[::2])
+    assert "stopped after" in line
+    assert [(e.id, e.kwargs["horizon"]) for e in envs_used] == [("imitate/ObsDict-v0", 20)]
+
+
 @pytest.mark.parametrize("fault", ["interrupt", "error"])
 def test_failed_collect_leaves_no_empty_runs_folder(
     fault: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
