@@ -324,6 +324,7 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
     env_id = recorded_env or "policy"
     calibration, choice = None, None
     bits = None if int8("activation_bits") == "auto" else int8("activation_bits")
+    said: list[str] = []
     if args.int8:
         env: Any = args.env
         if env is None and recorded_env is not None:  # with the kwargs it was trained with
@@ -335,6 +336,12 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
             int8("activation_bits"), int8("min_parity"), args.js_gate, int8("gate_episodes"),
             str(args.policy),
         )  # fmt: skip
+        if recorded_env is not None and args.env not in (None, recorded_env):  # as eval says
+            console.warn(
+                said,
+                f"{args.policy} was trained on {recorded_env}, calibrated on {args.env} "
+                "(the observation and action spaces match)",
+            )
         if choice is not None:
             print(f"imitate: int8 export: {choice.reason}", file=sys.stderr)
     target = args.out or default_run_dir(env_id, "export", 0)
@@ -343,6 +350,7 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
             policy, args.format, artefacts.work, args.int8, calibration, args.prefix,
             bits, args.algo, int8("input_bits"), not args.int8 or args.js_gate is not None, choice,
         )  # fmt: skip
+        result = console.with_warnings(said, result)
         record_run(artefacts.work, args, "export", result)
     return artefacts.final(result)
 

@@ -133,6 +133,22 @@ def test_eval_still_refuses_a_given_expert_or_other_spaces(
     assert "Acrobot-v1 has (6,)" in _one_error(code, err)
 
 
+def test_int8_export_on_another_env_with_the_same_spaces_warns_as_eval_does(
+    cartpole_policy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    capsys.readouterr()
+    base = ["export", "--policy", str(cartpole_policy), "--format", "c", "--int8", "--json"]
+    code, out, err = run_cli([*base, "--env", "CartPole-v0", "--out", str(tmp_path / "a")], capsys)
+    assert code == 0, err
+    warning = [line for line in err.splitlines() if line.startswith("imitate: warning:")]
+    assert len(warning) == 1 and "trained on CartPole-v1, calibrated on CartPole-v0" in warning[0]
+    assert json.loads(out)["warnings"] == [warning[0].removeprefix("imitate: warning: ")]
+    code, out, err = run_cli([*base, "--env", "CartPole-v1", "--out", str(tmp_path / "b")], capsys)
+    assert code == 0 and "imitate: warning:" not in err and "warnings" not in json.loads(out)
+
+
 @pytest.fixture(scope="module")
 def babyai_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("minigrid")
