@@ -58,8 +58,7 @@ DIFFERENCES = {
     "convolutions": "textbook: the model's forward (float32 NCHW, 4 normalisation ops); "
     "imitate: channels-last, normalisation folded into conv 1, cnn_precision arithmetic "
     "(float32 master weights, gradients, Adam state and loss)",
-    "optimizer": "textbook: torch.optim.Adam; imitate: FastAdam (same update, flat buffer; "
-    "torch's fused kernel on it from 20,000 parameters)",
+    "optimizer": "textbook: torch.optim.Adam; imitate: FastAdam (same update, flat buffer)",
 }
 
 

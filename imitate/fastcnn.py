@@ -54,7 +54,7 @@ estimated bf16 peak of 170-240 GFLOP/s (64 FLOP per cycle at 2.6-3.7 GHz), and p
 matmuls of these layers' shapes run at 140-190 GFLOP/s in bf16 against 77-92 in float32
 (1.5-2.4x): the 2x over the float32 textbook loop is about the ratio of the two
 precisions' throughput on this CPU. Halving the optimiser step (~8 % of a step) with
-torch's fused Adam on FastAdam's flat buffer (:data:`imitate.optim.FUSED_FROM`) was not
+torch's fused Adam on FastAdam's flat buffer (see :mod:`imitate.optim`) was not
 measurable end to end (paired A/B of ``train_bc``: median 1.0).
 """
 

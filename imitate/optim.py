@@ -7,25 +7,26 @@ parameters into one flat float32 buffer (each ``param.data`` and ``param.grad`` 
 a view of it; autograd accumulates into the gradient views in place) and updates the
 whole buffer with a dozen numpy operations, whatever the number of tensors.
 
-Hand-written because it is the fastest correct one measured here for small policies. The
-code had three Adams: this numpy update inside the numpy trainer, a wrapper calling
-torch's private fused kernel (``torch._fused_adam_``) for the torch trainer, and
-``torch.optim.Adam`` as that wrapper's fallback. Step for step inside the numpy trainer
-(2x64 MLP, one process on the shared 2-core machine), this update took ~285 µs per step
-at batch 32 against ~351 µs with the fused kernel on the same buffer (best of 6; 811 vs
-855 µs at batch 256). In the torch trainer the fused kernel was the faster one (best of
-5: 827 vs 858 µs per step at batch 32, 1499 vs 1697 µs at 256): the numpy trainer, the
-default where it applies, is the one kept fast, and no private torch API is called.
-Tests compare the update step by step with ``torch.optim.Adam``
-(``tests/test_optim.py``, ``tests/test_training.py``).
+Hand-written because it is the fastest correct one measured here. The code had three
+Adams: this numpy update inside the numpy trainer, a wrapper calling torch's private
+fused kernel (``torch._fused_adam_``) for the torch trainer, and ``torch.optim.Adam`` as
+that wrapper's fallback. Step for step inside the numpy trainer (2x64 MLP, one process
+on the shared 2-core machine), this update took ~285 µs per step at batch 32 against
+~351 µs with the fused kernel on the same buffer (best of 6; 811 vs 855 µs at batch
+256). In the torch trainer the fused kernel was the faster one (best of 5: 827 vs 858 µs
+per step at batch 32, 1499 vs 1697 µs at 256): the numpy trainer, the default where it
+applies, is the one kept fast, and no private torch API is called. Tests compare the
+update step by step with ``torch.optim.Adam`` (``tests/test_optim.py``,
+``tests/test_training.py``).
 
-From :data:`FUSED_FROM` parameters on, the numpy update's dozen passes over the buffer
-cost more than one call of torch's public fused Adam (``torch.optim.Adam(fused=True)``)
-on the same flat buffer, given as one tensor with its state bound to :attr:`exp_avg`
-and :attr:`exp_avg_sq`: best of 5 x 200 steps, one thread, µs per step (numpy / fused)
-15 / 24 at 4,500 parameters, 36 / 36 at 20,000, 98 / 63 at 60,000, 410 / 196 at 250,000
-(the pixel CartPole Nature CNN: ~4 % of its training step saved, which a paired A/B of
-whole ``train_bc`` runs could not tell from the machine's noise), 1,594 / 688 at 1M.
+Also tried and dropped: torch's public fused Adam (``torch.optim.Adam(fused=True)``) on
+this flat buffer as one tensor for large policies. Per optimiser step (best of 5 x 200,
+one thread, µs, numpy / fused) it is faster from ~20,000 parameters: 98 / 63 at 60,000,
+410 / 196 at 250,000, 1,594 / 688 at 1M. But on the pixel CartPole Nature CNN (242,530
+parameters), where that is ~4 % of a training step, a paired A/B of whole ``train_bc``
+runs (six alternating runs of 1,000 steps) showed no gain: fused / numpy 0.81-1.04,
+median 1.0. Its different rounding also moved a trained student enough that its int8
+export's parity in ``tests/test_export_encoded.py`` fell from >= 99 % to 97 %.
 """
 
 from __future__ import annotations
@@ -35,9 +36,6 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 from torch import Tensor
-
-FUSED_FROM = 20_000
-"""Parameters from which :meth:`FastAdam.step` runs torch's fused kernel on the buffer."""
 
 
 class FastAdam:
@@ -75,19 +73,6 @@ class FastAdam:
             p.data = torch.from_numpy(self.flat[start:stop].reshape(shape))  # shares memory
             p.grad = torch.from_numpy(self.grad[start:stop].reshape(shape))
             start = stop
-        self.fused: torch.optim.Adam | None = None
-        """torch's fused Adam on the whole buffer (from :data:`FUSED_FROM` parameters)."""
-        if self.flat.size >= FUSED_FROM:
-            flat = torch.nn.Parameter(torch.from_numpy(self.flat))
-            flat.grad = torch.from_numpy(self.grad)
-            self.fused = torch.optim.Adam(
-                [flat], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=True
-            )
-            self.fused.state[flat] = {  # the moments are this object's buffers
-                "step": torch.tensor(0.0),
-                "exp_avg": torch.from_numpy(self.exp_avg),
-                "exp_avg_sq": torch.from_numpy(self.exp_avg_sq),
-            }
 
     def __repr__(self) -> str:
         return f"FastAdam(parameters={self.flat.size}, lr={self.lr}, step={self.step_count})"
@@ -97,14 +82,11 @@ class FastAdam:
 
     def step(self) -> None:
         """Apply one update from the gradient buffer."""
-        self.step_count += 1
-        if self.fused is not None:
-            self.fused.step()
-            return
         beta1, beta2 = self.betas
         grad = self.grad
         if self.weight_decay:
             grad += self.weight_decay * self.flat
+        self.step_count += 1
         self.exp_avg *= beta1
         self.exp_avg += (1.0 - beta1) * grad
         self.exp_avg_sq *= beta2
