@@ -3,6 +3,7 @@ parity; an unsupported observation space fails at the start, in one line (exit 2
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,31 @@ def test_unsupported_observation_space_fails_before_any_step(capsys, tmp_path: P
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("imitate: error:"), err
     assert "Sequence" in lines[0]
+    assert SequenceObsEnv.steps == 0 and not out.exists()
+
+
+class DictSequenceObsEnv(SequenceObsEnv):
+    """A Dict observation space with one unsupported entry, under a key."""
+
+    observation_space = gym.spaces.Dict(
+        {"pos": gym.spaces.Discrete(3), "s": gym.spaces.Sequence(gym.spaces.Discrete(3))}
+    )
+
+
+def test_an_unsupported_entry_is_named_by_its_key(capsys, tmp_path: Path) -> None:
+    """The message names where the unsupported subspace is, not only what it is (a real
+    Dict space prints long); with a step limit too, whose memory estimate reads the space
+    before collect checks it."""
+    if "tmp/DictSequenceObs-v0" not in gym.registry:
+        gym.register("tmp/DictSequenceObs-v0", entry_point=DictSequenceObsEnv, max_episode_steps=50)
+    expected = "observation key 's': unsupported observation space Sequence(Discrete(3)"
+    with pytest.raises(UnsupportedSpaceError, match=re.escape(expected)):
+        collect(ZeroExpert(), "tmp/DictSequenceObs-v0", 2, seed=0)
+    out = tmp_path / "d.npz"
+    args = ["collect", "--env", "tmp/DictSequenceObs-v0", "--expert"]
+    args += ["tests.test_obs_e2e:ZeroExpert", "--episodes", "2", "--out", str(out)]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and err.startswith(f"imitate: error: {expected}") and err.count("\n") == 1
     assert SequenceObsEnv.steps == 0 and not out.exists()
 
 
