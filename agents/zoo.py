@@ -1055,8 +1055,11 @@ def load_zip_teacher(path: Path, env_id: str, safe: bool = False) -> Any:
         return teacher_from_entry(path, entry, safe=True, env_id=env_id)
     teacher = teacher_from_entry(path, entry)
     if not env_spaces_match(teacher.model, env_id):
+        from imitate.spaces import space_text
+
+        model = teacher.model
         raise EnvError(
-            f"{path} was trained for observations {teacher.model.observation_space.shape} and "
-            f"actions {teacher.model.action_space}, which do not match {env_id}"
+            f"{path} was trained for observations {space_text(model.observation_space)} and "
+            f"actions {space_text(model.action_space)}, which do not match {env_id}"
         )
     return teacher
