@@ -276,12 +276,13 @@ def load_sb3_expert(
 
 def _check_spaces(model: Any, env: EnvLike, name: str) -> None:
     from imitate.collect import env_spaces
+    from imitate.spaces import space_text
 
     obs_space, action_space = env_spaces(env)
     if model.observation_space.shape != obs_space.shape or model.action_space != action_space:
         raise EnvError(
-            f"{name} was trained for observations {model.observation_space.shape} and actions "
-            f"{model.action_space}, which do not match {env_name(env)}"
+            f"{name} was trained for observations {space_text(model.observation_space)} and "
+            f"actions {space_text(model.action_space)}, which do not match {env_name(env)}"
         )
 
 
@@ -412,16 +413,11 @@ def _resolve(spec: str, env: EnvLike, vecnormalize: Path | None, safe: bool) -> 
 
 
 def _imitate_policy(spec: str, env: EnvLike) -> Policy:
-    from imitate.collect import env_spaces
+    from imitate.jobs import check_policy_env
     from imitate.policy import load_policy
 
     policy = load_policy(spec)
-    obs_space, action_space = env_spaces(env)
-    if policy.observation_space.shape != obs_space.shape or policy.action_space != action_space:
-        raise EnvError(
-            f"{spec} was trained for observations {policy.observation_space.shape} and actions "
-            f"{policy.action_space}, but {env_name(env)} has {obs_space.shape} and {action_space}"
-        )
+    check_policy_env(policy, env, spec)  # eval's check: Dict spaces compared, not their shapes
     policy.provenance = ExpertRecord(spec=spec, kind="imitate", path=spec).to_json()
     return policy
 

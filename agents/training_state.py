@@ -115,15 +115,16 @@ def resumes_before(folder: Path, steps: int) -> list[dict[str, Any]]:
     return [r for r in read_lineage(folder) if r["resumed_at"] < steps]
 
 
-def resume(model: Any, folder: Path, seed: int, total_steps: int) -> int:
+def resume(model: Any, folder: Path, seed: int, total_steps: int, env_id: str | None = None) -> int:
     """Load the newest snapshot of ``folder`` into ``model`` (built as the run was, not
-    trained): weights, optimisers, entropy coefficient, step and update counters and,
-    when saved, the replay buffer; reseed with ``seed + steps``; record the resume in
-    ``lineage.json``. Returns the snapshot's step count. Refused (nothing recorded) when
-    the snapshot is of another model or seed, or already at ``total_steps``."""
+    trained, on ``env_id``): weights, optimisers, entropy coefficient, step and update
+    counters and, when saved, the replay buffer; reseed with ``seed + steps``; record the
+    resume in ``lineage.json``. Returns the snapshot's step count. Refused (nothing
+    recorded) when the snapshot is of another env or algorithm (said first: the field list
+    would only repeat it), model or seed, or already at ``total_steps``."""
     from stable_baselines3.common.save_util import load_from_zip_file
 
-    from agents.zoo import _zip_data, differing_fields
+    from agents.zoo import _zip_data, differing_fields, other_training
 
     zips = snapshot_zips(folder)
     if not zips:
@@ -132,6 +133,9 @@ def resume(model: Any, folder: Path, seed: int, total_steps: int) -> int:
         )
     latest = zips[-1]
     data = _zip_data(latest)
+    other = other_training(model, data, env_id)
+    if other is not None:
+        raise ImitateError(f"{latest} is {other}")
     if data.get("seed") != seed:
         raise ImitateError(f"{latest}: trained with seed {data.get('seed')}, not {seed}")
     # learning_starts: a resume without its buffer moves it (below)

@@ -17,8 +17,10 @@ built as :func:`train_expert` builds the model) with the command that reproduces
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -361,7 +363,10 @@ def train_expert(
         )
     model, venv = build_model(spec, seed)
     try:
-        done = training_state.resume(model, snapshots, seed, steps) if resume and snapshots else 0
+        if resume and snapshots:
+            done = training_state.resume(model, snapshots, seed, steps, spec.env_id)
+        else:
+            done = 0
     except ImitateError:
         venv.close()
         raise
@@ -532,6 +537,147 @@ def differing_fields(model: Any, data: dict[str, Any], ignore: frozenset[str]) -
         for key in (fresh.keys() | data.keys()) - PROGRESS_FIELDS - ignore
         if _comparable(fresh.get(key)) != _comparable(data.get(key))
     )
+
+
+SPACE_FIELDS = ("observation_space", "action_space")
+
+
+def _space_fields(value: Any) -> Any:
+    """A space of a zip's ``data`` as compared: its readable fields (shape, dtype, bounds,
+    ``n``, ...), not its pickle, its random generator's state or the reprs gymnasium caches
+    once it was printed (those differ between two saves of the same space)."""
+    if not isinstance(value, dict):
+        return value
+    skip = (":serialized:", "_np_random")
+    return {k: v for k, v in value.items() if k not in skip and not k.endswith("_repr")}
+
+
+def _bound_text(text: str, dtype: str) -> str:
+    """A saved Box bound (numpy's print of the array) as gymnasium prints it: the value
+    when every element is the same (``-1.0``), else the array."""
+    import numpy as np
+
+    values = text.replace("[", " ").replace("]", " ").split()
+    if len(set(values)) == 1:
+        try:
+            return str(np.dtype(dtype).type(values[0]))  # "-1." -> "-1.0", as gymnasium
+        except (TypeError, ValueError):
+            pass
+    return " ".join(text.split())
+
+
+def zip_space_text(value: Any) -> str:
+    """A space of a zip's ``data`` as gymnasium prints it (``Box(-1.0, 1.0, (3,),
+    float32)``, ``Discrete(2)``), from its readable fields: the pickle is not decoded."""
+    if not isinstance(value, dict):
+        return "an unknown space"
+    kind = str(value.get(":type:", "")).rpartition(".")[2].rstrip("'>") or "a space"
+    shape = tuple(value.get("_shape") or ())
+    if kind == "Box" and {"low", "high"} <= value.keys():
+        dtype = str(value.get("dtype"))
+        low, high = (  # gymnasium's own text when the space was printed before it was saved
+            value.get(f"{b}_repr") or _bound_text(str(value[b]), dtype) for b in ("low", "high")
+        )
+        return f"Box({low}, {high}, {shape}, {dtype})"
+    if kind == "Discrete" and "n" in value:
+        start = str(value.get("start", "0"))
+        return f"Discrete({value['n']}{'' if start == '0' else f', start={start}'})"
+    if kind == "MultiDiscrete" and "nvec" in value:
+        return f"MultiDiscrete({value['nvec']})"
+    if kind == "MultiBinary" and "n" in value:
+        return f"MultiBinary({value['n']})"
+    if kind in ("Dict", "Tuple") and isinstance(value.get("spaces"), str):
+        return f"{kind}({value['spaces'][1:-1]})"  # "{'a': Discrete(3)}": Dict('a': ...)
+    return f"{kind}{shape if shape else ''}"
+
+
+def zip_algo(data: dict[str, Any]) -> str | None:
+    """The algorithm that saved a zip's ``data`` ('ppo', 'sac', ...; None: not known), from
+    its policy class's module, read as text (the class's pickle is not decoded): SB3 keeps
+    an algorithm's policies in ``stable_baselines3.<algo>.policies``, except the
+    actor-critic policy of PPO and A2C, in ``common.policies`` (PPO's data has a clip_range)."""
+    policy = data.get("policy_class")
+    module = str(policy.get("__module__", "")) if isinstance(policy, dict) else ""
+    package, _, algo = module.removesuffix(".policies").rpartition(".")
+    if not module.endswith(".policies") or not package or not algo.isidentifier():
+        return None
+    if algo == "common":
+        return "ppo" if "clip_range" in data else "a2c"
+    return algo
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Python's and MuJoCo's C warnings silenced (HalfCheetah's model prints one at every
+    compile): the envs made to identify a zip's env are none of the command's, their
+    warnings would be noise around its error."""
+    import warnings
+
+    try:
+        import mujoco
+    except ImportError:
+        mujoco = None
+    previous = mujoco.get_mju_user_warning() if mujoco else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if mujoco:
+            mujoco.set_mju_user_warning(lambda message: None)
+        try:
+            yield
+        finally:
+            if mujoco:
+                mujoco.set_mju_user_warning(previous)
+
+
+def _zoo_env_with_spaces(data: dict[str, Any]) -> str | None:
+    """The zoo env whose spaces are those saved in ``data``, when exactly one is: a zip
+    does not record its env id. Envs that cannot be made here (an extra not installed)
+    are skipped."""
+    import gymnasium as gym
+    from stable_baselines3.common.save_util import data_to_json
+
+    saved = [_space_fields(data.get(key)) for key in SPACE_FIELDS]
+    specs = (*ZOO.values(), *PPO_MUJOCO.values())
+    found = []
+    for env_id in dict.fromkeys(s.env_id for s in specs):
+        try:
+            with _quiet():
+                env = gym.make(env_id)
+        except (gym.error.Error, ImportError):  # e.g. DependencyNotInstalled
+            continue
+        spaces = {"observation_space": env.observation_space, "action_space": env.action_space}
+        env.close()
+        stored = json.loads(data_to_json(spaces))  # as SB3 saves them, to compare like with like
+        if [_space_fields(stored[key]) for key in SPACE_FIELDS] == saved:
+            found.append(env_id)
+    return found[0] if len(found) == 1 else None
+
+
+def other_training(model: Any, data: dict[str, Any], env_id: str | None = None) -> str | None:
+    """Why a zip's ``data`` is not of ``model``'s training (on ``env_id``) when it is of
+    another algorithm's or another env's (other spaces), e.g. ``a snapshot of a SAC run on
+    Pendulum-v1, not of CartPole-v1's PPO training``; None when both are the same (other
+    differences are :func:`differing_fields`')."""
+    fresh = _zip_data(model)
+    theirs = zip_algo(data)
+    if theirs is not None:
+        same_algo = theirs == zip_algo(fresh)
+    else:  # a policy class of no known algorithm: the same class, pickle for pickle
+        same_algo = _comparable(fresh.get("policy_class")) == _comparable(data.get("policy_class"))
+    same_env = all(_space_fields(fresh.get(k)) == _space_fields(data.get(k)) for k in SPACE_FIELDS)
+    if same_algo and same_env:
+        return None
+    run = f"a {theirs.upper()} run" if theirs else "a run of another algorithm"
+    if same_env:
+        where = f" on {env_id}" if env_id else ""
+    elif env := _zoo_env_with_spaces(data):
+        where = f" on {env}"
+    else:
+        obs, act = (zip_space_text(data.get(k)) for k in SPACE_FIELDS)
+        where = f" on another env (observations {obs}, actions {act})"
+    ours = type(model).__name__  # PPO, DQN, SAC
+    training = f"{env_id}'s {ours} training" if env_id else f"this {ours} training"
+    return f"a snapshot of {run}{where}, not of {training}"
 
 
 def snapshot_timesteps(
@@ -909,8 +1055,11 @@ def load_zip_teacher(path: Path, env_id: str, safe: bool = False) -> Any:
         return teacher_from_entry(path, entry, safe=True, env_id=env_id)
     teacher = teacher_from_entry(path, entry)
     if not env_spaces_match(teacher.model, env_id):
+        from imitate.spaces import space_text
+
+        model = teacher.model
         raise EnvError(
-            f"{path} was trained for observations {teacher.model.observation_space.shape} and "
-            f"actions {teacher.model.action_space}, which do not match {env_id}"
+            f"{path} was trained for observations {space_text(model.observation_space)} and "
+            f"actions {space_text(model.action_space)}, which do not match {env_id}"
         )
     return teacher

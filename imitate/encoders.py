@@ -987,21 +987,34 @@ def unused_settings(encoder: ObsEncoder, config: EncoderConfig) -> list[tuple[st
     ]
 
 
-def _build(space: gym.Space[Any], obs: ObsBatch | None, config: EncoderConfig) -> ObsEncoder:
+def _build(
+    space: gym.Space[Any],
+    obs: ObsBatch | None,
+    config: EncoderConfig,
+    path: tuple[str | int, ...] = (),
+) -> ObsEncoder:
+    """The encoder of ``space``, at ``path`` in the whole observation space (the Dict keys
+    and Tuple indices an unsupported leaf's message names)."""
     if isinstance(space, gym.spaces.Dict | gym.spaces.Tuple):
+        steps: list[str | int]
         if isinstance(space, gym.spaces.Dict):
             items = [(str(k), s) for k, s in space.spaces.items()]
+            steps = [k for k, _ in items]
             entries: list[Any] = [None] * len(items)
             if isinstance(obs, dict):
                 entries = [obs[k] for k, _ in items]
         else:
             items = [(str(i), s) for i, s in enumerate(space.spaces)]
+            steps = list(range(len(items)))
             entries = [None] * len(items)
             if isinstance(obs, tuple | list):
                 entries = list(obs)
         if not items:
             raise UnsupportedSpaceError(f"observation space {space} has no entries")
-        parts = {k: _build(s, e, config) for (k, s), e in zip(items, entries, strict=True)}
+        parts = {
+            k: _build(s, e, config, (*path, step))
+            for (k, s), e, step in zip(items, entries, steps, strict=True)
+        }
         if config.film and isinstance(space, gym.spaces.Dict):
             return _film(space, parts)
         return DictEncoder(space, parts)
@@ -1021,7 +1034,7 @@ def _build(space: gym.Space[Any], obs: ObsBatch | None, config: EncoderConfig) -
     if isinstance(space, gym.spaces.Text):
         vocabulary = [] if obs is None else fit_vocabulary(np.asarray(obs))
         return TextEncoder(space, vocabulary, config)
-    raise UnsupportedSpaceError(describe_unsupported(space))
+    raise UnsupportedSpaceError(describe_unsupported(space, path))
 
 
 def _film(space: gym.spaces.Dict, parts: dict[str, ObsEncoder]) -> FiLMEncoder:

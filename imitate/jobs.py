@@ -58,16 +58,13 @@ def check_policy_env(policy: Any, env_id: EnvLike, name: str) -> None:
         check_supported(obs_space)  # an unsupported env space: the one line collect gives
         same_obs = obs_space_to_json(policy.observation_space) == obs_space_to_json(obs_space)
     if not same_obs or policy.action_space != action_space:
-        raise EnvError(
-            f"{name} was trained for observations {_describe_obs(policy.observation_space)} "
-            f"and actions {policy.action_space}, but {env_name(env_id)} has "
-            f"{_describe_obs(obs_space)} and {action_space}"
+        from imitate.spaces import space_text
+
+        raise EnvError(  # every space printed in full, the same way on both sides
+            f"{name} was trained for observations {space_text(policy.observation_space)} "
+            f"and actions {space_text(policy.action_space)}, but {env_name(env_id)} has "
+            f"{space_text(obs_space)} and {space_text(action_space)}"
         )
-
-
-def _describe_obs(space: Any) -> str:
-    """A Box by its shape (as the messages always said), any other space by itself."""
-    return str(space.shape) if space.shape is not None else str(space)
 
 
 def load_dataset_for(path: Path, env_id: EnvLike | None) -> Dataset:

@@ -100,30 +100,54 @@ def step_bytes(space: gym.Space[Any]) -> int:
     """Bytes one observation of ``space`` takes in storage (its leaves in their storage
     dtypes: uint8 frames 1 byte per value, float leaves 4, Text its fixed-width string)."""
     total = 0
-    for _, leaf in leaves(canonical_space(space)):
+    for _, leaf in leaves(check_supported(space)):  # an unsupported leaf: named, with its key
         dtype = leaf_dtype(leaf)
         shape = () if isinstance(leaf, gym.spaces.Discrete | gym.spaces.Text) else leaf.shape
         total += int(np.prod(shape or (), dtype=np.int64)) * dtype.itemsize
     return total
 
 
-def describe_unsupported(space: gym.Space[Any]) -> str:
-    """The one-line message for an observation space imitate cannot encode."""
+def entry_name(path: Sequence[str | int]) -> str:
+    """How a message names the entry of an observation space at ``path`` (Dict keys, Tuple
+    indices): ``observation key 's'``, ``observation index 0``, nested ones by their path
+    as datasets name their fields (``observation key 'arm/1'``)."""
+    if len(path) == 1 and isinstance(path[0], int):
+        return f"observation index {path[0]}"
+    return f"observation key {SEP.join(map(str, path))!r}"
+
+
+def describe_unsupported(space: gym.Space[Any], path: Sequence[str | int] = ()) -> str:
+    """The one-line message for an observation space imitate cannot encode; ``path``: where
+    it sits in a Dict/Tuple space (named first: the whole space can be long)."""
+    where = f"{entry_name(path)}: " if path else ""
     return (
-        f"unsupported observation space {space}: imitate supports Box, Discrete, "
+        f"{where}unsupported observation space {space}: imitate supports Box, Discrete, "
         "MultiDiscrete, MultiBinary, Text and Dict/Tuple of those"
     )
 
 
 def check_supported(space: gym.Space[Any]) -> gym.Space[Any]:
     """The canonical form of ``space``; ``UnsupportedSpaceError`` naming the first leaf that
-    is not supported (call it before any rollout)."""
+    is not supported, and where it is (call it before any rollout)."""
     space = canonical_space(space)
-    for _, leaf in leaves(space):
-        leaf_dtype(leaf)
-    if isinstance(space, gym.spaces.Dict | gym.spaces.Tuple) and not leaves(space):
+    if not leaves(space) and isinstance(space, gym.spaces.Dict | gym.spaces.Tuple):
         raise UnsupportedSpaceError(f"observation space {space} has no entries")
+    _check_leaves(space, ())
     return space
+
+
+def _check_leaves(space: gym.Space[Any], path: tuple[str | int, ...]) -> None:
+    if isinstance(space, gym.spaces.Dict):
+        for key, sub in space.spaces.items():
+            _check_leaves(sub, (*path, str(key)))
+    elif isinstance(space, gym.spaces.Tuple):
+        for i, sub in enumerate(space.spaces):
+            _check_leaves(sub, (*path, i))
+    else:
+        try:
+            leaf_dtype(space)  # (what decides which leaves are supported)
+        except UnsupportedSpaceError:
+            raise UnsupportedSpaceError(describe_unsupported(space, path)) from None
 
 
 def leaves(space: gym.Space[Any], prefix: str = "") -> list[tuple[str, gym.Space[Any]]]:

@@ -341,7 +341,21 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{path}: checkpoint format version {checkpoint.get('format_version')} "
             f"is not supported (expected {CHECKPOINT_VERSION})"
         )
+    # here, not per kind, so that no loader (MLP, encoded, numpy or torch) can skip it
+    check_weight_values(checkpoint.get("weights") or {}, path)
     return checkpoint
+
+
+def check_weight_values(weights: Mapping[str, Any], name: str | os.PathLike[str]) -> None:
+    """Every float weight finite, every normalisation divisor (``obs_std``, an encoder's
+    ``std``) > 0; ``CheckpointError`` naming the field otherwise. A corrupted file's NaN
+    would otherwise load and turn every output into NaN (and an export into garbage)."""
+    for key in sorted(weights):
+        array = np.asarray(weights[key])
+        if array.dtype.kind == "f" and not np.isfinite(array).all():  # (ints are finite)
+            raise CheckpointError(f"{name}: field 'state_dict.{key}' contains NaN or inf")
+        if key.rpartition(".")[2] in ("obs_std", "std") and not bool((array > 0).all()):
+            raise CheckpointError(f"{name}: field 'state_dict.{key}' must be > 0 everywhere")
 
 
 def _folder_refusal(folder: Path) -> str:
@@ -470,8 +484,9 @@ def check_weights(
     name: str | os.PathLike[str],
 ) -> None:
     """Before anything is allocated: the constructor's shapes must be the weights' shapes
-    (so sizes are bounded by what the file holds), every weight finite, ``obs_std > 0``;
-    ``CheckpointError`` naming the field otherwise."""
+    (so sizes are bounded by what the file holds); ``CheckpointError`` naming the field
+    otherwise. The values (finite, ``obs_std > 0``) are :func:`check_weight_values`',
+    which :func:`read_checkpoint` runs on every checkpoint."""
     from imitate.spaces import flat_obs_dim, head_for_space
 
     obs_dim = flat_obs_dim(observation_space)
@@ -492,8 +507,3 @@ def check_weights(
                 f"{name}: checkpoint does not match its architecture (field 'state_dict.{key}' "
                 f"has shape {tuple(np.shape(weights[key]))}, the constructor needs {shape})"
             )
-    for key in sorted(weights):
-        if not np.isfinite(np.asarray(weights[key], np.float64)).all():
-            raise CheckpointError(f"{name}: field 'state_dict.{key}' contains NaN or inf")
-    if not bool((np.asarray(weights["obs_std"]) > 0).all()):
-        raise CheckpointError(f"{name}: field 'state_dict.obs_std' must be > 0 everywhere")

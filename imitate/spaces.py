@@ -663,6 +663,13 @@ def head_for_space(space: gym.Space[Any]) -> ActionHead:
     return cls.from_space(space)
 
 
+def space_text(space: gym.Space[Any]) -> str:
+    """A space as gymnasium prints it (``Box(-inf, inf, (4,), float32)``, ``Discrete(2)``),
+    on one line: numpy pads a bound's columns and prints a 2-D one over several lines,
+    which a one-line error must not hold."""
+    return " ".join(str(space).split())
+
+
 def flat_obs_dim(space: gym.Space[Any]) -> int:
     """Number of observation features; only Box observation spaces are supported."""
     if not isinstance(space, gym.spaces.Box):

@@ -145,7 +145,7 @@ BAD_INPUT = {
     ),
     "policy for another env": (
         ["eval", "--policy", "{policy}", "--env", "Acrobot-v1"],
-        "but Acrobot-v1 has (6,) and Discrete(3)",
+        "(4,), float32) and actions Discrete(2), but Acrobot-v1 has Box(",
     ),
     "unknown expert": (
         ["collect", "--expert", "wizard", "--out", "{tmp}/x.npz"],

@@ -233,19 +233,26 @@ def test_dict_concatenates_entries_in_space_order() -> None:
 
 
 @pytest.mark.parametrize(
-    "space",
+    ("space", "where"),
     [
-        gym.spaces.Graph(gym.spaces.Box(0, 1, (2,)), None),
-        gym.spaces.Sequence(gym.spaces.Discrete(3)),
-        gym.spaces.Dict({"ok": gym.spaces.Discrete(2), "bad": gym.spaces.Sequence(TEXT)}),
+        (gym.spaces.Graph(gym.spaces.Box(0, 1, (2,)), None), ""),
+        (gym.spaces.Sequence(gym.spaces.Discrete(3)), ""),
+        (
+            gym.spaces.Dict({"ok": gym.spaces.Discrete(2), "bad": gym.spaces.Sequence(TEXT)}),
+            "observation key 'bad': ",
+        ),
+        (
+            gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Sequence(TEXT))),
+            "observation index 1: ",
+        ),
     ],
 )
-def test_unsupported_space_is_one_line_naming_it(space: gym.Space) -> None:
+def test_unsupported_space_is_one_line_naming_it(space: gym.Space, where: str) -> None:
     with pytest.raises(UnsupportedSpaceError) as info:
         encoder_for_space(space)
     message = str(info.value)
     assert "\n" not in message
-    assert "unsupported observation space" in message
+    assert message.startswith(f"{where}unsupported observation space")
     assert ("Graph" in message) or ("Sequence" in message)
 
 

@@ -10,9 +10,11 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
+from imitate.spaces import space_text
 from tests.cli_helpers import run_cli
 
 
@@ -130,7 +132,39 @@ def test_eval_still_refuses_a_given_expert_or_other_spaces(
     code, _, err = run_cli([*base, "--env", "CartPole-v0", "--expert", "heuristic"], capsys)
     assert "no heuristic expert for 'CartPole-v0'" in _one_error(code, err)
     code, _, err = run_cli([*base, "--env", "Acrobot-v1"], capsys)
-    assert "Acrobot-v1 has (6,)" in _one_error(code, err)
+    ours, theirs = (
+        space_text(gym.make(e).observation_space) for e in ("CartPole-v1", "Acrobot-v1")
+    )
+    assert _one_error(code, err) == (  # both sides' spaces printed alike, in full
+        f"imitate: error: {cartpole_policy} was trained for observations {ours} and actions "
+        f"Discrete(2), but Acrobot-v1 has {theirs} and Discrete(3)"
+    )
+    assert ours.startswith("Box([-4.8 -inf") and ours.endswith(", (4,), float32)")
+
+
+def test_an_imitate_expert_of_other_dict_spaces_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Dict policy as the expert on a Tuple env (both spaces without a shape) is refused
+    by its spaces, as eval refuses it, not by a traceback at the first step."""
+    from imitate import observations as ob
+    from imitate.encoded import EncodedPolicy
+    from imitate.policy import save_policy
+
+    space = gym.make("imitate/ObsDict-v0").observation_space
+    obs = ob.batch([space.sample() for _ in range(8)], space)
+    policy = save_policy(
+        EncodedPolicy.for_data(space, gym.spaces.Discrete(3), obs), tmp_path / "dict.pt"
+    )
+    out = tmp_path / "t.npz"
+    argv = ["collect", "--env", "imitate/ObsTuple-v0", "--expert", str(policy), "--episodes", "1"]
+    code, _, err = run_cli([*argv, "--out", str(out)], capsys)
+    assert _one_error(code, err) == (
+        f"imitate: error: {policy} was trained for observations {space_text(space)} and actions "
+        "Discrete(3), but imitate/ObsTuple-v0 has Tuple(Discrete(3), Box(-1.0, 1.0, (1,), "
+        "float32)) and Discrete(3)"
+    )
+    assert not out.exists()
 
 
 def test_int8_export_on_another_env_with_the_same_spaces_warns_as_eval_does(

@@ -164,9 +164,16 @@ def test_space_json_round_trip_keeps_order_and_text() -> None:
 
 
 def test_check_supported_names_the_space() -> None:
-    bad = gym.spaces.Dict({"ok": gym.spaces.Discrete(2), "seq": gym.spaces.Sequence(TEXT)})
-    with pytest.raises(UnsupportedSpaceError, match="unsupported observation space Sequence"):
-        ob.check_supported(bad)
+    seq = gym.spaces.Sequence(TEXT)
+    for space, where in (  # Dict entries by key, Tuple ones by index, nested ones by path
+        (gym.spaces.Dict({"ok": gym.spaces.Discrete(2), "seq": seq}), "observation key 'seq': "),
+        (gym.spaces.Tuple((gym.spaces.Discrete(2), seq)), "observation index 1: "),
+        (gym.spaces.Dict({"arm": gym.spaces.Tuple((TEXT, seq))}), "observation key 'arm/1': "),
+        (seq, ""),  # a space of its own: no path
+    ):
+        with pytest.raises(UnsupportedSpaceError) as info:
+            ob.check_supported(space)
+        assert str(info.value).startswith(f"{where}unsupported observation space Sequence")
     with pytest.raises(UnsupportedSpaceError, match="no /"):
         ob.check_supported(gym.spaces.Dict({"a/b": gym.spaces.Discrete(2)}))
     assert ob.check_supported(SPACE) == SPACE

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from cli_helpers import run_cli
 from safetensors import safe_open
 
 from imitate import CheckpointError, MLPPolicy, PolicyConfig, load_policy, save_policy
+from imitate import observations as ob
+from imitate.encoded import EncodedPolicy, load_encoded_policy
 from imitate.errors import UnsupportedSpaceError
 from imitate.policy import (
     JSGatedPolicy,
@@ -148,6 +152,67 @@ def test_load_checkpoint_of_another_architecture(tmp_path: Path) -> None:
     torch.save({**checkpoint, "state_dict": {}}, tmp_path / "old.pt")  # the older format too
     with pytest.raises(CheckpointError, match="does not match its architecture"):
         load_numpy_policy(tmp_path / "old.pt")
+
+
+def _encoded_policy() -> EncodedPolicy:
+    """An encoded policy of imitate/ObsDict-v0's spaces (a Box, a Discrete, a MultiBinary key)."""
+    torch.manual_seed(0)
+    space = gym.make("imitate/ObsDict-v0").observation_space
+    space.seed(0)
+    obs = ob.batch([space.sample() for _ in range(64)], space)
+    return EncodedPolicy.for_data(space, gym.spaces.Discrete(3), obs, PolicyConfig((32, 16)))
+
+
+def _overwrite_tensor_bytes(path: Path, name: str, count: int) -> None:
+    """What a corrupted file looks like: the first ``count`` bytes of tensor ``name`` set
+    to 0xFF (a float32 NaN), in place in the safetensors file."""
+    data = bytearray(path.read_bytes())
+    size = int.from_bytes(data[:8], "little")
+    start = 8 + size + json.loads(data[8 : 8 + size])[name]["data_offsets"][0]
+    data[start : start + count] = b"\xff" * count
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("kind", [*map(str, ACTION_SPACES), "encoded", "encoded torch.save"])
+def test_non_finite_weights_are_refused_for_every_checkpoint_kind(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every kind read_checkpoint dispatches to (MLPs with each action head, encoded
+    policies, in both file formats) refuses NaN weights in one line naming the field."""
+    if kind.startswith("encoded"):
+        policy: MLPPolicy | EncodedPolicy = _encoded_policy()
+        env, loaders = "imitate/ObsDict-v0", [load_policy, load_encoded_policy]
+    else:
+        policy = _policy(next(s for s in ACTION_SPACES if str(s) == kind))
+        env, loaders = "CartPole-v1", [load_policy, load_numpy_policy]
+    path = save_policy(policy, tmp_path / "p.pt", config={"env_id": env})
+    if kind == "encoded torch.save":  # the older format: a NaN set in the state dict
+        checkpoint = load_checkpoint(path)
+        checkpoint["state_dict"]["net.2.weight"][3, 1] = float("nan")
+        torch.save(checkpoint, path)
+    else:  # as a corrupted file: bytes of one weight overwritten with 0xFF
+        _overwrite_tensor_bytes(path, "net.2.weight", 64)
+    message = f"{path}: field 'state_dict.net.2.weight' contains NaN or inf"
+    for load in loaders:
+        with pytest.raises(CheckpointError, match=re.escape(message)):
+            load(path)
+    for args in (["eval", "--env", env, "--episodes", "1"], ["export", "--format", "c"]):
+        code, _, err = run_cli([*args, "--policy", str(path), "--out", str(tmp_path / "o")], capsys)
+        assert code == 2 and err == f"imitate: error: {message}\n", err
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_encoder_std_of_zero_is_refused(tmp_path: Path) -> None:
+    """An encoder's normalisation divides by its std, as an MLP's by obs_std: > 0 too."""
+    path = save_policy(_encoded_policy(), tmp_path / "p.pt")
+    checkpoint = load_checkpoint(path)
+    checkpoint["state_dict"]["encoder.parts.vec.std"][0] = 0.0
+    weights = {k: v.numpy() for k, v in checkpoint.pop("state_dict").items()}
+    write_checkpoint(path, weights, checkpoint)
+    with pytest.raises(
+        CheckpointError, match=r"'state_dict\.encoder\.parts\.vec\.std' must be > 0"
+    ):
+        load_policy(path)
 
 
 def test_normalizer_handles_constant_features() -> None:

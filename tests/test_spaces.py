@@ -176,3 +176,18 @@ def test_every_head_owns_one_space_class_and_json_type() -> None:
         cls = head_class(space)
         assert cls is not None and space_to_json(space)["type"] == cls.json_type
     assert head_class(gym.spaces.Tuple((gym.spaces.Discrete(2),))) is None
+
+
+def test_space_text_is_gymnasiums_print_on_one_line() -> None:
+    """Error lines print spaces with it: numpy pads a bound's columns and prints a 2-D one
+    over several lines."""
+    from imitate.spaces import space_text
+
+    grid = gym.spaces.Box(np.zeros((2, 2)), np.array([[1.0, 2.0], [3.0, 4.0]]), dtype=np.float32)
+    assert "\n" in str(grid) and space_text(grid) == "Box(0.0, [[1. 2.] [3. 4.]], (2, 2), float32)"
+    cartpole = gym.make("CartPole-v1").observation_space
+    assert space_text(cartpole) == (
+        "Box([-4.8 -inf -0.41887903 -inf], [4.8 inf 0.41887903 inf], (4,), float32)"
+    )
+    for space in (gym.spaces.Box(-np.inf, np.inf, (4,), np.float32), gym.spaces.Discrete(2)):
+        assert space_text(space) == str(space)

@@ -369,7 +369,8 @@ def test_sac_run_resumes_from_its_snapshot_with_its_replay_buffer(tmp_path: Path
     lineage = training_state.read_lineage(snapshots)
     with pytest.raises(ImitateError, match="newest snapshot is at 180 of 180"):
         train_expert("Pendulum-v1", 0, tmp_path / "x.zip", 180, snapshots=snapshots, resume=True)
-    with pytest.raises(ImitateError, match=r"not a snapshot of this training .*policy_class"):
+    other_env = "is a snapshot of a SAC run on Pendulum-v1, not of CartPole-v1's PPO training"
+    with pytest.raises(ImitateError, match=f"180.zip {other_env}$"):
         train_expert("CartPole-v1", 0, tmp_path / "x.zip", 900, snapshots=snapshots, resume=True)
     assert training_state.read_lineage(snapshots) == lineage  # refusals record nothing
     cli = ["expert", "train", "--env", "Pendulum-v1", "--timesteps", "240", "--resume"]
@@ -480,6 +481,53 @@ def test_snapshot_of_another_training_is_refused(tmp_path: Path) -> None:
         snapshot_timesteps("Pendulum-v1", other, 1, 0)
     with pytest.raises(ImitateError, match="only a SAC expert"):
         record_snapshot("CartPole-v1", other, 0, 0, out=tmp_path / "x.zip")
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_snapshot_of_another_env_or_algorithm_is_refused_as_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A resume from another env's or algorithm's snapshots says so first (the env named
+    when its spaces are a zoo env's: a zip does not record its id), not as the list of
+    every hyperparameter that differs; one of the same env and algorithm still lists them."""
+    from stable_baselines3 import PPO, SAC
+
+    from imitate.errors import ImitateError
+
+    def snapshot(model: Any, name: str) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        model.save(folder / "2500.zip")
+        return folder
+
+    pendulum = snapshot(SAC("MlpPolicy", "Pendulum-v1", seed=0), "pendulum")
+    code = main(["expert", "train", "--env", "CartPole-v1", "--snapshots", str(pendulum),
+                 "--resume", "--out", str(tmp_path / "x.zip")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err == (
+        f"imitate: error: {pendulum}/2500.zip is a snapshot of a SAC run on Pendulum-v1, "
+        "not of CartPole-v1's PPO training\n"
+    )
+    mountain_car = snapshot(PPO("MlpPolicy", "MountainCar-v0", seed=0), "mountain_car")
+    with pytest.raises(
+        ImitateError, match=r"of a PPO run on MountainCar-v0, not of Pendulum-v1's SAC training$"
+    ):
+        train_expert("Pendulum-v1", 0, tmp_path / "x.zip", 900, snapshots=mountain_car, resume=True)
+    own = snapshot(SAC("MlpPolicy", "MountainCarContinuous-v0", seed=0), "own")  # not a zoo env
+    with pytest.raises(ImitateError) as refused:
+        train_expert("Pendulum-v1", 0, tmp_path / "x.zip", 900, snapshots=own, resume=True)
+    assert str(refused.value) == (
+        f"{own}/2500.zip is a snapshot of a SAC run on another env (observations "
+        "Box([-1.2 -0.07], [0.6 0.07], (2,), float32), actions Box(-1.0, 1.0, (1,), float32)), "
+        "not of Pendulum-v1's SAC training"
+    )
+    same = snapshot(SAC("MlpPolicy", "Pendulum-v1", seed=0, learning_rate=3e-4,
+                        policy_kwargs={"net_arch": [64, 64]}), "same")  # fmt: skip
+    with pytest.raises(
+        ImitateError,
+        match=r"not a snapshot of this training \(differs in learning_rate, lr_schedule\)$",
+    ):
+        train_expert("Pendulum-v1", 0, tmp_path / "x.zip", 900, snapshots=same, resume=True)
     assert not (tmp_path / "x.zip").exists()
 
 
