@@ -380,9 +380,22 @@ def _read_safetensors(path: Path, data: bytes) -> dict[str, Any]:
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
+    size = int.from_bytes(data[:8], "little")  # the safetensors layout: u64 header length,
+    try:  # then the JSON header
+        if not 0 < size <= len(data) - 8:
+            raise ValueError("no header")
+        layout = json.loads(data[8 : 8 + size])
+    except ValueError:  # a text file, an image...: parser details would say nothing more
+        raise CheckpointError(
+            f"{path}: not a readable policy checkpoint (neither the safetensors nor the "
+            "torch.save format)"
+        ) from None
+    metadata = (layout.get("__metadata__") if isinstance(layout, dict) else None) or {}
+    if not isinstance(metadata, dict) or METADATA_KEY not in metadata:
+        raise CheckpointError(
+            f"{path}: a safetensors file without imitate's header, not an imitate policy checkpoint"
+        )
     try:
-        size = int.from_bytes(data[:8], "little")  # the safetensors layout: u64 header length,
-        metadata = json.loads(data[8 : 8 + size]).get("__metadata__") or {}  # JSON header
         header = json.loads(metadata[METADATA_KEY])
         weights = load(data)
     except (SafetensorError, OSError, KeyError, ValueError, AttributeError) as exc:

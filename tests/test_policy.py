@@ -131,8 +131,19 @@ def test_load_missing_corrupt_and_foreign_files(tmp_path: Path) -> None:
         load_policy(tmp_path / "missing.pt")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"this is not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a readable policy checkpoint"):
+    with pytest.raises(CheckpointError, match="not a readable policy checkpoint") as info:
         load_policy(corrupt)
+    assert str(info.value).endswith("(neither the safetensors nor the torch.save format)")
+    truncated_json = tmp_path / "half.pt"
+    truncated_json.write_bytes((5).to_bytes(8, "little") + b'{"a":')
+    with pytest.raises(CheckpointError, match=r"neither the safetensors nor the torch\.save"):
+        load_policy(truncated_json)  # (not the JSON parser's own words)
+    from safetensors.numpy import save_file
+
+    plain = tmp_path / "plain.pt"
+    save_file({"w": np.zeros(3, np.float32)}, str(plain))
+    with pytest.raises(CheckpointError, match="safetensors file without imitate's header"):
+        load_policy(plain)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)
     with pytest.raises(CheckpointError, match="not an imitate policy checkpoint"):
