@@ -408,6 +408,7 @@ def _read_safetensors(path: Path, data: bytes) -> dict[str, Any]:
 
 
 def _read_torch(path: Path, data: bytes) -> dict[str, Any]:
+    """An older ``torch.save`` checkpoint (``weights_only``), its tensors as numpy arrays."""
     import io
 
     import torch
@@ -424,7 +425,17 @@ def _read_torch(path: Path, data: bytes) -> dict[str, Any]:
         ) from None
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
         state = checkpoint.pop("state_dict")
-        checkpoint["weights"] = {k: v.detach().cpu().numpy() for k, v in state.items()}
+        weights = {}
+        for key, value in state.items():
+            try:
+                weights[key] = value.detach().cpu().numpy()
+            except (AttributeError, TypeError):  # not a tensor, or bfloat16 (no numpy dtype)
+                what = value.dtype if isinstance(value, torch.Tensor) else type(value).__name__
+                raise CheckpointError(
+                    f"{path}: field 'state_dict.{key}' is {what}, which imitate checkpoints "
+                    "do not hold (not an imitate policy checkpoint)"
+                ) from None
+        checkpoint["weights"] = weights
     return checkpoint
 
 

@@ -144,6 +144,12 @@ def test_load_missing_corrupt_and_foreign_files(tmp_path: Path) -> None:
     save_file({"w": np.zeros(3, np.float32)}, str(plain))
     with pytest.raises(CheckpointError, match="safetensors file without imitate's header"):
         load_policy(plain)
+    bf16 = tmp_path / "bf16.pt"
+    torch.save(
+        {"kind": "mlp", "state_dict": {"net.0.weight": torch.zeros(2, dtype=torch.bfloat16)}}, bf16
+    )
+    with pytest.raises(CheckpointError, match=r"'state_dict.net.0.weight' is torch.bfloat16"):
+        load_policy(bf16)  # (numpy has no bfloat16: torch raised TypeError)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)
     with pytest.raises(CheckpointError, match="not an imitate policy checkpoint"):
