@@ -229,8 +229,14 @@ def test_horizons_are_checked_against_the_time_limit() -> None:
         with pytest.raises(HorizonError, match="time limit of 500 steps") as caught:
             checked_horizons("CartPole-v1", bad)
         assert isinstance(caught.value, ImitateError) and "\n" not in str(caught.value)
+    import dataclasses
+
+    import gymnasium as gym
+
+    unlimited = dataclasses.replace(gym.spec("imitate/ObsDict-v0"), max_episode_steps=None)
+    assert episode_limit(unlimited) is None  # no TimeLimit, no max_steps
     with pytest.raises(HorizonError) as caught:
-        checked_horizons("imitate/ObsDict-v0", [25])  # no TimeLimit, no max_steps
+        checked_horizons(unlimited, [25])
     assert "time limit" not in str(caught.value) and "at least 2" in str(caught.value)
 
 
