@@ -18,6 +18,33 @@ from imitate.spaces import space_text
 from tests.cli_helpers import run_cli
 
 
+def _forbid(monkeypatch: pytest.MonkeyPatch, module: str, name: str, what: str) -> list[Any]:
+    """Replace ``module.name`` by a function that records its call and fails the test with
+    ``what`` (before the refusal); the returned list holds the calls (empty: none)."""
+    import importlib
+
+    calls: list[Any] = []
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        raise AssertionError(f"{what} before the refusal")
+
+    # importlib: ``imitate.collect`` as an attribute of the package is the function
+    monkeypatch.setattr(importlib.import_module(module), name, forbidden)
+    return calls
+
+
+def _clone(root: Path, collect_flags: list[str], max_steps: int) -> Path:
+    """``imitate collect`` with ``collect_flags`` into ``root``, then a short BC: the
+    checkpoint's path."""
+    from imitate.cli import main
+
+    assert main(["collect", *collect_flags, "--out", str(root / "d.npz")]) == 0
+    bc = ["bc", "--data", str(root / "d.npz"), "--max-steps", str(max_steps)]
+    assert main([*bc, "--eval-episodes", "0", "--out", str(root / "bc")]) == 0
+    return root / "bc" / "policy.pt"
+
+
 def _one_error(code: int, err: str) -> str:
     lines = [line for line in err.splitlines() if line.startswith("imitate: error:")]
     assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
@@ -97,14 +124,8 @@ def test_distill_takes_either_teacher_flag_or_both_alike() -> None:
 def cartpole_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CartPole-v1 clone whose checkpoint records the 'heuristic' expert (which has no
     CartPole-v0 entry)."""
-    from imitate.cli import main
-
     root = tmp_path_factory.mktemp("cartpole")
-    argv = ["collect", "--env", "CartPole-v1", "--expert", "heuristic", "--episodes", "2"]
-    assert main([*argv, "--out", str(root / "d.npz")]) == 0
-    bc = ["bc", "--data", str(root / "d.npz"), "--max-steps", "20", "--eval-episodes", "0"]
-    assert main([*bc, "--out", str(root / "bc")]) == 0
-    return root / "bc" / "policy.pt"
+    return _clone(root, ["--env", "CartPole-v1", "--expert", "heuristic", "--episodes", "2"], 20)
 
 
 def test_eval_on_another_env_skips_an_unavailable_recorded_expert(
@@ -186,14 +207,8 @@ def test_int8_export_on_another_env_with_the_same_spaces_warns_as_eval_does(
 @pytest.fixture(scope="module")
 def babyai_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("minigrid")
-    from imitate.cli import main
-
     root = tmp_path_factory.mktemp("babyai")
-    argv = ["collect", "--env", "BabyAI-GoToRedBallGrey-v0", "--episodes", "3"]
-    assert main([*argv, "--out", str(root / "d.npz")]) == 0
-    bc = ["bc", "--data", str(root / "d.npz"), "--max-steps", "10", "--eval-episodes", "0"]
-    assert main([*bc, "--out", str(root / "bc")]) == 0
-    return root / "bc" / "policy.pt"
+    return _clone(root, ["--env", "BabyAI-GoToRedBallGrey-v0", "--episodes", "3"], 10)
 
 
 def test_eval_of_a_babyai_policy_on_another_level_warns(
@@ -214,37 +229,20 @@ def test_int8_c_export_of_a_babyai_policy_refuses_before_calibration(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import importlib
-
-    import imitate.jobs
-
-    made: list[Any] = []
-
-    def no_env(*args: Any, **kwargs: Any) -> Any:
-        made.append(args)
-        raise AssertionError("an env was made before the refusal")
-
-    rollouts = importlib.import_module("imitate.collect")  # (imitate.collect: the function)
-    monkeypatch.setattr(rollouts, "make_vec_env", no_env)
-    monkeypatch.setattr(imitate.jobs, "int8_export_inputs", no_env)
+    made = _forbid(monkeypatch, "imitate.collect", "make_vec_env", "an env was made")
+    calibrated = _forbid(monkeypatch, "imitate.jobs", "int8_export_inputs", "calibration ran")
     out = tmp_path / "export"
     argv = ["export", "--policy", str(babyai_policy), "--format", "c", "--int8"]
     code, _, err = run_cli([*argv, "--out", str(out)], capsys)
     assert "no symbolic-image encoder" in _one_error(code, err)
-    assert made == [] and not out.exists()
+    assert made == calibrated == [] and not out.exists()
 
 
 @pytest.fixture(scope="module")
 def dict_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clone on imitate/ObsDict-v0 (a Dict observation space)."""
-    from imitate.cli import main
-
     root = tmp_path_factory.mktemp("obsdict")
-    argv = ["collect", "--env", "imitate/ObsDict-v0", "--episodes", "2"]
-    assert main([*argv, "--out", str(root / "d.npz")]) == 0
-    bc = ["bc", "--data", str(root / "d.npz"), "--max-steps", "10", "--eval-episodes", "0"]
-    assert main([*bc, "--out", str(root / "bc")]) == 0
-    return root / "bc" / "policy.pt"
+    return _clone(root, ["--env", "imitate/ObsDict-v0", "--episodes", "2"], 10)
 
 
 @pytest.mark.parametrize(
@@ -263,16 +261,7 @@ def test_int8_c_export_on_an_env_with_other_spaces_is_one_line(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import importlib
-
-    rolled: list[Any] = []
-
-    def no_rollout(*args: Any, **kwargs: Any) -> Any:
-        rolled.append(args)
-        raise AssertionError("a calibration rollout ran before the refusal")
-
-    rollouts = importlib.import_module("imitate.collect")  # (imitate.collect: the function)
-    monkeypatch.setattr(rollouts, "collect", no_rollout)
+    rolled = _forbid(monkeypatch, "imitate.collect", "collect", "a calibration rollout ran")
     monkeypatch.chdir(tmp_path)  # no --out: nor the default runs/ folder
     argv = ["export", "--policy", str(dict_policy), "--format", "c", "--int8", "--env", env]
     line = _one_error(*run_cli(argv, capsys)[::2])
