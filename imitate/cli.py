@@ -308,8 +308,16 @@ def run_distill(args: c.DistillCommand) -> dict[str, Any]:
 
 def run_export(args: c.ExportCommand) -> dict[str, Any]:
     from imitate.export import export_unsupported
-    from imitate.jobs import check_export_options, export_into, int8_export_inputs, record_run
+    from imitate.jobs import (
+        check_export_options,
+        env_as_trained,
+        export_into,
+        int8_export_inputs,
+        record_run,
+        say_other_env,
+    )  # fmt: skip
     from imitate.policy import load_policy
+    from imitate.runtime import read_policy_meta
 
     policy = load_policy(args.policy)
     check_export_options(
@@ -326,21 +334,16 @@ def run_export(args: c.ExportCommand) -> dict[str, Any]:
     bits = None if int8("activation_bits") == "auto" else int8("activation_bits")
     said: list[str] = []
     if args.int8:
-        env: Any = args.env
-        if env is None and recorded_env is not None:  # with the kwargs it was trained with
-            from imitate.runtime import read_policy_meta
-
-            env = read_policy_meta(args.policy).env()
+        meta = read_policy_meta(args.policy)
+        env = env_as_trained(meta, args.env)  # with the kwargs it was trained with
         calibration, choice = int8_export_inputs(
             policy, env, int8("episodes"), int8("seed"),
             int8("activation_bits"), int8("min_parity"), args.js_gate, int8("gate_episodes"),
             str(args.policy),
         )  # fmt: skip
-        if recorded_env is not None and args.env not in (None, recorded_env):  # as eval says
-            console.warn(
-                said,
-                f"{args.policy} was trained on {recorded_env}, calibrated on {args.env} "
-                "(the observation and action spaces match)",
+        if env is not None:  # checked by now: the same spaces, said as eval says it
+            say_other_env(
+                meta, env, str(args.policy), "calibrated", lambda m: console.warn(said, m)
             )
         if choice is not None:
             print(f"imitate: int8 export: {choice.reason}", file=sys.stderr)

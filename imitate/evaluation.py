@@ -169,8 +169,7 @@ def evaluate_checkpoint(
     the same spaces is evaluated, with one line to ``warn`` naming both. The expert is
     resolved before any episode: an ``expert`` that fails is an error, a recorded one that
     is not available for ``env`` (no zoo expert for it, ...) skips calibration with a note."""
-    from imitate.environments import env_name
-    from imitate.jobs import check_policy_env
+    from imitate.jobs import check_policy_env, env_as_trained, say_other_env
     from imitate.runtime import PolicyMeta, numpy_policy, read_checkpoint
     from imitate.spaces import CategoricalHead
 
@@ -183,16 +182,12 @@ def evaluate_checkpoint(
     else:
         policy = numpy_policy(checkpoint, str(path))
     meta = PolicyMeta.from_header(checkpoint)
+    env = env_as_trained(meta, env)  # with the kwargs it was trained with
     if env is None:
-        if meta.env_id is None:
-            raise ImitateError(f"{path} does not record its env: pass --env")
-        env = meta.env()  # with the kwargs it was trained with
+        raise ImitateError(f"{path} does not record its env: pass --env")
     check_policy_env(policy, env, str(path))
-    if meta.env_id is not None and env_name(env) != meta.env_id and warn is not None:
-        warn(
-            f"{path} was trained on {meta.env_id}, evaluated on {env_name(env)} (the "
-            "observation and action spaces match)"
-        )
+    if warn is not None:
+        say_other_env(meta, env, str(path), "evaluated", warn)
     calibration: dict[str, Any] | None = None
     labeller: tuple[str, str, Policy] | None = None
     if not isinstance(policy.head, CategoricalHead):  # said, so --expert is not silently unused

@@ -67,6 +67,30 @@ def check_policy_env(policy: Any, env_id: EnvLike, name: str) -> None:
         )
 
 
+def env_as_trained(meta: Any, env: EnvLike | None) -> EnvLike | None:
+    """``env`` when given, else the env a checkpoint was trained on, with its recorded
+    kwargs and wrappers (``meta``: its :class:`~imitate.runtime.PolicyMeta`); None when it
+    records none."""
+    if env is None and meta.env_id is not None:
+        return meta.env()
+    return env
+
+
+def say_other_env(
+    meta: Any, env: EnvLike, name: str, use: str, warn: Callable[[str], None]
+) -> None:
+    """Tell ``warn`` when ``env`` is another than the one checkpoint ``name`` was trained on
+    (``use``: what is done on it, e.g. "evaluated"); after :func:`check_policy_env`, so
+    only of an env with the same spaces."""
+    from imitate.environments import env_name
+
+    if meta.env_id is not None and env_name(env) != meta.env_id:
+        warn(
+            f"{name} was trained on {meta.env_id}, {use} on {env_name(env)} (the "
+            "observation and action spaces match)"
+        )
+
+
 def load_dataset_for(path: Path, env_id: EnvLike | None) -> Dataset:
     """Load a dataset; ``EnvError`` if it was collected on another env than ``env_id``."""
     from imitate.data import load_dataset
